@@ -1,0 +1,32 @@
+# Two commands on a fresh machine:  make demo   and   make test
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.raymix-installed
+
+.PHONY: setup demo test test-all bench clean
+
+setup: $(STAMP)
+
+# The CPU build of torch (a file on this kind of machine) goes in first on machines without
+# a GPU, so that pip does not pull a multi-GB CUDA build; a GPU machine keeps or gets CUDA.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	if ! command -v nvidia-smi >/dev/null 2>&1 && ! $(PY) -c "import torch" 2>/dev/null; then \
+		$(PY) -m pip install -q torch==2.13.0; fi
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+demo: setup
+	$(VENV)/bin/raymix sweep jobs/configs/demo.yaml
+
+test: setup
+	$(PY) -m pytest -q tests
+
+bench: setup
+	$(PY) bench/bench_sweep_efficiency.py
+	$(PY) bench/bench_proxy_speed.py
+
+clean:
+	rm -rf runs .raymix .pytest_cache

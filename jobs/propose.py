@@ -1,0 +1,12 @@
+"""Entry point for `ray job submit`: fit the regressors and propose a mixture for a finished sweep.
+
+    ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
+        python jobs/propose.py jobs/configs/demo.yaml
+"""
+
+import sys
+
+from raymix.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["propose", *sys.argv[1:]]))

@@ -1,0 +1,51 @@
+"""raymix: find a pretraining data mixture with many tiny proxy models on Ray.
+
+The workflow, from Python (each step is also a CLI command, see ``raymix --help``)::
+
+    import raymix
+    cfg = raymix.load_config("jobs/configs/demo.yaml")
+    raymix.prepare(cfg)                 # corpus -> tokenizer -> token arrays (cached)
+    result = raymix.run_sweep(cfg)      # one Ray Tune trial per mixture
+    proposal = raymix.propose(cfg)      # fit regressors, propose the best mixture, report
+
+Heavy modules (torch, ray) are imported only when a function needs them.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load_config", "prepare", "run_sweep", "fit", "propose"]
+
+
+def load_config(path):
+    """Read and validate a sweep YAML; see :mod:`raymix.config`."""
+    from raymix.config import load_config as _load
+
+    return _load(path)
+
+
+def prepare(cfg, **kwargs):
+    """Build (or reuse) the tokenizer and token arrays; see :func:`raymix.prepare.prepare`."""
+    from raymix.prepare import prepare as _prepare
+
+    return _prepare(cfg, **kwargs)
+
+
+def run_sweep(cfg, **kwargs):
+    """Run or resume the sweep; see :func:`raymix.sweep.run_sweep`."""
+    from raymix.sweep import run_sweep as _run
+
+    return _run(cfg, **kwargs)
+
+
+def fit(*args, **kwargs):
+    """Cross-validate regressors on a sweep's results; see :func:`raymix.workflow.fit`."""
+    from raymix.workflow import fit as _fit
+
+    return _fit(*args, **kwargs)
+
+
+def propose(*args, **kwargs):
+    """Fit, propose the best mixture and write the report; see :func:`raymix.workflow.propose`."""
+    from raymix.workflow import propose as _propose
+
+    return _propose(*args, **kwargs)

@@ -1,0 +1,3 @@
+from raymix.cli import main
+import sys
+sys.exit(main())

@@ -1,0 +1,90 @@
+"""The aggregator: a named Ray actor that every proxy trial reports its record to.
+
+Guarantees:
+- a record is on disk (atomically, see :mod:`raymix.results`) before ``add`` returns, so a
+  trial only finishes after its result is safe;
+- duplicates are dropped by run id (a trial re-run after a crash reports again);
+- the actor restarts after a crash (``max_restarts=-1``) and rebuilds its table from disk;
+- while the sweep runs it answers ``table()``, ``summary()`` and ``fit_now()``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import ray
+
+from raymix.results import ResultStore, export_tables, loss_column
+
+NAMESPACE = "raymix"
+EXPORT_EVERY_S = 10.0  # rewrite the CSVs at most this often while results arrive
+
+
+def actor_name(sweep_name: str) -> str:
+    return f"raymix-aggregator-{sweep_name}"
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+class Aggregator:
+    """Collects proxy-run records for one sweep directory."""
+
+    def __init__(self, sweep_dir: str, domains: list[str], target_name: str):
+        self.sweep_dir = Path(sweep_dir)
+        self.domains = domains
+        self.target_name = target_name
+        self.store = ResultStore(self.sweep_dir)
+        self.records = self.store.load_all()  # rebuilt from disk on every (re)start
+        self.last_export = 0.0
+
+    def add(self, record: dict) -> str:
+        """Store ``record``; returns "stored" or "duplicate" (already stored, ignored)."""
+        if record["run_id"] in self.records:
+            return "duplicate"
+        self.store.write(record)  # on disk before we acknowledge
+        self.records[record["run_id"]] = record
+        if time.monotonic() - self.last_export > EXPORT_EVERY_S:
+            self.export()
+        return "stored"
+
+    def run_ids(self) -> list[str]:
+        return sorted(self.records)
+
+    def table(self) -> list[dict]:
+        return [self.records[k] for k in sorted(self.records)]
+
+    def summary(self) -> dict:
+        ok = [r for r in self.records.values() if r["status"] == "ok"]
+        best = min(ok, key=lambda r: r["evaluations"][-1]["target_loss"], default=None)
+        return {
+            "stored": len(self.records),
+            "ok": len(ok),
+            "failed": len(self.records) - len(ok),
+            "best_run": best["run_id"] if best else None,
+            "best_target_loss": best["evaluations"][-1]["target_loss"] if best else math.nan,
+        }
+
+    def export(self) -> dict[str, str]:
+        """Rewrite mixtures.csv, metrics.csv and runs.parquet from the stored records."""
+        paths = export_tables(self.sweep_dir, self.table(), self.domains, self.target_name)
+        self.last_export = time.monotonic()
+        return {k: str(v) for k, v in paths.items()}
+
+    def fit_now(self, regressors: list[str], folds: int = 5, seed: int = 0) -> dict:
+        """Cross-validate the regressors on the runs so far (a live view of fit quality)."""
+        from raymix.fit import fit_regressors
+        from raymix.results import tables
+
+        frames = tables(self.table(), self.domains, self.target_name)
+        y = frames["metrics"][loss_column(self.target_name)].to_numpy()
+        _, results = fit_regressors(frames["mixtures"][self.domains].to_numpy(), y,
+                                    regressors, folds=folds, seed=seed)
+        return {r.name: {"cv_spearman": r.spearman, "cv_mae": r.mae} for r in results}
+
+
+def get_aggregator(sweep_dir: Path, domains: list[str], target_name: str, sweep_name: str):
+    """The sweep's aggregator, created on first use and found by name afterwards."""
+    return Aggregator.options(
+        name=actor_name(sweep_name), namespace=NAMESPACE, get_if_exists=True
+    ).remote(str(sweep_dir), domains, target_name)

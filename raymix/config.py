@@ -1,0 +1,437 @@
+"""The sweep config: one YAML file, parsed into typed dataclasses.
+
+Every section of the YAML maps to one dataclass below. Parsing is strict: an
+unknown key, a wrong type or an impossible value raises :class:`ConfigError`
+naming the field (``training.steps``) and the fix. Relative paths in the YAML
+are resolved against the YAML file's folder, so a config works from any cwd.
+
+Example (see jobs/configs/demo.yaml for a complete one)::
+
+    name: demo
+    data:
+      domains:
+        - {name: code, source: "builtin:code"}
+        - {name: drama, source: "builtin:drama"}
+    target:
+      name: python_reference
+      source: "builtin:python_reference"
+    mixtures: {count: 48}
+    compute: {storage: runs/demo}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from raymix.errors import ConfigError
+
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+@dataclass
+class DomainConfig:
+    """One training domain.
+
+    ``source`` is one of: ``builtin:<name>`` (the built-in demo corpus), a folder of
+    ``.txt``/``.md``/``.py``... files, a ``.jsonl``/``.json`` or ``.parquet`` file (or a
+    folder of them), or ``hf:<dataset name>[:<config>]`` when a hub is reachable.
+    ``max_tokens`` caps how many of its tokens are prepared (its token budget).
+    """
+
+    name: str
+    source: str
+    text_field: str = "text"
+    max_tokens: int | None = None
+
+
+@dataclass
+class TokenizerConfig:
+    """Train a byte-level BPE (``vocab_size``) or load ``path`` (a tokenizer.json)."""
+
+    vocab_size: int = 4096
+    path: str | None = None
+    sample_bytes: int = 4_000_000  # per domain, for training the BPE
+
+
+@dataclass
+class DataConfig:
+    domains: list[DomainConfig]
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    cache_dir: str = ".raymix/cache"
+    valid_fraction: float = 0.05
+    max_valid_tokens: int = 65_536  # per domain; validation beyond this is wasted eval time
+    max_text_bytes: int | None = 8_000_000  # per domain read from its source
+
+
+@dataclass
+class TargetConfig:
+    """What loss the sweep minimises.
+
+    Either ``domains`` (a weighted set of training domains' validation splits, e.g.
+    ``{code: 0.7, docs: 0.3}``) or ``source`` (a separate validation corpus that is
+    not a training domain), named ``name``.
+    """
+
+    name: str = "target"
+    source: str | None = None
+    text_field: str = "text"
+    domains: dict[str, float] | None = None
+
+
+@dataclass
+class ModelConfig:
+    """The proxy: a tiny Llama built with transformers.LlamaConfig, tied embeddings."""
+
+    layers: int = 2
+    hidden: int = 128
+    heads: int = 4
+    intermediate: int = 512
+    seq_len: int = 128
+
+
+@dataclass
+class TrainingConfig:
+    steps: int = 200
+    batch_size: int = 16
+    lr: float = 3e-3
+    warmup_steps: int = 20
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    eval_every: int | None = None  # default: steps // 4 (so at least 3 evals + the last)
+    eval_tokens: int = 16_384  # per validation set and evaluation
+    seed: int = 0
+
+    @property
+    def eval_steps(self) -> list[int]:
+        every = self.eval_every or max(1, self.steps // 4)
+        points = list(range(every, self.steps, every))
+        return points + [self.steps]
+
+    def tokens_per_run(self, seq_len: int) -> int:
+        return self.steps * self.batch_size * seq_len
+
+
+@dataclass
+class MixturesConfig:
+    """How mixtures are sampled (RegMix: Dirichlet around the token prior)."""
+
+    count: int = 48
+    method: str = "dirichlet"  # or "uniform"
+    temperature: float = 0.5  # prior ** temperature, renormalised
+    min_strength: float = 0.1
+    max_strength: float = 5.0
+    num_strengths: int = 15
+    max_epochs: float = 15.0  # repetition cap: w_i * tokens_per_run <= max_epochs * tokens_i
+    min_weight: float = 2e-4  # smaller weights are set to 0
+    seed: int = 0
+
+
+@dataclass
+class ComputeConfig:
+    storage: str = "runs/sweep"
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0  # fractional: 0.25 packs 4 proxies per GPU
+    max_concurrent: int | None = None  # default: as many as the cluster fits
+    max_retries: int = 2
+    address: str | None = None  # Ray address; None starts (or joins) a local cluster
+    num_cpus: int | None = None  # for a local cluster only
+
+
+@dataclass
+class FitConfig:
+    regressors: list[str] = field(default_factory=lambda: ["ridge", "lightgbm"])
+    cv_folds: int = 5
+    seed: int = 0
+
+
+@dataclass
+class SearchConfig:
+    """The proposal: simulate candidates under constraints, average the top k."""
+
+    candidates: int = 100_000
+    top_k: int = 100
+    target_tokens: int | None = None  # token budget of the target run (repetition cap)
+    max_epochs: float = 4.0
+    min_weight: dict[str, float] = field(default_factory=dict)
+    max_weight: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+
+
+@dataclass
+class SweepConfig:
+    name: str
+    data: DataConfig
+    target: TargetConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    mixtures: MixturesConfig = field(default_factory=MixturesConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    base_dir: str = "."  # folder that relative paths are resolved against
+
+    @property
+    def domain_names(self) -> list[str]:
+        return [d.name for d in self.data.domains]
+
+    @property
+    def storage_path(self) -> Path:
+        return self.resolve(self.compute.storage)
+
+    @property
+    def cache_path(self) -> Path:
+        return self.resolve(self.data.cache_dir)
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out.pop("base_dir")
+        return out
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep config YAML (safe loading only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("CONFIG", f"no such file {str(path)!r}; pass the path of a sweep YAML")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError("CONFIG", f"{path.name} is not valid YAML{where}; fix its syntax") from None
+    return parse_config(raw, base_dir=path.resolve().parent)
+
+
+def parse_config(raw: Any, base_dir: str | Path = ".") -> SweepConfig:
+    """Build a validated :class:`SweepConfig` from a plain dict (as loaded from YAML)."""
+    raw = _mapping(raw, "<top level>")
+    data = _mapping(raw.get("data"), "data") if "data" in raw else None
+    if data is None:
+        raise ConfigError("data", "missing; add a 'data:' section with a 'domains:' list")
+    sections = {
+        "data": _build(DataConfig, data, "data", nested={"tokenizer": TokenizerConfig}),
+        "target": _build(TargetConfig, raw.get("target", {}), "target"),
+    }
+    for key, cls in [
+        ("model", ModelConfig),
+        ("training", TrainingConfig),
+        ("mixtures", MixturesConfig),
+        ("compute", ComputeConfig),
+        ("fit", FitConfig),
+        ("search", SearchConfig),
+    ]:
+        sections[key] = _build(cls, raw.get(key) or {}, key)
+    extra = set(raw) - set(sections) - {"name"}
+    if extra:
+        raise ConfigError(sorted(extra)[0], f"unknown section; allowed: name, {', '.join(sections)}")
+    name = raw.get("name", "sweep")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ConfigError("name", f"must be a word of letters, digits, '_', '-' or '.' (got {name!r})")
+    cfg = SweepConfig(name=name, base_dir=str(base_dir), **sections)
+    validate(cfg)
+    return cfg
+
+
+def _mapping(value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(where, f"must be a mapping of keys to values (got {type(value).__name__})")
+    return value
+
+
+def _build(cls, raw: Any, where: str, nested: dict | None = None):
+    """Construct dataclass ``cls`` from ``raw``, checking keys and basic types."""
+    raw = _mapping(raw, where)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(raw) - set(fields)
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigError(f"{where}.{key}", f"unknown key; allowed: {', '.join(fields)}")
+    kwargs = {}
+    for key, value in raw.items():
+        path = f"{where}.{key}"
+        if nested and key in nested:
+            kwargs[key] = _build(nested[key], value or {}, path)
+        elif key == "domains" and cls is DataConfig:
+            kwargs[key] = _domains(value, path)
+        else:
+            kwargs[key] = _coerce(value, fields[key].type, path)
+    missing = [
+        f.name
+        for f in fields.values()
+        if f.name not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where}.{missing[0]}", "missing; this field is required")
+    return cls(**kwargs)
+
+
+def _domains(value: Any, where: str) -> list[DomainConfig]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(where, "must be a non-empty list of {name, source} entries")
+    return [_build(DomainConfig, item, f"{where}[{i}]") for i, item in enumerate(value)]
+
+
+def _coerce(value: Any, type_str: str, where: str) -> Any:
+    """Check ``value`` against a dataclass field's annotation (a string here)."""
+    optional = "None" in type_str
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(where, "must not be empty")
+    base = type_str.replace(" | None", "").strip()
+    if base == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(where, f"must be a whole number (got {value!r})")
+        return value
+    if base == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(where, f"must be a number (got {value!r})")
+        if not math.isfinite(value):
+            raise ConfigError(where, f"must be a finite number (got {value!r})")
+        return float(value)
+    if base == "str":
+        if not isinstance(value, str):
+            raise ConfigError(where, f"must be a string (got {value!r})")
+        return value
+    if base == "list[str]":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(where, f"must be a list of names (got {value!r})")
+        return value
+    if base == "dict[str, float]":
+        value = _mapping(value, where)
+        return {str(k): _coerce(v, "float", f"{where}.{k}") for k, v in value.items()}
+    raise AssertionError(f"unhandled annotation {type_str}")  # a bug, not a user error
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _check(ok: bool, field_name: str, problem: str) -> None:
+    if not ok:
+        raise ConfigError(field_name, problem)
+
+
+def validate(cfg: SweepConfig) -> None:
+    """Check the values and the consistency between sections."""
+    names = cfg.domain_names
+    for i, d in enumerate(cfg.data.domains):
+        _check(bool(NAME_PATTERN.match(d.name)), f"data.domains[{i}].name",
+               f"must start with a letter and use letters, digits, '_', '-', '.' (got {d.name!r})")
+        _check(d.name not in names[:i], f"data.domains[{i}].name",
+               f"duplicate domain {d.name!r}; give each domain a unique name")
+        _check(bool(d.source.strip()), f"data.domains[{i}].source", "must name a source")
+        _check(d.max_tokens is None or d.max_tokens > 0, f"data.domains[{i}].max_tokens",
+               "must be positive or left out")
+    _check(len(names) >= 2, "data.domains", "list at least 2 domains to mix")
+
+    tok = cfg.data.tokenizer
+    _check(tok.path is not None or tok.vocab_size >= 257, "data.tokenizer.vocab_size",
+           f"must be at least 257 (the 256 byte symbols + 1) (got {tok.vocab_size})")
+    _check(tok.vocab_size <= 1_000_000, "data.tokenizer.vocab_size", "must be at most 1,000,000")
+    _check(tok.sample_bytes > 0, "data.tokenizer.sample_bytes", "must be positive")
+    _check(0 < cfg.data.valid_fraction < 0.5, "data.valid_fraction",
+           f"must be between 0 and 0.5 (got {cfg.data.valid_fraction})")
+    _check(cfg.data.max_valid_tokens > 0, "data.max_valid_tokens", "must be positive")
+    _check(cfg.data.max_text_bytes is None or cfg.data.max_text_bytes > 0,
+           "data.max_text_bytes", "must be positive or null")
+
+    t = cfg.target
+    _check((t.source is None) != (t.domains is None), "target",
+           "give exactly one of 'target.source' (a validation corpus) or 'target.domains' "
+           "(weights over training domains)")
+    _check(bool(NAME_PATTERN.match(t.name)), "target.name", f"must be a simple name (got {t.name!r})")
+    if t.domains is not None:
+        for d, w in t.domains.items():
+            _check(d in names, f"target.domains.{d}",
+                   f"names no training domain; choose from {', '.join(names)}")
+            _check(w >= 0, f"target.domains.{d}", f"weight must be >= 0 (got {w})")
+        _check(sum(t.domains.values()) > 0, "target.domains", "weights must not all be 0")
+    else:
+        _check(t.name not in names, "target.name",
+               f"{t.name!r} is also a training domain; use 'target.domains' for that")
+
+    m = cfg.model
+    for key in ("layers", "hidden", "heads", "intermediate", "seq_len"):
+        _check(getattr(m, key) > 0, f"model.{key}", "must be a positive whole number")
+    _check(m.hidden % m.heads == 0, "model.heads", f"must divide model.hidden ({m.hidden})")
+    _check((m.hidden // m.heads) % 2 == 0, "model.heads",
+           "model.hidden / model.heads must be even (rotary embeddings)")
+
+    tr = cfg.training
+    for key in ("steps", "batch_size", "eval_tokens"):
+        _check(getattr(tr, key) > 0, f"training.{key}", "must be a positive whole number")
+    _check(tr.lr > 0, "training.lr", "must be positive")
+    _check(0 <= tr.warmup_steps < tr.steps, "training.warmup_steps",
+           f"must be >= 0 and below training.steps ({tr.steps})")
+    _check(0 <= tr.min_lr_ratio <= 1, "training.min_lr_ratio", "must be between 0 and 1")
+    _check(tr.weight_decay >= 0, "training.weight_decay", "must be >= 0")
+    _check(tr.eval_every is None or 0 < tr.eval_every, "training.eval_every", "must be positive")
+    _check(len(tr.eval_steps) >= 3, "training.eval_every",
+           f"gives only {len(tr.eval_steps)} evaluations; use at most training.steps // 3")
+
+    mx = cfg.mixtures
+    _check(mx.count >= 1, "mixtures.count", "must be at least 1")
+    _check(mx.method in ("dirichlet", "uniform"), "mixtures.method",
+           f"must be 'dirichlet' or 'uniform' (got {mx.method!r})")
+    _check(mx.temperature > 0, "mixtures.temperature", "must be positive")
+    _check(0 < mx.min_strength <= mx.max_strength, "mixtures.min_strength",
+           "must be positive and at most mixtures.max_strength")
+    _check(mx.num_strengths >= 1, "mixtures.num_strengths", "must be at least 1")
+    _check(mx.max_epochs > 0, "mixtures.max_epochs", "must be positive")
+    _check(0 <= mx.min_weight < 1 / len(names), "mixtures.min_weight",
+           f"must be in [0, 1/{len(names)})")
+
+    c = cfg.compute
+    _check(c.cpus_per_trial > 0, "compute.cpus_per_trial", "must be positive")
+    _check(0 <= c.gpus_per_trial <= 1 or float(c.gpus_per_trial).is_integer(),
+           "compute.gpus_per_trial", "must be a fraction <= 1 (e.g. 0.25) or a whole number")
+    _check(c.max_concurrent is None or c.max_concurrent >= 1, "compute.max_concurrent",
+           "must be at least 1 or null")
+    _check(c.max_retries >= 0, "compute.max_retries", "must be >= 0")
+    _check(c.num_cpus is None or c.num_cpus >= 1, "compute.num_cpus", "must be at least 1")
+
+    f = cfg.fit
+    known = ("ridge", "lightgbm")
+    for i, r in enumerate(f.regressors):
+        _check(r in known, f"fit.regressors[{i}]", f"unknown regressor {r!r}; choose from {known}")
+    _check(bool(f.regressors), "fit.regressors", "name at least one regressor")
+    _check(f.cv_folds >= 2, "fit.cv_folds", "must be at least 2")
+
+    s = cfg.search
+    _check(s.candidates >= 1, "search.candidates", "must be at least 1")
+    _check(1 <= s.top_k <= s.candidates, "search.top_k", "must be between 1 and search.candidates")
+    _check(s.target_tokens is None or s.target_tokens > 0, "search.target_tokens",
+           "must be positive or null")
+    _check(s.max_epochs > 0, "search.max_epochs", "must be positive")
+    for key in ("min_weight", "max_weight"):
+        for d, w in getattr(s, key).items():
+            _check(d in names, f"search.{key}.{d}", f"names no domain; choose from {', '.join(names)}")
+            _check(0 <= w <= 1, f"search.{key}.{d}", f"must be between 0 and 1 (got {w})")
+    _check(sum(s.min_weight.values()) <= 1, "search.min_weight", "minimum weights sum above 1")
+    for d, lo in s.min_weight.items():
+        hi = s.max_weight.get(d, 1.0)
+        _check(lo <= hi, f"search.min_weight.{d}", f"is above search.max_weight.{d} ({hi})")
+    _check(sum(s.max_weight.get(d, 1.0) for d in names) >= 1, "search.max_weight",
+           "maximum weights sum below 1: no mixture can meet them")

@@ -1,0 +1,125 @@
+"""A sweep's results on disk: one JSON file per run, and the tables made from them.
+
+Layout of a sweep directory::
+
+    results/<run_id>.json   one record per finished (or failed) run, the source of truth
+    mixtures.csv            run + one weight column per domain     (ok runs only)
+    metrics.csv             run + one loss column per validation set at the last step
+    runs.parquet            every evaluation step of every run, long format
+    plan.csv                the planned mixtures (run + weights), fixed on the first start
+
+Records are written atomically (temporary file, fsync, rename), so a crash leaves either
+the whole record or none, and a reader never sees half a file. The CSV pair uses the wide
+format of RegMix's and Olmix's published results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+RUN_COLUMN = "run"
+
+
+def loss_column(name: str) -> str:
+    """Column of metrics.csv that holds the final validation loss on ``name``."""
+    return f"{name}_loss"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_frame(frame: pd.DataFrame, path: Path) -> None:
+    if path.suffix == ".parquet":
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            frame.to_parquet(tmp, index=False)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    else:
+        atomic_write_text(path, frame.to_csv(index=False))
+
+
+class ResultStore:
+    """The ``results/`` folder of a sweep directory."""
+
+    def __init__(self, sweep_dir: str | Path):
+        self.sweep_dir = Path(sweep_dir)
+        self.folder = self.sweep_dir / "results"
+
+    def path_of(self, run_id: str) -> Path:
+        return self.folder / f"{run_id}.json"
+
+    def write(self, record: dict) -> None:
+        atomic_write_text(self.path_of(record["run_id"]), json.dumps(record, indent=1))
+
+    def load_all(self) -> dict[str, dict]:
+        """Every stored record by run id (temporary files of an interrupted write are skipped)."""
+        if not self.folder.is_dir():
+            return {}
+        records = {}
+        for path in sorted(self.folder.glob("*.json")):
+            record = json.loads(path.read_text())
+            records[record["run_id"]] = record
+        return records
+
+
+def tables(records: list[dict], domains: list[str], target_name: str) -> dict[str, pd.DataFrame]:
+    """The mixtures/metrics/runs tables of the successful runs, sorted by run id."""
+    ok = sorted((r for r in records if r["status"] == "ok"), key=lambda r: r["run_id"])
+    mixtures = pd.DataFrame(
+        [{RUN_COLUMN: r["run_id"], **{d: r["mixture"].get(d, 0.0) for d in domains}} for r in ok],
+        columns=[RUN_COLUMN, *domains])
+    metric_rows, long_rows = [], []
+    for r in ok:
+        last = r["evaluations"][-1]
+        metric_rows.append({RUN_COLUMN: r["run_id"],
+                            **{loss_column(k): v for k, v in last["losses"].items()},
+                            loss_column(target_name): last["target_loss"]})
+        for ev in r["evaluations"]:
+            long_rows.append({
+                RUN_COLUMN: r["run_id"], "step": ev["step"], "tokens": ev["tokens"],
+                "params": r["non_embedding_params"], "total_params": r["params"], "seed": r["seed"],
+                **{d: r["mixture"].get(d, 0.0) for d in domains},
+                "train_loss": ev["train_loss"],
+                **{loss_column(k): v for k, v in ev["losses"].items()},
+                loss_column(target_name): ev["target_loss"],
+            })
+    return {
+        "mixtures": mixtures,
+        "metrics": pd.DataFrame(metric_rows),
+        "runs": pd.DataFrame(long_rows),
+    }
+
+
+def export_tables(sweep_dir: Path, records: list[dict], domains: list[str],
+                  target_name: str) -> dict[str, Path]:
+    """Write mixtures.csv, metrics.csv and runs.parquet from the stored records."""
+    frames = tables(records, domains, target_name)
+    paths = {
+        "mixtures": sweep_dir / "mixtures.csv",
+        "metrics": sweep_dir / "metrics.csv",
+        "runs": sweep_dir / "runs.parquet",
+    }
+    for key, path in paths.items():
+        atomic_write_frame(frames[key], path)
+    return paths

@@ -1,0 +1,272 @@
+"""The sweep: every planned mixture is one Ray Tune trial that trains one proxy.
+
+Flow of ``run_sweep(cfg)``:
+
+1. prepare the tokens (cached) and fix the plan: ``plan.csv`` in the sweep directory
+   holds every mixture with its run id, written once, so a re-run trains the same mixtures;
+2. start (or join) a Ray cluster and get the sweep's aggregator actor, which rebuilds its
+   table from ``results/`` on disk;
+3. run a Tune experiment over the mixtures that have no stored result yet (so a re-run
+   after the driver died resumes instead of starting over, and nothing runs twice);
+4. export mixtures.csv / metrics.csv / runs.parquet from the aggregator's table.
+
+Token arrays travel once through the object store (``tune.with_parameters``), and
+every trial on a node reads the same zero-copy view.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import ray
+import yaml
+from ray import tune
+
+import raymix
+from raymix.aggregator import NAMESPACE, actor_name, get_aggregator
+from raymix.config import SweepConfig
+from raymix.errors import UserError
+from raymix.mixtures import sample_mixtures
+from raymix.prepare import PreparedData, prepare
+from raymix.proxy import ProxyData, ProxyDiverged, train_proxy
+from raymix.results import RUN_COLUMN, atomic_write_frame, atomic_write_text, export_tables
+
+
+# ----------------------------------------------------------------------------- the trial
+
+
+def proxy_trial(config: dict, data: ProxyData, sweep: dict) -> None:
+    """Tune function trainable: train one proxy, store its record, report to Tune.
+
+    The record reaches the aggregator (and so the disk) before the trial's last
+    ``tune.report``, so a trial Tune counts as finished never loses its result.
+    """
+    from raymix.config import ModelConfig, TrainingConfig
+
+    run_id, mixture = config["trial"]["run_id"], config["trial"]["mixture"]
+    model_cfg, train_cfg = ModelConfig(**sweep["model"]), TrainingConfig(**sweep["training"])
+    aggregator = ray.get_actor(sweep["aggregator"], namespace=NAMESPACE)
+    device = _trial_device(sweep["cpus_per_trial"], sweep["gpus_per_trial"])
+    started = time.time()
+    record = {"run_id": run_id, "raymix_version": raymix.__version__, "target_name": data.target_name}
+    try:
+        result = train_proxy(mixture, data, model_cfg, train_cfg, device=device,
+                             on_eval=lambda row: tune.report(_flat(row)))
+        record.update(status="ok", **result)
+    except ProxyDiverged as exc:
+        # A diverged proxy is a result, not a crash: record it and do not retry.
+        record.update(status="failed", reason=str(exc), mixture=mixture, seed=train_cfg.seed,
+                      evaluations=[])
+    record.update(wall_seconds=time.time() - started, finished_at=time.time())
+    outcome = ray.get(aggregator.add.remote(record))
+    final = record["evaluations"][-1] if record["evaluations"] else {}
+    tune.report({"run_id": run_id, "status": record["status"], "stored": outcome,
+                 "final": True, "target_loss": final.get("target_loss", math.nan)})
+
+
+def _trial_device(cpus: float, gpus: float):
+    import torch
+
+    torch.set_num_threads(max(1, int(cpus)))
+    if gpus > 0 and torch.cuda.is_available():
+        # Ray gives this trial a (share of a) GPU but does not fence its memory.
+        torch.cuda.set_per_process_memory_fraction(min(1.0, gpus), 0)
+        return torch.device("cuda", 0)
+    return torch.device("cpu")
+
+
+def _flat(row: dict) -> dict:
+    out = {"step": row["step"], "tokens": row["tokens"], "train_loss": row["train_loss"],
+           "target_loss": row["target_loss"]}
+    out.update({f"loss/{k}": v for k, v in row["losses"].items()})
+    return out
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+class SweepProgress(tune.Callback):
+    """Prints one line per finished trial: done / total, ETA and the best target loss."""
+
+    def __init__(self, total: int, already_done: int, log=print):
+        self.total, self.done, self.log = total, already_done, log
+        self.started_done = already_done
+        self.best = (math.inf, None)
+        self.t0 = time.monotonic()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if not result.get("final"):
+            return
+        self.done += 1
+        loss = result.get("target_loss", math.nan)
+        if result.get("status") == "ok" and loss < self.best[0]:
+            self.best = (loss, result["run_id"])
+        new = self.done - self.started_done
+        eta = (time.monotonic() - self.t0) / new * (self.total - self.done)
+        best = f"{self.best[0]:.4f} ({self.best[1]})" if self.best[1] else "n/a"
+        status = "" if result.get("status") == "ok" else f" [{result.get('status')}]"
+        self.log(f"[sweep] {self.done}/{self.total} done{status}, ETA {_duration(eta)}, "
+                 f"best target loss {best}")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+# ----------------------------------------------------------------------------- the plan
+
+
+def plan_mixtures(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
+    """The sweep's mixtures with run ids; fixed in ``plan.csv`` on the first start."""
+    path = cfg.storage_path / "plan.csv"
+    tokens_per_run = cfg.training.tokens_per_run(cfg.model.seq_len)
+    fresh = sample_mixtures(cfg.mixtures, prepared.prior, prepared.train_tokens, tokens_per_run)
+    fresh.insert(0, RUN_COLUMN, [f"run-{i:04d}" for i in range(len(fresh))])
+    if path.exists():
+        stored = pd.read_csv(path)
+        if list(stored.columns) != list(fresh.columns) or len(stored) != len(fresh) or not np.allclose(
+                stored[cfg.domain_names].to_numpy(), fresh[cfg.domain_names].to_numpy(), atol=1e-9):
+            raise UserError(
+                f"compute.storage: {cfg.storage_path} holds a sweep with other mixtures "
+                "(domains, mixtures or data changed); use a new compute.storage folder")
+        return stored
+    atomic_write_frame(fresh, path)
+    return fresh
+
+
+def proxy_data(cfg: SweepConfig, prepared: PreparedData) -> ProxyData:
+    """Load the token arrays once, for the object store."""
+    valid = {d: np.asarray(prepared.valid(d)) for d in cfg.domain_names}
+    if cfg.target.domains is not None:
+        weights = dict(cfg.target.domains)
+    else:
+        valid[cfg.target.name] = np.asarray(prepared.target_valid())
+        weights = {cfg.target.name: 1.0}
+    return ProxyData(train={d: np.asarray(prepared.train(d)) for d in cfg.domain_names},
+                     valid=valid, target_name=cfg.target.name, target_weights=weights,
+                     vocab_size=prepared.vocab_size)
+
+
+# ----------------------------------------------------------------------------- the cluster
+
+
+@contextlib.contextmanager
+def ray_cluster(cfg: SweepConfig):
+    """Join the configured cluster (or $RAY_ADDRESS), else start a local one; stop what we start."""
+    if ray.is_initialized():
+        yield
+        return
+    address = cfg.compute.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
+    else:
+        # A private local cluster: dashboard off, nothing listens beyond localhost.
+        ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=False,
+                 namespace=NAMESPACE, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+# ----------------------------------------------------------------------------- the sweep
+
+
+@dataclasses.dataclass
+class SweepResult:
+    sweep_dir: Path
+    planned: int
+    stored: int
+    failed: int
+    trained_now: int
+    tables: dict[str, Path]
+    tune_seconds: float  # wall time of the Tune experiment (0 when nothing was left to train)
+    slots: float  # trials the cluster could run at once
+
+
+def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
+    """Run (or resume) the sweep described by ``cfg``; returns where its tables are."""
+    prepared = prepare(cfg, log=log)
+    sweep_dir = cfg.storage_path
+    _writable(sweep_dir)
+    atomic_write_text(sweep_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    plan = plan_mixtures(cfg, prepared)
+    with ray_cluster(cfg):
+        aggregator = get_aggregator(sweep_dir, cfg.domain_names, cfg.target.name, cfg.name)
+        done = set(ray.get(aggregator.run_ids.remote()))
+        todo = plan[~plan[RUN_COLUMN].isin(done)]
+        log(f"[sweep] {len(plan)} mixtures planned, {len(done)} already stored, "
+            f"{len(todo)} to train -> {sweep_dir}")
+        slots = _trial_slots(cfg)
+        tune_started = time.perf_counter()
+        if len(todo):
+            _run_tune(cfg, prepared, todo, aggregator_name=actor_name(cfg.name),
+                      progress=SweepProgress(len(plan), len(done), log))
+        tune_seconds = time.perf_counter() - tune_started if len(todo) else 0.0
+        paths = {k: Path(v) for k, v in ray.get(aggregator.export.remote()).items()}
+        summary = ray.get(aggregator.summary.remote())
+        ray.kill(aggregator)
+    return SweepResult(sweep_dir, len(plan), summary["stored"], summary["failed"],
+                       len(todo), paths, tune_seconds, slots)
+
+
+def _trial_slots(cfg: SweepConfig) -> float:
+    """How many trials fit on the cluster at once (by CPUs and GPUs, and the concurrency cap)."""
+    total = ray.cluster_resources()
+    slots = total.get("CPU", 0) // cfg.compute.cpus_per_trial
+    if cfg.compute.gpus_per_trial:
+        slots = min(slots, total.get("GPU", 0) // cfg.compute.gpus_per_trial)
+    if cfg.compute.max_concurrent:
+        slots = min(slots, cfg.compute.max_concurrent)
+    return slots
+
+
+def _run_tune(cfg: SweepConfig, prepared: PreparedData, todo: pd.DataFrame,
+              aggregator_name: str, progress: SweepProgress) -> None:
+    domains = cfg.domain_names
+    trials = [{"run_id": row[RUN_COLUMN], "mixture": {d: float(row[d]) for d in domains}}
+              for _, row in todo.iterrows()]
+    sweep = {"model": dataclasses.asdict(cfg.model), "training": dataclasses.asdict(cfg.training),
+             "aggregator": aggregator_name, "cpus_per_trial": cfg.compute.cpus_per_trial,
+             "gpus_per_trial": cfg.compute.gpus_per_trial}
+    trainable = tune.with_parameters(proxy_trial, data=proxy_data(cfg, prepared), sweep=sweep)
+    resources = {"cpu": cfg.compute.cpus_per_trial, "gpu": cfg.compute.gpus_per_trial}
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, resources),
+        param_space={"trial": tune.grid_search(trials)},
+        tune_config=tune.TuneConfig(reuse_actors=True,
+                                    max_concurrent_trials=cfg.compute.max_concurrent,
+                                    trial_dirname_creator=_trial_dirname),
+        run_config=tune.RunConfig(
+            name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
+            storage_path=str(cfg.storage_path / "tune"),
+            failure_config=tune.FailureConfig(max_failures=cfg.compute.max_retries),
+            checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
+            callbacks=[progress],
+            verbose=0,
+        ),
+    )
+    tuner.fit()
+
+
+def _trial_dirname(trial) -> str:
+    return trial.config["trial"]["run_id"]
+
+
+def _writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".raymix-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"compute.storage: cannot write to {folder} ({exc.strerror}); "
+                        "choose a writable folder") from None

@@ -1,0 +1,204 @@
+"""End to end on real local Ray clusters: the CLI sweep, resume after SIGKILL, the aggregator.
+
+The sweeps here train real tiny Llamas on the built-in corpus (real text), with a small
+text budget so that each test takes well under a minute on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import ray
+import yaml
+
+from raymix.aggregator import get_aggregator
+from raymix.results import ResultStore
+
+TINY = {
+    "name": "tiny",
+    "data": {
+        "max_text_bytes": 300_000,
+        "tokenizer": {"vocab_size": 512},
+        "domains": [
+            {"name": "code", "source": "builtin:code"},
+            {"name": "licences", "source": "builtin:licences"},
+            {"name": "readmes", "source": "builtin:readmes"},
+        ],
+    },
+    "target": {"name": "python_reference", "source": "builtin:python_reference"},
+    "model": {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "seq_len": 64},
+    "training": {"steps": 30, "batch_size": 8, "lr": 0.01, "warmup_steps": 3, "eval_every": 10,
+                 "eval_tokens": 2048},
+    "mixtures": {"count": 8},
+    "compute": {"num_cpus": 2},
+    "fit": {"cv_folds": 3},
+    "search": {"candidates": 2000, "top_k": 20},
+}
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def write_config(folder: Path, cache: Path, **overrides) -> Path:
+    raw = json.loads(json.dumps(TINY))
+    raw["data"]["cache_dir"] = str(cache)
+    raw["compute"]["storage"] = str(folder / "sweep")
+    for section, values in overrides.items():
+        raw[section].update(values)
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def raymix_cli(*args: str, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "raymix", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, **popen)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        kill_session(proc)
+    assert proc.returncode == 0, out
+    return out
+
+
+def kill_session(proc: subprocess.Popen) -> None:
+    """SIGKILL the command and every process it started (its Ray cluster included)."""
+    sid = proc.pid
+    for pid in _session_members(sid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while _session_members(sid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _session_members(sid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":  # fields: state, ppid, pgrp, session
+                members.append(int(entry.name))
+    return members
+
+
+def stored_runs(sweep_dir: Path) -> list[str]:
+    return sorted(ResultStore(sweep_dir).load_all())
+
+
+def test_cli_sweep_end_to_end(tmp_path, cache_dir):
+    config = write_config(tmp_path, cache_dir)
+    out = finish(raymix_cli("sweep", str(config)))
+    sweep = tmp_path / "sweep"
+
+    mixtures = pd.read_csv(sweep / "mixtures.csv")
+    metrics = pd.read_csv(sweep / "metrics.csv")
+    assert list(mixtures.columns) == ["run", "code", "licences", "readmes"]
+    assert len(mixtures) == 8 and mixtures["run"].is_unique
+    assert mixtures[["code", "licences", "readmes"]].sum(axis=1).round(6).eq(1).all()
+    assert set(metrics.columns) == {"run", "code_loss", "licences_loss", "readmes_loss",
+                                    "python_reference_loss"}
+    assert metrics["run"].tolist() == mixtures["run"].tolist()
+    runs = pd.read_parquet(sweep / "runs.parquet")
+    assert len(runs) == 8 * 3 and set(runs["step"]) == {10, 20, 30}
+
+    record = json.loads((sweep / "results" / "run-0000.json").read_text())
+    for key in ("run_id", "mixture", "evaluations", "tokens_seen", "params", "train_seconds",
+                "wall_seconds", "seed", "raymix_version"):
+        assert key in record
+    assert record["tokens_seen"] == 30 * 8 * 64
+
+    proposal = json.loads((sweep / "proposal.json").read_text())
+    assert abs(sum(proposal["mixture"].values()) - 1) < 1e-6
+    assert set(proposal["baselines"]) >= {"uniform", "token_proportional"}
+    assert proposal["regressor"]["name"] in ("ridge", "lightgbm")
+    assert "cv_spearman" in proposal["regressor"] and "cv_mae" in proposal["regressor"]
+    assert (sweep / "report" / "report.md").is_file()
+    assert "8/8 done" in out and "predicted" in out
+
+    # the same command again trains nothing and changes no table
+    again = finish(raymix_cli("sweep", str(config), "--no-propose"))
+    assert "0 to train" in again
+    assert pd.read_csv(sweep / "mixtures.csv").equals(mixtures)
+
+
+def test_killed_driver_resumes_with_every_mixture_once(tmp_path, cache_dir):
+    config = write_config(tmp_path, cache_dir, training={"steps": 90, "eval_every": 30},
+                          mixtures={"count": 10})
+    sweep = tmp_path / "sweep"
+    proc = raymix_cli("sweep", str(config), "--no-propose")
+    try:
+        deadline = time.monotonic() + 240
+        while len(stored_runs(sweep)) < 2 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+    finally:
+        kill_session(proc)  # SIGKILL: the driver and its local cluster die mid-sweep
+    before = stored_runs(sweep)
+    assert 2 <= len(before) < 10, "the kill should land mid-sweep"
+
+    out = finish(raymix_cli("sweep", str(config), "--no-propose"))
+    assert f"{len(before)} already stored" in out
+    assert stored_runs(sweep) == [f"run-{i:04d}" for i in range(10)]
+    mixtures = pd.read_csv(sweep / "mixtures.csv")
+    assert sorted(mixtures["run"]) == [f"run-{i:04d}" for i in range(10)]  # each exactly once
+    assert len(pd.read_csv(sweep / "metrics.csv")) == 10
+
+
+@pytest.fixture
+def local_ray():
+    ray.init(address="local", num_cpus=1, include_dashboard=False, namespace="raymix")
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _record(run_id: str, loss: float) -> dict:
+    return {"run_id": run_id, "status": "ok", "mixture": {"a": 0.5, "b": 0.5}, "seed": 0,
+            "params": 10, "non_embedding_params": 5,
+            "evaluations": [{"step": 1, "tokens": 8, "train_loss": loss, "target_loss": loss,
+                             "losses": {"a": loss, "b": loss}}]}
+
+
+def test_aggregator_stores_before_ack_drops_duplicates_and_rebuilds(local_ray, tmp_path):
+    agg = get_aggregator(tmp_path, ["a", "b"], "t", "test")
+    assert ray.get(agg.add.remote(_record("run-0001", 3.0))) == "stored"
+    assert (tmp_path / "results" / "run-0001.json").is_file()  # on disk once acknowledged
+    assert ray.get(agg.add.remote(_record("run-0001", 9.9))) == "duplicate"
+    assert json.loads((tmp_path / "results" / "run-0001.json").read_text())[
+        "evaluations"][0]["target_loss"] == 3.0
+    ray.get(agg.add.remote(_record("run-0002", 2.0)))
+
+    ray.kill(agg, no_restart=False)  # the actor crashes; Ray restarts it
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            summary = ray.get(agg.summary.remote(), timeout=10)
+            break
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+    assert summary["stored"] == 2 and summary["best_run"] == "run-0002"
+    assert ray.get(agg.add.remote(_record("run-0002", 1.0))) == "duplicate"
+    paths = ray.get(agg.export.remote())
+    assert pd.read_csv(paths["metrics"])["t_loss"].tolist() == [3.0, 2.0]
