@@ -30,17 +30,28 @@ from raymix.proxy import MixtureBatches, ProxyData, build_model, train_proxy
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def bare_loop(model, batches: list[torch.Tensor], lr: float) -> float:
-    """Seconds for forward/backward/AdamW over ``batches``: nothing else."""
+def bare_loop(model, batches: list[torch.Tensor], lr: float, device: torch.device) -> float:
+    """Seconds for forward/backward/AdamW over ``batches``: nothing else (bf16 autocast on GPU)."""
+    model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    _sync(device)
     started = time.perf_counter()
     for batch in batches:
-        logits = model(input_ids=batch[:, :-1]).logits
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1))
+        batch = batch.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(input_ids=batch[:, :-1]).logits
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)),
+                               batch[:, 1:].reshape(-1))
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+    _sync(device)
     return time.perf_counter() - started
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def main() -> None:
@@ -48,10 +59,12 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "jobs" / "configs" / "demo.yaml"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "proxy_speed.json"))
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     cfg = load_config(args.config)
     prepared = prepare(cfg)
     domains = cfg.domain_names
@@ -65,11 +78,14 @@ def main() -> None:
                              cfg.model.seq_len, seed=training.seed)
     batches = [sampler[s] for s in range(training.steps)]
 
+    # warm-up (CUDA context, kernels, allocator) outside the timed runs
+    bare_loop(build_model(cfg.model, data.vocab_size, training.seed), batches[:10], training.lr,
+              device)
     ours, bare = [], []
     for _ in range(args.repeats):  # interleaved, so drift on a noisy machine hits both
         bare.append(bare_loop(build_model(cfg.model, data.vocab_size, training.seed), batches,
-                              training.lr))
-        record = train_proxy(mixture, data, cfg.model, training, device=torch.device("cpu"))
+                              training.lr, device))
+        record = train_proxy(mixture, data, cfg.model, training, device=device)
         ours.append(record["train_seconds"])
     result = {
         "benchmark": "proxy training tokens/s, raymix loop vs bare PyTorch loop",
@@ -81,7 +97,8 @@ def main() -> None:
         "bare_tokens_per_s": [tokens / s for s in bare],
         "ratio_best": min(bare) / min(ours),
         "ratio_median": float(np.median(bare) / np.median(ours)),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s)",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
+        f"{platform.machine()} CPU, {torch.get_num_threads()} torch thread(s)",
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import ray
 
-from raymix.results import ResultStore, export_tables, loss_column
+from raymix.results import ResultStore, export_tables, loss_column, tables
 
 NAMESPACE = "raymix"
 EXPORT_EVERY_S = 10.0  # rewrite the CSVs at most this often while results arrive
@@ -73,14 +73,12 @@ class Aggregator:
 
     def fit_now(self, regressors: list[str], folds: int = 5, seed: int = 0) -> dict:
         """Cross-validate the regressors on the runs so far (a live view of fit quality)."""
-        from raymix.fit import fit_regressors
-        from raymix.results import tables
+        from raymix.propose import fit
 
         frames = tables(self.table(), self.domains, self.target_name)
         y = frames["metrics"][loss_column(self.target_name)].to_numpy()
-        _, results = fit_regressors(frames["mixtures"][self.domains].to_numpy(), y,
-                                    regressors, folds=folds, seed=seed)
-        return {r.name: {"cv_spearman": r.spearman, "cv_mae": r.mae} for r in results}
+        _, results = fit(frames["mixtures"][self.domains], y, regressors, folds, seed)
+        return {r.name: r.metrics() for r in results}
 
 
 def get_aggregator(sweep_dir: Path, domains: list[str], target_name: str, sweep_name: str):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import time
@@ -199,6 +200,10 @@ def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
     _writable(sweep_dir)
     atomic_write_text(sweep_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     plan = plan_mixtures(cfg, prepared)
+    data_info = {"prior": prepared.prior, "train_tokens": prepared.train_tokens,
+                 "tokens_per_run": cfg.training.tokens_per_run(cfg.model.seq_len),
+                 "prepared": str(prepared.path)}
+    atomic_write_text(sweep_dir / "data.json", json.dumps(data_info, indent=1))
     with ray_cluster(cfg):
         aggregator = get_aggregator(sweep_dir, cfg.domain_names, cfg.target.name, cfg.name)
         done = set(ray.get(aggregator.run_ids.remote()))
