@@ -33,6 +33,7 @@ import yaml
 from raymix.errors import ConfigError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+REGRESSOR_NAMES = ("ridge", "lightgbm")  # built in raymix.regressors.make_regressor
 
 
 # ----------------------------------------------------------------------------- sections
@@ -333,6 +334,22 @@ def _check(ok: bool, field_name: str, problem: str) -> None:
         raise ConfigError(field_name, problem)
 
 
+def _check_source(cfg: SweepConfig, source: str, field_name: str) -> None:
+    """Catch the cheap mistakes early: an unknown built-in name, a path that is not there."""
+    from raymix.corpus import BUILTIN_SOURCES
+
+    _check(bool(source.strip()), field_name, "must name a source")
+    if source.startswith("builtin:"):
+        name = source.removeprefix("builtin:")
+        _check(name in BUILTIN_SOURCES, field_name,
+               f"unknown built-in corpus {name!r}; choose one of "
+               + ", ".join(f"builtin:{n}" for n in BUILTIN_SOURCES))
+    elif not source.startswith("hf:"):
+        _check(cfg.resolve(source).exists(), field_name,
+               f"no such file or folder {str(cfg.resolve(source))!r}; fix the path "
+               "(relative paths start at the config's folder)")
+
+
 def validate(cfg: SweepConfig) -> None:
     """Check the values and the consistency between sections."""
     names = cfg.domain_names
@@ -341,7 +358,7 @@ def validate(cfg: SweepConfig) -> None:
                f"must start with a letter and use letters, digits, '_', '-', '.' (got {d.name!r})")
         _check(d.name not in names[:i], f"data.domains[{i}].name",
                f"duplicate domain {d.name!r}; give each domain a unique name")
-        _check(bool(d.source.strip()), f"data.domains[{i}].source", "must name a source")
+        _check_source(cfg, d.source, f"data.domains[{i}].source")
         _check(d.max_tokens is None or d.max_tokens > 0, f"data.domains[{i}].max_tokens",
                "must be positive or left out")
     _check(len(names) >= 2, "data.domains", "list at least 2 domains to mix")
@@ -371,6 +388,7 @@ def validate(cfg: SweepConfig) -> None:
     else:
         _check(t.name not in names, "target.name",
                f"{t.name!r} is also a training domain; use 'target.domains' for that")
+        _check_source(cfg, t.source, "target.source")
 
     m = cfg.model
     for key in ("layers", "hidden", "heads", "intermediate", "seq_len"):
@@ -413,9 +431,9 @@ def validate(cfg: SweepConfig) -> None:
     _check(c.num_cpus is None or c.num_cpus >= 1, "compute.num_cpus", "must be at least 1")
 
     f = cfg.fit
-    known = ("ridge", "lightgbm")
     for i, r in enumerate(f.regressors):
-        _check(r in known, f"fit.regressors[{i}]", f"unknown regressor {r!r}; choose from {known}")
+        _check(r in REGRESSOR_NAMES, f"fit.regressors[{i}]",
+               f"unknown regressor {r!r}; choose from {', '.join(REGRESSOR_NAMES)}")
     _check(bool(f.regressors), "fit.regressors", "name at least one regressor")
     _check(f.cv_folds >= 2, "fit.cv_folds", "must be at least 2")
 

@@ -19,9 +19,9 @@ from sklearn.linear_model import RidgeCV
 from sklearn.metrics import mean_absolute_error, r2_score
 from sklearn.model_selection import KFold
 
+from raymix.config import REGRESSOR_NAMES as REGRESSORS
 from raymix.errors import ConfigError, UserError
 
-REGRESSORS = ("ridge", "lightgbm")
 RIDGE_ALPHAS = np.logspace(-6, 3, 19)  # weights lie in [0, 1]: from nearly OLS to nearly flat
 
 

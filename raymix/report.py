@@ -88,7 +88,8 @@ def _weights_figure(proposal: dict[str, Any], domains: Sequence[str]) -> Figure:
 # ----------------------------------------------------------------------------- markdown
 
 
-def _fmt(value: float | None, digits: int = 4) -> str:
+def format_number(value: float | None, digits: int = 4) -> str:
+    """``value`` with ``digits`` decimals, or n/a for a missing (None) value."""
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
@@ -98,26 +99,29 @@ def _markdown(proposal: dict[str, Any], domains: Sequence[str]) -> str:
         "# Proposed mixture",
         "",
         f"Fitted on {proposal['n_runs']} runs; regressor **{chosen}** "
-        f"(cross-validated Spearman {_fmt(proposal['regressor']['cv_spearman'], 3)}). "
+        "(cross-validated Spearman "
+        f"{format_number(proposal['regressor']['cv_spearman'], 3)}). "
         f"The proposal averages the {proposal['search']['top_k']} best of "
         f"{proposal['search']['candidates']:,} candidate mixtures inside the bounds.",
         "",
+        *[f"> **Warning:** {w}\n" for w in proposal.get("warnings", [])],
         "| mixture | predicted target loss | observed target loss |",
         "|---|---|---|",
-        f"| **proposed** | {_fmt(proposal['predicted_target_loss'])} | |",
+        f"| **proposed** | {format_number(proposal['predicted_target_loss'])} | |",
     ]
     for name in BASELINES:
         base = proposal["baselines"][name]
         run = f" (run {base['run']})" if "run" in base else ""
-        lines.append(f"| {name}{run} | {_fmt(base['predicted_target_loss'])} | "
-                     f"{_fmt(base.get('observed_target_loss'))} |")
+        lines.append(f"| {name}{run} | {format_number(base['predicted_target_loss'])} | "
+                     f"{format_number(base.get('observed_target_loss'))} |")
 
     lines += ["", "## Regressors (cross-validated)", "",
               "| regressor | Spearman | Pearson | MAE | R² |", "|---|---|---|---|---|"]
     for name, m in proposal["regressors"].items():
         label = f"**{name}** (chosen)" if name == chosen else name
-        lines.append(f"| {label} | {_fmt(m['cv_spearman'], 3)} | {_fmt(m['cv_pearson'], 3)} | "
-                     f"{_fmt(m['cv_mae'])} | {_fmt(m['cv_r2'], 3)} |")
+        cells = [format_number(m["cv_spearman"], 3), format_number(m["cv_pearson"], 3),
+                 format_number(m["cv_mae"]), format_number(m["cv_r2"], 3)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", f"![cross-validated predictions]({CV_FIGURE})", ""]
 
     bounds = proposal["constraints"]
@@ -129,8 +133,8 @@ def _markdown(proposal: dict[str, Any], domains: Sequence[str]) -> str:
         weights = [proposal["mixture"][d]]
         weights += [proposal["baselines"][b]["mixture"][d] for b in BASELINES]
         mark = " (at bound)" if d in binding else ""
-        lines.append(f"| {d}{mark} | " + " | ".join(_fmt(w) for w in weights)
-                     + f" | {_fmt(bounds['lower'][d])} | {_fmt(bounds['upper'][d])} |")
+        weights += [bounds["lower"][d], bounds["upper"][d]]
+        lines.append(f"| {d}{mark} | " + " | ".join(format_number(w) for w in weights) + " |")
     lines += ["", f"![proposed vs baseline weights]({WEIGHTS_FIGURE})", ""]
     return "\n".join(lines)
 

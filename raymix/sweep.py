@@ -94,10 +94,17 @@ def _flat(row: dict) -> dict:
 
 
 class SweepProgress(tune.Callback):
-    """Prints one line per finished trial: done / total, ETA and the best target loss."""
+    """Prints one line per finished trial: done / total, ETA and the best target loss.
 
-    def __init__(self, total: int, already_done: int, log=print):
+    Every ``fit_every`` finished trials it also prints ``live_fit()``: the aggregator's
+    cross-validated fit on the runs so far, so a user sees early whether the sweep is
+    learning anything.
+    """
+
+    def __init__(self, total: int, already_done: int, log=print, live_fit=None,
+                 fit_every: int = 0):
         self.total, self.done, self.log = total, already_done, log
+        self.live_fit, self.fit_every = live_fit, fit_every
         self.started_done = already_done
         self.best = (math.inf, None)
         self.t0 = time.monotonic()
@@ -115,6 +122,9 @@ class SweepProgress(tune.Callback):
         status = "" if result.get("status") == "ok" else f" [{result.get('status')}]"
         self.log(f"[sweep] {self.done}/{self.total} done{status}, ETA {_duration(eta)}, "
                  f"best target loss {best}")
+        if self.live_fit and self.fit_every and self.done % self.fit_every == 0 \
+                and self.done < self.total:
+            self.log(self.live_fit())
 
 
 def _duration(seconds: float) -> str:
@@ -141,6 +151,29 @@ def plan_mixtures(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
         return stored
     atomic_write_frame(fresh, path)
     return fresh
+
+
+RESULT_SECTIONS = ("model", "training", "target")  # settings that change what a run measures
+
+
+def _check_same_experiment(cfg: SweepConfig, prepared: PreparedData) -> None:
+    """Refuse to add runs to a sweep directory whose stored runs used other settings."""
+    sweep_dir = cfg.storage_path
+    if not (sweep_dir / "config.yaml").is_file():
+        return
+    stored = yaml.safe_load((sweep_dir / "config.yaml").read_text())
+    current = cfg.to_dict()
+    for section in RESULT_SECTIONS:
+        for key, value in current[section].items():
+            if stored.get(section, {}).get(key) != value:
+                raise UserError(
+                    f"{section}.{key}: {sweep_dir} holds runs made with {section}.{key} = "
+                    f"{stored.get(section, {}).get(key)!r}, not {value!r}; use a new "
+                    "compute.storage folder (or delete the old one) to start another sweep")
+    info = sweep_dir / "data.json"
+    if info.is_file() and json.loads(info.read_text())["prepared"] != prepared.path.name:
+        raise UserError(f"data: {sweep_dir} holds runs on other prepared data (the domains, "
+                        "their texts or the tokenizer changed); use a new compute.storage folder")
 
 
 def proxy_data(cfg: SweepConfig, prepared: PreparedData) -> ProxyData:
@@ -198,11 +231,12 @@ def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
     prepared = prepare(cfg, log=log)
     sweep_dir = cfg.storage_path
     _writable(sweep_dir)
-    atomic_write_text(sweep_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    _check_same_experiment(cfg, prepared)
     plan = plan_mixtures(cfg, prepared)
+    atomic_write_text(sweep_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     data_info = {"prior": prepared.prior, "train_tokens": prepared.train_tokens,
                  "tokens_per_run": cfg.training.tokens_per_run(cfg.model.seq_len),
-                 "prepared": str(prepared.path)}
+                 "prepared": prepared.path.name}
     atomic_write_text(sweep_dir / "data.json", json.dumps(data_info, indent=1))
     with ray_cluster(cfg):
         aggregator = get_aggregator(sweep_dir, cfg.domain_names, cfg.target.name, cfg.name)
@@ -213,14 +247,31 @@ def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
         slots = _trial_slots(cfg)
         tune_started = time.perf_counter()
         if len(todo):
-            _run_tune(cfg, prepared, todo, aggregator_name=actor_name(cfg.name),
-                      progress=SweepProgress(len(plan), len(done), log))
+            progress = SweepProgress(len(plan), len(done), log, live_fit=_live_fit(cfg, aggregator),
+                                     fit_every=max(2 * cfg.fit.cv_folds, len(plan) // 4))
+            _run_tune(cfg, prepared, todo, aggregator_name=actor_name(cfg.name), progress=progress)
         tune_seconds = time.perf_counter() - tune_started if len(todo) else 0.0
         paths = {k: Path(v) for k, v in ray.get(aggregator.export.remote()).items()}
         summary = ray.get(aggregator.summary.remote())
         ray.kill(aggregator)
     return SweepResult(sweep_dir, len(plan), summary["stored"], summary["failed"],
                        len(todo), paths, tune_seconds, slots)
+
+
+def _live_fit(cfg: SweepConfig, aggregator):
+    """A function that asks the aggregator for a fit of the runs so far and describes it."""
+
+    def describe() -> str:
+        try:
+            scores = ray.get(aggregator.fit_now.remote(cfg.fit.regressors, cfg.fit.cv_folds,
+                                                       cfg.fit.seed))
+        except ray.exceptions.RayTaskError as exc:  # e.g. too few successful runs yet
+            return f"[fit] live fit skipped: {exc.cause if exc.cause else exc}"
+        return "[fit] live CV on the runs so far: " + ", ".join(
+            f"{name} Spearman {m['cv_spearman']:.3f} MAE {m['cv_mae']:.4f}"
+            for name, m in scores.items())
+
+    return describe
 
 
 def _trial_slots(cfg: SweepConfig) -> float:

@@ -17,7 +17,7 @@ from raymix.errors import UserError
 from raymix.propose import fit as fit_runs
 from raymix.propose import propose as propose_mixture
 from raymix.regressors import CVResult
-from raymix.report import write_report
+from raymix.report import format_number, write_report
 from raymix.results import RUN_COLUMN, atomic_write_text, loss_column
 
 DATA_INFO = "data.json"
@@ -56,6 +56,7 @@ def propose(cfg: SweepConfig, *, output: str | Path | None = None) -> dict:
         seed=cfg.fit.seed)
     result = proposal.to_dict()
     result["target"] = cfg.target.name
+    result["warnings"] = fit_warnings(result)
     output = Path(output) if output else cfg.storage_path / "proposal.json"
     atomic_write_text(output, json.dumps(result, indent=1))
     report = write_report(cfg.storage_path / "report", result, proposal.cv_results,
@@ -65,11 +66,26 @@ def propose(cfg: SweepConfig, *, output: str | Path | None = None) -> dict:
     return result
 
 
+TRUSTED_SPEARMAN = 0.5  # below this CV rank correlation the proposal is little better than a guess
+
+
+def fit_warnings(proposal: dict) -> list[str]:
+    """Plain-language reasons not to trust a proposal (empty when there are none)."""
+    warnings = []
+    spearman = proposal["regressor"]["cv_spearman"]
+    if spearman is None or spearman < TRUSTED_SPEARMAN:
+        warnings.append(
+            f"the regressor ranks held-out runs poorly (CV Spearman {spearman}); do not trust "
+            "this proposal: run more mixtures (mixtures.count) or train the proxies longer")
+    return warnings
+
+
 def summarise_proposal(proposal: dict) -> str:
     """A few lines for the terminal: the mixture, its prediction next to the baselines'."""
     reg = proposal["regressor"]
     lines = [f"proposed mixture for target '{proposal['target']}' "
-             f"({reg['name']}, CV Spearman {reg['cv_spearman']:.3f}, CV MAE {reg['cv_mae']:.4f}, "
+             f"({reg['name']}, CV Spearman {format_number(reg['cv_spearman'], 3)}, "
+             f"CV MAE {format_number(reg['cv_mae'], 4)}, "
              f"{proposal['n_runs']} runs):"]
     for domain, weight in sorted(proposal["mixture"].items(), key=lambda kv: -kv[1]):
         lines.append(f"  {domain:20s} {weight:.3f}")
@@ -78,6 +94,7 @@ def summarise_proposal(proposal: dict) -> str:
         observed = base.get("observed_target_loss")
         extra = f" (observed {observed:.4f}, {base.get('run')})" if observed is not None else ""
         lines.append(f"  vs {name:18s} {base['predicted_target_loss']:.4f}{extra}")
+    lines.extend(f"WARNING: {w}" for w in proposal.get("warnings", []))
     files = proposal.get("files", {})
     if files:
         lines.append(f"files: {files['proposal']}, {files['report']}, tables in {files['sweep']}")

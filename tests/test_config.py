@@ -62,7 +62,7 @@ BAD = [
     ("model.layers", "two", "model.layers"),
     ("training.steps", -5, "training.steps"),
     ("training.warmup_steps", 500, "training.warmup_steps"),
-    ("training.eval_every", 100, "training.eval_every"),
+    ("training.eval_every", 400, "training.eval_every"),
     ("training.lr", "fast", "training.lr"),
     ("mixtures.method", "grid", "mixtures.method"),
     ("mixtures.count", 0, "mixtures.count"),

@@ -19,6 +19,7 @@ import pytest
 import ray
 import yaml
 
+import raymix
 from raymix.aggregator import get_aggregator
 from raymix.results import ResultStore
 
@@ -138,6 +139,17 @@ def test_cli_sweep_end_to_end(tmp_path, cache_dir):
     # the same command again trains nothing and changes no table
     again = finish(raymix_cli("sweep", str(config), "--no-propose"))
     assert "0 to train" in again
+    assert pd.read_csv(sweep / "mixtures.csv").equals(mixtures)
+
+    # the Python API reads the same sweep directory
+    cfg = raymix.load_config(config)
+    assert {r.name for r in raymix.fit(cfg)} == {"ridge", "lightgbm"}
+
+    # other proxy settings must not be mixed into the same sweep directory
+    changed = write_config(tmp_path, cache_dir, training={"steps": 31})
+    refused = subprocess.run([sys.executable, "-m", "raymix", "sweep", str(changed)],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "training.steps" in refused.stderr
     assert pd.read_csv(sweep / "mixtures.csv").equals(mixtures)
 
 
