@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.raymix-installed
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup demo test bench clean
 
 setup: $(STAMP)
 
@@ -25,8 +25,9 @@ test: setup
 	$(PY) -m pytest -q tests
 
 bench: setup
-	$(PY) bench/bench_sweep_efficiency.py
 	$(PY) bench/bench_proxy_speed.py
+	$(PY) bench/bench_proxy_noise.py --variant lr=0.004,warmup_steps=48,min_lr_ratio=0.1
+	$(PY) bench/bench_sweep_efficiency.py
 
 clean:
 	rm -rf runs .raymix .pytest_cache

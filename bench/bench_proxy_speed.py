@@ -30,12 +30,15 @@ from raymix.proxy import MixtureBatches, ProxyData, build_model, train_proxy
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def bare_loop(model, batches: list[torch.Tensor], lr: float, device: torch.device) -> float:
-    """Seconds for forward/backward/AdamW over ``batches``: nothing else (bf16 autocast on GPU)."""
-    model = model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+def bare_loop(build, batches: list[torch.Tensor], lr: float, device: torch.device) -> float:
+    """Seconds to build the model and run forward/backward/AdamW over ``batches``: nothing else.
+
+    Building the model is timed as in raymix's loop (whose ``train_seconds`` covers it).
+    """
     _sync(device)
     started = time.perf_counter()
+    model = build().to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     for batch in batches:
         batch = batch.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -79,12 +82,13 @@ def main() -> None:
     batches = [sampler[s] for s in range(training.steps)]
 
     # warm-up (CUDA context, kernels, allocator) outside the timed runs
-    bare_loop(build_model(cfg.model, data.vocab_size, training.seed), batches[:10], training.lr,
-              device)
+    def build():
+        return build_model(cfg.model, data.vocab_size, training.seed)
+
+    bare_loop(build, batches[:10], training.lr, device)
     ours, bare = [], []
     for _ in range(args.repeats):  # interleaved, so drift on a noisy machine hits both
-        bare.append(bare_loop(build_model(cfg.model, data.vocab_size, training.seed), batches,
-                              training.lr, device))
+        bare.append(bare_loop(build, batches, training.lr, device))
         record = train_proxy(mixture, data, cfg.model, training, device=device)
         ours.append(record["train_seconds"])
     result = {

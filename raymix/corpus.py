@@ -34,6 +34,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from raymix.atomic import atomic_write_text
 from raymix.errors import UserError
 
 BUILTIN_SOURCES: dict[str, str] = {
@@ -131,12 +132,8 @@ def read_jsonl(path: Path) -> list[str]:
 
 def write_jsonl(path: Path, docs: Iterable[str]) -> None:
     """Write ``{"text": doc}`` lines atomically: readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for doc in docs:
-            f.write(json.dumps({"text": doc}, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps({"text": doc}, ensure_ascii=False) + "\n"
+                                    for doc in docs))
 
 
 # ----------------------------------------------------------------------------- the domains
@@ -282,7 +279,9 @@ def _dist_infos() -> list[Path]:
     """``*.dist-info`` folders of this interpreter's site-packages, sorted."""
     paths = sysconfig.get_paths()
     sites = {Path(paths[key]).resolve() for key in ("purelib", "platlib")}
-    return sorted(info for site in sites if site.is_dir() for info in site.glob("*.dist-info"))
+    # raymix's own metadata (its README) would make the corpus change with every edit
+    return sorted(info for site in sites if site.is_dir() for info in site.glob("*.dist-info")
+                  if not info.name.startswith("raymix-"))
 
 
 # ----------------------------------------------------------------------------- Shakespeare

@@ -13,7 +13,6 @@ and every file is written atomically, so a crash never leaves a half-written rep
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,28 +20,19 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from raymix.atomic import atomic_write_bytes
 from raymix.regressors import CVResult
+from raymix.results import format_number
 
 CV_FIGURE = "cv_fit.png"
 WEIGHTS_FIGURE = "weights.png"
 BASELINES = ("uniform", "token_proportional", "best_observed")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # beside: same file system
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _save_figure(fig: Figure, path: Path) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    _write_atomic(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 # ----------------------------------------------------------------------------- figures
@@ -86,11 +76,6 @@ def _weights_figure(proposal: dict[str, Any], domains: Sequence[str]) -> Figure:
 
 
 # ----------------------------------------------------------------------------- markdown
-
-
-def format_number(value: float | None, digits: int = 4) -> str:
-    """``value`` with ``digits`` decimals, or n/a for a missing (None) value."""
-    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def _markdown(proposal: dict[str, Any], domains: Sequence[str]) -> str:
@@ -174,5 +159,5 @@ def write_report(
     _save_figure(_cv_figure(ordered, np.asarray(target_loss, dtype=float)), out_dir / CV_FIGURE)
     _save_figure(_weights_figure(proposal, domains), out_dir / WEIGHTS_FIGURE)
     report = out_dir / "report.md"
-    _write_atomic(report, _markdown(proposal, domains).encode())
+    atomic_write_bytes(report, _markdown(proposal, domains).encode())
     return report

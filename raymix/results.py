@@ -15,12 +15,13 @@ format of RegMix's and Olmix's published results.
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from raymix.atomic import atomic_write_bytes, atomic_write_text
 
 RUN_COLUMN = "run"
 
@@ -30,31 +31,17 @@ def loss_column(name: str) -> str:
     return f"{name}_loss"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def format_number(value: float | None, digits: int = 4) -> str:
+    """``value`` with ``digits`` decimals, or n/a for a missing (None) value."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def atomic_write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """Write a table as CSV or (by suffix) Parquet, atomically."""
     if path.suffix == ".parquet":
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            frame.to_parquet(tmp, index=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        atomic_write_bytes(path, buffer.getvalue())
     else:
         atomic_write_text(path, frame.to_csv(index=False))
 

@@ -37,7 +37,8 @@ from raymix.errors import UserError
 from raymix.mixtures import sample_mixtures
 from raymix.prepare import PreparedData, prepare
 from raymix.proxy import ProxyData, ProxyDiverged, train_proxy
-from raymix.results import RUN_COLUMN, atomic_write_frame, atomic_write_text, export_tables
+from raymix.atomic import atomic_write_text
+from raymix.results import RUN_COLUMN, atomic_write_frame, format_number
 
 
 # ----------------------------------------------------------------------------- the trial
@@ -96,20 +97,23 @@ def _flat(row: dict) -> dict:
 class SweepProgress(tune.Callback):
     """Prints one line per finished trial: done / total, ETA and the best target loss.
 
-    Every ``fit_every`` finished trials it also prints ``live_fit()``: the aggregator's
-    cross-validated fit on the runs so far, so a user sees early whether the sweep is
+    Every ``fit_every`` finished trials it also asks the aggregator for a cross-validated
+    fit of the runs so far (``start_fit()`` returns an object ref) and prints it once it
+    is ready, without blocking Tune's loop, so a user sees early whether the sweep is
     learning anything.
     """
 
-    def __init__(self, total: int, already_done: int, log=print, live_fit=None,
+    def __init__(self, total: int, already_done: int, log=print, start_fit=None,
                  fit_every: int = 0):
         self.total, self.done, self.log = total, already_done, log
-        self.live_fit, self.fit_every = live_fit, fit_every
+        self.start_fit, self.fit_every = start_fit, fit_every
         self.started_done = already_done
         self.best = (math.inf, None)
+        self.pending_fit = None
         self.t0 = time.monotonic()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        self._log_fit_if_ready()
         if not result.get("final"):
             return
         self.done += 1
@@ -122,9 +126,23 @@ class SweepProgress(tune.Callback):
         status = "" if result.get("status") == "ok" else f" [{result.get('status')}]"
         self.log(f"[sweep] {self.done}/{self.total} done{status}, ETA {_duration(eta)}, "
                  f"best target loss {best}")
-        if self.live_fit and self.fit_every and self.done % self.fit_every == 0 \
-                and self.done < self.total:
-            self.log(self.live_fit())
+        if (self.start_fit and self.fit_every and self.pending_fit is None
+                and self.done % self.fit_every == 0 and self.done < self.total):
+            self.pending_fit = self.start_fit()
+
+    def _log_fit_if_ready(self) -> None:
+        if self.pending_fit is None or not ray.wait([self.pending_fit], timeout=0)[0]:
+            return
+        ref, self.pending_fit = self.pending_fit, None
+        try:
+            scores = ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:  # e.g. too few successful runs yet
+            self.log(f"[fit] live fit skipped: {exc.cause if exc.cause else exc}")
+            return
+        self.log("[fit] live CV on the runs so far: " + ", ".join(
+            f"{name} Spearman {format_number(m['cv_spearman'], 3)} "
+            f"MAE {format_number(m['cv_mae'])}"
+            for name, m in scores.items()))
 
 
 def _duration(seconds: float) -> str:
@@ -247,8 +265,11 @@ def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
         slots = _trial_slots(cfg)
         tune_started = time.perf_counter()
         if len(todo):
-            progress = SweepProgress(len(plan), len(done), log, live_fit=_live_fit(cfg, aggregator),
-                                     fit_every=max(2 * cfg.fit.cv_folds, len(plan) // 4))
+            fit = cfg.fit
+            progress = SweepProgress(
+                len(plan), len(done), log,
+                start_fit=lambda: aggregator.fit_now.remote(fit.regressors, fit.cv_folds, fit.seed),
+                fit_every=max(2 * fit.cv_folds, len(plan) // 4))
             _run_tune(cfg, prepared, todo, aggregator_name=actor_name(cfg.name), progress=progress)
         tune_seconds = time.perf_counter() - tune_started if len(todo) else 0.0
         paths = {k: Path(v) for k, v in ray.get(aggregator.export.remote()).items()}
@@ -256,22 +277,6 @@ def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
         ray.kill(aggregator)
     return SweepResult(sweep_dir, len(plan), summary["stored"], summary["failed"],
                        len(todo), paths, tune_seconds, slots)
-
-
-def _live_fit(cfg: SweepConfig, aggregator):
-    """A function that asks the aggregator for a fit of the runs so far and describes it."""
-
-    def describe() -> str:
-        try:
-            scores = ray.get(aggregator.fit_now.remote(cfg.fit.regressors, cfg.fit.cv_folds,
-                                                       cfg.fit.seed))
-        except ray.exceptions.RayTaskError as exc:  # e.g. too few successful runs yet
-            return f"[fit] live fit skipped: {exc.cause if exc.cause else exc}"
-        return "[fit] live CV on the runs so far: " + ", ".join(
-            f"{name} Spearman {m['cv_spearman']:.3f} MAE {m['cv_mae']:.4f}"
-            for name, m in scores.items())
-
-    return describe
 
 
 def _trial_slots(cfg: SweepConfig) -> float:

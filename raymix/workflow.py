@@ -17,8 +17,9 @@ from raymix.errors import UserError
 from raymix.propose import fit as fit_runs
 from raymix.propose import propose as propose_mixture
 from raymix.regressors import CVResult
-from raymix.report import format_number, write_report
-from raymix.results import RUN_COLUMN, atomic_write_text, loss_column
+from raymix.report import write_report
+from raymix.atomic import atomic_write_text
+from raymix.results import RUN_COLUMN, format_number, loss_column
 
 DATA_INFO = "data.json"
 
