@@ -10,6 +10,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from pathlib import Path
@@ -22,8 +23,10 @@ NAMESPACE = "raymix"
 EXPORT_EVERY_S = 10.0  # rewrite the CSVs at most this often while results arrive
 
 
-def actor_name(sweep_name: str) -> str:
-    return f"raymix-aggregator-{sweep_name}"
+def actor_name(sweep_name: str, sweep_dir: Path) -> str:
+    """One aggregator per sweep directory: two sweeps of one name on a cluster stay apart."""
+    digest = hashlib.sha256(str(Path(sweep_dir).resolve()).encode()).hexdigest()[:10]
+    return f"raymix-aggregator-{sweep_name}-{digest}"
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
@@ -84,5 +87,5 @@ class Aggregator:
 def get_aggregator(sweep_dir: Path, domains: list[str], target_name: str, sweep_name: str):
     """The sweep's aggregator, created on first use and found by name afterwards."""
     return Aggregator.options(
-        name=actor_name(sweep_name), namespace=NAMESPACE, get_if_exists=True
+        name=actor_name(sweep_name, sweep_dir), namespace=NAMESPACE, get_if_exists=True
     ).remote(str(sweep_dir), domains, target_name)

@@ -270,7 +270,8 @@ def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
                 len(plan), len(done), log,
                 start_fit=lambda: aggregator.fit_now.remote(fit.regressors, fit.cv_folds, fit.seed),
                 fit_every=max(2 * fit.cv_folds, len(plan) // 4))
-            _run_tune(cfg, prepared, todo, aggregator_name=actor_name(cfg.name), progress=progress)
+            _run_tune(cfg, prepared, todo, aggregator_name=actor_name(cfg.name, sweep_dir),
+                      progress=progress)
         tune_seconds = time.perf_counter() - tune_started if len(todo) else 0.0
         paths = {k: Path(v) for k, v in ray.get(aggregator.export.remote()).items()}
         summary = ray.get(aggregator.summary.remote())
