@@ -1,6 +1,6 @@
 """Entry point for `ray job submit`: fit the regressors and propose a mixture for a finished sweep.
 
-    ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
+    ray job submit --address http://127.0.0.1:8265 --runtime-env jobs/runtime_env.yaml -- \
         python jobs/propose.py jobs/configs/demo.yaml
 """
 

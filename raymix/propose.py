@@ -229,8 +229,10 @@ def _top_k_average(
     """Average of the ``top_k`` candidates with the lowest predicted loss."""
     predicted = model.predict(candidates)
     best = np.argpartition(predicted, top_k - 1)[:top_k]
-    # the mean is inside the convex bounded set; projecting only removes float drift
-    return project_to_bounded_simplex(candidates[best].mean(axis=0), lower, upper)
+    # the mean is inside the convex bounded set; projecting only removes float drift,
+    # and weights within 1e-12 of their lower bound are snapped to it (no 1e-16 weights)
+    mixture = project_to_bounded_simplex(candidates[best].mean(axis=0), lower, upper)
+    return np.where(mixture - lower < 1e-12, lower, mixture)
 
 
 def _baselines(

@@ -76,7 +76,8 @@ def fit_warnings(proposal: dict) -> list[str]:
     spearman = proposal["regressor"]["cv_spearman"]
     if spearman is None or spearman < TRUSTED_SPEARMAN:
         warnings.append(
-            f"the regressor ranks held-out runs poorly (CV Spearman {spearman}); do not trust "
+            f"the regressor ranks held-out runs poorly (CV Spearman "
+            f"{format_number(spearman, 3)}); do not trust "
             "this proposal: run more mixtures (mixtures.count) or train the proxies longer")
     return warnings
 
