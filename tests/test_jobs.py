@@ -1,0 +1,61 @@
+"""The README's cluster path on one machine: `ray start --head`, then `ray job submit` of a sweep."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from test_sweep import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+@pytest.fixture
+def head_node(tmp_path):
+    """A local head node, stopped afterwards whatever happens.
+
+    Token authentication is switched off explicitly for both the head and the client, so
+    the test does not depend on whether an earlier ray.init() wrote ~/.ray/auth_token.
+    """
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    started = subprocess.run(
+        [RAY, "start", "--head", "--num-cpus", "2", "--dashboard-host", "127.0.0.1",
+         "--dashboard-port", "8265", "--disable-usage-stats"],
+        env=env, capture_output=True, text=True, timeout=120)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        yield env
+    finally:
+        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+@pytest.mark.skipif(shutil.which(RAY) is None and not Path(RAY).exists(), reason="no ray CLI")
+def test_ray_job_submit_runs_a_sweep(head_node, tmp_path):
+    raw = json.loads(json.dumps(TINY))
+    raw["data"]["cache_dir"] = str(tmp_path / "cache")
+    raw["compute"] = {"storage": str(tmp_path / "sweep")}  # joins the head node's cluster
+    # The job's working directory is the uploaded repository: the config must travel in it.
+    config = ROOT / f".job-test-{os.getpid()}.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    try:
+        done = subprocess.run(
+            [RAY, "job", "submit", "--address", "http://127.0.0.1:8265",
+             "--runtime-env", "jobs/runtime_env.yaml", "--",
+             sys.executable, "jobs/sweep.py", config.name],  # this venv's python, not PATH's
+            cwd=ROOT, env=head_node, capture_output=True, text=True, timeout=600)
+    finally:
+        config.unlink()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "succeeded" in done.stdout + done.stderr
+    sweep = tmp_path / "sweep"
+    assert len(pd.read_csv(sweep / "mixtures.csv")) == 8
+    assert (sweep / "proposal.json").is_file()
