@@ -336,14 +336,12 @@ def _check(ok: bool, field_name: str, problem: str) -> None:
 
 def _check_source(cfg: SweepConfig, source: str, field_name: str) -> None:
     """Catch the cheap mistakes early: an unknown built-in name, a path that is not there."""
-    from raymix.corpus import BUILTIN_SOURCES
+    from raymix.corpus import BUILTIN_SOURCES, unknown_builtin
 
     _check(bool(source.strip()), field_name, "must name a source")
     if source.startswith("builtin:"):
         name = source.removeprefix("builtin:")
-        _check(name in BUILTIN_SOURCES, field_name,
-               f"unknown built-in corpus {name!r}; choose one of "
-               + ", ".join(f"builtin:{n}" for n in BUILTIN_SOURCES))
+        _check(name in BUILTIN_SOURCES, field_name, unknown_builtin(name))
     elif not source.startswith("hf:"):
         _check(cfg.resolve(source).exists(), field_name,
                f"no such file or folder {str(cfg.resolve(source))!r}; fix the path "

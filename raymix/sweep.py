@@ -154,24 +154,23 @@ def _duration(seconds: float) -> str:
 
 
 def plan_mixtures(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
-    """The sweep's mixtures with run ids; fixed in ``plan.csv`` on the first start."""
+    """The sweep's mixtures with run ids; fixed in ``plan.csv`` on the first start.
+
+    A stored plan is reused as is: :func:`_check_same_experiment` has already refused a
+    sweep directory whose mixture settings or data differ from ``cfg``.
+    """
     path = cfg.storage_path / "plan.csv"
-    tokens_per_run = cfg.training.tokens_per_run(cfg.model.seq_len)
-    fresh = sample_mixtures(cfg.mixtures, prepared.prior, prepared.train_tokens, tokens_per_run)
-    fresh.insert(0, RUN_COLUMN, [f"run-{i:04d}" for i in range(len(fresh))])
     if path.exists():
-        stored = pd.read_csv(path)
-        if list(stored.columns) != list(fresh.columns) or len(stored) != len(fresh) or not np.allclose(
-                stored[cfg.domain_names].to_numpy(), fresh[cfg.domain_names].to_numpy(), atol=1e-9):
-            raise UserError(
-                f"compute.storage: {cfg.storage_path} holds a sweep with other mixtures "
-                "(domains, mixtures or data changed); use a new compute.storage folder")
-        return stored
-    atomic_write_frame(fresh, path)
-    return fresh
+        return pd.read_csv(path)
+    tokens_per_run = cfg.training.tokens_per_run(cfg.model.seq_len)
+    plan = sample_mixtures(cfg.mixtures, prepared.prior, prepared.train_tokens, tokens_per_run)
+    plan.insert(0, RUN_COLUMN, [f"run-{i:04d}" for i in range(len(plan))])
+    atomic_write_frame(plan, path)
+    return plan
 
 
-RESULT_SECTIONS = ("model", "training", "target")  # settings that change what a run measures
+# settings that change what the sweep's runs measure, or which mixtures it plans
+RESULT_SECTIONS = ("model", "training", "target", "mixtures")
 
 
 def _check_same_experiment(cfg: SweepConfig, prepared: PreparedData) -> None:
@@ -250,12 +249,13 @@ def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
     sweep_dir = cfg.storage_path
     _writable(sweep_dir)
     _check_same_experiment(cfg, prepared)
-    plan = plan_mixtures(cfg, prepared)
-    atomic_write_text(sweep_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    # data.json and config.yaml first: a plan.csv on disk always has both beside it
     data_info = {"prior": prepared.prior, "train_tokens": prepared.train_tokens,
                  "tokens_per_run": cfg.training.tokens_per_run(cfg.model.seq_len),
                  "prepared": prepared.path.name}
     atomic_write_text(sweep_dir / "data.json", json.dumps(data_info, indent=1))
+    atomic_write_text(sweep_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    plan = plan_mixtures(cfg, prepared)
     with ray_cluster(cfg):
         aggregator = get_aggregator(sweep_dir, cfg.domain_names, cfg.target.name, cfg.name)
         done = set(ray.get(aggregator.run_ids.remote()))

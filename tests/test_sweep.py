@@ -150,6 +150,10 @@ def test_cli_sweep_end_to_end(tmp_path, cache_dir):
     refused = subprocess.run([sys.executable, "-m", "raymix", "sweep", str(changed)],
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "training.steps" in refused.stderr
+    changed = write_config(tmp_path, cache_dir, mixtures={"count": 9})  # a different plan
+    refused = subprocess.run([sys.executable, "-m", "raymix", "sweep", str(changed)],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "mixtures.count" in refused.stderr
     assert pd.read_csv(sweep / "mixtures.csv").equals(mixtures)
 
 
