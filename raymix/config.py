@@ -33,7 +33,9 @@ import yaml
 from raymix.errors import ConfigError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
-REGRESSOR_NAMES = ("ridge", "lightgbm")  # built in raymix.regressors.make_regressor
+# built in raymix.regressors.make_regressor; "auto" cross-validates the others and picks
+REGRESSOR_NAMES = ("ridge", "loglinear", "lightgbm", "mixing_law", "implicit_law", "gp")
+SEARCH_METHODS = ("auto", "simulate", "exact", "tpe", "cmaes")
 
 
 # ----------------------------------------------------------------------------- sections
@@ -151,21 +153,43 @@ class ComputeConfig:
 
 @dataclass
 class FitConfig:
-    regressors: list[str] = field(default_factory=lambda: ["ridge", "lightgbm"])
+    """Which regressors are cross-validated; the best (or their ensemble) is used."""
+
+    regressors: list[str] = field(
+        default_factory=lambda: ["ridge", "loglinear", "lightgbm", "mixing_law", "gp"])
+    ensemble: bool = True  # average the best few when that cross-validates better
     cv_folds: int = 5
     seed: int = 0
 
 
 @dataclass
 class SearchConfig:
-    """The proposal: simulate candidates under constraints, average the top k."""
+    """The proposal's constraints and search method.
 
+    The same keys make up a stand-alone constraints file (``raymix propose
+    --constraints FILE``). Bounds: ``min_weight``/``max_weight``/``fixed_weight`` per
+    domain, and the repetition cap ``w_i * target_tokens <= max_epochs * tokens_i``
+    when ``target_tokens`` is set (``available_tokens`` gives ``tokens_i`` where no
+    sweep data does). ``kl_weight`` adds ``kl_weight * KL(w || prior)`` to the
+    objective. ``method``: ``simulate`` (RegMix: average the ``top_k`` best of
+    ``candidates`` draws), ``exact`` (multi-start gradient optimisation, for
+    differentiable regressors), ``tpe``/``cmaes`` (Optuna, ``trials`` evaluations),
+    or ``auto`` (``exact`` where the regressor has gradients, else ``simulate``).
+    """
+
+    method: str = "auto"
     candidates: int = 100_000
     top_k: int = 100
+    trials: int = 1000
+    restarts: int = 32
     target_tokens: int | None = None  # token budget of the target run (repetition cap)
     max_epochs: float = 4.0
     min_weight: dict[str, float] = field(default_factory=dict)
     max_weight: dict[str, float] = field(default_factory=dict)
+    fixed_weight: dict[str, float] = field(default_factory=dict)
+    available_tokens: dict[str, float] = field(default_factory=dict)
+    prior: dict[str, float] = field(default_factory=dict)
+    kl_weight: float = 0.0
     seed: int = 0
 
 
@@ -292,6 +316,16 @@ def _domains(value: Any, where: str) -> list[DomainConfig]:
     return [_build(DomainConfig, item, f"{where}[{i}]") for i, item in enumerate(value)]
 
 
+def _number_from_string(value: Any) -> Any:
+    """YAML 1.1 reads ``1e9`` (no dot) as a string; take it as the number it means."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _coerce(value: Any, type_str: str, where: str) -> Any:
     """Check ``value`` against a dataclass field's annotation (a string here)."""
     optional = "None" in type_str
@@ -300,6 +334,7 @@ def _coerce(value: Any, type_str: str, where: str) -> Any:
             return None
         raise ConfigError(where, "must not be empty")
     base = type_str.replace(" | None", "").strip()
+    value = _number_from_string(value) if base in ("int", "float") else value
     if base == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
@@ -312,6 +347,10 @@ def _coerce(value: Any, type_str: str, where: str) -> Any:
         if not math.isfinite(value):
             raise ConfigError(where, f"must be a finite number (got {value!r})")
         return float(value)
+    if base == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(where, f"must be true or false (got {value!r})")
+        return value
     if base == "str":
         if not isinstance(value, str):
             raise ConfigError(where, f"must be a string (got {value!r})")
@@ -432,22 +471,57 @@ def validate(cfg: SweepConfig) -> None:
     for i, r in enumerate(f.regressors):
         _check(r in REGRESSOR_NAMES, f"fit.regressors[{i}]",
                f"unknown regressor {r!r}; choose from {', '.join(REGRESSOR_NAMES)}")
+        _check(r not in f.regressors[:i], f"fit.regressors[{i}]", f"{r!r} is listed twice")
     _check(bool(f.regressors), "fit.regressors", "name at least one regressor")
     _check(f.cv_folds >= 2, "fit.cv_folds", "must be at least 2")
 
-    s = cfg.search
-    _check(s.candidates >= 1, "search.candidates", "must be at least 1")
-    _check(1 <= s.top_k <= s.candidates, "search.top_k", "must be between 1 and search.candidates")
-    _check(s.target_tokens is None or s.target_tokens > 0, "search.target_tokens",
+    validate_search(cfg.search, names, "search")
+
+
+def validate_search(s: SearchConfig, names: list[str], where: str = "search") -> None:
+    """Check a search/constraints section against the domain ``names``.
+
+    ``where`` prefixes the field names in errors (``search`` in a sweep config,
+    ``constraints`` in a stand-alone constraints file). Checks that need token counts
+    (the repetition cap) happen in :func:`raymix.constraints.build_constraints`.
+    """
+    _check(s.method in SEARCH_METHODS, f"{where}.method",
+           f"must be one of {', '.join(SEARCH_METHODS)} (got {s.method!r})")
+    _check(s.candidates >= 1, f"{where}.candidates", "must be at least 1")
+    _check(1 <= s.top_k <= s.candidates, f"{where}.top_k",
+           f"must be between 1 and {where}.candidates")
+    _check(s.trials >= 1, f"{where}.trials", "must be at least 1")
+    _check(s.restarts >= 1, f"{where}.restarts", "must be at least 1")
+    _check(s.target_tokens is None or s.target_tokens > 0, f"{where}.target_tokens",
            "must be positive or null")
-    _check(s.max_epochs > 0, "search.max_epochs", "must be positive")
-    for key in ("min_weight", "max_weight"):
+    _check(s.max_epochs > 0, f"{where}.max_epochs", "must be positive")
+    _check(s.kl_weight >= 0, f"{where}.kl_weight", f"must be >= 0 (got {s.kl_weight})")
+    for key in ("min_weight", "max_weight", "fixed_weight", "available_tokens", "prior"):
         for d, w in getattr(s, key).items():
-            _check(d in names, f"search.{key}.{d}", f"names no domain; choose from {', '.join(names)}")
-            _check(0 <= w <= 1, f"search.{key}.{d}", f"must be between 0 and 1 (got {w})")
-    _check(sum(s.min_weight.values()) <= 1, "search.min_weight", "minimum weights sum above 1")
+            _check(d in names, f"{where}.{key}.{d}",
+                   f"names no domain; choose from {', '.join(names)}")
+            if key in ("min_weight", "max_weight", "fixed_weight"):
+                _check(0 <= w <= 1, f"{where}.{key}.{d}", f"must be between 0 and 1 (got {w})")
+            else:
+                _check(w >= 0, f"{where}.{key}.{d}", f"must be >= 0 (got {w})")
+    if s.prior:
+        _check(set(s.prior) == set(names), f"{where}.prior",
+               f"give a weight for every domain ({', '.join(names)}) or leave it out")
+        _check(sum(s.prior.values()) > 0, f"{where}.prior", "weights must not all be 0")
+    if s.available_tokens:
+        missing = [d for d in names if d not in s.available_tokens]
+        _check(not missing, f"{where}.available_tokens.{missing[0] if missing else ''}",
+               "missing; give every domain's token count or leave available_tokens out")
+    for d, w in s.fixed_weight.items():
+        for key in ("min_weight", "max_weight"):
+            _check(d not in getattr(s, key), f"{where}.{key}.{d}",
+                   f"the domain also has a fixed_weight; keep one of the two")
+    lower = {**s.min_weight, **s.fixed_weight}
+    _check(sum(lower.values()) <= 1 + 1e-9, f"{where}.min_weight",
+           f"minimum and fixed weights sum to {sum(lower.values()):.3g} > 1; lower them")
     for d, lo in s.min_weight.items():
         hi = s.max_weight.get(d, 1.0)
-        _check(lo <= hi, f"search.min_weight.{d}", f"is above search.max_weight.{d} ({hi})")
-    _check(sum(s.max_weight.get(d, 1.0) for d in names) >= 1, "search.max_weight",
-           "maximum weights sum below 1: no mixture can meet them")
+        _check(lo <= hi, f"{where}.min_weight.{d}", f"is above {where}.max_weight.{d} ({hi})")
+    upper = {d: s.fixed_weight.get(d, s.max_weight.get(d, 1.0)) for d in names}
+    _check(sum(upper.values()) >= 1 - 1e-9, f"{where}.max_weight",
+           "maximum (and fixed) weights sum below 1: no mixture can meet them")
