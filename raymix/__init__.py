@@ -8,12 +8,20 @@ The workflow, from Python (each step is also a CLI command, see ``raymix --help`
     result = raymix.run_sweep(cfg)      # one Ray Tune trial per mixture
     proposal = raymix.propose(cfg)      # fit regressors, propose the best mixture, report
 
+or on anyone's results (the wide CSV pair RegMix and Olmix publish)::
+
+    runs = raymix.read_runs("mixtures.csv", "metrics.csv", ["pile_cc"])
+    fitted = raymix.fit(runs)                       # FitResult: CV scores, estimator
+    proposal = raymix.propose(runs, search=raymix.load_constraints("constraints.yaml"),
+                              output="proposal.json")
+
 Heavy modules (torch, ray) are imported only when a function needs them.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_config", "prepare", "run_sweep", "fit", "propose"]
+__all__ = ["__version__", "load_config", "load_constraints", "read_runs", "prepare",
+           "run_sweep", "fit", "predict", "propose"]
 
 
 def load_config(path):
@@ -21,6 +29,20 @@ def load_config(path):
     from raymix.config import load_config as _load
 
     return _load(path)
+
+
+def load_constraints(path):
+    """Read a constraints YAML (the keys of a config's ``search:``); see :mod:`raymix.constraints`."""
+    from raymix.constraints import load_constraints as _load
+
+    return _load(path)
+
+
+def read_runs(mixtures, metrics, targets, id_column=None):
+    """Runs from a mixtures CSV and a metrics CSV; see :func:`raymix.wide_csv.read_runs`."""
+    from raymix.wide_csv import read_runs as _read
+
+    return _read(mixtures, metrics, targets, id_column)
 
 
 def prepare(cfg, **kwargs):
@@ -38,10 +60,17 @@ def run_sweep(cfg, **kwargs):
 
 
 def fit(*args, **kwargs):
-    """Cross-validate regressors on a sweep's results; see :func:`raymix.workflow.fit`."""
+    """Cross-validate regressors on a sweep's or CSV runs; see :func:`raymix.workflow.fit`."""
     from raymix.workflow import fit as _fit
 
     return _fit(*args, **kwargs)
+
+
+def predict(*args, **kwargs):
+    """Predict candidate mixtures from a CSV with a fit; see :func:`raymix.workflow.predict`."""
+    from raymix.workflow import predict as _predict
+
+    return _predict(*args, **kwargs)
 
 
 def propose(*args, **kwargs):

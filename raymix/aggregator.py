@@ -80,8 +80,8 @@ class Aggregator:
 
         frames = tables(self.table(), self.domains, self.target_name)
         y = frames["metrics"][loss_column(self.target_name)].to_numpy()
-        _, results = fit(frames["mixtures"][self.domains], y, regressors, folds, seed)
-        return {r.name: r.metrics() for r in results}
+        fitted = fit(frames["mixtures"][self.domains], y, regressors, folds, seed)
+        return {r.name: r.metrics() for r in fitted.results}
 
 
 def get_aggregator(sweep_dir: Path, domains: list[str], target_name: str, sweep_name: str):

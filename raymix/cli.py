@@ -5,6 +5,13 @@
     raymix fit CONFIG          cross-validated quality of each regressor on the sweep's results
     raymix propose CONFIG      the mixture predicted best, with baselines, and the report
 
+``fit`` and ``propose`` also work on anyone's results, the wide CSV pair of RegMix/Olmix:
+
+    raymix fit --mixtures MIX.csv --metrics MET.csv --target COLUMN [--regressor NAME]
+               [--predict CANDIDATES.csv --output PREDICTIONS.csv] [--report DIR]
+    raymix propose --mixtures MIX.csv --metrics MET.csv --target COLUMN
+               [--constraints FILE.yaml] --output PROPOSAL.json [--report DIR]
+
 A user mistake prints one line ``raymix: error: ...`` and exits with status 2.
 """
 
@@ -36,13 +43,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="sweep YAML")
     p.add_argument("--no-propose", action="store_true", help="stop after the sweep's tables")
 
-    p = commands.add_parser("fit", help="cross-validate the regressors on a sweep's results")
-    p.add_argument("config", help="sweep YAML")
+    p = commands.add_parser("fit", help="cross-validate the regressors on a sweep's or CSV results")
+    _add_runs_arguments(p)
+    p.add_argument("--predict", metavar="CANDIDATES.csv",
+                   help="predict these mixtures (id column + one column per domain)")
+    p.add_argument("--output", metavar="PREDICTIONS.csv", help="where --predict writes")
+    p.add_argument("--report", metavar="DIR", help="write a report of the fit into DIR")
 
     p = commands.add_parser("propose", help="propose the mixture predicted best, with a report")
-    p.add_argument("config", help="sweep YAML")
-    p.add_argument("--output", help="where to write proposal.json (default: the sweep folder)")
+    _add_runs_arguments(p)
+    p.add_argument("--constraints", metavar="FILE.yaml",
+                   help="bounds, token budget and search method (keys of the config's search:)")
+    p.add_argument("--output", metavar="PROPOSAL.json",
+                   help="where to write proposal.json (default with CONFIG: the sweep folder)")
+    p.add_argument("--report", metavar="DIR",
+                   help="report folder (default with CONFIG: report/ in the sweep folder)")
     return parser
+
+
+def _add_runs_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the runs come from: a sweep config, or a mixtures + metrics CSV pair."""
+    from raymix.config import REGRESSOR_NAMES
+
+    p.add_argument("config", nargs="?", help="sweep YAML (or give --mixtures/--metrics/--target)")
+    p.add_argument("--mixtures", metavar="MIX.csv", help="run id + one weight column per domain")
+    p.add_argument("--metrics", metavar="MET.csv", help="run id + one column per metric")
+    p.add_argument("--target", action="append", metavar="COLUMN[=WEIGHT]",
+                   help="metric to minimise; repeat with =WEIGHT for a weighted sum")
+    p.add_argument("--id", metavar="NAME", help="id column of the CSVs (default: the first)")
+    p.add_argument("--regressor", choices=("auto", *REGRESSOR_NAMES),
+                   help="regressor to use (default auto: cross-validate all, keep the best)")
+    p.add_argument("--folds", type=int, help="cross-validation folds (default 5)")
+    p.add_argument("--seed", type=int, help="seed of the folds and regressors (default 0)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,21 +115,78 @@ def _sweep(args) -> int:
     return 0
 
 
-def _fit(args) -> int:
-    from raymix.config import load_config
-    from raymix.workflow import fit
+def _runs_source(args):
+    """The sweep config, or the runs of the CSV pair; and the fit settings to use."""
+    from raymix.config import FitConfig, load_config
+    from raymix.wide_csv import read_runs
+    from raymix.workflow import replace_fit
 
-    for r in fit(load_config(args.config)):
-        print(f"{r.name:10s} cv_spearman={r.spearman:.4f} cv_pearson={r.pearson:.4f} "
-              f"cv_mae={r.mae:.5f} cv_r2={r.r2:.4f}")
+    csv_given = [name for name in ("mixtures", "metrics", "target", "id")
+                 if getattr(args, name) is not None]
+    if args.config is not None:
+        if csv_given:
+            raise UserError(f"--{csv_given[0]}: give either CONFIG or the CSV tables "
+                            "(--mixtures, --metrics, --target), not both")
+        source = load_config(args.config)
+        fit_config = source.fit
+    else:
+        for name in ("mixtures", "metrics", "target"):
+            if getattr(args, name) is None:
+                raise UserError(f"--{name}: missing; give a sweep CONFIG, or --mixtures "
+                                "MIX.csv --metrics MET.csv --target COLUMN")
+        source = read_runs(args.mixtures, args.metrics, args.target, id_column=args.id)
+        for note in source.notes:
+            print(f"note: {note}", file=sys.stderr)
+        fit_config = FitConfig()
+    if args.folds is not None and args.folds < 2:
+        raise UserError(f"--folds: must be at least 2 (got {args.folds})")
+    regressors = None if args.regressor in (None, "auto") else [args.regressor]
+    return source, replace_fit(fit_config, regressors=regressors, cv_folds=args.folds,
+                               seed=args.seed)
+
+
+def _check_output(path, option: str) -> None:
+    """Fail before any work when the output cannot be written (no half-done runs)."""
+    from pathlib import Path
+
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise UserError(f"{option}: folder {str(parent)!r} does not exist; create it first")
+    if Path(path).is_dir():
+        raise UserError(f"{option}: {str(path)!r} is a folder; give a file name")
+
+
+def _fit(args) -> int:
+    from raymix.workflow import fit, predict, summarise_fit
+
+    if (args.predict is None) != (args.output is None):
+        raise UserError("--output: --predict CANDIDATES.csv and --output PREDICTIONS.csv "
+                        "go together")
+    if args.output is not None:
+        _check_output(args.output, "--output")
+    source, fit_config = _runs_source(args)
+    fitted = fit(source, fit_config=fit_config, report=args.report)
+    print(summarise_fit(fitted))
+    if args.predict is not None:
+        path = predict(fitted, args.predict, args.output, id_column=args.id)
+        print(f"predictions: {path}")
+    if args.report is not None:
+        print(f"report: {args.report}/report.md")
     return 0
 
 
 def _propose(args) -> int:
-    from raymix.config import load_config
+    from raymix.constraints import load_constraints
     from raymix.workflow import propose, summarise_proposal
 
-    proposal = propose(load_config(args.config), output=args.output)
+    if args.output is not None:
+        _check_output(args.output, "--output")
+    search = load_constraints(args.constraints) if args.constraints else None
+    source, fit_config = _runs_source(args)
+    if args.config is None and args.output is None:
+        raise UserError("--output: give the path of PROPOSAL.json to write")
+    proposal = propose(source, search=search, fit_config=fit_config, output=args.output,
+                       report=args.report, where="constraints" if search else None)
     print(summarise_proposal(proposal))
     return 0
 

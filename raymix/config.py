@@ -138,6 +138,10 @@ class MixturesConfig:
     max_epochs: float = 15.0  # repetition cap: w_i * tokens_per_run <= max_epochs * tokens_i
     min_weight: float = 2e-4  # smaller weights are set to 0
     seed: int = 0
+    # run-to-run noise: the first `repeats` mixtures are trained again with
+    # `repeat_seeds` other seeds, so fits can tell real differences from noise
+    repeats: int = 0
+    repeat_seeds: int = 2
 
 
 @dataclass
@@ -180,7 +184,7 @@ class SearchConfig:
     method: str = "auto"
     candidates: int = 100_000
     top_k: int = 100
-    trials: int = 1000
+    trials: int = 400  # TPE's cost grows with the trials: 1000 on 17 domains take ~30 s
     restarts: int = 32
     target_tokens: int | None = None  # token budget of the target run (repetition cap)
     max_epochs: float = 4.0
@@ -457,6 +461,9 @@ def validate(cfg: SweepConfig) -> None:
     _check(mx.max_epochs > 0, "mixtures.max_epochs", "must be positive")
     _check(0 <= mx.min_weight < 1 / len(names), "mixtures.min_weight",
            f"must be in [0, 1/{len(names)})")
+    _check(0 <= mx.repeats <= mx.count, "mixtures.repeats",
+           f"must be between 0 and mixtures.count ({mx.count})")
+    _check(mx.repeat_seeds >= 1, "mixtures.repeat_seeds", "must be at least 1")
 
     c = cfg.compute
     _check(c.cpus_per_trial > 0, "compute.cpus_per_trial", "must be positive")
@@ -524,4 +531,5 @@ def validate_search(s: SearchConfig, names: list[str], where: str = "search") ->
         _check(lo <= hi, f"{where}.min_weight.{d}", f"is above {where}.max_weight.{d} ({hi})")
     upper = {d: s.fixed_weight.get(d, s.max_weight.get(d, 1.0)) for d in names}
     _check(sum(upper.values()) >= 1 - 1e-9, f"{where}.max_weight",
-           "maximum (and fixed) weights sum below 1: no mixture can meet them")
+           f"maximum (and fixed) weights sum to {sum(upper.values()):.3g} < 1, so no mixture "
+           "can meet them; raise some max_weight (a domain without one may take up to 1)")

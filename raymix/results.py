@@ -24,6 +24,7 @@ import pandas as pd
 from raymix.atomic import atomic_write_bytes, atomic_write_text
 
 RUN_COLUMN = "run"
+SEED_COLUMN = "seed"
 
 
 def loss_column(name: str) -> str:

@@ -38,7 +38,7 @@ from raymix.mixtures import sample_mixtures
 from raymix.prepare import PreparedData, prepare
 from raymix.proxy import ProxyData, ProxyDiverged, train_proxy
 from raymix.atomic import atomic_write_text
-from raymix.results import RUN_COLUMN, atomic_write_frame, format_number
+from raymix.results import RUN_COLUMN, SEED_COLUMN, atomic_write_frame, format_number
 
 
 # ----------------------------------------------------------------------------- the trial
@@ -53,7 +53,8 @@ def proxy_trial(config: dict, data: ProxyData, sweep: dict) -> None:
     from raymix.config import ModelConfig, TrainingConfig
 
     run_id, mixture = config["trial"]["run_id"], config["trial"]["mixture"]
-    model_cfg, train_cfg = ModelConfig(**sweep["model"]), TrainingConfig(**sweep["training"])
+    model_cfg = ModelConfig(**sweep["model"])
+    train_cfg = TrainingConfig(**{**sweep["training"], "seed": config["trial"]["seed"]})
     aggregator = ray.get_actor(sweep["aggregator"], namespace=NAMESPACE)
     device = _trial_device(sweep["cpus_per_trial"], sweep["gpus_per_trial"])
     started = time.time()
@@ -165,6 +166,12 @@ def plan_mixtures(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
     tokens_per_run = cfg.training.tokens_per_run(cfg.model.seq_len)
     plan = sample_mixtures(cfg.mixtures, prepared.prior, prepared.train_tokens, tokens_per_run)
     plan.insert(0, RUN_COLUMN, [f"run-{i:04d}" for i in range(len(plan))])
+    plan.insert(1, SEED_COLUMN, cfg.training.seed)
+    repeats = [plan.head(cfg.mixtures.repeats).assign(
+        **{RUN_COLUMN: lambda f, j=j: f[RUN_COLUMN] + f"-s{j}",
+           SEED_COLUMN: cfg.training.seed + j})
+        for j in range(1, cfg.mixtures.repeat_seeds + 1)] if cfg.mixtures.repeats else []
+    plan = pd.concat([plan, *repeats], ignore_index=True)
     atomic_write_frame(plan, path)
     return plan
 
@@ -180,9 +187,11 @@ def _check_same_experiment(cfg: SweepConfig, prepared: PreparedData) -> None:
         return
     stored = yaml.safe_load((sweep_dir / "config.yaml").read_text())
     current = cfg.to_dict()
+    defaults = SweepConfig(name="defaults", data=cfg.data, target=cfg.target).to_dict()
     for section in RESULT_SECTIONS:
         for key, value in current[section].items():
-            if stored.get(section, {}).get(key) != value:
+            # a key that an older raymix did not write had that version's default value
+            if stored.get(section, {}).get(key, defaults[section][key]) != value:
                 raise UserError(
                     f"{section}.{key}: {sweep_dir} holds runs made with {section}.{key} = "
                     f"{stored.get(section, {}).get(key)!r}, not {value!r}; use a new "
@@ -294,8 +303,11 @@ def _trial_slots(cfg: SweepConfig) -> float:
 def _run_tune(cfg: SweepConfig, prepared: PreparedData, todo: pd.DataFrame,
               aggregator_name: str, progress: SweepProgress) -> None:
     domains = cfg.domain_names
-    trials = [{"run_id": row[RUN_COLUMN], "mixture": {d: float(row[d]) for d in domains}}
-              for _, row in todo.iterrows()]
+    # plans written before repeats existed have no seed column: they used training.seed
+    seeds = todo[SEED_COLUMN] if SEED_COLUMN in todo else pd.Series(cfg.training.seed, todo.index)
+    trials = [{"run_id": row[RUN_COLUMN], "seed": int(seeds[i]),
+               "mixture": {d: float(row[d]) for d in domains}}
+              for i, row in todo.iterrows()]
     sweep = {"model": dataclasses.asdict(cfg.model), "training": dataclasses.asdict(cfg.training),
              "aggregator": aggregator_name, "cpus_per_trial": cfg.compute.cpus_per_trial,
              "gpus_per_trial": cfg.compute.gpus_per_trial}

@@ -112,3 +112,11 @@ def test_missing_and_broken_files(tmp_path):
     evil.write_text("name: !!python/object/apply:os.system ['true']\n")
     with pytest.raises(ConfigError):
         load_config(evil)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "jobs" / "constraints").glob("*.yaml")))
+def test_shipped_constraints_parse(path):
+    from raymix.constraints import load_constraints
+
+    search = load_constraints(path)
+    assert search.target_tokens and search.available_tokens

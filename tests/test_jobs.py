@@ -57,5 +57,5 @@ def test_ray_job_submit_runs_a_sweep(head_node, tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "succeeded" in done.stdout + done.stderr
     sweep = tmp_path / "sweep"
-    assert len(pd.read_csv(sweep / "mixtures.csv")) == 8
+    assert len(pd.read_csv(sweep / "mixtures.csv")) == 10  # 8 mixtures + 2 repeated with another seed
     assert (sweep / "proposal.json").is_file()

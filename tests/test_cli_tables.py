@@ -1,0 +1,119 @@
+"""``raymix fit`` and ``raymix propose`` on anyone's results: the wide CSV pair."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+DOMAINS = ["web", "code", "books", "math"]
+T = np.array([-1.2, -0.4, 0.3, -0.8])  # a Data Mixing Law's interaction row
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "raymix", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    """60 runs whose loss follows a known mixing law, plus a second metric."""
+    folder = tmp_path_factory.mktemp("tables")
+    rng = np.random.default_rng(0)
+    weights = rng.dirichlet(np.full(len(DOMAINS), 0.7), size=60)
+    loss = 2.0 + 1.5 * np.exp(weights @ T) + rng.normal(0, 0.003, 60)
+    ids = [f"r{i}" for i in range(60)]
+    pd.DataFrame(weights, columns=DOMAINS).assign(id=ids)[["id", *DOMAINS]].to_csv(
+        folder / "mix.csv", index=False)
+    pd.DataFrame({"id": ids, "target_loss": loss, "other_loss": loss + weights[:, 0]}).to_csv(
+        folder / "met.csv", index=False)
+    candidates = rng.dirichlet(np.ones(len(DOMAINS)), size=5)
+    pd.DataFrame(candidates, columns=DOMAINS).assign(name=list("abcde"))[
+        ["name", *DOMAINS]].to_csv(folder / "cand.csv", index=False)
+    return folder
+
+
+def _pair(folder):
+    return ["--mixtures", str(folder / "mix.csv"), "--metrics", str(folder / "met.csv")]
+
+
+def test_fit_predict_and_report_from_csv(tables, tmp_path):
+    out = tmp_path / "pred.csv"
+    done = run_cli("fit", *_pair(tables), "--target", "target_loss", "--regressor", "gp",
+                   "--predict", str(tables / "cand.csv"), "--output", str(out),
+                   "--report", str(tmp_path / "report"))
+    assert done.returncode == 0, done.stderr
+    predictions = pd.read_csv(out)
+    assert list(predictions.columns) == ["name", "predicted", "predicted_std"]
+    assert list(predictions["name"]) == list("abcde")
+    cand = pd.read_csv(tables / "cand.csv")[DOMAINS].to_numpy()
+    truth = 2.0 + 1.5 * np.exp(cand @ T)
+    assert np.abs(predictions["predicted"] - truth).max() < 0.05
+    assert (predictions["predicted_std"] > 0).all()
+    for name in ("report.md", "cv_fit.png", "residuals.png", "interaction.png"):
+        assert (tmp_path / "report" / name).is_file(), name
+    assert "gp" in done.stdout and "cv_spearman" in done.stdout
+
+
+def test_propose_from_csv_honours_a_constraints_file(tables, tmp_path):
+    constraints = tmp_path / "c.yaml"
+    constraints.write_text(yaml.safe_dump({
+        "method": "exact", "min_weight": {"books": 0.2}, "max_weight": {"web": 0.3},
+        "fixed_weight": {"math": 0.1}}))
+    out = tmp_path / "proposal.json"
+    done = run_cli("propose", *_pair(tables), "--target", "target_loss=1", "--target",
+                   "other_loss=1", "--regressor", "mixing_law", "--constraints",
+                   str(constraints), "--output", str(out), "--report", str(tmp_path / "rep"))
+    assert done.returncode == 0, done.stderr
+    proposal = json.loads(out.read_text())
+    w = proposal["mixture"]
+    assert abs(sum(w.values()) - 1) < 1e-9
+    assert w["books"] >= 0.2 - 1e-9 and w["web"] <= 0.3 + 1e-9 and abs(w["math"] - 0.1) < 1e-9
+    bound = {(b["domain"], b["bound"]) for b in proposal["constraints"]["binding"]}
+    assert ("web", "upper") in bound  # web lowers the loss most: it is pushed to its cap
+    assert proposal["search"]["method"] == "exact"
+    assert proposal["predicted_std"] > 0
+    for name in ("uniform", "token_proportional", "best_observed"):
+        assert "predicted_std" in proposal["baselines"][name]
+    assert "0.5*target_loss + 0.5*other_loss" == proposal["target"]
+    for name in ("sensitivity.png", "weights.png", "report.md"):
+        assert (tmp_path / "rep" / name).is_file()
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--target", "nope"], "--target"),
+    (["--target", "target_loss", "--folds", "1"], "--folds"),
+    (["--target", "target_loss", "--id", "run"], "--id"),
+    (["--target", "target_loss", "--output", "/no/such/folder/p.json"], "--output"),
+    (["--target", "target_loss", "--constraints", "MISSING"], "--constraints"),
+    (["--target", "target_loss", "--constraints", "BAD_DOMAIN"], "constraints.min_weight.nope"),
+    (["--target", "target_loss", "--constraints", "INFEASIBLE"], "constraints.max_weight"),
+    (["--target", "target_loss", "--constraints", "UNKNOWN_KEY"], "constraints.colour"),
+    ([], "--target"),
+])
+def test_propose_mistakes_are_one_line_exit_2_and_write_nothing(tables, tmp_path, args, field):
+    files = {"BAD_DOMAIN": {"min_weight": {"nope": 0.1}},
+             "INFEASIBLE": {"max_weight": {d: 0.2 for d in DOMAINS}},
+             "UNKNOWN_KEY": {"colour": "blue"}}
+    for i, arg in enumerate(args):
+        if arg in files:
+            args[i] = str(tmp_path / "c.yaml")
+            (tmp_path / "c.yaml").write_text(yaml.safe_dump(files[arg]))
+        elif arg == "MISSING":
+            args[i] = str(tmp_path / "missing.yaml")
+    output = [] if "--output" in args else ["--output", str(tmp_path / "p.json")]
+    done = run_cli("propose", *_pair(tables), *args, *output)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and field in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_config_and_tables_together_are_refused(tables, tmp_path):
+    done = run_cli("fit", str(tmp_path / "x.yaml"), *_pair(tables), "--target", "t")
+    assert done.returncode == 2 and "either CONFIG or the CSV tables" in done.stderr
+    done = run_cli("propose", *_pair(tables), "--target", "target_loss")
+    assert done.returncode == 2 and "--output" in done.stderr
