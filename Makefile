@@ -28,6 +28,10 @@ bench: setup
 	$(PY) bench/bench_proxy_speed.py
 	$(PY) bench/bench_proxy_noise.py --variant lr=0.004,warmup_steps=48,min_lr_ratio=0.1
 	$(PY) bench/bench_sweep_efficiency.py
+	# fitting and proposing, on published runs read from ../shared/reference
+	$(PY) bench/bench_regmix.py
+	$(PY) bench/bench_mixing_laws.py
+	$(PY) bench/bench_proposal_speed.py
 	if [ -f runs/demo/proposal.json ]; then $(PY) bench/bench_proposal_check.py; \
 	else echo "bench_proposal_check.py needs a finished demo: run 'make demo' first"; fi
 
