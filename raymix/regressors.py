@@ -676,7 +676,17 @@ def fit_auto(X, y, names=REGRESSORS, folds: int = 5, seed: int = 0,
     if AUTO in names:
         raise ConfigError("fit.regressors", "'auto' chooses among the others; list those instead")
     X, y = check_training_data(X, y, folds)
-    singles = [cross_validate(name, X, y, folds=folds, seed=seed) for name in names]
+    singles = []
+    for name in names:
+        try:
+            singles.append(cross_validate(name, X, y, folds=folds, seed=seed))
+        except ConfigError:  # an unknown name is the user's to fix, not to skip
+            raise
+        except UserError:
+            # e.g. a law needs more runs per fold than there are domains + 1: the other
+            # candidates can still be scored; with no candidate left, say why
+            if name == names[-1] and not singles:
+                raise
     ensembles = _ensemble_results(singles, y) if ensemble else {}
     results = singles + list(ensembles.values())
     chosen = select_best(results)  # singles come first, so they win exact ties

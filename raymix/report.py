@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from raymix.atomic import atomic_write_bytes
@@ -171,8 +172,9 @@ def _sensitivity_figure(grid: np.ndarray, curves: np.ndarray, mixture: dict[str,
     domains = list(mixture)
     fig = Figure(figsize=(7.0, 4.2))
     ax = fig.subplots()
+    palette = colormaps["tab20"] if len(domains) > 10 else colormaps["tab10"]
     for i, d in enumerate(domains):
-        color = f"C{i % 10}"
+        color = palette(i % palette.N)
         inside = grid <= upper[d] + 1e-12
         ax.plot(grid[inside], curves[i][inside], color=color, label=d)
         ax.plot(grid[~inside], curves[i][~inside], color=color, linestyle=":", alpha=0.6)

@@ -8,7 +8,7 @@ from scipy import stats
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-from raymix.errors import ConfigError
+from raymix.errors import ConfigError, UserError
 from raymix.regressors import (
     AutoRegressor,
     Ensemble,
@@ -216,3 +216,13 @@ def test_noise_floor_recovers_the_seed_noise():
     floor = noise_floor(X, y)
     assert (floor.mixtures, floor.runs) == (30, 120)
     assert floor.std == pytest.approx(0.05, rel=0.2)
+
+
+def test_auto_skips_a_law_that_needs_more_runs_than_a_fold_has():
+    rng = np.random.default_rng(0)
+    X = rng.dirichlet(np.ones(17), size=20)  # 16 runs per training fold, the law needs 18
+    y = 3 + X @ rng.normal(size=17)
+    _, chosen, results = fit_auto(X, y, ["ridge", "mixing_law"], ensemble=False)
+    assert [r.name for r in results] == ["ridge"] and chosen.name == "ridge"
+    with pytest.raises(UserError, match="needs at least 18"):
+        fit_auto(X, y, ["mixing_law"])
