@@ -164,11 +164,22 @@ def fit_warnings(proposal: dict) -> list[str]:
             f"{format_number(spearman, 3)}); do not trust "
             "this proposal: run more mixtures (mixtures.count) or train the proxies longer")
     best = proposal["baselines"]["best_observed"]
-    if best["gap_above_noise"] is False:
+    gap = best["predicted_gap_to_proposal"]
+    bounds = proposal["constraints"]
+    inside = all(bounds["lower"][d] - 1e-9 <= w <= bounds["upper"][d] + 1e-9
+                 for d, w in best["mixture"].items())
+    if gap < 0 and inside:
         warnings.append(
-            "the proposal is predicted to beat the best observed run by "
-            f"{format_number(best['predicted_gap_to_proposal'])}, less than the run-to-run "
-            f"noise ({format_number(proposal['noise_floor']['min_meaningful_difference'])}): "
+            f"the best observed run ({best['run']}) meets the constraints and is predicted "
+            f"{format_number(-gap)} better than the proposal: the search missed it; try "
+            "search.method exact or cmaes, or more candidates")
+    elif gap < 0:
+        pass  # the best run breaks a bound the proposal must keep: nothing to warn about
+    elif best["gap_above_noise"] is False:
+        warnings.append(
+            f"the proposal is predicted to beat the best observed run by {format_number(gap)}, "
+            f"less than the run-to-run noise "
+            f"({format_number(proposal['noise_floor']['min_meaningful_difference'])}): "
             "the two are not distinguishable")
     return warnings
 

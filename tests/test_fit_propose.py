@@ -265,3 +265,18 @@ def test_report_writes_markdown_and_pngs(tmp_path, bowl_runs, bowl_proposal):
     assert "**lightgbm** (chosen)" in text and "token_proportional" in text
     assert "d loss / d weight" in text
     assert not list(report.parent.glob(".*.tmp"))  # no temporary files left behind
+
+
+def test_warnings_tell_a_missed_best_run_from_one_outside_the_bounds():
+    from raymix.workflow import fit_warnings
+
+    def proposal(best_weight, gap):
+        return {"regressor": {"cv_spearman": 0.9}, "noise_floor": None,
+                "constraints": {"lower": {"a": 0.0, "b": 0.0}, "upper": {"a": 0.5, "b": 1.0}},
+                "baselines": {"best_observed": {
+                    "mixture": {"a": best_weight, "b": 1 - best_weight}, "run": "r7",
+                    "predicted_gap_to_proposal": gap, "gap_above_noise": None}}}
+
+    assert "search missed it" in fit_warnings(proposal(0.4, -0.05))[0]
+    assert fit_warnings(proposal(0.9, -0.05)) == []  # a: 0.9 breaks the bound of 0.5
+    assert fit_warnings(proposal(0.4, 0.05)) == []
