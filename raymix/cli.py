@@ -18,7 +18,6 @@ A user mistake prints one line ``raymix: error: ...`` and exits with status 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from raymix.errors import UserError

@@ -522,7 +522,7 @@ def validate_search(s: SearchConfig, names: list[str], where: str = "search") ->
     for d, w in s.fixed_weight.items():
         for key in ("min_weight", "max_weight"):
             _check(d not in getattr(s, key), f"{where}.{key}.{d}",
-                   f"the domain also has a fixed_weight; keep one of the two")
+                   "the domain also has a fixed_weight; keep one of the two")
     lower = {**s.min_weight, **s.fixed_weight}
     _check(sum(lower.values()) <= 1 + 1e-9, f"{where}.min_weight",
            f"minimum and fixed weights sum to {sum(lower.values()):.3g} > 1; lower them")

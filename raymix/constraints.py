@@ -32,7 +32,12 @@ import yaml
 
 from raymix.config import SearchConfig, _build, validate_search
 from raymix.errors import ConfigError, UserError
-from raymix.mixtures import normalise_prior, project_to_bounded_simplex, repetition_caps
+from raymix.mixtures import (
+    named_weights,
+    normalise_prior,
+    project_to_bounded_simplex,
+    repetition_caps,
+)
 
 FEASIBLE_TOLERANCE = 1e-9  # a mixture meets its bounds and sums to 1 within this
 SNAP_TOLERANCE = 1e-12  # weights this close to a bound are set to it (no 1e-16 weights)
@@ -215,20 +220,16 @@ class Constraints:
     def to_dict(self) -> dict[str, Any]:
         """The constraints as plain JSON types (for ``binding``, see :meth:`binding`)."""
         return {
-            "lower": _named(self.domains, self.lower),
-            "upper": _named(self.domains, self.upper),
+            "lower": named_weights(self.domains, self.lower),
+            "upper": named_weights(self.domains, self.upper),
             "fixed": self.fixed,
-            "prior": _named(self.domains, self.prior),
+            "prior": named_weights(self.domains, self.prior),
             "kl_weight": float(self.kl_weight),
             "target_tokens": None if self.target_tokens is None else int(self.target_tokens),
             "max_epochs": None if self.max_epochs is None else float(self.max_epochs),
             "set_by": {"lower": dict(zip(self.domains, self.lower_by)),
                        "upper": dict(zip(self.domains, self.upper_by))},
         }
-
-
-def _named(domains: Sequence[str], weights: np.ndarray) -> dict[str, float]:
-    return {d: float(w) for d, w in zip(domains, weights)}
 
 
 # ----------------------------------------------------------------------------- building

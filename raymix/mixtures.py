@@ -418,3 +418,8 @@ def sample_candidates(
         ])
         out[start:stop] = project_to_bounded_simplex(_dirichlet(rng, alpha), lower, upper)
     return out
+
+
+def named_weights(domains, weights) -> dict[str, float]:
+    """``{domain: weight}`` as plain floats (for JSON), in the order of ``domains``."""
+    return {str(d): float(w) for d, w in zip(domains, weights)}

@@ -46,7 +46,7 @@ from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 from raymix.config import SearchConfig
 from raymix.constraints import FEASIBLE_TOLERANCE, Constraints
 from raymix.errors import UserError
-from raymix.mixtures import sample_candidates
+from raymix.mixtures import named_weights, sample_candidates
 
 PREDICT_CHUNK = 65_536  # candidates drawn and predicted at a time: ~9 MB for 17 domains
 START_POOL = 20_000  # candidates drawn to pick the exact method's best starts from
@@ -88,7 +88,7 @@ class SearchResult:
     def to_dict(self) -> dict[str, Any]:
         """The result as plain JSON types."""
         return {
-            "mixture": {d: float(w) for d, w in zip(self.domains, self.mixture)},
+            "mixture": named_weights(self.domains, self.mixture),
             "objective": float(self.objective),
             "predicted": float(self.predicted),
             "method": self.method,

@@ -24,6 +24,7 @@ import pandas as pd
 from raymix.config import FitConfig, SearchConfig
 from raymix.constraints import Constraints, build_constraints
 from raymix.errors import ConfigError, UserError
+from raymix.mixtures import named_weights
 from raymix.optimise import SearchResult, search_mixture
 from raymix.regressors import REGRESSORS, CVResult, NoiseFloor, fit_auto, noise_floor
 
@@ -184,7 +185,7 @@ class Proposal:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "mixture": _named(self.domains, self.mixture),
+            "mixture": named_weights(self.domains, self.mixture),
             "predicted_target_loss": self.predicted,
             "predicted_std": self.predicted_std,
             "uncertainty": self.fit.uncertainty_source,
@@ -194,10 +195,6 @@ class Proposal:
                             "binding": self.constraints.binding(self.mixture)},
             "search": self.search.to_dict(),
         }
-
-
-def _named(domains: Sequence[str], weights: np.ndarray) -> dict[str, float]:
-    return {d: float(w) for d, w in zip(domains, weights)}
 
 
 def _json_label(label: Any) -> Any:
@@ -233,7 +230,7 @@ def _baselines(
     out = {}
     for (name, w), m, s in zip(mixtures.items(), mean, std):
         gap = float(m - proposed)
-        out[name] = {"mixture": _named(fitted.domains, w), "predicted_target_loss": float(m),
+        out[name] = {"mixture": named_weights(fitted.domains, w), "predicted_target_loss": float(m),
                      "predicted_std": float(s), "predicted_gap_to_proposal": gap,
                      "gap_above_noise": None if floor is None else bool(gap > floor)}
     out["best_observed"].update(observed_target_loss=float(y[best]),
