@@ -80,7 +80,8 @@ class Aggregator:
 
         frames = tables(self.table(), self.domains, self.target_name)
         y = frames["metrics"][loss_column(self.target_name)].to_numpy()
-        fitted = fit(frames["mixtures"][self.domains], y, regressors, folds, seed)
+        # each regressor alone: a short progress line, and no refit of an ensemble
+        fitted = fit(frames["mixtures"][self.domains], y, regressors, folds, seed, ensemble=False)
         return {r.name: r.metrics() for r in fitted.results}
 
 
