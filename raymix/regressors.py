@@ -486,7 +486,7 @@ def check_training_data(X, y, folds: int) -> tuple[np.ndarray, np.ndarray]:
     if len(y) < folds:
         raise UserError(
             f"too few runs to fit: {len(y)} runs for {folds} CV folds; "
-            f"run more mixtures or lower fit.cv_folds"
+            f"run more mixtures or lower the folds (fit.cv_folds, or --folds)"
         )
     if np.ptp(y) == 0:
         raise UserError("target loss is the same for every run: nothing to fit; check the runs")
