@@ -52,6 +52,7 @@ from threadpoolctl import threadpool_limits
 from raymix.config import REGRESSOR_NAMES as REGRESSORS
 from raymix.errors import ConfigError, UserError
 
+MIN_TRAIN_RUNS = 3  # per cross-validation training fold
 RIDGE_ALPHAS = np.logspace(-6, 3, 19)  # weights lie in [0, 1]: from nearly OLS to nearly flat
 AUTO = "auto"
 
@@ -483,10 +484,12 @@ def check_training_data(X, y, folds: int) -> tuple[np.ndarray, np.ndarray]:
                         "drop those runs")
     if folds < 2:
         raise ConfigError("fit.cv_folds", f"must be at least 2 (got {folds})")
-    if len(y) < folds:
+    # every training fold needs a few runs: leave-one-out penalties need at least 3
+    if len(y) < folds or len(y) - -(-len(y) // folds) < MIN_TRAIN_RUNS:
         raise UserError(
-            f"too few runs to fit: {len(y)} runs for {folds} CV folds; "
-            f"run more mixtures or lower the folds (fit.cv_folds, or --folds)"
+            f"too few runs to fit: {len(y)} runs for {folds} CV folds (each fold must leave "
+            f"at least {MIN_TRAIN_RUNS} runs to fit on); run more mixtures or lower the folds "
+            "(fit.cv_folds, or --folds)"
         )
     if np.ptp(y) == 0:
         raise UserError("target loss is the same for every run: nothing to fit; check the runs")

@@ -87,6 +87,7 @@ def test_cv_predictions_are_out_of_fold_and_aligned():
     "X, y, folds, message",
     [
         (_mixtures(3), np.arange(3.0), 5, "too few runs to fit: 3 runs for 5 CV folds"),
+        (_mixtures(5), np.arange(5.0), 2, "each fold must leave at least 3 runs"),
         (_mixtures(10), np.r_[np.arange(9.0), np.nan], 5, "missing or infinite"),
         (_mixtures(10), np.ones(10), 5, "the same for every run"),
         (_mixtures(10), np.arange(9.0), 5, "one value per run"),
