@@ -485,7 +485,8 @@ def check_training_data(X, y, folds: int) -> tuple[np.ndarray, np.ndarray]:
     if folds < 2:
         raise ConfigError("fit.cv_folds", f"must be at least 2 (got {folds})")
     # every training fold needs a few runs: leave-one-out penalties need at least 3
-    if len(y) < folds or len(y) - -(-len(y) // folds) < MIN_TRAIN_RUNS:
+    largest_fold = -(-len(y) // folds)  # ceil: the held-out part of the smallest training set
+    if len(y) < folds or len(y) - largest_fold < MIN_TRAIN_RUNS:
         raise UserError(
             f"too few runs to fit: {len(y)} runs for {folds} CV folds (each fold must leave "
             f"at least {MIN_TRAIN_RUNS} runs to fit on); run more mixtures or lower the folds "

@@ -29,6 +29,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from raymix.atomic import atomic_write_bytes
+from raymix.errors import UserError
 from raymix.regressors import CVResult
 from raymix.results import format_number
 
@@ -101,8 +102,7 @@ def interaction_table(mixtures: pd.DataFrame, metrics: pd.DataFrame,
 
     None when there are too few runs to fit a law per metric.
     """
-    from raymix.errors import UserError
-    from raymix.laws import interaction_matrix
+    from raymix.laws import interaction_matrix  # fitting code, only needed with metrics
 
     metrics = metrics.loc[:, metrics.notna().all()].iloc[:, :MAX_INTERACTION_ROWS]
     if metrics.empty:

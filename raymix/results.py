@@ -86,7 +86,7 @@ def tables(records: list[dict], domains: list[str], target_name: str) -> dict[st
         for ev in r["evaluations"]:
             long_rows.append({
                 RUN_COLUMN: r["run_id"], "step": ev["step"], "tokens": ev["tokens"],
-                "params": r["non_embedding_params"], "total_params": r["params"], "seed": r["seed"],
+                "params": r["non_embedding_params"], "total_params": r["params"], SEED_COLUMN: r["seed"],
                 **{d: r["mixture"].get(d, 0.0) for d in domains},
                 "train_loss": ev["train_loss"],
                 **{loss_column(k): v for k, v in ev["losses"].items()},

@@ -167,10 +167,14 @@ def plan_mixtures(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
     plan = sample_mixtures(cfg.mixtures, prepared.prior, prepared.train_tokens, tokens_per_run)
     plan.insert(0, RUN_COLUMN, [f"run-{i:04d}" for i in range(len(plan))])
     plan.insert(1, SEED_COLUMN, cfg.training.seed)
-    repeats = [plan.head(cfg.mixtures.repeats).assign(
-        **{RUN_COLUMN: lambda f, j=j: f[RUN_COLUMN] + f"-s{j}",
-           SEED_COLUMN: cfg.training.seed + j})
-        for j in range(1, cfg.mixtures.repeat_seeds + 1)] if cfg.mixtures.repeats else []
+    # the first `repeats` mixtures again, once per extra seed: run-0003-s1, run-0003-s2, ...
+    first = plan.head(cfg.mixtures.repeats)
+    repeats = []
+    for j in range(1, cfg.mixtures.repeat_seeds + 1):
+        again = first.copy()
+        again[RUN_COLUMN] = first[RUN_COLUMN] + f"-s{j}"
+        again[SEED_COLUMN] = cfg.training.seed + j
+        repeats.append(again)
     plan = pd.concat([plan, *repeats], ignore_index=True)
     atomic_write_frame(plan, path)
     return plan

@@ -197,11 +197,11 @@ def read_runs(
                               "--mixtures", mix_name)
     mixtures.columns = [str(c) for c in mixtures.columns]
     resolved = {_resolve_target(c, met_table, met_name): w for c, w in weights.items()}
-    metric_columns = [c for c in met_table.columns if c in resolved] + [
-        c for c in met_table.columns if c not in resolved]
-    metrics = _numeric(met_table, resolved, "--metrics", met_name).join(
-        met_table[[c for c in metric_columns if c not in resolved]].apply(
-            pd.to_numeric, errors="coerce"))
+    # target cells must be numbers; other metrics are only shown (interaction matrix), so
+    # a stray text cell there becomes NaN instead of an error
+    others = [c for c in met_table.columns if c not in resolved]
+    metrics = _numeric(met_table, list(resolved), "--metrics", met_name).join(
+        met_table[others].apply(pd.to_numeric, errors="coerce"))
 
     notes = []
     shared = mixtures.index.intersection(metrics.index)
