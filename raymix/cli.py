@@ -5,12 +5,24 @@
     raymix fit CONFIG          cross-validated quality of each regressor on the sweep's results
     raymix propose CONFIG      the mixture predicted best, with baselines, and the report
 
+    raymix validate CONFIG     train the proposal and baselines at a larger scale, compare
+
 ``fit`` and ``propose`` also work on anyone's results, the wide CSV pair of RegMix/Olmix:
 
     raymix fit --mixtures MIX.csv --metrics MET.csv --target COLUMN [--regressor NAME]
                [--predict CANDIDATES.csv --output PREDICTIONS.csv] [--report DIR]
     raymix propose --mixtures MIX.csv --metrics MET.csv --target COLUMN
                [--constraints FILE.yaml] --output PROPOSAL.json [--report DIR]
+
+or a long table of checkpoints at several scales, extrapolated to a target scale by the
+nested step and size laws of Data Mixing Laws:
+
+    raymix fit --runs RUNS.csv --target COLUMN --at params=P,tokens=T [--domains a,b,c]
+    raymix propose --runs RUNS.csv --target COLUMN --at params=P,tokens=T --output PROPOSAL.json
+
+``propose --critical DOMAIN`` answers the continual-pretraining question instead: the
+largest share of a new domain that keeps the target (original data) loss at or below
+its value before continual pretraining (``--baseline``, or measured by the sweep).
 
 A user mistake prints one line ``raymix: error: ...`` and exits with status 2.
 """
@@ -57,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write proposal.json (default with CONFIG: the sweep folder)")
     p.add_argument("--report", metavar="DIR",
                    help="report folder (default with CONFIG: report/ in the sweep folder)")
+    p.add_argument("--critical", metavar="DOMAIN",
+                   help="continual pretraining: the largest share of DOMAIN that keeps the "
+                        "target loss at or below --baseline")
+    p.add_argument("--baseline", type=float, metavar="LOSS",
+                   help="with --critical: the target loss before continual pretraining "
+                        "(default with CONFIG: measured on the starting checkpoint)")
+
+    p = commands.add_parser("validate", help="train the proposal and baselines at a larger "
+                                             "scale and compare them with the predictions")
+    p.add_argument("config", help="sweep YAML (its validate: section sets the scale)")
     return parser
 
 
@@ -64,9 +86,16 @@ def _add_runs_arguments(p: argparse.ArgumentParser) -> None:
     """Where the runs come from: a sweep config, or a mixtures + metrics CSV pair."""
     from raymix.config import REGRESSOR_NAMES
 
-    p.add_argument("config", nargs="?", help="sweep YAML (or give --mixtures/--metrics/--target)")
+    p.add_argument("config", nargs="?",
+                   help="sweep YAML (or give --mixtures/--metrics/--target, or --runs/--target)")
     p.add_argument("--mixtures", metavar="MIX.csv", help="run id + one weight column per domain")
     p.add_argument("--metrics", metavar="MET.csv", help="run id + one column per metric")
+    p.add_argument("--runs", metavar="RUNS.csv",
+                   help="long table: run, params, tokens, one weight column per domain, metrics")
+    p.add_argument("--domains", metavar="a,b,c", help="with --runs: the weight columns")
+    p.add_argument("--at", metavar="params=P,tokens=T",
+                   help="predict at this scale (non-embedding parameters, training tokens) "
+                        "through the nested step and size laws")
     p.add_argument("--target", action="append", metavar="COLUMN[=WEIGHT]",
                    help="metric to minimise; repeat with =WEIGHT for a weighted sum")
     p.add_argument("--id", metavar="NAME", help="id column of the CSVs (default: the first)")
@@ -107,41 +136,59 @@ def _sweep(args) -> int:
           f"{result.trained_now} trained by this command")
     if args.no_propose:
         return 0
-    from raymix.workflow import propose, summarise_proposal
+    from raymix.workflow import propose, summarise_proposal, summarise_scaling
 
     proposal = propose(cfg)
+    if proposal.get("scaling"):
+        print(summarise_scaling(proposal["scaling"]))
     print(summarise_proposal(proposal))
     return 0
 
 
 def _runs_source(args):
-    """The sweep config, or the runs of the CSV pair; and the fit settings to use."""
+    """The sweep config or the runs of the tables, the fit settings, and the target scale."""
     from raymix.config import FitConfig, load_config
+    from raymix.long_csv import read_long_runs
+    from raymix.nested import parse_at
     from raymix.wide_csv import read_runs
     from raymix.workflow import replace_fit
 
-    csv_given = [name for name in ("mixtures", "metrics", "target", "id")
-                 if getattr(args, name) is not None]
+    given = [name for name in ("mixtures", "metrics", "runs", "domains", "target", "id")
+             if getattr(args, name) is not None]
     if args.config is not None:
-        if csv_given:
-            raise UserError(f"--{csv_given[0]}: give either CONFIG or the CSV tables "
-                            "(--mixtures, --metrics, --target), not both")
+        if given:
+            raise UserError(f"--{given[0]}: give either CONFIG or the tables (--mixtures, "
+                            "--metrics, --target; or --runs, --target), not both")
         source = load_config(args.config)
         fit_config = source.fit
+    elif args.runs is not None:
+        for name in ("mixtures", "metrics", "id"):
+            if getattr(args, name) is not None:
+                raise UserError(f"--{name}: goes with the wide tables; with --runs give the "
+                                "long table alone")
+        if args.target is None:
+            raise UserError("--target: missing; name the metric column of RUNS.csv to minimise")
+        domains = args.domains.split(",") if args.domains else None
+        source = read_long_runs(args.runs, args.target, domains=domains)
+        fit_config = FitConfig()
     else:
+        if args.domains is not None:
+            raise UserError("--domains: goes with --runs RUNS.csv (the long table)")
         for name in ("mixtures", "metrics", "target"):
             if getattr(args, name) is None:
                 raise UserError(f"--{name}: missing; give a sweep CONFIG, or --mixtures "
-                                "MIX.csv --metrics MET.csv --target COLUMN")
+                                "MIX.csv --metrics MET.csv --target COLUMN, or --runs RUNS.csv "
+                                "--target COLUMN")
         source = read_runs(args.mixtures, args.metrics, args.target, id_column=args.id)
-        for note in source.notes:
-            print(f"note: {note}", file=sys.stderr)
         fit_config = FitConfig()
+    for note in getattr(source, "notes", []):
+        print(f"note: {note}", file=sys.stderr)
     if args.folds is not None and args.folds < 2:
         raise UserError(f"--folds: must be at least 2 (got {args.folds})")
     regressors = None if args.regressor in (None, "auto") else [args.regressor]
+    at = parse_at(args.at) if args.at is not None else None
     return source, replace_fit(fit_config, regressors=regressors, cv_folds=args.folds,
-                               seed=args.seed)
+                               seed=args.seed), at
 
 
 def _check_output(path, option: str) -> None:
@@ -156,15 +203,17 @@ def _check_output(path, option: str) -> None:
 
 
 def _fit(args) -> int:
-    from raymix.workflow import fit, predict, summarise_fit
+    from raymix.workflow import fit, predict, summarise_fit, summarise_scaling
 
     if (args.predict is None) != (args.output is None):
         raise UserError("--output: --predict CANDIDATES.csv and --output PREDICTIONS.csv "
                         "go together")
     if args.output is not None:
         _check_output(args.output, "--output")
-    source, fit_config = _runs_source(args)
-    fitted = fit(source, fit_config=fit_config, report=args.report)
+    source, fit_config, at = _runs_source(args)
+    fitted = fit(source, fit_config=fit_config, report=args.report, at=at)
+    if fitted.scaling is not None:
+        print(summarise_scaling(fitted.scaling.stages_))
     print(summarise_fit(fitted))
     if args.predict is not None:
         path = predict(fitted, args.predict, args.output, id_column=args.id)
@@ -176,21 +225,52 @@ def _fit(args) -> int:
 
 def _propose(args) -> int:
     from raymix.constraints import load_constraints
-    from raymix.workflow import propose, summarise_proposal
+    from raymix.workflow import propose, summarise_proposal, summarise_scaling
 
     if args.output is not None:
         _check_output(args.output, "--output")
+    if args.baseline is not None and args.critical is None:
+        raise UserError("--baseline: goes with --critical DOMAIN")
     search = load_constraints(args.constraints) if args.constraints else None
-    source, fit_config = _runs_source(args)
+    source, fit_config, at = _runs_source(args)
     if args.config is None and args.output is None:
-        raise UserError("--output: give the path of PROPOSAL.json to write")
+        raise UserError(f"--output: give the path of the {'JSON' if args.critical else 'PROPOSAL.json'} "
+                        "to write")
+    if args.critical is not None:
+        return _critical(args, source, at)
     proposal = propose(source, search=search, fit_config=fit_config, output=args.output,
-                       report=args.report, where="constraints" if search else None)
+                       report=args.report, where="constraints" if search else None, at=at)
+    if proposal.get("scaling"):
+        print(summarise_scaling(proposal["scaling"]))
     print(summarise_proposal(proposal))
     return 0
 
 
-COMMANDS = {"prepare": _prepare, "sweep": _sweep, "fit": _fit, "propose": _propose}
+def _critical(args, source, at) -> int:
+    from raymix.config import SweepConfig
+    from raymix.workflow import critical, summarise_critical
+
+    output = args.output
+    if output is None and isinstance(source, SweepConfig):
+        output = source.storage_path / "critical.json"
+    result = critical(source, args.critical, baseline=args.baseline, at=at, output=output)
+    print(summarise_critical(result))
+    print(f"files: {output}")
+    return 0
+
+
+def _validate(args) -> int:
+    from raymix.config import load_config
+    from raymix.validate import run_validation, summarise_validation
+
+    result = run_validation(load_config(args.config))
+    print(summarise_validation(result))
+    print("files: " + ", ".join(result["files"].values()))
+    return 0
+
+
+COMMANDS = {"prepare": _prepare, "sweep": _sweep, "fit": _fit, "propose": _propose,
+            "validate": _validate}
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 # built in raymix.regressors.make_regressor; "auto" cross-validates the others and picks
 REGRESSOR_NAMES = ("ridge", "loglinear", "lightgbm", "mixing_law", "implicit_law", "gp")
 SEARCH_METHODS = ("auto", "simulate", "exact", "tpe", "cmaes")
+BASE_SCALE = "base"  # the name of the ``model`` section's size in a multi-scale sweep
+AT_KEYS = ("params", "tokens")
 
 
 # ----------------------------------------------------------------------------- sections
@@ -102,6 +104,15 @@ class ModelConfig:
     seq_len: int = 128
 
 
+MODEL_FIELDS = ("layers", "hidden", "heads", "intermediate")
+
+
+def override_model(base: ModelConfig, entry) -> ModelConfig:
+    """``base`` with the model fields that ``entry`` sets (those not None)."""
+    changes = {k: getattr(entry, k) for k in MODEL_FIELDS if getattr(entry, k) is not None}
+    return dataclasses.replace(base, **changes)
+
+
 @dataclass
 class TrainingConfig:
     steps: int = 200
@@ -114,6 +125,10 @@ class TrainingConfig:
     eval_every: int | None = None  # default: steps // 4 (so at least 3 evals + the last)
     eval_tokens: int = 16_384  # per validation set and evaluation
     seed: int = 0
+    # continual pretraining: start from this checkpoint (a save_pretrained folder, e.g. a
+    # run's checkpoint from save_checkpoint) instead of a random initialisation
+    init_from: str | None = None
+    save_checkpoint: bool = False  # keep each run's final model in <storage>/checkpoints/
 
     @property
     def eval_steps(self) -> list[int]:
@@ -123,6 +138,50 @@ class TrainingConfig:
 
     def tokens_per_run(self, seq_len: int) -> int:
         return self.steps * self.batch_size * seq_len
+
+    def with_steps(self, steps: int) -> TrainingConfig:
+        """The same schedule stretched to ``steps``: warmup and evaluations scale along."""
+        ratio = steps / self.steps
+        every = self.eval_every or max(1, self.steps // 4)
+        return dataclasses.replace(self, steps=steps,
+                                   warmup_steps=int(round(self.warmup_steps * ratio)),
+                                   eval_every=max(1, int(round(every * ratio))))
+
+
+@dataclass
+class ScaleConfig:
+    """One more proxy size of a multi-scale sweep (for the nested scaling laws).
+
+    The model fields left out keep the base ``model``'s values. ``mixtures`` trains only
+    the first that many of the sweep's mixtures at this size (default: all of them).
+    """
+
+    name: str
+    layers: int | None = None
+    hidden: int | None = None
+    heads: int | None = None
+    intermediate: int | None = None
+    mixtures: int | None = None
+
+
+@dataclass
+class ValidateConfig:
+    """``raymix validate``: train the proposal and baselines at a larger scale.
+
+    The model fields left out keep the proxy ``model``'s values; ``steps`` (default:
+    ``training.steps``) sets the tokens, with warmup and evaluations scaled along.
+    Each mixture is trained with ``seeds`` seeds. ``mixtures`` adds mixtures of your
+    own to compare (``{name: {domain: weight}}``, normalised to sum to 1).
+    """
+
+    layers: int | None = None
+    hidden: int | None = None
+    heads: int | None = None
+    intermediate: int | None = None
+    steps: int | None = None
+    seeds: int = 2
+    mixtures: dict[str, dict[str, float]] = field(default_factory=dict)
+    storage: str | None = None  # default: <compute.storage>/validate
 
 
 @dataclass
@@ -164,6 +223,12 @@ class FitConfig:
     ensemble: bool = True  # average the best few when that cross-validates better
     cv_folds: int = 5
     seed: int = 0
+    # the target scale {params: non-embedding parameters, tokens: training tokens}: when
+    # set, losses are first extrapolated there by the nested step and size laws
+    at: dict[str, float] = field(default_factory=dict)
+    checkpoints: str = "all"  # step-law points: every evaluation, or each run's "final" one
+    share_exponents: bool = False  # one step exponent per size, one size exponent overall
+    min_tokens: float | None = None  # step laws skip earlier checkpoints (the warm-up)
 
 
 @dataclass
@@ -208,6 +273,8 @@ class SweepConfig:
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     fit: FitConfig = field(default_factory=FitConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    scales: list[ScaleConfig] = field(default_factory=list)
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
     base_dir: str = "."  # folder that relative paths are resolved against
 
     @property
@@ -217,6 +284,16 @@ class SweepConfig:
     @property
     def storage_path(self) -> Path:
         return self.resolve(self.compute.storage)
+
+    @property
+    def validate_path(self) -> Path:
+        v = self.validate.storage
+        return self.resolve(v) if v else self.storage_path / "validate"
+
+    def scale_models(self) -> dict[str, ModelConfig]:
+        """Every proxy size by name: the base ``model`` and each entry of ``scales``."""
+        return {BASE_SCALE: self.model,
+                **{s.name: override_model(self.model, s) for s in self.scales}}
 
     @property
     def cache_path(self) -> Path:
@@ -268,6 +345,8 @@ def parse_config(raw: Any, base_dir: str | Path = ".") -> SweepConfig:
         ("search", SearchConfig),
     ]:
         sections[key] = _build(cls, raw.get(key) or {}, key)
+    sections["scales"] = _scales(raw.get("scales") or [], "scales")
+    sections["validate"] = _build(ValidateConfig, raw.get("validate") or {}, "validate")
     extra = set(raw) - set(sections) - {"name"}
     if extra:
         raise ConfigError(sorted(extra)[0], f"unknown section; allowed: name, {', '.join(sections)}")
@@ -320,6 +399,12 @@ def _domains(value: Any, where: str) -> list[DomainConfig]:
     return [_build(DomainConfig, item, f"{where}[{i}]") for i, item in enumerate(value)]
 
 
+def _scales(value: Any, where: str) -> list[ScaleConfig]:
+    if not isinstance(value, list):
+        raise ConfigError(where, "must be a list of {name, hidden, layers, ...} entries")
+    return [_build(ScaleConfig, item, f"{where}[{i}]") for i, item in enumerate(value)]
+
+
 def _number_from_string(value: Any) -> Any:
     """YAML 1.1 reads ``1e9`` (no dot) as a string; take it as the number it means."""
     if isinstance(value, str):
@@ -366,6 +451,9 @@ def _coerce(value: Any, type_str: str, where: str) -> Any:
     if base == "dict[str, float]":
         value = _mapping(value, where)
         return {str(k): _coerce(v, "float", f"{where}.{k}") for k, v in value.items()}
+    if base == "dict[str, dict[str, float]]":
+        value = _mapping(value, where)
+        return {str(k): _coerce(v, "dict[str, float]", f"{where}.{k}") for k, v in value.items()}
     raise AssertionError(f"unhandled annotation {type_str}")  # a bug, not a user error
 
 
@@ -431,12 +519,7 @@ def validate(cfg: SweepConfig) -> None:
                f"{t.name!r} is also a training domain; use 'target.domains' for that")
         _check_source(cfg, t.source, "target.source")
 
-    m = cfg.model
-    for key in ("layers", "hidden", "heads", "intermediate", "seq_len"):
-        _check(getattr(m, key) > 0, f"model.{key}", "must be a positive whole number")
-    _check(m.hidden % m.heads == 0, "model.heads", f"must divide model.hidden ({m.hidden})")
-    _check((m.hidden // m.heads) % 2 == 0, "model.heads",
-           "model.hidden / model.heads must be even (rotary embeddings)")
+    _validate_model(cfg.model, "model")
 
     tr = cfg.training
     for key in ("steps", "batch_size", "eval_tokens"):
@@ -474,7 +557,17 @@ def validate(cfg: SweepConfig) -> None:
     _check(c.max_retries >= 0, "compute.max_retries", "must be >= 0")
     _check(c.num_cpus is None or c.num_cpus >= 1, "compute.num_cpus", "must be at least 1")
 
+    _validate_scales(cfg)
+    _validate_validate(cfg)
+    _validate_init(cfg)
+
     f = cfg.fit
+    for key, value in f.at.items():
+        _check(key in AT_KEYS, f"fit.at.{key}", f"unknown key; use {' and/or '.join(AT_KEYS)}")
+        _check(value > 0, f"fit.at.{key}", f"must be positive (got {value})")
+    _check(f.min_tokens is None or f.min_tokens > 0, "fit.min_tokens", "must be positive or null")
+    _check(f.checkpoints in ("all", "final"), "fit.checkpoints",
+           f"must be 'all' or 'final' (got {f.checkpoints!r})")
     for i, r in enumerate(f.regressors):
         _check(r in REGRESSOR_NAMES, f"fit.regressors[{i}]",
                f"unknown regressor {r!r}; choose from {', '.join(REGRESSOR_NAMES)}")
@@ -483,6 +576,64 @@ def validate(cfg: SweepConfig) -> None:
     _check(f.cv_folds >= 2, "fit.cv_folds", "must be at least 2")
 
     validate_search(cfg.search, names, "search")
+
+
+def _validate_model(m: ModelConfig, where: str) -> None:
+    for key in ("layers", "hidden", "heads", "intermediate", "seq_len"):
+        _check(getattr(m, key) > 0, f"{where}.{key}", "must be a positive whole number")
+    _check(m.hidden % m.heads == 0, f"{where}.heads", f"must divide the hidden size ({m.hidden})")
+    _check((m.hidden // m.heads) % 2 == 0, f"{where}.heads",
+           "hidden / heads must be even (rotary embeddings)")
+
+
+def _validate_overrides(entry, where: str) -> None:
+    for key in MODEL_FIELDS:
+        value = getattr(entry, key)
+        _check(value is None or value > 0, f"{where}.{key}", "must be a positive whole number")
+
+
+def _validate_scales(cfg: SweepConfig) -> None:
+    names = [BASE_SCALE]
+    for i, scale in enumerate(cfg.scales):
+        where = f"scales[{i}]"
+        _check(bool(NAME_PATTERN.match(scale.name)), f"{where}.name",
+               f"must start with a letter and use letters, digits, '_', '-', '.' (got {scale.name!r})")
+        _check(scale.name not in names, f"{where}.name",
+               f"{scale.name!r} is taken ({BASE_SCALE!r} is the model section's size); "
+               "give each scale a unique name")
+        names.append(scale.name)
+        _validate_overrides(scale, where)
+        _check(any(getattr(scale, k) is not None for k in MODEL_FIELDS), where,
+               "changes no model field; set at least one of " + ", ".join(MODEL_FIELDS))
+        _validate_model(override_model(cfg.model, scale), where)
+        _check(scale.mixtures is None or 1 <= scale.mixtures <= cfg.mixtures.count,
+               f"{where}.mixtures", f"must be between 1 and mixtures.count ({cfg.mixtures.count})")
+
+
+def _validate_validate(cfg: SweepConfig) -> None:
+    v = cfg.validate
+    _validate_overrides(v, "validate")
+    _validate_model(override_model(cfg.model, v), "validate")
+    _check(v.steps is None or v.steps >= 3, "validate.steps", "must be at least 3")
+    _check(v.seeds >= 1, "validate.seeds", "must be at least 1")
+    for name, weights in v.mixtures.items():
+        where = f"validate.mixtures.{name}"
+        _check(bool(NAME_PATTERN.match(name)), where, "must be a simple name (letters, digits, _-.)")
+        for d, w in weights.items():
+            _check(d in cfg.domain_names, f"{where}.{d}",
+                   f"names no domain; choose from {', '.join(cfg.domain_names)}")
+            _check(w >= 0, f"{where}.{d}", f"must be >= 0 (got {w})")
+        _check(sum(weights.values()) > 0, where, "weights must not all be 0")
+
+
+def _validate_init(cfg: SweepConfig) -> None:
+    path = cfg.training.init_from
+    if path is None:
+        return
+    folder = cfg.resolve(path)
+    _check((folder / "config.json").is_file(), "training.init_from",
+           f"{str(folder)!r} is not a saved model (no config.json); give a folder written by "
+           "save_pretrained, e.g. <storage>/checkpoints/<run> of a sweep with save_checkpoint")
 
 
 def validate_search(s: SearchConfig, names: list[str], where: str = "search") -> None:

@@ -50,6 +50,8 @@ class FitResult:
         Run-to-run noise measured on repeated mixtures, if any repeat.
     domains : list of str
     n_runs : int
+    scaling : NestedScalingLaw or None
+        The step and size laws, when the runs' losses were extrapolated to a target scale.
     """
 
     estimator: Any = field(repr=False)
@@ -58,6 +60,8 @@ class FitResult:
     noise: NoiseFloor | None
     domains: list[str]
     n_runs: int
+    # the nested step and size laws when the runs were extrapolated to a target scale
+    scaling: Any = field(default=None, repr=False)
 
     def predict(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted loss and its uncertainty for each row of ``weights``.

@@ -12,8 +12,11 @@ its speed can be compared with a bare PyTorch loop (bench/bench_proxy_speed.py):
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -22,6 +25,7 @@ import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from raymix.config import ModelConfig, TrainingConfig
+from raymix.errors import UserError
 
 EVAL_BATCH = 64  # validation windows per forward pass
 
@@ -47,9 +51,8 @@ class ProxyData:
     vocab_size: int
 
 
-def build_model(model: ModelConfig, vocab_size: int, seed: int) -> LlamaForCausalLM:
-    """A randomly initialised Llama with tied input/output embeddings."""
-    config = LlamaConfig(
+def llama_config(model: ModelConfig, vocab_size: int) -> LlamaConfig:
+    return LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=model.hidden,
         intermediate_size=model.intermediate,
@@ -59,8 +62,41 @@ def build_model(model: ModelConfig, vocab_size: int, seed: int) -> LlamaForCausa
         max_position_embeddings=model.seq_len,
         tie_word_embeddings=True,
     )
+
+
+def build_model(model: ModelConfig, vocab_size: int, seed: int,
+                init_from: str | None = None) -> LlamaForCausalLM:
+    """A Llama with tied input/output embeddings: randomly initialised, or loaded from
+    ``init_from`` (a ``save_pretrained`` folder) for continual pretraining."""
+    config = llama_config(model, vocab_size)
     torch.manual_seed(seed)
-    return LlamaForCausalLM(config)
+    if init_from is None:
+        return LlamaForCausalLM(config)
+    loaded = LlamaForCausalLM.from_pretrained(init_from, torch_dtype=torch.float32)
+    for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                "num_attention_heads"):
+        if getattr(loaded.config, key) != getattr(config, key):
+            raise UserError(f"training.init_from: the checkpoint has {key} = "
+                            f"{getattr(loaded.config, key)}, the config asks for "
+                            f"{getattr(config, key)}; make the model section match the checkpoint")
+    return loaded
+
+
+def save_checkpoint(model: torch.nn.Module, folder: str) -> None:
+    """``save_pretrained`` into a temporary folder, then rename: never a half-written model."""
+    folder = Path(folder)
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
+
+
+def non_embedding_params(model: ModelConfig, vocab_size: int) -> int:
+    """Parameters outside the (tied) embedding, counted on a model that allocates nothing."""
+    with torch.device("meta"):
+        return count_parameters(LlamaForCausalLM(llama_config(model, vocab_size)))[
+            "non_embedding_params"]
 
 
 def count_parameters(model: torch.nn.Module) -> dict[str, int]:
@@ -154,16 +190,26 @@ def target_loss(losses: dict[str, float], weights: dict[str, float]) -> float:
 
 def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConfig,
                 train_cfg: TrainingConfig, *, device: torch.device | None = None,
-                on_eval: Callable[[dict], None] | None = None) -> dict:
+                on_eval: Callable[[dict], None] | None = None,
+                save_to: str | None = None) -> dict:
     """Train one proxy on ``mixture`` and return its record.
 
     ``on_eval`` is called with each evaluation's row (step, tokens, losses). The record
-    holds the mixture, every evaluation, tokens seen, parameter counts and wall time.
+    holds the mixture, every evaluation, tokens seen, parameter counts and wall time;
+    for continual pretraining (``train_cfg.init_from``) also the losses of the starting
+    checkpoint (``initial_losses``), the baseline that ``propose --critical`` keeps.
+    ``save_to`` keeps the final model there (``save_pretrained``).
     """
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     started = time.perf_counter()
     mixture = {d: w for d, w in mixture.items() if w > 0}
-    model = build_model(model_cfg, data.vocab_size, train_cfg.seed).to(device)
+    model = build_model(model_cfg, data.vocab_size, train_cfg.seed,
+                        train_cfg.init_from).to(device)
+    initial = {}
+    if train_cfg.init_from is not None and data.valid:
+        losses = evaluate(model, data.valid, model_cfg.seq_len, train_cfg.eval_tokens, device)
+        initial = {"initial_losses": losses,
+                   "initial_target_loss": target_loss(losses, data.target_weights)}
     # fused AdamW on a GPU: one kernel per step instead of several, which matters for
     # proxies this small (their steps are bound by kernel launches, not arithmetic)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, betas=(0.9, 0.95),
@@ -198,8 +244,11 @@ def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConf
             if on_eval is not None:
                 on_eval(row)
     final_train_loss = loss.item()  # also waits for a GPU to finish, before the clock stops
+    if save_to is not None:
+        save_checkpoint(model, save_to)
     return {
         "mixture": mixture,
+        **initial,
         "evaluations": evaluations,
         "final_train_loss": final_train_loss,
         "tokens_seen": train_cfg.steps * tokens_per_step,

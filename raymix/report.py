@@ -35,6 +35,8 @@ from raymix.results import format_number
 
 CV_FIGURE = "cv_fit.png"
 RESIDUAL_FIGURE = "residuals.png"
+STEP_FIGURE = "step_laws.png"
+SIZE_FIGURE = "size_laws.png"
 INTERACTION_FIGURE = "interaction.png"
 WEIGHTS_FIGURE = "weights.png"
 SENSITIVITY_FIGURE = "sensitivity.png"
@@ -237,10 +239,11 @@ def _proposal_markdown(proposal: dict[str, Any], domains: Sequence[str],
         base = proposal["baselines"][name]
         run = f" (run {base['run']})" if "run" in base else ""
         noise = {True: " (above noise)", False: " (within noise)"}.get(base["gap_above_noise"], "")
+        seen = base.get("observed_target_loss", base.get("extrapolated_target_loss"))
         lines.append(f"| {name}{run} | {format_number(base['predicted_target_loss'])} | "
                      f"{format_number(base['predicted_std'])} | "
                      f"{format_number(base['predicted_gap_to_proposal'])}{noise} | "
-                     f"{format_number(base.get('observed_target_loss'))} |")
+                     f"{format_number(seen)} |")
     bounds = proposal["constraints"]
     binding = {b["domain"]: b for b in bounds["binding"]}
     lines += ["", "## Weights", "",
@@ -270,6 +273,7 @@ def write_report(
     mixtures: pd.DataFrame | None = None,
     metrics: pd.DataFrame | None = None,
     proposal: dict[str, Any] | None = None,
+    scaling=None,
 ) -> Path:
     """Write ``report.md`` and its figures into ``out_dir``.
 
@@ -288,6 +292,9 @@ def write_report(
         of the Data Mixing Law per metric is fitted and drawn.
     proposal : dict, optional
         ``Proposal.to_dict()`` (plus warnings): adds the weights and sensitivity parts.
+    scaling : raymix.nested.NestedScalingLaw, optional
+        The step and size laws behind losses at a target scale: adds their plots and
+        held-out checks.
 
     Returns
     -------
@@ -323,6 +330,34 @@ def write_report(
                       "One Data Mixing Law per validation metric, fitted on all runs; "
                       "t_ij < 0: training on domain j lowers loss i.", "",
                       f"![interaction matrix]({INTERACTION_FIGURE})", ""]
+    if scaling is not None:
+        lines += _scaling_section(scaling, out_dir)
     report = out_dir / "report.md"
     atomic_write_bytes(report, "\n".join(lines).encode())
     return report
+
+
+def _scaling_section(law, out_dir: Path) -> list[str]:
+    """Plots of the step and size laws, and their held-out checks."""
+    from raymix.scale_plots import plot_size_laws, plot_step_laws
+
+    stages = law.stages_
+    at = stages["target_scale"]
+    lines = ["## Nested scaling laws", "",
+             f"Losses extrapolated to {at['params']:.4g} non-embedding parameters "
+             f"({at['params_from']}) and {at['tokens']:.4g} tokens ({at['tokens_from']}); "
+             f"{stages['n_predicted']} of {stages['n_mixtures']} mixtures predicted.", ""]
+    plot_step_laws(law, out_dir / STEP_FIGURE)
+    lines += [f"![step laws]({STEP_FIGURE})", ""]
+    for stage in ("step", "size"):
+        holdout = stages[stage].get("holdout")
+        if holdout:
+            lines.append(f"- {stage} law, held-out check ({holdout['what']}): MAE "
+                         f"{holdout['mae']:.4f}, mean error {holdout['mean_relative_error_pct']:.2f}%, "
+                         f"max {holdout['max_relative_error_pct']:.2f}% over "
+                         f"{holdout['n_curves']} curves")
+    if not stages["size"].get("skipped"):
+        plot_size_laws(law, out_dir / SIZE_FIGURE)
+        lines += ["", f"![size laws]({SIZE_FIGURE})"]
+    lines += [f"- {note}" for note in stages["notes"]]
+    return lines + [""]

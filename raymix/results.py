@@ -3,10 +3,11 @@
 Layout of a sweep directory::
 
     results/<run_id>.json   one record per finished (or failed) run, the source of truth
-    mixtures.csv            run + one weight column per domain     (ok runs only)
+    mixtures.csv            run + one weight column per domain     (ok runs of the base size)
     metrics.csv             run + one loss column per validation set at the last step
-    runs.parquet            every evaluation step of every run, long format
-    plan.csv                the planned mixtures (run + weights), fixed on the first start
+    runs.csv, runs.parquet  every evaluation of every run and size, long format
+                            (run, step, tokens, params, scale, seed, weights, losses)
+    plan.csv                the planned runs (run, seed, scale + weights), fixed on the first start
 
 Records are written atomically (temporary file, fsync, rename), so a crash leaves either
 the whole record or none, and a reader never sees half a file. The CSV pair uses the wide
@@ -22,9 +23,16 @@ from pathlib import Path
 import pandas as pd
 
 from raymix.atomic import atomic_write_bytes, atomic_write_text
+from raymix.config import BASE_SCALE
 
 RUN_COLUMN = "run"
 SEED_COLUMN = "seed"
+SCALE_COLUMN = "scale"
+
+
+def scale_of(record: dict) -> str:
+    """The record's model size; records of older versions are of the base size."""
+    return record.get("scale", BASE_SCALE)
 
 
 def loss_column(name: str) -> str:
@@ -72,21 +80,28 @@ class ResultStore:
 
 
 def tables(records: list[dict], domains: list[str], target_name: str) -> dict[str, pd.DataFrame]:
-    """The mixtures/metrics/runs tables of the successful runs, sorted by run id."""
+    """The mixtures/metrics/runs tables of the successful runs, sorted by run id.
+
+    The wide pair (mixtures, metrics) holds the runs of the base size only, so that a
+    fit on them never mixes model sizes; the long ``runs`` table holds every size.
+    """
     ok = sorted((r for r in records if r["status"] == "ok"), key=lambda r: r["run_id"])
+    base = [r for r in ok if scale_of(r) == BASE_SCALE]
     mixtures = pd.DataFrame(
-        [{RUN_COLUMN: r["run_id"], **{d: r["mixture"].get(d, 0.0) for d in domains}} for r in ok],
+        [{RUN_COLUMN: r["run_id"], **{d: r["mixture"].get(d, 0.0) for d in domains}} for r in base],
         columns=[RUN_COLUMN, *domains])
     metric_rows, long_rows = [], []
-    for r in ok:
+    for r in base:
         last = r["evaluations"][-1]
         metric_rows.append({RUN_COLUMN: r["run_id"],
                             **{loss_column(k): v for k, v in last["losses"].items()},
                             loss_column(target_name): last["target_loss"]})
+    for r in ok:
         for ev in r["evaluations"]:
             long_rows.append({
                 RUN_COLUMN: r["run_id"], "step": ev["step"], "tokens": ev["tokens"],
-                "params": r["non_embedding_params"], "total_params": r["params"], SEED_COLUMN: r["seed"],
+                "params": r["non_embedding_params"], "total_params": r["params"],
+                SCALE_COLUMN: scale_of(r), SEED_COLUMN: r["seed"],
                 **{d: r["mixture"].get(d, 0.0) for d in domains},
                 "train_loss": ev["train_loss"],
                 **{loss_column(k): v for k, v in ev["losses"].items()},
@@ -101,13 +116,14 @@ def tables(records: list[dict], domains: list[str], target_name: str) -> dict[st
 
 def export_tables(sweep_dir: Path, records: list[dict], domains: list[str],
                   target_name: str) -> dict[str, Path]:
-    """Write mixtures.csv, metrics.csv and runs.parquet from the stored records."""
+    """Write mixtures.csv, metrics.csv, runs.csv and runs.parquet from the stored records."""
     frames = tables(records, domains, target_name)
     paths = {
         "mixtures": sweep_dir / "mixtures.csv",
         "metrics": sweep_dir / "metrics.csv",
         "runs": sweep_dir / "runs.parquet",
+        "runs_csv": sweep_dir / "runs.csv",  # the long format `raymix fit --runs` reads
     }
     for key, path in paths.items():
-        atomic_write_frame(frames[key], path)
+        atomic_write_frame(frames[key.removesuffix("_csv")], path)
     return paths

@@ -25,10 +25,11 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from raymix.errors import UserError
 
 EXPONENT_GRID = np.geomspace(0.02, 2.0, 64)  # starts for the exponent
-REFINED_STARTS = 8
+REFINED_STARTS = 3  # valleys of the exponent grid refined
 
 
-def _check_curve(x, y, what: str = "points") -> tuple[np.ndarray, np.ndarray]:
+def _check_curve(x, y, what: str = "points",
+                 min_distinct: int = 3) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x, dtype=float).ravel()
     y = np.asarray(y, dtype=float).ravel()
     if len(x) != len(y):
@@ -37,9 +38,9 @@ def _check_curve(x, y, what: str = "points") -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"the {what} contain missing or infinite values; drop them")
     if np.any(x <= 0):
         raise UserError(f"steps, tokens and sizes must be positive (got {x.min():g})")
-    if len(np.unique(x)) < 3:
-        raise UserError(f"a power law E + B / x^beta needs at least 3 distinct x values "
-                        f"(got {len(np.unique(x))}); evaluate more checkpoints or sizes")
+    if len(np.unique(x)) < min_distinct:
+        raise UserError(f"a power law E + B / x^beta needs at least {min_distinct} distinct x "
+                        f"values (got {len(np.unique(x))}); evaluate more checkpoints or sizes")
     return x, y
 
 
@@ -102,16 +103,24 @@ def fit_shared_exponent(
     """Fit ``L_i(x) = E_i + B_i / x^beta`` to several curves with one shared ``beta``.
 
     Sharing the exponent across mixtures (Data Mixing Laws, Appendix) makes each
-    curve's extrapolation steadier when it has only a few checkpoints.
+    curve's extrapolation steadier when it has only a few checkpoints. A curve may then
+    have only 2 distinct x values (its ``E`` and ``B`` given ``beta``), as long as the
+    curves together have more points than parameters (``2 * n_curves + 1``).
 
     Returns
     -------
     E, B : ndarray of shape (n_curves,)
     beta : float
     """
-    curves = [_check_curve(x, y, f"points of curve {i}") for i, (x, y) in enumerate(zip(xs, ys))]
+    curves = [_check_curve(x, y, f"points of curve {i}", min_distinct=2)
+              for i, (x, y) in enumerate(zip(xs, ys))]
     if not curves:
         raise UserError("no curves to fit")
+    distinct = sum(len(np.unique(x)) for x, _ in curves)
+    if distinct < 2 * len(curves) + 1:
+        raise UserError(f"{len(curves)} power laws sharing one exponent need at least "
+                        f"{2 * len(curves) + 1} distinct (curve, x) points (got {distinct}): "
+                        "give one curve a third checkpoint or size")
     scale = float(np.exp(np.mean(np.concatenate([np.log(x) for x, _ in curves]))))
     delta = huber_delta * float(np.mean(np.concatenate([y for _, y in curves])))
     E, b, beta = _fit_curves([x / scale for x, _ in curves], [y for _, y in curves], delta,
@@ -124,25 +133,50 @@ def _fit_curves(xs: list[np.ndarray], ys: list[np.ndarray], delta: float,
     """Huber fit of curves sharing ``beta``; parameters ``[beta, E_1..E_m, log b_1..log b_m]``."""
     m = len(xs)
     grid = EXPONENT_GRID[(EXPONENT_GRID >= bounds[0]) & (EXPONENT_GRID <= bounds[1])]
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    curve = np.repeat(np.arange(m), [len(c) for c in xs])  # which curve each point is on
+    log_x = np.log(x)
 
     def start(beta: float) -> tuple[float, np.ndarray]:
-        fits = [_linear_fit(x ** -beta, y) for x, y in zip(xs, ys)]
+        fits = [_linear_fit(xi ** -beta, yi) for xi, yi in zip(xs, ys)]
         theta = np.r_[beta, [e for e, _ in fits], [np.log(max(b, 1e-12)) for _, b in fits]]
         return _huber(residuals(theta), delta), theta
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         beta, E, log_b = theta[0], theta[1:m + 1], theta[m + 1:]
-        return np.concatenate([E[i] + np.exp(log_b[i]) * x ** -beta - y
-                               for i, (x, y) in enumerate(zip(xs, ys))])
+        return E[curve] + np.exp(log_b[curve] - beta * log_x) - y
 
-    starts = sorted((start(beta) for beta in grid), key=lambda s: s[0])[:REFINED_STARTS]
+    def jacobian(theta: np.ndarray) -> np.ndarray:
+        # analytic: finite differences cost a third of the fit
+        beta, log_b = theta[0], theta[m + 1:]
+        term = np.exp(log_b[curve] - beta * log_x)
+        J = np.zeros((len(x), 2 * m + 1))
+        J[:, 0] = -term * log_x
+        J[np.arange(len(x)), 1 + curve] = 1.0
+        J[np.arange(len(x)), m + 1 + curve] = term
+        return J
+
     low = np.r_[bounds[0], np.zeros(m), np.full(m, -30.0)]
-    high = np.r_[bounds[1], [y.min() for y in ys], np.full(m, 30.0)]
+    high = np.r_[bounds[1], [yi.min() for yi in ys], np.full(m, 30.0)]
     best = None
-    for _, theta in starts:
+    for theta in _basin_starts([start(beta) for beta in grid]):
         theta = np.clip(theta, low, np.nextafter(high, -np.inf))
-        fit = least_squares(residuals, theta, bounds=(low, high), loss="huber", f_scale=delta)
+        fit = least_squares(residuals, theta, jac=jacobian, bounds=(low, high), loss="huber",
+                            f_scale=delta)
         if best is None or fit.cost < best.cost:
             best = fit
     theta = best.x
     return theta[1:m + 1], np.exp(theta[m + 1:]), float(theta[0])
+
+
+def _basin_starts(scored: list[tuple[float, np.ndarray]]) -> list[np.ndarray]:
+    """The best few local minima of the loss along the exponent grid.
+
+    Neighbouring grid points lead the refinement to the same optimum; one start per
+    valley (the grid's local minima) refines each candidate optimum once.
+    """
+    loss = np.array([value for value, _ in scored])
+    padded = np.r_[np.inf, loss, np.inf]
+    minima = np.flatnonzero((loss <= padded[:-2]) & (loss <= padded[2:]))
+    best = minima[np.argsort(loss[minima], kind="stable")][:REFINED_STARTS]
+    return [scored[i][1] for i in best]

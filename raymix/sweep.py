@@ -3,12 +3,15 @@
 Flow of ``run_sweep(cfg)``:
 
 1. prepare the tokens (cached) and fix the plan: ``plan.csv`` in the sweep directory
-   holds every mixture with its run id, written once, so a re-run trains the same mixtures;
+   holds every run (mixture, seed and model size) with its run id, written once, so a
+   re-run trains the same mixtures; a multi-scale sweep (``scales:``) trains the first
+   mixtures again at each extra size, for the nested scaling laws;
 2. start (or join) a Ray cluster and get the sweep's aggregator actor, which rebuilds its
    table from ``results/`` on disk;
 3. run a Tune experiment over the mixtures that have no stored result yet (so a re-run
    after the driver died resumes instead of starting over, and nothing runs twice);
-4. export mixtures.csv / metrics.csv / runs.parquet from the aggregator's table.
+4. export mixtures.csv / metrics.csv (base size) and runs.csv / runs.parquet (every
+   evaluation of every size, long format) from the aggregator's table.
 
 Token arrays travel once through the object store (``tune.with_parameters``), and
 every trial on a node reads the same zero-copy view.
@@ -32,13 +35,14 @@ from ray import tune
 
 import raymix
 from raymix.aggregator import NAMESPACE, actor_name, get_aggregator
-from raymix.config import SweepConfig
+from raymix.config import BASE_SCALE, SweepConfig
 from raymix.errors import UserError
 from raymix.mixtures import sample_mixtures
 from raymix.prepare import PreparedData, prepare
-from raymix.proxy import ProxyData, ProxyDiverged, train_proxy
+from raymix.proxy import ProxyData, ProxyDiverged, non_embedding_params, train_proxy
 from raymix.atomic import atomic_write_text
-from raymix.results import RUN_COLUMN, SEED_COLUMN, atomic_write_frame, format_number
+from raymix.results import (RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, atomic_write_frame,
+                            format_number)
 
 
 # ----------------------------------------------------------------------------- the trial
@@ -52,16 +56,19 @@ def proxy_trial(config: dict, data: ProxyData, sweep: dict) -> None:
     """
     from raymix.config import ModelConfig, TrainingConfig
 
-    run_id, mixture = config["trial"]["run_id"], config["trial"]["mixture"]
-    model_cfg = ModelConfig(**sweep["model"])
-    train_cfg = TrainingConfig(**{**sweep["training"], "seed": config["trial"]["seed"]})
+    trial = config["trial"]
+    run_id, mixture, scale = trial["run_id"], trial["mixture"], trial["scale"]
+    model_cfg = ModelConfig(**sweep["models"][scale])
+    train_cfg = TrainingConfig(**{**sweep["training"], "seed": trial["seed"]})
     aggregator = ray.get_actor(sweep["aggregator"], namespace=NAMESPACE)
     device = _trial_device(sweep["cpus_per_trial"], sweep["gpus_per_trial"])
+    save_to = str(Path(sweep["checkpoints"]) / run_id) if sweep["checkpoints"] else None
     started = time.time()
-    record = {"run_id": run_id, "raymix_version": raymix.__version__, "target_name": data.target_name}
+    record = {"run_id": run_id, "raymix_version": raymix.__version__,
+              "target_name": data.target_name, "scale": scale, **trial.get("labels", {})}
     try:
         result = train_proxy(mixture, data, model_cfg, train_cfg, device=device,
-                             on_eval=lambda row: tune.report(_flat(row)))
+                             on_eval=lambda row: tune.report(_flat(row)), save_to=save_to)
         record.update(status="ok", **result)
     except ProxyDiverged as exc:
         # A diverged proxy is a result, not a crash: record it and do not retry.
@@ -161,12 +168,46 @@ def plan_mixtures(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
     sweep directory whose mixture settings or data differ from ``cfg``.
     """
     path = cfg.storage_path / "plan.csv"
-    if path.exists():
-        return pd.read_csv(path)
+    stored = pd.read_csv(path) if path.exists() else None
+    plan = _base_plan(cfg, prepared) if stored is None else stored
+    if SCALE_COLUMN not in plan:  # written before multi-scale sweeps: all of the base size
+        plan.insert(2, SCALE_COLUMN, BASE_SCALE)
+    plan = _with_scales(plan, cfg)
+    if stored is None or len(plan) != len(stored) or SCALE_COLUMN not in stored:
+        atomic_write_frame(plan, path)
+    return plan
+
+
+def _with_scales(plan: pd.DataFrame, cfg: SweepConfig) -> pd.DataFrame:
+    """Add the runs of each configured scale that the plan lacks.
+
+    Scale ``m`` trains the first ``mixtures`` of the sweep's sampled mixtures (not the
+    repeats) as runs ``m-run-0000``, ... A scale added to a sweep later extends its plan.
+    """
+    unknown = set(plan[SCALE_COLUMN]) - set(cfg.scale_models())
+    if unknown:
+        raise UserError(f"scales: {cfg.storage_path} holds runs of scale {sorted(unknown)[0]!r}, "
+                        "which the config no longer lists; add it back or use a new "
+                        "compute.storage folder")
+    sampled = plan[plan[SCALE_COLUMN] == BASE_SCALE].head(cfg.mixtures.count)
+    added = []
+    for scale in cfg.scales:
+        if (plan[SCALE_COLUMN] == scale.name).any():
+            continue
+        rows = sampled.head(scale.mixtures or cfg.mixtures.count).copy()
+        rows[RUN_COLUMN] = scale.name + "-" + rows[RUN_COLUMN]
+        rows[SCALE_COLUMN] = scale.name
+        added.append(rows)
+    return pd.concat([plan, *added], ignore_index=True)
+
+
+def _base_plan(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
+    """The sampled mixtures at the base size, then the repeats with other seeds."""
     tokens_per_run = cfg.training.tokens_per_run(cfg.model.seq_len)
     plan = sample_mixtures(cfg.mixtures, prepared.prior, prepared.train_tokens, tokens_per_run)
     plan.insert(0, RUN_COLUMN, [f"run-{i:04d}" for i in range(len(plan))])
     plan.insert(1, SEED_COLUMN, cfg.training.seed)
+    plan.insert(2, SCALE_COLUMN, BASE_SCALE)
     # the first `repeats` mixtures again, once per extra seed: run-0003-s1, run-0003-s2, ...
     first = plan.head(cfg.mixtures.repeats)
     repeats = []
@@ -175,13 +216,12 @@ def plan_mixtures(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
         again[RUN_COLUMN] = first[RUN_COLUMN] + f"-s{j}"
         again[SEED_COLUMN] = cfg.training.seed + j
         repeats.append(again)
-    plan = pd.concat([plan, *repeats], ignore_index=True)
-    atomic_write_frame(plan, path)
-    return plan
+    return pd.concat([plan, *repeats], ignore_index=True)
 
 
 # settings that change what the sweep's runs measure, or which mixtures it plans
 RESULT_SECTIONS = ("model", "training", "target", "mixtures")
+NEUTRAL_KEYS = {("training", "save_checkpoint")}  # change nothing that a run measures
 
 
 def _check_same_experiment(cfg: SweepConfig, prepared: PreparedData) -> None:
@@ -194,12 +234,22 @@ def _check_same_experiment(cfg: SweepConfig, prepared: PreparedData) -> None:
     defaults = SweepConfig(name="defaults", data=cfg.data, target=cfg.target).to_dict()
     for section in RESULT_SECTIONS:
         for key, value in current[section].items():
+            if (section, key) in NEUTRAL_KEYS:
+                continue
             # a key that an older raymix did not write had that version's default value
             if stored.get(section, {}).get(key, defaults[section][key]) != value:
                 raise UserError(
                     f"{section}.{key}: {sweep_dir} holds runs made with {section}.{key} = "
                     f"{stored.get(section, {}).get(key)!r}, not {value!r}; use a new "
                     "compute.storage folder (or delete the old one) to start another sweep")
+    stored_scales = {entry["name"]: entry for entry in stored.get("scales", [])}
+    for i, entry in enumerate(current["scales"]):
+        before = stored_scales.get(entry["name"])
+        if before is not None and before != entry:
+            raise UserError(
+                f"scales[{i}]: {sweep_dir} holds runs of scale {entry['name']!r} made with "
+                f"{before}, not {entry}; give the changed size a new name, or use a new "
+                "compute.storage folder")
     info = sweep_dir / "data.json"
     if info.is_file() and json.loads(info.read_text())["prepared"] != prepared.path.name:
         raise UserError(f"data: {sweep_dir} holds runs on other prepared data (the domains, "
@@ -259,30 +309,47 @@ class SweepResult:
 def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
     """Run (or resume) the sweep described by ``cfg``; returns where its tables are."""
     prepared = prepare(cfg, log=log)
+    start_experiment(cfg, prepared)
+    plan = plan_mixtures(cfg, prepared)
+    fit = cfg.fit
+    return train_plan(cfg, prepared, plan, log=log, live_fit=(fit.regressors, fit.cv_folds, fit.seed))
+
+
+def start_experiment(cfg: SweepConfig, prepared: PreparedData) -> None:
+    """Check the storage folder and record what its runs measure (before any plan)."""
     sweep_dir = cfg.storage_path
     _writable(sweep_dir)
     _check_same_experiment(cfg, prepared)
     # data.json and config.yaml first: a plan.csv on disk always has both beside it
     data_info = {"prior": prepared.prior, "train_tokens": prepared.train_tokens,
                  "tokens_per_run": cfg.training.tokens_per_run(cfg.model.seq_len),
+                 "non_embedding_params": {name: non_embedding_params(m, prepared.vocab_size)
+                                          for name, m in cfg.scale_models().items()},
                  "prepared": prepared.path.name}
     atomic_write_text(sweep_dir / "data.json", json.dumps(data_info, indent=1))
     atomic_write_text(sweep_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    plan = plan_mixtures(cfg, prepared)
+
+
+def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame, *, log=print,
+               live_fit: tuple | None = None) -> SweepResult:
+    """Train every run of ``plan`` that has no stored result yet, as Tune trials.
+
+    ``live_fit`` = (regressors, folds, seed) prints a cross-validated fit of the runs so
+    far a few times during the experiment.
+    """
+    sweep_dir = cfg.storage_path
     with ray_cluster(cfg):
         aggregator = get_aggregator(sweep_dir, cfg.domain_names, cfg.target.name, cfg.name)
         done = set(ray.get(aggregator.run_ids.remote()))
         todo = plan[~plan[RUN_COLUMN].isin(done)]
-        log(f"[sweep] {len(plan)} mixtures planned, {len(done)} already stored, "
+        log(f"[sweep] {len(plan)} runs planned, {len(done)} already stored, "
             f"{len(todo)} to train -> {sweep_dir}")
         slots = _trial_slots(cfg)
         tune_started = time.perf_counter()
         if len(todo):
-            fit = cfg.fit
-            progress = SweepProgress(
-                len(plan), len(done), log,
-                start_fit=lambda: aggregator.fit_now.remote(fit.regressors, fit.cv_folds, fit.seed),
-                fit_every=max(2 * fit.cv_folds, len(plan) // 4))
+            start_fit = (lambda: aggregator.fit_now.remote(*live_fit)) if live_fit else None
+            progress = SweepProgress(len(plan), len(done), log, start_fit=start_fit,
+                                     fit_every=max(2 * cfg.fit.cv_folds, len(plan) // 4))
             _run_tune(cfg, prepared, todo, aggregator_name=actor_name(cfg.name, sweep_dir),
                       progress=progress)
         tune_seconds = time.perf_counter() - tune_started if len(todo) else 0.0
@@ -309,10 +376,15 @@ def _run_tune(cfg: SweepConfig, prepared: PreparedData, todo: pd.DataFrame,
     domains = cfg.domain_names
     # plans written before repeats existed have no seed column: they used training.seed
     seeds = todo[SEED_COLUMN] if SEED_COLUMN in todo else pd.Series(cfg.training.seed, todo.index)
-    trials = [{"run_id": row[RUN_COLUMN], "seed": int(seeds[i]),
+    trials = [{"run_id": row[RUN_COLUMN], "seed": int(seeds[i]), "scale": row[SCALE_COLUMN],
                "mixture": {d: float(row[d]) for d in domains}}
               for i, row in todo.iterrows()]
-    sweep = {"model": dataclasses.asdict(cfg.model), "training": dataclasses.asdict(cfg.training),
+    training = dataclasses.asdict(cfg.training)
+    if cfg.training.init_from:  # trials run elsewhere: give them an absolute path
+        training["init_from"] = str(cfg.resolve(cfg.training.init_from))
+    checkpoints = cfg.storage_path / "checkpoints" if cfg.training.save_checkpoint else None
+    sweep = {"models": {name: dataclasses.asdict(m) for name, m in cfg.scale_models().items()},
+             "training": training, "checkpoints": str(checkpoints) if checkpoints else None,
              "aggregator": aggregator_name, "cpus_per_trial": cfg.compute.cpus_per_trial,
              "gpus_per_trial": cfg.compute.gpus_per_trial}
     trainable = tune.with_parameters(proxy_trial, data=proxy_data(cfg, prepared), sweep=sweep)

@@ -17,12 +17,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from raymix.atomic import atomic_write_text
 from raymix.config import FitConfig, SearchConfig, SweepConfig
+from raymix.critical import critical_from_runs
 from raymix.errors import UserError
-from raymix.propose import FitResult, fit as fit_runs, propose as propose_mixture
+from raymix.long_csv import LongRuns, read_long_runs
+from raymix.nested import NestedScalingLaw, Scale
+from raymix.propose import FitResult, Proposal, fit as fit_runs, propose as propose_mixture
 from raymix.report import write_report
-from raymix.results import RUN_COLUMN, format_number, loss_column
+from raymix.results import RUN_COLUMN, ResultStore, format_number, loss_column
 from raymix.wide_csv import Runs, read_candidates, read_runs, write_predictions
 
 DATA_INFO = "data.json"
@@ -52,20 +57,69 @@ def load_results(cfg: SweepConfig) -> tuple[Runs, dict]:
     return runs, json.loads(paths[2].read_text())
 
 
-def _settings(source: SweepConfig | Runs, fit_config: FitConfig | None):
+def load_long_results(cfg: SweepConfig) -> tuple[LongRuns, dict]:
+    """A sweep's every checkpoint of every size (``runs.csv``) and its data info."""
+    sweep_dir = cfg.storage_path
+    path = sweep_dir / "runs.csv"
+    if not path.is_file() or not (sweep_dir / DATA_INFO).is_file():
+        raise UserError(f"compute.storage: {sweep_dir} has no runs.csv; "
+                        "run 'raymix sweep CONFIG' first")
+    target = loss_column(cfg.target.name)
+    long = read_long_runs(path, {target: 1.0}, domains=cfg.domain_names)
+    return long, json.loads((sweep_dir / DATA_INFO).read_text())
+
+
+def config_at(cfg: SweepConfig) -> Scale | None:
+    """The config's target scale (``fit.at``), or None for the proxies' own scale."""
+    return Scale(**cfg.fit.at) if cfg.fit.at else None
+
+
+def sweep_at(cfg: SweepConfig, scale: dict[str, float]) -> Scale:
+    return Scale(params=scale.get("params"), tokens=scale.get("tokens"))
+
+
+def at_scale(long: LongRuns, at: Scale, fit_config: FitConfig) -> NestedScalingLaw:
+    """The nested step and size laws of ``long``, extrapolated to ``at``."""
+    return NestedScalingLaw(share_step_exponent=fit_config.share_exponents,
+                            share_size_exponent=fit_config.share_exponents,
+                            checkpoints=fit_config.checkpoints,
+                            min_tokens=fit_config.min_tokens).fit(long, at)
+
+
+def _settings(source: SweepConfig | Runs | LongRuns, fit_config: FitConfig | None,
+              at: Scale | None = None) -> tuple[Runs, dict, FitConfig]:
+    """The runs to fit (at the target scale ``at`` if given), data info and fit settings.
+
+    With a target scale, the data info carries the fitted :class:`NestedScalingLaw`
+    under ``scaling_law`` (for the report and the diagnostics in proposal.json).
+    """
     if isinstance(source, SweepConfig):
-        runs, info = load_results(source)
-        return runs, info, fit_config or source.fit
-    if isinstance(source, Runs):
+        fit_config = fit_config or source.fit
+        at = at if at is not None else config_at(source)
+        if at is None:
+            runs, info = load_results(source)
+            return runs, info, fit_config
+        long, info = load_long_results(source)
+    elif isinstance(source, LongRuns):
+        fit_config, long, info = fit_config or FitConfig(), source, {}
+        at = at or Scale()
+    elif isinstance(source, Runs):
+        if at is not None:
+            raise UserError("--at: a target scale needs checkpoints at several scales; give "
+                            "the long table (--runs RUNS.csv) instead of --mixtures/--metrics")
         return source, {}, fit_config or FitConfig()
-    raise TypeError("source must be a SweepConfig (raymix.load_config) or Runs (raymix.read_runs)")
+    else:
+        raise TypeError("source must be a SweepConfig (raymix.load_config), Runs "
+                        "(raymix.read_runs) or LongRuns (raymix.read_long_runs)")
+    law = at_scale(long, at, fit_config)
+    return law.to_runs(), {**info, "scaling_law": law}, fit_config
 
 
 # ----------------------------------------------------------------------------- steps
 
 
-def fit(source: SweepConfig | Runs, *, fit_config: FitConfig | None = None,
-        report: str | Path | None = None) -> FitResult:
+def fit(source: SweepConfig | Runs | LongRuns, *, fit_config: FitConfig | None = None,
+        report: str | Path | None = None, at: Scale | None = None) -> FitResult:
     """Cross-validate the regressors on the runs; refit the best (or best ensemble).
 
     Parameters
@@ -76,13 +130,18 @@ def fit(source: SweepConfig | Runs, *, fit_config: FitConfig | None = None,
         Default: the sweep config's ``fit`` section, or ``FitConfig()`` for runs.
     report : path, optional
         Folder for a report of the fit (CV and residual plots, interaction matrix).
+    at : Scale, optional
+        Fit the losses extrapolated to this scale by the nested step and size laws
+        (default: the sweep config's ``fit.at``; required scale for ``LongRuns``).
+        The fitted laws are in ``FitResult.scaling``.
     """
-    runs, _, fit_config = _settings(source, fit_config)
+    runs, info, fit_config = _settings(source, fit_config, at)
     fitted = fit_runs(runs.mixtures, runs.objective, fit_config.regressors, fit_config.cv_folds,
                       fit_config.seed, fit_config.ensemble)
+    fitted.scaling = info.get("scaling_law")
     if report is not None:
         write_report(Path(report), fitted, runs.objective.to_numpy(), target=runs.target,
-                     mixtures=runs.mixtures, metrics=runs.metrics)
+                     mixtures=runs.mixtures, metrics=runs.metrics, scaling=fitted.scaling)
     return fitted
 
 
@@ -96,13 +155,14 @@ def predict(fitted: FitResult, candidates: str | Path, output: str | Path,
 
 
 def propose(
-    source: SweepConfig | Runs,
+    source: SweepConfig | Runs | LongRuns,
     *,
     search: SearchConfig | None = None,
     fit_config: FitConfig | None = None,
     output: str | Path | None = None,
     report: str | Path | None = None,
     where: str | None = None,
+    at: Scale | None = None,
 ) -> dict[str, Any]:
     """Fit, propose the mixture predicted best, and write proposal.json and the report.
 
@@ -122,6 +182,9 @@ def propose(
     where : str, optional
         Name of the constraints in errors (default ``search``, or ``constraints``
         when ``search`` came from a constraints file).
+    at : Scale, optional
+        Propose for this scale (see :func:`fit`); proposal.json then also holds the
+        step and size laws' diagnostics under ``scaling``.
 
     Returns
     -------
@@ -129,16 +192,31 @@ def propose(
         The proposal (see :func:`raymix.propose.propose`) plus ``target``,
         ``warnings`` and ``files``.
     """
-    runs, info, fit_config = _settings(source, fit_config)
     if isinstance(source, SweepConfig):
         output = output or source.storage_path / "proposal.json"
         report = report or source.storage_path / "report"
+    result, _ = propose_with_fit(source, search=search, fit_config=fit_config, output=output,
+                                 report=report, where=where, at=at)
+    return result
+
+
+def propose_with_fit(source, *, search=None, fit_config=None, output=None, report=None,
+                     where=None, at=None) -> tuple[dict[str, Any], Proposal]:
+    """:func:`propose`, also returning the :class:`Proposal` (its fit predicts other mixtures)."""
+    runs, info, fit_config = _settings(source, fit_config, at)
     search = search or (source.search if isinstance(source, SweepConfig) else SearchConfig())
     where = where or ("search" if isinstance(source, SweepConfig) else "constraints")
     proposal = propose_mixture(
         runs.mixtures, runs.objective, prior=info.get("prior"), fit_config=fit_config,
         search=search, available_tokens=info.get("train_tokens"), where=where)
     result = {"target": runs.target, **proposal.to_dict()}
+    law = info.get("scaling_law")
+    proposal.fit.scaling = law
+    if law is not None:
+        result["scaling"] = law.stages_
+        # the best run's loss at the target scale is the laws' extrapolation, not a measurement
+        best = result["baselines"]["best_observed"]
+        best["extrapolated_target_loss"] = best.pop("observed_target_loss")
     result["warnings"] = runs.notes + fit_warnings(result)
     files = {}
     if output is not None:
@@ -147,8 +225,59 @@ def propose(
     if report is not None:
         files["report"] = str(write_report(Path(report), proposal.fit, runs.objective.to_numpy(),
                                            target=runs.target, mixtures=runs.mixtures,
-                                           metrics=runs.metrics, proposal=result))
-    return {**result, "files": files}
+                                           metrics=runs.metrics, proposal=result,
+                                           scaling=law))
+    return {**result, "files": files}, proposal
+
+
+def critical(source: SweepConfig | Runs | LongRuns, domain: str, *,
+             baseline: float | None = None, at: Scale | None = None,
+             output: str | Path | None = None) -> dict[str, Any]:
+    """The largest share of the new ``domain`` that keeps the original data's loss at
+    its value before continual pretraining (Data Mixing Laws, section 4.3).
+
+    The runs' target must be the loss on the original data. With a sweep whose runs
+    started from a checkpoint (``training.init_from``), ``baseline`` defaults to that
+    checkpoint's target loss, measured before training. With ``at.tokens`` the answer is
+    extrapolated there along each mixture's checkpoints (the step law).
+    """
+    if isinstance(source, SweepConfig):
+        baseline = initial_target_loss(source) if baseline is None else baseline
+        at = at if at is not None else config_at(source)
+        source = load_long_results(source)[0] if at is not None else load_results(source)[0]
+    if baseline is None:
+        raise UserError("--baseline: give the loss on the original data before continual "
+                        "pretraining (the starting checkpoint's loss on the target)")
+    answer = critical_from_runs(source, domain, baseline,
+                                at_tokens=at.tokens if at is not None else None)
+    result = {"target": source.target, **answer.to_dict()}
+    if output is not None:
+        atomic_write_text(Path(output), json.dumps(result, indent=1))
+        result["files"] = {"critical": str(output)}
+    return result
+
+
+def initial_target_loss(cfg: SweepConfig) -> float:
+    """The starting checkpoint's target loss, as measured by the sweep's runs."""
+    records = ResultStore(cfg.storage_path).load_all().values()
+    losses = [r["initial_target_loss"] for r in records if "initial_target_loss" in r]
+    if not losses:
+        raise UserError(f"--baseline: the runs in {cfg.storage_path} did not start from a "
+                        "checkpoint (training.init_from), so there is no loss before continual "
+                        "pretraining; give --baseline")
+    return float(np.mean(losses))  # the same checkpoint and windows: equal up to float noise
+
+
+def summarise_critical(result: dict[str, Any]) -> str:
+    tokens = "the last checkpoint" if result["tokens"] is None else f"{result['tokens']:.4g} tokens"
+    lines = [f"critical proportion of '{result['domain']}' for target '{result['target']}' "
+             f"at {tokens}: {result['proportion']:.4f} "
+             f"(original data {1 - result['proportion']:.4f})",
+             f"loss before continual pretraining: {result['baseline']:.4f}; law "
+             f"L(r) = {result['law']['c']:.4f} + {result['law']['k']:.4g} * exp({result['law']['t']:.4g} r)"]
+    if result.get("message"):
+        lines.append(f"note: {result['message']}")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- messages
@@ -184,6 +313,24 @@ def fit_warnings(proposal: dict) -> list[str]:
     return warnings
 
 
+def summarise_scaling(stages: dict[str, Any]) -> str:
+    """The nested laws in a few lines: target scale, held-out checks, what was left out."""
+    at = stages["target_scale"]
+    lines = [f"nested scaling laws: {stages['n_predicted']} of {stages['n_mixtures']} mixtures "
+             f"predicted at {at['params']:.4g} params ({at['params_from']}), "
+             f"{at['tokens']:.4g} tokens ({at['tokens_from']})"]
+    for stage in ("step", "size"):
+        holdout = stages[stage].get("holdout")
+        if holdout:
+            lines.append(f"  {stage} law held-out check: MAE {holdout['mae']:.4f} "
+                         f"({holdout['mean_relative_error_pct']:.2f}% mean, "
+                         f"{holdout['max_relative_error_pct']:.2f}% max, {holdout['n_curves']} curves)")
+        elif stages[stage].get("skipped"):
+            lines.append(f"  {stage} law: skipped ({stages[stage]['reason']})")
+    lines += [f"  note: {note}" for note in stages["notes"]]
+    return "\n".join(lines)
+
+
 def summarise_fit(fitted: FitResult) -> str:
     """One line per regressor, the chosen one marked; the noise floor if measured."""
     lines = []
@@ -214,8 +361,9 @@ def summarise_proposal(proposal: dict) -> str:
     lines.append(f"predicted target loss: {proposal['predicted_target_loss']:.4f} "
                  f"± {proposal['predicted_std']:.4f}")
     for name, base in proposal["baselines"].items():
-        observed = base.get("observed_target_loss")
-        extra = f" (observed {observed:.4f}, {base.get('run')})" if observed is not None else ""
+        observed = base.get("observed_target_loss", base.get("extrapolated_target_loss"))
+        kind = "observed" if "observed_target_loss" in base else "extrapolated"
+        extra = f" ({kind} {observed:.4f}, {base.get('run')})" if observed is not None else ""
         lines.append(f"  vs {name:18s} {base['predicted_target_loss']:.4f}{extra}")
     lines.extend(f"WARNING: {w}" for w in proposal.get("warnings", []))
     files = proposal.get("files", {})

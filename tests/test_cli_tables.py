@@ -114,6 +114,6 @@ def test_propose_mistakes_are_one_line_exit_2_and_write_nothing(tables, tmp_path
 
 def test_config_and_tables_together_are_refused(tables, tmp_path):
     done = run_cli("fit", str(tmp_path / "x.yaml"), *_pair(tables), "--target", "t")
-    assert done.returncode == 2 and "either CONFIG or the CSV tables" in done.stderr
+    assert done.returncode == 2 and "either CONFIG or the tables" in done.stderr
     done = run_cli("propose", *_pair(tables), "--target", "target_loss")
     assert done.returncode == 2 and "--output" in done.stderr
