@@ -15,13 +15,30 @@ or on anyone's results (the wide CSV pair RegMix and Olmix publish)::
     proposal = raymix.propose(runs, search=raymix.load_constraints("constraints.yaml"),
                               output="proposal.json")
 
+or at a target scale, from checkpoints of several model sizes (Data Mixing Laws)::
+
+    long = raymix.read_long_runs("runs.csv", ["pile_loss"])
+    proposal = raymix.propose(long, at=raymix.Scale(params=1e9, tokens=1e11))
+
 Heavy modules (torch, ray) are imported only when a function needs them.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_config", "load_constraints", "read_runs", "prepare",
-           "run_sweep", "fit", "predict", "propose"]
+__all__ = ["__version__", "load_config", "load_constraints", "read_runs", "read_long_runs",
+           "prepare", "run_sweep", "fit", "predict", "propose", "run_validation", "critical",
+           "Scale", "NestedScalingLaw"]
+
+# classes, imported on first use (a module __getattr__, PEP 562)
+_LAZY_CLASSES = {"Scale": "raymix.nested", "NestedScalingLaw": "raymix.nested"}
+
+
+def __getattr__(name):
+    if name in _LAZY_CLASSES:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY_CLASSES[name]), name)
+    raise AttributeError(f"module 'raymix' has no attribute {name!r}")
 
 
 def load_config(path):
@@ -43,6 +60,13 @@ def read_runs(mixtures, metrics, targets, id_column=None):
     from raymix.wide_csv import read_runs as _read
 
     return _read(mixtures, metrics, targets, id_column)
+
+
+def read_long_runs(path, targets, domains=None):
+    """Checkpoints of runs at several scales from one long table; see :mod:`raymix.long_csv`."""
+    from raymix.long_csv import read_long_runs as _read
+
+    return _read(path, targets, domains)
 
 
 def prepare(cfg, **kwargs):
@@ -78,3 +102,17 @@ def propose(*args, **kwargs):
     from raymix.workflow import propose as _propose
 
     return _propose(*args, **kwargs)
+
+
+def run_validation(cfg, **kwargs):
+    """Train the proposal and baselines at a larger scale; see :mod:`raymix.validate`."""
+    from raymix.validate import run_validation as _run
+
+    return _run(cfg, **kwargs)
+
+
+def critical(*args, **kwargs):
+    """The critical share of a new domain in continual pretraining; see :func:`raymix.workflow.critical`."""
+    from raymix.workflow import critical as _critical
+
+    return _critical(*args, **kwargs)

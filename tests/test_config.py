@@ -76,6 +76,26 @@ BAD = [
     ("search.max_weight", {"code": 0.1, "docstrings": 0.1, "readmes": 0.1, "licences": 0.1,
                            "drama": 0.1, "poetry": 0.1}, "search.max_weight"),
     ("surprise", 1, "surprise"),
+    # multi-scale sweeps, the target scale, validation and continual pretraining
+    ("scales", {"name": "m"}, "scales"),
+    ("scales", [{"name": "base", "hidden": 96}], "scales[0].name"),
+    ("scales", [{"name": "m", "hidden": 96}, {"name": "m", "hidden": 32}], "scales[1].name"),
+    ("scales", [{"name": "m"}], "scales[0]"),  # changes nothing
+    ("scales", [{"name": "m", "hidden": 96, "heads": 5}], "scales[0].heads"),
+    ("scales", [{"name": "m", "hidden": -1}], "scales[0].hidden"),
+    ("scales", [{"name": "m", "hidden": 96, "mixtures": 1000}], "scales[0].mixtures"),
+    ("scales", [{"name": "m", "depth": 3}], "scales[0].depth"),
+    ("fit.at", {"params": 1e6, "flops": 1e15}, "fit.at.flops"),
+    ("fit.at", {"tokens": -1}, "fit.at.tokens"),
+    ("fit.checkpoints", "some", "fit.checkpoints"),
+    ("fit.min_tokens", 0, "fit.min_tokens"),
+    ("validate.seeds", 0, "validate.seeds"),
+    ("validate.hidden", 100, "validate.heads"),  # 100 / 4 heads is not even
+    ("validate.steps", 2, "validate.steps"),
+    ("validate.mixtures", {"mine": {"nope": 1.0}}, "validate.mixtures.mine.nope"),
+    ("validate.mixtures", {"mine": {"code": 0.0}}, "validate.mixtures.mine"),
+    ("validate.mixtures", {"mine": {"code": "half"}}, "validate.mixtures.mine.code"),
+    ("training.init_from", "no/such/checkpoint", "training.init_from"),
 ]
 
 
@@ -120,3 +140,20 @@ def test_shipped_constraints_parse(path):
 
     search = load_constraints(path)
     assert search.target_tokens and search.available_tokens
+
+
+def test_scales_and_validation_scale_override_the_base_model():
+    raw = demo_raw()
+    raw["scales"] = [{"name": "l", "hidden": 128, "intermediate": 512, "mixtures": 8}]
+    raw["validate"] = {"layers": 4, "steps": 960, "seeds": 3}
+    cfg = parse_config(raw, base_dir=DEMO.parent)
+    models = cfg.scale_models()
+    assert list(models) == ["base", "l"]
+    assert (models["l"].hidden, models["l"].layers, models["l"].seq_len) == (128, 2, 128)
+    from raymix.validate import validation_config
+
+    v = validation_config(cfg)
+    assert (v.model.layers, v.model.hidden) == (4, 64)
+    # the schedule stretches with the steps: warmup and evaluations scale along
+    assert (v.training.steps, v.training.warmup_steps, v.training.eval_every) == (960, 480, 320)
+    assert v.storage_path == cfg.storage_path / "validate" and v.scales == []

@@ -1,5 +1,6 @@
 """Proxy training on real text (stdlib sources as bytes): schedule, batches, evaluation, record."""
 
+import dataclasses
 import sysconfig
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from raymix.config import ModelConfig, TrainingConfig
+from raymix.errors import UserError
 from raymix.proxy import MixtureBatches, ProxyData, _apportion, learning_rate, train_proxy
 
 
@@ -79,3 +81,21 @@ def test_train_proxy_is_deterministic_and_mixture_matters(data):
     # training only on code is better on code, only on prose better on prose
     la, lc = a["evaluations"][-1]["losses"], c["evaluations"][-1]["losses"]
     assert la["code"] < lc["code"] and lc["prose"] < la["prose"]
+
+
+def test_continual_pretraining_starts_from_a_saved_checkpoint(data, tmp_path):
+    folder = tmp_path / "base"
+    base = train_proxy({"prose": 1.0}, data, MODEL, TRAIN, save_to=str(folder))
+    assert (folder / "config.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["base"]  # no partial folder left
+    cpt = dataclasses.replace(TRAIN, init_from=str(folder))
+    record = train_proxy({"code": 0.5, "prose": 0.5}, data, MODEL, cpt)
+    # measured before training: the checkpoint's own final losses, the critical baseline
+    assert record["initial_losses"] == pytest.approx(base["evaluations"][-1]["losses"], abs=1e-5)
+    assert record["initial_target_loss"] == pytest.approx(
+        base["evaluations"][-1]["target_loss"], abs=1e-5)
+    # continual pretraining on code lowers the code loss below the prose-only start
+    assert record["evaluations"][-1]["losses"]["code"] < record["initial_losses"]["code"]
+    other_shape = dataclasses.replace(MODEL, hidden=64)
+    with pytest.raises(UserError, match="training.init_from: .*hidden_size"):
+        train_proxy({"code": 1.0}, data, other_shape, cpt)

@@ -55,7 +55,10 @@ def write_config(folder: Path, cache: Path, **overrides) -> Path:
     raw["data"]["cache_dir"] = str(cache)
     raw["compute"]["storage"] = str(folder / "sweep")
     for section, values in overrides.items():
-        raw[section].update(values)
+        if isinstance(values, list) or section not in raw:  # scales, validate
+            raw[section] = values
+        else:
+            raw[section].update(values)
     path = folder / "sweep.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -161,6 +164,90 @@ def test_cli_sweep_end_to_end(tmp_path, cache_dir):
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "mixtures.count" in refused.stderr
     assert pd.read_csv(sweep / "mixtures.csv").equals(mixtures)
+
+
+def test_multiscale_sweep_proposes_at_a_target_scale_and_validates_there(tmp_path, cache_dir):
+    config = write_config(
+        tmp_path, cache_dir,
+        training={"steps": 40, "warmup_steps": 4, "min_lr_ratio": 1.0, "eval_every": 10},
+        mixtures={"count": 6, "repeats": 0},
+        scales=[{"name": "s", "hidden": 16, "intermediate": 32},
+                {"name": "l", "hidden": 48, "intermediate": 96, "mixtures": 5}],
+        fit={"regressors": ["ridge", "mixing_law"], "cv_folds": 3, "share_exponents": True,
+             "at": {"params": 40000, "tokens": 40000}},
+        validate={"hidden": 64, "intermediate": 128, "steps": 50, "seeds": 2,
+                  "mixtures": {"mine": {"code": 2, "licences": 1, "readmes": 1}}})
+    sweep = tmp_path / "sweep"
+    out = finish(raymix_cli("sweep", str(config)))
+    assert "17/17 done" in out and "nested scaling laws" in out
+
+    # the long table holds every size; the wide pair only the base size
+    runs = pd.read_csv(sweep / "runs.csv")
+    assert runs.groupby("scale")["run"].nunique().to_dict() == {"base": 6, "s": 6, "l": 5}
+    assert runs.groupby("scale")["params"].nunique().eq(1).all()
+    assert runs["params"].nunique() == 3 and set(runs["step"]) == {10, 20, 30, 40}
+    assert len(pd.read_csv(sweep / "mixtures.csv")) == 6
+    # a scale's run trains the same mixture as the base run it names
+    weights = runs.drop_duplicates("run").set_index("run")[["code", "licences", "readmes"]]
+    assert weights.loc["l-run-0002"].equals(weights.loc["run-0002"])
+
+    proposal = json.loads((sweep / "proposal.json").read_text())
+    assert proposal["scaling"]["target_scale"]["params"] == 40000
+    assert proposal["scaling"]["target_scale"]["tokens"] == 40000
+    assert "extrapolated_target_loss" in proposal["baselines"]["best_observed"]
+    assert (sweep / "report" / "step_laws.png").is_file()
+    assert (sweep / "report" / "size_laws.png").is_file()
+
+    # the exported long table is what `fit --runs` reads
+    done = subprocess.run(
+        [sys.executable, "-m", "raymix", "fit", "--runs", str(sweep / "runs.csv"),
+         "--target", "python_reference_loss", "--at", "params=40000,tokens=40000",
+         "--domains", "code,licences,readmes", "--regressor", "ridge", "--folds", "3"],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "nested scaling laws: 5 of 6 mixtures predicted" in done.stdout
+
+    # the check at scale: 5 mixtures x 2 seeds at the validate model, compared with predictions
+    out = finish(raymix_cli("validate", str(config)))
+    result = json.loads((sweep / "validate" / "validate.json").read_text())
+    assert set(result["mixtures"]) == {"proposal", "uniform", "token_proportional",
+                                       "best_observed", "mine"}
+    assert all(len(m["measured_losses"]) == 2 for m in result["mixtures"].values())
+    assert result["mixtures"]["mine"]["mixture"] == {"code": 0.5, "licences": 0.25, "readmes": 0.25}
+    assert result["scale"]["params"] > 3 * result["proxy_scale"]["params"]
+    assert result["scale"]["tokens"] == 50 * 8 * 64
+    assert "nested step and size laws" in result["predicted_at"]
+    assert set(result["ranking"]) == {"predicted", "measured", "held", "spearman"}
+    assert "Ranking held" in out and (sweep / "validate" / "validate.md").is_file()
+    # again: the same check resumes, nothing trains twice
+    again = finish(raymix_cli("validate", str(config)))
+    assert "resuming" in again and "0 to train" in again
+
+
+def test_continual_pretraining_sweep_finds_the_critical_share(tmp_path, cache_dir):
+    # 1. pretrain a base model on one mixture and keep its checkpoint
+    (tmp_path / "base").mkdir()
+    base = write_config(tmp_path / "base", cache_dir, mixtures={"count": 1, "repeats": 0},
+                        training={"save_checkpoint": True})
+    finish(raymix_cli("sweep", str(base), "--no-propose"))
+    checkpoint = tmp_path / "base" / "sweep" / "checkpoints" / "run-0000"
+    assert (checkpoint / "config.json").is_file()
+    # 2. continue it on mixtures with more or less code; the target is the original data
+    (tmp_path / "cpt").mkdir()
+    cpt = write_config(tmp_path / "cpt", cache_dir, mixtures={"count": 6, "repeats": 0},
+                       training={"init_from": str(checkpoint), "steps": 20, "eval_every": 5},
+                       target={"name": "original", "source": None,
+                               "domains": {"licences": 1.0, "readmes": 1.0}})
+    finish(raymix_cli("sweep", str(cpt), "--no-propose"))
+    record = json.loads((tmp_path / "cpt" / "sweep" / "results" / "run-0000.json").read_text())
+    assert record["initial_target_loss"] > 0
+    done = subprocess.run([sys.executable, "-m", "raymix", "propose", str(cpt), "--critical", "code"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "cpt" / "sweep" / "critical.json").read_text())
+    assert result["domain"] == "code" and 0 <= result["proportion"] <= 1
+    assert result["baseline"] == pytest.approx(record["initial_target_loss"], abs=1e-4)
+    assert "critical proportion of 'code'" in done.stdout
 
 
 def test_killed_driver_resumes_with_every_mixture_once(tmp_path, cache_dir):
