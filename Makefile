@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.raymix-installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo scaling-demo test bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/raymix sweep jobs/configs/demo.yaml
 
+# the target-scale workflow: a sweep at 3 proxy sizes, then a check at 4x the proxy size
+scaling-demo: setup
+	$(VENV)/bin/raymix sweep jobs/configs/scaling.yaml
+	$(VENV)/bin/raymix validate jobs/configs/scaling.yaml
+
 test: setup
 	$(PY) -m pytest -q tests
 
@@ -32,6 +37,8 @@ bench: setup
 	$(PY) bench/bench_regmix.py
 	$(PY) bench/bench_mixing_laws.py
 	$(PY) bench/bench_proposal_speed.py
+	$(PY) bench/bench_scaling_laws.py
+	$(PY) bench/bench_critical.py
 	if [ -f runs/demo/proposal.json ]; then $(PY) bench/bench_proposal_check.py; \
 	else echo "bench_proposal_check.py needs a finished demo: run 'make demo' first"; fi
 

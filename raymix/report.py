@@ -45,7 +45,7 @@ MAX_INTERACTION_ROWS = 24  # one law per validation metric; more rows are unread
 SENSITIVITY_POINTS = 41
 
 
-def _save_figure(fig: Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     atomic_write_bytes(path, buffer.getvalue())
@@ -305,16 +305,16 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     y = np.asarray(target_loss, dtype=float)
     ordered = sorted(fitted.results, key=lambda r: r.name != fitted.chosen.name)
-    _save_figure(_cv_figure(ordered, y), out_dir / CV_FIGURE)
+    save_figure(_cv_figure(ordered, y), out_dir / CV_FIGURE)
     noise_std = fitted.noise.std if fitted.noise else None
-    _save_figure(_residual_figure(fitted.chosen, y, noise_std), out_dir / RESIDUAL_FIGURE)
+    save_figure(_residual_figure(fitted.chosen, y, noise_std), out_dir / RESIDUAL_FIGURE)
     lines: list[str] = []
     if proposal is not None:
         domains = fitted.domains
         mixture = np.array([proposal["mixture"][d] for d in domains])
         grid, curves = sensitivity_curves(lambda w: fitted.predict(w)[0], mixture)
-        _save_figure(_weights_figure(proposal, domains), out_dir / WEIGHTS_FIGURE)
-        _save_figure(_sensitivity_figure(grid, curves, proposal["mixture"],
+        save_figure(_weights_figure(proposal, domains), out_dir / WEIGHTS_FIGURE)
+        save_figure(_sensitivity_figure(grid, curves, proposal["mixture"],
                                          proposal["constraints"]["upper"],
                                          proposal["predicted_target_loss"]),
                      out_dir / SENSITIVITY_FIGURE)
@@ -325,7 +325,7 @@ def write_report(
     if mixtures is not None and metrics is not None:
         t = interaction_table(mixtures, metrics)
         if t is not None:
-            _save_figure(_interaction_figure(t), out_dir / INTERACTION_FIGURE)
+            save_figure(_interaction_figure(t), out_dir / INTERACTION_FIGURE)
             lines += ["## Domain interactions", "",
                       "One Data Mixing Law per validation metric, fitted on all runs; "
                       "t_ij < 0: training on domain j lowers loss i.", "",

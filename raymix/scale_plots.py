@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from scipy.stats import spearmanr
 
 from raymix.nested import NestedScalingLaw
-from raymix.report import _save_figure
+from raymix.report import save_figure
 
 MAX_MIXTURES = 6  # more lines per panel are unreadable
 MAX_PANELS = 4
@@ -67,7 +67,7 @@ def plot_step_laws(law: NestedScalingLaw, path: str | Path,
     axes[0].legend(fontsize=7, title="mixture", title_fontsize=7)
     fig.suptitle(f"step law E + B / tokens^beta; hollow: at {law.at_.tokens:.3g} tokens",
                  fontsize=10)
-    _save_figure(fig, Path(path))
+    save_figure(fig, Path(path))
     return Path(path)
 
 
@@ -90,7 +90,7 @@ def plot_size_laws(law: NestedScalingLaw, path: str | Path,
                  fontsize=10)
     if shown:
         ax.legend(fontsize=7, title="mixture", title_fontsize=7)
-    _save_figure(fig, Path(path))
+    save_figure(fig, Path(path))
     return Path(path)
 
 
@@ -113,5 +113,5 @@ def plot_predicted_vs_actual(predicted, actual, path: str | Path,
                  f"Spearman {rho:.3f}", fontsize=10)
     ax.set_xlabel("measured loss")
     ax.set_ylabel("predicted loss")
-    _save_figure(fig, Path(path))
+    save_figure(fig, Path(path))
     return Path(path)

@@ -60,3 +60,13 @@ def test_shared_exponent_across_mixtures():
 def test_bad_curves_are_user_errors(x, y, message):
     with pytest.raises(UserError, match=message):
         PowerLaw().fit(x, y)
+
+
+def test_shared_exponent_takes_two_point_curves_when_one_curve_pins_it():
+    sizes = np.array([7e7, 1.6e8, 3.05e8])
+    ys = [_curve(1.8, 400.0, 0.34, sizes), _curve(2.0, 300.0, 0.34, sizes[:2])]
+    E, B, beta = fit_shared_exponent([sizes, sizes[:2]], ys)
+    assert beta == pytest.approx(0.34, rel=1e-3)
+    assert (E[1], B[1]) == pytest.approx((2.0, 300.0), rel=1e-3)
+    with pytest.raises(UserError, match="need at least 5 distinct"):
+        fit_shared_exponent([sizes[:2], sizes[1:]], ys[1:] * 2)
