@@ -5,9 +5,11 @@ Mixing Laws, appendix A; RegMix's rank correlation drops between 1M and 1B param
 This step trains the proposal and its baselines at the size and length of the config's
 ``validate`` section, as Tune trials with a few seeds each, and reports:
 
-- the measured target loss of each mixture (mean and std over seeds) next to its
+- the measured target loss of each mixture, mean and std over seeds, next to its
   predicted loss at that scale (the nested scaling laws when the sweep has several
-  sizes, else the proxy-scale fit, said which);
+  sizes, else the proxy-scale fit, said which). The mixtures: the proposal; the uniform,
+  token-proportional and best observed ones; with several proxy sizes, what the base
+  proxies alone would propose; and your own (``validate.mixtures``);
 - whether the proposal beats each baseline by more than the seed-to-seed noise;
 - whether the predicted ranking held (Spearman, and the two orders side by side);
 - the prediction error (mean absolute and relative).
@@ -36,6 +38,7 @@ from raymix.proxy import non_embedding_params
 from raymix.results import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore, atomic_write_frame
 from raymix.sweep import start_experiment, train_plan
 
+FIGURE = "validate.png"
 SIGNIFICANCE_SE = 2.0  # a measured gap counts when above 2 standard errors of the difference
 
 
@@ -64,6 +67,10 @@ def _predictions(cfg: SweepConfig, scale: dict[str, float], log) -> dict[str, An
     result, proposal = propose_with_fit(cfg, at=at)
     mixtures = {"proposal": result["mixture"],
                 **{name: base["mixture"] for name, base in result["baselines"].items()}}
+    if at is not None:
+        # what the base proxies alone would propose: does predicting at scale pick better?
+        proxy_result, _ = propose_with_fit(cfg, fit_config=dataclasses.replace(cfg.fit, at={}))
+        mixtures["proxy_scale_proposal"] = proxy_result["mixture"]
     for name, weights in cfg.validate.mixtures.items():
         total = sum(weights.values())
         mixtures[name] = {d: weights.get(d, 0.0) / total for d in cfg.domain_names}
@@ -119,9 +126,21 @@ def run_validation(cfg: SweepConfig, *, log=print) -> dict[str, Any]:
     result = compare(predictions, measured)
     result["proxy_scale"] = proxy
     atomic_write_text(folder / "validate.json", json.dumps(result, indent=1))
-    atomic_write_text(folder / "validate.md", summarise_validation(result))
+    _plot(result, folder / FIGURE)
+    atomic_write_text(folder / "validate.md",
+                      summarise_validation(result) + f"\n![predicted vs measured]({FIGURE})\n")
     result["files"] = {"json": str(folder / "validate.json"), "report": str(folder / "validate.md")}
     return result
+
+
+def _plot(result: dict[str, Any], path: Path) -> None:
+    from raymix.scale_plots import plot_predicted_vs_actual
+
+    done = {n: t for n, t in result["mixtures"].items() if t["measured"] is not None}
+    plot_predicted_vs_actual([t["predicted"] for t in done.values()],
+                             [t["measured"] for t in done.values()], path, labels=list(done),
+                             title=f"validation at {result['scale']['params']:.3g} params, "
+                                   f"{result['scale']['tokens']:.3g} tokens")
 
 
 def _measured(folder: Path, plan: pd.DataFrame) -> dict[str, list[float]]:

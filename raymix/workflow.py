@@ -69,9 +69,9 @@ def load_long_results(cfg: SweepConfig) -> tuple[LongRuns, dict]:
     return long, json.loads((sweep_dir / DATA_INFO).read_text())
 
 
-def config_at(cfg: SweepConfig) -> Scale | None:
-    """The config's target scale (``fit.at``), or None for the proxies' own scale."""
-    return Scale(**cfg.fit.at) if cfg.fit.at else None
+def config_at(fit_config: FitConfig) -> Scale | None:
+    """The target scale of ``fit.at``, or None for the proxies' own scale."""
+    return Scale(**fit_config.at) if fit_config.at else None
 
 
 def sweep_at(cfg: SweepConfig, scale: dict[str, float]) -> Scale:
@@ -95,7 +95,7 @@ def _settings(source: SweepConfig | Runs | LongRuns, fit_config: FitConfig | Non
     """
     if isinstance(source, SweepConfig):
         fit_config = fit_config or source.fit
-        at = at if at is not None else config_at(source)
+        at = at if at is not None else config_at(fit_config)
         if at is None:
             runs, info = load_results(source)
             return runs, info, fit_config
@@ -243,7 +243,7 @@ def critical(source: SweepConfig | Runs | LongRuns, domain: str, *,
     """
     if isinstance(source, SweepConfig):
         baseline = initial_target_loss(source) if baseline is None else baseline
-        at = at if at is not None else config_at(source)
+        at = at if at is not None else config_at(source.fit)
         source = load_long_results(source)[0] if at is not None else load_results(source)[0]
     if baseline is None:
         raise UserError("--baseline: give the loss on the original data before continual "

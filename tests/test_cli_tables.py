@@ -117,3 +117,81 @@ def test_config_and_tables_together_are_refused(tables, tmp_path):
     assert done.returncode == 2 and "either CONFIG or the tables" in done.stderr
     done = run_cli("propose", *_pair(tables), "--target", "target_loss")
     assert done.returncode == 2 and "--output" in done.stderr
+
+
+# ----------------------------------------------------------------------------- long table
+
+
+@pytest.fixture(scope="module")
+def long_table(tmp_path_factory):
+    """12 mixtures x 3 sizes x 6 checkpoints from a mixing law x size law x step law."""
+    folder = tmp_path_factory.mktemp("long")
+    rng = np.random.default_rng(2)
+    rows = []
+    for i, w in enumerate(rng.dirichlet(np.ones(len(DOMAINS)), size=12)):
+        for params in (1e7, 3e7, 1e8):
+            for tokens in np.geomspace(1e9, 5e9, 6):
+                loss = (1.5 + 0.5 * np.exp(w @ T) + 300 * params ** -0.3
+                        + 400 * tokens ** -0.28)
+                rows.append({"run": f"m{i}-{params:.0e}", "params": params, "tokens": tokens,
+                             "step": int(tokens / 2**20), **dict(zip(DOMAINS, w)),
+                             "target_loss": loss, "other_loss": loss + w[0]})
+    pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
+    return folder / "runs.csv"
+
+
+def test_fit_and_propose_at_a_scale_no_run_reached(long_table, tmp_path):
+    at = "params=1e9,tokens=2e10"
+    done = run_cli("fit", "--runs", str(long_table), "--target", "target_loss", "--at", at,
+                   "--regressor", "mixing_law", "--report", str(tmp_path / "report"))
+    assert done.returncode == 0, done.stderr
+    assert "nested scaling laws: 12 of 12 mixtures predicted at 1e+09 params" in done.stdout
+    for name in ("step_laws.png", "size_laws.png", "cv_fit.png"):
+        assert (tmp_path / "report" / name).is_file(), name
+    done = run_cli("propose", "--runs", str(long_table), "--target", "target_loss", "--at", at,
+                   "--domains", ",".join(DOMAINS), "--regressor", "mixing_law",
+                   "--output", str(tmp_path / "p.json"))
+    assert done.returncode == 0, done.stderr
+    proposal = json.loads((tmp_path / "p.json").read_text())
+    truth = 1.5 + 0.5 * np.exp(np.array([proposal["mixture"][d] for d in DOMAINS]) @ T) \
+        + 300 * 1e9 ** -0.3 + 400 * 2e10 ** -0.28
+    assert proposal["predicted_target_loss"] == pytest.approx(truth, abs=0.01)
+    assert proposal["mixture"]["web"] > 0.9  # the law's slopes: web lowers the loss most
+    assert proposal["scaling"]["target_scale"] == {
+        "params": 1e9, "tokens": 2e10, "params_from": "--at", "tokens_from": "--at"}
+
+
+def test_critical_share_from_tables_needs_a_baseline(tables, tmp_path):
+    done = run_cli("propose", *_pair(tables), "--target", "target_loss", "--critical", "web",
+                   "--output", str(tmp_path / "c.json"))
+    assert done.returncode == 2 and "--baseline" in done.stderr
+    done = run_cli("propose", *_pair(tables), "--target", "target_loss", "--critical", "books",
+                   "--baseline", "3.0", "--output", str(tmp_path / "c.json"))
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "c.json").read_text())
+    assert result["domain"] == "books" and 0 <= result["proportion"] <= 1
+    assert "critical proportion of 'books'" in done.stdout
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--runs", "LONG", "--target", "target_loss", "--at", "params=big"], "--at"),
+    (["--runs", "LONG", "--target", "target_loss", "--at", "flops=1e20"], "--at"),
+    (["--runs", "LONG", "--target", "target_loss", "--domains", "web,nope"], "--domains"),
+    (["--runs", "LONG", "--target", "nope"], "--target"),
+    (["--runs", "LONG"], "--target"),
+    (["--runs", "LONG", "--target", "target_loss", "--mixtures", "m.csv"], "--mixtures"),
+    (["--runs", "missing.csv", "--target", "target_loss"], "--runs"),
+    (["PAIR", "--target", "target_loss", "--at", "params=1e9"], "--at"),
+    (["PAIR", "--target", "target_loss", "--domains", "web"], "--domains"),
+    (["PAIR", "--target", "target_loss", "--baseline", "3.0"], "--baseline"),
+    (["PAIR", "--target", "target_loss", "--critical", "nope", "--baseline", "3"], "--critical"),
+])
+def test_long_table_and_scale_mistakes_are_one_line(tables, long_table, tmp_path, args, field):
+    args = [str(long_table) if a == "LONG" else a for a in args]
+    if "PAIR" in args:
+        i = args.index("PAIR")
+        args[i:i + 1] = _pair(tables)
+    done = run_cli("propose", *args, "--output", str(tmp_path / "p.json"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and field in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "p.json").exists()

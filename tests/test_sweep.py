@@ -207,11 +207,11 @@ def test_multiscale_sweep_proposes_at_a_target_scale_and_validates_there(tmp_pat
     assert done.returncode == 0, done.stderr
     assert "nested scaling laws: 5 of 6 mixtures predicted" in done.stdout
 
-    # the check at scale: 5 mixtures x 2 seeds at the validate model, compared with predictions
+    # the check at scale: 6 mixtures x 2 seeds at the validate model, compared with predictions
     out = finish(raymix_cli("validate", str(config)))
     result = json.loads((sweep / "validate" / "validate.json").read_text())
     assert set(result["mixtures"]) == {"proposal", "uniform", "token_proportional",
-                                       "best_observed", "mine"}
+                                       "best_observed", "proxy_scale_proposal", "mine"}
     assert all(len(m["measured_losses"]) == 2 for m in result["mixtures"].values())
     assert result["mixtures"]["mine"]["mixture"] == {"code": 0.5, "licences": 0.25, "readmes": 0.25}
     assert result["scale"]["params"] > 3 * result["proxy_scale"]["params"]
@@ -219,6 +219,7 @@ def test_multiscale_sweep_proposes_at_a_target_scale_and_validates_there(tmp_pat
     assert "nested step and size laws" in result["predicted_at"]
     assert set(result["ranking"]) == {"predicted", "measured", "held", "spearman"}
     assert "Ranking held" in out and (sweep / "validate" / "validate.md").is_file()
+    assert (sweep / "validate" / "validate.png").is_file()
     # again: the same check resumes, nothing trains twice
     again = finish(raymix_cli("validate", str(config)))
     assert "resuming" in again and "0 to train" in again
