@@ -65,7 +65,7 @@ def proxy_trial(config: dict, data: ProxyData, sweep: dict) -> None:
     save_to = str(Path(sweep["checkpoints"]) / run_id) if sweep["checkpoints"] else None
     started = time.time()
     record = {"run_id": run_id, "raymix_version": raymix.__version__,
-              "target_name": data.target_name, "scale": scale, **trial.get("labels", {})}
+              "target_name": data.target_name, "scale": scale}
     try:
         result = train_proxy(mixture, data, model_cfg, train_cfg, device=device,
                              on_eval=lambda row: tune.report(_flat(row)), save_to=save_to)
@@ -224,8 +224,12 @@ RESULT_SECTIONS = ("model", "training", "target", "mixtures")
 NEUTRAL_KEYS = {("training", "save_checkpoint")}  # change nothing that a run measures
 
 
-def _check_same_experiment(cfg: SweepConfig, prepared: PreparedData) -> None:
-    """Refuse to add runs to a sweep directory whose stored runs used other settings."""
+def _check_same_experiment(cfg: SweepConfig, prepared: PreparedData,
+                           storage_field: str = "compute.storage") -> None:
+    """Refuse to add runs to a sweep directory whose stored runs used other settings.
+
+    ``storage_field`` is the config field that names the directory, for the messages.
+    """
     sweep_dir = cfg.storage_path
     if not (sweep_dir / "config.yaml").is_file():
         return
@@ -241,7 +245,7 @@ def _check_same_experiment(cfg: SweepConfig, prepared: PreparedData) -> None:
                 raise UserError(
                     f"{section}.{key}: {sweep_dir} holds runs made with {section}.{key} = "
                     f"{stored.get(section, {}).get(key)!r}, not {value!r}; use a new "
-                    "compute.storage folder (or delete the old one) to start another sweep")
+                    f"{storage_field} folder (or delete the old one) to start another sweep")
     stored_scales = {entry["name"]: entry for entry in stored.get("scales", [])}
     for i, entry in enumerate(current["scales"]):
         before = stored_scales.get(entry["name"])
@@ -249,11 +253,11 @@ def _check_same_experiment(cfg: SweepConfig, prepared: PreparedData) -> None:
             raise UserError(
                 f"scales[{i}]: {sweep_dir} holds runs of scale {entry['name']!r} made with "
                 f"{before}, not {entry}; give the changed size a new name, or use a new "
-                "compute.storage folder")
+                f"{storage_field} folder")
     info = sweep_dir / "data.json"
     if info.is_file() and json.loads(info.read_text())["prepared"] != prepared.path.name:
         raise UserError(f"data: {sweep_dir} holds runs on other prepared data (the domains, "
-                        "their texts or the tokenizer changed); use a new compute.storage folder")
+                        f"their texts or the tokenizer changed); use a new {storage_field} folder")
 
 
 def proxy_data(cfg: SweepConfig, prepared: PreparedData) -> ProxyData:
@@ -315,11 +319,16 @@ def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
     return train_plan(cfg, prepared, plan, log=log, live_fit=(fit.regressors, fit.cv_folds, fit.seed))
 
 
-def start_experiment(cfg: SweepConfig, prepared: PreparedData) -> None:
-    """Check the storage folder and record what its runs measure (before any plan)."""
+def start_experiment(cfg: SweepConfig, prepared: PreparedData,
+                     storage_field: str = "compute.storage") -> None:
+    """Check the storage folder and record what its runs measure (before any plan).
+
+    ``storage_field`` names the folder's config field in errors (``validate.storage``
+    for the validation runs).
+    """
     sweep_dir = cfg.storage_path
-    _writable(sweep_dir)
-    _check_same_experiment(cfg, prepared)
+    _writable(sweep_dir, storage_field)
+    _check_same_experiment(cfg, prepared, storage_field)
     # data.json and config.yaml first: a plan.csv on disk always has both beside it
     data_info = {"prior": prepared.prior, "train_tokens": prepared.train_tokens,
                  "tokens_per_run": cfg.training.tokens_per_run(cfg.model.seq_len),
@@ -411,12 +420,12 @@ def _trial_dirname(trial) -> str:
     return trial.config["trial"]["run_id"]
 
 
-def _writable(folder: Path) -> None:
+def _writable(folder: Path, storage_field: str = "compute.storage") -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".raymix-write-test"
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise UserError(f"compute.storage: cannot write to {folder} ({exc.strerror}); "
+        raise UserError(f"{storage_field}: cannot write to {folder} ({exc.strerror}); "
                         "choose a writable folder") from None

@@ -106,7 +106,7 @@ def run_validation(cfg: SweepConfig, *, log=print) -> dict[str, Any]:
     scale = validation_scale(vcfg, prepared.vocab_size)
     proxy = {"params": float(non_embedding_params(cfg.model, prepared.vocab_size)),
              "tokens": float(cfg.training.tokens_per_run(cfg.model.seq_len))}
-    start_experiment(vcfg, prepared)
+    start_experiment(vcfg, prepared, storage_field="validate.storage")
     predictions_path, plan_path = folder / "predictions.json", folder / "plan.csv"
     if plan_path.is_file() and predictions_path.is_file():
         predictions = json.loads(predictions_path.read_text())

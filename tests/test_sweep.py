@@ -167,8 +167,7 @@ def test_cli_sweep_end_to_end(tmp_path, cache_dir):
 
 
 def test_multiscale_sweep_proposes_at_a_target_scale_and_validates_there(tmp_path, cache_dir):
-    config = write_config(
-        tmp_path, cache_dir,
+    settings = dict(
         training={"steps": 40, "warmup_steps": 4, "min_lr_ratio": 1.0, "eval_every": 10},
         mixtures={"count": 6, "repeats": 0},
         scales=[{"name": "s", "hidden": 16, "intermediate": 32},
@@ -177,6 +176,7 @@ def test_multiscale_sweep_proposes_at_a_target_scale_and_validates_there(tmp_pat
              "at": {"params": 40000, "tokens": 40000}},
         validate={"hidden": 64, "intermediate": 128, "steps": 50, "seeds": 2,
                   "mixtures": {"mine": {"code": 2, "licences": 1, "readmes": 1}}})
+    config = write_config(tmp_path, cache_dir, **settings)
     sweep = tmp_path / "sweep"
     out = finish(raymix_cli("sweep", str(config)))
     assert "17/17 done" in out and "nested scaling laws" in out
@@ -223,6 +223,13 @@ def test_multiscale_sweep_proposes_at_a_target_scale_and_validates_there(tmp_pat
     # again: the same check resumes, nothing trains twice
     again = finish(raymix_cli("validate", str(config)))
     assert "resuming" in again and "0 to train" in again
+    # another validation scale is another experiment: refused, naming the folder's field
+    bigger = write_config(tmp_path, cache_dir, **{**settings, "validate": {
+        **settings["validate"], "hidden": 96, "intermediate": 192}})
+    refused = subprocess.run([sys.executable, "-m", "raymix", "validate", str(bigger)],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2, refused.stderr
+    assert "model.hidden" in refused.stderr and "validate.storage" in refused.stderr
 
 
 def test_continual_pretraining_sweep_finds_the_critical_share(tmp_path, cache_dir):
