@@ -112,7 +112,10 @@ def run_validation(cfg, **kwargs):
 
 
 def critical(*args, **kwargs):
-    """The critical share of a new domain in continual pretraining; see :func:`raymix.workflow.critical`."""
+    """The critical share of a new domain in continual pretraining.
+
+    See :func:`raymix.workflow.critical`.
+    """
     from raymix.workflow import critical as _critical
 
     return _critical(*args, **kwargs)

@@ -234,8 +234,8 @@ def _propose(args) -> int:
     search = load_constraints(args.constraints) if args.constraints else None
     source, fit_config, at = _runs_source(args)
     if args.config is None and args.output is None:
-        raise UserError(f"--output: give the path of the {'JSON' if args.critical else 'PROPOSAL.json'} "
-                        "to write")
+        what = "critical share's JSON" if args.critical else "PROPOSAL.json"
+        raise UserError(f"--output: give the path of the {what} to write")
     if args.critical is not None:
         return _critical(args, source, at)
     proposal = propose(source, search=search, fit_config=fit_config, output=args.output,

@@ -597,7 +597,8 @@ def _validate_scales(cfg: SweepConfig) -> None:
     for i, scale in enumerate(cfg.scales):
         where = f"scales[{i}]"
         _check(bool(NAME_PATTERN.match(scale.name)), f"{where}.name",
-               f"must start with a letter and use letters, digits, '_', '-', '.' (got {scale.name!r})")
+               "must start with a letter and use letters, digits, '_', '-', '.' "
+               f"(got {scale.name!r})")
         _check(scale.name not in names, f"{where}.name",
                f"{scale.name!r} is taken ({BASE_SCALE!r} is the model section's size); "
                "give each scale a unique name")
@@ -618,7 +619,8 @@ def _validate_validate(cfg: SweepConfig) -> None:
     _check(v.seeds >= 1, "validate.seeds", "must be at least 1")
     for name, weights in v.mixtures.items():
         where = f"validate.mixtures.{name}"
-        _check(bool(NAME_PATTERN.match(name)), where, "must be a simple name (letters, digits, _-.)")
+        _check(bool(NAME_PATTERN.match(name)), where,
+               "must be a simple name (letters, digits, '_', '-', '.')")
         for d, w in weights.items():
             _check(d in cfg.domain_names, f"{where}.{d}",
                    f"names no domain; choose from {', '.join(cfg.domain_names)}")

@@ -353,8 +353,9 @@ def _scaling_section(law, out_dir: Path) -> list[str]:
         holdout = stages[stage].get("holdout")
         if holdout:
             lines.append(f"- {stage} law, held-out check ({holdout['what']}): MAE "
-                         f"{holdout['mae']:.4f}, mean error {holdout['mean_relative_error_pct']:.2f}%, "
-                         f"max {holdout['max_relative_error_pct']:.2f}% over "
+                         f"{holdout['mae']:.4f}, mean error "
+                         f"{holdout['mean_relative_error_pct']:.2f}%, max "
+                         f"{holdout['max_relative_error_pct']:.2f}% over "
                          f"{holdout['n_curves']} curves")
     if not stages["size"].get("skipped"):
         plot_size_laws(law, out_dir / SIZE_FIGURE)

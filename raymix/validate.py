@@ -61,9 +61,10 @@ def validation_scale(vcfg: SweepConfig, vocab_size: int) -> dict[str, float]:
 
 def _predictions(cfg: SweepConfig, scale: dict[str, float], log) -> dict[str, Any]:
     """Propose, and predict every mixture to validate, at the validation scale if possible."""
-    from raymix.workflow import propose_with_fit, sweep_at
+    from raymix.nested import Scale
+    from raymix.workflow import propose_with_fit
 
-    at = sweep_at(cfg, scale) if cfg.scales else None
+    at = Scale(params=scale["params"], tokens=scale["tokens"]) if cfg.scales else None
     result, proposal = propose_with_fit(cfg, at=at)
     mixtures = {"proposal": result["mixture"],
                 **{name: base["mixture"] for name, base in result["baselines"].items()}}

@@ -74,10 +74,6 @@ def config_at(fit_config: FitConfig) -> Scale | None:
     return Scale(**fit_config.at) if fit_config.at else None
 
 
-def sweep_at(cfg: SweepConfig, scale: dict[str, float]) -> Scale:
-    return Scale(params=scale.get("params"), tokens=scale.get("tokens"))
-
-
 def at_scale(long: LongRuns, at: Scale, fit_config: FitConfig) -> NestedScalingLaw:
     """The nested step and size laws of ``long``, extrapolated to ``at``."""
     return NestedScalingLaw(share_step_exponent=fit_config.share_exponents,
@@ -269,12 +265,14 @@ def initial_target_loss(cfg: SweepConfig) -> float:
 
 
 def summarise_critical(result: dict[str, Any]) -> str:
+    """The critical share, the baseline it keeps and the law behind it, for the terminal."""
+    law = result["law"]
     tokens = "the last checkpoint" if result["tokens"] is None else f"{result['tokens']:.4g} tokens"
     lines = [f"critical proportion of '{result['domain']}' for target '{result['target']}' "
              f"at {tokens}: {result['proportion']:.4f} "
              f"(original data {1 - result['proportion']:.4f})",
-             f"loss before continual pretraining: {result['baseline']:.4f}; law "
-             f"L(r) = {result['law']['c']:.4f} + {result['law']['k']:.4g} * exp({result['law']['t']:.4g} r)"]
+             f"loss before continual pretraining: {result['baseline']:.4f}; law L(r) = "
+             f"{law['c']:.4f} + {law['k']:.4g} * exp({law['t']:.4g} r)"]
     if result.get("message"):
         lines.append(f"note: {result['message']}")
     return "\n".join(lines)
