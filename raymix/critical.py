@@ -50,7 +50,7 @@ import numpy as np
 
 from raymix.errors import UserError
 from raymix.laws import MixingLaw
-from raymix.long_csv import TOKENS, LongRuns
+from raymix.long_csv import PARAMS, TOKENS, LongRuns
 from raymix.scaling import fit_shared_exponent
 from raymix.wide_csv import Runs
 
@@ -284,6 +284,10 @@ def critical_from_runs(runs: Runs | LongRuns, domain: str, baseline: float, *,
                         f"{', '.join(runs.domains)}); name the new domain's column")
     if isinstance(runs, LongRuns):
         frame = runs.frame
+        sizes = frame[PARAMS].nunique()
+        if sizes > 1:  # one checkpoint is continued: curves of several sizes do not mix
+            raise UserError(f"--critical: the table has runs of {sizes} model sizes; give the "
+                            "runs that continue one checkpoint (one params value)")
         return critical_proportion(frame[domain].to_numpy(), frame["objective"].to_numpy(),
                                    baseline, domain=domain, tokens=frame[TOKENS].to_numpy(),
                                    at_tokens=at_tokens, seed=seed)

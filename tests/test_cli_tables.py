@@ -142,9 +142,18 @@ def long_table(tmp_path_factory):
 
 def test_fit_and_propose_at_a_scale_no_run_reached(long_table, tmp_path):
     at = "params=1e9,tokens=2e10"
+    candidates = pd.DataFrame({"name": ["web", "even"], "web": [1.0, 0.25], "code": [0, 0.25],
+                               "books": [0, 0.25], "math": [0, 0.25]})
+    candidates.to_csv(tmp_path / "cand.csv", index=False)
     done = run_cli("fit", "--runs", str(long_table), "--target", "target_loss", "--at", at,
-                   "--regressor", "mixing_law", "--report", str(tmp_path / "report"))
+                   "--regressor", "mixing_law", "--report", str(tmp_path / "report"),
+                   "--predict", str(tmp_path / "cand.csv"), "--output", str(tmp_path / "pred.csv"))
     assert done.returncode == 0, done.stderr
+    predicted = pd.read_csv(tmp_path / "pred.csv").set_index("name")["predicted"]
+    scale_terms = 300 * 1e9 ** -0.3 + 400 * 2e10 ** -0.28
+    for name, row in candidates.set_index("name").iterrows():
+        truth = 1.5 + 0.5 * np.exp(row[DOMAINS].to_numpy(float) @ T) + scale_terms
+        assert predicted[name] == pytest.approx(truth, abs=0.01), name
     assert "nested scaling laws: 12 of 12 mixtures predicted at 1e+09 params" in done.stdout
     for name in ("step_laws.png", "size_laws.png", "cv_fit.png"):
         assert (tmp_path / "report" / name).is_file(), name
@@ -171,6 +180,21 @@ def test_critical_share_from_tables_needs_a_baseline(tables, tmp_path):
     result = json.loads((tmp_path / "c.json").read_text())
     assert result["domain"] == "books" and 0 <= result["proportion"] <= 1
     assert "critical proportion of 'books'" in done.stdout
+
+
+def test_critical_share_extrapolated_along_the_checkpoints(long_table, tmp_path):
+    done = run_cli("propose", "--runs", str(long_table), "--target", "target_loss",
+                   "--critical", "books", "--baseline", "2.4", "--output", str(tmp_path / "c.json"))
+    assert done.returncode == 2 and "3 model sizes" in done.stderr  # continues one checkpoint
+    one_size = pd.read_csv(long_table).query("params == 1e8")
+    one_size.to_csv(tmp_path / "one.csv", index=False)
+    done = run_cli("propose", "--runs", str(tmp_path / "one.csv"), "--target", "target_loss",
+                   "--critical", "books", "--baseline", "2.4", "--at", "tokens=2e10",
+                   "--output", str(tmp_path / "c.json"))
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "c.json").read_text())
+    assert result["tokens"] == 2e10 and "step_law" in result["law"]
+    assert 0 <= result["proportion"] <= 1
 
 
 @pytest.mark.parametrize("args, field", [
