@@ -46,6 +46,8 @@ import pandas as pd
 from scipy import stats
 
 from raymix.laws import ImplicitMixingLaw, MixingLaw
+from raymix.propose import fit
+from raymix.regressors import SimplexGP
 from raymix.long_csv import long_runs_from_frame
 from raymix.nested import NestedScalingLaw, Scale
 
@@ -222,6 +224,17 @@ def size_to_410m(table, mixtures) -> dict:
 # ----------------------------------------------------------------------------- c) pipeline
 
 
+class AutoFit:
+    """raymix's default fit (cross-validated choice among its regressors), as fit/predict."""
+
+    def fit(self, X, y):
+        self.fitted_ = fit(X, y, folds=5)
+        return self
+
+    def predict(self, X):
+        return self.fitted_.predict(X)[0]
+
+
 def leave_one_mixture_out(table, mixtures) -> dict:
     """Predict each held-out mixture's 410M / 30k loss from the other 19 at 70M-305M, <= 20k.
 
@@ -231,7 +244,8 @@ def leave_one_mixture_out(table, mixtures) -> dict:
     truth = measured(table, "410M", 30_000).loc[mixtures]
     weights = table.drop_duplicates("idx").set_index("idx")[TRAIN]
     at = Scale(params=SIZES["410M"], tokens=30_000 * TOKENS_PER_STEP)
-    laws = {"explicit mixing law": MixingLaw, "implicit mixing law K=5": ImplicitMixingLaw}
+    laws = {"explicit mixing law": MixingLaw, "implicit mixing law K=5": ImplicitMixingLaw,
+            "GP": SimplexGP, "auto (raymix's default fit)": AutoFit}
     mean_baseline = scores([truth.drop(m).mean() for m in mixtures], truth)
     del mean_baseline["spearman"]  # a leave-one-out mean ranks in reverse by construction
     out = {"baseline: mean of the other 19 measured 410M/30k losses": mean_baseline}
