@@ -6,6 +6,8 @@
     raymix propose CONFIG      the mixture predicted best, with baselines, and the report
 
     raymix validate CONFIG     train the proposal and baselines at a larger scale, compare
+    raymix submit CONFIG --address URL [--command sweep|fit|propose|validate]
+                               the same on a Ray cluster, as a job; follows its logs
 
 ``fit`` and ``propose`` also work on anyone's results, the wide CSV pair of RegMix/Olmix:
 
@@ -79,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("validate", help="train the proposal and baselines at a larger "
                                              "scale and compare them with the predictions")
     p.add_argument("config", help="sweep YAML (its validate: section sets the scale)")
+
+    from raymix.submit import COMMANDS as JOB_COMMANDS, DEFAULT_ADDRESS
+
+    p = commands.add_parser("submit", help="run sweep/fit/propose/validate on a Ray cluster "
+                                           "as a job and follow its logs")
+    p.add_argument("config", nargs="?", help="sweep YAML inside this repository")
+    p.add_argument("--address", default=DEFAULT_ADDRESS,
+                   help=f"the cluster's job server (default {DEFAULT_ADDRESS})")
+    p.add_argument("--command", dest="job_command", choices=JOB_COMMANDS, default="sweep",
+                   help="what the job runs (default sweep)")
+    p.add_argument("--python", default="python", help="the python the job runs on the head")
+    p.add_argument("--no-wait", action="store_true", help="submit and return")
+    p.add_argument("--stop", metavar="JOB_ID", help="stop a submitted job instead")
     return parser
 
 
@@ -269,8 +284,21 @@ def _validate(args) -> int:
     return 0
 
 
+def _submit(args) -> int:
+    from raymix.submit import stop, submit
+
+    if args.stop is not None:
+        if args.config is not None:
+            raise UserError("--stop: give a JOB_ID to stop, or a CONFIG to submit, not both")
+        return stop(args.stop, address=args.address)
+    if args.config is None:
+        raise UserError("CONFIG: missing; give the sweep YAML to run as a job (or --stop JOB_ID)")
+    return submit(args.config, address=args.address, command=args.job_command,
+                  python=args.python, wait=not args.no_wait)
+
+
 COMMANDS = {"prepare": _prepare, "sweep": _sweep, "fit": _fit, "propose": _propose,
-            "validate": _validate}
+            "validate": _validate, "submit": _submit}
 
 
 if __name__ == "__main__":

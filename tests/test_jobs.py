@@ -59,3 +59,38 @@ def test_ray_job_submit_runs_a_sweep(head_node, tmp_path):
     sweep = tmp_path / "sweep"
     assert len(pd.read_csv(sweep / "mixtures.csv")) == 10  # 8 mixtures + 2 repeated with another seed
     assert (sweep / "proposal.json").is_file()
+
+
+@pytest.mark.skipif(shutil.which(RAY) is None and not Path(RAY).exists(), reason="no ray CLI")
+def test_raymix_submit_follows_the_job_and_returns_its_exit_status(head_node, tmp_path):
+    raw = json.loads(json.dumps(TINY))
+    raw["data"]["cache_dir"] = str(tmp_path / "cache")
+    raw["compute"] = {"storage": str(tmp_path / "sweep")}
+    raw["mixtures"] = {"count": 6, "repeats": 0}
+    config = ROOT / f".submit-test-{os.getpid()}.yaml"
+    broken = ROOT / f".submit-broken-{os.getpid()}.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    broken.write_text(yaml.safe_dump({**raw, "mixtures": {"count": 0}}))
+
+    def submit(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "raymix", "submit", *args, "--address",
+             "http://127.0.0.1:8265", "--python", sys.executable],
+            cwd=tmp_path, env=head_node, capture_output=True, text=True, timeout=600)
+
+    try:
+        done = submit(str(config), "--command", "sweep")
+        failed = submit(str(broken), "--command", "fit")
+    finally:
+        config.unlink()
+        broken.unlink()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # the job's own output reaches the terminal, then its final status
+    assert "[sweep] 6/6 done" in done.stdout and "succeeded" in done.stdout
+    assert len(pd.read_csv(tmp_path / "sweep" / "mixtures.csv")) == 6
+    assert (tmp_path / "sweep" / "proposal.json").is_file()
+    # a job that fails on a user error: its one-line error and its exit status come back
+    assert failed.returncode == 2, failed.stdout[-3000:]
+    assert "mixtures.count" in failed.stdout and "failed" in failed.stdout
+    unknown = submit("--stop", "raysubmit_nosuchjob")
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1, unknown.stderr

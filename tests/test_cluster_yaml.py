@@ -1,0 +1,51 @@
+"""cluster.yaml: valid for Ray's cluster launcher, and shaped the way the README says."""
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from ray.autoscaler._private.util import prepare_config, validate_config
+
+CLUSTER = Path(__file__).resolve().parents[1] / "cluster.yaml"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> dict:
+    return yaml.safe_load(CLUSTER.read_text())
+
+
+def test_cluster_yaml_passes_rays_launcher_schema(cluster):
+    prepared = prepare_config(copy.deepcopy(cluster))  # fills Ray's AWS defaults, as `ray up`
+    validate_config(prepared)
+    assert prepared["head_node_type"] == "head"
+
+
+def test_a_broken_cluster_yaml_fails_the_same_check(cluster):
+    broken = copy.deepcopy(cluster)
+    broken["available_node_types"]["gpu"]["resources"] = {"GPU": "one"}
+    with pytest.raises(jsonschema.ValidationError):
+        validate_config(prepare_config(broken))
+
+
+def test_head_runs_no_trials_and_gpu_workers_scale_to_zero(cluster):
+    types = cluster["available_node_types"]
+    assert types["head"]["resources"] == {"CPU": 0}
+    for name in ("gpu", "gpu_spot"):
+        assert types[name]["min_workers"] == 0 and types[name]["max_workers"] >= 1
+        assert types[name]["resources"]["GPU"] >= 1
+    assert types["gpu_spot"]["node_config"]["InstanceMarketOptions"]["MarketType"] == "spot"
+    assert "InstanceMarketOptions" not in types["gpu"]["node_config"]
+    assert cluster["idle_timeout_minutes"] > 0
+
+
+def test_every_node_installs_raymix_and_mounts_the_shared_storage(cluster):
+    setup = "\n".join(cluster["setup_commands"])
+    assert "ray[default,tune]==" in setup and "pip install -q -e ~/raymix" in setup
+    assert "/mnt/raymix" in setup and "mount -t nfs4" in setup
+    assert cluster["file_mounts"] == {"~/raymix": "."}
+    assert ".venv" in cluster["rsync_exclude"] and "runs" in cluster["rsync_exclude"]
+    # the dashboard (and so the job server) is not opened beyond the head's localhost
+    head = "\n".join(cluster["head_start_ray_commands"])
+    assert "--dashboard-host=127.0.0.1" in head and "0.0.0.0" not in head
