@@ -86,7 +86,15 @@ class Aggregator:
 
 
 def get_aggregator(sweep_dir: Path, domains: list[str], target_name: str, sweep_name: str):
-    """The sweep's aggregator, created on first use and found by name afterwards."""
+    """The sweep's aggregator, created on first use and found by name afterwards.
+
+    It is placed on the driver's node when it can be (a soft affinity): that node lives
+    as long as the sweep, while an autoscaler may release an idle worker node under it.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    driver_node = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
     return Aggregator.options(
-        name=actor_name(sweep_name, sweep_dir), namespace=NAMESPACE, get_if_exists=True
+        name=actor_name(sweep_name, sweep_dir), namespace=NAMESPACE, get_if_exists=True,
+        scheduling_strategy=driver_node,
     ).remote(str(sweep_dir), domains, target_name)

@@ -64,8 +64,11 @@ def proxy_trial(config: dict, data: ProxyData, sweep: dict) -> None:
     device = _trial_device(sweep["cpus_per_trial"], sweep["gpus_per_trial"])
     save_to = str(Path(sweep["checkpoints"]) / run_id) if sweep["checkpoints"] else None
     started = time.time()
+    # where it ran, for an operator reading the records of a multi-node sweep
+    placement = {"node_id": ray.get_runtime_context().get_node_id(),
+                 "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
     record = {"run_id": run_id, "raymix_version": raymix.__version__,
-              "target_name": data.target_name, "scale": scale}
+              "target_name": data.target_name, "scale": scale, **placement}
     try:
         result = train_proxy(mixture, data, model_cfg, train_cfg, device=device,
                              on_eval=lambda row: tune.report(_flat(row)), save_to=save_to)
