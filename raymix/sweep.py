@@ -141,6 +141,15 @@ class SweepProgress(tune.Callback):
                 and self.done % self.fit_every == 0 and self.done < self.total):
             self.pending_fit = self.start_fit()
 
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        # a worker or node died under the trial: Tune starts it again (compute.max_retries)
+        self.log(f"[sweep] {trial.config['trial']['run_id']}: its worker died; retrying "
+                 f"({trial.num_failures} failure(s) so far)")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.log(f"[sweep] {trial.config['trial']['run_id']}: failed for good after "
+                 f"{trial.num_failures} tries; a re-run of the sweep tries it again")
+
     def _log_fit_if_ready(self) -> None:
         if self.pending_fit is None or not ray.wait([self.pending_fit], timeout=0)[0]:
             return
