@@ -4,6 +4,8 @@ over the worker nodes, four proxies packed per GPU, the aggregator reached from 
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pandas as pd
 import pytest
@@ -48,3 +50,32 @@ def test_sweep_spreads_over_nodes_and_packs_four_proxies_per_gpu(cluster, tmp_pa
     assert all(len(r["gpu_ids"]) == 1 for r in records)  # each trial saw its (shared) GPU
     # every trial's result reached the one aggregator and is in the exported tables
     assert len(pd.read_csv(tmp_path / "sweep" / "mixtures.csv")) == 8
+
+
+def test_a_node_removed_mid_sweep_has_its_trials_rescheduled(cluster, tmp_path):
+    c, worker_ids = cluster
+    raw = json.loads(json.dumps(TINY))
+    raw["data"]["cache_dir"] = str(tmp_path / "cache")
+    raw["training"].update(steps=90, eval_every=30)
+    raw["mixtures"] = {"count": 8, "repeats": 0}
+    raw["compute"] = {"storage": str(tmp_path / "sweep"), "address": c.address,
+                      "cpus_per_trial": 0.5, "gpus_per_trial": 0.25, "max_retries": 3}
+    cfg = parse_config(raw, base_dir=tmp_path)
+    store = ResultStore(tmp_path / "sweep")
+    victim = next(n for n in c.worker_nodes)
+    lines: list[str] = []
+
+    def remove_a_node_once_results_arrive():
+        deadline = time.monotonic() + 240
+        while not store.load_all() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        c.remove_node(victim, allow_graceful=False)  # the node dies with trials on it
+
+    remover = threading.Thread(target=remove_a_node_once_results_arrive, daemon=True)
+    remover.start()
+    result = run_sweep(cfg, log=lines.append)
+    remover.join(timeout=60)
+    assert result.stored == 8 and result.failed == 0  # every run, on the surviving node
+    assert any("its worker died; retrying" in line for line in lines), lines
+    plan = pd.read_csv(tmp_path / "sweep" / "plan.csv")["run"]
+    assert sorted(store.load_all()) == sorted(plan)  # lost: 0
