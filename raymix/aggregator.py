@@ -20,7 +20,8 @@ import ray
 from raymix.results import ResultStore, export_tables, loss_column, tables
 
 NAMESPACE = "raymix"
-EXPORT_EVERY_S = 10.0  # rewrite the CSVs at most this often while results arrive
+EXPORT_EVERY_S = 10.0
+UNWRITABLE = "unwritable: "  # prefix of add()'s answer when the storage refused a record  # rewrite the CSVs at most this often while results arrive
 
 
 def actor_name(sweep_name: str, sweep_dir: Path) -> str:
@@ -42,13 +43,21 @@ class Aggregator:
         self.last_export = 0.0
 
     def add(self, record: dict) -> str:
-        """Store ``record``; returns "stored" or "duplicate" (already stored, ignored)."""
+        """Store ``record``; returns "stored", "duplicate" (already stored, ignored), or
+        "unwritable: <reason>" when the storage refused it (then it is not acknowledged,
+        and the driver stops the sweep)."""
         if record["run_id"] in self.records:
             return "duplicate"
-        self.store.write(record)  # on disk before we acknowledge
+        try:
+            self.store.write(record)  # on disk before we acknowledge
+        except OSError as exc:
+            return f"{UNWRITABLE}{exc.strerror or exc}"
         self.records[record["run_id"]] = record
         if time.monotonic() - self.last_export > EXPORT_EVERY_S:
-            self.export()
+            try:
+                self.export()
+            except OSError:
+                pass  # the record is safe; the tables are made again at the sweep's end
         return "stored"
 
     def run_ids(self) -> list[str]:

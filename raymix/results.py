@@ -74,6 +74,8 @@ class ResultStore:
             return {}
         records = {}
         for path in sorted(self.folder.glob("*.json")):
+            if not path.is_file():
+                continue  # not a record (something else took the name)
             record = json.loads(path.read_text())
             records[record["run_id"]] = record
         return records

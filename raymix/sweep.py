@@ -34,7 +34,7 @@ import yaml
 from ray import tune
 
 import raymix
-from raymix.aggregator import NAMESPACE, actor_name, get_aggregator
+from raymix.aggregator import NAMESPACE, UNWRITABLE, actor_name, get_aggregator
 from raymix.config import BASE_SCALE, SweepConfig
 from raymix.errors import UserError
 from raymix.mixtures import sample_mixtures
@@ -168,6 +168,26 @@ class SweepProgress(tune.Callback):
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class StopWhenStorageFails(tune.Stopper):
+    """Stops the whole experiment once a trial's result could not be stored.
+
+    Training on would only make results that cannot be kept; what was stored before
+    stays, and the same command resumes once the storage is fixed.
+    """
+
+    def __init__(self):
+        self.reason: str | None = None
+
+    def __call__(self, trial_id, result) -> bool:
+        stored = result.get("stored")
+        if isinstance(stored, str) and stored.startswith(UNWRITABLE):
+            self.reason = stored.removeprefix(UNWRITABLE)
+        return False
+
+    def stop_all(self) -> bool:
+        return self.reason is not None
 
 
 # ----------------------------------------------------------------------------- the plan
@@ -352,11 +372,13 @@ def start_experiment(cfg: SweepConfig, prepared: PreparedData,
 
 
 def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame, *, log=print,
-               live_fit: tuple | None = None) -> SweepResult:
+               live_fit: tuple | None = None,
+               storage_field: str = "compute.storage") -> SweepResult:
     """Train every run of ``plan`` that has no stored result yet, as Tune trials.
 
     ``live_fit`` = (regressors, folds, seed) prints a cross-validated fit of the runs so
-    far a few times during the experiment.
+    far a few times during the experiment. When the storage refuses a result, the
+    experiment stops and a :class:`UserError` (naming ``storage_field``) says why.
     """
     sweep_dir = cfg.storage_path
     with ray_cluster(cfg):
@@ -371,8 +393,14 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame, *, 
             start_fit = (lambda: aggregator.fit_now.remote(*live_fit)) if live_fit else None
             progress = SweepProgress(len(plan), len(done), log, start_fit=start_fit,
                                      fit_every=max(2 * cfg.fit.cv_folds, len(plan) // 4))
-            _run_tune(cfg, prepared, todo, aggregator_name=actor_name(cfg.name, sweep_dir),
-                      progress=progress)
+            refused = _run_tune(cfg, prepared, todo,
+                                aggregator_name=actor_name(cfg.name, sweep_dir), progress=progress)
+            if refused:
+                stored = ray.get(aggregator.summary.remote())["stored"]
+                raise UserError(
+                    f"{storage_field}: {sweep_dir} refused a result ({refused}); the sweep "
+                    f"stopped. The {stored} results stored before are kept: free space or fix "
+                    "the permissions, then run the same command again to go on")
         tune_seconds = time.perf_counter() - tune_started if len(todo) else 0.0
         paths = {k: Path(v) for k, v in ray.get(aggregator.export.remote()).items()}
         summary = ray.get(aggregator.summary.remote())
@@ -393,7 +421,8 @@ def _trial_slots(cfg: SweepConfig) -> float:
 
 
 def _run_tune(cfg: SweepConfig, prepared: PreparedData, todo: pd.DataFrame,
-              aggregator_name: str, progress: SweepProgress) -> None:
+              aggregator_name: str, progress: SweepProgress) -> str | None:
+    """Run the Tune experiment; returns why the storage refused a result, if it did."""
     domains = cfg.domain_names
     # plans written before repeats existed have no seed column: they used training.seed
     seeds = todo[SEED_COLUMN] if SEED_COLUMN in todo else pd.Series(cfg.training.seed, todo.index)
@@ -410,6 +439,7 @@ def _run_tune(cfg: SweepConfig, prepared: PreparedData, todo: pd.DataFrame,
              "gpus_per_trial": cfg.compute.gpus_per_trial}
     trainable = tune.with_parameters(proxy_trial, data=proxy_data(cfg, prepared), sweep=sweep)
     resources = {"cpu": cfg.compute.cpus_per_trial, "gpu": cfg.compute.gpus_per_trial}
+    stopper = StopWhenStorageFails()
     tuner = tune.Tuner(
         tune.with_resources(trainable, resources),
         param_space={"trial": tune.grid_search(trials)},
@@ -422,10 +452,12 @@ def _run_tune(cfg: SweepConfig, prepared: PreparedData, todo: pd.DataFrame,
             failure_config=tune.FailureConfig(max_failures=cfg.compute.max_retries),
             checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
             callbacks=[progress],
+            stop=stopper,
             verbose=0,
         ),
     )
     tuner.fit()
+    return stopper.reason
 
 
 def _trial_dirname(trial) -> str:

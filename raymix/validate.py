@@ -122,7 +122,8 @@ def run_validation(cfg: SweepConfig, *, log=print) -> dict[str, Any]:
         f"{scale['params']:.3g} parameters, {scale['tokens']:.3g} tokens "
         f"({scale['params'] / proxy['params']:.1f}x the proxy's parameters, "
         f"{scale['tokens'] / proxy['tokens']:.1f}x its tokens)")
-    train_plan(vcfg, prepared, plan.drop(columns="mixture_name"), log=log)
+    train_plan(vcfg, prepared, plan.drop(columns="mixture_name"), log=log,
+               storage_field="validate.storage")
     measured = _measured(folder, plan)
     result = compare(predictions, measured)
     result["proxy_scale"] = proxy

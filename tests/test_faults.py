@@ -92,3 +92,35 @@ def test_a_diverging_proxy_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path,
     assert record["status"] == "failed" and "nan" in record["reason"]
     assert len(pd.read_csv(sweep / "mixtures.csv")) == 0  # failed runs are no fit's data
     assert _lost(sweep, 3) == 0
+
+
+def test_storage_that_refuses_results_stops_the_sweep_and_keeps_what_was_stored(
+        tmp_path, cache_dir):
+    config = write_config(tmp_path, cache_dir, training={"steps": 60, "eval_every": 20},
+                          mixtures={"count": 8, "repeats": 0})
+    sweep = tmp_path / "sweep"
+    proc = raymix_cli("sweep", str(config), "--no-propose")
+    try:
+        _wait_for(lambda: len(stored_runs(sweep)) >= 2, proc)
+        # every result still to come now fails to be written (even for root: a record's
+        # final name is taken by a non-empty folder)
+        plan = pd.read_csv(sweep / "plan.csv")["run"]
+        blocked = [sweep / "results" / f"{run}.json" for run in plan
+                   if not (sweep / "results" / f"{run}.json").exists()]
+        for path in blocked:
+            (path / "x").mkdir(parents=True)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        kill_session(proc)
+    assert proc.returncode == 2, out[-3000:]
+    assert "raymix: error: compute.storage:" in out and "refused a result" in out
+    kept = stored_runs(sweep)
+    assert 2 <= len(kept) < 8
+    for run in kept:  # what was stored before stays whole and readable
+        assert json.loads((sweep / "results" / f"{run}.json").read_text())["status"] == "ok"
+    for path in blocked:  # the storage is fixed: the same command goes on
+        (path / "x").rmdir()
+        path.rmdir()
+    out = finish(raymix_cli("sweep", str(config), "--no-propose"))
+    assert f"{len(kept)} already stored" in out
+    assert _lost(sweep, 8) == 0
