@@ -40,17 +40,38 @@ def _wait_for(condition, proc, timeout: float = 240) -> None:
         time.sleep(0.2)
 
 
+def _start_sweep(tmp_path: Path, cache: Path, count: int, steps: int):
+    """``raymix sweep`` of ``count`` mixtures in the background: (config, sweep dir, process)."""
+    config = write_config(tmp_path, cache, training={"steps": steps, "eval_every": steps // 3},
+                          mixtures={"count": count, "repeats": 0})
+    return config, tmp_path / "sweep", raymix_cli("sweep", str(config), "--no-propose")
+
+
 def _lost(sweep: Path, planned: int) -> int:
     plan = pd.read_csv(sweep / "plan.csv")["run"].tolist()
     assert len(plan) == planned
     return len(set(plan) - set(stored_runs(sweep)))
 
 
+def test_a_killed_driver_resumes_with_every_mixture_once(tmp_path, cache_dir):
+    config, sweep, proc = _start_sweep(tmp_path, cache_dir, count=10, steps=90)
+    try:
+        _wait_for(lambda: len(stored_runs(sweep)) >= 2, proc)
+    finally:
+        kill_session(proc)  # SIGKILL: the driver and its local cluster die mid-sweep
+    before = stored_runs(sweep)
+    assert 2 <= len(before) < 10, "the kill should land mid-sweep"
+
+    out = finish(raymix_cli("sweep", str(config), "--no-propose"))
+    assert f"{len(before)} already stored" in out
+    assert _lost(sweep, 10) == 0
+    mixtures = pd.read_csv(sweep / "mixtures.csv")
+    assert sorted(mixtures["run"]) == [f"run-{i:04d}" for i in range(10)]  # each exactly once
+    assert len(pd.read_csv(sweep / "metrics.csv")) == 10
+
+
 def test_a_killed_trial_worker_is_retried_and_nothing_is_lost(tmp_path, cache_dir):
-    config = write_config(tmp_path, cache_dir, training={"steps": 90, "eval_every": 30},
-                          mixtures={"count": 6, "repeats": 0})
-    sweep = tmp_path / "sweep"
-    proc = raymix_cli("sweep", str(config), "--no-propose")
+    _, sweep, proc = _start_sweep(tmp_path, cache_dir, count=6, steps=90)
     try:
         _wait_for(lambda: _processes(proc, "ray::ImplicitFunc"), proc)
         time.sleep(2)  # mid-training
@@ -66,10 +87,7 @@ def test_a_killed_trial_worker_is_retried_and_nothing_is_lost(tmp_path, cache_di
 
 
 def test_a_killed_aggregator_restarts_from_storage_and_nothing_is_lost(tmp_path, cache_dir):
-    config = write_config(tmp_path, cache_dir, training={"steps": 60, "eval_every": 20},
-                          mixtures={"count": 8, "repeats": 0})
-    sweep = tmp_path / "sweep"
-    proc = raymix_cli("sweep", str(config), "--no-propose")
+    _, sweep, proc = _start_sweep(tmp_path, cache_dir, count=8, steps=60)
     try:
         _wait_for(lambda: len(stored_runs(sweep)) >= 2, proc)
         for pid in _processes(proc, "ray::Aggregator"):
@@ -96,10 +114,7 @@ def test_a_diverging_proxy_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path,
 
 def test_storage_that_refuses_results_stops_the_sweep_and_keeps_what_was_stored(
         tmp_path, cache_dir):
-    config = write_config(tmp_path, cache_dir, training={"steps": 60, "eval_every": 20},
-                          mixtures={"count": 8, "repeats": 0})
-    sweep = tmp_path / "sweep"
-    proc = raymix_cli("sweep", str(config), "--no-propose")
+    config, sweep, proc = _start_sweep(tmp_path, cache_dir, count=8, steps=60)
     try:
         _wait_for(lambda: len(stored_runs(sweep)) >= 2, proc)
         # every result still to come now fails to be written (even for root: a record's
