@@ -38,6 +38,7 @@ REGRESSOR_NAMES = ("ridge", "loglinear", "lightgbm", "mixing_law", "implicit_law
 SEARCH_METHODS = ("auto", "simulate", "exact", "tpe", "cmaes")
 BASE_SCALE = "base"  # the name of the ``model`` section's size in a multi-scale sweep
 AT_KEYS = ("params", "tokens")
+CHECKPOINTS = ("all", "final")  # which checkpoints the step laws see (fit.checkpoints)
 
 
 # ----------------------------------------------------------------------------- sections
@@ -566,8 +567,8 @@ def validate(cfg: SweepConfig) -> None:
         _check(key in AT_KEYS, f"fit.at.{key}", f"unknown key; use {' and/or '.join(AT_KEYS)}")
         _check(value > 0, f"fit.at.{key}", f"must be positive (got {value})")
     _check(f.min_tokens is None or f.min_tokens > 0, "fit.min_tokens", "must be positive or null")
-    _check(f.checkpoints in ("all", "final"), "fit.checkpoints",
-           f"must be 'all' or 'final' (got {f.checkpoints!r})")
+    _check(f.checkpoints in CHECKPOINTS, "fit.checkpoints",
+           f"must be one of {', '.join(CHECKPOINTS)} (got {f.checkpoints!r})")
     for i, r in enumerate(f.regressors):
         _check(r in REGRESSOR_NAMES, f"fit.regressors[{i}]",
                f"unknown regressor {r!r}; choose from {', '.join(REGRESSOR_NAMES)}")

@@ -339,6 +339,7 @@ def write_report(
 
 def _scaling_section(law, out_dir: Path) -> list[str]:
     """Plots of the step and size laws, and their held-out checks."""
+    from raymix.nested import holdout_summary
     from raymix.scale_plots import plot_size_laws, plot_step_laws
 
     stages = law.stages_
@@ -352,11 +353,8 @@ def _scaling_section(law, out_dir: Path) -> list[str]:
     for stage in ("step", "size"):
         holdout = stages[stage].get("holdout")
         if holdout:
-            lines.append(f"- {stage} law, held-out check ({holdout['what']}): MAE "
-                         f"{holdout['mae']:.4f}, mean error "
-                         f"{holdout['mean_relative_error_pct']:.2f}%, max "
-                         f"{holdout['max_relative_error_pct']:.2f}% over "
-                         f"{holdout['n_curves']} curves")
+            lines.append(f"- {stage} law, held-out check ({holdout['what']}): "
+                         f"{holdout_summary(holdout)}")
     if not stages["size"].get("skipped"):
         plot_size_laws(law, out_dir / SIZE_FIGURE)
         lines += ["", f"![size laws]({SIZE_FIGURE})"]

@@ -24,7 +24,7 @@ from raymix.config import FitConfig, SearchConfig, SweepConfig
 from raymix.critical import critical_from_runs
 from raymix.errors import UserError
 from raymix.long_csv import LongRuns, read_long_runs
-from raymix.nested import NestedScalingLaw, Scale
+from raymix.nested import NestedScalingLaw, Scale, holdout_summary
 from raymix.propose import FitResult, Proposal, fit as fit_runs, propose as propose_mixture
 from raymix.report import write_report
 from raymix.results import RUN_COLUMN, ResultStore, format_number, loss_column
@@ -320,9 +320,7 @@ def summarise_scaling(stages: dict[str, Any]) -> str:
     for stage in ("step", "size"):
         holdout = stages[stage].get("holdout")
         if holdout:
-            lines.append(f"  {stage} law held-out check: MAE {holdout['mae']:.4f} "
-                         f"({holdout['mean_relative_error_pct']:.2f}% mean, "
-                         f"{holdout['max_relative_error_pct']:.2f}% max, {holdout['n_curves']} curves)")
+            lines.append(f"  {stage} law held-out check: {holdout_summary(holdout)}")
         elif stages[stage].get("skipped"):
             lines.append(f"  {stage} law: skipped ({stages[stage]['reason']})")
     lines += [f"  note: {note}" for note in stages["notes"]]
