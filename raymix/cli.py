@@ -211,10 +211,22 @@ def _check_output(path, option: str) -> None:
     from pathlib import Path
 
     parent = Path(path).expanduser().resolve().parent
+    _check_folder(parent, option)
     if not parent.is_dir():
         raise UserError(f"{option}: folder {str(parent)!r} does not exist; create it first")
     if Path(path).is_dir():
         raise UserError(f"{option}: {str(path)!r} is a folder; give a file name")
+
+
+def _check_folder(path, option: str) -> None:
+    """A folder to write into must be one, or be creatable: no file in its way."""
+    from pathlib import Path
+
+    folder = Path(path).expanduser().resolve()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"{option}: {str(existing)!r} is a file, so nothing can be written "
+                        f"under it; give another path")
 
 
 def _fit(args) -> int:
@@ -225,6 +237,8 @@ def _fit(args) -> int:
                         "go together")
     if args.output is not None:
         _check_output(args.output, "--output")
+    if args.report is not None:
+        _check_folder(args.report, "--report")
     source, fit_config, at = _runs_source(args)
     fitted = fit(source, fit_config=fit_config, report=args.report, at=at)
     if fitted.scaling is not None:
@@ -244,6 +258,8 @@ def _propose(args) -> int:
 
     if args.output is not None:
         _check_output(args.output, "--output")
+    if args.report is not None:
+        _check_folder(args.report, "--report")
     if args.baseline is not None and args.critical is None:
         raise UserError("--baseline: goes with --critical DOMAIN")
     search = load_constraints(args.constraints) if args.constraints else None

@@ -213,6 +213,11 @@ class ComputeConfig:
     max_retries: int = 2
     address: str | None = None  # Ray address; None starts (or joins) a local cluster
     num_cpus: int | None = None  # for a local cluster only
+    # the memory a trial gets, checked against every proxy size before anything starts
+    # (raymix/memory.py): one GPU's memory (GiB; a trial gets gpus_per_trial of it), or
+    # for CPU trials the RAM each may use (GiB; also asked of Ray when it places trials)
+    gpu_memory_gb: float | None = None
+    memory_per_trial_gb: float | None = None
 
 
 @dataclass
@@ -320,10 +325,20 @@ def load_config(path: str | Path) -> SweepConfig:
         raise ConfigError("CONFIG", f"no such file {str(path)!r}; pass the path of a sweep YAML")
     try:
         raw = yaml.safe_load(path.read_text())
+    except yaml.constructor.ConstructorError as exc:  # e.g. !!python/object: never run
+        mark = exc.problem_mark
+        raise ConfigError("CONFIG", f"{path.name} line {mark.line + 1}: {exc.problem}; configs "
+                          "are plain YAML data (safe loading), remove the tag") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError("CONFIG", f"{path.name} is not valid YAML{where}; fix its syntax") from None
+    if raw is None:
+        raise ConfigError("CONFIG", f"{path.name} is empty; start it with 'data:' "
+                          "(see jobs/configs/demo.yaml)")
+    if not isinstance(raw, dict):
+        raise ConfigError("CONFIG", f"{path.name} holds a {type(raw).__name__}, not a mapping "
+                          "of sections; start it with 'data:' (see jobs/configs/demo.yaml)")
     return parse_config(raw, base_dir=path.resolve().parent)
 
 
@@ -557,10 +572,14 @@ def validate(cfg: SweepConfig) -> None:
            "must be at least 1 or null")
     _check(c.max_retries >= 0, "compute.max_retries", "must be >= 0")
     _check(c.num_cpus is None or c.num_cpus >= 1, "compute.num_cpus", "must be at least 1")
+    for key in ("gpu_memory_gb", "memory_per_trial_gb"):
+        value = getattr(c, key)
+        _check(value is None or value > 0, f"compute.{key}", "must be positive (GiB) or null")
 
     _validate_scales(cfg)
     _validate_validate(cfg)
     _validate_init(cfg)
+    _validate_memory(cfg)
 
     f = cfg.fit
     for key, value in f.at.items():
@@ -629,6 +648,30 @@ def _validate_validate(cfg: SweepConfig) -> None:
         _check(sum(weights.values()) > 0, where, "weights must not all be 0")
 
 
+def _validate_memory(cfg: SweepConfig) -> None:
+    """Every proxy size must fit in the memory a trial gets, when the config says how much."""
+    from raymix.memory import GIB, llama_params, training_memory_bytes, trial_memory_gb
+
+    c = cfg.compute
+    given = trial_memory_gb(c.gpus_per_trial, c.gpu_memory_gb, c.memory_per_trial_gb)
+    if given is None:
+        return
+    budget, source = given
+    vocab = cfg.data.tokenizer.vocab_size
+    batch = cfg.training.batch_size
+    sizes = {"model" if name == BASE_SCALE else f"scales[{i - 1}]": model
+             for i, (name, model) in enumerate(cfg.scale_models().items())}
+    sizes["validate"] = override_model(cfg.model, cfg.validate)
+    for where, model in sizes.items():
+        need = training_memory_bytes(model, batch, vocab, gpu=bool(c.gpus_per_trial)) / GIB
+        _check(need <= budget, where,
+               f"a proxy of {llama_params(model, vocab) / 1e6:.1f}M parameters at "
+               f"training.batch_size {batch} x seq_len {model.seq_len} needs about "
+               f"{need:.1f} GiB to train, more than the {budget:.1f} GiB a trial gets "
+               f"({source}); make the proxy or training.batch_size smaller, or give each "
+               "trial more memory")
+
+
 def _validate_init(cfg: SweepConfig) -> None:
     path = cfg.training.init_from
     if path is None:
@@ -678,7 +721,8 @@ def validate_search(s: SearchConfig, names: list[str], where: str = "search") ->
             _check(d not in getattr(s, key), f"{where}.{key}.{d}",
                    "the domain also has a fixed_weight; keep one of the two")
     lower = {**s.min_weight, **s.fixed_weight}
-    _check(sum(lower.values()) <= 1 + 1e-9, f"{where}.min_weight",
+    key = "fixed_weight" if sum(s.fixed_weight.values()) > 1 + 1e-9 else "min_weight"
+    _check(sum(lower.values()) <= 1 + 1e-9, f"{where}.{key}",
            f"minimum and fixed weights sum to {sum(lower.values()):.3g} > 1; lower them")
     for d, lo in s.min_weight.items():
         hi = s.max_weight.get(d, 1.0)

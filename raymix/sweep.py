@@ -37,6 +37,7 @@ import raymix
 from raymix.aggregator import NAMESPACE, UNWRITABLE, actor_name, get_aggregator
 from raymix.config import BASE_SCALE, SweepConfig
 from raymix.errors import UserError
+from raymix.memory import GIB
 from raymix.mixtures import sample_mixtures
 from raymix.prepare import PreparedData, prepare
 from raymix.proxy import ProxyData, ProxyDiverged, non_embedding_params, train_proxy
@@ -194,20 +195,24 @@ class StopWhenStorageFails(tune.Stopper):
 
 
 def plan_mixtures(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
-    """The sweep's mixtures with run ids; fixed in ``plan.csv`` on the first start.
+    """The sweep's mixtures with run ids: ``plan.csv`` if stored, else sampled now.
 
-    A stored plan is reused as is: :func:`_check_same_experiment` has already refused a
-    sweep directory whose mixture settings or data differ from ``cfg``.
+    A stored plan is reused as is: :func:`check_experiment` has already refused a sweep
+    directory whose mixture settings or data differ from ``cfg``. Writes nothing.
     """
     path = cfg.storage_path / "plan.csv"
-    stored = pd.read_csv(path) if path.exists() else None
-    plan = _base_plan(cfg, prepared) if stored is None else stored
+    plan = pd.read_csv(path) if path.exists() else _base_plan(cfg, prepared)
     if SCALE_COLUMN not in plan:  # written before multi-scale sweeps: all of the base size
         plan.insert(2, SCALE_COLUMN, BASE_SCALE)
-    plan = _with_scales(plan, cfg)
+    return _with_scales(plan, cfg)
+
+
+def save_plan(cfg: SweepConfig, plan: pd.DataFrame) -> None:
+    """Fix the plan in ``plan.csv`` on the first start, and again when scales extend it."""
+    path = cfg.storage_path / "plan.csv"
+    stored = pd.read_csv(path) if path.exists() else None
     if stored is None or len(plan) != len(stored) or SCALE_COLUMN not in stored:
         atomic_write_frame(plan, path)
-    return plan
 
 
 def _with_scales(plan: pd.DataFrame, cfg: SweepConfig) -> pd.DataFrame:
@@ -256,8 +261,8 @@ RESULT_SECTIONS = ("model", "training", "target", "mixtures")
 NEUTRAL_KEYS = {("training", "save_checkpoint")}  # change nothing that a run measures
 
 
-def _check_same_experiment(cfg: SweepConfig, prepared: PreparedData,
-                           storage_field: str = "compute.storage") -> None:
+def check_experiment(cfg: SweepConfig, prepared: PreparedData,
+                     storage_field: str = "compute.storage") -> None:
     """Refuse to add runs to a sweep directory whose stored runs used other settings.
 
     ``storage_field`` is the config field that names the directory, for the messages.
@@ -345,8 +350,12 @@ class SweepResult:
 def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
     """Run (or resume) the sweep described by ``cfg``; returns where its tables are."""
     prepared = prepare(cfg, log=log)
-    start_experiment(cfg, prepared)
+    # refusals first (changed settings, a cap no mixture meets), writes after: a refused
+    # sweep leaves its storage folder as it was
+    check_experiment(cfg, prepared)
     plan = plan_mixtures(cfg, prepared)
+    start_experiment(cfg, prepared)
+    save_plan(cfg, plan)
     fit = cfg.fit
     return train_plan(cfg, prepared, plan, log=log, live_fit=(fit.regressors, fit.cv_folds, fit.seed))
 
@@ -359,8 +368,8 @@ def start_experiment(cfg: SweepConfig, prepared: PreparedData,
     for the validation runs).
     """
     sweep_dir = cfg.storage_path
+    check_experiment(cfg, prepared, storage_field)
     _writable(sweep_dir, storage_field)
-    _check_same_experiment(cfg, prepared, storage_field)
     # data.json and config.yaml first: a plan.csv on disk always has both beside it
     data_info = {"prior": prepared.prior, "train_tokens": prepared.train_tokens,
                  "tokens_per_run": cfg.training.tokens_per_run(cfg.model.seq_len),
@@ -409,12 +418,24 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame, *, 
                        len(todo), paths, tune_seconds, slots)
 
 
+def trial_resources(cfg: SweepConfig) -> dict[str, float]:
+    """What Ray reserves for each trial: CPUs, a GPU share and, when given, CPU memory."""
+    c = cfg.compute
+    resources = {"cpu": c.cpus_per_trial, "gpu": c.gpus_per_trial}
+    if c.memory_per_trial_gb and not c.gpus_per_trial:  # Ray places no more than RAM holds
+        resources["memory"] = int(c.memory_per_trial_gb * GIB)
+    return resources
+
+
 def _trial_slots(cfg: SweepConfig) -> float:
-    """How many trials fit on the cluster at once (by CPUs and GPUs, and the concurrency cap)."""
+    """How many trials fit on the cluster at once (by CPUs, GPUs, memory, the concurrency cap)."""
     total = ray.cluster_resources()
-    slots = total.get("CPU", 0) // cfg.compute.cpus_per_trial
-    if cfg.compute.gpus_per_trial:
-        slots = min(slots, total.get("GPU", 0) // cfg.compute.gpus_per_trial)
+    need = trial_resources(cfg)
+    slots = total.get("CPU", 0) // need["cpu"]
+    if need["gpu"]:
+        slots = min(slots, total.get("GPU", 0) // need["gpu"])
+    if "memory" in need:
+        slots = min(slots, total.get("memory", 0) // need["memory"])
     if cfg.compute.max_concurrent:
         slots = min(slots, cfg.compute.max_concurrent)
     return slots
@@ -438,10 +459,9 @@ def _run_tune(cfg: SweepConfig, prepared: PreparedData, todo: pd.DataFrame,
              "aggregator": aggregator_name, "cpus_per_trial": cfg.compute.cpus_per_trial,
              "gpus_per_trial": cfg.compute.gpus_per_trial}
     trainable = tune.with_parameters(proxy_trial, data=proxy_data(cfg, prepared), sweep=sweep)
-    resources = {"cpu": cfg.compute.cpus_per_trial, "gpu": cfg.compute.gpus_per_trial}
     stopper = StopWhenStorageFails()
     tuner = tune.Tuner(
-        tune.with_resources(trainable, resources),
+        tune.with_resources(trainable, trial_resources(cfg)),
         param_space={"trial": tune.grid_search(trials)},
         tune_config=tune.TuneConfig(reuse_actors=True,
                                     max_concurrent_trials=cfg.compute.max_concurrent,

@@ -36,7 +36,7 @@ from raymix.errors import UserError
 from raymix.prepare import prepare
 from raymix.proxy import non_embedding_params
 from raymix.results import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore, atomic_write_frame
-from raymix.sweep import start_experiment, train_plan
+from raymix.sweep import check_experiment, start_experiment, train_plan
 
 FIGURE = "validate.png"
 SIGNIFICANCE_SE = 2.0  # a measured gap counts when above 2 standard errors of the difference
@@ -107,15 +107,19 @@ def run_validation(cfg: SweepConfig, *, log=print) -> dict[str, Any]:
     scale = validation_scale(vcfg, prepared.vocab_size)
     proxy = {"params": float(non_embedding_params(cfg.model, prepared.vocab_size)),
              "tokens": float(cfg.training.tokens_per_run(cfg.model.seq_len))}
-    start_experiment(vcfg, prepared, storage_field="validate.storage")
+    # refusals first (changed settings, no sweep to predict from), writes after
+    check_experiment(vcfg, prepared, storage_field="validate.storage")
     predictions_path, plan_path = folder / "predictions.json", folder / "plan.csv"
-    if plan_path.is_file() and predictions_path.is_file():
+    resuming = plan_path.is_file() and predictions_path.is_file()
+    if resuming:
         predictions = json.loads(predictions_path.read_text())
         plan = pd.read_csv(plan_path)
         log(f"[validate] resuming the check fixed in {plan_path}")
     else:
         predictions = _predictions(cfg, scale, log)
         plan = _plan(vcfg, predictions)
+    start_experiment(vcfg, prepared, storage_field="validate.storage")
+    if not resuming:
         atomic_write_text(predictions_path, json.dumps(predictions, indent=1))
         atomic_write_frame(plan, plan_path)  # after predictions.json: both or neither
     log(f"[validate] {len(predictions['mixtures'])} mixtures x {vcfg.validate.seeds} seeds at "

@@ -1,0 +1,133 @@
+"""Peak memory of training one proxy, measured, against raymix's estimate (raymix/memory.py).
+
+The sweep refuses a proxy whose estimated training memory exceeds what a trial is given
+(``compute.gpu_memory_gb`` x ``gpus_per_trial`` on GPUs, ``compute.memory_per_trial_gb``
+on CPUs). This measures the real peak of ``train_proxy`` over a grid of proxy shapes:
+
+- GPU (bf16 autocast): ``torch.cuda.max_memory_allocated`` around a 3-step run;
+- CPU (float32): peak resident memory of a child process that runs it, minus the same
+  process's peak before training (imports, data, allocator).
+
+Token values do not change memory, so the runs read random token ids. Writes
+bench/results/proxy_memory_<device>.json: every shape's measured and estimated bytes.
+
+    python bench/bench_proxy_memory.py --device cuda
+    python bench/bench_proxy_memory.py --device cpu --shapes 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def shapes(count: int, seed: int = 0, max_logits_gb: float = 8.0) -> list[dict]:
+    """Proxy shapes from tiny to ~100M parameters, with batch, length and vocab varied.
+
+    Shapes whose float32 logits alone (batch x seq_len x vocab) exceed ``max_logits_gb``
+    are skipped: the CPU machines this runs on would be killed for memory.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < count:
+        hidden = int(rng.choice([64, 128, 256, 512, 768]))
+        out.append({
+            "layers": int(rng.choice([1, 2, 4, 8, 12])),
+            "hidden": hidden,
+            "heads": max(2, hidden // 64),
+            "intermediate": int(hidden * rng.choice([2, 4])),
+            "seq_len": int(rng.choice([64, 128, 256, 512, 1024])),
+            "batch_size": int(rng.choice([4, 8, 16, 32, 64])),
+            "vocab_size": int(rng.choice([512, 8192, 32000, 50304])),
+        })
+        last = out[-1]
+        if last["batch_size"] * last["seq_len"] * last["vocab_size"] * 4 > max_logits_gb * 2**30:
+            out.pop()
+    return out
+
+
+def run_one(shape: dict, device: str) -> dict:
+    """Train a 3-step proxy of ``shape``; return its measured peak training bytes."""
+    import torch
+
+    from raymix.config import ModelConfig, TrainingConfig
+    from raymix.proxy import ProxyData, train_proxy
+
+    model = ModelConfig(**{k: shape[k] for k in ("layers", "hidden", "heads", "intermediate",
+                                                 "seq_len")})
+    training = TrainingConfig(steps=3, batch_size=shape["batch_size"], warmup_steps=1,
+                              eval_every=1, eval_tokens=shape["seq_len"])
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, shape["vocab_size"], 200_000).astype(np.uint16)
+    data = ProxyData(train={"a": tokens}, valid={"a": tokens[:20_000]}, target_name="a",
+                     target_weights={"a": 1.0}, vocab_size=shape["vocab_size"])
+    if device == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        train_proxy({"a": 1.0}, data, model, training, device=torch.device("cuda"))
+        return {"measured": torch.cuda.max_memory_allocated() - base}
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    train_proxy({"a": 1.0}, data, model, training, device=torch.device("cpu"))
+    return {"measured": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before}
+
+
+def estimate(shape: dict, device: str) -> int | None:
+    try:
+        from raymix.config import ModelConfig
+        from raymix.memory import training_memory_bytes
+    except ImportError:  # before the estimate existed: measurements only
+        return None
+    model = ModelConfig(**{k: shape[k] for k in ("layers", "hidden", "heads", "intermediate",
+                                                 "seq_len")})
+    return training_memory_bytes(model, shape["batch_size"], shape["vocab_size"],
+                                 gpu=device == "cuda")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cpu")
+    parser.add_argument("--shapes", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-logits-gb", type=float, default=None,
+                        help="skip shapes with larger float32 logits (default 8 on cuda, 1 on cpu)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # one CPU measurement, as JSON
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_one(json.loads(args.child), "cpu")))
+        return
+    rows = []
+    max_logits = args.max_logits_gb or (8.0 if args.device == "cuda" else 1.0)
+    for shape in shapes(args.shapes, args.seed, max_logits):
+        if args.device == "cuda":
+            measured = run_one(shape, "cuda")
+        else:  # a fresh process per shape: peak RSS only ever grows
+            done = subprocess.run([sys.executable, __file__, "--child", json.dumps(shape)],
+                                  capture_output=True, text=True, check=True)
+            measured = json.loads(done.stdout.strip().splitlines()[-1])
+        row = {**shape, **measured, "estimated": estimate(shape, args.device)}
+        rows.append(row)
+        ratio = f"{row['estimated'] / row['measured']:.2f}" if row["estimated"] else "-"
+        print(f"{json.dumps(shape)}  measured {row['measured'] / 2**20:9.1f} MiB  "
+              f"estimate/measured {ratio}", flush=True)
+    ratios = [r["estimated"] / r["measured"] for r in rows if r["estimated"]]
+    summary = {"device": args.device, "shapes": len(rows)}
+    if ratios:
+        summary.update(ratio_min=min(ratios), ratio_median=float(np.median(ratios)),
+                       ratio_max=max(ratios))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"proxy_memory_{args.device}.json"
+    out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
+    print(json.dumps(summary), "->", out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,279 @@
+"""Bad input is refused before any work: one table of mistakes in configs, CSVs and
+command-line arguments, each run through ``raymix``'s command line.
+
+Every case must give one line naming the field (``raymix: error: <field>: ...``), exit
+status 2, and write or overwrite nothing: the test fingerprints every file of the
+working folder (the config, the tables, a prepared token cache, an earlier output)
+before and after. Starting Ray counts as work, so ``ray.init`` fails the test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import ray
+import yaml
+
+from raymix.cli import main
+from test_sweep import TINY
+
+DOMAINS = ["code", "licences", "readmes"]
+RUNS = 12
+
+
+# ----------------------------------------------------------------------------- the folder
+
+
+@pytest.fixture(scope="module")
+def base_world(tmp_path_factory) -> Path:
+    """A working folder a user might have: a config, its prepared cache, CSV tables."""
+    world = tmp_path_factory.mktemp("world")
+    raw = json.loads(json.dumps(TINY))
+    raw["data"]["cache_dir"] = "cache"  # relative paths resolve against the YAML's folder
+    raw["compute"]["storage"] = "runs/sweep"
+    (world / "ok.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["prepare", str(world / "ok.yaml")]) == 0  # a cache hit writes nothing
+    rng = np.random.default_rng(0)
+    weights = rng.dirichlet(np.ones(len(DOMAINS)), size=RUNS)
+    ids = [f"r{i}" for i in range(RUNS)]
+    mixtures = pd.DataFrame(weights, columns=DOMAINS).assign(id=ids)[["id", *DOMAINS]]
+    mixtures.to_csv(world / "mix.csv", index=False)
+    loss = 4.0 + weights @ np.array([0.3, -0.2, 0.1]) + rng.normal(0, 0.01, RUNS)
+    pd.DataFrame({"id": ids, "target_loss": loss}).to_csv(world / "met.csv", index=False)
+    mixtures.head(3).to_csv(world / "cand.csv", index=False)
+    long = pd.concat([mixtures.assign(params=1e5, tokens=t, target_loss=loss + 1e3 / t)
+                      for t in (1e4, 2e4, 4e4)]).rename(columns={"id": "run"})
+    long.to_csv(world / "runs.csv", index=False)
+    (world / "constraints.yaml").write_text("method: exact\n")
+    (world / "out.json").write_text('{"kept": true}\n')  # an earlier output: never overwritten
+    (world / "empty").mkdir()
+    return world
+
+
+@pytest.fixture
+def world(base_world, tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "world"
+    shutil.copytree(base_world, folder)
+    monkeypatch.chdir(folder)
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("bad input reached cluster work (ray.init)")
+
+    monkeypatch.setattr(ray, "init", no_cluster)
+    return folder
+
+
+def fingerprint(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): "dir" if p.is_dir() else
+            hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*"))}
+
+
+# ----------------------------------------------------------------------------- the mistakes
+
+
+def config(command: str = "sweep", **changes):
+    """A case: ``raymix COMMAND bad.yaml`` with dotted keys of ok.yaml changed."""
+
+    def setup(world: Path) -> list[str]:
+        raw = yaml.safe_load((world / "ok.yaml").read_text())
+        for dotted, value in changes.items():
+            node, keys = raw, dotted.split("__")
+            for key in keys[:-1]:
+                node = node[int(key)] if key.isdigit() else node.setdefault(key, {})
+            last = int(keys[-1]) if keys[-1].isdigit() else keys[-1]
+            if value is DELETE:
+                del node[last]
+            else:
+                node[last] = value
+        (world / "bad.yaml").write_text(yaml.safe_dump(raw))
+        return [command, "bad.yaml"]
+
+    return setup
+
+
+def table(name: str, edit, *args: str, command: str = "fit"):
+    """A case: ``raymix COMMAND`` on the CSV tables after ``edit`` changed table ``name``."""
+
+    def setup(world: Path) -> list[str]:
+        if edit is not None:
+            frame = pd.read_csv(world / name).astype(object)
+            edit(frame)
+            frame.to_csv(world / name, index=False)
+        if "--runs" in args:
+            return [command, *args]
+        return [command, "--mixtures", "mix.csv", "--metrics", "met.csv", *args]
+
+    return setup
+
+
+def argv(*args: str):
+    """A case: these command-line arguments, as given."""
+    return lambda world: list(args)
+
+
+def file(name: str, text: str, *args: str):
+    """A case: ``args`` after writing ``text`` into ``name``."""
+
+    def setup(world: Path) -> list[str]:
+        (world / name).write_text(text)
+        return list(args)
+
+    return setup
+
+
+def cell(row, column, value):
+    def edit(frame):
+        frame.loc[row, column] = value
+    return edit
+
+
+def few_runs(world: Path) -> list[str]:
+    for name in ("mix.csv", "met.csv"):
+        pd.read_csv(world / name).head(2).to_csv(world / name, index=False)
+    return ["fit", "--mixtures", "mix.csv", "--metrics", "met.csv", *TARGET]
+
+
+DELETE = object()
+TARGET = ("--target", "target_loss")
+BIG = {"layers": 8, "hidden": 512, "heads": 8, "intermediate": 2048}
+
+CASES = [
+    # ---- configs: domains and their data
+    ("duplicate domain", config(data__domains__1__name="code"), "data.domains[1].name"),
+    ("no domains", config(data__domains=[]), "data.domains"),
+    ("domain without a source", config(data__domains__0__source=DELETE),
+     "data.domains[0].source"),
+    ("missing domain data", config(data__domains__2__source="no/such/folder"),
+     "data.domains[2].source"),
+    ("empty domain data", config("prepare", data__domains__2__source="empty"),
+     "data.domains[2].source"),
+    ("unknown builtin corpus", config(data__domains__1__source="builtin:nope"),
+     "data.domains[1].source"),
+    ("vocab below the byte alphabet", config(data__tokenizer__vocab_size=100),
+     "data.tokenizer.vocab_size"),
+    # ---- configs: the target
+    ("target names no domain", config(target={"name": "t", "domains": {"nope": 1.0}}),
+     "target.domains.nope"),
+    ("target corpus unknown", config(target__source="builtin:nope"), "target.source"),
+    ("target is a training domain", config(target__name="code"), "target.name"),
+    # ---- configs: weights and constraints
+    ("negative validation weight", config(validate={"mixtures": {"mine": {"code": -0.5,
+                                                                          "licences": 1.5}}}),
+     "validate.mixtures.mine.code"),
+    ("fixed weights above 1", config(search={"fixed_weight": {"code": 0.7, "licences": 0.6}}),
+     "search.fixed_weight"),
+    ("bound on an unknown domain", config(search={"min_weight": {"web": 0.1}}),
+     "search.min_weight.web"),
+    ("repetition cap no mixture meets", config(mixtures__max_epochs=1e-5), "mixtures.max_epochs"),
+    # ---- configs: compute and model
+    ("GPU fraction above 1", config(compute__gpus_per_trial=1.5), "compute.gpus_per_trial"),
+    ("proxy larger than its GPU share",
+     config(model=dict(TINY["model"], **BIG), compute__gpus_per_trial=0.25,
+            compute__gpu_memory_gb=0.5), "model"),
+    ("validation size larger than a CPU trial's memory",
+     config(validate=BIG, compute__memory_per_trial_gb=0.3), "validate"),
+    ("scale larger than its GPU share",
+     config(scales=[dict(BIG, name="big")], compute__gpus_per_trial=0.5,
+            compute__gpu_memory_gb=0.2), "scales[0]"),
+    ("heads do not divide hidden", config(model__heads=3), "model.heads"),
+    ("not a number", config(training__lr="fast"), "training.lr"),
+    ("warmup longer than training", config(training__warmup_steps=500), "training.warmup_steps"),
+    ("unknown regressor", config(fit__regressors=["xgboost"]), "fit.regressors[0]"),
+    ("unknown section", config(surprise=1), "surprise"),
+    ("unknown scale key", config("fit", fit__at={"flops": 1e15}), "fit.at.flops"),
+    # ---- configs: files and storage
+    ("storage path is a file", config(compute__storage="mix.csv"), "compute.storage"),
+    ("storage under a file", config(compute__storage="mix.csv/sweep"), "compute.storage"),
+    ("fit before any sweep", argv("fit", "ok.yaml"), "compute.storage"),
+    ("validate before any sweep", argv("validate", "ok.yaml"), "compute.storage"),
+    ("missing config file", argv("sweep", "nope.yaml"), "nope.yaml"),
+    ("YAML that does not parse", file("bad.yaml", "model: [1, 2\n", "sweep", "bad.yaml"),
+     "bad.yaml"),
+    ("YAML that is not a mapping", file("bad.yaml", "- 1\n- 2\n", "sweep", "bad.yaml"),
+     "bad.yaml"),
+    ("empty YAML", file("bad.yaml", "", "sweep", "bad.yaml"), "bad.yaml"),
+    ("python object tag in YAML",
+     file("bad.yaml", "name: !!python/object/apply:os.system ['true']\n", "sweep", "bad.yaml"),
+     "bad.yaml"),
+    # ---- CSV tables
+    ("non-numeric weight", table("mix.csv", cell(3, "code", "abc"), *TARGET), "--mixtures"),
+    ("negative weight", table("mix.csv", cell(2, "code", -0.2), *TARGET), "--mixtures"),
+    ("weights not summing to 1", table("mix.csv", cell(1, "code", 0.99), *TARGET), "--mixtures"),
+    ("duplicate run id", table("mix.csv", cell(5, "id", "r1"), *TARGET), "--mixtures"),
+    ("non-numeric metric", table("met.csv", cell(0, "target_loss", "n/a?"), *TARGET),
+     "--metrics"),
+    ("target names no column", table("met.csv", None, "--target", "nope"), "--target"),
+    ("too few runs to fit", few_runs, "--folds"),
+    ("candidate with an unknown domain",
+     table("cand.csv", lambda f: f.rename(columns={"code": "web"}, inplace=True), *TARGET,
+           "--predict", "cand.csv", "--output", "pred.csv"), "--predict"),
+    ("long table without tokens", table("runs.csv", lambda f: f.drop(columns="tokens",
+                                                                     inplace=True),
+                                        "--runs", "runs.csv", *TARGET), "--runs"),
+    ("long table, unknown domain column",
+     table("runs.csv", None, "--runs", "runs.csv", *TARGET, "--domains", "code,web"),
+     "--domains"),
+    # ---- command-line arguments
+    ("unknown command", argv("explode"), "explode"),
+    ("missing CONFIG", argv("sweep"), "config"),
+    ("unknown regressor option", argv("fit", "--regressor", "xgboost"), "--regressor"),
+    ("one fold", table("met.csv", None, *TARGET, "--folds", "1"), "--folds"),
+    ("scale that is not a number", table("runs.csv", None, "--runs", "runs.csv", *TARGET,
+                                         "--at", "params=abc"), "--at"),
+    ("scale key unknown", table("runs.csv", None, "--runs", "runs.csv", *TARGET,
+                                "--at", "flops=1e9"), "--at"),
+    ("output under a file", table("met.csv", None, *TARGET, "--output", "mix.csv/p.json",
+                                  command="propose"), "--output"),
+    ("output folder missing", table("met.csv", None, *TARGET, "--output", "no/dir/p.json",
+                                    command="propose"), "--output"),
+    ("report under a file", table("met.csv", None, *TARGET, "--report", "mix.csv/report"),
+     "--report"),
+    ("proposal report under a file", table("met.csv", None, *TARGET, "--output", "p.json",
+                                           "--report", "out.json/r", command="propose"),
+     "--report"),
+    ("baseline without critical", table("met.csv", None, *TARGET, "--output", "out.json",
+                                        "--baseline", "3.0", command="propose"), "--baseline"),
+    ("critical share of no domain", table("met.csv", None, *TARGET, "--output", "out.json",
+                                          "--critical", "web", "--baseline", "3",
+                                          command="propose"), "--critical"),
+    ("constraints with an unknown key",
+     file("constraints.yaml", "method: exact\nbudget: 3\n", "propose", "--mixtures", "mix.csv",
+          "--metrics", "met.csv", *TARGET, "--constraints", "constraints.yaml",
+          "--output", "out.json"), "constraints.budget"),
+    ("constraints no mixture meets",
+     file("constraints.yaml", "max_weight: {code: 0.1, licences: 0.1, readmes: 0.1}\n",
+          "propose", "--mixtures", "mix.csv", "--metrics", "met.csv", *TARGET,
+          "--constraints", "constraints.yaml", "--output", "out.json"),
+     "constraints.max_weight"),
+    ("config and tables together", argv("fit", "ok.yaml", "--mixtures", "mix.csv"),
+     "--mixtures"),
+    ("submit without CONFIG", argv("submit"), "CONFIG"),
+    ("submit a config outside the repository", argv("submit", "ok.yaml"), "CONFIG"),
+]
+
+
+def test_there_are_enough_cases():
+    assert len(CASES) >= 30
+    assert len({name for name, *_ in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("setup, field", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_refused_with_one_line_exit_2_and_nothing_written(world, capsys, setup, field):
+    args = setup(world)
+    before = fingerprint(world)
+    try:
+        status = main(args)
+    except SystemExit as exit_:  # argparse's refusals
+        status = exit_.code
+    err = capsys.readouterr().err.strip()
+    assert status == 2, err
+    assert err.count("\n") == 0 and err.startswith("raymix: error: "), err
+    assert field in err and "Traceback" not in err, err
+    assert fingerprint(world) == before  # nothing written, nothing overwritten
