@@ -680,6 +680,9 @@ def _validate_init(cfg: SweepConfig) -> None:
     _check((folder / "config.json").is_file(), "training.init_from",
            f"{str(folder)!r} is not a saved model (no config.json); give a folder written by "
            "save_pretrained, e.g. <storage>/checkpoints/<run> of a sweep with save_checkpoint")
+    _check(any(folder.glob("*.safetensors")), "training.init_from",
+           f"{str(folder)!r} holds no .safetensors weights; raymix loads no pickled weights "
+           "(pytorch_model.bin): save the model again with save_pretrained(safe_serialization=True)")
 
 
 def validate_search(s: SearchConfig, names: list[str], where: str = "search") -> None:

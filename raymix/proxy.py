@@ -72,7 +72,13 @@ def build_model(model: ModelConfig, vocab_size: int, seed: int,
     torch.manual_seed(seed)
     if init_from is None:
         return LlamaForCausalLM(config)
-    loaded = LlamaForCausalLM.from_pretrained(init_from, torch_dtype=torch.float32)
+    try:  # safetensors only: a pickled pytorch_model.bin could run code when loaded
+        loaded = LlamaForCausalLM.from_pretrained(init_from, torch_dtype=torch.float32,
+                                                  use_safetensors=True)
+    except OSError as exc:
+        raise UserError(f"training.init_from: {init_from} holds no safetensors model "
+                        f"({str(exc).strip().splitlines()[0]}); save it with save_pretrained "
+                        "(safetensors is its default)") from None
     for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                 "num_attention_heads"):
         if getattr(loaded.config, key) != getattr(config, key):

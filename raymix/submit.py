@@ -15,6 +15,7 @@ Ctrl-C stops following, not the job; ``raymix submit --stop JOB_ID`` stops it.
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 from pathlib import Path
 
@@ -38,10 +39,16 @@ def _client(address: str):
                         "'ray dashboard cluster.yaml'") from None
     except Exception as exc:  # the SDK raises plain exceptions for auth and version problems
         if "auth" in str(exc).lower():
-            raise UserError(f"--address: {address} wants token authentication; set "
-                            "RAY_AUTH_MODE=token (and the cluster's token) for raymix submit "
-                            "too") from None
+            raise UserError(f"--address: {address} refused this client: {_auth_fix()}") from None
         raise
+
+
+def _auth_fix() -> str:
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        return ("the cluster uses token authentication; set RAY_AUTH_MODE=token and its token "
+                "for raymix submit too")
+    return ("the token is not the cluster's; set RAY_AUTH_TOKEN (or ~/.ray/auth_token) to the "
+            "token that 'ray get-auth-token' prints on the head")
 
 
 def _first_line(exc: Exception) -> str:

@@ -200,7 +200,8 @@ CASES = [
      "bad.yaml"),
     ("empty YAML", file("bad.yaml", "", "sweep", "bad.yaml"), "bad.yaml"),
     ("python object tag in YAML",
-     file("bad.yaml", "name: !!python/object/apply:os.system ['true']\n", "sweep", "bad.yaml"),
+     file("bad.yaml", "name: !!python/object/apply:os.system ['touch pwned']\n", "sweep",
+          "bad.yaml"),  # never run: it would write 'pwned' into the folder
      "bad.yaml"),
     # ---- CSV tables
     ("non-numeric weight", table("mix.csv", cell(3, "code", "abc"), *TARGET), "--mixtures"),

@@ -44,8 +44,15 @@ def test_every_node_installs_raymix_and_mounts_the_shared_storage(cluster):
     setup = "\n".join(cluster["setup_commands"])
     assert "ray[default,tune]==" in setup and "pip install -q -e ~/raymix" in setup
     assert "/mnt/raymix" in setup and "mount -t nfs4" in setup
-    assert cluster["file_mounts"] == {"~/raymix": "."}
+    assert cluster["file_mounts"]["~/raymix"] == "."
     assert ".venv" in cluster["rsync_exclude"] and "runs" in cluster["rsync_exclude"]
     # the dashboard (and so the job server) is not opened beyond the head's localhost
     head = "\n".join(cluster["head_start_ray_commands"])
     assert "--dashboard-host=127.0.0.1" in head and "0.0.0.0" not in head
+
+
+def test_every_node_runs_ray_with_token_authentication(cluster):
+    assert cluster["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        start = [c for c in cluster[key] if "ray start" in c]
+        assert start and all("RAY_AUTH_MODE=token" in c for c in start), key

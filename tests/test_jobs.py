@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -21,12 +22,13 @@ RAY = str(Path(sys.executable).with_name("ray"))
 
 @pytest.fixture
 def head_node(tmp_path):
-    """A local head node, stopped afterwards whatever happens.
+    """A local head node with token authentication, stopped afterwards whatever happens.
 
-    Token authentication is switched off explicitly for both the head and the client, so
-    the test does not depend on whether an earlier ray.init() wrote ~/.ray/auth_token.
+    As the README says to run a cluster: ``RAY_AUTH_MODE=token`` on the head and every
+    client. The token comes from ``RAY_AUTH_TOKEN`` (Ray's first choice, before
+    ``~/.ray/auth_token``), so the test neither reads nor writes the user's token file.
     """
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     started = subprocess.run(
         [RAY, "start", "--head", "--num-cpus", "2", "--dashboard-host", "127.0.0.1",
          "--dashboard-port", "8265", "--disable-usage-stats"],
@@ -94,3 +96,11 @@ def test_raymix_submit_follows_the_job_and_returns_its_exit_status(head_node, tm
     assert "mixtures.count" in failed.stdout and "failed" in failed.stdout
     unknown = submit("--stop", "raysubmit_nosuchjob")
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1, unknown.stderr
+    # token authentication: a client without the cluster's token gets one line and exit 2
+    for env in ({**head_node, "RAY_AUTH_MODE": "disabled"},
+                {**head_node, "RAY_AUTH_TOKEN": "not-the-token"}):
+        refused = subprocess.run(
+            [sys.executable, "-m", "raymix", "submit", "--stop", "raysubmit_any"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.count("\n") == 1 and "RAY_AUTH" in refused.stderr
