@@ -39,6 +39,8 @@ bench: setup
 	$(PY) bench/bench_proposal_speed.py
 	$(PY) bench/bench_scaling_laws.py
 	$(PY) bench/bench_critical.py
+	# the memory estimate against measured peaks (on a GPU machine: --device cuda --shapes 40)
+	$(PY) bench/bench_proxy_memory.py --device cpu --shapes 8 --seed 1 --max-logits-gb 0.5
 	if [ -f runs/demo/proposal.json ]; then $(PY) bench/bench_proposal_check.py; \
 	else echo "bench_proposal_check.py needs a finished demo: run 'make demo' first"; fi
 

@@ -1,0 +1,63 @@
+"""The memory estimate behind the 'proxy larger than a trial's memory' refusal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import LlamaForCausalLM
+
+from raymix.config import ModelConfig, parse_config
+from raymix.memory import GIB, llama_params, training_memory_bytes, trial_memory_gb
+from raymix.proxy import count_parameters, llama_config
+from raymix.sweep import trial_resources
+from test_sweep import TINY
+
+RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
+
+
+@pytest.mark.parametrize("shape, vocab", [((1, 32, 2, 64), 512), ((4, 256, 4, 1024), 32000),
+                                          ((3, 96, 4, 200), 4096)])
+def test_parameters_counted_from_the_shape_match_the_built_model(shape, vocab):
+    model = ModelConfig(*shape, seq_len=64)
+    with torch.device("meta"):
+        built = LlamaForCausalLM(llama_config(model, vocab))
+    assert llama_params(model, vocab) == count_parameters(built)["params"]
+
+
+@pytest.mark.parametrize("device", ["cuda", "cpu"])
+def test_the_estimate_matches_the_measured_peaks(device):
+    """bench/bench_proxy_memory.py measured these peaks on shapes the fit never saw."""
+    rows = json.loads((RESULTS / f"proxy_memory_{device}.json").read_text())["rows"]
+    ratios = []
+    for row in rows:
+        model = ModelConfig(*(row[k] for k in ("layers", "hidden", "heads", "intermediate",
+                                               "seq_len")))
+        estimate = training_memory_bytes(model, row["batch_size"], row["vocab_size"],
+                                         gpu=device == "cuda")
+        ratios.append(estimate / row["measured"])
+    low = 0.85 if device == "cuda" else 0.7  # CPU peaks are resident sets: noisier
+    assert low <= min(ratios) and max(ratios) <= 1.1
+
+
+def test_more_of_anything_needs_more_memory():
+    base = ModelConfig(layers=2, hidden=128, heads=4, intermediate=512, seq_len=128)
+    need = training_memory_bytes(base, 16, 4096, gpu=True)
+    for bigger in (ModelConfig(4, 128, 4, 512, 128), ModelConfig(2, 256, 4, 512, 128),
+                   ModelConfig(2, 128, 4, 512, 256)):
+        assert training_memory_bytes(bigger, 16, 4096, gpu=True) > need
+    assert training_memory_bytes(base, 32, 4096, gpu=True) > need
+    assert training_memory_bytes(base, 16, 32000, gpu=True) > need
+
+
+def test_what_a_trial_gets_and_what_ray_reserves():
+    assert trial_memory_gb(0.25, 80, None) == (20.0, pytest.approx(
+        "compute.gpus_per_trial 0.25 x compute.gpu_memory_gb 80"))
+    assert trial_memory_gb(0.0, None, 4.0) == (4.0, "compute.memory_per_trial_gb")
+    assert trial_memory_gb(0.25, None, 4.0) is None  # GPU trials: RAM is not the limit
+    cpu = parse_config({**TINY, "compute": {"memory_per_trial_gb": 2}})
+    assert trial_resources(cpu) == {"cpu": 1.0, "gpu": 0.0, "memory": 2 * GIB}
+    gpu = parse_config({**TINY, "compute": {"gpus_per_trial": 0.5, "gpu_memory_gb": 80}})
+    assert trial_resources(gpu) == {"cpu": 1.0, "gpu": 0.5}
