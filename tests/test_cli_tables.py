@@ -83,42 +83,6 @@ def test_propose_from_csv_honours_a_constraints_file(tables, tmp_path):
         assert (tmp_path / "rep" / name).is_file()
 
 
-@pytest.mark.parametrize("args, field", [
-    (["--target", "nope"], "--target"),
-    (["--target", "target_loss", "--folds", "1"], "--folds"),
-    (["--target", "target_loss", "--id", "run"], "--id"),
-    (["--target", "target_loss", "--output", "/no/such/folder/p.json"], "--output"),
-    (["--target", "target_loss", "--constraints", "MISSING"], "--constraints"),
-    (["--target", "target_loss", "--constraints", "BAD_DOMAIN"], "constraints.min_weight.nope"),
-    (["--target", "target_loss", "--constraints", "INFEASIBLE"], "constraints.max_weight"),
-    (["--target", "target_loss", "--constraints", "UNKNOWN_KEY"], "constraints.colour"),
-    ([], "--target"),
-])
-def test_propose_mistakes_are_one_line_exit_2_and_write_nothing(tables, tmp_path, args, field):
-    files = {"BAD_DOMAIN": {"min_weight": {"nope": 0.1}},
-             "INFEASIBLE": {"max_weight": {d: 0.2 for d in DOMAINS}},
-             "UNKNOWN_KEY": {"colour": "blue"}}
-    for i, arg in enumerate(args):
-        if arg in files:
-            args[i] = str(tmp_path / "c.yaml")
-            (tmp_path / "c.yaml").write_text(yaml.safe_dump(files[arg]))
-        elif arg == "MISSING":
-            args[i] = str(tmp_path / "missing.yaml")
-    output = [] if "--output" in args else ["--output", str(tmp_path / "p.json")]
-    done = run_cli("propose", *_pair(tables), *args, *output)
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert done.stderr.count("\n") == 1 and field in done.stderr, done.stderr
-    assert "Traceback" not in done.stderr
-    assert not (tmp_path / "p.json").exists()
-
-
-def test_config_and_tables_together_are_refused(tables, tmp_path):
-    done = run_cli("fit", str(tmp_path / "x.yaml"), *_pair(tables), "--target", "t")
-    assert done.returncode == 2 and "either CONFIG or the tables" in done.stderr
-    done = run_cli("propose", *_pair(tables), "--target", "target_loss")
-    assert done.returncode == 2 and "--output" in done.stderr
-
-
 # ----------------------------------------------------------------------------- long table
 
 
@@ -195,27 +159,3 @@ def test_critical_share_extrapolated_along_the_checkpoints(long_table, tmp_path)
     result = json.loads((tmp_path / "c.json").read_text())
     assert result["tokens"] == 2e10 and "step_law" in result["law"]
     assert 0 <= result["proportion"] <= 1
-
-
-@pytest.mark.parametrize("args, field", [
-    (["--runs", "LONG", "--target", "target_loss", "--at", "params=big"], "--at"),
-    (["--runs", "LONG", "--target", "target_loss", "--at", "flops=1e20"], "--at"),
-    (["--runs", "LONG", "--target", "target_loss", "--domains", "web,nope"], "--domains"),
-    (["--runs", "LONG", "--target", "nope"], "--target"),
-    (["--runs", "LONG"], "--target"),
-    (["--runs", "LONG", "--target", "target_loss", "--mixtures", "m.csv"], "--mixtures"),
-    (["--runs", "missing.csv", "--target", "target_loss"], "--runs"),
-    (["PAIR", "--target", "target_loss", "--at", "params=1e9"], "--at"),
-    (["PAIR", "--target", "target_loss", "--domains", "web"], "--domains"),
-    (["PAIR", "--target", "target_loss", "--baseline", "3.0"], "--baseline"),
-    (["PAIR", "--target", "target_loss", "--critical", "nope", "--baseline", "3"], "--critical"),
-])
-def test_long_table_and_scale_mistakes_are_one_line(tables, long_table, tmp_path, args, field):
-    args = [str(long_table) if a == "LONG" else a for a in args]
-    if "PAIR" in args:
-        i = args.index("PAIR")
-        args[i:i + 1] = _pair(tables)
-    done = run_cli("propose", *args, "--output", str(tmp_path / "p.json"))
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert done.stderr.count("\n") == 1 and field in done.stderr, done.stderr
-    assert "Traceback" not in done.stderr and not (tmp_path / "p.json").exists()
