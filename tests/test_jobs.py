@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -83,6 +84,7 @@ def test_raymix_submit_follows_the_job_and_returns_its_exit_status(head_node, tm
     try:
         done = submit(str(config), "--command", "sweep")
         failed = submit(str(broken), "--command", "fit")
+        queued = submit(str(config), "--command", "propose", "--no-wait")
     finally:
         config.unlink()
         broken.unlink()
@@ -94,6 +96,12 @@ def test_raymix_submit_follows_the_job_and_returns_its_exit_status(head_node, tm
     # a job that fails on a user error: its one-line error and its exit status come back
     assert failed.returncode == 2, failed.stdout[-3000:]
     assert "mixtures.count" in failed.stdout and "failed" in failed.stdout
+    # --no-wait returns at once with the job id and how to follow it; --stop stops it
+    assert queued.returncode == 0, queued.stderr
+    job_id = re.search(r"job (raysubmit_\w+)", queued.stdout).group(1)
+    assert f"ray job logs --follow {job_id}" in queued.stdout
+    stopped = submit("--stop", job_id)
+    assert (stopped.returncode, "stop requested" in stopped.stdout) in ((0, True), (2, False))
     unknown = submit("--stop", "raysubmit_nosuchjob")
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1, unknown.stderr
     # token authentication: a client without the cluster's token gets one line and exit 2
