@@ -659,9 +659,9 @@ def _validate_memory(cfg: SweepConfig) -> None:
     budget, source = given
     vocab = cfg.data.tokenizer.vocab_size
     batch = cfg.training.batch_size
-    sizes = {"model" if name == BASE_SCALE else f"scales[{i - 1}]": model
-             for i, (name, model) in enumerate(cfg.scale_models().items())}
-    sizes["validate"] = override_model(cfg.model, cfg.validate)
+    sizes = {"model": cfg.model,
+             **{f"scales[{i}]": override_model(cfg.model, s) for i, s in enumerate(cfg.scales)},
+             "validate": override_model(cfg.model, cfg.validate)}
     for where, model in sizes.items():
         need = training_memory_bytes(model, batch, vocab, gpu=bool(c.gpus_per_trial)) / GIB
         _check(need <= budget, where,

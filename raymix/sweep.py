@@ -362,13 +362,13 @@ def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
 
 def start_experiment(cfg: SweepConfig, prepared: PreparedData,
                      storage_field: str = "compute.storage") -> None:
-    """Check the storage folder and record what its runs measure (before any plan).
+    """Check that the storage folder takes writes, and record what its runs measure.
 
+    Call :func:`check_experiment` first: this writes ``data.json`` and ``config.yaml``.
     ``storage_field`` names the folder's config field in errors (``validate.storage``
     for the validation runs).
     """
     sweep_dir = cfg.storage_path
-    check_experiment(cfg, prepared, storage_field)
     _writable(sweep_dir, storage_field)
     # data.json and config.yaml first: a plan.csv on disk always has both beside it
     data_info = {"prior": prepared.prior, "train_tokens": prepared.train_tokens,
