@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write proposal.json (default with CONFIG: the sweep folder)")
     p.add_argument("--report", metavar="DIR",
                    help="report folder (default with CONFIG: report/ in the sweep folder)")
+    p.add_argument("--method", choices=("regression", "mixmin"), default="regression",
+                   help="regression: fit the runs and search (default); mixmin: mix the "
+                        "proxies of a 'mixtures.method: per_domain' sweep (needs CONFIG)")
     p.add_argument("--critical", metavar="DOMAIN",
                    help="continual pretraining: the largest share of DOMAIN that keeps the "
                         "target loss at or below --baseline")
@@ -153,6 +156,11 @@ def _sweep(args) -> int:
         return 0
     from raymix.workflow import propose, summarise_proposal, summarise_scaling
 
+    if cfg.mixtures.method == "per_domain":  # one proxy per domain: MixMin proposes
+        from raymix.workflow import propose_mixmin, summarise_mixmin
+
+        print(summarise_mixmin(propose_mixmin(cfg)))
+        return 0
     proposal = propose(cfg)
     if proposal.get("scaling"):
         print(summarise_scaling(proposal["scaling"]))
@@ -262,6 +270,8 @@ def _propose(args) -> int:
         _check_folder(args.report, "--report")
     if args.baseline is not None and args.critical is None:
         raise UserError("--baseline: goes with --critical DOMAIN")
+    if args.method == "mixmin":
+        return _mixmin(args)
     search = load_constraints(args.constraints) if args.constraints else None
     source, fit_config, at = _runs_source(args)
     if args.config is None and args.output is None:
@@ -274,6 +284,21 @@ def _propose(args) -> int:
     if proposal.get("scaling"):
         print(summarise_scaling(proposal["scaling"]))
     print(summarise_proposal(proposal))
+    return 0
+
+
+def _mixmin(args) -> int:
+    from raymix.config import load_config
+    from raymix.workflow import propose_mixmin, summarise_mixmin
+
+    given = [name for name in ("mixtures", "metrics", "runs", "constraints", "critical", "at")
+             if getattr(args, name) is not None]
+    if args.config is None or given:
+        raise UserError(f"--method: mixmin reads the per-domain proxies of a sweep; give its "
+                        f"CONFIG{' and not --' + given[0] if given else ''}")
+    result = propose_mixmin(load_config(args.config), output=args.output)
+    print(summarise_mixmin(result))
+    print(f"files: {result['files']['mixmin']}")
     return 0
 
 

@@ -106,6 +106,7 @@ class ModelConfig:
 
 
 MODEL_FIELDS = ("layers", "hidden", "heads", "intermediate")
+MIXTURE_METHODS = ("dirichlet", "uniform", "per_domain")
 
 
 def override_model(base: ModelConfig, entry) -> ModelConfig:
@@ -190,7 +191,7 @@ class MixturesConfig:
     """How mixtures are sampled (RegMix: Dirichlet around the token prior)."""
 
     count: int = 48
-    method: str = "dirichlet"  # or "uniform"
+    method: str = "dirichlet"  # or "uniform", or "per_domain": one proxy per domain (MixMin)
     temperature: float = 0.5  # prior ** temperature, renormalised
     min_strength: float = 0.1
     max_strength: float = 5.0
@@ -551,8 +552,11 @@ def validate(cfg: SweepConfig) -> None:
 
     mx = cfg.mixtures
     _check(mx.count >= 1, "mixtures.count", "must be at least 1")
-    _check(mx.method in ("dirichlet", "uniform"), "mixtures.method",
-           f"must be 'dirichlet' or 'uniform' (got {mx.method!r})")
+    _check(mx.method in MIXTURE_METHODS, "mixtures.method",
+           f"must be one of {', '.join(MIXTURE_METHODS)} (got {mx.method!r})")
+    _check(mx.method != "per_domain" or cfg.target.source is not None, "mixtures.method",
+           "per_domain (MixMin) scores mixtures on a target corpus; give target.source, or "
+           "use dirichlet with target.domains")
     _check(mx.temperature > 0, "mixtures.temperature", "must be positive")
     _check(0 < mx.min_strength <= mx.max_strength, "mixtures.min_strength",
            "must be positive and at most mixtures.max_strength")

@@ -288,10 +288,23 @@ def sample_mixtures(
         )
     elif cfg.method == "uniform":
         weights = sample_uniform(cfg.count, len(domains), **common)
+    elif cfg.method == "per_domain":
+        weights = _one_per_domain(domains, caps, cfg.max_epochs)
     else:
         raise ConfigError("mixtures.method",
-                          f"must be 'dirichlet' or 'uniform' (got {cfg.method!r})")
+                          f"must be 'dirichlet', 'uniform' or 'per_domain' (got {cfg.method!r})")
     return pd.DataFrame(weights, columns=domains)
+
+
+def _one_per_domain(domains: list[str], caps: np.ndarray, max_epochs: float) -> np.ndarray:
+    """MixMin's runs: each proxy trains on one domain alone, which the cap must allow."""
+    short = [d for d, cap in zip(domains, caps) if cap < 1.0]
+    if short:
+        raise ConfigError("mixtures.max_epochs",
+                          f"a run on domain {short[0]!r} alone would repeat it more than "
+                          f"{max_epochs:g} times; raise mixtures.max_epochs or give it more "
+                          "text (per_domain trains one proxy on each domain alone)")
+    return np.eye(len(domains))
 
 
 # ----------------------------------------------------------------------------- bounded simplex

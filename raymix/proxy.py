@@ -165,23 +165,32 @@ def evaluate(model: torch.nn.Module, valid: dict[str, np.ndarray], seq_len: int,
 
     Every run sees the same windows, so differences between runs are not sampling noise.
     """
+    return {name: -float(token_logprobs(model, tokens, seq_len, eval_tokens, device).mean())
+            for name, tokens in valid.items()}
+
+
+@torch.no_grad()
+def token_logprobs(model: torch.nn.Module, tokens: np.ndarray, seq_len: int,
+                   eval_tokens: int, device: torch.device) -> np.ndarray:
+    """log p(token | its context) for each predicted token of :func:`evaluate`'s windows.
+
+    MixMin scores a mixture of per-domain proxies from these (``raymix/mixmin.py``).
+    """
+    was_training = model.training
     model.eval()
-    losses = {}
-    for name, tokens in valid.items():
-        n_windows = max(1, min(eval_tokens // seq_len, (len(tokens) - 1) // seq_len))
-        starts = np.arange(n_windows) * seq_len
-        total, count = 0.0, 0
-        for i in range(0, n_windows, EVAL_BATCH):
-            idx = starts[i:i + EVAL_BATCH, None] + np.arange(seq_len + 1)
-            batch = torch.from_numpy(tokens[idx].astype(np.int64)).to(device)
-            with _autocast(device):
-                logits = model(input_ids=batch[:, :-1]).logits
-            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)),
-                                   batch[:, 1:].reshape(-1), reduction="sum")
-            total, count = total + loss.item(), count + batch[:, 1:].numel()
-        losses[name] = total / count
-    model.train()
-    return losses
+    n_windows = max(1, min(eval_tokens // seq_len, (len(tokens) - 1) // seq_len))
+    starts = np.arange(n_windows) * seq_len
+    out = []
+    for i in range(0, n_windows, EVAL_BATCH):
+        idx = starts[i:i + EVAL_BATCH, None] + np.arange(seq_len + 1)
+        batch = torch.from_numpy(tokens[idx].astype(np.int64)).to(device)
+        with _autocast(device):
+            logits = model(input_ids=batch[:, :-1]).logits
+        nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)),
+                              batch[:, 1:].reshape(-1), reduction="none")
+        out.append(-nll.double().cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(out)
 
 
 def _autocast(device: torch.device):
@@ -197,14 +206,15 @@ def target_loss(losses: dict[str, float], weights: dict[str, float]) -> float:
 def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConfig,
                 train_cfg: TrainingConfig, *, device: torch.device | None = None,
                 on_eval: Callable[[dict], None] | None = None,
-                save_to: str | None = None) -> dict:
+                save_to: str | None = None, target_logprobs: bool = False) -> dict:
     """Train one proxy on ``mixture`` and return its record.
 
     ``on_eval`` is called with each evaluation's row (step, tokens, losses). The record
     holds the mixture, every evaluation, tokens seen, parameter counts and wall time;
     for continual pretraining (``train_cfg.init_from``) also the losses of the starting
     checkpoint (``initial_losses``), the baseline that ``propose --critical`` keeps.
-    ``save_to`` keeps the final model there (``save_pretrained``).
+    ``save_to`` keeps the final model there (``save_pretrained``). ``target_logprobs``
+    adds the final model's per-token log-probabilities on the target's windows (MixMin).
     """
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     started = time.perf_counter()
@@ -252,9 +262,15 @@ def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConf
     final_train_loss = loss.item()  # also waits for a GPU to finish, before the clock stops
     if save_to is not None:
         save_checkpoint(model, save_to)
+    per_token = {}
+    if target_logprobs:  # 6 decimals: far below seed noise, and a third of the JSON
+        logprobs = token_logprobs(model, data.valid[data.target_name], model_cfg.seq_len,
+                                  train_cfg.eval_tokens, device)
+        per_token["target_logprobs"] = np.round(logprobs, 6).tolist()
     return {
         "mixture": mixture,
         **initial,
+        **per_token,
         "evaluations": evaluations,
         "final_train_loss": final_train_loss,
         "tokens_seen": train_cfg.steps * tokens_per_step,

@@ -72,7 +72,8 @@ def proxy_trial(config: dict, data: ProxyData, sweep: dict) -> None:
               "target_name": data.target_name, "scale": scale, **placement}
     try:
         result = train_proxy(mixture, data, model_cfg, train_cfg, device=device,
-                             on_eval=lambda row: tune.report(_flat(row)), save_to=save_to)
+                             on_eval=lambda row: tune.report(_flat(row)), save_to=save_to,
+                             target_logprobs=sweep["target_logprobs"])
         record.update(status="ok", **result)
     except ProxyDiverged as exc:
         # A diverged proxy is a result, not a crash: record it and do not retry.
@@ -457,7 +458,8 @@ def _run_tune(cfg: SweepConfig, prepared: PreparedData, todo: pd.DataFrame,
     sweep = {"models": {name: dataclasses.asdict(m) for name, m in cfg.scale_models().items()},
              "training": training, "checkpoints": str(checkpoints) if checkpoints else None,
              "aggregator": aggregator_name, "cpus_per_trial": cfg.compute.cpus_per_trial,
-             "gpus_per_trial": cfg.compute.gpus_per_trial}
+             "gpus_per_trial": cfg.compute.gpus_per_trial,
+             "target_logprobs": cfg.mixtures.method == "per_domain"}  # MixMin's input
     trainable = tune.with_parameters(proxy_trial, data=proxy_data(cfg, prepared), sweep=sweep)
     stopper = StopWhenStorageFails()
     tuner = tune.Tuner(

@@ -278,6 +278,66 @@ def summarise_critical(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def propose_mixmin(cfg: SweepConfig, *, output: str | Path | None = None) -> dict[str, Any]:
+    """MixMin's proposal from a ``mixtures.method: per_domain`` sweep (one proxy per domain).
+
+    The target loss of a mixture ``w`` is scored as that of the mixture of the per-domain
+    proxies, ``-mean_t log sum_k w_k p_k(t)`` on the target's tokens, and minimised
+    inside the ``search`` section's bounds (:func:`raymix.mixmin.mixmin`). Writes
+    ``mixmin.json`` (default: in the sweep directory) with the weights, the predicted
+    target loss, each single-domain proxy's loss and the optimiser's convergence.
+    """
+    from raymix.constraints import build_constraints
+    from raymix.mixmin import mixmin
+
+    sweep_dir = cfg.storage_path
+    if not (sweep_dir / DATA_INFO).is_file():
+        raise UserError(f"compute.storage: {sweep_dir} has no {DATA_INFO}; "
+                        "run 'raymix sweep CONFIG' first")
+    info = json.loads((sweep_dir / DATA_INFO).read_text())
+    by_domain = _per_domain_logprobs(cfg, ResultStore(sweep_dir).load_all().values())
+    domains = cfg.domain_names
+    logprobs = np.array([by_domain[d] for d in domains])
+    box = build_constraints(domains, cfg.search, available_tokens=info.get("train_tokens"),
+                            prior=info.get("prior"))
+    found = mixmin(logprobs, domains=domains, lower=box.lower, upper=box.upper)
+    result = {"target": cfg.target.name, **found.to_dict(),
+              "predicted_target_loss": found.objective[-1],
+              "single_domain_target_loss": {d: float(-logprobs[i].mean())
+                                            for i, d in enumerate(domains)},
+              "tokens_scored": int(logprobs.shape[1]),
+              "constraints": box.to_dict()}
+    output = Path(output) if output is not None else sweep_dir / "mixmin.json"
+    atomic_write_text(output, json.dumps(result, indent=1))
+    return {**result, "files": {"mixmin": str(output)}}
+
+
+def _per_domain_logprobs(cfg: SweepConfig, records) -> dict[str, list[float]]:
+    """Each domain's proxy (trained on it alone) and its target log-probabilities."""
+    found = {}
+    for record in records:
+        weights = record.get("mixture", {})
+        if record.get("status") == "ok" and "target_logprobs" in record and len(weights) == 1:
+            found.setdefault(next(iter(weights)), record["target_logprobs"])
+    missing = [d for d in cfg.domain_names if d not in found]
+    if missing:
+        raise UserError(f"mixtures.method: {cfg.storage_path} has no finished per-domain proxy "
+                        f"for {', '.join(missing)}; run 'raymix sweep CONFIG' with "
+                        "mixtures.method: per_domain first")
+    return found
+
+
+def summarise_mixmin(result: dict[str, Any]) -> str:
+    """MixMin's weights, predicted loss and convergence, for the terminal."""
+    weights = ", ".join(f"{d} {w:.3f}" for d, w in result["weights"].items())
+    best = min(result["single_domain_target_loss"].items(), key=lambda kv: kv[1])
+    state = "converged" if result["converged"] else "not converged (raise max_steps)"
+    return (f"MixMin proposal for '{result['target']}': {weights}\n"
+            f"predicted target loss {result['predicted_target_loss']:.4f} (best single domain: "
+            f"{best[0]} {best[1]:.4f}); {state} after {result['steps']} steps, "
+            f"gap {result['gap'][-1]:.2g}")
+
+
 # ----------------------------------------------------------------------------- messages
 
 

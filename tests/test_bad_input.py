@@ -173,6 +173,13 @@ CASES = [
      "search.min_weight.web"),
     ("repetition cap no mixture meets", config(mixtures__max_epochs=1e-5), "mixtures.max_epochs"),
     # ---- configs: compute and model
+    ("MixMin without a target corpus",
+     config(mixtures__method="per_domain", target={"name": "t", "domains": {"code": 1.0}}),
+     "mixtures.method"),
+    ("MixMin before any sweep", argv("propose", "ok.yaml", "--method", "mixmin"),
+     "compute.storage"),
+    ("MixMin from tables", table("met.csv", None, *TARGET, "--method", "mixmin",
+                                 "--output", "p.json", command="propose"), "--method"),
     ("GPU fraction above 1", config(compute__gpus_per_trial=1.5), "compute.gpus_per_trial"),
     ("proxy larger than its GPU share",
      config(model=dict(TINY["model"], **BIG), compute__gpus_per_trial=0.25,

@@ -258,6 +258,35 @@ def test_continual_pretraining_sweep_finds_the_critical_share(tmp_path, cache_di
     assert "critical proportion of 'code'" in done.stdout
 
 
+def test_mixmin_sweep_trains_one_proxy_per_domain_and_mixes_them(tmp_path, cache_dir):
+    """MixMin end to end: 3 proxies (one per domain), then the convex mixture of them."""
+    config = write_config(tmp_path, cache_dir, mixtures={"method": "per_domain", "repeats": 0},
+                          search={"max_weight": {"readmes": 0.2}})
+    out = finish(raymix_cli("sweep", str(config)))
+    assert "MixMin proposal" in out and "converged" in out
+    sweep = tmp_path / "sweep"
+    records = ResultStore(sweep).load_all().values()
+    assert sorted(list(r["mixture"].items()) for r in records) == [
+        [("code", 1.0)], [("licences", 1.0)], [("readmes", 1.0)]]
+    result = json.loads((sweep / "mixmin.json").read_text())
+    single = result["single_domain_target_loss"]
+    for record in records:  # the log-probs score exactly what evaluation measured
+        (domain,) = record["mixture"]
+        assert single[domain] == pytest.approx(record["evaluations"][-1]["target_loss"],
+                                               abs=1e-4)
+    weights = result["weights"]
+    assert sum(weights.values()) == pytest.approx(1.0) and weights["readmes"] <= 0.2 + 1e-9
+    assert result["converged"]
+    # a mixture of the proxies is scored at least as well as the best one alone (convexity)
+    assert result["predicted_target_loss"] <= min(single.values()) + 1e-9
+    # and the same proposal from the command line, into another file
+    done = subprocess.run([sys.executable, "-m", "raymix", "propose", str(config), "--method",
+                           "mixmin", "--output", str(tmp_path / "again.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "again.json").read_text())["weights"] == weights
+
+
 @pytest.fixture
 def local_ray():
     ray.init(address="local", num_cpus=1, include_dashboard=False, namespace="raymix")
