@@ -52,7 +52,7 @@ from threadpoolctl import threadpool_limits
 from raymix.constraints import Constraints
 from raymix.errors import UserError
 from raymix.mixtures import normalise_prior, sample_candidates
-from raymix.regressors import SimplexGP, _distances, _matern52
+from raymix.regressors import SimplexGP
 
 STRATEGIES = ("bayesopt", "design", "random")
 STATE_VERSION = 1
@@ -128,8 +128,8 @@ class _Believer:
 
     def __init__(self, gp: SimplexGP, points: np.ndarray):
         self.gp = gp
-        self.Z = SimplexGP._inputs(points) / gp.length_scales_
-        cross = gp.amplitude_ * _matern52(_distances(self.Z, gp.Z_))  # (m, n)
+        self.Z = gp.scaled_inputs(points)
+        cross = gp.covariance(self.Z, gp.Z_)  # (m, n)
         self.V = linalg.solve_triangular(gp.cholesky_, cross.T, lower=True)  # (n, m)
         self.mean = cross @ gp.alpha_  # standardised loss
         self.var = np.maximum(gp.amplitude_ - (self.V**2).sum(0), 0.0)
@@ -137,7 +137,7 @@ class _Believer:
 
     def believe(self, index: int) -> None:
         """Condition on an observation at point ``index`` equal to its posterior mean."""
-        prior = self.gp.amplitude_ * _matern52(_distances(self.Z, self.Z[index:index + 1]))[:, 0]
+        prior = self.gp.covariance(self.Z, self.Z[index:index + 1])[:, 0]
         cov = prior - self.V.T @ self.V[:, index]
         for u in self.factors:
             cov -= u * u[index]

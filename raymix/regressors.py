@@ -304,11 +304,19 @@ class SimplexGP(RegressorMixin, BaseEstimator):
         self.log_marginal_likelihood_ = -float(best.fun)
         self.noise_std_ = float(np.sqrt(self.noise_level_) * self.y_scale_)
         self.Z_ = Z / self.length_scales_
-        K = self.amplitude_ * _matern52(_distances(self.Z_, self.Z_))
+        K = self.covariance(self.Z_, self.Z_)
         self.cholesky_ = linalg.cholesky(K + self.noise_level_ * np.eye(len(t)), lower=True)
         self.alpha_ = linalg.cho_solve((self.cholesky_, True), t)
         self.n_features_in_ = k
         return self
+
+    def scaled_inputs(self, X) -> np.ndarray:
+        """The kernel's inputs for mixtures ``X``: square-root weights over length scales."""
+        return self._inputs(X) / self.length_scales_
+
+    def covariance(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """Prior covariance (standardised loss) between rows of scaled inputs ``A``, ``B``."""
+        return self.amplitude_ * _matern52(_distances(A, B))
 
     def predict(self, X, return_std: bool = False):
         """Posterior mean loss of each row of ``X``, and optionally its standard deviation.
@@ -322,11 +330,11 @@ class SimplexGP(RegressorMixin, BaseEstimator):
         mean : ndarray of shape (n,)
         std : ndarray of shape (n,), only when ``return_std``
         """
-        Z = self._inputs(X) / self.length_scales_
+        Z = self.scaled_inputs(X)
         mean, var = np.empty(len(Z)), np.empty(len(Z))
         for start in range(0, len(Z), self.chunk_size):
             rows = slice(start, start + self.chunk_size)
-            K_star = self.amplitude_ * _matern52(_distances(Z[rows], self.Z_))
+            K_star = self.covariance(Z[rows], self.Z_)
             mean[rows] = K_star @ self.alpha_
             if return_std:
                 v = linalg.solve_triangular(self.cholesky_, K_star.T, lower=True)
