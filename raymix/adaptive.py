@@ -51,7 +51,7 @@ from threadpoolctl import threadpool_limits
 
 from raymix.constraints import Constraints
 from raymix.errors import UserError
-from raymix.mixtures import normalise_prior, sample_candidates
+from raymix.mixtures import sample_candidates, tempered_prior
 from raymix.regressors import SimplexGP
 
 STRATEGIES = ("bayesopt", "design", "random")
@@ -65,15 +65,9 @@ DESIGN_POOL = 4096  # RegMix draws the space-filling design chooses from
 PRIOR_SHARE = 0.05  # local draws centre on (1 - this) * run + this * prior: zero weights may grow
 
 
-def regmix_centre(prior: np.ndarray) -> np.ndarray:
-    """RegMix's centre of the training-mixture draws: ``prior ** 0.5``, renormalised."""
-    centre = normalise_prior(prior) ** REGMIX_TEMPERATURE
-    return centre / centre.sum()
-
-
 def sample_regmix(n: int, box: Constraints, rng: np.random.Generator) -> np.ndarray:
     """``n`` RegMix-like Dirichlet draws (centre ``prior ** 0.5``, strengths 0.1-5) in the box."""
-    return box.project(sample_candidates(n, regmix_centre(box.prior), lower=box.lower,
+    return box.project(sample_candidates(n, tempered_prior(box.prior, REGMIX_TEMPERATURE), lower=box.lower,
                                          upper=box.upper, rng=rng, strengths=REGMIX_STRENGTHS,
                                          uniform_fraction=0.0))
 

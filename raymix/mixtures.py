@@ -100,7 +100,7 @@ def normalise_prior(prior: np.ndarray | Mapping[str, float]) -> np.ndarray:
     return values / values.sum()
 
 
-def _tempered(prior: np.ndarray, temperature: float) -> np.ndarray:
+def tempered_prior(prior: np.ndarray, temperature: float) -> np.ndarray:
     """``prior ** temperature`` renormalised: below 1 flattens it towards small domains."""
     tempered = normalise_prior(prior) ** temperature
     return tempered / tempered.sum()
@@ -215,7 +215,7 @@ def sample_dirichlet(
         cannot be found within the caps (``mixtures.count``).
     """
     rng = np.random.default_rng(rng)
-    centre = _tempered(prior, temperature)
+    centre = tempered_prior(prior, temperature)
     strengths = np.geomspace(min_strength, max_strength, num_strengths)
 
     def draw(size: int) -> np.ndarray:
