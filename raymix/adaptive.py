@@ -49,12 +49,12 @@ from scipy import linalg
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
+from raymix.config import SEARCH_STRATEGIES as STRATEGIES
 from raymix.constraints import Constraints
 from raymix.errors import UserError
 from raymix.mixtures import sample_candidates, tempered_prior
 from raymix.regressors import SimplexGP
 
-STRATEGIES = ("bayesopt", "design", "random")
 STATE_VERSION = 1
 REGMIX_TEMPERATURE = 0.5  # RegMix centres its draws on prior ** 0.5
 REGMIX_STRENGTHS = (0.1, 5.0)  # and draws concentration strengths from this range
@@ -254,7 +254,9 @@ class SimplexSearch:
         self.suggested: list[np.ndarray] = []
         self.mixtures: list[np.ndarray] = []
         self.losses: list[float] = []
+        self.failed: list[np.ndarray] = []  # suggested, trained, no loss (e.g. diverged)
         self._design: np.ndarray | None = None
+        self._gp: tuple[int, SimplexGP] | None = None  # (observations, fit): refit on new ones
 
     @property
     def domains(self) -> list[str]:
@@ -305,9 +307,26 @@ class SimplexSearch:
 
     def _pending(self) -> np.ndarray:
         """Suggested mixtures with no observation yet (runs still training)."""
-        seen = {tuple(np.round(m, 12)) for m in self.mixtures}
+        seen = {tuple(np.round(m, 12)) for m in [*self.mixtures, *self.failed]}
         rows = [s for s in self.suggested if tuple(np.round(s, 12)) not in seen]
         return np.array(rows).reshape(-1, len(self.domains))
+
+    def _observed(self) -> tuple[np.ndarray, np.ndarray]:
+        """The observations in a canonical order (sorted by mixture).
+
+        Runs finish in whatever order the cluster makes; sorting makes the GP's fit, and so
+        the suggestions, depend only on which runs were observed, so a search rebuilt from
+        stored results suggests exactly what the uninterrupted one would have.
+        """
+        X, y = np.array(self.mixtures), np.array(self.losses)
+        order = np.lexsort(X.T[::-1])
+        return X[order], y[order]
+
+    def _fitted_gp(self, X: np.ndarray, y: np.ndarray) -> SimplexGP:
+        """The GP of the current observations; kept until a new one arrives."""
+        if self._gp is None or self._gp[0] != len(y):
+            self._gp = (len(y), SimplexGP(n_restarts=self.gp_restarts, seed=self.seed).fit(X, y))
+        return self._gp[1]
 
     def _candidates(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Global draws in the box plus local draws around the best runs."""
@@ -327,8 +346,8 @@ class SimplexSearch:
 
     def _bayesopt_rows(self, n: int, chosen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``n`` rows by the believer's lower confidence bound (GP-BUCB, module docstring)."""
-        X, y = np.array(self.mixtures), np.array(self.losses)
-        gp = SimplexGP(n_restarts=self.gp_restarts, seed=self.seed).fit(X, y)
+        X, y = self._observed()
+        gp = self._fitted_gp(X, y)
         candidates = self._candidates(X, y, rng)
         pending = np.vstack([self._pending(), chosen])
         picks = believer_batch(gp, candidates, pending, min(n, len(candidates)),
@@ -359,6 +378,17 @@ class SimplexSearch:
         self.mixtures.extend(row.copy() for row in X)
         self.losses.extend(float(v) for v in y)
 
+    def discard(self, mixtures) -> None:
+        """Record suggested runs that finished without a loss (failed, diverged).
+
+        They are no longer pending (believed as still training), and give the GP nothing.
+        """
+        X = np.atleast_2d(np.asarray(mixtures, dtype=float))
+        if X.ndim != 2 or X.shape[1] != len(self.domains):
+            raise UserError(f"discard needs mixtures of shape (n, {len(self.domains)}) "
+                            f"(got {X.shape})")
+        self.failed.extend(row.copy() for row in X)
+
     def best(self) -> tuple[np.ndarray, float]:
         """The observed mixture with the lowest loss, and that loss (noise included)."""
         if not self.losses:
@@ -385,6 +415,7 @@ class SimplexSearch:
             "suggested": [row.tolist() for row in self.suggested],
             "mixtures": [row.tolist() for row in self.mixtures],
             "losses": list(self.losses),
+            "failed": [row.tolist() for row in self.failed],
         }
 
     @classmethod
@@ -407,4 +438,6 @@ class SimplexSearch:
                             "start a new search") from None
         if state["mixtures"]:
             search.observe(state["mixtures"], state["losses"])
+        if state.get("failed"):  # states saved before failed runs were recorded have none
+            search.discard(state["failed"])
         return search

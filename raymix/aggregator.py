@@ -5,7 +5,9 @@ Guarantees:
   trial only finishes after its result is safe;
 - duplicates are dropped by run id (a trial re-run after a crash reports again);
 - the actor restarts after a crash (``max_restarts=-1``) and rebuilds its table from disk;
-- while the sweep runs it answers ``table()``, ``summary()`` and ``fit_now()``.
+- while the sweep runs it answers ``table()``, ``summary()`` and ``fit_now()``;
+- in an adaptive sweep it also holds the search (:class:`raymix.searcher.SweepSearch`):
+  each stored result is observed, and ``suggest()`` hands out the next mixture.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import ray
 from raymix.results import ResultStore, export_tables, loss_column, tables
 
 NAMESPACE = "raymix"
-EXPORT_EVERY_S = 10.0
-UNWRITABLE = "unwritable: "  # prefix of add()'s answer when the storage refused a record  # rewrite the CSVs at most this often while results arrive
+EXPORT_EVERY_S = 10.0  # rewrite the CSVs at most this often while results arrive
+UNWRITABLE = "unwritable: "  # prefix of add()'s answer when the storage refused a record
 
 
 def actor_name(sweep_name: str, sweep_dir: Path) -> str:
@@ -34,13 +36,20 @@ def actor_name(sweep_name: str, sweep_dir: Path) -> str:
 class Aggregator:
     """Collects proxy-run records for one sweep directory."""
 
-    def __init__(self, sweep_dir: str, domains: list[str], target_name: str):
+    def __init__(self, sweep_dir: str, domains: list[str], target_name: str,
+                 search: dict | None = None):
         self.sweep_dir = Path(sweep_dir)
         self.domains = domains
         self.target_name = target_name
         self.store = ResultStore(self.sweep_dir)
         self.records = self.store.load_all()  # rebuilt from disk on every (re)start
         self.last_export = 0.0
+        self.search = None
+        if search is not None:  # {"settings": ..., "total": ...} of an adaptive sweep
+            from raymix.searcher import SweepSearch
+
+            self.search = SweepSearch(self.sweep_dir, search["settings"], search["total"],
+                                      self.records)
 
     def add(self, record: dict) -> str:
         """Store ``record``; returns "stored", "duplicate" (already stored, ignored), or
@@ -53,12 +62,22 @@ class Aggregator:
         except OSError as exc:
             return f"{UNWRITABLE}{exc.strerror or exc}"
         self.records[record["run_id"]] = record
+        if self.search is not None:
+            self.search.observe(record)
         if time.monotonic() - self.last_export > EXPORT_EVERY_S:
             try:
                 self.export()
             except OSError:
                 pass  # the record is safe; the tables are made again at the sweep's end
         return "stored"
+
+    def suggest(self) -> dict | None:
+        """The adaptive search's next run ({run_id, mixture}), or None once all are made."""
+        return self.search.suggest()
+
+    def search_runs(self, unfinished_only: bool = False) -> list[dict]:
+        """The search's suggestions so far (or those without a stored result)."""
+        return self.search.unfinished() if unfinished_only else self.search.runs()
 
     def run_ids(self) -> list[str]:
         return sorted(self.records)
@@ -94,8 +113,11 @@ class Aggregator:
         return {r.name: r.metrics() for r in fitted.results}
 
 
-def get_aggregator(sweep_dir: Path, domains: list[str], target_name: str, sweep_name: str):
+def get_aggregator(sweep_dir: Path, domains: list[str], target_name: str, sweep_name: str,
+                   search: dict | None = None):
     """The sweep's aggregator, created on first use and found by name afterwards.
+
+    ``search`` ({"settings": ..., "total": ...}) makes it hold an adaptive sweep's search.
 
     It is placed on the driver's node when it can be (a soft affinity): that node lives
     as long as the sweep, while an autoscaler may release an idle worker node under it.
@@ -106,4 +128,4 @@ def get_aggregator(sweep_dir: Path, domains: list[str], target_name: str, sweep_
     return Aggregator.options(
         name=actor_name(sweep_name, sweep_dir), namespace=NAMESPACE, get_if_exists=True,
         scheduling_strategy=driver_node,
-    ).remote(str(sweep_dir), domains, target_name)
+    ).remote(str(sweep_dir), domains, target_name, search)

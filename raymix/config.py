@@ -107,6 +107,7 @@ class ModelConfig:
 
 MODEL_FIELDS = ("layers", "hidden", "heads", "intermediate")
 MIXTURE_METHODS = ("dirichlet", "uniform", "per_domain")
+SEARCH_STRATEGIES = ("random", "bayesopt", "design")
 
 
 def override_model(base: ModelConfig, entry) -> ModelConfig:
@@ -267,6 +268,13 @@ class SearchConfig:
     prior: dict[str, float] = field(default_factory=dict)
     kl_weight: float = 0.0
     seed: int = 0
+    # How a sweep picks its proxies' mixtures (raymix/adaptive.py, raymix/searcher.py):
+    # random (RegMix: all drawn up front by the mixtures section), bayesopt (a Gaussian
+    # process of the runs so far picks each next mixture inside this section's bounds), or
+    # design (a space-filling first batch, then as bayesopt).
+    strategy: str = "random"
+    initial_runs: int | None = None  # runs before the GP takes over; default max(8, count // 4)
+    exploration: float = 1.0  # the GP's lower confidence bound: mean - exploration * std
 
 
 @dataclass
@@ -600,6 +608,20 @@ def validate(cfg: SweepConfig) -> None:
     _check(f.cv_folds >= 2, "fit.cv_folds", "must be at least 2")
 
     validate_search(cfg.search, names, "search")
+    _validate_strategy(cfg)
+
+
+def _validate_strategy(cfg: SweepConfig) -> None:
+    s = cfg.search
+    _check(s.strategy in SEARCH_STRATEGIES, "search.strategy",
+           f"must be one of {', '.join(SEARCH_STRATEGIES)} (got {s.strategy!r})")
+    _check(s.strategy == "random" or cfg.mixtures.method != "per_domain", "search.strategy",
+           f"{s.strategy} chooses the mixtures itself, while mixtures.method per_domain "
+           "trains one proxy per domain (MixMin); use search.strategy: random with it, or "
+           "another mixtures.method")
+    _check(s.initial_runs is None or 1 <= s.initial_runs <= cfg.mixtures.count,
+           "search.initial_runs", f"must be between 1 and mixtures.count ({cfg.mixtures.count})")
+    _check(s.exploration >= 0, "search.exploration", f"must be >= 0 (got {s.exploration})")
 
 
 def _validate_model(m: ModelConfig, where: str) -> None:

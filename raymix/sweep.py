@@ -8,9 +8,12 @@ Flow of ``run_sweep(cfg)``:
    mixtures again at each extra size, for the nested scaling laws;
 2. start (or join) a Ray cluster and get the sweep's aggregator actor, which rebuilds its
    table from ``results/`` on disk;
-3. run a Tune experiment over the mixtures that have no stored result yet (so a re-run
-   after the driver died resumes instead of starting over, and nothing runs twice);
-4. export mixtures.csv / metrics.csv (base size) and runs.csv / runs.parquet (every
+3. in an adaptive sweep (``search.strategy`` bayesopt or design), first a Tune
+   experiment whose trials the aggregator's search suggests one by one as slots free
+   (:mod:`raymix.searcher`); its suggestions then make the base of ``plan.csv``;
+4. run a Tune experiment over the planned runs that have no stored result yet (so a
+   re-run after the driver died resumes instead of starting over, and nothing runs twice);
+5. export mixtures.csv / metrics.csv (base size) and runs.csv / runs.parquet (every
    evaluation of every size, long format) from the aggregator's table.
 
 Token arrays travel once through the object store (``tune.with_parameters``), and
@@ -41,6 +44,7 @@ from raymix.memory import GIB
 from raymix.mixtures import sample_mixtures
 from raymix.prepare import PreparedData, prepare
 from raymix.proxy import ProxyData, ProxyDiverged, non_embedding_params, train_proxy
+from raymix.searcher import MixtureSearcher, check_search, is_adaptive, search_settings
 from raymix.atomic import atomic_write_text
 from raymix.results import (RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, atomic_write_frame,
                             format_number)
@@ -202,10 +206,28 @@ def plan_mixtures(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
     directory whose mixture settings or data differ from ``cfg``. Writes nothing.
     """
     path = cfg.storage_path / "plan.csv"
-    plan = pd.read_csv(path) if path.exists() else _base_plan(cfg, prepared)
+    if path.exists():
+        plan = pd.read_csv(path)
+    else:
+        tokens_per_run = cfg.training.tokens_per_run(cfg.model.seq_len)
+        plan = _base_plan(cfg, sample_mixtures(cfg.mixtures, prepared.prior,
+                                               prepared.train_tokens, tokens_per_run))
     if SCALE_COLUMN not in plan:  # written before multi-scale sweeps: all of the base size
         plan.insert(2, SCALE_COLUMN, BASE_SCALE)
     return _with_scales(plan, cfg)
+
+
+def searched_plan(cfg: SweepConfig, runs: list[dict]) -> pd.DataFrame:
+    """The plan of an adaptive sweep: its searched mixtures, then repeats and scales."""
+    mixtures = pd.DataFrame([run["mixture"] for run in runs], columns=cfg.domain_names)
+    return _with_scales(_base_plan(cfg, mixtures), cfg)
+
+
+def planned_runs(cfg: SweepConfig) -> int:
+    """How many runs the sweep's plan holds, known before an adaptive search has made it."""
+    count = cfg.mixtures.count
+    repeats = cfg.mixtures.repeats * cfg.mixtures.repeat_seeds
+    return count + repeats + sum(scale.mixtures or count for scale in cfg.scales)
 
 
 def save_plan(cfg: SweepConfig, plan: pd.DataFrame) -> None:
@@ -239,10 +261,9 @@ def _with_scales(plan: pd.DataFrame, cfg: SweepConfig) -> pd.DataFrame:
     return pd.concat([plan, *added], ignore_index=True)
 
 
-def _base_plan(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
-    """The sampled mixtures at the base size, then the repeats with other seeds."""
-    tokens_per_run = cfg.training.tokens_per_run(cfg.model.seq_len)
-    plan = sample_mixtures(cfg.mixtures, prepared.prior, prepared.train_tokens, tokens_per_run)
+def _base_plan(cfg: SweepConfig, mixtures: pd.DataFrame) -> pd.DataFrame:
+    """The mixtures (one column per domain) at the base size, then the repeats with other seeds."""
+    plan = mixtures.reset_index(drop=True)
     plan.insert(0, RUN_COLUMN, [f"run-{i:04d}" for i in range(len(plan))])
     plan.insert(1, SEED_COLUMN, cfg.training.seed)
     plan.insert(2, SCALE_COLUMN, BASE_SCALE)
@@ -269,6 +290,7 @@ def check_experiment(cfg: SweepConfig, prepared: PreparedData,
     ``storage_field`` is the config field that names the directory, for the messages.
     """
     sweep_dir = cfg.storage_path
+    check_search(cfg, prepared.train_tokens, prepared.prior, storage_field)
     if not (sweep_dir / "config.yaml").is_file():
         return
     stored = yaml.safe_load((sweep_dir / "config.yaml").read_text())
@@ -354,9 +376,12 @@ def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
     # refusals first (changed settings, a cap no mixture meets), writes after: a refused
     # sweep leaves its storage folder as it was
     check_experiment(cfg, prepared)
-    plan = plan_mixtures(cfg, prepared)
+    plan = None if is_adaptive(cfg) else plan_mixtures(cfg, prepared)  # else made by searching
+    if plan is None:
+        search_settings(cfg, prepared.train_tokens, prepared.prior)  # refuses an empty box
     start_experiment(cfg, prepared)
-    save_plan(cfg, plan)
+    if plan is not None:
+        save_plan(cfg, plan)
     fit = cfg.fit
     return train_plan(cfg, prepared, plan, log=log, live_fit=(fit.regressors, fit.cv_folds, fit.seed))
 
@@ -381,42 +406,67 @@ def start_experiment(cfg: SweepConfig, prepared: PreparedData,
     atomic_write_text(sweep_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
-def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame, *, log=print,
-               live_fit: tuple | None = None,
+def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | None, *,
+               log=print, live_fit: tuple | None = None,
                storage_field: str = "compute.storage") -> SweepResult:
     """Train every run of ``plan`` that has no stored result yet, as Tune trials.
 
-    ``live_fit`` = (regressors, folds, seed) prints a cross-validated fit of the runs so
-    far a few times during the experiment. When the storage refuses a result, the
-    experiment stops and a :class:`UserError` (naming ``storage_field``) says why.
+    ``plan`` None is an adaptive sweep: its base runs are searched first, one Tune trial
+    per suggestion (:mod:`raymix.searcher`), and make the plan with their repeats and
+    scales. ``live_fit`` = (regressors, folds, seed) prints a cross-validated fit of the
+    runs so far a few times during the experiment. When the storage refuses a result,
+    the experiment stops and a :class:`UserError` (naming ``storage_field``) says why.
     """
     sweep_dir = cfg.storage_path
+    search = None
+    if plan is None:
+        search = {"settings": search_settings(cfg, prepared.train_tokens, prepared.prior),
+                  "total": cfg.mixtures.count}
     with ray_cluster(cfg):
-        aggregator = get_aggregator(sweep_dir, cfg.domain_names, cfg.target.name, cfg.name)
+        aggregator = get_aggregator(sweep_dir, cfg.domain_names, cfg.target.name, cfg.name,
+                                    search=search)
         done = set(ray.get(aggregator.run_ids.remote()))
-        todo = plan[~plan[RUN_COLUMN].isin(done)]
-        log(f"[sweep] {len(plan)} runs planned, {len(done)} already stored, "
-            f"{len(todo)} to train -> {sweep_dir}")
+        total = planned_runs(cfg) if plan is None else len(plan)
+        to_train = max(0, total - len(done))
+        log(f"[sweep] {total} runs planned, {len(done)} already stored, "
+            f"{to_train} to train -> {sweep_dir}")
         slots = _trial_slots(cfg)
+        start_fit = (lambda: aggregator.fit_now.remote(*live_fit)) if live_fit else None
+        progress = SweepProgress(total, len(done), log, start_fit=start_fit,
+                                 fit_every=max(2 * cfg.fit.cv_folds, total // 4))
+        experiment = dict(aggregator_name=actor_name(cfg.name, sweep_dir), progress=progress)
         tune_started = time.perf_counter()
+        if plan is None:
+            log(f"[sweep] {cfg.search.strategy} search of {cfg.mixtures.count} mixtures "
+                f"({search['settings']['initial']} initial), each suggested as a slot frees")
+            queued = ray.get(aggregator.search_runs.remote(unfinished_only=True))
+            left = len(queued) + cfg.mixtures.count - len(ray.get(aggregator.search_runs.remote()))
+            if left:
+                searcher = MixtureSearcher(aggregator, queued, cfg.training.seed, BASE_SCALE)
+                _stop_if_refused(_run_tune(cfg, prepared, searcher=searcher, count=left,
+                                           **experiment), aggregator, sweep_dir, storage_field)
+            plan = searched_plan(cfg, ray.get(aggregator.search_runs.remote()))
+            save_plan(cfg, plan)
+        todo = plan[~plan[RUN_COLUMN].isin(ray.get(aggregator.run_ids.remote()))]
         if len(todo):
-            start_fit = (lambda: aggregator.fit_now.remote(*live_fit)) if live_fit else None
-            progress = SweepProgress(len(plan), len(done), log, start_fit=start_fit,
-                                     fit_every=max(2 * cfg.fit.cv_folds, len(plan) // 4))
-            refused = _run_tune(cfg, prepared, todo,
-                                aggregator_name=actor_name(cfg.name, sweep_dir), progress=progress)
-            if refused:
-                stored = ray.get(aggregator.summary.remote())["stored"]
-                raise UserError(
-                    f"{storage_field}: {sweep_dir} refused a result ({refused}); the sweep "
-                    f"stopped. The {stored} results stored before are kept: free space or fix "
-                    "the permissions, then run the same command again to go on")
-        tune_seconds = time.perf_counter() - tune_started if len(todo) else 0.0
+            _stop_if_refused(_run_tune(cfg, prepared, trials=_trials(cfg, todo), **experiment),
+                             aggregator, sweep_dir, storage_field)
+        tune_seconds = time.perf_counter() - tune_started if to_train else 0.0
         paths = {k: Path(v) for k, v in ray.get(aggregator.export.remote()).items()}
         summary = ray.get(aggregator.summary.remote())
         ray.kill(aggregator)
     return SweepResult(sweep_dir, len(plan), summary["stored"], summary["failed"],
-                       len(todo), paths, tune_seconds, slots)
+                       to_train, paths, tune_seconds, slots)
+
+
+def _stop_if_refused(refused: str | None, aggregator, sweep_dir: Path, storage_field: str) -> None:
+    """Raise the storage's refusal of a result (see :class:`StopWhenStorageFails`)."""
+    if refused:
+        stored = ray.get(aggregator.summary.remote())["stored"]
+        raise UserError(
+            f"{storage_field}: {sweep_dir} refused a result ({refused}); the sweep stopped. "
+            f"The {stored} results stored before are kept: free space or fix the permissions, "
+            "then run the same command again to go on")
 
 
 def trial_resources(cfg: SweepConfig) -> dict[str, float]:
@@ -442,15 +492,23 @@ def _trial_slots(cfg: SweepConfig) -> float:
     return slots
 
 
-def _run_tune(cfg: SweepConfig, prepared: PreparedData, todo: pd.DataFrame,
-              aggregator_name: str, progress: SweepProgress) -> str | None:
-    """Run the Tune experiment; returns why the storage refused a result, if it did."""
-    domains = cfg.domain_names
+def _trials(cfg: SweepConfig, todo: pd.DataFrame) -> list[dict]:
+    """The Tune configs of the planned runs ``todo``: run id, seed, size and mixture."""
     # plans written before repeats existed have no seed column: they used training.seed
     seeds = todo[SEED_COLUMN] if SEED_COLUMN in todo else pd.Series(cfg.training.seed, todo.index)
-    trials = [{"run_id": row[RUN_COLUMN], "seed": int(seeds[i]), "scale": row[SCALE_COLUMN],
-               "mixture": {d: float(row[d]) for d in domains}}
-              for i, row in todo.iterrows()]
+    return [{"run_id": row[RUN_COLUMN], "seed": int(seeds[i]), "scale": row[SCALE_COLUMN],
+             "mixture": {d: float(row[d]) for d in cfg.domain_names}}
+            for i, row in todo.iterrows()]
+
+
+def _run_tune(cfg: SweepConfig, prepared: PreparedData, *, aggregator_name: str,
+              progress: SweepProgress, trials: list[dict] | None = None,
+              searcher: MixtureSearcher | None = None, count: int = 0) -> str | None:
+    """Run one Tune experiment; returns why the storage refused a result, if it did.
+
+    Its trials are either the given ``trials`` (a grid: one per planned run) or ``count``
+    suggestions of an adaptive ``searcher``.
+    """
     training = dataclasses.asdict(cfg.training)
     if cfg.training.init_from:  # trials run elsewhere: give them an absolute path
         training["init_from"] = str(cfg.resolve(cfg.training.init_from))
@@ -461,15 +519,25 @@ def _run_tune(cfg: SweepConfig, prepared: PreparedData, todo: pd.DataFrame,
              "gpus_per_trial": cfg.compute.gpus_per_trial,
              "target_logprobs": cfg.mixtures.method == "per_domain"}  # MixMin's input
     trainable = tune.with_parameters(proxy_trial, data=proxy_data(cfg, prepared), sweep=sweep)
+    concurrent = cfg.compute.max_concurrent
+    if searcher is None:
+        space, search = {"trial": tune.grid_search(trials)}, {}
+    else:
+        space, search = {}, {"search_alg": searcher, "num_samples": count}
+        # Tune keeps only one trial of a custom searcher pending unless told how many may
+        # run: short trials would then run one at a time, each finishing before the next
+        # one's actor starts. So as many suggestions as slots are in flight (on an
+        # autoscaling cluster, compute.max_concurrent says how many the cluster grows to).
+        concurrent = concurrent or max(1, int(_trial_slots(cfg)))
     stopper = StopWhenStorageFails()
     tuner = tune.Tuner(
         tune.with_resources(trainable, trial_resources(cfg)),
-        param_space={"trial": tune.grid_search(trials)},
-        tune_config=tune.TuneConfig(reuse_actors=True,
-                                    max_concurrent_trials=cfg.compute.max_concurrent,
-                                    trial_dirname_creator=_trial_dirname),
+        param_space=space,
+        tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=concurrent,
+                                    trial_dirname_creator=_trial_dirname, **search),
         run_config=tune.RunConfig(
-            name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
+            # two experiments of one sweep (search, then the plan) get folders of their own
+            name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}-{'plan' if searcher is None else 'search'}",
             storage_path=str(cfg.storage_path / "tune"),
             failure_config=tune.FailureConfig(max_failures=cfg.compute.max_retries),
             checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),

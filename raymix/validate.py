@@ -50,6 +50,8 @@ def validation_config(cfg: SweepConfig) -> SweepConfig:
         cfg, name=f"{cfg.name}-validate", model=override_model(cfg.model, v),
         training=dataclasses.replace(training, save_checkpoint=False), scales=[],
         mixtures=dataclasses.replace(cfg.mixtures, repeats=0),
+        # the validation trains fixed mixtures (the proposal, baselines), never a search
+        search=dataclasses.replace(cfg.search, strategy="random"),
         compute=dataclasses.replace(cfg.compute, storage=str(cfg.validate_path)))
 
 

@@ -46,6 +46,8 @@ def test_ray_job_submit_runs_a_sweep(head_node, tmp_path):
     raw = json.loads(json.dumps(TINY))
     raw["data"]["cache_dir"] = str(tmp_path / "cache")
     raw["compute"] = {"storage": str(tmp_path / "sweep")}  # joins the head node's cluster
+    # an adaptive sweep: a space-filling design, then the GP's suggestions, from the job's driver
+    raw["search"].update(strategy="design", initial_runs=4)
     # The job's working directory is the uploaded repository: the config must travel in it.
     config = ROOT / f".job-test-{os.getpid()}.yaml"
     config.write_text(yaml.safe_dump(raw))
@@ -61,6 +63,8 @@ def test_ray_job_submit_runs_a_sweep(head_node, tmp_path):
     assert "succeeded" in done.stdout + done.stderr
     sweep = tmp_path / "sweep"
     assert len(pd.read_csv(sweep / "mixtures.csv")) == 10  # 8 mixtures + 2 repeated with another seed
+    search = json.loads((sweep / "search.json").read_text())
+    assert search["search"]["strategy"] == "design" and len(search["run_ids"]) == 8
     assert (sweep / "proposal.json").is_file()
 
 
