@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from raymix.results import ResultStore
+
 from test_sweep import _session_members, cache_dir, finish, kill_session, raymix_cli, \
     stored_runs, write_config  # noqa: F401  (cache_dir is a fixture)
 
@@ -53,21 +55,55 @@ def _lost(sweep: Path, planned: int) -> int:
     return len(set(plan) - set(stored_runs(sweep)))
 
 
-def test_a_killed_driver_resumes_with_every_mixture_once(tmp_path, cache_dir):
-    config, sweep, proc = _start_sweep(tmp_path, cache_dir, count=10, steps=90)
-    try:
-        _wait_for(lambda: len(stored_runs(sweep)) >= 2, proc)
-    finally:
-        kill_session(proc)  # SIGKILL: the driver and its local cluster die mid-sweep
-    before = stored_runs(sweep)
-    assert 2 <= len(before) < 10, "the kill should land mid-sweep"
+def _most_at_once(records) -> int:
+    """The largest number of the records' runs that trained at the same moment."""
+    events = sorted(e for r in records for e in ((r["finished_at"] - r["wall_seconds"], 1),
+                                                  (r["finished_at"], -1)))
+    running, most = 0, 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    return most
 
-    out = finish(raymix_cli("sweep", str(config), "--no-propose"))
-    assert f"{len(before)} already stored" in out
-    assert _lost(sweep, 10) == 0
-    mixtures = pd.read_csv(sweep / "mixtures.csv")
-    assert sorted(mixtures["run"]) == [f"run-{i:04d}" for i in range(10)]  # each exactly once
-    assert len(pd.read_csv(sweep / "metrics.csv")) == 10
+
+def test_a_killed_driver_resumes_its_adaptive_search_with_every_mixture_once(tmp_path, cache_dir):
+    """The hardest resume: mid-search, with suggestions in flight (a random sweep's plan
+    resumes by the same path once the search has made it)."""
+    config = write_config(tmp_path, cache_dir, training={"steps": 90, "eval_every": 30},
+                          mixtures={"count": 10, "repeats": 1, "repeat_seeds": 1},
+                          search={"strategy": "bayesopt", "initial_runs": 4,
+                                  "max_weight": {"licences": 0.5}})
+    sweep = tmp_path / "sweep"
+    proc = raymix_cli("sweep", str(config), "--no-propose")
+    try:
+        deadline = time.monotonic() + 240
+        while len(stored_runs(sweep)) < 5:  # the GP has suggested by then
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.2)
+    finally:
+        kill_session(proc)  # SIGKILL: the driver, its cluster and the aggregator die
+    before = json.loads((sweep / "search.json").read_text())
+    stored_before = set(stored_runs(sweep))
+    assert 5 <= len(stored_before) < 10 and len(before["run_ids"]) > len(stored_before)
+
+    out = finish(raymix_cli("sweep", str(config)))
+    assert f"{len(stored_before)} already stored" in out
+    assert _lost(sweep, 11) == 0
+    after = json.loads((sweep / "search.json").read_text())
+    # the same search went on: its earlier suggestions kept, the unfinished ones trained
+    assert after["run_ids"] == [f"run-{i:04d}" for i in range(10)]
+    assert after["search"]["suggested"][:len(before["run_ids"])] == before["search"]["suggested"]
+    records = ResultStore(sweep).load_all()
+    assert sorted(records) == sorted(after["run_ids"] + ["run-0000-s1"])  # each exactly once
+    plan = pd.read_csv(sweep / "plan.csv").set_index("run")
+    for run_id, weights in zip(after["run_ids"], after["search"]["suggested"]):
+        assert plan.loc[run_id, ["code", "licences", "readmes"]].tolist() == weights
+        assert weights[1] <= 0.5 + 1e-9  # search.max_weight bounds the search
+    assert plan.loc["run-0000-s1", "seed"] == 1  # the repeat of the first mixture
+    # no serial suggest-train-suggest: the resumed search kept both slots training
+    searched_now = [records[r] for r in after["run_ids"] if r not in stored_before]
+    assert _most_at_once(searched_now) == 2
+    assert "11/11 done" in out and (sweep / "proposal.json").is_file()
 
 
 def test_a_killed_trial_worker_is_retried_and_nothing_is_lost(tmp_path, cache_dir):

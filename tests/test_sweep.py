@@ -287,54 +287,6 @@ def test_mixmin_sweep_trains_one_proxy_per_domain_and_mixes_them(tmp_path, cache
     assert json.loads((tmp_path / "again.json").read_text())["weights"] == weights
 
 
-def _most_at_once(records) -> int:
-    """The largest number of the records' runs that trained at the same moment."""
-    events = sorted(e for r in records for e in ((r["finished_at"] - r["wall_seconds"], 1),
-                                                  (r["finished_at"], -1)))
-    running, most = 0, 0
-    for _, step in events:
-        running += step
-        most = max(most, running)
-    return most
-
-
-def test_adaptive_sweep_keeps_slots_busy_and_resumes_its_search_after_a_killed_driver(
-        tmp_path, cache_dir):
-    config = write_config(tmp_path, cache_dir, training={"steps": 90, "eval_every": 30},
-                          mixtures={"count": 10, "repeats": 1, "repeat_seeds": 1},
-                          search={"strategy": "bayesopt", "initial_runs": 4,
-                                  "max_weight": {"licences": 0.5}})
-    sweep = tmp_path / "sweep"
-    proc = raymix_cli("sweep", str(config), "--no-propose")
-    try:
-        deadline = time.monotonic() + 240
-        while len(stored_runs(sweep)) < 5:  # the GP has suggested by then
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-            time.sleep(0.2)
-    finally:
-        kill_session(proc)  # SIGKILL: the driver, its cluster and the aggregator die
-    before = json.loads((sweep / "search.json").read_text())
-    stored_before = set(stored_runs(sweep))
-    assert 5 <= len(stored_before) < 10 and len(before["run_ids"]) > len(stored_before)
-
-    out = finish(raymix_cli("sweep", str(config)))
-    after = json.loads((sweep / "search.json").read_text())
-    # the same search went on: its earlier suggestions kept, the unfinished ones trained
-    assert after["run_ids"] == [f"run-{i:04d}" for i in range(10)]
-    assert after["search"]["suggested"][:len(before["run_ids"])] == before["search"]["suggested"]
-    records = ResultStore(sweep).load_all()
-    assert sorted(records) == sorted(after["run_ids"] + ["run-0000-s1"])  # each exactly once
-    plan = pd.read_csv(sweep / "plan.csv").set_index("run")
-    for run_id, weights in zip(after["run_ids"], after["search"]["suggested"]):
-        assert plan.loc[run_id, ["code", "licences", "readmes"]].tolist() == weights
-        assert weights[1] <= 0.5 + 1e-9  # search.max_weight bounds the search
-    assert plan.loc["run-0000-s1", "seed"] == 1  # the repeat of the first mixture
-    # no serial suggest-train-suggest: the resumed search kept both slots training
-    searched_now = [records[r] for r in after["run_ids"] if r not in stored_before]
-    assert _most_at_once(searched_now) == 2
-    assert "11/11 done" in out and (sweep / "proposal.json").is_file()
-
-
 @pytest.fixture
 def local_ray():
     ray.init(address="local", num_cpus=1, include_dashboard=False, namespace="raymix")
