@@ -189,12 +189,21 @@ class SweepSearch:
             self.search.discard(mixture)
 
     def suggest(self) -> dict[str, Any] | None:
-        """The next run to train (saved before it is returned), or None when all are made."""
+        """The next run to train (saved before it is returned), or None when all are made.
+
+        When the storage refuses ``search.json``, the suggestion is taken back and the
+        answer is ``{"refused": reason}``: a run that is not saved is never handed out.
+        """
         if len(self.run_ids) >= self.total:
             return None
         self.search.suggest(1)  # appended to search.suggested
         self.run_ids.append(f"run-{len(self.run_ids):04d}")
-        self.save()
+        try:
+            self.save()
+        except OSError as exc:
+            self.search.suggested.pop()
+            self.run_ids.pop()
+            return {"refused": exc.strerror or str(exc)}
         return self._run(len(self.run_ids) - 1)
 
     def unfinished(self) -> list[dict[str, Any]]:
@@ -237,12 +246,15 @@ class MixtureSearcher(Searcher):
         super().__init__(metric="target_loss", mode="min")
         self.aggregator, self.queued = aggregator, list(queued)
         self.seed, self.scale = seed, scale
+        self.refused: str | None = None  # why the storage refused the search's state
 
     def suggest(self, trial_id: str) -> dict | str | None:
         import ray
 
         run = self.queued.pop(0) if self.queued else ray.get(self.aggregator.suggest.remote())
-        if run is None:
+        if run is not None and "refused" in run:
+            self.refused = run["refused"]
+        if run is None or self.refused:
             return Searcher.FINISHED
         return {"trial": {**run, "seed": self.seed, "scale": self.scale}}
 

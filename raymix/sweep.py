@@ -443,8 +443,8 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
             left = len(queued) + cfg.mixtures.count - len(ray.get(aggregator.search_runs.remote()))
             if left:
                 searcher = MixtureSearcher(aggregator, queued, cfg.training.seed, BASE_SCALE)
-                _stop_if_refused(_run_tune(cfg, prepared, searcher=searcher, count=left,
-                                           **experiment), aggregator, sweep_dir, storage_field)
+                refused = _run_tune(cfg, prepared, searcher=searcher, count=left, **experiment)
+                _stop_if_refused(refused or searcher.refused, aggregator, sweep_dir, storage_field)
             plan = searched_plan(cfg, ray.get(aggregator.search_runs.remote()))
             save_plan(cfg, plan)
         todo = plan[~plan[RUN_COLUMN].isin(ray.get(aggregator.run_ids.remote()))]

@@ -173,3 +173,17 @@ def test_strategies_do_not_switch_in_one_sweep_directory(tmp_path):
     (cfg.storage_path / "plan.csv").write_text("run\n")
     with pytest.raises(UserError, match="drawn up front"):
         check_search(cfg, TOKENS, PRIOR)
+
+
+def test_a_suggestion_the_storage_refuses_is_taken_back(tmp_path):
+    cfg = config(tmp_path)
+    search = start(cfg)
+    search.suggest()
+    blocked = cfg.storage_path / SEARCH_FILE  # its name taken by a non-empty folder: even
+    blocked.unlink()                          # root cannot write it
+    (blocked / "x").mkdir(parents=True)
+    assert "refused" in search.suggest()
+    assert search.run_ids == ["run-0000"] and len(search.search.suggested) == 1
+    (blocked / "x").rmdir()
+    blocked.rmdir()
+    assert search.suggest()["run_id"] == "run-0001"
