@@ -107,6 +107,42 @@ def space_filling_design(n: int, box: Constraints, rng: np.random.Generator,
     return draws[nearest]
 
 
+def candidates_near_runs(n: int, box: Constraints, X: np.ndarray, y: np.ndarray,
+                        rng: np.random.Generator) -> np.ndarray:
+    """``n`` mixtures in the box: half drawn over all of it, half around the best runs.
+
+    In 17 dimensions, draws over the whole box rarely land close enough to a good run to
+    refine it; so the best ``LOCAL_CENTRES`` runs (lowest ``y``) each get concentrated
+    Dirichlet draws around them (nudged toward the prior, so a zero weight may grow).
+
+    Parameters
+    ----------
+    n : int
+    box : Constraints
+    X : array of shape (m, k)
+        The observed mixtures (may be empty).
+    y : array of shape (m,)
+        Their losses.
+    rng : Generator
+
+    Returns
+    -------
+    ndarray of shape (n, k)
+    """
+    n_local = int(n * LOCAL_FRACTION) if len(X) else 0
+    parts = [sample_candidates(n - n_local, box.prior, lower=box.lower, upper=box.upper,
+                               rng=rng)]
+    centres = X[np.argsort(y, kind="stable")[:LOCAL_CENTRES]] if n_local else []
+    for i, centre in enumerate(centres):
+        size = n_local // len(centres) + (i < n_local % len(centres))
+        if size:
+            parts.append(sample_candidates(
+                size, (1 - PRIOR_SHARE) * centre + PRIOR_SHARE * box.prior,
+                lower=box.lower, upper=box.upper, rng=rng, strengths=LOCAL_STRENGTHS,
+                uniform_fraction=0.0))
+    return box.project(np.vstack(parts))
+
+
 # ----------------------------------------------------------------------------- batch acquisition
 
 
@@ -328,27 +364,11 @@ class SimplexSearch:
             self._gp = (len(y), SimplexGP(n_restarts=self.gp_restarts, seed=self.seed).fit(X, y))
         return self._gp[1]
 
-    def _candidates(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Global draws in the box plus local draws around the best runs."""
-        box = self.box
-        n_local = int(self.candidates * LOCAL_FRACTION)
-        parts = [sample_candidates(self.candidates - n_local, box.prior, lower=box.lower,
-                                   upper=box.upper, rng=rng)]
-        centres = X[np.argsort(y, kind="stable")[:LOCAL_CENTRES]]
-        for i, centre in enumerate(centres):
-            size = n_local // len(centres) + (i < n_local % len(centres))
-            if size:
-                parts.append(sample_candidates(
-                    size, (1 - PRIOR_SHARE) * centre + PRIOR_SHARE * box.prior,
-                    lower=box.lower, upper=box.upper, rng=rng, strengths=LOCAL_STRENGTHS,
-                    uniform_fraction=0.0))
-        return box.project(np.vstack(parts))
-
     def _bayesopt_rows(self, n: int, chosen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``n`` rows by the believer's lower confidence bound (GP-BUCB, module docstring)."""
         X, y = self._observed()
         gp = self._fitted_gp(X, y)
-        candidates = self._candidates(X, y, rng)
+        candidates = candidates_near_runs(self.candidates, self.box, X, y, rng)
         pending = np.vstack([self._pending(), chosen])
         picks = believer_batch(gp, candidates, pending, min(n, len(candidates)),
                                self.exploration)

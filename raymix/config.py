@@ -35,7 +35,7 @@ from raymix.errors import ConfigError
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 # built in raymix.regressors.make_regressor; "auto" cross-validates the others and picks
 REGRESSOR_NAMES = ("ridge", "loglinear", "lightgbm", "mixing_law", "implicit_law", "gp")
-SEARCH_METHODS = ("auto", "simulate", "exact", "tpe", "cmaes")
+SEARCH_METHODS = ("auto", "simulate", "exact", "tpe", "cmaes", "pessimistic")
 BASE_SCALE = "base"  # the name of the ``model`` section's size in a multi-scale sweep
 AT_KEYS = ("params", "tokens")
 CHECKPOINTS = ("all", "final")  # which checkpoints the step laws see (fit.checkpoints)
@@ -251,7 +251,13 @@ class SearchConfig:
     objective. ``method``: ``simulate`` (RegMix: average the ``top_k`` best of
     ``candidates`` draws), ``exact`` (multi-start gradient optimisation, for
     differentiable regressors), ``tpe``/``cmaes`` (Optuna, ``trials`` evaluations),
-    or ``auto`` (``exact`` where the regressor has gradients, else ``simulate``).
+    ``pessimistic`` (a regressor with a predictive std, gp: the lowest ``mean +
+    pessimism * std`` among draws, the runs and draws around the best runs), or ``auto``
+    (``exact`` where the regressor has gradients, else ``simulate``).
+
+    An adaptive sweep (``strategy`` bayesopt or design) proposes by default as it
+    searched: ``fit.regressors: [gp]`` and ``method: pessimistic``, unless the config
+    sets them (:func:`parse_config`).
     """
 
     method: str = "auto"
@@ -268,6 +274,7 @@ class SearchConfig:
     prior: dict[str, float] = field(default_factory=dict)
     kl_weight: float = 0.0
     seed: int = 0
+    pessimism: float = 1.0  # method pessimistic: minimise mean + pessimism * std
     # How a sweep picks its proxies' mixtures (raymix/adaptive.py, raymix/searcher.py):
     # random (RegMix: all drawn up front by the mixtures section), bayesopt (a Gaussian
     # process of the runs so far picks each next mixture inside this section's bounds), or
@@ -378,9 +385,25 @@ def parse_config(raw: Any, base_dir: str | Path = ".") -> SweepConfig:
     name = raw.get("name", "sweep")
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise ConfigError("name", f"must be a word of letters, digits, '_', '-' or '.' (got {name!r})")
+    _adaptive_defaults(sections, raw)
     cfg = SweepConfig(name=name, base_dir=str(base_dir), **sections)
     validate(cfg)
     return cfg
+
+
+def _adaptive_defaults(sections: dict, raw: dict) -> None:
+    """An adaptive sweep proposes as it searched, unless the config says otherwise.
+
+    Its runs gather where the search's GP expected low losses, so other regressors,
+    fitted to them, extrapolate into corners no run explored; the GP's upper confidence
+    bound stays where the runs are (docs/benchmarks.md, search strategies).
+    """
+    if sections["search"].strategy == "random":
+        return
+    if "regressors" not in (raw.get("fit") or {}):
+        sections["fit"].regressors = ["gp"]
+    if "method" not in (raw.get("search") or {}):
+        sections["search"].method = "pessimistic"
 
 
 def _mapping(value: Any, where: str) -> dict:
@@ -729,6 +752,7 @@ def validate_search(s: SearchConfig, names: list[str], where: str = "search") ->
            "must be positive or null")
     _check(s.max_epochs > 0, f"{where}.max_epochs", "must be positive")
     _check(s.kl_weight >= 0, f"{where}.kl_weight", f"must be >= 0 (got {s.kl_weight})")
+    _check(s.pessimism >= 0, f"{where}.pessimism", f"must be >= 0 (got {s.pessimism})")
     for key in ("min_weight", "max_weight", "fixed_weight", "available_tokens", "prior"):
         for d, w in getattr(s, key).items():
             _check(d in names, f"{where}.{key}.{d}",

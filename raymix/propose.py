@@ -13,7 +13,6 @@ model, so the proposal can be judged against what a person would have done anywa
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +24,7 @@ from raymix.config import FitConfig, SearchConfig
 from raymix.constraints import Constraints, build_constraints
 from raymix.errors import ConfigError, UserError
 from raymix.mixtures import named_weights
-from raymix.optimise import SearchResult, search_mixture
+from raymix.optimise import SearchResult, has_std, search_mixture
 from raymix.regressors import REGRESSORS, CVResult, NoiseFloor, fit_auto, noise_floor
 
 NOISE_SIGMAS = 2.0  # a difference smaller than 2 std of a difference of two runs is noise
@@ -79,8 +78,7 @@ class FitResult:
 
     @property
     def has_std(self) -> bool:
-        # scikit-learn's convention: predict(X, return_std=True) -> (mean, std)
-        return "return_std" in inspect.signature(self.estimator.predict).parameters
+        return has_std(self.estimator)
 
     @property
     def uncertainty_source(self) -> str:
@@ -178,6 +176,9 @@ class Proposal:
     predicted: float
     predicted_std: float
     baselines: dict[str, dict[str, Any]]
+    # the run nearest the proposal and how far: the share of weight that would have to
+    # move (total variation); far from every run, the regressor extrapolates
+    nearest_run: dict[str, Any] | None = None
 
     @property
     def domains(self) -> list[str]:
@@ -194,6 +195,7 @@ class Proposal:
             "predicted_std": self.predicted_std,
             "uncertainty": self.fit.uncertainty_source,
             "baselines": self.baselines,
+            "nearest_run": self.nearest_run,
             **self.fit.quality(),
             "constraints": {**self.constraints.to_dict(),
                             "binding": self.constraints.binding(self.mixture)},
@@ -287,6 +289,7 @@ def propose(
                            {"mixture", "predicted_target_loss", "predicted_std",
                             "predicted_gap_to_proposal", "gap_above_noise",
                             + "observed_target_loss", "run" for best_observed}},
+             "nearest_run": {"run", "distance": total variation to the proposal},
              "regressor": {"name", "cv_spearman", "cv_pearson", "cv_mae", "cv_r2", "cv_rmse"},
              "regressors": {name: {cv metrics}}, "noise_floor": {...} or None,
              "n_runs": int,
@@ -304,11 +307,19 @@ def propose(
     if fitted is None:
         fitted = fit(mixtures, y, fit_config.regressors, fit_config.cv_folds, fit_config.seed,
                      fit_config.ensemble)
-    result = search_mixture(fitted.estimator, constraints, search)
-    mean, std = fitted.predict(result.mixture[None, :])
     X = mixtures.to_numpy(dtype=float)
+    result = search_mixture(fitted.estimator, constraints, search, runs=(X, y))
+    mean, std = fitted.predict(result.mixture[None, :])
     return Proposal(
         fit=fitted, constraints=constraints, search=result,
         predicted=float(mean[0]), predicted_std=float(std[0]),
         baselines=_baselines(fitted, constraints, X, y, mixtures.index, float(mean[0])),
+        nearest_run=_nearest_run(result.mixture, X, mixtures.index),
     )
+
+
+def _nearest_run(mixture: np.ndarray, X: np.ndarray, labels: pd.Index) -> dict[str, Any]:
+    """The run closest to ``mixture`` in total variation (half the L1 distance)."""
+    distances = 0.5 * np.abs(X - mixture).sum(axis=1)
+    i = int(np.argmin(distances))
+    return {"run": _json_label(labels[i]), "distance": float(distances[i])}

@@ -32,6 +32,7 @@ from raymix.wide_csv import Runs, read_candidates, read_runs, write_predictions
 
 DATA_INFO = "data.json"
 TRUSTED_SPEARMAN = 0.5  # below this CV rank correlation the proposal is little better than a guess
+FAR_FROM_RUNS = 0.5  # the proposal is farther than this (total variation) from every run
 
 
 # ----------------------------------------------------------------------------- sources
@@ -350,6 +351,13 @@ def fit_warnings(proposal: dict) -> list[str]:
             f"the regressor ranks held-out runs poorly (CV Spearman "
             f"{format_number(spearman, 3)}); do not trust "
             "this proposal: run more mixtures (mixtures.count) or train the proxies longer")
+    nearest = proposal.get("nearest_run")
+    if nearest and nearest["distance"] > FAR_FROM_RUNS:
+        warnings.append(
+            f"the proposal lies far from every run: {nearest['distance']:.0%} of its weight "
+            f"would have to move to reach the nearest ({nearest['run']}), so the regressor "
+            "extrapolates there; check it with 'raymix validate', or propose with a GP's "
+            "upper confidence bound (fit.regressors: [gp], search.method: pessimistic)")
     best = proposal["baselines"]["best_observed"]
     gap = best["predicted_gap_to_proposal"]
     bounds = proposal["constraints"]

@@ -145,8 +145,8 @@ def test_proposal_dict_is_json_and_complete(bowl_runs, bowl_proposal):
     mixtures, loss = bowl_runs
     out = json.loads(json.dumps(bowl_proposal.to_dict()))
     assert set(out) == {"mixture", "predicted_target_loss", "predicted_std", "uncertainty",
-                        "baselines", "regressor", "regressors", "noise_floor", "n_runs",
-                        "constraints", "search"}
+                        "baselines", "nearest_run", "regressor", "regressors", "noise_floor",
+                        "n_runs", "constraints", "search"}
     assert list(out["mixture"]) == DOMAINS
     assert sum(out["mixture"].values()) == pytest.approx(1.0)
     assert set(out["regressors"]) == {"ridge", "lightgbm"}
@@ -281,3 +281,21 @@ def test_warnings_tell_a_missed_best_run_from_one_outside_the_bounds():
     assert "search missed it" in fit_warnings(proposal(0.4, -0.05))[0]
     assert fit_warnings(proposal(0.9, -0.05)) == []  # a: 0.9 breaks the bound of 0.5
     assert fit_warnings(proposal(0.4, 0.05)) == []
+
+
+def test_a_proposal_far_from_every_run_is_flagged_as_an_extrapolation():
+    """A linear fit on runs near one mixture follows its trend to a vertex no run tried."""
+    from raymix.workflow import fit_warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.dirichlet([40, 30, 20, 10], size=20)
+    loss = 3.0 - 0.8 * X[:, 3] + rng.normal(0, 0.002, 20)
+    runs = pd.DataFrame(X, columns=list("abcd"))
+    far = propose(runs, loss, fit_config=FitConfig(regressors=["ridge"], cv_folds=3),
+                  search=SearchConfig(method="exact", restarts=4))
+    assert far.nearest_run["distance"] > 0.5
+    assert any("far from every run" in w for w in fit_warnings(far.to_dict()))
+    near = propose(runs, loss, fit_config=FitConfig(regressors=["gp"], cv_folds=3),
+                   search=SearchConfig(method="pessimistic", candidates=2000))
+    assert near.nearest_run["distance"] < 0.5
+    assert not any("far from every run" in w for w in fit_warnings(near.to_dict()))

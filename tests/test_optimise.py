@@ -281,3 +281,41 @@ def test_search_result_to_dict_is_json_ready():
     out = json.loads(json.dumps(result.to_dict()))
     assert set(out) == {"mixture", "objective", "predicted", "method", "details"}
     assert set(out["mixture"]) == {"d0", "d1", "d2"} and out["method"] == "exact"
+
+
+# ----------------------------------------------------------------------------- pessimistic
+
+
+def _clustered_gp(k=4, n=24, seed=0):
+    """A GP fitted to runs gathered near one mixture, with a loss that keeps falling
+    toward a corner no run explored (where a plain argmin would extrapolate)."""
+    from raymix.regressors import SimplexGP
+
+    rng = np.random.default_rng(seed)
+    centre = np.array([0.4, 0.3, 0.2, 0.1])
+    X = rng.dirichlet(60 * centre, size=n)
+    y = 3.0 - 0.5 * X[:, 3] + 0.02 * rng.normal(size=n)
+    return SimplexGP(seed=0).fit(X, y), X, y
+
+
+def test_pessimistic_needs_a_regressor_with_a_predictive_std():
+    box = Constraints(["a", "b", "c"], np.zeros(3), np.ones(3), np.ones(3))
+    with pytest.raises(UserError, match="search.method: pessimistic .* fit.regressors: \\[gp\\]"):
+        search_mixture(Bowl([0.2, 0.3, 0.5]), box, SearchConfig(method="pessimistic"))
+
+
+def test_pessimistic_proposes_where_the_gp_is_sure_and_keeps_to_the_bounds():
+    gp, X, y = _clustered_gp()
+    box = Constraints(list("abcd"), np.zeros(4), np.array([1, 1, 1, 0.6]), np.ones(4))
+    search = SearchConfig(method="pessimistic", candidates=4000, seed=1)
+    sure = search_mixture(gp, box, search, runs=(X, y))
+    bold = search_mixture(gp, box, SearchConfig(method="pessimistic", candidates=4000,
+                                                 seed=1, pessimism=0.0), runs=(X, y))
+    assert box.contains(sure.mixture, 1e-9) and box.contains(bold.mixture, 1e-9)
+    _, std_sure = gp.predict(sure.mixture[None, :], return_std=True)
+    _, std_bold = gp.predict(bold.mixture[None, :], return_std=True)
+    assert std_sure[0] < std_bold[0]  # the bound stays where the runs are
+    nearest = np.abs(X - sure.mixture).sum(1).min()
+    assert nearest < np.abs(X - bold.mixture).sum(1).min()
+    assert sure.details["runs_among_candidates"] == len(X)
+    assert sure.details["bound"] == pytest.approx(sure.predicted + std_sure[0], abs=1e-9)

@@ -20,7 +20,7 @@ PRIOR = {d: n / sum(TOKENS.values()) for d, n in TOKENS.items()}
 OPTIMUM = np.array([0.45, 0.3, 0.15, 0.1])
 
 
-def config(tmp_path, **search):
+def config(tmp_path, fit=None, **search):
     for d in DOMAINS:  # the sources must exist; their texts are never read here
         (tmp_path / f"{d}.txt").write_text(d)
     raw = {"name": "t",
@@ -33,6 +33,8 @@ def config(tmp_path, **search):
            "compute": {"storage": str(tmp_path / "sweep")},
            "search": {"strategy": "bayesopt", "initial_runs": 4, "min_weight": {"web": 0.2},
                       "max_weight": {"code": 0.5}, **search}}
+    if fit is not None:
+        raw["fit"] = fit
     return parse_config(raw)
 
 
@@ -187,3 +189,12 @@ def test_a_suggestion_the_storage_refuses_is_taken_back(tmp_path):
     (blocked / "x").rmdir()
     blocked.rmdir()
     assert search.suggest()["run_id"] == "run-0001"
+
+
+def test_an_adaptive_sweep_proposes_as_it_searched_unless_told_otherwise(tmp_path):
+    cfg = config(tmp_path)
+    assert cfg.fit.regressors == ["gp"] and cfg.search.method == "pessimistic"
+    told = config(tmp_path, fit={"regressors": ["ridge", "gp"]}, method="simulate")
+    assert told.fit.regressors == ["ridge", "gp"] and told.search.method == "simulate"
+    regmix = config(tmp_path, strategy="random")
+    assert "lightgbm" in regmix.fit.regressors and regmix.search.method == "auto"
