@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.raymix-installed
 
-.PHONY: setup demo scaling-demo test bench clean
+.PHONY: setup demo scaling-demo adaptive-demo test bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ scaling-demo: setup
 	$(VENV)/bin/raymix sweep jobs/configs/scaling.yaml
 	$(VENV)/bin/raymix validate jobs/configs/scaling.yaml
 
+# the demo's question with 24 adaptively chosen proxies in place of 48 random ones
+adaptive-demo: setup
+	$(VENV)/bin/raymix sweep jobs/configs/adaptive.yaml
+
 test: setup
 	$(PY) -m pytest -q tests
 
@@ -43,6 +47,10 @@ bench: setup
 	$(PY) bench/bench_proxy_memory.py --device cpu --shapes 8 --seed 1 --max-logits-gb 0.5
 	if [ -f runs/demo/proposal.json ]; then $(PY) bench/bench_proposal_check.py; \
 	else echo "bench_proposal_check.py needs a finished demo: run 'make demo' first"; fi
+	# search strategies: on RegMix's response surface (~10 min), then with real proxies on
+	# the built-in corpus (~50 min on 2 cores; resumes from its cache of trained runs)
+	$(PY) bench/bench_search_strategies.py
+	$(PY) bench/bench_search_builtin.py
 
 clean:
 	rm -rf runs .raymix .pytest_cache
