@@ -9,7 +9,9 @@ bounded simplex ``{w : lower <= w <= upper, sum(w) = 1}`` of a
 
 ``random``
     RegMix-like Dirichlet draws around the tempered prior, projected into the box
-    (:func:`raymix.mixtures.sample_candidates`). The baseline: no feedback at all.
+    (:func:`raymix.mixtures.sample_candidates`). The baseline: no feedback at all. (A
+    sweep with ``search.strategy: random`` does not search: it draws every mixture up
+    front with its ``mixtures`` section; :mod:`raymix.searcher` runs the other two.)
 ``bayesopt``
     ``initial`` random draws, then Bayesian optimisation: raymix's Gaussian process
     (:class:`raymix.regressors.SimplexGP`, Matern 5/2 on the square roots of the
@@ -36,7 +38,9 @@ Determinism and resuming: every batch draws its randomness from a generator seed
 :meth:`SimplexSearch.to_dict` stores the settings, the suggestions and the observations
 as JSON types (floats round-trip exactly through :mod:`json`), and
 :meth:`SimplexSearch.from_dict` rebuilds a search whose next suggestions are exactly
-those the uninterrupted search would have made.
+those the uninterrupted search would have made. The GP is fitted to the observations
+sorted by mixture, so the order in which runs finished (which a cluster decides) does
+not change what is suggested.
 """
 
 from __future__ import annotations
