@@ -31,7 +31,7 @@ adaptive-demo: setup
 	$(VENV)/bin/raymix sweep jobs/configs/adaptive.yaml
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 bench: setup
 	$(PY) bench/bench_proxy_speed.py

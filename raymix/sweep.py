@@ -46,8 +46,8 @@ from raymix.prepare import PreparedData, prepare
 from raymix.proxy import ProxyData, ProxyDiverged, non_embedding_params, train_proxy
 from raymix.searcher import MixtureSearcher, check_search, is_adaptive, search_settings
 from raymix.atomic import atomic_write_text
-from raymix.results import (RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, atomic_write_frame,
-                            format_number)
+from raymix.results import (RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore,
+                            atomic_write_frame, export_tables, format_number)
 
 
 # ----------------------------------------------------------------------------- the trial
@@ -376,7 +376,9 @@ def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
     # refusals first (changed settings, a cap no mixture meets), writes after: a refused
     # sweep leaves its storage folder as it was
     check_experiment(cfg, prepared)
-    plan = None if is_adaptive(cfg) else plan_mixtures(cfg, prepared)  # else made by searching
+    # an adaptive sweep's plan is made by searching; it is on disk once the search is done
+    searching = is_adaptive(cfg) and not (cfg.storage_path / "plan.csv").is_file()
+    plan = None if searching else plan_mixtures(cfg, prepared)
     if plan is None:
         search_settings(cfg, prepared.train_tokens, prepared.prior)  # refuses an empty box
     start_experiment(cfg, prepared)
@@ -418,6 +420,15 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
     the experiment stops and a :class:`UserError` (naming ``storage_field``) says why.
     """
     sweep_dir = cfg.storage_path
+    if plan is not None:
+        stored = ResultStore(sweep_dir).load_all()
+        if set(plan[RUN_COLUMN]) <= set(stored):  # all trained: no cluster needed
+            log(f"[sweep] {len(plan)} runs planned, {len(stored)} already stored, "
+                f"0 to train -> {sweep_dir}")
+            records = [stored[k] for k in sorted(stored)]
+            paths = export_tables(sweep_dir, records, cfg.domain_names, cfg.target.name)
+            failed = sum(r["status"] != "ok" for r in records)
+            return SweepResult(sweep_dir, len(plan), len(records), failed, 0, paths, 0.0, 0.0)
     search = None
     if plan is None:
         search = {"settings": search_settings(cfg, prepared.train_tokens, prepared.prior),

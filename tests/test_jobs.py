@@ -21,9 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
-@pytest.fixture
-def head_node(tmp_path):
+@pytest.fixture(scope="module")
+def head_node():
     """A local head node with token authentication, stopped afterwards whatever happens.
+
+    One head serves the module's tests (each uses its own sweep folder): starting and
+    stopping a head costs more than a tiny sweep.
 
     As the README says to run a cluster: ``RAY_AUTH_MODE=token`` on the head and every
     client. The token comes from ``RAY_AUTH_TOKEN`` (Ray's first choice, before
