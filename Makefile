@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.raymix-installed
 
-.PHONY: setup demo scaling-demo adaptive-demo test bench clean
+.PHONY: setup demo scaling-demo adaptive-demo test test-slow bench clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ adaptive-demo: setup
 
 test: setup
 	$(PY) -m pytest -q --durations=15 tests
+
+# the three longest end-to-end tests (multi-scale + validate, continual pretraining, a node
+# removed mid-sweep): about 4 minutes more; CI runs them after the suite
+test-slow: setup
+	$(PY) -m pytest -q -m slow --durations=5 tests
 
 bench: setup
 	$(PY) bench/bench_proxy_speed.py

@@ -52,6 +52,7 @@ def test_sweep_spreads_over_nodes_and_packs_four_proxies_per_gpu(cluster, tmp_pa
     assert len(pd.read_csv(tmp_path / "sweep" / "mixtures.csv")) == 8
 
 
+@pytest.mark.slow
 def test_a_node_removed_mid_sweep_has_its_trials_rescheduled(cluster, tmp_path):
     c, worker_ids = cluster
     raw = json.loads(json.dumps(TINY))

@@ -166,6 +166,7 @@ def test_cli_sweep_end_to_end(tmp_path, cache_dir):
     assert pd.read_csv(sweep / "mixtures.csv").equals(mixtures)
 
 
+@pytest.mark.slow
 def test_multiscale_sweep_proposes_at_a_target_scale_and_validates_there(tmp_path, cache_dir):
     settings = dict(
         training={"steps": 40, "warmup_steps": 4, "min_lr_ratio": 1.0, "eval_every": 10},
@@ -232,6 +233,7 @@ def test_multiscale_sweep_proposes_at_a_target_scale_and_validates_there(tmp_pat
     assert "model.hidden" in refused.stderr and "validate.storage" in refused.stderr
 
 
+@pytest.mark.slow
 def test_continual_pretraining_sweep_finds_the_critical_share(tmp_path, cache_dir):
     # 1. pretrain a base model on one mixture and keep its checkpoint
     (tmp_path / "base").mkdir()
