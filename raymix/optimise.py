@@ -29,7 +29,7 @@ minimised over the mixtures that meet a :class:`~raymix.constraints.Constraints`
     in the bounds, every observed run, and draws around the best runs. It proposes where
     the model is sure the loss is low rather than where it extrapolates: on RegMix's
     response surface the plain argmin of a GP fitted to 32 adaptively chosen runs landed
-    as far off as 5.54 (optimum 5.12), the bound's worst seed at 5.22
+    as far off as 5.47 (optimum 5.12), the bound's worst seed at 5.22
     (bench/bench_search_strategies.py). The default proposal rule of adaptive sweeps.
 ``auto``
     ``exact`` when the regressor has gradients, else ``simulate``.
@@ -124,9 +124,14 @@ def evaluate(model, constraints: Constraints,
     objective, predicted : ndarray of shape (n,)
     """
     predicted = np.asarray(model.predict(mixtures), dtype=float).reshape(len(mixtures))
+    return _plus_kl(predicted, constraints, mixtures), predicted
+
+
+def _plus_kl(values: np.ndarray, constraints: Constraints, mixtures: np.ndarray) -> np.ndarray:
+    """``values`` plus the pull ``kl_weight * KL(w || prior)`` of each row of ``mixtures``."""
     if constraints.kl_weight == 0:  # skip: 0 * inf would be NaN where the prior is 0
-        return predicted, predicted
-    return predicted + constraints.kl_weight * kl_divergence(mixtures, constraints.prior), predicted
+        return values
+    return values + constraints.kl_weight * kl_divergence(mixtures, constraints.prior)
 
 
 def gradient_of(model, k: int) -> Gradient | None:
@@ -411,17 +416,15 @@ def _pessimistic(model, constraints: Constraints, search: SearchConfig, runs=Non
     rng = np.random.default_rng(search.seed)
     k = len(constraints.domains)
     X, y = runs if runs is not None else (np.empty((0, k)), np.empty(0))
-    pool = np.vstack([constraints.project(np.asarray(X, dtype=float).reshape(-1, k)),
-                      candidates_near_runs(search.candidates, constraints,
-                                           np.asarray(X, dtype=float).reshape(-1, k),
-                                           np.asarray(y, dtype=float), rng)])
+    X, y = np.asarray(X, dtype=float).reshape(-1, k), np.asarray(y, dtype=float)
+    pool = np.vstack([constraints.project(X),
+                      candidates_near_runs(search.candidates, constraints, X, y, rng)])
     best = (np.inf, None, 0.0, 0.0)  # bound, mixture, mean, std
     for start in range(0, len(pool), PREDICT_CHUNK):
         chunk = pool[start:start + PREDICT_CHUNK]
         mean, std = model.predict(chunk, return_std=True)
-        bound = np.asarray(mean, dtype=float) + search.pessimism * np.asarray(std, dtype=float)
-        if constraints.kl_weight:
-            bound = bound + constraints.kl_weight * kl_divergence(chunk, constraints.prior)
+        bound = _plus_kl(np.asarray(mean, dtype=float)
+                         + search.pessimism * np.asarray(std, dtype=float), constraints, chunk)
         i = int(np.argmin(bound))
         if bound[i] < best[0]:
             best = (float(bound[i]), chunk[i], float(mean[i]), float(std[i]))

@@ -9,9 +9,9 @@ front (RegMix). It searches:
   ``suggest()`` with the next mixture and its run id;
 - the driver's Tune experiment gets its trials from :class:`MixtureSearcher`, a Tune
   ``Searcher`` that asks the aggregator for each one. Tune asks whenever a trial slot
-  frees (keeping one trial queued), so every slot stays busy: a suggestion made while
-  other runs still train believes their outcome instead of waiting for it (GP-BUCB, see
-  :mod:`raymix.adaptive`);
+  frees (as many trials run as there are slots), so every slot stays busy: a suggestion
+  made while other runs still train believes their outcome instead of waiting for it
+  (GP-BUCB, see :mod:`raymix.adaptive`);
 - the search is saved in ``search.json`` in the sweep directory: its settings and every
   suggestion with its run id, written before the suggestion is handed out. Its
   observations are the stored results (``results/``). After a crash the same command
