@@ -209,9 +209,14 @@ def main() -> None:
         "targets": results,
         "total_s": time.perf_counter() - start,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1))
-    print(f"\nwrote {args.out} ({record['total_s']:.0f} s)")
+    write_record(args.out, record)
+
+
+def write_record(path: Path, record: dict) -> None:
+    """Write a benchmark's JSON record (making its folder) and say where and how long it took."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1))
+    print(f"\nwrote {path} ({record['total_s']:.0f} s)")
 
 
 if __name__ == "__main__":

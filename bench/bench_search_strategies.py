@@ -57,7 +57,6 @@ Writes bench/results/search_strategies.json and prints one table per rule.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -70,7 +69,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_regmix import REFERENCE, TARGET, load  # noqa: E402
+from bench_regmix import REFERENCE, TARGET, load, write_record  # noqa: E402
 
 from raymix.adaptive import STRATEGIES, SimplexSearch  # noqa: E402
 from raymix.config import FitConfig, SearchConfig  # noqa: E402
@@ -318,9 +317,7 @@ def main() -> None:
         "results": results,
         "total_s": time.perf_counter() - start,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1))
-    print(f"\nwrote {args.out} ({record['total_s']:.0f} s)")
+    write_record(args.out, record)
 
 
 if __name__ == "__main__":
