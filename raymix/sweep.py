@@ -128,6 +128,15 @@ class SweepProgress(tune.Callback):
         self.best = (math.inf, None)
         self.pending_fit = None
         self.t0 = time.monotonic()
+        self.running: set[str] = set()  # trials whose actor is up (Tune's RUNNING)
+        self.most_running = 0  # the most at once in this experiment: are the slots busy?
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.running.add(trial.trial_id)
+        self.most_running = max(self.most_running, len(self.running))
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.running.discard(trial.trial_id)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self._log_fit_if_ready()
@@ -148,11 +157,13 @@ class SweepProgress(tune.Callback):
             self.pending_fit = self.start_fit()
 
     def on_trial_recover(self, iteration, trials, trial, **info):
+        self.running.discard(trial.trial_id)
         # a worker or node died under the trial: Tune starts it again (compute.max_retries)
         self.log(f"[sweep] {trial.config['trial']['run_id']}: its worker died; retrying "
                  f"({trial.num_failures} failure(s) so far)")
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        self.running.discard(trial.trial_id)
         self.log(f"[sweep] {trial.config['trial']['run_id']}: failed for good after "
                  f"{trial.num_failures} tries; a re-run of the sweep tries it again")
 
@@ -557,7 +568,13 @@ def _run_tune(cfg: SweepConfig, prepared: PreparedData, *, aggregator_name: str,
             verbose=0,
         ),
     )
+    progress.running.clear()
+    progress.most_running = 0
     tuner.fit()
+    # a cluster that trains fewer trials at once than it has slots is wasting them
+    most = progress.most_running
+    progress.log(f"[sweep] {'plan' if searcher is None else 'search'}: up to {most} "
+                 f"trial{'s' if most != 1 else ''} ran at once on {_trial_slots(cfg):g} slots")
     return stopper.reason
 
 

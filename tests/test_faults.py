@@ -55,17 +55,6 @@ def _lost(sweep: Path, planned: int) -> int:
     return len(set(plan) - set(stored_runs(sweep)))
 
 
-def _most_at_once(records) -> int:
-    """The largest number of the records' runs that trained at the same moment."""
-    events = sorted(e for r in records for e in ((r["finished_at"] - r["wall_seconds"], 1),
-                                                  (r["finished_at"], -1)))
-    running, most = 0, 0
-    for _, step in events:
-        running += step
-        most = max(most, running)
-    return most
-
-
 def test_a_killed_driver_resumes_its_adaptive_search_with_every_mixture_once(tmp_path, cache_dir):
     """The hardest resume: mid-search, with suggestions in flight (a random sweep's plan
     resumes by the same path once the search has made it)."""
@@ -100,9 +89,9 @@ def test_a_killed_driver_resumes_its_adaptive_search_with_every_mixture_once(tmp
         assert plan.loc[run_id, ["code", "licences", "readmes"]].tolist() == weights
         assert weights[1] <= 0.5 + 1e-9  # search.max_weight bounds the search
     assert plan.loc["run-0000-s1", "seed"] == 1  # the repeat of the first mixture
-    # no serial suggest-train-suggest: the resumed search kept both slots training
-    searched_now = [records[r] for r in after["run_ids"] if r not in stored_before]
-    assert _most_at_once(searched_now) == 2
+    # no serial suggest-train-suggest: the resumed search kept both slots training (Tune's
+    # own count of running trials; without max_concurrent_trials it says 1, measured)
+    assert "[sweep] search: up to 2 trials ran at once on 2 slots" in out
     assert "9/9 done" in out and (sweep / "proposal.json").is_file()
 
 
