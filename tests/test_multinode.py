@@ -41,8 +41,13 @@ def test_sweep_spreads_over_nodes_and_packs_four_proxies_per_gpu(cluster, tmp_pa
     raw["compute"] = {"storage": str(tmp_path / "sweep"), "address": c.address,
                       "cpus_per_trial": 0.5, "gpus_per_trial": 0.25}
     cfg = parse_config(raw, base_dir=tmp_path)
-    result = run_sweep(cfg, log=lambda line: None)
+    lines: list[str] = []
+    result = run_sweep(cfg, log=lines.append)
     assert result.slots == 8  # min(4 CPUs / 0.5, 2 GPUs / 0.25): 4 proxies on each GPU
+    # Tune ran more trials at once than there are GPUs: proxies really shared them (all 8
+    # at once here; the bound leaves room for a slow machine's staggered actor starts)
+    at_once = next(int(line.split()[4]) for line in lines if "ran at once" in line)
+    assert at_once > 2, lines
     assert result.stored == 8 and result.failed == 0 and result.trained_now == 8
     records = ResultStore(tmp_path / "sweep").load_all().values()
     nodes = [r["node_id"] for r in records]
