@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from ray.tune.search import Searcher
@@ -240,27 +240,37 @@ class MixtureSearcher(Searcher):
         Training seed of every run.
     scale : str
         Model size of every run (the sweep's base size).
+    in_flight : callable, optional
+        How many trials may be suggested and not yet finished, asked before each
+        suggestion, so the limit follows a cluster that grows or shrinks. Default: no limit.
     """
 
-    def __init__(self, aggregator, queued: list[dict], seed: int, scale: str):
+    def __init__(self, aggregator, queued: list[dict], seed: int, scale: str,
+                 in_flight: Callable[[], int] | None = None):
         super().__init__(metric="target_loss", mode="min")
         self.aggregator, self.queued = aggregator, list(queued)
         self.seed, self.scale = seed, scale
+        self.limit = in_flight
+        self.live: set[str] = set()  # trial ids suggested and not finished
         self.refused: str | None = None  # why the storage refused the search's state
 
     def suggest(self, trial_id: str) -> dict | str | None:
         import ray
 
+        if self.limit is not None and len(self.live) >= self.limit():
+            return None  # Tune asks again later
         run = self.queued.pop(0) if self.queued else ray.get(self.aggregator.suggest.remote())
         if run is not None and "refused" in run:
             self.refused = run["refused"]
         if run is None or self.refused:
             return Searcher.FINISHED
+        self.live.add(trial_id)
         return {"trial": {**run, "seed": self.seed, "scale": self.scale}}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
-        """Nothing to do: the trial's record reached the aggregator, which observed it."""
+        """Free the trial's place; its record reached the aggregator, which observed it."""
+        self.live.discard(trial_id)
 
     def save(self, checkpoint_path: str) -> None:
         """Nothing to do: the search is saved in ``search.json`` at every suggestion.

@@ -44,7 +44,8 @@ from raymix.memory import GIB
 from raymix.mixtures import sample_mixtures
 from raymix.prepare import PreparedData, prepare
 from raymix.proxy import ProxyData, ProxyDiverged, non_embedding_params, train_proxy
-from raymix.searcher import MixtureSearcher, check_search, is_adaptive, search_settings
+from raymix.searcher import (MixtureSearcher, check_search, initial_runs, is_adaptive,
+                             search_settings)
 from raymix.atomic import atomic_write_text
 from raymix.results import (RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore,
                             atomic_write_frame, export_tables, format_number)
@@ -464,7 +465,8 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
             queued = ray.get(aggregator.search_runs.remote(unfinished_only=True))
             left = len(queued) + cfg.mixtures.count - len(ray.get(aggregator.search_runs.remote()))
             if left:
-                searcher = MixtureSearcher(aggregator, queued, cfg.training.seed, BASE_SCALE)
+                searcher = MixtureSearcher(aggregator, queued, cfg.training.seed, BASE_SCALE,
+                                           in_flight=lambda: _suggestions_in_flight(cfg))
                 refused = _run_tune(cfg, prepared, searcher=searcher, count=left, **experiment)
                 _stop_if_refused(refused or searcher.refused, aggregator, sweep_dir, storage_field)
             plan = searched_plan(cfg, ray.get(aggregator.search_runs.remote()))
@@ -514,6 +516,19 @@ def _trial_slots(cfg: SweepConfig) -> float:
     return slots
 
 
+def _suggestions_in_flight(cfg: SweepConfig) -> int:
+    """How many runs an adaptive search keeps suggested and unfinished at a time.
+
+    ``compute.max_concurrent`` when set. Otherwise the trial slots the cluster has now,
+    plus one: the one more waits for the next free slot, whose trial then starts without
+    waiting for the GP, and on an autoscaling cluster its demand is what makes the
+    autoscaler add a node (the limit grows with each node). But never fewer than the
+    initial runs: they do not depend on results, so all of them go out at once, and a
+    cluster that starts with no worker nodes sees their whole demand.
+    """
+    return cfg.compute.max_concurrent or max(int(_trial_slots(cfg)) + 1, initial_runs(cfg))
+
+
 def _trials(cfg: SweepConfig, todo: pd.DataFrame) -> list[dict]:
     """The Tune configs of the planned runs ``todo``: run id, seed, size and mixture."""
     # plans written before repeats existed have no seed column: they used training.seed
@@ -548,9 +563,9 @@ def _run_tune(cfg: SweepConfig, prepared: PreparedData, *, aggregator_name: str,
         space, search = {}, {"search_alg": searcher, "num_samples": count}
         # Tune keeps only one trial of a custom searcher pending unless told how many may
         # run: short trials would then run one at a time, each finishing before the next
-        # one's actor starts. So as many suggestions as slots are in flight (on an
-        # autoscaling cluster, compute.max_concurrent says how many the cluster grows to).
-        concurrent = concurrent or max(1, int(_trial_slots(cfg)))
+        # one's actor starts. Tune is told the most there could be; the searcher keeps
+        # to the cluster's slots as they are now (_suggestions_in_flight).
+        concurrent = concurrent or count
     stopper = StopWhenStorageFails()
     tuner = tune.Tuner(
         tune.with_resources(trainable, trial_resources(cfg)),

@@ -1,5 +1,6 @@
-"""Autoscaling on one machine (Ray's ``fake_multinode`` provider): a sweep submitted to a
-cluster with no worker nodes scales it up to run its trials, and it scales back down after."""
+"""Autoscaling on one machine (Ray's ``fake_multinode`` provider): an adaptive sweep
+submitted to a cluster with no worker nodes scales it up to run its trials, uses the
+nodes as they join, and the cluster scales back down after."""
 
 from __future__ import annotations
 
@@ -62,19 +63,26 @@ def _alive_workers(head_id: str) -> set[str]:
     return {n["NodeID"] for n in ray.nodes() if n["Alive"] and n["NodeID"] != head_id}
 
 
-def test_a_sweep_scales_the_cluster_up_from_zero_and_back_down(autoscaling_head, tmp_path):
+def test_an_adaptive_sweep_scales_the_cluster_up_from_zero_and_back_down(autoscaling_head,
+                                                                        tmp_path):
     head_id = ray.get_runtime_context().get_node_id()
     assert _alive_workers(head_id) == set()  # nothing to run trials on yet
     raw = json.loads(json.dumps(TINY))
     raw["data"]["cache_dir"] = str(tmp_path / "cache")
     raw["mixtures"] = {"count": 6, "repeats": 0}
+    raw["search"] = {"strategy": "bayesopt", "initial_runs": 2}
     raw["compute"] = {"storage": str(tmp_path / "sweep"), "address": autoscaling_head,
                       "cpus_per_trial": 1, "gpus_per_trial": 0.5}
-    result = run_sweep(parse_config(raw, base_dir=tmp_path), log=lambda line: None)
+    lines: list[str] = []
+    result = run_sweep(parse_config(raw, base_dir=tmp_path), log=lines.append)
 
     assert result.stored == 6 and result.failed == 0
     nodes = {r["node_id"] for r in ResultStore(tmp_path / "sweep").load_all().values()}
     assert head_id not in nodes and len(nodes) >= 1  # every trial ran on an added node
+    # the search kept suggestions in flight as nodes joined, though it started with no
+    # slot at all (a limit fixed at the start's slots trained one trial at a time)
+    at_once = next(int(line.split()[4]) for line in lines if "ran at once" in line)
+    assert at_once >= 2, lines
     # idle workers go away (idle_timeout_minutes: 0.05), leaving the head alone
     deadline = time.monotonic() + 90
     while _alive_workers(head_id) and time.monotonic() < deadline:

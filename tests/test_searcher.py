@@ -125,7 +125,8 @@ def test_the_search_moves_towards_the_optimum(tmp_path):
     assert min(losses[initial_runs(cfg):]) < min(losses[:initial_runs(cfg)])
 
 
-def test_the_searcher_hands_out_unfinished_runs_first_then_the_aggregators(tmp_path):
+def test_the_searcher_hands_out_unfinished_runs_first_then_the_aggregators_as_room_allows(
+        tmp_path):
     class Aggregator:  # the actor's interface, called in-process (ray.get of a plain value)
         def __init__(self, search):
             self.suggest = type("M", (), {"remote": staticmethod(search.suggest)})
@@ -133,13 +134,20 @@ def test_the_searcher_hands_out_unfinished_runs_first_then_the_aggregators(tmp_p
     cfg = config(tmp_path)
     search = start(cfg)
     first = search.suggest()
-    searcher = MixtureSearcher(Aggregator(search), [first], seed=3, scale="base")
+    slots = [1]  # the cluster's room, as it grows
+    searcher = MixtureSearcher(Aggregator(search), [first], seed=3, scale="base",
+                               in_flight=lambda: slots[0])
     import ray
 
     original, ray.get = ray.get, lambda value: value
     try:
         assert searcher.suggest("t1") == {"trial": {**first, "seed": 3, "scale": "base"}}
+        assert searcher.suggest("t2") is None  # no room: Tune asks again later
+        slots[0] = 2  # a node joined
         assert searcher.suggest("t2")["trial"]["run_id"] == "run-0001"
+        assert searcher.suggest("t3") is None
+        searcher.on_trial_complete("t1")
+        assert searcher.suggest("t3")["trial"]["run_id"] == "run-0002"
     finally:
         ray.get = original
 
