@@ -8,9 +8,10 @@ front (RegMix). It searches:
   process is refitted on the stored runs (the live fit), and the actor answers
   ``suggest()`` with the next mixture and its run id;
 - the driver's Tune experiment gets its trials from :class:`MixtureSearcher`, a Tune
-  ``Searcher`` that asks the aggregator for each one. Tune asks whenever a trial slot
-  frees (as many trials run as there are slots), so every slot stays busy: a suggestion
-  made while other runs still train believes their outcome instead of waiting for it
+  ``Searcher`` that asks the aggregator for each one. It keeps one suggestion more in
+  flight than the cluster has trial slots now (``sweep._suggestions_in_flight``), so every
+  slot stays busy, and an autoscaling cluster sees demand to grow: a suggestion made
+  while other runs still train believes their outcome instead of waiting for it
   (GP-BUCB, see :mod:`raymix.adaptive`);
 - the search is saved in ``search.json`` in the sweep directory: its settings and every
   suggestion with its run id, written before the suggestion is handed out. Its
