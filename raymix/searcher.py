@@ -253,6 +253,7 @@ class MixtureSearcher(Searcher):
         self.seed, self.scale = seed, scale
         self.limit = in_flight
         self.live: set[str] = set()  # trial ids suggested and not finished
+        self.most_live = 0  # the most at once, for the sweep's summary line
         self.refused: str | None = None  # why the storage refused the search's state
 
     def suggest(self, trial_id: str) -> dict | str | None:
@@ -266,6 +267,7 @@ class MixtureSearcher(Searcher):
         if run is None or self.refused:
             return Searcher.FINISHED
         self.live.add(trial_id)
+        self.most_live = max(self.most_live, len(self.live))
         return {"trial": {**run, "seed": self.seed, "scale": self.scale}}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,

@@ -588,7 +588,8 @@ def _run_tune(cfg: SweepConfig, prepared: PreparedData, *, aggregator_name: str,
     tuner.fit()
     # a cluster that trains fewer trials at once than it has slots is wasting them
     most = progress.most_running
-    progress.log(f"[sweep] {'plan' if searcher is None else 'search'}: up to {most} "
+    suggested = "" if searcher is None else f"up to {searcher.most_live} suggested at a time, "
+    progress.log(f"[sweep] {'plan' if searcher is None else 'search'}: {suggested}up to {most} "
                  f"trial{'s' if most != 1 else ''} ran at once on {_trial_slots(cfg):g} slots")
     return stopper.reason
 

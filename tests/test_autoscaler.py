@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from raymix.sweep import run_sweep
 from test_sweep import TINY
 
 HERE = Path(__file__).resolve().parent
+AT_ONCE = re.compile(r"up to (\d+) trials? ran at once")
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
@@ -69,6 +71,9 @@ def test_an_adaptive_sweep_scales_the_cluster_up_from_zero_and_back_down(autosca
     assert _alive_workers(head_id) == set()  # nothing to run trials on yet
     raw = json.loads(json.dumps(TINY))
     raw["data"]["cache_dir"] = str(tmp_path / "cache")
+    # proxies of a few seconds: a trial shorter than a new worker's start-up (about 2 s on
+    # a fake node) would reuse the first trial's worker and run alone
+    raw["training"].update(steps=120, eval_every=40)
     raw["mixtures"] = {"count": 6, "repeats": 0}
     raw["search"] = {"strategy": "bayesopt", "initial_runs": 2}
     raw["compute"] = {"storage": str(tmp_path / "sweep"), "address": autoscaling_head,
@@ -81,7 +86,7 @@ def test_an_adaptive_sweep_scales_the_cluster_up_from_zero_and_back_down(autosca
     assert head_id not in nodes and len(nodes) >= 1  # every trial ran on an added node
     # the search kept suggestions in flight as nodes joined, though it started with no
     # slot at all (a limit fixed at the start's slots trained one trial at a time)
-    at_once = next(int(line.split()[4]) for line in lines if "ran at once" in line)
+    at_once = next(int(m[1]) for m in map(AT_ONCE.search, lines) if m)
     assert at_once >= 2, lines
     # idle workers go away (idle_timeout_minutes: 0.05), leaving the head alone
     deadline = time.monotonic() + 90

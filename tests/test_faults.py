@@ -91,7 +91,8 @@ def test_a_killed_driver_resumes_its_adaptive_search_with_every_mixture_once(tmp
     assert plan.loc["run-0000-s1", "seed"] == 1  # the repeat of the first mixture
     # no serial suggest-train-suggest: the resumed search kept both slots training (Tune's
     # own count of running trials; without max_concurrent_trials it says 1, measured)
-    assert "[sweep] search: up to 2 trials ran at once on 2 slots" in out
+    search_line = next(line for line in out.splitlines() if line.startswith("[sweep] search:"))
+    assert search_line.endswith("up to 2 trials ran at once on 2 slots"), search_line
     assert "9/9 done" in out and (sweep / "proposal.json").is_file()
 
 
