@@ -56,6 +56,7 @@ bench: setup
 	# the built-in corpus (~50 min on 2 cores; resumes from its cache of trained runs)
 	$(PY) bench/bench_search_strategies.py
 	$(PY) bench/bench_search_builtin.py
+	$(PY) bench/bench_search_latency.py
 
 clean:
 	rm -rf runs .raymix .pytest_cache

@@ -67,6 +67,13 @@ LOCAL_CENTRES = 5  # the best this many runs each get local candidates
 LOCAL_FRACTION = 0.5  # share of the candidates drawn around the best runs
 DESIGN_POOL = 4096  # RegMix draws the space-filling design chooses from
 PRIOR_SHARE = 0.05  # local draws centre on (1 - this) * run + this * prior: zero weights may grow
+# The GP's hyperparameters are refitted at every new observation up to REFIT_RUNS runs;
+# beyond, only when the runs have grown by REFIT_GROWTH since the last refit, and the GP
+# in between conditions on every run with those hyperparameters (one Cholesky). A refit
+# costs 1.7 s at 512 runs and 13 s at 1024 on one core (bench/bench_search_latency.py),
+# and a few percent more runs barely move the most likely hyperparameters.
+REFIT_RUNS = 128
+REFIT_GROWTH = 1.1
 
 
 def sample_regmix(n: int, box: Constraints, rng: np.random.Generator) -> np.ndarray:
@@ -297,6 +304,10 @@ class SimplexSearch:
         self.failed: list[np.ndarray] = []  # suggested, trained, no loss (e.g. diverged)
         self._design: np.ndarray | None = None
         self._gp: tuple[int, SimplexGP] | None = None  # (observations, fit): refit on new ones
+        # hyperparameters of the last full GP fit, and on how many runs (saved with the
+        # state, so a resumed search reuses them exactly as the uninterrupted one would)
+        self.gp_theta: list[float] | None = None
+        self.gp_theta_runs = 0
 
     @property
     def domains(self) -> list[str]:
@@ -363,9 +374,20 @@ class SimplexSearch:
         return X[order], y[order]
 
     def _fitted_gp(self, X: np.ndarray, y: np.ndarray) -> SimplexGP:
-        """The GP of the current observations; kept until a new one arrives."""
-        if self._gp is None or self._gp[0] != len(y):
-            self._gp = (len(y), SimplexGP(n_restarts=self.gp_restarts, seed=self.seed).fit(X, y))
+        """The GP of the current observations; kept until a new one arrives.
+
+        Its hyperparameters are those of the last full fit while the runs have grown by
+        less than ``REFIT_GROWTH`` past ``REFIT_RUNS`` (module constants).
+        """
+        n = len(y)
+        if self._gp is None or self._gp[0] != n:
+            reuse = (self.gp_theta is not None and n > REFIT_RUNS
+                     and n < REFIT_GROWTH * self.gp_theta_runs)
+            gp = SimplexGP(n_restarts=self.gp_restarts, seed=self.seed,
+                           theta=self.gp_theta if reuse else None).fit(X, y)
+            if not reuse:
+                self.gp_theta, self.gp_theta_runs = gp.theta_.tolist(), n
+            self._gp = (n, gp)
         return self._gp[1]
 
     def _bayesopt_rows(self, n: int, chosen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -440,6 +462,8 @@ class SimplexSearch:
             "mixtures": [row.tolist() for row in self.mixtures],
             "losses": list(self.losses),
             "failed": [row.tolist() for row in self.failed],
+            "gp_theta": self.gp_theta,
+            "gp_theta_runs": self.gp_theta_runs,
         }
 
     @classmethod
@@ -464,4 +488,7 @@ class SimplexSearch:
             search.observe(state["mixtures"], state["losses"])
         if state.get("failed"):  # states saved before failed runs were recorded have none
             search.discard(state["failed"])
+        if state.get("gp_theta") is not None:  # older states have none: the GP refits
+            search.gp_theta = [float(v) for v in state["gp_theta"]]
+            search.gp_theta_runs = int(state["gp_theta_runs"])
         return search

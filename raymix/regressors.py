@@ -246,11 +246,16 @@ class SimplexGP(RegressorMixin, BaseEstimator):
     chunk_size : int, default=8192
         Rows predicted at a time, so a million candidates need ``chunk_size x n``
         floats of memory, not ``10^6 x n``.
+    theta : array-like of shape (k + 2,), optional
+        Hyperparameters to use as they are (``theta_`` of an earlier fit): ``fit`` then
+        only conditions on the data, one Cholesky factorisation, with no likelihood search.
 
     Attributes
     ----------
     amplitude_, length_scales_, noise_level_ : float, ndarray of shape (k,), float
         Fitted kernel hyperparameters (in units of the standardised loss).
+    theta_ : ndarray of shape (k + 2,)
+        The same as ``log([amplitude, *length_scales, noise_level])``.
     noise_std_ : float
         Run-to-run noise the fit attributes to the data, in loss units.
     log_marginal_likelihood_ : float
@@ -260,11 +265,12 @@ class SimplexGP(RegressorMixin, BaseEstimator):
     BOUNDS = ((1e-3, 1e3), (1e-2, 1e3), (1e-6, 1.0))
 
     def __init__(self, n_restarts: int = 2, max_iter: int = 50, seed: int = 0,
-                 chunk_size: int = 8192):
+                 chunk_size: int = 8192, theta=None):
         self.n_restarts = n_restarts
         self.max_iter = max_iter
         self.seed = seed
         self.chunk_size = chunk_size
+        self.theta = theta
 
     @staticmethod
     def _inputs(X) -> np.ndarray:
@@ -289,19 +295,21 @@ class SimplexGP(RegressorMixin, BaseEstimator):
         k = Z.shape[1]
         self.y_mean_, self.y_scale_ = float(y.mean()), float(y.std()) or 1.0
         t = (y - self.y_mean_) / self.y_scale_
-        amp, scale, noise = self.BOUNDS
-        bounds = np.log([amp, *[scale] * k, noise])
         # runs x runs matrices: below a few thousand runs, BLAS threads cost more in
         # synchronisation than they save (10x more on a busy machine)
         with threadpool_limits(1 if len(t) <= SMALL_GP else None, user_api="blas"):
-            # screen every start briefly, then finish only the most likely one
-            screened = [self._minimise(x0, Z, t, bounds, SCREEN_ITER) for x0 in self._starts(k)]
-            best = min(screened, key=lambda result: result.fun)
-            best = self._minimise(best.x, Z, t, bounds, self.max_iter)
-        theta = best.x
+            if self.theta is None:
+                theta, nll = self._fit_theta(Z, t)
+            else:
+                theta = np.asarray(self.theta, dtype=float)
+                if theta.shape != (k + 2,):
+                    raise ValueError(f"theta needs {k + 2} values for {k} domains "
+                                     f"(got {theta.shape})")
+                nll = gp_negative_log_likelihood(theta, Z, t)[0]
+        self.theta_ = theta
         self.amplitude_, self.noise_level_ = float(np.exp(theta[0])), float(np.exp(theta[-1]))
         self.length_scales_ = np.exp(theta[1:-1])
-        self.log_marginal_likelihood_ = -float(best.fun)
+        self.log_marginal_likelihood_ = -float(nll)
         self.noise_std_ = float(np.sqrt(self.noise_level_) * self.y_scale_)
         self.Z_ = Z / self.length_scales_
         K = self.covariance(self.Z_, self.Z_)
@@ -309,6 +317,16 @@ class SimplexGP(RegressorMixin, BaseEstimator):
         self.alpha_ = linalg.cho_solve((self.cholesky_, True), t)
         self.n_features_in_ = k
         return self
+
+    def _fit_theta(self, Z: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, float]:
+        """The most likely hyperparameters: every start screened briefly, the best finished."""
+        amp, scale, noise = self.BOUNDS
+        bounds = np.log([amp, *[scale] * Z.shape[1], noise])
+        screened = [self._minimise(x0, Z, t, bounds, SCREEN_ITER)
+                    for x0 in self._starts(Z.shape[1])]
+        best = min(screened, key=lambda result: result.fun)
+        best = self._minimise(best.x, Z, t, bounds, self.max_iter)
+        return best.x, float(best.fun)
 
     def scaled_inputs(self, X) -> np.ndarray:
         """The kernel's inputs for mixtures ``X``: square-root weights over length scales."""

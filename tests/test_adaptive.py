@@ -81,6 +81,31 @@ def test_state_round_trips_exactly():
                                   .suggest(4), search.suggest(4))
 
 
+def test_beyond_refit_runs_the_gp_keeps_its_hyperparameters_and_resumes_exactly():
+    search = run(make("bayesopt"), 17)  # the last full fit was on 128 runs (REFIT_RUNS)
+    theta = search.gp_theta
+    assert search.gp_theta_runs == 128
+    search.suggest(1)  # 136 runs < 1.1 x 128: conditioned on all, hyperparameters kept
+    assert search.gp_theta == theta and search._gp[0] == 136
+    X = np.array(search.suggested[-1:])
+    search.observe(X, loss(X))
+    saved = json.loads(json.dumps(search.to_dict()))  # as search.json holds it
+    after = search.suggest(2)
+    resumed = SimplexSearch.from_dict(saved)
+    np.testing.assert_array_equal(resumed.suggest(2), after)
+    np.testing.assert_array_equal(resumed._gp[1].theta_, theta)  # the saved ones, not refitted
+    # (a state without them refits: other hyperparameters, here the same picks)
+    fresh = SimplexSearch.from_dict({**saved, "gp_theta": None, "gp_theta_runs": 0})
+    fresh.suggest(2)
+    assert fresh.gp_theta_runs == 137 and fresh.gp_theta != theta
+    X = np.array(search.suggested[-2:])
+    search.observe(X, loss(X))
+    run(search, 1)  # 139 runs, still kept
+    assert search.gp_theta == theta
+    search.suggest(1)  # 147 runs >= 1.1 x 128: refitted
+    assert search.gp_theta_runs == 147 and search.gp_theta != theta
+
+
 def test_design_is_spread_out_and_inside():
     search = make("design", initial=8)
     X = search.suggest(8)
