@@ -39,6 +39,11 @@ projection onto ``{lower <= w <= upper, sum(w) = 1}`` (:func:`kl_project`), whic
 ``w_i = clip(c * v_i, lower_i, upper_i)`` for the scalar ``c`` at which the weights sum to
 1. Every iterate stays in the box, and a domain with ``lower == upper`` keeps its value.
 
+**The pull towards the prior.** With ``kl_weight`` > 0 (``search.kl_weight``, as for
+every raymix proposal) the objective is ``F(w) + kl_weight * KL(w || prior)``: still
+convex, so the same update and certificate apply. ``objective`` then records this sum,
+and :func:`mixture_loss` gives the target loss ``F`` of the result alone.
+
 **Stopping.** The run stops once the Frank-Wolfe duality gap ``<grad F(w), w - s>``
 (``s`` the best vertex of the box for the linearised loss) is below ``tol``. By convexity
 the gap bounds ``F(w) - min F`` from above, so ``tol`` is a certificate on the loss,
@@ -79,8 +84,8 @@ class MixMinResult:
     domains : list of str
         Domain names, in the order of ``weights``.
     objective : list of float
-        ``F`` at every iterate, the uniform start first (``steps + 1`` values,
-        non-increasing).
+        ``F`` (plus the prior pull, with ``kl_weight``) at every iterate, the uniform
+        start first (``steps + 1`` values, non-increasing).
     gap : list of float
         The stopping quantity (duality gap, an upper bound on ``F(w) - min F``) at every
         iterate.
@@ -121,6 +126,8 @@ def mixmin(
     domains: Sequence[str] | None = None,
     lower: Sequence[float] | np.ndarray | None = None,
     upper: Sequence[float] | np.ndarray | None = None,
+    prior: Sequence[float] | np.ndarray | None = None,
+    kl_weight: float = 0.0,
     eta: float = 1.0,
     max_steps: int = 100,
     tol: float = 1e-4,
@@ -139,6 +146,11 @@ def mixmin(
         ``constraints.upper`` of a :class:`raymix.constraints.Constraints`. Need
         ``0 <= lower <= upper <= 1`` and ``sum(lower) <= 1 <= sum(upper)``;
         ``lower == upper`` fixes a domain.
+    prior : array of shape (k,), optional
+        The mixture ``kl_weight`` pulls towards (e.g. ``constraints.prior``); needed
+        when ``kl_weight`` > 0, and positive wherever ``upper`` is.
+    kl_weight : float, default=0.0
+        Adds ``kl_weight * KL(w || prior)`` to the objective.
     eta : float, default=1.0
         Step size of the exponentiated gradient (halved for a step that would raise F).
     max_steps : int, default=100
@@ -162,9 +174,10 @@ def mixmin(
     names = _check_domains(domains, k)
     lower, upper = _check_bounds(lower, upper, k)
     _check_settings(eta, max_steps, tol)
+    pull = _check_pull(prior, kl_weight, upper, k)
 
     w = kl_project(np.ones(k), lower, upper)
-    loss, grad = _loss_and_gradient(logprobs, w)
+    loss, grad = _loss_and_gradient(logprobs, w, pull)
     objective, gaps, iterates = [], [], []
     steps = 0
     while True:
@@ -174,24 +187,39 @@ def mixmin(
         iterates.append(w)
         if gap <= tol or steps == max_steps:
             break
-        w, loss, grad = _descent_step(logprobs, w, loss, grad, lower, upper, eta)
+        w, loss, grad = _descent_step(logprobs, w, loss, grad, lower, upper, eta, pull)
         steps += 1
     return MixMinResult(weights=w, domains=names, objective=objective, gap=gaps,
                         steps=steps, converged=gap <= tol, iterates=np.array(iterates))
 
 
-def _loss_and_gradient(logprobs: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
-    """``F(w)`` and ``grad F(w)``, in log space (per-token probabilities underflow)."""
+def mixture_loss(logprobs, weights) -> float:
+    """``F(w)``: the target loss of the mixture of the per-domain proxies (no prior pull)."""
+    return _loss_and_gradient(_check_logprobs(logprobs), np.asarray(weights, dtype=float))[0]
+
+
+def _loss_and_gradient(logprobs: np.ndarray, w: np.ndarray,
+                       pull: tuple[float, np.ndarray] | None = None) -> tuple[float, np.ndarray]:
+    """``F(w)`` and ``grad F(w)``, in log space (per-token probabilities underflow), plus
+    ``pull`` = (kl_weight, prior)'s ``kl_weight * KL(w || prior)`` and its gradient."""
     with np.errstate(divide="ignore"):  # a domain held at weight 0 has log weight -inf
-        joint = np.log(w)[:, None] + logprobs  # log(w_k p_k(t))
+        log_w = np.log(w)
+    joint = log_w[:, None] + logprobs  # log(w_k p_k(t))
     top = joint.max(axis=0)
     log_mix = top + np.log(np.exp(joint - top).sum(axis=0))  # log p_w(t), a logsumexp
     loss = -float(log_mix.mean())
     grad = -np.exp(logprobs - log_mix).mean(axis=1)  # -mean_t p_k(t) / p_w(t)
+    if pull is not None:
+        weight, prior = pull
+        held = w > 0  # 0 log 0 = 0; a weight held at 0 has no room to move either way
+        log_ratio = log_w[held] - np.log(prior[held])
+        loss += weight * float(w[held] @ log_ratio)
+        grad = grad.copy()
+        grad[held] += weight * (log_ratio + 1.0)
     return loss, grad
 
 
-def _descent_step(logprobs, w, loss, grad, lower, upper, eta):
+def _descent_step(logprobs, w, loss, grad, lower, upper, eta, pull=None):
     """One exponentiated-gradient step from ``w``; halve ``eta`` while it would raise F.
 
     Returns the new weights, loss and gradient (the old ones when even a tiny step fails,
@@ -205,7 +233,7 @@ def _descent_step(logprobs, w, loss, grad, lower, upper, eta):
         # that underflowed able to grow back (exp(-inf) = 0 would pin it at 0 for good)
         v = np.maximum(np.exp(log_v - log_v.max()), np.finfo(float).tiny)
         new = kl_project(v, lower, upper)
-        new_loss, new_grad = _loss_and_gradient(logprobs, new)
+        new_loss, new_grad = _loss_and_gradient(logprobs, new, pull)
         if new_loss <= loss + ASCENT_SLACK * max(1.0, abs(loss)):
             return new, new_loss, new_grad
         eta /= 2
@@ -280,7 +308,8 @@ def kl_project(v: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarra
     # at c = (1 - sum(lower)) / sum(v) the sum is at most c * sum(v) + sum(lower) = 1;
     # at the largest upper_i / v_i every positive v_i reaches its upper bound: sum >= 1
     lo = float(np.log((1.0 - lower.sum()) / v.sum()))
-    hi = float(np.max(np.log(upper[pos]) - np.log(v[pos])))
+    with np.errstate(divide="ignore"):  # an upper bound of 0 gives -inf: never the largest
+        hi = float(np.max(np.log(upper[pos]) - np.log(v[pos])))
     for _ in range(BISECTION_STEPS):
         mid = 0.5 * (lo + hi)
         if mid in (lo, hi):  # the bracket is as narrow as doubles allow
@@ -364,6 +393,27 @@ def _check_bounds(lower, upper, k: int) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"upper: the bounds sum to {upper.sum():.3g} < 1, so no mixture meets "
                         f"them; raise them")
     return lower, upper
+
+
+def _check_pull(prior, kl_weight, upper: np.ndarray, k: int):
+    """(kl_weight, prior) for the objective, None without a pull, or a one-line UserError."""
+    if not (isinstance(kl_weight, (int, float)) and np.isfinite(kl_weight) and kl_weight >= 0):
+        raise UserError(f"kl_weight: must be a number >= 0 (got {kl_weight!r})")
+    if kl_weight == 0:
+        return None
+    if prior is None:
+        raise UserError("prior: kl_weight > 0 pulls towards a prior; pass one weight per domain")
+    try:
+        prior = np.asarray(prior, dtype=float)
+    except (TypeError, ValueError):
+        raise UserError(f"prior: not numeric; pass {k} weights") from None
+    if prior.shape != (k,) or not np.all(np.isfinite(prior)) or prior.min() < 0:
+        raise UserError(f"prior: need {k} finite weights >= 0 (got shape {prior.shape})")
+    if np.any((prior == 0) & (upper > 0)):
+        i = int(np.argmax((prior == 0) & (upper > 0)))
+        raise UserError(f"prior[{i}] is 0, so KL(w || prior) is infinite unless upper[{i}] "
+                        "is 0; give it a positive prior or set kl_weight to 0")
+    return float(kl_weight), prior / prior.sum()
 
 
 def _check_settings(eta, max_steps, tol) -> None:

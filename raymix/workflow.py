@@ -289,7 +289,7 @@ def propose_mixmin(cfg: SweepConfig, *, output: str | Path | None = None) -> dic
     target loss, each single-domain proxy's loss and the optimiser's convergence.
     """
     from raymix.constraints import build_constraints
-    from raymix.mixmin import mixmin
+    from raymix.mixmin import mixmin, mixture_loss
 
     sweep_dir = cfg.storage_path
     if not (sweep_dir / DATA_INFO).is_file():
@@ -301,9 +301,10 @@ def propose_mixmin(cfg: SweepConfig, *, output: str | Path | None = None) -> dic
     logprobs = np.array([by_domain[d] for d in domains])
     box = build_constraints(domains, cfg.search, available_tokens=info.get("train_tokens"),
                             prior=info.get("prior"))
-    found = mixmin(logprobs, domains=domains, lower=box.lower, upper=box.upper)
+    found = mixmin(logprobs, domains=domains, lower=box.lower, upper=box.upper,
+                   prior=box.prior, kl_weight=box.kl_weight)
     result = {"target": cfg.target.name, **found.to_dict(),
-              "predicted_target_loss": found.objective[-1],
+              "predicted_target_loss": mixture_loss(logprobs, found.weights),
               "single_domain_target_loss": {d: float(-logprobs[i].mean())
                                             for i, d in enumerate(domains)},
               "tokens_scored": int(logprobs.shape[1]),

@@ -8,7 +8,7 @@ import pytest
 from scipy.optimize import minimize
 
 from raymix.errors import UserError
-from raymix.mixmin import MixMinResult, kl_project, mixmin
+from raymix.mixmin import MixMinResult, kl_project, mixmin, mixture_loss
 
 TRUE_WEIGHTS = np.array([0.5, 0.3, 0.2, 0.0])
 VOCAB = 50
@@ -209,6 +209,10 @@ BAD_CASES = [
     ("eta", dict(eta=0.0), "eta: got 0.0"),
     ("max-steps", dict(max_steps=2.5), "max_steps: got 2.5"),
     ("tol", dict(tol=-1.0), "tol: got -1.0"),
+    ("kl-negative", dict(kl_weight=-0.1), "kl_weight: must be a number >= 0"),
+    ("kl-without-prior", dict(kl_weight=0.1), "prior: kl_weight > 0 pulls towards a prior"),
+    ("kl-prior-shape", dict(kl_weight=0.1, prior=[0.5, 0.5]), "prior: need 3 finite weights"),
+    ("kl-prior-zero", dict(kl_weight=0.1, prior=[0.5, 0.5, 0.0]), "prior[2] is 0"),
 ]
 
 
@@ -226,3 +230,37 @@ def test_float32_rounding_above_zero_is_accepted():
     lp = GOOD.copy()
     lp[0, 0] = 1e-7  # log_softmax in float32 can return this for a certain token
     assert mixmin(lp).weights.sum() == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- prior pull
+
+
+def _kl(w, prior):
+    held = w > 0
+    return float(w[held] @ np.log(w[held] / prior[held]))
+
+
+def test_the_kl_pull_trades_target_loss_for_closeness_to_the_prior(small):
+    prior = np.array([0.1, 0.4, 0.1, 0.4])
+    free = mixmin(small)
+    pulled = mixmin(small, prior=prior, kl_weight=0.05)
+    assert pulled.converged and np.all(np.diff(pulled.objective) <= 1e-12)
+    assert _kl(pulled.weights, prior) < _kl(free.weights, prior)
+    assert mixture_loss(small, pulled.weights) > mixture_loss(small, free.weights)
+    # it is the minimum of the pulled objective: an independent solver finds no lower one
+    objective = lambda w: _loss(small, w) + 0.05 * _kl(np.maximum(w, 1e-300), prior)  # noqa: E731
+    res = minimize(objective, np.full(4, 0.25), method="SLSQP", bounds=[(1e-9, 1)] * 4,
+                   constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
+                   options={"ftol": 1e-14, "maxiter": 1000})
+    assert pulled.objective[-1] <= res.fun + 1e-6
+    # a very strong pull returns the prior itself (projected into the box)
+    np.testing.assert_allclose(mixmin(small, prior=prior, kl_weight=1e3).weights, prior,
+                               atol=1e-3)
+    held = mixmin(small, prior=prior, kl_weight=1e3, upper=[1, 0.2, 1, 1])
+    assert held.weights[1] == pytest.approx(0.2)
+
+
+def test_a_domain_held_at_zero_does_not_break_the_pull(small):
+    result = mixmin(small, prior=[0.3, 0.3, 0.4, 0.0], kl_weight=0.1, upper=[1, 1, 1, 0])
+    assert result.converged and result.weights[3] == 0.0
+    assert np.isfinite(result.objective[-1]) and np.isfinite(result.gap[-1])

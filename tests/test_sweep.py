@@ -7,6 +7,7 @@ text budget so that each test takes well under a minute on 2 cores.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -287,6 +288,21 @@ def test_mixmin_sweep_trains_one_proxy_per_domain_and_mixes_them(tmp_path, cache
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "again.json").read_text())["weights"] == weights
+    # search.kl_weight pulls MixMin's proposal towards the prior, as for a regression fit
+    from raymix.config import load_config
+    from raymix.workflow import propose_mixmin
+
+    cfg = load_config(config)
+    cfg.search.kl_weight = 0.5
+    pulled = propose_mixmin(cfg, output=tmp_path / "pulled.json")
+    prior = pulled["constraints"]["prior"]
+
+    def kl(w):
+        return sum(v * math.log(v / prior[d]) for d, v in w.items() if v > 0)
+
+    assert pulled["constraints"]["kl_weight"] == 0.5 and pulled["converged"]
+    assert kl(pulled["weights"]) < kl(weights)
+    assert pulled["predicted_target_loss"] >= result["predicted_target_loss"] - 1e-9
 
 
 @pytest.fixture
