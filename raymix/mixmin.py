@@ -214,7 +214,6 @@ def _loss_and_gradient(logprobs: np.ndarray, w: np.ndarray,
         held = w > 0  # 0 log 0 = 0; a weight held at 0 has no room to move either way
         log_ratio = log_w[held] - np.log(prior[held])
         loss += weight * float(w[held] @ log_ratio)
-        grad = grad.copy()
         grad[held] += weight * (log_ratio + 1.0)
     return loss, grad
 
@@ -397,7 +396,7 @@ def _check_bounds(lower, upper, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_pull(prior, kl_weight, upper: np.ndarray, k: int):
     """(kl_weight, prior) for the objective, None without a pull, or a one-line UserError."""
-    if not (isinstance(kl_weight, (int, float)) and np.isfinite(kl_weight) and kl_weight >= 0):
+    if not (isinstance(kl_weight, int | float) and np.isfinite(kl_weight) and kl_weight >= 0):
         raise UserError(f"kl_weight: must be a number >= 0 (got {kl_weight!r})")
     if kl_weight == 0:
         return None

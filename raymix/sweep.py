@@ -132,6 +132,11 @@ class SweepProgress(tune.Callback):
         self.running: set[str] = set()  # trials whose actor is up (Tune's RUNNING)
         self.most_running = 0  # the most at once in this experiment: are the slots busy?
 
+    def new_experiment(self) -> None:
+        """Count trials at once afresh: the search and the plan are two Tune experiments."""
+        self.running.clear()
+        self.most_running = 0
+
     def on_trial_start(self, iteration, trials, trial, **info):
         self.running.add(trial.trial_id)
         self.most_running = max(self.most_running, len(self.running))
@@ -583,8 +588,7 @@ def _run_tune(cfg: SweepConfig, prepared: PreparedData, *, aggregator_name: str,
             verbose=0,
         ),
     )
-    progress.running.clear()
-    progress.most_running = 0
+    progress.new_experiment()
     tuner.fit()
     # a cluster that trains fewer trials at once than it has slots is wasting them
     most = progress.most_running

@@ -86,8 +86,11 @@ def test_an_adaptive_sweep_scales_the_cluster_up_from_zero_and_back_down(autosca
     assert head_id not in nodes and len(nodes) >= 1  # every trial ran on an added node
     # the search kept suggestions in flight as nodes joined, though it started with no
     # slot at all (a limit fixed at the start's slots trained one trial at a time)
-    at_once = next(int(m[1]) for m in map(AT_ONCE.search, lines) if m)
-    assert at_once >= 2, lines
+    search_line = next(line for line in lines if line.startswith("[sweep] search:"))
+    # both initial runs handed out at once: the demand that made the autoscaler add nodes
+    assert int(re.search(r"up to (\d+) suggested", search_line)[1]) >= 2, search_line
+    at_once = int(AT_ONCE.search(search_line)[1])
+    assert at_once >= 2, search_line
     # idle workers go away (idle_timeout_minutes: 0.05), leaving the head alone
     deadline = time.monotonic() + 90
     while _alive_workers(head_id) and time.monotonic() < deadline:

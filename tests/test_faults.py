@@ -73,7 +73,7 @@ def test_a_killed_driver_resumes_its_adaptive_search_with_every_mixture_once(tmp
         kill_session(proc)  # SIGKILL: the driver, its cluster and the aggregator die
     before = json.loads((sweep / "search.json").read_text())
     stored_before = set(stored_runs(sweep))
-    assert 4 <= len(stored_before) < 8 and len(before["run_ids"]) > len(stored_before)
+    assert 4 <= len(stored_before) <= 6 and len(before["run_ids"]) > len(stored_before)
 
     out = finish(raymix_cli("sweep", str(config)))
     assert f"{len(stored_before)} already stored" in out
@@ -89,10 +89,13 @@ def test_a_killed_driver_resumes_its_adaptive_search_with_every_mixture_once(tmp
         assert plan.loc[run_id, ["code", "licences", "readmes"]].tolist() == weights
         assert weights[1] <= 0.5 + 1e-9  # search.max_weight bounds the search
     assert plan.loc["run-0000-s1", "seed"] == 1  # the repeat of the first mixture
-    # no serial suggest-train-suggest: the resumed search kept both slots training (Tune's
-    # own count of running trials; without max_concurrent_trials it says 1, measured)
+    # no serial suggest-train-suggest: the resumed search handed out as many runs as its
+    # limit allows (2 slots + 1 waiting, or the runs left) before any had finished. (How
+    # many then trained at once is checked in test_autoscaler.py: proxies of 60 steps are
+    # shorter than a worker's start on a loaded machine, and Tune reuses the first worker.)
+    expected = min(3, 8 - len(stored_before))
     search_line = next(line for line in out.splitlines() if line.startswith("[sweep] search:"))
-    assert search_line.endswith("up to 2 trials ran at once on 2 slots"), search_line
+    assert f"search: up to {expected} suggested at a time" in search_line, search_line
     assert "9/9 done" in out and (sweep / "proposal.json").is_file()
 
 
