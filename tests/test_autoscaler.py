@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -20,10 +19,9 @@ import yaml
 from raymix.config import parse_config
 from raymix.results import ResultStore
 from raymix.sweep import run_sweep
-from test_sweep import TINY
+from test_sweep import TINY, experiment_counts
 
 HERE = Path(__file__).resolve().parent
-AT_ONCE = re.compile(r"up to (\d+) trials? ran at once")
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
@@ -86,11 +84,10 @@ def test_an_adaptive_sweep_scales_the_cluster_up_from_zero_and_back_down(autosca
     assert head_id not in nodes and len(nodes) >= 1  # every trial ran on an added node
     # the search kept suggestions in flight as nodes joined, though it started with no
     # slot at all (a limit fixed at the start's slots trained one trial at a time)
-    search_line = next(line for line in lines if line.startswith("[sweep] search:"))
+    counts, line = experiment_counts(lines, "search")
     # both initial runs handed out at once: the demand that made the autoscaler add nodes
-    assert int(re.search(r"up to (\d+) suggested", search_line)[1]) >= 2, search_line
-    at_once = int(AT_ONCE.search(search_line)[1])
-    assert at_once >= 2, search_line
+    assert counts["suggested"] >= 2, line
+    assert counts["at_once"] >= 2, line
     # idle workers go away (idle_timeout_minutes: 0.05), leaving the head alone
     deadline = time.monotonic() + 90
     while _alive_workers(head_id) and time.monotonic() < deadline:

@@ -17,8 +17,8 @@ import pandas as pd
 
 from raymix.results import ResultStore
 
-from test_sweep import _session_members, cache_dir, finish, kill_session, raymix_cli, \
-    stored_runs, write_config  # noqa: F401  (cache_dir is a fixture)
+from test_sweep import _session_members, cache_dir, experiment_counts, finish, kill_session, \
+    raymix_cli, stored_runs, write_config  # noqa: F401  (cache_dir is a fixture)
 
 
 def _processes(proc, title: str) -> list[int]:
@@ -94,8 +94,8 @@ def test_a_killed_driver_resumes_its_adaptive_search_with_every_mixture_once(tmp
     # many then trained at once is checked in test_autoscaler.py: proxies of 60 steps are
     # shorter than a worker's start on a loaded machine, and Tune reuses the first worker.)
     expected = min(3, 8 - len(stored_before))
-    search_line = next(line for line in out.splitlines() if line.startswith("[sweep] search:"))
-    assert f"search: up to {expected} suggested at a time" in search_line, search_line
+    counts, line = experiment_counts(out.splitlines(), "search")
+    assert counts["suggested"] == expected, line
     assert "9/9 done" in out and (sweep / "proposal.json").is_file()
 
 

@@ -4,7 +4,6 @@ over the worker nodes, four proxies packed per GPU, the aggregator reached from 
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 
@@ -15,7 +14,7 @@ import ray
 from raymix.config import parse_config
 from raymix.results import ResultStore
 from raymix.sweep import run_sweep
-from test_sweep import TINY
+from test_sweep import TINY, experiment_counts
 
 
 @pytest.fixture
@@ -47,9 +46,8 @@ def test_sweep_spreads_over_nodes_and_packs_four_proxies_per_gpu(cluster, tmp_pa
     assert result.slots == 8  # min(4 CPUs / 0.5, 2 GPUs / 0.25): 4 proxies on each GPU
     # Tune ran more trials at once than there are GPUs: proxies really shared them (all 8
     # at once here; the bound leaves room for a slow machine's staggered actor starts)
-    at_once = next(int(m[1]) for m in map(re.compile(r"up to (\d+) trials? ran").search, lines)
-                   if m)
-    assert at_once > 2, lines
+    counts, line = experiment_counts(lines, "plan")
+    assert counts["at_once"] > 2, line
     assert result.stored == 8 and result.failed == 0 and result.trained_now == 8
     records = ResultStore(tmp_path / "sweep").load_all().values()
     nodes = [r["node_id"] for r in records]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -63,6 +64,17 @@ def write_config(folder: Path, cache: Path, **overrides) -> Path:
     path = folder / "sweep.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
+
+
+def experiment_counts(lines: list[str], phase: str) -> tuple[dict[str, int], str]:
+    """The counts in a sweep's summary line of one Tune experiment (``search`` or ``plan``):
+    ``at_once`` (Tune's running trials) and, for a search, ``suggested``; and the line."""
+    line = next(line for line in lines if line.startswith(f"[sweep] {phase}:"))
+    counts = {"at_once": int(re.search(r"up to (\d+) trials? ran at once", line)[1])}
+    suggested = re.search(r"up to (\d+) suggested at a time", line)
+    if suggested:
+        counts["suggested"] = int(suggested[1])
+    return counts, line
 
 
 def raymix_cli(*args: str, **popen) -> subprocess.Popen:
