@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from raymix.critical import critical_proportion
+from raymix.proposal.critical_share import critical_proportion
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"

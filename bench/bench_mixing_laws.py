@@ -41,7 +41,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from scipy import stats
 
-from raymix.laws import ImplicitMixingLaw, MixingLaw
+from raymix.regression.laws import ImplicitMixingLaw, MixingLaw
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"

@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from raymix.config import SearchConfig
-from raymix.constraints import build_constraints
-from raymix.mixtures import sample_candidates
-from raymix.optimise import search_mixture
-from raymix.regressors import make_regressor
+from raymix.config.schema import SearchConfig
+from raymix.mixtures.constraints import build_constraints
+from raymix.mixtures.sampling import sample_candidates
+from raymix.proposal.search import search_mixture
+from raymix.regression.selection import make_regressor
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from raymix.config import load_config
-from raymix.prepare import prepare
-from raymix.proxy import ProxyData, train_proxy
-from raymix.results import loss_column
-from raymix.sweep import proxy_data
+from raymix.config.schema import load_config
+from raymix.data.tokenize import prepare
+from raymix.runs.store import loss_column
+from raymix.sweep.runner import proxy_data
+from raymix.training.loop import ProxyData, train_proxy
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from raymix.config import load_config
-from raymix.prepare import prepare
-from raymix.proxy import MixtureBatches, ProxyData, build_model, train_proxy
+from raymix.config.schema import load_config
+from raymix.data.tokenize import prepare
+from raymix.training.loop import MixtureBatches, ProxyData, build_model, train_proxy
 
 ROOT = Path(__file__).resolve().parents[1]
 

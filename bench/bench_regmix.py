@@ -26,8 +26,8 @@ import pandas as pd
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
-from raymix.config import REGRESSOR_NAMES
-from raymix.regressors import AutoRegressor, make_regressor
+from raymix.config.schema import REGRESSOR_NAMES
+from raymix.regression.selection import AutoRegressor, make_regressor
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"

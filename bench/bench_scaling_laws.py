@@ -45,11 +45,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from raymix.laws import ImplicitMixingLaw, MixingLaw
-from raymix.propose import fit
-from raymix.regressors import SimplexGP
-from raymix.long_csv import long_runs_from_frame
-from raymix.nested import NestedScalingLaw, Scale
+from raymix.proposal.proposer import fit
+from raymix.regression.laws import ImplicitMixingLaw, MixingLaw
+from raymix.regression.selection import SimplexGP
+from raymix.runs.long import long_runs_from_frame
+from raymix.scaling.nested import NestedScalingLaw, Scale
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"

@@ -76,14 +76,20 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from raymix.adaptive import SimplexSearch
-from raymix.config import ModelConfig, SweepConfig, TrainingConfig, load_config, parse_config
-from raymix.constraints import Constraints, build_constraints
-from raymix.mixmin import mixmin
-from raymix.mixtures import named_weights, sample_mixtures
-from raymix.prepare import PreparedData, prepare
-from raymix.propose import propose
-from raymix.workflow import fit_warnings
+from raymix.config.schema import (
+    ModelConfig,
+    SweepConfig,
+    TrainingConfig,
+    load_config,
+    parse_config,
+)
+from raymix.data.tokenize import PreparedData, prepare
+from raymix.mixtures.adaptive import SimplexSearch
+from raymix.mixtures.constraints import Constraints, build_constraints
+from raymix.mixtures.sampling import named_weights, sample_mixtures
+from raymix.proposal.mixmin import mixmin
+from raymix.proposal.proposer import propose
+from raymix.workflows.proposing import fit_warnings
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -106,7 +112,7 @@ def _init_worker(config: str) -> None:
     global _DATA
     import torch
 
-    from raymix.sweep import proxy_data
+    from raymix.sweep.runner import proxy_data
 
     torch.set_num_threads(1)
     cfg = load_config(config)
@@ -117,7 +123,7 @@ def _train(mixture: dict[str, float], model: dict, training: dict, logprobs: boo
     """Train one proxy; its final losses (and target log-probs when asked), or its failure."""
     import torch
 
-    from raymix.proxy import ProxyDiverged, train_proxy
+    from raymix.training.loop import ProxyDiverged, train_proxy
 
     try:
         record = train_proxy(mixture, _DATA, ModelConfig(**model), TrainingConfig(**training),

@@ -37,8 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_regmix import REFERENCE, write_record  # noqa: E402
 from bench_search_strategies import PRIOR, surface  # noqa: E402
 
-from raymix.adaptive import (REFIT_GROWTH, REFIT_RUNS, SimplexSearch,  # noqa: E402
-                             sample_regmix)
+from raymix.mixtures.adaptive import (
+    REFIT_GROWTH,
+    REFIT_RUNS,
+    SimplexSearch,
+    sample_regmix,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

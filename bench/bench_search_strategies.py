@@ -71,12 +71,12 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_regmix import REFERENCE, TARGET, load, write_record  # noqa: E402
 
-from raymix.adaptive import STRATEGIES, SimplexSearch  # noqa: E402
-from raymix.config import FitConfig, SearchConfig  # noqa: E402
-from raymix.mixtures import sample_candidates  # noqa: E402
-from raymix.regressors import make_regressor  # noqa: E402
-from raymix.wide_csv import Runs  # noqa: E402
-from raymix.workflow import propose_with_fit  # noqa: E402
+from raymix.config.schema import FitConfig, SearchConfig  # noqa: E402
+from raymix.mixtures.adaptive import STRATEGIES, SimplexSearch  # noqa: E402
+from raymix.mixtures.sampling import sample_candidates  # noqa: E402
+from raymix.regression.selection import make_regressor  # noqa: E402
+from raymix.runs.wide import Runs  # noqa: E402
+from raymix.workflows.proposing import propose_with_fit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # RegMix's token prior, in the CSV's column order (reference/regmix/README.md)

@@ -6,7 +6,7 @@
 
 import sys
 
-from raymix.cli import main
+from raymix.cli.commands import main
 
 if __name__ == "__main__":
     sys.exit(main(["propose", *sys.argv[1:]]))

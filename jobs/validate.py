@@ -8,7 +8,7 @@ Inside a Ray job, RAY_ADDRESS is set, so the validation runs join that cluster.
 
 import sys
 
-from raymix.cli import main
+from raymix.cli.commands import main
 
 if __name__ == "__main__":
     sys.exit(main(["validate", *sys.argv[1:]]))

@@ -43,70 +43,70 @@ def __getattr__(name):
 
 def load_config(path):
     """Read and validate a sweep YAML; see :mod:`raymix.config`."""
-    from raymix.config import load_config as _load
+    from raymix.config.schema import load_config as _load
 
     return _load(path)
 
 
 def load_constraints(path):
     """Read a constraints YAML (the keys of a config's ``search:``); see :mod:`raymix.constraints`."""
-    from raymix.constraints import load_constraints as _load
+    from raymix.mixtures.constraints import load_constraints as _load
 
     return _load(path)
 
 
 def read_runs(mixtures, metrics, targets, id_column=None):
     """Runs from a mixtures CSV and a metrics CSV; see :func:`raymix.wide_csv.read_runs`."""
-    from raymix.wide_csv import read_runs as _read
+    from raymix.runs.wide import read_runs as _read
 
     return _read(mixtures, metrics, targets, id_column)
 
 
 def read_long_runs(path, targets, domains=None):
     """Checkpoints of runs at several scales from one long table; see :mod:`raymix.long_csv`."""
-    from raymix.long_csv import read_long_runs as _read
+    from raymix.runs.long import read_long_runs as _read
 
     return _read(path, targets, domains)
 
 
 def prepare(cfg, **kwargs):
     """Build (or reuse) the tokenizer and token arrays; see :func:`raymix.prepare.prepare`."""
-    from raymix.prepare import prepare as _prepare
+    from raymix.data.tokenize import prepare as _prepare
 
     return _prepare(cfg, **kwargs)
 
 
 def run_sweep(cfg, **kwargs):
     """Run or resume the sweep; see :func:`raymix.sweep.run_sweep`."""
-    from raymix.sweep import run_sweep as _run
+    from raymix.sweep.runner import run_sweep as _run
 
     return _run(cfg, **kwargs)
 
 
 def fit(*args, **kwargs):
     """Cross-validate regressors on a sweep's or CSV runs; see :func:`raymix.workflow.fit`."""
-    from raymix.workflow import fit as _fit
+    from raymix.workflows.proposing import fit as _fit
 
     return _fit(*args, **kwargs)
 
 
 def predict(*args, **kwargs):
     """Predict candidate mixtures from a CSV with a fit; see :func:`raymix.workflow.predict`."""
-    from raymix.workflow import predict as _predict
+    from raymix.workflows.proposing import predict as _predict
 
     return _predict(*args, **kwargs)
 
 
 def propose(*args, **kwargs):
     """Fit, propose the best mixture and write the report; see :func:`raymix.workflow.propose`."""
-    from raymix.workflow import propose as _propose
+    from raymix.workflows.proposing import propose as _propose
 
     return _propose(*args, **kwargs)
 
 
 def run_validation(cfg, **kwargs):
     """Train the proposal and baselines at a larger scale; see :mod:`raymix.validate`."""
-    from raymix.validate import run_validation as _run
+    from raymix.workflows.validation import run_validation as _run
 
     return _run(cfg, **kwargs)
 
@@ -116,6 +116,6 @@ def critical(*args, **kwargs):
 
     See :func:`raymix.workflow.critical`.
     """
-    from raymix.workflow import critical as _critical
+    from raymix.workflows.proposing import critical as _critical
 
     return _critical(*args, **kwargs)

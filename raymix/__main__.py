@@ -1,3 +1,5 @@
-from raymix.cli import main
 import sys
+
+from raymix.cli.commands import main
+
 sys.exit(main())

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from raymix.adaptive import STRATEGIES, SimplexSearch, space_filling_design
 from raymix.errors import UserError
+from raymix.mixtures.adaptive import STRATEGIES, SimplexSearch, space_filling_design
 
 K = 6
 DOMAINS = [f"d{i}" for i in range(K)]

@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 import ray
 import yaml
-
-from raymix.cli import main
 from test_sweep import TINY
+
+from raymix.cli.commands import main
 
 DOMAINS = ["code", "licences", "readmes"]
 RUNS = 12

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from raymix.config import load_config, parse_config
+from raymix.config.schema import load_config, parse_config
 from raymix.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +136,7 @@ def test_missing_and_broken_files(tmp_path):
 
 @pytest.mark.parametrize("path", sorted((ROOT / "jobs" / "constraints").glob("*.yaml")))
 def test_shipped_constraints_parse(path):
-    from raymix.constraints import load_constraints
+    from raymix.mixtures.constraints import load_constraints
 
     search = load_constraints(path)
     assert search.target_tokens and search.available_tokens
@@ -150,7 +150,7 @@ def test_scales_and_validation_scale_override_the_base_model():
     models = cfg.scale_models()
     assert list(models) == ["base", "l"]
     assert (models["l"].hidden, models["l"].layers, models["l"].seq_len) == (128, 2, 128)
-    from raymix.validate import validation_config
+    from raymix.workflows.validation import validation_config
 
     v = validation_config(cfg)
     assert (v.model.layers, v.model.hidden) == (4, 64)

@@ -14,11 +14,18 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from test_sweep import (
+    _session_members,
+    cache_dir,
+    experiment_counts,
+    finish,
+    kill_session,
+    raymix_cli,  # noqa: F401  (cache_dir is a fixture)
+    stored_runs,
+    write_config,
+)
 
-from raymix.results import ResultStore
-
-from test_sweep import _session_members, cache_dir, experiment_counts, finish, kill_session, \
-    raymix_cli, stored_runs, write_config  # noqa: F401  (cache_dir is a fixture)
+from raymix.runs.store import ResultStore
 
 
 def _processes(proc, title: str) -> list[int]:

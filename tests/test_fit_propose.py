@@ -6,11 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from raymix.config import FitConfig, SearchConfig
+from raymix.config.schema import FitConfig, SearchConfig
 from raymix.errors import ConfigError, UserError
-from raymix.propose import fit, propose
-from raymix.regressors import CVResult, cross_validate, make_regressor, select_best
-from raymix.report import write_report
+from raymix.proposal.proposer import fit, propose
+from raymix.regression.selection import (
+    CVResult,
+    cross_validate,
+    make_regressor,
+    select_best,
+)
+from raymix.report.markdown import write_report
 
 DOMAINS = ["web", "code", "books", "math"]
 PRIOR = dict(zip(DOMAINS, [0.1, 0.2, 0.3, 0.4]))  # far from the bowl's optimum
@@ -269,7 +274,7 @@ def test_report_writes_markdown_and_pngs(tmp_path, bowl_runs, bowl_proposal):
 
 
 def test_warnings_tell_a_missed_best_run_from_one_outside_the_bounds():
-    from raymix.workflow import fit_warnings
+    from raymix.workflows.proposing import fit_warnings
 
     def proposal(best_weight, gap):
         return {"regressor": {"cv_spearman": 0.9}, "noise_floor": None,
@@ -285,7 +290,7 @@ def test_warnings_tell_a_missed_best_run_from_one_outside_the_bounds():
 
 def test_a_proposal_far_from_every_run_is_flagged_as_an_extrapolation():
     """A linear fit on runs near one mixture follows its trend to a vertex no run tried."""
-    from raymix.workflow import fit_warnings
+    from raymix.workflows.proposing import fit_warnings
 
     rng = np.random.default_rng(0)
     X = rng.dirichlet([40, 30, 20, 10], size=20)

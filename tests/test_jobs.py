@@ -14,7 +14,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from test_sweep import TINY
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from raymix.errors import UserError
-from raymix.laws import ImplicitMixingLaw, MixingLaw, interaction_matrix
+from raymix.regression.laws import ImplicitMixingLaw, MixingLaw, interaction_matrix
 
 C_TRUE, K_TRUE = 2.0, 0.8
 T_TRUE = np.array([-2.0, 0.5, 1.0, 0.5])  # sums to 0: the identifiable form on the simplex

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from raymix.errors import UserError
-from raymix.long_csv import long_runs_from_frame, read_long_runs
+from raymix.runs.long import long_runs_from_frame, read_long_runs
 
 DOMAINS = ["web", "code", "books"]
 

@@ -7,13 +7,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_sweep import TINY
 from transformers import LlamaForCausalLM
 
-from raymix.config import ModelConfig, parse_config
-from raymix.memory import GIB, llama_params, training_memory_bytes, trial_memory_gb
-from raymix.proxy import count_parameters, llama_config
-from raymix.sweep import trial_resources
-from test_sweep import TINY
+from raymix.config.schema import ModelConfig, parse_config
+from raymix.sweep.runner import trial_resources
+from raymix.training.loop import count_parameters, llama_config
+from raymix.training.memory import (
+    GIB,
+    llama_params,
+    training_memory_bytes,
+    trial_memory_gb,
+)
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 

@@ -8,7 +8,7 @@ import pytest
 from scipy.optimize import minimize
 
 from raymix.errors import UserError
-from raymix.mixmin import MixMinResult, kl_project, mixmin, mixture_loss
+from raymix.proposal.mixmin import MixMinResult, kl_project, mixmin, mixture_loss
 
 TRUE_WEIGHTS = np.array([0.5, 0.3, 0.2, 0.0])
 VOCAB = 50

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from raymix.config import MixturesConfig
+from raymix.config.schema import MixturesConfig
 from raymix.errors import ConfigError, UserError
-from raymix.mixtures import (
+from raymix.mixtures.sampling import (
     project_to_bounded_simplex,
     repetition_caps,
     sample_candidates,

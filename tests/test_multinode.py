@@ -10,11 +10,11 @@ import time
 import pandas as pd
 import pytest
 import ray
-
-from raymix.config import parse_config
-from raymix.results import ResultStore
-from raymix.sweep import run_sweep
 from test_sweep import TINY, experiment_counts
+
+from raymix.config.schema import parse_config
+from raymix.runs.store import ResultStore
+from raymix.sweep.runner import run_sweep
 
 
 @pytest.fixture

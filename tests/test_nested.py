@@ -7,10 +7,14 @@ import pandas as pd
 import pytest
 
 from raymix.errors import UserError
-from raymix.long_csv import long_runs_from_frame
-from raymix.nested import NestedScalingLaw, Scale, parse_at
-from raymix.propose import fit
-from raymix.scale_plots import plot_predicted_vs_actual, plot_size_laws, plot_step_laws
+from raymix.proposal.proposer import fit
+from raymix.report.scaling_plots import (
+    plot_predicted_vs_actual,
+    plot_size_laws,
+    plot_step_laws,
+)
+from raymix.runs.long import long_runs_from_frame
+from raymix.scaling.nested import NestedScalingLaw, Scale, parse_at
 
 DOMAINS = ["web", "code", "books"]
 T = np.array([-1.2, 0.4, 0.8])  # mixing law slopes: web helps

@@ -10,18 +10,18 @@ import ast
 import json
 import sysconfig
 from pathlib import Path
+from pydoc_data.topics import topics
 
 import numpy as np
 import pandas as pd
 import pytest
-from pydoc_data.topics import topics
 
-from raymix import corpus
-from raymix.config import parse_config
-from raymix.corpus import BUILTIN_SOURCES, builtin_documents
+from raymix.config.schema import parse_config
+from raymix.data import builtin as corpus
+from raymix.data.builtin import BUILTIN_SOURCES, builtin_documents
+from raymix.data.sources import read_documents, source_fingerprint
+from raymix.data.tokenize import EOT, PreparedData, _encode, load_prepared, prepare
 from raymix.errors import ConfigError, UserError
-from raymix.prepare import EOT, PreparedData, _encode, load_prepared, prepare
-from raymix.sources import read_documents, source_fingerprint
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 CODE_FILES = ["textwrap.py", "shlex.py", "fractions.py", "heapq.py", "bisect.py", "string.py",
@@ -137,7 +137,7 @@ def test_unreachable_hub_is_a_user_error(data_dir, cache_dir, monkeypatch):
     def offline(*args, **kwargs):
         raise ConnectionError("Couldn't reach 'some/dataset' on the Hub")
 
-    monkeypatch.setattr("raymix.sources._stream", offline)
+    monkeypatch.setattr("raymix.data.sources._stream", offline)
     with pytest.raises(ConfigError, match=r"^config field 'data.domains\[2\].source': could not "
                                           r"read hub dataset 'some/dataset'.*reachable"):
         read("hf:some/dataset", data_dir, cache_dir)

@@ -9,7 +9,7 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
 from raymix.errors import ConfigError, UserError
-from raymix.regressors import (
+from raymix.regression.selection import (
     AutoRegressor,
     Ensemble,
     NoiseFloor,
@@ -22,7 +22,7 @@ from raymix.regressors import (
     noise_floor,
 )
 
-HAVE_LAWS = importlib.util.find_spec("raymix.laws") is not None
+HAVE_LAWS = importlib.util.find_spec("raymix.regression.laws") is not None
 LAWS = ["mixing_law", "implicit_law"] if HAVE_LAWS else []
 T = np.array([-1.5, 0.4, -0.3, 0.8])  # how each of 4 domains moves the log loss
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from raymix.errors import UserError
-from raymix.scaling import PowerLaw, fit_shared_exponent
+from raymix.scaling.power_law import PowerLaw, fit_shared_exponent
 
 STEPS = np.array([1e4, 1.2e4, 1.4e4, 1.6e4, 2e4, 2.5e4, 3e4])
 

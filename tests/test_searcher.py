@@ -8,10 +8,17 @@ import json
 import numpy as np
 import pytest
 
-from raymix.config import parse_config
+from raymix.config.schema import parse_config
 from raymix.errors import ConfigError, UserError
-from raymix.searcher import (SEARCH_FILE, MixtureSearcher, SweepSearch, check_search,
-                             initial_runs, search_box, search_settings)
+from raymix.sweep.strategy import (
+    SEARCH_FILE,
+    MixtureSearcher,
+    SweepSearch,
+    check_search,
+    initial_runs,
+    search_box,
+    search_settings,
+)
 
 DOMAINS = ["web", "code", "books", "papers"]
 TOKENS = {"web": 4_000_000, "code": 2_000_000, "books": 1_000_000, "papers": 100_000}

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_sweep import TINY
 from transformers import LlamaForCausalLM
 
-from raymix.config import ConfigError, ModelConfig, parse_config
+from raymix.config.schema import ConfigError, ModelConfig, parse_config
 from raymix.errors import UserError
-from raymix.proxy import build_model, llama_config
-from test_sweep import TINY
+from raymix.training.loop import build_model, llama_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,8 +55,8 @@ LOCAL_CLUSTER = """
 import json, socket
 from pathlib import Path
 from ray._private.authentication.authentication_utils import is_token_auth_enabled
-from raymix.config import parse_config
-from raymix.sweep import ray_cluster
+from raymix.config.schema import parse_config
+from raymix.sweep.runner import ray_cluster
 cfg = parse_config({"data": {"domains": [{"name": "a", "source": "builtin:code"},
                                          {"name": "b", "source": "builtin:poetry"}]},
                     "target": {"name": "t", "source": "builtin:python_reference"}})

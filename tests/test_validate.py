@@ -2,7 +2,7 @@
 
 import pytest
 
-from raymix.validate import compare, summarise_validation
+from raymix.workflows.validation import compare, summarise_validation
 
 
 def _predictions(predicted: dict[str, float]) -> dict:

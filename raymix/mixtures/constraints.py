@@ -1,0 +1,416 @@
+"""The proposal's constraints: which mixtures the search may return, and why.
+
+A proposal must be a mixture the user can actually train on. Four settings (the
+``search:`` section of a sweep config, or a stand-alone constraints file with the same
+keys, read by :func:`load_constraints`) bound each domain's weight ``w_i``:
+
+- ``min_weight`` / ``max_weight``: per-domain floors and ceilings;
+- ``fixed_weight``: the weight is pinned (lower = upper);
+- the repetition cap: a target run of ``target_tokens`` tokens may see a domain of
+  ``tokens_i`` tokens at most ``max_epochs`` times, so
+  ``w_i <= max_epochs * tokens_i / target_tokens`` (Olmix; Marin's warning about a fit
+  that asked for ~1,245 epochs of Wikipedia);
+- ``kl_weight`` > 0 adds ``kl_weight * KL(w || prior)`` to the search objective, a pull
+  toward the prior (Olmix), so domains whose prior is 0 are held at 0.
+
+:func:`build_constraints` turns these settings and the domain names into a
+:class:`Constraints`: the box ``lower <= w <= upper`` on the simplex ``sum(w) = 1``, the
+prior, and for every bound the setting that produced it, so that a proposal can say
+which constraints bind (:meth:`Constraints.binding`). Impossible combinations raise a
+:class:`~raymix.errors.ConfigError` naming the field to change and how.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from raymix.config.schema import SearchConfig, _build, validate_search
+from raymix.errors import ConfigError, UserError
+from raymix.mixtures.sampling import (
+    named_weights,
+    normalise_prior,
+    project_to_bounded_simplex,
+    repetition_caps,
+)
+
+FEASIBLE_TOLERANCE = 1e-9  # a mixture meets its bounds and sums to 1 within this
+SNAP_TOLERANCE = 1e-12  # weights this close to a bound are set to it (no 1e-16 weights)
+NO_LOWER = "weight >= 0"
+NO_UPPER = "weight <= 1"
+MAX_EPOCH_FACTOR = 1e12  # beyond this many times max_epochs, more epochs cannot help
+
+
+# ----------------------------------------------------------------------------- the file
+
+
+def load_constraints(path: str | Path) -> SearchConfig:
+    """Read a stand-alone constraints file (YAML with the keys of a ``search:`` section).
+
+    Only the keys and their types are checked here; values against the domains are
+    checked by :func:`build_constraints` (``where="constraints"``) once the runs name
+    the domains.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file, e.g.::
+
+            method: exact
+            target_tokens: 4e9
+            max_epochs: 4
+            min_weight: {wiki: 0.05}
+            fixed_weight: {code: 0.2}
+
+    Returns
+    -------
+    SearchConfig
+
+    Raises
+    ------
+    ConfigError
+        ``--constraints`` for a missing file or invalid YAML, ``constraints.<key>`` for an
+        unknown key or a value of the wrong type.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("--constraints",
+                          f"no such file {str(path)!r}; pass the path of a constraints YAML")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError("--constraints",
+                          f"{path.name} is not valid YAML{where}; fix its syntax") from None
+    except UnicodeDecodeError:
+        raise ConfigError("--constraints", f"{path.name} is not a text file; pass a YAML file") \
+            from None
+    return _build(SearchConfig, {} if raw is None else raw, "constraints")
+
+
+# ----------------------------------------------------------------------------- the box
+
+
+@dataclass(eq=False)  # numpy fields: compare them explicitly
+class Constraints:
+    """Per-domain bounds on the simplex, the prior of the KL pull, and their origins.
+
+    Parameters
+    ----------
+    domains : list of str
+        Domain names, in the order of the weight vectors.
+    lower, upper : array of shape (k,)
+        Bounds with ``lower <= upper`` and ``sum(lower) <= 1 <= sum(upper)``.
+    prior : array of shape (k,)
+        Centre of candidate draws and of the KL pull; normalised here.
+    kl_weight : float, default=0.0
+        Weight of ``KL(w || prior)`` in the search objective.
+    lower_by, upper_by : list of str, optional
+        The setting that produced each bound (``"min_weight"``, ``"fixed_weight"``,
+        ``"repetition cap: ..."``); defaults to the plain simplex limits.
+    target_tokens : int, optional
+        Token budget of the target run (None: no repetition cap).
+    max_epochs : float, optional
+        Passes allowed over a domain's tokens in the target run.
+    """
+
+    domains: list[str]
+    lower: np.ndarray
+    upper: np.ndarray
+    prior: np.ndarray
+    kl_weight: float = 0.0
+    lower_by: list[str] | None = None
+    upper_by: list[str] | None = None
+    target_tokens: int | None = None
+    max_epochs: float | None = None
+
+    def __post_init__(self) -> None:
+        self.domains = [str(d) for d in self.domains]
+        k = len(self.domains)
+        self.lower = np.asarray(self.lower, dtype=float).copy()
+        self.upper = np.asarray(self.upper, dtype=float).copy()
+        self.prior = normalise_prior(self.prior)
+        if self.lower.shape != (k,) or self.upper.shape != (k,) or self.prior.shape != (k,):
+            raise ValueError(f"lower, upper and prior need one value per domain ({k})")
+        if (np.any(self.lower > self.upper) or self.lower.sum() > 1 + FEASIBLE_TOLERANCE
+                or self.upper.sum() < 1 - FEASIBLE_TOLERANCE):
+            raise ValueError("infeasible bounds: need lower <= upper and "
+                             "sum(lower) <= 1 <= sum(upper)")
+        self.lower_by = list(self.lower_by or [NO_LOWER] * k)
+        self.upper_by = list(self.upper_by or [NO_UPPER] * k)
+
+    @property
+    def free(self) -> np.ndarray:
+        """Mask of the domains whose weight the search may move (lower < upper)."""
+        return self.lower < self.upper
+
+    @property
+    def fixed(self) -> dict[str, float]:
+        """Domains pinned to one weight (a fixed_weight, or bounds that meet)."""
+        return {d: float(lo) for d, lo, free in zip(self.domains, self.lower, self.free)
+                if not free}
+
+    def contains(self, mixtures: np.ndarray, tol: float = FEASIBLE_TOLERANCE) -> np.ndarray:
+        """Whether each row meets every bound and sums to 1, within ``tol``.
+
+        Parameters
+        ----------
+        mixtures : array of shape (k,) or (n, k)
+        tol : float, default=1e-9
+
+        Returns
+        -------
+        bool ndarray of shape () or (n,)
+        """
+        w = np.asarray(mixtures, dtype=float)
+        inside = np.all((w >= self.lower - tol) & (w <= self.upper + tol), axis=-1)
+        return inside & (np.abs(w.sum(axis=-1) - 1.0) <= tol) & np.all(np.isfinite(w), axis=-1)
+
+    def project(self, w: np.ndarray) -> np.ndarray:
+        """The nearest mixture(s) inside the bounds, weights within 1e-12 of a bound snapped to it.
+
+        Parameters
+        ----------
+        w : array of shape (k,) or (n, k)
+
+        Returns
+        -------
+        ndarray of the same shape
+        """
+        out = project_to_bounded_simplex(w, self.lower, self.upper)
+        out = np.where(out - self.lower < SNAP_TOLERANCE, self.lower, out)
+        return np.where(self.upper - out < SNAP_TOLERANCE, self.upper, out)
+
+    def binding(self, mixture: np.ndarray, tol: float = 1e-6) -> list[dict[str, Any]]:
+        """The bounds ``mixture`` sits on, and the setting behind each.
+
+        Parameters
+        ----------
+        mixture : array of shape (k,)
+        tol : float, default=1e-6
+            A weight this close to a bound counts as on it.
+
+        Returns
+        -------
+        list of dict
+            One per domain at a bound, e.g. ``{"domain": "wiki", "bound": "upper",
+            "value": 0.12, "constraint": "repetition cap: 1.2e+08 tokens x 4 epochs /
+            4e+09 target tokens"}``; ``bound`` is ``"fixed"`` for a pinned domain.
+        """
+        w = np.asarray(mixture, dtype=float)
+        out = []
+        for i, d in enumerate(self.domains):
+            if not self.free[i]:
+                bound, value, by = "fixed", self.lower[i], self.lower_by[i]
+            elif w[i] <= self.lower[i] + tol:
+                bound, value, by = "lower", self.lower[i], self.lower_by[i]
+            elif w[i] >= self.upper[i] - tol:
+                bound, value, by = "upper", self.upper[i], self.upper_by[i]
+            else:
+                continue
+            out.append({"domain": d, "bound": bound, "value": float(value), "constraint": by})
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The constraints as plain JSON types (for ``binding``, see :meth:`binding`)."""
+        return {
+            "lower": named_weights(self.domains, self.lower),
+            "upper": named_weights(self.domains, self.upper),
+            "fixed": self.fixed,
+            "prior": named_weights(self.domains, self.prior),
+            "kl_weight": float(self.kl_weight),
+            "target_tokens": None if self.target_tokens is None else int(self.target_tokens),
+            "max_epochs": None if self.max_epochs is None else float(self.max_epochs),
+            "set_by": {"lower": dict(zip(self.domains, self.lower_by)),
+                       "upper": dict(zip(self.domains, self.upper_by))},
+        }
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def build_constraints(
+    domains: Sequence[str],
+    search: SearchConfig,
+    *,
+    available_tokens: Mapping[str, float] | None = None,
+    prior: Mapping[str, float] | np.ndarray | None = None,
+    where: str = "search",
+) -> Constraints:
+    """The search box for ``domains`` from a ``search`` section (or constraints file).
+
+    Parameters
+    ----------
+    domains : sequence of str
+        Domain names of the runs, in column order.
+    search : SearchConfig
+        Bounds, repetition cap, prior and KL weight.
+    available_tokens : dict of str to float, optional
+        Tokens per domain from the sweep's data. ``search.available_tokens``, when given,
+        takes precedence: a sweep prepares only a sample of each corpus, while the cap is
+        about the full corpus the target run draws from.
+    prior : dict of str to float or array, optional
+        Prior used when ``search.prior`` is empty. Without either the prior is
+        token-proportional (when token counts are known), else uniform.
+    where : str, default="search"
+        Prefix of the field names in errors (``constraints`` for a constraints file).
+
+    Returns
+    -------
+    Constraints
+
+    Raises
+    ------
+    ConfigError
+        Naming the field to change when a value is invalid or no mixture meets the bounds.
+    """
+    domains = [str(d) for d in domains]
+    validate_search(search, domains, where)
+    tokens = _tokens(domains, search, available_tokens)
+    lower, lower_by = _side(domains, search, "min_weight", 0.0, NO_LOWER)
+    upper, upper_by = _side(domains, search, "max_weight", 1.0, NO_UPPER)
+    if search.target_tokens is not None:
+        if tokens is None:
+            raise ConfigError(
+                f"{where}.target_tokens",
+                f"the repetition cap needs each domain's token count; give "
+                f"{where}.available_tokens, prepare the sweep's data, or remove "
+                f"{where}.target_tokens")
+        _apply_repetition_cap(domains, search, tokens, lower, upper, upper_by, where)
+    prior_vec = _prior(domains, search, prior, tokens, where)
+    if search.kl_weight > 0:
+        _hold_zero_prior_domains(domains, prior_vec, lower, upper, upper_by, where)
+    _check_feasible(domains, search, tokens, lower, upper, upper_by, where)
+    return Constraints(domains, lower, upper, prior_vec, kl_weight=search.kl_weight,
+                       lower_by=lower_by, upper_by=upper_by,
+                       target_tokens=search.target_tokens,
+                       max_epochs=search.max_epochs if search.target_tokens else None)
+
+
+def _side(domains, search, key, default, unset) -> tuple[np.ndarray, list[str]]:
+    """One side of the box: ``search.<key>`` (min or max weights), fixed weights override.
+
+    Returns the bounds and the setting behind each (``unset`` where none is given).
+    """
+    bounds, fixed = getattr(search, key), search.fixed_weight
+    values, by = [], []
+    for d in domains:
+        if d in fixed:
+            values.append(fixed[d])
+            by.append("fixed_weight")
+        else:
+            values.append(bounds.get(d, default))
+            by.append(key if d in bounds else unset)
+    return np.array(values, dtype=float), by
+
+
+def _tokens(domains, search, available_tokens) -> np.ndarray | None:
+    """Token count per domain: the constraints' own, else the sweep's data, else None."""
+    if search.available_tokens:  # validate_search saw every domain there
+        return np.array([search.available_tokens[d] for d in domains], dtype=float)
+    if available_tokens is None:
+        return None
+    missing = [d for d in domains if d not in available_tokens]
+    if missing:
+        raise UserError(f"no token count for domain {missing[0]!r}; prepare the data first")
+    return np.array([available_tokens[d] for d in domains], dtype=float)
+
+
+def _cap_text(tokens: float, search: SearchConfig) -> str:
+    return (f"repetition cap: {tokens:.3g} tokens x {search.max_epochs:g} epochs / "
+            f"{search.target_tokens:.3g} target tokens")
+
+
+def _apply_repetition_cap(domains, search, tokens, lower, upper, upper_by, where) -> None:
+    """Lower ``upper`` (in place) to each domain's repetition cap; fail where a floor is above."""
+    caps = repetition_caps(tokens, search.target_tokens, search.max_epochs)
+    for i, d in enumerate(domains):
+        if caps[i] >= upper[i]:
+            continue
+        if lower[i] > caps[i] + FEASIBLE_TOLERANCE:
+            key = "fixed_weight" if d in search.fixed_weight else "min_weight"
+            epochs = lower[i] * search.target_tokens / tokens[i] if tokens[i] > 0 else float("inf")
+            raise ConfigError(
+                f"{where}.{key}.{d}",
+                f"{lower[i]:.3g} would repeat {d!r} {epochs:.3g} times in "
+                f"{where}.target_tokens, above {where}.max_epochs ({search.max_epochs:g}); "
+                f"lower it to at most {caps[i]:.3g}, raise {where}.max_epochs or lower "
+                f"{where}.target_tokens")
+        upper[i] = max(caps[i], lower[i])  # a floor within float slack of the cap stays
+        upper_by[i] = _cap_text(tokens[i], search)
+
+
+def _prior(domains, search, prior, tokens, where) -> np.ndarray:
+    """The KL prior: search.prior, else the ``prior`` argument, else token shares, else uniform."""
+    if search.prior:
+        return normalise_prior(np.array([search.prior[d] for d in domains]))
+    if prior is not None:
+        if isinstance(prior, Mapping):
+            if set(prior) != set(domains):
+                odd = sorted(set(map(str, prior)) ^ set(domains))[0]
+                raise UserError(f"the prior and the runs name different domains (e.g. {odd!r}); "
+                                f"use the same domains or set {where}.prior")
+            prior = np.array([prior[d] for d in domains], dtype=float)
+        return normalise_prior(prior)
+    if tokens is not None and tokens.sum() > 0:
+        return tokens / tokens.sum()
+    return np.full(len(domains), 1.0 / len(domains))
+
+
+def _hold_zero_prior_domains(domains, prior, lower, upper, upper_by, where) -> None:
+    """With a KL pull, a domain of prior 0 must get weight 0 (else the KL is infinite)."""
+    for i, d in enumerate(domains):
+        if prior[i] > 0:
+            continue
+        if lower[i] > 0:
+            raise ConfigError(
+                f"{where}.prior.{d}",
+                f"is 0 but the domain must get at least {lower[i]:.3g}, which makes "
+                f"KL(w || prior) infinite; give it a positive prior or set {where}.kl_weight to 0")
+        upper[i] = 0.0
+        upper_by[i] = "prior is 0 (kl_weight > 0)"
+
+
+def _check_feasible(domains, search, tokens, lower, upper, upper_by, where) -> None:
+    """Raise when the box misses the simplex: sum(lower) > 1 or sum(upper) < 1."""
+    if lower.sum() > 1 + FEASIBLE_TOLERANCE:  # caught by validate_search; kept for safety
+        raise ConfigError(f"{where}.min_weight",
+                          f"minimum and fixed weights sum to {lower.sum():.3g} > 1; lower them")
+    if upper.sum() >= 1 - FEASIBLE_TOLERANCE:
+        return
+    fix = f"raise {where}.max_weight"
+    if search.target_tokens is not None:
+        needed = _epochs_needed(domains, search, tokens, upper, upper_by)
+        more = (f"raise {where}.max_epochs to at least {needed:.3g}" if needed is not None
+                else "add data to the capped domains")
+        fix = f"{more}, lower {where}.target_tokens or {fix}"
+    if search.kl_weight > 0:
+        fix += f", or give the domains of prior 0 a positive {where}.prior"
+    raise ConfigError(f"{where}.max_epochs" if search.target_tokens is not None
+                      else f"{where}.max_weight",
+                      f"the upper bounds sum to {upper.sum():.3g} < 1, so no mixture meets them; "
+                      f"{fix}")
+
+
+def _epochs_needed(domains, search, tokens, upper, upper_by) -> float | None:
+    """Smallest max_epochs at which the upper bounds reach a sum of 1 (None: never)."""
+    ceiling = np.array([search.max_weight.get(d, 1.0) for d in domains])
+    capped = np.array([by.startswith("repetition cap") for by in upper_by])
+
+    def total(epochs: float) -> float:
+        caps = repetition_caps(tokens, search.target_tokens, epochs)
+        return float(np.where(capped, np.minimum(ceiling, caps), upper).sum())
+
+    lo, hi = search.max_epochs, search.max_epochs * MAX_EPOCH_FACTOR
+    if total(hi) < 1 - FEASIBLE_TOLERANCE:
+        return None
+    while hi / lo > 1 + 1e-6:  # bisection on a log scale: the sum grows with the epochs
+        mid = float(np.sqrt(lo * hi))
+        lo, hi = (mid, hi) if total(mid) < 1 - FEASIBLE_TOLERANCE else (lo, mid)
+    return hi

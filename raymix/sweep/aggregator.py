@@ -1,0 +1,131 @@
+"""The aggregator: a named Ray actor that every proxy trial reports its record to.
+
+Guarantees:
+- a record is on disk (atomically, see :mod:`raymix.results`) before ``add`` returns, so a
+  trial only finishes after its result is safe;
+- duplicates are dropped by run id (a trial re-run after a crash reports again);
+- the actor restarts after a crash (``max_restarts=-1``) and rebuilds its table from disk;
+- while the sweep runs it answers ``table()``, ``summary()`` and ``fit_now()``;
+- in an adaptive sweep it also holds the search (:class:`raymix.searcher.SweepSearch`):
+  each stored result is observed, and ``suggest()`` hands out the next mixture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from pathlib import Path
+
+import ray
+
+from raymix.runs.store import ResultStore, export_tables, loss_column, tables
+
+NAMESPACE = "raymix"
+EXPORT_EVERY_S = 10.0  # rewrite the CSVs at most this often while results arrive
+UNWRITABLE = "unwritable: "  # prefix of add()'s answer when the storage refused a record
+
+
+def actor_name(sweep_name: str, sweep_dir: Path) -> str:
+    """One aggregator per sweep directory: two sweeps of one name on a cluster stay apart."""
+    digest = hashlib.sha256(str(Path(sweep_dir).resolve()).encode()).hexdigest()[:10]
+    return f"raymix-aggregator-{sweep_name}-{digest}"
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+class Aggregator:
+    """Collects proxy-run records for one sweep directory."""
+
+    def __init__(self, sweep_dir: str, domains: list[str], target_name: str,
+                 search: dict | None = None):
+        self.sweep_dir = Path(sweep_dir)
+        self.domains = domains
+        self.target_name = target_name
+        self.store = ResultStore(self.sweep_dir)
+        self.records = self.store.load_all()  # rebuilt from disk on every (re)start
+        self.last_export = 0.0
+        self.search = None
+        if search is not None:  # {"settings": ..., "total": ...} of an adaptive sweep
+            from raymix.sweep.strategy import SweepSearch
+
+            self.search = SweepSearch(self.sweep_dir, search["settings"], search["total"],
+                                      self.records)
+
+    def add(self, record: dict) -> str:
+        """Store ``record``; returns "stored", "duplicate" (already stored, ignored), or
+        "unwritable: <reason>" when the storage refused it (then it is not acknowledged,
+        and the driver stops the sweep)."""
+        if record["run_id"] in self.records:
+            return "duplicate"
+        try:
+            self.store.write(record)  # on disk before we acknowledge
+        except OSError as exc:
+            return f"{UNWRITABLE}{exc.strerror or exc}"
+        self.records[record["run_id"]] = record
+        if self.search is not None:
+            self.search.observe(record)
+        if time.monotonic() - self.last_export > EXPORT_EVERY_S:
+            try:
+                self.export()
+            except OSError:
+                pass  # the record is safe; the tables are made again at the sweep's end
+        return "stored"
+
+    def suggest(self) -> dict | None:
+        """The adaptive search's next run ({run_id, mixture}), or None once all are made."""
+        return self.search.suggest()
+
+    def search_runs(self, unfinished_only: bool = False) -> list[dict]:
+        """The search's suggestions so far (or those without a stored result)."""
+        return self.search.unfinished() if unfinished_only else self.search.runs()
+
+    def run_ids(self) -> list[str]:
+        return sorted(self.records)
+
+    def table(self) -> list[dict]:
+        return [self.records[k] for k in sorted(self.records)]
+
+    def summary(self) -> dict:
+        ok = [r for r in self.records.values() if r["status"] == "ok"]
+        best = min(ok, key=lambda r: r["evaluations"][-1]["target_loss"], default=None)
+        return {
+            "stored": len(self.records),
+            "ok": len(ok),
+            "failed": len(self.records) - len(ok),
+            "best_run": best["run_id"] if best else None,
+            "best_target_loss": best["evaluations"][-1]["target_loss"] if best else math.nan,
+        }
+
+    def export(self) -> dict[str, str]:
+        """Rewrite mixtures.csv, metrics.csv and runs.parquet from the stored records."""
+        paths = export_tables(self.sweep_dir, self.table(), self.domains, self.target_name)
+        self.last_export = time.monotonic()
+        return {k: str(v) for k, v in paths.items()}
+
+    def fit_now(self, regressors: list[str], folds: int = 5, seed: int = 0) -> dict:
+        """Cross-validate the regressors on the runs so far (a live view of fit quality)."""
+        from raymix.proposal.proposer import fit
+
+        frames = tables(self.table(), self.domains, self.target_name)
+        y = frames["metrics"][loss_column(self.target_name)].to_numpy()
+        # each regressor alone: a short progress line, and no refit of an ensemble
+        fitted = fit(frames["mixtures"][self.domains], y, regressors, folds, seed, ensemble=False)
+        return {r.name: r.metrics() for r in fitted.results}
+
+
+def get_aggregator(sweep_dir: Path, domains: list[str], target_name: str, sweep_name: str,
+                   search: dict | None = None):
+    """The sweep's aggregator, created on first use and found by name afterwards.
+
+    ``search`` ({"settings": ..., "total": ...}) makes it hold an adaptive sweep's search.
+
+    It is placed on the driver's node when it can be (a soft affinity): that node lives
+    as long as the sweep, while an autoscaler may release an idle worker node under it.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    driver_node = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    return Aggregator.options(
+        name=actor_name(sweep_name, sweep_dir), namespace=NAMESPACE, get_if_exists=True,
+        scheduling_strategy=driver_node,
+    ).remote(str(sweep_dir), domains, target_name, search)

@@ -1,0 +1,88 @@
+"""How much memory training one proxy takes, and whether a trial is given that much.
+
+A proxy too large for its share of a GPU fails only once it reaches a worker, after the
+cluster has started, and fails again on every retry. raymix checks instead before
+anything starts: when the config says how much memory a trial gets
+(``compute.gpu_memory_gb`` x ``compute.gpus_per_trial`` on GPUs,
+``compute.memory_per_trial_gb`` on CPUs), every proxy size of the config (the base
+model, each of ``scales``, and ``validate``) must fit in it.
+
+The estimate is a sum of the terms that training memory is made of::
+
+    bytes = a * params                                # weights, gradients, AdamW's two moments
+          + tokens * (b * layers * hidden             # activations kept for the backward pass
+                      + c * layers * intermediate
+                      + d * vocab                     # logits, their float32 copy, softmax, grad
+                      + e)
+          + f * batch * heads * seq_len^2 * layers    # attention scores, where materialised
+
+with ``tokens = batch_size x seq_len``. The coefficients were fitted to the peak memory
+of ``train_proxy`` measured by ``bench/bench_proxy_memory.py`` over 60 (GPU: bf16
+autocast on an H100) and 18 (CPU: float32) proxy shapes from 0.1M to 100M parameters.
+On other shapes, not fitted (40 GPU, 14 CPU), the estimate was 0.87-1.07 (GPU) and
+0.71-1.09 (CPU) times the measured peak, median 1.00 on both (docs/benchmarks.md). So a
+proxy needs at least 0.9x its estimate: a refusal can be wrong only near the limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # config.py imports this module to check a config
+    from raymix.config.schema import ModelConfig
+
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """Bytes per unit of each term of the estimate (see the module docstring)."""
+
+    per_param: float
+    per_token_layer_hidden: float
+    per_token_layer_intermediate: float
+    per_token_vocab: float
+    per_token: float
+    per_attention_score: float
+
+
+# non-negative least squares on relative error (bench/bench_proxy_memory.py, seed 0)
+GPU_BF16 = MemoryModel(14.55, 34.19, 9.21, 13.86, 360.4, 0.15)
+CPU_FLOAT32 = MemoryModel(17.89, 0.0, 38.71, 17.09, 17_328.0, 0.0)
+
+
+def llama_params(model: ModelConfig, vocab_size: int) -> int:
+    """Parameters of raymix's proxy (a Llama with tied embeddings), counted from its shape."""
+    h, i = model.hidden, model.intermediate
+    per_layer = 4 * h * h + 3 * h * i + 2 * h  # q, k, v, o; gate, up, down; two RMSNorms
+    return vocab_size * h + model.layers * per_layer + h  # + the final RMSNorm
+
+
+def training_memory_bytes(model: ModelConfig, batch_size: int, vocab_size: int, *,
+                          gpu: bool) -> int:
+    """Estimated peak memory of training ``model`` at ``batch_size`` (bytes).
+
+    ``gpu`` picks the GPU estimate (bf16 autocast, as ``train_proxy`` runs there) or the
+    CPU one (float32).
+    """
+    m = GPU_BF16 if gpu else CPU_FLOAT32
+    tokens = batch_size * model.seq_len
+    per_token = (m.per_token_layer_hidden * model.layers * model.hidden
+                 + m.per_token_layer_intermediate * model.layers * model.intermediate
+                 + m.per_token_vocab * vocab_size + m.per_token)
+    scores = batch_size * model.heads * model.seq_len ** 2 * model.layers
+    return int(m.per_param * llama_params(model, vocab_size) + tokens * per_token
+               + m.per_attention_score * scores)
+
+
+def trial_memory_gb(gpus_per_trial: float, gpu_memory_gb: float | None,
+                    memory_per_trial_gb: float | None) -> tuple[float, str] | None:
+    """The memory one trial gets (GiB) and where that number comes from, if the config says."""
+    if gpus_per_trial and gpu_memory_gb:
+        return (gpus_per_trial * gpu_memory_gb,
+                f"compute.gpus_per_trial {gpus_per_trial:g} x compute.gpu_memory_gb "
+                f"{gpu_memory_gb:g}")
+    if not gpus_per_trial and memory_per_trial_gb:
+        return memory_per_trial_gb, "compute.memory_per_trial_gb"
+    return None
