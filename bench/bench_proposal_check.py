@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from raymix.config.schema import load_config
+from raymix.config import load_config
 from raymix.data.tokenize import prepare
-from raymix.sweep.runner import proxy_data
+from raymix.sweep.trial import proxy_data
 from raymix.training.loop import train_proxy
 
 ROOT = Path(__file__).resolve().parents[1]

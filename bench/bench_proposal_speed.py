@@ -33,9 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from raymix.config.schema import SearchConfig
-from raymix.mixtures.constraints import build_constraints
-from raymix.mixtures.sampling import sample_candidates
+from raymix.config import SearchConfig
+from raymix.mixtures import build_constraints, sample_candidates
 from raymix.proposal.search import search_mixture
 from raymix.regression.selection import make_regressor
 

@@ -58,7 +58,7 @@ def run_one(shape: dict, device: str) -> dict:
     """Train a 3-step proxy of ``shape``; return its measured peak training bytes."""
     import torch
 
-    from raymix.config.schema import ModelConfig, TrainingConfig
+    from raymix.config import ModelConfig, TrainingConfig
     from raymix.training.loop import ProxyData, train_proxy
 
     model = ModelConfig(**{k: shape[k] for k in ("layers", "hidden", "heads", "intermediate",
@@ -82,7 +82,7 @@ def run_one(shape: dict, device: str) -> dict:
 
 def estimate(shape: dict, device: str) -> int | None:
     try:
-        from raymix.config.schema import ModelConfig
+        from raymix.config import ModelConfig
         from raymix.training.memory import training_memory_bytes
     except ImportError:  # before the estimate existed: measurements only
         return None

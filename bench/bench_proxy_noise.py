@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from raymix.config.schema import load_config
+from raymix.config import load_config
 from raymix.data.tokenize import prepare
-from raymix.runs.store import loss_column
-from raymix.sweep.runner import proxy_data
+from raymix.runs import loss_column
+from raymix.sweep.trial import proxy_data
 from raymix.training.loop import ProxyData, train_proxy
 
 ROOT = Path(__file__).resolve().parents[1]

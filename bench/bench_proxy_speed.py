@@ -23,9 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from raymix.config.schema import load_config
+from raymix.config import load_config
 from raymix.data.tokenize import prepare
-from raymix.training.loop import MixtureBatches, ProxyData, build_model, train_proxy
+from raymix.training.loop import MixtureBatches, ProxyData, train_proxy
+from raymix.training.model import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
-from raymix.config.schema import REGRESSOR_NAMES
+from raymix.config import REGRESSOR_NAMES
 from raymix.regression.selection import AutoRegressor, make_regressor
 
 ROOT = Path(__file__).resolve().parents[1]

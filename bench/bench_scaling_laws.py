@@ -45,9 +45,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from raymix.proposal.proposer import fit
+from raymix.regression import SimplexGP, fit_regressor
 from raymix.regression.laws import ImplicitMixingLaw, MixingLaw
-from raymix.regression.selection import SimplexGP
 from raymix.runs.long import long_runs_from_frame
 from raymix.scaling.nested import NestedScalingLaw, Scale
 
@@ -228,7 +227,7 @@ class AutoFit:
     """raymix's default fit (cross-validated choice among its regressors), as fit/predict."""
 
     def fit(self, X, y):
-        self.fitted_ = fit(X, y, folds=5)
+        self.fitted_ = fit_regressor(X, y, folds=5)
         return self
 
     def predict(self, X):

@@ -14,7 +14,7 @@ Strategies
     :func:`raymix.mixtures.sample_mixtures` with ``mixtures.seed`` = the bench seed and
     ``mixtures.count`` = the largest budget; budget N uses the first N.
 ``design`` and ``bayesopt``
-    :class:`raymix.adaptive.SimplexSearch` with ``initial=8`` (a space-filling design or
+    :class:`raymix.adaptive.AdaptiveSampler` with ``initial=8`` (a space-filling design or
     random draws, then GP lower-confidence-bound batches), inside the box the proposal
     searches (:func:`raymix.constraints.build_constraints` on the config's ``search:``
     section and the prepared token counts). Batches of 2 (two parallel slots):
@@ -76,20 +76,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from raymix.config.schema import (
-    ModelConfig,
-    SweepConfig,
-    TrainingConfig,
-    load_config,
-    parse_config,
-)
+from raymix.config import ModelConfig, SweepConfig, TrainingConfig, load_config, parse_config
 from raymix.data.tokenize import PreparedData, prepare
-from raymix.mixtures.adaptive import SimplexSearch
-from raymix.mixtures.constraints import Constraints, build_constraints
-from raymix.mixtures.sampling import named_weights, sample_mixtures
+from raymix.mixtures import Constraints, build_constraints, named_weights
+from raymix.mixtures.adaptive import AdaptiveSampler
+from raymix.mixtures.sampling import sample_mixtures
+from raymix.proposal import fit_warnings, propose_mixture
 from raymix.proposal.mixmin import mixmin
-from raymix.proposal.proposer import propose
-from raymix.workflows.proposing import fit_warnings
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -97,7 +90,7 @@ CACHE = ROOT / ".raymix" / "bench" / "search_builtin" / "runs.jsonl"
 BUDGETS = (16, 32, 64, 128)
 QUICK_BUDGETS = (6, 8)  # 5-fold CV needs at least 5 runs (raymix.regressors.check_training_data)
 BATCH = 2  # two parallel slots
-INITIAL = 8  # SimplexSearch's initial design / random draws
+INITIAL = 8  # AdaptiveSampler's initial design / random draws
 ADAPTIVE = ("design", "bayesopt")
 MIXTURE_DECIMALS = 9  # cache keys: mixtures equal to this many decimals are the same run
 
@@ -112,7 +105,7 @@ def _init_worker(config: str) -> None:
     global _DATA
     import torch
 
-    from raymix.sweep.runner import proxy_data
+    from raymix.sweep.trial import proxy_data
 
     torch.set_num_threads(1)
     cfg = load_config(config)
@@ -259,8 +252,8 @@ def random_runs(cfg: SweepConfig, prepared: PreparedData, trainer: Trainer, seed
 
 def adaptive_runs(strategy: str, box: Constraints, trainer: Trainer, seed: int,
                   count: int) -> tuple[np.ndarray, list[dict]]:
-    """SimplexSearch in batches of 2: suggest, train both at once, observe the finished ones."""
-    search = SimplexSearch(box.domains, box.lower, box.upper, strategy=strategy,
+    """AdaptiveSampler in batches of 2: suggest, train both at once, observe the finished ones."""
+    search = AdaptiveSampler(box.domains, box.lower, box.upper, strategy=strategy,
                            initial=INITIAL, seed=seed, prior=box.prior)
     mixtures, records = [], []
     while len(records) < count:
@@ -311,7 +304,7 @@ def propose_from_runs(cfg: SweepConfig, prepared: PreparedData, X: np.ndarray,
                             index=[f"run-{i:04d}" for i in ok])
     losses = pd.Series([records[i]["target_loss"] for i in ok], index=mixtures.index)
     started = time.perf_counter()
-    proposal = propose(mixtures, losses, prior=prepared.prior, fit_config=cfg.fit,
+    proposal = propose_mixture(mixtures, losses, prior=prepared.prior, fit_config=cfg.fit,
                        search=cfg.search, available_tokens=prepared.train_tokens)
     summary = proposal.to_dict()
     best = summary["baselines"]["best_observed"]

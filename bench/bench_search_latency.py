@@ -37,12 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_regmix import REFERENCE, write_record  # noqa: E402
 from bench_search_strategies import PRIOR, surface  # noqa: E402
 
-from raymix.mixtures.adaptive import (
-    REFIT_GROWTH,
-    REFIT_RUNS,
-    SimplexSearch,
-    sample_regmix,
-)
+from raymix.mixtures.adaptive import REFIT_GROWTH, REFIT_RUNS, AdaptiveSampler, sample_regmix
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +50,7 @@ def timed_suggestions(domains, model, observed: int, pending: int, repeats: int,
     costs up to ``REFIT_RUNS`` runs, and one in about ``REFIT_GROWTH - 1`` of the new
     runs beyond), and a GP conditioned on all runs with the last hyperparameters.
     """
-    search = SimplexSearch(domains, strategy="bayesopt", initial=8, seed=seed, prior=PRIOR)
+    search = AdaptiveSampler(domains, strategy="bayesopt", initial=8, seed=seed, prior=PRIOR)
     rng = np.random.default_rng(seed)
     runs = sample_regmix(observed + 2 * repeats, search.box, rng)
     losses = model.predict(runs)
@@ -105,7 +100,7 @@ def main() -> None:
                   f"{row['state_json_s'] * 1000:.1f} ms", flush=True)
     record = {
         "bench": "search_latency",
-        "what": "seconds for SimplexSearch.suggest(1) right after a new observation, with "
+        "what": "seconds for AdaptiveSampler.suggest(1) right after a new observation, with "
                 "a full refit of the GP's hyperparameters or keeping them (what a search "
                 "does beyond REFIT_RUNS runs between refits), by runs observed; one thread, "
                 "as in the aggregator actor",

@@ -6,7 +6,7 @@ mixture means evaluating this surface (plus Gaussian noise with ``--noise``; Reg
 publishes no seed repeats, so the default is none). Its optimum is the best of 200k
 candidate mixtures and the 768 observed ones.
 
-Strategies (all searched by :class:`raymix.adaptive.SimplexSearch` in batches of 8 on the
+Strategies (all searched by :class:`raymix.adaptive.AdaptiveSampler` in batches of 8 on the
 plain simplex, with RegMix's token prior):
 
 ``random``
@@ -71,11 +71,11 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_regmix import REFERENCE, TARGET, load, write_record  # noqa: E402
 
-from raymix.config.schema import FitConfig, SearchConfig  # noqa: E402
-from raymix.mixtures.adaptive import STRATEGIES, SimplexSearch  # noqa: E402
-from raymix.mixtures.sampling import sample_candidates  # noqa: E402
+from raymix.config import STRATEGIES, FitConfig, SearchConfig  # noqa: E402
+from raymix.mixtures import sample_candidates  # noqa: E402
+from raymix.mixtures.adaptive import AdaptiveSampler  # noqa: E402
 from raymix.regression.selection import make_regressor  # noqa: E402
-from raymix.runs.wide import Runs  # noqa: E402
+from raymix.runs import Runs  # noqa: E402
 from raymix.workflows.proposing import propose_with_fit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +112,7 @@ def surface(reference: Path):
 
 def search_runs(strategy: str, domains, model, seed: int, noise: float) -> tuple:
     """Run one search to the largest budget; its mixtures and noisy losses, in order."""
-    search = SimplexSearch(domains, strategy=strategy, initial=BATCH, seed=seed, prior=PRIOR)
+    search = AdaptiveSampler(domains, strategy=strategy, initial=BATCH, seed=seed, prior=PRIOR)
     rng = np.random.default_rng([seed, 7])
     while len(search.losses) < max(BUDGETS):
         X = search.suggest(BATCH)

@@ -18,9 +18,9 @@ import json
 import shutil
 from pathlib import Path
 
-from raymix.config.schema import load_config
-from raymix.runs.store import ResultStore
-from raymix.sweep.runner import run_sweep
+from raymix.config import load_config
+from raymix.runs import ResultStore
+from raymix.sweep import run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 

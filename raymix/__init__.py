@@ -6,7 +6,7 @@ The workflow, from Python (each step is also a CLI command, see ``raymix --help`
     cfg = raymix.load_config("jobs/configs/demo.yaml")
     raymix.prepare(cfg)                 # corpus -> tokenizer -> token arrays (cached)
     result = raymix.run_sweep(cfg)      # one Ray Tune trial per mixture
-    proposal = raymix.propose(cfg)      # fit regressors, propose the best mixture, report
+    proposal = raymix.propose(cfg)      # fit regressors, propose the best mixture
 
 or on anyone's results (the wide CSV pair RegMix and Olmix publish)::
 
@@ -20,102 +20,83 @@ or at a target scale, from checkpoints of several model sizes (Data Mixing Laws)
     long = raymix.read_long_runs("runs.csv", ["pile_loss"])
     proposal = raymix.propose(long, at=raymix.Scale(params=1e9, tokens=1e11))
 
-Heavy modules (torch, ray) are imported only when a function needs them.
+The names below are the public API; each is the library's own function or class,
+imported on first use, so ``import raymix`` stays light (no torch, no Ray) until a
+function needs them. docs/ARCHITECTURE.md says where everything lives.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-__all__ = ["__version__", "load_config", "load_constraints", "read_runs", "read_long_runs",
-           "prepare", "run_sweep", "fit", "predict", "propose", "run_validation", "critical",
-           "Scale", "NestedScalingLaw"]
+import importlib
+from typing import TYPE_CHECKING
 
-# classes, imported on first use (a module __getattr__, PEP 562)
-_LAZY_CLASSES = {"Scale": "raymix.nested", "NestedScalingLaw": "raymix.nested"}
+from raymix.version import __version__
 
+# public name -> the module that defines it
+_PUBLIC = {
+    # the workflow, in the order a user runs it
+    "load_config": "raymix.config.parse",
+    "load_constraints": "raymix.config.parse",
+    "prepare": "raymix.data.tokenize",
+    "run_sweep": "raymix.sweep.runner",
+    "read_runs": "raymix.runs.wide",
+    "read_long_runs": "raymix.runs.long",
+    "fit": "raymix.workflows.fitting",
+    "predict": "raymix.workflows.fitting",
+    "propose": "raymix.workflows.proposing",
+    "critical": "raymix.workflows.continual",
+    "run_validation": "raymix.workflows.validation",
+    # what they take and return
+    "SweepConfig": "raymix.config.schema",
+    "FitConfig": "raymix.config.schema",
+    "SearchConfig": "raymix.config.schema",
+    "PreparedData": "raymix.data.tokenize",
+    "SweepResult": "raymix.sweep.runner",
+    "Runs": "raymix.runs.tables",
+    "LongRuns": "raymix.runs.tables",
+    "RunRecord": "raymix.runs.record",
+    "FitResult": "raymix.regression.fitting",
+    "Proposal": "raymix.proposal.proposer",
+    "CriticalProportion": "raymix.proposal.critical_share",
+    "ValidationResult": "raymix.workflows.validation",
+    "Scale": "raymix.scaling.nested",
+    "NestedScalingLaw": "raymix.scaling.nested",
+    "UserError": "raymix.errors",
+    "ConfigError": "raymix.errors",
+}
 
-def __getattr__(name):
-    if name in _LAZY_CLASSES:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY_CLASSES[name]), name)
-    raise AttributeError(f"module 'raymix' has no attribute {name!r}")
-
-
-def load_config(path):
-    """Read and validate a sweep YAML; see :mod:`raymix.config`."""
-    from raymix.config.schema import load_config as _load
-
-    return _load(path)
-
-
-def load_constraints(path):
-    """Read a constraints YAML (the keys of a config's ``search:``); see :mod:`raymix.constraints`."""
-    from raymix.mixtures.constraints import load_constraints as _load
-
-    return _load(path)
-
-
-def read_runs(mixtures, metrics, targets, id_column=None):
-    """Runs from a mixtures CSV and a metrics CSV; see :func:`raymix.wide_csv.read_runs`."""
-    from raymix.runs.wide import read_runs as _read
-
-    return _read(mixtures, metrics, targets, id_column)
-
-
-def read_long_runs(path, targets, domains=None):
-    """Checkpoints of runs at several scales from one long table; see :mod:`raymix.long_csv`."""
-    from raymix.runs.long import read_long_runs as _read
-
-    return _read(path, targets, domains)
+__all__ = ["__version__", *_PUBLIC]
 
 
-def prepare(cfg, **kwargs):
-    """Build (or reuse) the tokenizer and token arrays; see :func:`raymix.prepare.prepare`."""
-    from raymix.data.tokenize import prepare as _prepare
-
-    return _prepare(cfg, **kwargs)
-
-
-def run_sweep(cfg, **kwargs):
-    """Run or resume the sweep; see :func:`raymix.sweep.run_sweep`."""
-    from raymix.sweep.runner import run_sweep as _run
-
-    return _run(cfg, **kwargs)
+def __getattr__(name: str):
+    """Import a public name on first use (PEP 562) and keep it."""
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'raymix' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
-def fit(*args, **kwargs):
-    """Cross-validate regressors on a sweep's or CSV runs; see :func:`raymix.workflow.fit`."""
-    from raymix.workflows.proposing import fit as _fit
-
-    return _fit(*args, **kwargs)
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
-def predict(*args, **kwargs):
-    """Predict candidate mixtures from a CSV with a fit; see :func:`raymix.workflow.predict`."""
-    from raymix.workflows.proposing import predict as _predict
-
-    return _predict(*args, **kwargs)
-
-
-def propose(*args, **kwargs):
-    """Fit, propose the best mixture and write the report; see :func:`raymix.workflow.propose`."""
-    from raymix.workflows.proposing import propose as _propose
-
-    return _propose(*args, **kwargs)
-
-
-def run_validation(cfg, **kwargs):
-    """Train the proposal and baselines at a larger scale; see :mod:`raymix.validate`."""
-    from raymix.workflows.validation import run_validation as _run
-
-    return _run(cfg, **kwargs)
-
-
-def critical(*args, **kwargs):
-    """The critical share of a new domain in continual pretraining.
-
-    See :func:`raymix.workflow.critical`.
-    """
-    from raymix.workflows.proposing import critical as _critical
-
-    return _critical(*args, **kwargs)
+if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eagerly
+    from raymix.config.parse import load_config, load_constraints
+    from raymix.config.schema import FitConfig, SearchConfig, SweepConfig
+    from raymix.data.tokenize import PreparedData, prepare
+    from raymix.errors import ConfigError, UserError
+    from raymix.proposal.critical_share import CriticalProportion
+    from raymix.proposal.proposer import Proposal
+    from raymix.regression.fitting import FitResult
+    from raymix.runs.long import read_long_runs
+    from raymix.runs.record import RunRecord
+    from raymix.runs.tables import LongRuns, Runs
+    from raymix.runs.wide import read_runs
+    from raymix.scaling.nested import NestedScalingLaw, Scale
+    from raymix.sweep.runner import SweepResult, run_sweep
+    from raymix.workflows.continual import critical
+    from raymix.workflows.fitting import fit, predict
+    from raymix.workflows.proposing import propose
+    from raymix.workflows.validation import ValidationResult, run_validation

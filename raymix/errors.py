@@ -1,19 +1,50 @@
-"""Errors that mean "the user asked for something that cannot work".
+"""Errors that mean "the user asked for something that cannot work", and notices.
 
-The CLI turns a :class:`UserError` into a single line on stderr and exit status 2,
-so every message must name the offending field and say how to fix it.
-Anything else is a bug and keeps its traceback.
+Every error names what is wrong in the library's own words: a config field
+(``training.steps``), an argument of a public function (``mixtures``: the mixtures
+table given to :func:`raymix.read_runs`), or a file. The command line maps those names
+to its flags (``mixtures`` -> ``--mixtures``), prints one line on stderr and exits with
+status 2, so every message must say how to fix the problem. Anything else is a bug and
+keeps its traceback.
 """
 
 
 class UserError(Exception):
-    """A mistake in a config, a CSV, a CLI argument or an input path."""
+    """A mistake in a config, a table, an argument or an input path.
+
+    Parameters
+    ----------
+    problem : str
+        What is wrong and how to fix it.
+    field : str, optional
+        What the problem is about: a config field or an argument's name.
+    """
+
+    def __init__(self, problem: str, *, field: str | None = None):
+        self.problem = problem
+        self.field = field
+        super().__init__(f"{field}: {problem}" if field else problem)
+
+    def __reduce__(self):  # pickled the same way for every subclass (Ray sends errors)
+        return _rebuild, (type(self), self.problem, self.field)
 
 
 class ConfigError(UserError):
-    """A field of the sweep config is missing, malformed or inconsistent."""
+    """A field of the sweep config (or a constraints file) is missing, malformed or
+    inconsistent."""
 
     def __init__(self, field: str, problem: str):
-        self.field = field
-        self.problem = problem
-        super().__init__(f"config field '{field}': {problem}")
+        super().__init__(problem, field=field)
+
+    def __str__(self) -> str:
+        return f"config field '{self.field}': {self.problem}"
+
+
+def _rebuild(cls, problem: str, field: str | None) -> UserError:
+    error = Exception.__new__(cls)
+    UserError.__init__(error, problem, field=field)
+    return error
+
+
+class ConfigNotice(UserWarning):
+    """A config was read, but should be written differently (a key that moved)."""

@@ -17,9 +17,9 @@ import ray
 import yaml
 from test_sweep import TINY, experiment_counts
 
-from raymix.config.schema import parse_config
-from raymix.runs.store import ResultStore
-from raymix.sweep.runner import run_sweep
+from raymix.config import parse_config
+from raymix.runs import ResultStore
+from raymix.sweep import run_sweep
 
 HERE = Path(__file__).resolve().parent
 RAY = str(Path(sys.executable).with_name("ray"))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from raymix.config.schema import load_config, parse_config
+from raymix.config import load_config, parse_config
 from raymix.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +136,7 @@ def test_missing_and_broken_files(tmp_path):
 
 @pytest.mark.parametrize("path", sorted((ROOT / "jobs" / "constraints").glob("*.yaml")))
 def test_shipped_constraints_parse(path):
-    from raymix.mixtures.constraints import load_constraints
+    from raymix.config import load_constraints
 
     search = load_constraints(path)
     assert search.target_tokens and search.available_tokens

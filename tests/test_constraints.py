@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from raymix.config.schema import SearchConfig
+from raymix.config import SearchConfig, load_constraints
 from raymix.errors import ConfigError, UserError
-from raymix.mixtures.constraints import Constraints, build_constraints, load_constraints
+from raymix.mixtures import Constraints, build_constraints
 
 DOMAINS = ["web", "code", "wiki", "math"]
 TOKENS = {"web": 4e9, "code": 2e9, "wiki": 1.2e8, "math": 5e8}

@@ -12,7 +12,7 @@ from raymix.proposal.critical_share import (
     critical_from_runs,
     critical_proportion,
 )
-from raymix.runs.wide import Runs
+from raymix.runs import Runs
 
 C, K, T = 2.8, 0.01, 4.0  # about the paper's Pile-loss law in the share of Python
 PROPORTIONS = np.repeat([0.1, 0.3, 0.5, 0.7, 0.9], 3)  # replicates, as with seeds

@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 from test_sweep import (
     _session_members,
-    cache_dir,
     experiment_counts,
     finish,
     kill_session,
@@ -25,7 +24,7 @@ from test_sweep import (
     write_config,
 )
 
-from raymix.runs.store import ResultStore
+from raymix.runs import ResultStore
 
 
 def _processes(proc, title: str) -> list[int]:

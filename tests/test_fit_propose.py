@@ -6,15 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from raymix.config.schema import FitConfig, SearchConfig
+from raymix.config import FitConfig, SearchConfig
 from raymix.errors import ConfigError, UserError
-from raymix.proposal.proposer import fit, propose
-from raymix.regression.selection import (
-    CVResult,
-    cross_validate,
-    make_regressor,
-    select_best,
-)
+from raymix.proposal import propose_mixture
+from raymix.regression import fit_regressor
+from raymix.regression.selection import CVResult, cross_validate, make_regressor, select_best
 from raymix.report.markdown import write_report
 
 DOMAINS = ["web", "code", "books", "math"]
@@ -46,7 +42,7 @@ def bowl_runs():
 @pytest.fixture(scope="module")
 def bowl_proposal(bowl_runs):
     mixtures, loss = bowl_runs
-    return propose(mixtures, loss, prior=PRIOR, fit_config=TREES, search=SMALL_SEARCH)
+    return propose_mixture(mixtures, loss, prior=PRIOR, fit_config=TREES, search=SMALL_SEARCH)
 
 
 # ----------------------------------------------------------------------------- regressors
@@ -140,7 +136,7 @@ def test_proposal_finds_the_optimum_of_a_convex_surface(bowl_runs, bowl_proposal
 def test_other_regressors_and_methods_find_the_optimum(bowl_runs, regressor, method):
     mixtures, loss = bowl_runs
     search = SearchConfig(method=method, trials=300, restarts=8, candidates=5000)
-    p = propose(mixtures, loss, prior=PRIOR, search=search,
+    p = propose_mixture(mixtures, loss, prior=PRIOR, search=search,
                 fit_config=FitConfig(regressors=[regressor], cv_folds=3))
     assert p.search.method == method
     assert np.abs(p.mixture - OPTIMUM).sum() < 0.25, p.mixture
@@ -171,10 +167,10 @@ def test_proposal_dict_is_json_and_complete(bowl_runs, bowl_proposal):
 def test_target_series_is_aligned_by_run_label(bowl_runs, bowl_proposal):
     mixtures, loss = bowl_runs
     shuffled = loss.sample(frac=1.0, random_state=0)
-    again = propose(mixtures, shuffled, prior=PRIOR, fit_config=TREES, search=SMALL_SEARCH)
+    again = propose_mixture(mixtures, shuffled, prior=PRIOR, fit_config=TREES, search=SMALL_SEARCH)
     np.testing.assert_allclose(again.mixture, bowl_proposal.mixture)
     with pytest.raises(UserError, match="no target loss for 1 run"):
-        propose(mixtures, loss.iloc[1:], prior=PRIOR, fit_config=RIDGE, search=SMALL_SEARCH)
+        propose_mixture(mixtures, loss.iloc[1:], prior=PRIOR, fit_config=RIDGE, search=SMALL_SEARCH)
 
 
 @pytest.mark.parametrize("method", ["simulate", "exact"])
@@ -192,7 +188,7 @@ def test_proposal_never_breaks_a_bound(method):
         search = SearchConfig(method=method, candidates=2000, top_k=20, seed=trial, restarts=4,
                               min_weight=dict(zip(DOMAINS, lower)),
                               max_weight=dict(zip(DOMAINS, upper)))
-        out = propose(pd.DataFrame(X, columns=DOMAINS), y, prior=PRIOR, fit_config=RIDGE,
+        out = propose_mixture(pd.DataFrame(X, columns=DOMAINS), y, prior=PRIOR, fit_config=RIDGE,
                       search=search).to_dict()
         for mixture in [out["mixture"], out["baselines"]["uniform"]["mixture"],
                         out["baselines"]["token_proportional"]["mixture"]]:
@@ -209,7 +205,7 @@ def test_repetition_cap_of_the_target_run_binds():
     y = 3 - X[:, 3]  # more "math" is always better, but it holds few tokens
     tokens = {"web": 10**9, "code": 10**9, "books": 10**9, "math": 10**6}
     search = SearchConfig(candidates=5000, top_k=20, target_tokens=10**7, max_epochs=4)
-    out = propose(pd.DataFrame(X, columns=DOMAINS), y, prior=PRIOR, fit_config=RIDGE,
+    out = propose_mixture(pd.DataFrame(X, columns=DOMAINS), y, prior=PRIOR, fit_config=RIDGE,
                   search=search, available_tokens=tokens).to_dict()
     assert out["constraints"]["upper"]["math"] == pytest.approx(0.4)
     assert out["mixture"]["math"] == pytest.approx(0.4)
@@ -221,12 +217,12 @@ def test_infeasible_constraints_name_the_field():
     X = pd.DataFrame(_mixtures(20), columns=DOMAINS)
     y = 3 - X["math"]
     with pytest.raises(ConfigError, match=r"search\.max_epochs"):
-        propose(X, y, fit_config=RIDGE, available_tokens=dict.fromkeys(DOMAINS, 10**6),
+        propose_mixture(X, y, fit_config=RIDGE, available_tokens=dict.fromkeys(DOMAINS, 10**6),
                 search=SearchConfig(target_tokens=10**9, max_epochs=1))
     with pytest.raises(ConfigError, match=r"search\.target_tokens"):
-        propose(X, y, fit_config=RIDGE, search=SearchConfig(target_tokens=10**9, max_epochs=1))
+        propose_mixture(X, y, fit_config=RIDGE, search=SearchConfig(target_tokens=10**9, max_epochs=1))
     with pytest.raises(ConfigError, match=r"constraints\.max_weight\.poetry"):
-        propose(X, y, fit_config=RIDGE, search=SearchConfig(max_weight={"poetry": 0.2}),
+        propose_mixture(X, y, fit_config=RIDGE, search=SearchConfig(max_weight={"poetry": 0.2}),
                 where="constraints")
 
 
@@ -234,7 +230,7 @@ def test_noise_floor_from_repeated_mixtures_marks_small_gaps():
     rng = np.random.default_rng(0)
     X = np.repeat(_mixtures(30), 2, axis=0)  # every mixture run with two seeds
     y = 3 + 0.01 * X[:, 0] + rng.normal(0, 0.05, len(X))  # the signal is far below the noise
-    out = propose(pd.DataFrame(X, columns=DOMAINS), y, prior=PRIOR, fit_config=RIDGE,
+    out = propose_mixture(pd.DataFrame(X, columns=DOMAINS), y, prior=PRIOR, fit_config=RIDGE,
                   search=SMALL_SEARCH).to_dict()
     noise = out["noise_floor"]
     assert noise["mixtures"] == 30 and noise["std"] == pytest.approx(0.05, rel=0.35)
@@ -245,7 +241,7 @@ def test_noise_floor_from_repeated_mixtures_marks_small_gaps():
 def test_fit_returns_the_refitted_best_and_all_results():
     X = _mixtures(60)
     y = _bowl(X)
-    fitted = fit(X, y, ["ridge", "lightgbm"], folds=5, ensemble=False)
+    fitted = fit_regressor(X, y, ["ridge", "lightgbm"], folds=5, ensemble=False)
     assert [r.name for r in fitted.results] == ["ridge", "lightgbm"]
     assert fitted.chosen.name == "lightgbm"
     mean, std = fitted.predict(X[:3])
@@ -274,7 +270,7 @@ def test_report_writes_markdown_and_pngs(tmp_path, bowl_runs, bowl_proposal):
 
 
 def test_warnings_tell_a_missed_best_run_from_one_outside_the_bounds():
-    from raymix.workflows.proposing import fit_warnings
+    from raymix.proposal import fit_warnings
 
     def proposal(best_weight, gap):
         return {"regressor": {"cv_spearman": 0.9}, "noise_floor": None,
@@ -290,17 +286,17 @@ def test_warnings_tell_a_missed_best_run_from_one_outside_the_bounds():
 
 def test_a_proposal_far_from_every_run_is_flagged_as_an_extrapolation():
     """A linear fit on runs near one mixture follows its trend to a vertex no run tried."""
-    from raymix.workflows.proposing import fit_warnings
+    from raymix.proposal import fit_warnings
 
     rng = np.random.default_rng(0)
     X = rng.dirichlet([40, 30, 20, 10], size=20)
     loss = 3.0 - 0.8 * X[:, 3] + rng.normal(0, 0.002, 20)
     runs = pd.DataFrame(X, columns=list("abcd"))
-    far = propose(runs, loss, fit_config=FitConfig(regressors=["ridge"], cv_folds=3),
+    far = propose_mixture(runs, loss, fit_config=FitConfig(regressors=["ridge"], cv_folds=3),
                   search=SearchConfig(method="exact", restarts=4))
     assert far.nearest_run["distance"] > 0.5
     assert any("far from every run" in w for w in fit_warnings(far.to_dict()))
-    near = propose(runs, loss, fit_config=FitConfig(regressors=["gp"], cv_folds=3),
+    near = propose_mixture(runs, loss, fit_config=FitConfig(regressors=["gp"], cv_folds=3),
                    search=SearchConfig(method="pessimistic", candidates=2000))
     assert near.nearest_run["distance"] < 0.5
     assert not any("far from every run" in w for w in fit_warnings(near.to_dict()))

@@ -10,15 +10,15 @@ import torch
 from test_sweep import TINY
 from transformers import LlamaForCausalLM
 
-from raymix.config.schema import ModelConfig, parse_config
-from raymix.sweep.runner import trial_resources
-from raymix.training.loop import count_parameters, llama_config
+from raymix.config import ModelConfig, parse_config
+from raymix.sweep.cluster import trial_resources
 from raymix.training.memory import (
     GIB,
     llama_params,
     training_memory_bytes,
     trial_memory_gb,
 )
+from raymix.training.model import count_parameters, llama_config
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 

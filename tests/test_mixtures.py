@@ -6,12 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from raymix.config.schema import MixturesConfig
+from raymix.config import MixturesConfig
 from raymix.errors import ConfigError, UserError
+from raymix.mixtures import project_to_bounded_simplex, sample_candidates
 from raymix.mixtures.sampling import (
-    project_to_bounded_simplex,
     repetition_caps,
-    sample_candidates,
     sample_dirichlet,
     sample_mixtures,
     sample_uniform,

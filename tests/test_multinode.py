@@ -12,9 +12,9 @@ import pytest
 import ray
 from test_sweep import TINY, experiment_counts
 
-from raymix.config.schema import parse_config
-from raymix.runs.store import ResultStore
-from raymix.sweep.runner import run_sweep
+from raymix.config import parse_config
+from raymix.runs import ResultStore
+from raymix.sweep import run_sweep
 
 
 @pytest.fixture

@@ -6,15 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from raymix.cli.arguments import parse_at
 from raymix.errors import UserError
-from raymix.proposal.proposer import fit
+from raymix.regression import fit_regressor
 from raymix.report.scaling_plots import (
     plot_predicted_vs_actual,
     plot_size_laws,
     plot_step_laws,
 )
 from raymix.runs.long import long_runs_from_frame
-from raymix.scaling.nested import NestedScalingLaw, Scale, parse_at
+from raymix.scaling.nested import NestedScalingLaw, Scale
 
 DOMAINS = ["web", "code", "books"]
 T = np.array([-1.2, 0.4, 0.8])  # mixing law slopes: web helps
@@ -159,7 +160,7 @@ def test_whole_pipeline_predicts_an_unseen_scale_and_feeds_the_mixing_law():
 
     runs = law.to_runs()
     assert runs.domains == DOMAINS and "params=1e+09" in runs.target
-    fitted = fit(runs.mixtures, runs.objective, regressors=["mixing_law"], folds=3)
+    fitted = fit_regressor(runs.mixtures, runs.objective, regressors=["mixing_law"], folds=3)
     assert fitted.chosen.mae < 1e-3 and fitted.chosen.spearman > 0.99
     np.testing.assert_allclose(fitted.estimator.t_, T - T.mean(), atol=0.02)
 

@@ -7,10 +7,9 @@ import pytest
 from sklearn.linear_model import RidgeCV
 
 import raymix.proposal.search as optimise
-from raymix.config.schema import SearchConfig
+from raymix.config import SearchConfig
 from raymix.errors import ConfigError, UserError
-from raymix.mixtures.constraints import Constraints, build_constraints
-from raymix.mixtures.sampling import project_to_bounded_simplex
+from raymix.mixtures import Constraints, build_constraints, project_to_bounded_simplex
 from raymix.proposal.search import best_candidates, kl_divergence, search_mixture
 
 METHODS = ["simulate", "exact", "tpe", "cmaes"]
@@ -289,7 +288,7 @@ def test_search_result_to_dict_is_json_ready():
 def _clustered_gp(k=4, n=24, seed=0):
     """A GP fitted to runs gathered near one mixture, with a loss that keeps falling
     toward a corner no run explored (where a plain argmin would extrapolate)."""
-    from raymix.regression.selection import SimplexGP
+    from raymix.regression import SimplexGP
 
     rng = np.random.default_rng(seed)
     centre = np.array([0.4, 0.3, 0.2, 0.1])

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from raymix.config.schema import parse_config
+from raymix.config import parse_config
 from raymix.data import builtin as corpus
 from raymix.data.builtin import BUILTIN_SOURCES, builtin_documents
 from raymix.data.sources import read_documents, source_fingerprint

@@ -7,15 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from raymix.config.schema import ModelConfig, TrainingConfig
+from raymix.config import ModelConfig, TrainingConfig
 from raymix.errors import UserError
-from raymix.training.loop import (
-    MixtureBatches,
-    ProxyData,
-    _apportion,
-    learning_rate,
-    train_proxy,
-)
+from raymix.training.loop import MixtureBatches, ProxyData, _apportion, learning_rate, train_proxy
 
 
 def _bytes_of(*names: str) -> np.ndarray:

@@ -9,17 +9,15 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
 from raymix.errors import ConfigError, UserError
+from raymix.regression import NoiseFloor, SimplexGP, noise_floor
+from raymix.regression.gp import gp_negative_log_likelihood
 from raymix.regression.selection import (
     AutoRegressor,
     Ensemble,
-    NoiseFloor,
-    SimplexGP,
     cross_validate,
     ensemble_name,
     fit_auto,
-    gp_negative_log_likelihood,
     make_regressor,
-    noise_floor,
 )
 
 HAVE_LAWS = importlib.util.find_spec("raymix.regression.laws") is not None

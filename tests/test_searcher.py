@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from raymix.config.schema import parse_config
+from raymix.config import parse_config
 from raymix.errors import ConfigError, UserError
 from raymix.sweep.strategy import (
     SEARCH_FILE,

@@ -16,9 +16,9 @@ from safetensors.torch import load_file
 from test_sweep import TINY
 from transformers import LlamaForCausalLM
 
-from raymix.config.schema import ConfigError, ModelConfig, parse_config
-from raymix.errors import UserError
-from raymix.training.loop import build_model, llama_config
+from raymix.config import ModelConfig, parse_config
+from raymix.errors import ConfigError, UserError
+from raymix.training.model import build_model, llama_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

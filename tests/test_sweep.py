@@ -22,7 +22,7 @@ import ray
 import yaml
 
 import raymix
-from raymix.runs.store import ResultStore
+from raymix.runs import ResultStore
 from raymix.sweep.aggregator import get_aggregator
 
 TINY = {
@@ -301,7 +301,7 @@ def test_mixmin_sweep_trains_one_proxy_per_domain_and_mixes_them(tmp_path, cache
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "again.json").read_text())["weights"] == weights
     # search.kl_weight pulls MixMin's proposal towards the prior, as for a regression fit
-    from raymix.config.schema import load_config
+    from raymix.config import load_config
     from raymix.workflows.proposing import propose_mixmin
 
     cfg = load_config(config)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from raymix.workflows.validation import compare, summarise_validation
+from raymix.report.markdown import validation_markdown
+from raymix.workflows.validation import compare
 
 
 def _predictions(predicted: dict[str, float]) -> dict:
@@ -25,7 +26,7 @@ def test_a_proposal_that_wins_by_more_than_the_noise():
     # measured - predicted: +0.03, +0.11, +0.06
     assert result["prediction_error"]["mae"] == pytest.approx(0.2 / 3)
     assert result["prediction_error"]["mean"] == pytest.approx(0.2 / 3)
-    text = summarise_validation(result)
+    text = validation_markdown(result)
     assert "Ranking held: yes" in text and "beats it (beyond seed noise)" in text
 
 
@@ -37,7 +38,7 @@ def test_a_gap_within_seed_noise_and_a_broken_ranking_are_reported():
     assert result["ranking"]["measured"][0] == "mine"
     assert result["proposal_vs"]["uniform"]["significant"] is False  # 0.05 apart, std 0.14
     assert result["proposal_vs"]["mine"]["proposal_better"] is False
-    assert "Ranking held: no" in summarise_validation(result)
+    assert "Ranking held: no" in validation_markdown(result)
 
 
 def test_a_mixture_without_finished_runs_is_shown_as_not_run():
@@ -45,4 +46,4 @@ def test_a_mixture_without_finished_runs_is_shown_as_not_run():
     result = compare(predictions, {"proposal": [3.0]})
     assert result["mixtures"]["uniform"]["measured"] is None
     assert result["proposal_vs"] == {} or "uniform" not in result["proposal_vs"]
-    assert "not run" in summarise_validation(result)
+    assert "not run" in validation_markdown(result)

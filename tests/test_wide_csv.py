@@ -5,12 +5,7 @@ import pandas as pd
 import pytest
 
 from raymix.errors import UserError
-from raymix.runs.wide import (
-    parse_targets,
-    read_candidates,
-    read_runs,
-    write_predictions,
-)
+from raymix.runs.wide import parse_targets, read_candidates, read_runs, write_predictions
 
 DOMAINS = ["web", "code", "books"]
 

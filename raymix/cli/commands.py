@@ -33,8 +33,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
-from raymix.errors import UserError
+from raymix.cli.arguments import (
+    check_folder,
+    check_output,
+    error_line,
+    parse_at,
+    replace_fit,
+)
+from raymix.errors import ConfigNotice, UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,7 +51,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from raymix import __version__
+    from raymix.version import __version__
 
     parser = _Parser(prog="raymix", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"raymix {__version__}")
@@ -103,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_runs_arguments(p: argparse.ArgumentParser) -> None:
     """Where the runs come from: a sweep config, or a mixtures + metrics CSV pair."""
-    from raymix.config.schema import REGRESSOR_NAMES
+    from raymix.config import REGRESSOR_NAMES
 
     p.add_argument("config", nargs="?",
                    help="sweep YAML (or give --mixtures/--metrics/--target, or --runs/--target)")
@@ -126,19 +134,34 @@ def _add_runs_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except UserError as exc:
-        print(f"raymix: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("raymix: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", ConfigNotice)
+        warnings.showwarning = _show_notice
+        try:
+            return COMMANDS[args.command](args)
+        except UserError as exc:
+            print(f"raymix: error: {error_line(exc, getattr(args, 'config', None) is not None)}",
+                  file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("raymix: interrupted; run the same command again to resume", file=sys.stderr)
+            return 130
+
+
+_python_showwarning = warnings.showwarning
+
+
+def _show_notice(message, category, filename, lineno, file=None, line=None) -> None:
+    """A notice (a config key that moved) as one line; other warnings as Python shows them."""
+    if issubclass(category, ConfigNotice):
+        print(f"raymix: note: {message}", file=sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
 
 
 def _prepare(args) -> int:
-    from raymix.config.schema import load_config
-    from raymix.data.tokenize import prepare
+    from raymix.config import load_config
+    from raymix.data import prepare
 
     prepared = prepare(load_config(args.config))
     print(f"prepared tokens in {prepared.path}")
@@ -146,8 +169,8 @@ def _prepare(args) -> int:
 
 
 def _sweep(args) -> int:
-    from raymix.config.schema import load_config
-    from raymix.sweep.runner import run_sweep
+    from raymix.config import load_config
+    from raymix.sweep import run_sweep
 
     cfg = load_config(args.config)
     result = run_sweep(cfg)
@@ -155,31 +178,15 @@ def _sweep(args) -> int:
           f"{result.trained_now} trained by this command")
     if args.no_propose:
         return 0
-    from raymix.workflows.proposing import (
-        propose,
-        summarise_proposal,
-        summarise_scaling,
-    )
-
     if cfg.mixtures.method == "per_domain":  # one proxy per domain: MixMin proposes
-        from raymix.workflows.proposing import propose_mixmin, summarise_mixmin
-
-        print(summarise_mixmin(propose_mixmin(cfg)))
-        return 0
-    proposal = propose(cfg)
-    if proposal.get("scaling"):
-        print(summarise_scaling(proposal["scaling"]))
-    print(summarise_proposal(proposal))
-    return 0
+        return _print_mixmin(cfg, None)
+    return _print_proposal(cfg, None, None, None, None, None)
 
 
 def _runs_source(args):
     """The sweep config or the runs of the tables, the fit settings, and the target scale."""
-    from raymix.config.schema import FitConfig, load_config
-    from raymix.runs.long import read_long_runs
-    from raymix.runs.wide import read_runs
-    from raymix.scaling.nested import parse_at
-    from raymix.workflows.proposing import replace_fit
+    from raymix.config import FitConfig, load_config
+    from raymix.runs import read_long_runs, read_runs
 
     given = [name for name in ("mixtures", "metrics", "runs", "domains", "target", "id")
              if getattr(args, name) is not None]
@@ -219,69 +226,37 @@ def _runs_source(args):
                                seed=args.seed), at
 
 
-def _check_output(path, option: str) -> None:
-    """Fail before any work when the output cannot be written (no half-done runs)."""
-    from pathlib import Path
-
-    parent = Path(path).expanduser().resolve().parent
-    _check_folder(parent, option)
-    if not parent.is_dir():
-        raise UserError(f"{option}: folder {str(parent)!r} does not exist; create it first")
-    if Path(path).is_dir():
-        raise UserError(f"{option}: {str(path)!r} is a folder; give a file name")
-
-
-def _check_folder(path, option: str) -> None:
-    """A folder to write into must be one, or be creatable: no file in its way."""
-    from pathlib import Path
-
-    folder = Path(path).expanduser().resolve()
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
-    if not existing.is_dir():
-        raise UserError(f"{option}: {str(existing)!r} is a file, so nothing can be written "
-                        f"under it; give another path")
-
-
 def _fit(args) -> int:
-    from raymix.workflows.proposing import (
-        fit,
-        predict,
-        summarise_fit,
-        summarise_scaling,
-    )
+    from raymix.cli.summaries import summarise_fit, summarise_scaling
+    from raymix.workflows.fitting import fit, predict
 
     if (args.predict is None) != (args.output is None):
         raise UserError("--output: --predict CANDIDATES.csv and --output PREDICTIONS.csv "
                         "go together")
     if args.output is not None:
-        _check_output(args.output, "--output")
+        check_output(args.output, "--output")
     if args.report is not None:
-        _check_folder(args.report, "--report")
+        check_folder(args.report, "--report")
     source, fit_config, at = _runs_source(args)
     fitted = fit(source, fit_config=fit_config, report=args.report, at=at)
     if fitted.scaling is not None:
         print(summarise_scaling(fitted.scaling.stages_))
     print(summarise_fit(fitted))
     if args.predict is not None:
-        path = predict(fitted, args.predict, args.output, id_column=args.id)
-        print(f"predictions: {path}")
+        predict(fitted, args.predict, args.output, id_column=args.id)
+        print(f"predictions: {args.output}")
     if args.report is not None:
         print(f"report: {args.report}/report.md")
     return 0
 
 
 def _propose(args) -> int:
-    from raymix.mixtures.constraints import load_constraints
-    from raymix.workflows.proposing import (
-        propose,
-        summarise_proposal,
-        summarise_scaling,
-    )
+    from raymix.config import load_constraints
 
     if args.output is not None:
-        _check_output(args.output, "--output")
+        check_output(args.output, "--output")
     if args.report is not None:
-        _check_folder(args.report, "--report")
+        check_folder(args.report, "--report")
     if args.baseline is not None and args.critical is None:
         raise UserError("--baseline: goes with --critical DOMAIN")
     if args.method == "mixmin":
@@ -293,49 +268,72 @@ def _propose(args) -> int:
         raise UserError(f"--output: give the path of the {what} to write")
     if args.critical is not None:
         return _critical(args, source, at)
-    proposal = propose(source, search=search, fit_config=fit_config, output=args.output,
-                       report=args.report, where="constraints" if search else None, at=at)
-    if proposal.get("scaling"):
-        print(summarise_scaling(proposal["scaling"]))
-    print(summarise_proposal(proposal))
+    return _print_proposal(source, search, fit_config, at, args.output, args.report)
+
+
+def _print_proposal(source, search, fit_config, at, output, report) -> int:
+    """Propose (a sweep's files go to its folder unless given) and print the summary."""
+    from raymix.cli.summaries import summarise_proposal, summarise_scaling
+    from raymix.config import SweepConfig
+    from raymix.runs import SweepLayout
+    from raymix.workflows.proposing import propose
+
+    if isinstance(source, SweepConfig):
+        layout = SweepLayout(source.storage_path)
+        output, report = output or layout.proposal, report or layout.report
+    proposal = propose(source, search=search, fit_config=fit_config, at=at, output=output,
+                       report=report)
+    if proposal.scaling is not None:
+        print(summarise_scaling(proposal.scaling.stages_))
+    print(summarise_proposal(proposal.to_dict(), proposal.files))
     return 0
 
 
 def _mixmin(args) -> int:
-    from raymix.config.schema import load_config
-    from raymix.workflows.proposing import propose_mixmin, summarise_mixmin
+    from raymix.config import load_config
 
     given = [name for name in ("mixtures", "metrics", "runs", "constraints", "critical", "at")
              if getattr(args, name) is not None]
     if args.config is None or given:
         raise UserError(f"--method: mixmin reads the per-domain proxies of a sweep; give its "
                         f"CONFIG{' and not --' + given[0] if given else ''}")
-    result = propose_mixmin(load_config(args.config), output=args.output)
+    return _print_mixmin(load_config(args.config), args.output)
+
+
+def _print_mixmin(cfg, output) -> int:
+    from raymix.cli.summaries import summarise_mixmin
+    from raymix.runs import SweepLayout
+    from raymix.workflows.proposing import propose_mixmin
+
+    result = propose_mixmin(cfg, output=output or SweepLayout(cfg.storage_path).mixmin)
     print(summarise_mixmin(result))
     print(f"files: {result['files']['mixmin']}")
     return 0
 
 
 def _critical(args, source, at) -> int:
-    from raymix.config.schema import SweepConfig
-    from raymix.workflows.proposing import critical, summarise_critical
+    from raymix.cli.summaries import summarise_critical
+    from raymix.config import SweepConfig
+    from raymix.runs import SweepLayout
+    from raymix.workflows.continual import critical
 
     output = args.output
     if output is None and isinstance(source, SweepConfig):
-        output = source.storage_path / "critical.json"
-    result = critical(source, args.critical, baseline=args.baseline, at=at, output=output)
-    print(summarise_critical(result))
+        output = SweepLayout(source.storage_path).critical
+    answer = critical(source, args.critical, baseline=args.baseline, at=at, output=output)
+    print(summarise_critical(answer.to_dict()))
     print(f"files: {output}")
     return 0
 
 
 def _validate(args) -> int:
-    from raymix.config.schema import load_config
-    from raymix.workflows.validation import run_validation, summarise_validation
+    from raymix.config import load_config
+    from raymix.report.markdown import validation_markdown
+    from raymix.workflows.validation import run_validation
 
     result = run_validation(load_config(args.config))
-    print(summarise_validation(result))
-    print("files: " + ", ".join(result["files"].values()))
+    print(validation_markdown(result.to_dict()))
+    print("files: " + ", ".join(result.files.values()))
     return 0
 
 

@@ -1,1 +1,44 @@
-"""raymix.config."""
+"""The config: one YAML file, the source of truth for a sweep.
+
+- :mod:`~raymix.config.schema`: the sections as dataclasses (what each key means);
+- :mod:`~raymix.config.parse`: YAML -> dataclasses, strictly, and keys that moved;
+- :mod:`~raymix.config.checks`: values, and how the sections fit together.
+
+Everything else in raymix takes a :class:`SweepConfig` (or one of its sections).
+"""
+
+from raymix.config.checks import check_config, check_search
+from raymix.config.parse import load_config, load_constraints, parse_config
+from raymix.config.schema import (
+    AT_KEYS,
+    BASE_SCALE,
+    CHECKPOINTS,
+    MIXTURE_METHODS,
+    MODEL_FIELDS,
+    REGRESSOR_NAMES,
+    SEARCH_METHODS,
+    STRATEGIES,
+    ComputeConfig,
+    DataConfig,
+    DomainConfig,
+    FitConfig,
+    MixturesConfig,
+    ModelConfig,
+    ModelOverrides,
+    ScaleConfig,
+    SearchConfig,
+    SweepConfig,
+    TargetConfig,
+    TokenizerConfig,
+    TrainingConfig,
+    ValidationConfig,
+)
+
+__all__ = [
+    "AT_KEYS", "BASE_SCALE", "CHECKPOINTS", "MIXTURE_METHODS", "MODEL_FIELDS",
+    "REGRESSOR_NAMES", "SEARCH_METHODS", "STRATEGIES", "ComputeConfig", "DataConfig",
+    "DomainConfig", "FitConfig", "MixturesConfig", "ModelConfig", "ModelOverrides",
+    "ScaleConfig", "SearchConfig", "SweepConfig", "TargetConfig", "TokenizerConfig",
+    "TrainingConfig", "ValidationConfig", "check_config", "check_search", "load_config",
+    "load_constraints", "parse_config",
+]

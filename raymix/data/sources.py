@@ -2,7 +2,7 @@
 
 A source is one of:
 
-- ``builtin:<name>``: a domain of the built-in demo corpus (:mod:`raymix.corpus`);
+- ``builtin:<name>``: a domain of the built-in demo corpus (:mod:`raymix.data.builtin`);
 - a folder of text files (``.txt``, ``.md``, ``.rst``, ``.py``, ``.tex``...), read
   recursively in sorted order, one document per file; or a folder of ``.jsonl`` /
   ``.parquet`` files (those win when a folder holds both, so a dataset folder with a
@@ -22,7 +22,8 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from raymix.data.builtin import builtin_documents, take_bytes
+from raymix.config import SweepConfig
+from raymix.data.builtin import BUILTIN_SOURCES, builtin_documents, take_bytes, unknown_builtin
 from raymix.errors import ConfigError, UserError
 
 TEXT_SUFFIXES = frozenset({
@@ -32,6 +33,27 @@ TEXT_SUFFIXES = frozenset({
 })
 RECORD_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 FOLDER_RECORD_SUFFIXES = (".jsonl", ".parquet")  # a .json in a folder is usually metadata
+
+
+def check_sources(cfg: SweepConfig) -> None:
+    """Catch the cheap mistakes before any reading: an unknown built-in name, a missing path.
+
+    Raises
+    ------
+    ConfigError
+        Naming the source's field (``data.domains[2].source``, ``target.source``).
+    """
+    sources = {f"data.domains[{i}].source": d.source for i, d in enumerate(cfg.data.domains)}
+    if cfg.target.source is not None:
+        sources["target.source"] = cfg.target.source
+    for field_name, source in sources.items():
+        if source.startswith("builtin:"):
+            name = source.removeprefix("builtin:")
+            if name not in BUILTIN_SOURCES:
+                raise ConfigError(field_name, unknown_builtin(name))
+        elif not source.startswith("hf:") and not cfg.resolve(source).exists():
+            raise ConfigError(field_name, f"no such file or folder {str(cfg.resolve(source))!r}; "
+                              "fix the path (relative paths start at the config's folder)")
 
 
 def read_documents(

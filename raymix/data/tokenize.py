@@ -34,11 +34,11 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-import raymix
-from raymix.config.schema import SweepConfig
+from raymix.config import SweepConfig
 from raymix.data.builtin import take_bytes
-from raymix.data.sources import read_documents, source_fingerprint
+from raymix.data.sources import check_sources, read_documents, source_fingerprint
 from raymix.errors import ConfigError, UserError
+from raymix.version import __version__
 
 EOT = "<|endoftext|>"
 FORMAT = 1  # bump when the folder layout changes, so old caches are not reused
@@ -185,6 +185,8 @@ class _Texts:
 
 
 def _read_sources(cfg: SweepConfig, log: Callable[[str], None]) -> _Texts:
+    check_sources(cfg)  # every source, before reading any
+
     def read(source: str, text_field: str, field_name: str, label: str) -> list[str]:
         start = time.perf_counter()
         docs = read_documents(source, text_field=text_field, base_dir=Path(cfg.base_dir),
@@ -275,7 +277,7 @@ def _build(cfg: SweepConfig, texts: _Texts, path: Path, log: Callable[[str], Non
             f"valid {len(valid):,}) in {time.perf_counter() - start:.1f} s")
 
     manifest = {
-        "raymix_version": raymix.__version__,
+        "raymix_version": __version__,
         "format": FORMAT,
         "dtype": dtype.name,
         "vocab_size": vocab_size,

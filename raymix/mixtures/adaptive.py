@@ -1,20 +1,21 @@
-"""Adaptive mixture search: choose the next batch of proxy mixtures from the runs so far.
+"""Adaptive sampling: choose the next batch of proxy mixtures from the runs so far.
 
 A sweep that samples all its mixtures up front (RegMix's Dirichlet draws,
 :func:`raymix.mixtures.sample_dirichlet`) spends most runs far from the good mixtures.
-:class:`SimplexSearch` instead alternates ``suggest(n)`` (a batch of ``n`` mixtures to
-train, so that a cluster stays busy) and ``observe(mixtures, losses)``. It searches the
+:class:`AdaptiveSampler` instead alternates ``suggest(n)`` (a batch of ``n`` mixtures to
+train, so that a cluster stays busy) and ``observe(mixtures, losses)``. It samples the
 bounded simplex ``{w : lower <= w <= upper, sum(w) = 1}`` of a
-:class:`raymix.constraints.Constraints` box, with one of three strategies:
+:class:`raymix.mixtures.Constraints` box, with one of three strategies:
 
 ``random``
     RegMix-like Dirichlet draws around the tempered prior, projected into the box
     (:func:`raymix.mixtures.sample_candidates`). The baseline: no feedback at all. (A
-    sweep with ``search.strategy: random`` does not search: it draws every mixture up
-    front with its ``mixtures`` section; :mod:`raymix.searcher` runs the other two.)
+    sweep with ``mixtures.strategy: random`` draws every mixture up front with
+    :func:`raymix.mixtures.sample_mixtures`; :mod:`raymix.sweep.strategy` runs the other
+    two.)
 ``bayesopt``
     ``initial`` random draws, then Bayesian optimisation: raymix's Gaussian process
-    (:class:`raymix.regressors.SimplexGP`, Matern 5/2 on the square roots of the
+    (:class:`raymix.regression.SimplexGP`, Matern 5/2 on the square roots of the
     weights) is fitted to the runs, and a batch is chosen from a candidate set by a
     lower confidence bound ``mean - exploration * std`` with hallucinated observations:
     after each pick the GP pretends the pick was observed at its predicted mean (the
@@ -34,11 +35,11 @@ around the best runs so far: in 17 dimensions, global draws alone rarely land cl
 enough to a good mixture to refine it.
 
 Determinism and resuming: every batch draws its randomness from a generator seeded by
-``(seed, number of suggestions made so far)``, so the search holds no generator state.
-:meth:`SimplexSearch.to_dict` stores the settings, the suggestions and the observations
-as JSON types (floats round-trip exactly through :mod:`json`), and
-:meth:`SimplexSearch.from_dict` rebuilds a search whose next suggestions are exactly
-those the uninterrupted search would have made. The GP is fitted to the observations
+``(seed, number of suggestions made so far)``, so the sampler holds no generator state.
+:meth:`AdaptiveSampler.to_dict` stores the settings, the suggestions and the
+observations as JSON types (floats round-trip exactly through :mod:`json`), and
+:meth:`AdaptiveSampler.from_dict` rebuilds a sampler whose next suggestions are exactly
+those the uninterrupted one would have made. The GP is fitted to the observations
 sorted by mixture, so the order in which runs finished (which a cluster decides) does
 not change what is suggested.
 """
@@ -53,11 +54,11 @@ from scipy import linalg
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
-from raymix.config.schema import SEARCH_STRATEGIES as STRATEGIES
+from raymix.config import STRATEGIES
 from raymix.errors import UserError
 from raymix.mixtures.constraints import Constraints
-from raymix.mixtures.sampling import sample_candidates, tempered_prior
-from raymix.regression.selection import SimplexGP
+from raymix.mixtures.simplex import sample_candidates, tempered_prior
+from raymix.regression import SimplexGP
 
 STATE_VERSION = 1
 REGMIX_TEMPERATURE = 0.5  # RegMix centres its draws on prior ** 0.5
@@ -221,7 +222,7 @@ def believer_batch(gp: SimplexGP, candidates: np.ndarray, pending: np.ndarray, n
     return np.array(chosen, dtype=int)
 
 
-# ----------------------------------------------------------------------------- the search
+# ----------------------------------------------------------------------------- the sampler
 
 MIN_GP_RUNS = 3  # fewer observed runs than this: the GP rounds fall back to random draws
 DESIGN_STREAM = 0xD5  # second seed word of the design's generator (the batches use counts)
@@ -237,8 +238,8 @@ def _as_vector(values, k: int, default: float, field: str) -> np.ndarray:
     return out
 
 
-class SimplexSearch:
-    """Batch search for the mixture of lowest loss inside a box on the simplex.
+class AdaptiveSampler:
+    """Batches of mixtures to train next, chosen to find the lowest loss inside a box.
 
     Parameters
     ----------
@@ -294,7 +295,7 @@ class SimplexSearch:
                                    _as_vector(upper, k, 1.0, "upper"),
                                    _as_vector(prior, k, 1.0, "prior"))
         except ValueError as error:  # infeasible bounds or a bad prior
-            raise UserError(f"search bounds: {error}; widen lower/upper") from None
+            raise UserError(f"{error}; widen lower/upper", field="bounds") from None
         self.strategy, self.initial, self.seed = strategy, int(initial), int(seed)
         self.candidates, self.gp_restarts = int(candidates), int(gp_restarts)
         self.exploration = float(exploration)
@@ -305,7 +306,7 @@ class SimplexSearch:
         self._design: np.ndarray | None = None
         self._gp: tuple[int, SimplexGP] | None = None  # (observations, fit): refit on new ones
         # hyperparameters of the last full GP fit, and on how many runs (saved with the
-        # state, so a resumed search reuses them exactly as the uninterrupted one would)
+        # state, so a resumed sampler reuses them exactly as the uninterrupted one would)
         self.gp_theta: list[float] | None = None
         self.gp_theta_runs = 0
 
@@ -366,7 +367,7 @@ class SimplexSearch:
         """The observations in a canonical order (sorted by mixture).
 
         Runs finish in whatever order the cluster makes; sorting makes the GP's fit, and so
-        the suggestions, depend only on which runs were observed, so a search rebuilt from
+        the suggestions, depend only on which runs were observed, so a sampler rebuilt from
         stored results suggests exactly what the uninterrupted one would have.
         """
         X, y = np.array(self.mixtures), np.array(self.losses)
@@ -445,7 +446,7 @@ class SimplexSearch:
     # ------------------------------------------------------------------ state
 
     def to_dict(self) -> dict[str, Any]:
-        """The whole search state as JSON types; :meth:`from_dict` continues it exactly."""
+        """The whole sampler state as JSON types; :meth:`from_dict` continues it exactly."""
         return {
             "version": STATE_VERSION,
             "domains": list(self.domains),
@@ -467,28 +468,28 @@ class SimplexSearch:
         }
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> SimplexSearch:
-        """Rebuild a search saved by :meth:`to_dict`."""
+    def from_dict(cls, state: dict[str, Any]) -> AdaptiveSampler:
+        """Rebuild a sampler saved by :meth:`to_dict`."""
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            raise UserError(f"not a saved search state of version {STATE_VERSION}; "
-                            "start a new search")
+            raise UserError(f"not a saved sampler state of version {STATE_VERSION}; "
+                            "start a new sweep folder")
         try:
-            search = cls(state["domains"], state["lower"], state["upper"],
+            sampler = cls(state["domains"], state["lower"], state["upper"],
                          strategy=state["strategy"], initial=state["initial"],
                          seed=state["seed"], candidates=state["candidates"],
                          prior=state["prior"], gp_restarts=state["gp_restarts"],
                          exploration=state["exploration"])
-            k = len(search.domains)
-            search.suggested = [np.asarray(r, dtype=float).reshape(k)
+            k = len(sampler.domains)
+            sampler.suggested = [np.asarray(r, dtype=float).reshape(k)
                                 for r in state["suggested"]]
         except (KeyError, TypeError, ValueError) as error:
-            raise UserError(f"saved search state is incomplete or malformed ({error}); "
-                            "start a new search") from None
+            raise UserError(f"saved sampler state is incomplete or malformed ({error}); "
+                            "start a new sweep folder") from None
         if state["mixtures"]:
-            search.observe(state["mixtures"], state["losses"])
+            sampler.observe(state["mixtures"], state["losses"])
         if state.get("failed"):  # states saved before failed runs were recorded have none
-            search.discard(state["failed"])
+            sampler.discard(state["failed"])
         if state.get("gp_theta") is not None:  # older states have none: the GP refits
-            search.gp_theta = [float(v) for v in state["gp_theta"]]
-            search.gp_theta_runs = int(state["gp_theta_runs"])
-        return search
+            sampler.gp_theta = [float(v) for v in state["gp_theta"]]
+            sampler.gp_theta_runs = int(state["gp_theta_runs"])
+        return sampler

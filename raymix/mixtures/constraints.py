@@ -2,7 +2,7 @@
 
 A proposal must be a mixture the user can actually train on. Four settings (the
 ``search:`` section of a sweep config, or a stand-alone constraints file with the same
-keys, read by :func:`load_constraints`) bound each domain's weight ``w_i``:
+keys, read by :func:`raymix.config.load_constraints`) bound each domain's weight ``w_i``:
 
 - ``min_weight`` / ``max_weight``: per-domain floors and ceilings;
 - ``fixed_weight``: the weight is pinned (lower = upper);
@@ -24,74 +24,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from raymix.config.schema import SearchConfig, _build, validate_search
+from raymix.config import SearchConfig, check_search
 from raymix.errors import ConfigError, UserError
-from raymix.mixtures.sampling import (
+from raymix.mixtures.sampling import repetition_caps
+from raymix.mixtures.simplex import (
+    BOX_TOLERANCE,
+    box_problem,
     named_weights,
     normalise_prior,
     project_to_bounded_simplex,
-    repetition_caps,
 )
 
-FEASIBLE_TOLERANCE = 1e-9  # a mixture meets its bounds and sums to 1 within this
 SNAP_TOLERANCE = 1e-12  # weights this close to a bound are set to it (no 1e-16 weights)
 NO_LOWER = "weight >= 0"
 NO_UPPER = "weight <= 1"
 MAX_EPOCH_FACTOR = 1e12  # beyond this many times max_epochs, more epochs cannot help
-
-
-# ----------------------------------------------------------------------------- the file
-
-
-def load_constraints(path: str | Path) -> SearchConfig:
-    """Read a stand-alone constraints file (YAML with the keys of a ``search:`` section).
-
-    Only the keys and their types are checked here; values against the domains are
-    checked by :func:`build_constraints` (``where="constraints"``) once the runs name
-    the domains.
-
-    Parameters
-    ----------
-    path : str or Path
-        The YAML file, e.g.::
-
-            method: exact
-            target_tokens: 4e9
-            max_epochs: 4
-            min_weight: {wiki: 0.05}
-            fixed_weight: {code: 0.2}
-
-    Returns
-    -------
-    SearchConfig
-
-    Raises
-    ------
-    ConfigError
-        ``--constraints`` for a missing file or invalid YAML, ``constraints.<key>`` for an
-        unknown key or a value of the wrong type.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError("--constraints",
-                          f"no such file {str(path)!r}; pass the path of a constraints YAML")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError("--constraints",
-                          f"{path.name} is not valid YAML{where}; fix its syntax") from None
-    except UnicodeDecodeError:
-        raise ConfigError("--constraints", f"{path.name} is not a text file; pass a YAML file") \
-            from None
-    return _build(SearchConfig, {} if raw is None else raw, "constraints")
 
 
 # ----------------------------------------------------------------------------- the box
@@ -138,10 +89,9 @@ class Constraints:
         self.prior = normalise_prior(self.prior)
         if self.lower.shape != (k,) or self.upper.shape != (k,) or self.prior.shape != (k,):
             raise ValueError(f"lower, upper and prior need one value per domain ({k})")
-        if (np.any(self.lower > self.upper) or self.lower.sum() > 1 + FEASIBLE_TOLERANCE
-                or self.upper.sum() < 1 - FEASIBLE_TOLERANCE):
-            raise ValueError("infeasible bounds: need lower <= upper and "
-                             "sum(lower) <= 1 <= sum(upper)")
+        problem = box_problem(self.lower, self.upper)
+        if problem:
+            raise ValueError(f"infeasible bounds: {problem[0]}: {problem[1]}")
         self.lower_by = list(self.lower_by or [NO_LOWER] * k)
         self.upper_by = list(self.upper_by or [NO_UPPER] * k)
 
@@ -156,7 +106,7 @@ class Constraints:
         return {d: float(lo) for d, lo, free in zip(self.domains, self.lower, self.free)
                 if not free}
 
-    def contains(self, mixtures: np.ndarray, tol: float = FEASIBLE_TOLERANCE) -> np.ndarray:
+    def contains(self, mixtures: np.ndarray, tol: float = BOX_TOLERANCE) -> np.ndarray:
         """Whether each row meets every bound and sums to 1, within ``tol``.
 
         Parameters
@@ -271,7 +221,7 @@ def build_constraints(
         Naming the field to change when a value is invalid or no mixture meets the bounds.
     """
     domains = [str(d) for d in domains]
-    validate_search(search, domains, where)
+    check_search(search, domains, where)
     tokens = _tokens(domains, search, available_tokens)
     lower, lower_by = _side(domains, search, "min_weight", 0.0, NO_LOWER)
     upper, upper_by = _side(domains, search, "max_weight", 1.0, NO_UPPER)
@@ -312,7 +262,7 @@ def _side(domains, search, key, default, unset) -> tuple[np.ndarray, list[str]]:
 
 def _tokens(domains, search, available_tokens) -> np.ndarray | None:
     """Token count per domain: the constraints' own, else the sweep's data, else None."""
-    if search.available_tokens:  # validate_search saw every domain there
+    if search.available_tokens:  # check_search saw every domain there
         return np.array([search.available_tokens[d] for d in domains], dtype=float)
     if available_tokens is None:
         return None
@@ -333,7 +283,7 @@ def _apply_repetition_cap(domains, search, tokens, lower, upper, upper_by, where
     for i, d in enumerate(domains):
         if caps[i] >= upper[i]:
             continue
-        if lower[i] > caps[i] + FEASIBLE_TOLERANCE:
+        if lower[i] > caps[i] + BOX_TOLERANCE:
             key = "fixed_weight" if d in search.fixed_weight else "min_weight"
             epochs = lower[i] * search.target_tokens / tokens[i] if tokens[i] > 0 else float("inf")
             raise ConfigError(
@@ -379,10 +329,10 @@ def _hold_zero_prior_domains(domains, prior, lower, upper, upper_by, where) -> N
 
 def _check_feasible(domains, search, tokens, lower, upper, upper_by, where) -> None:
     """Raise when the box misses the simplex: sum(lower) > 1 or sum(upper) < 1."""
-    if lower.sum() > 1 + FEASIBLE_TOLERANCE:  # caught by validate_search; kept for safety
+    if lower.sum() > 1 + BOX_TOLERANCE:  # caught by check_search; kept for safety
         raise ConfigError(f"{where}.min_weight",
                           f"minimum and fixed weights sum to {lower.sum():.3g} > 1; lower them")
-    if upper.sum() >= 1 - FEASIBLE_TOLERANCE:
+    if upper.sum() >= 1 - BOX_TOLERANCE:
         return
     fix = f"raise {where}.max_weight"
     if search.target_tokens is not None:
@@ -408,9 +358,9 @@ def _epochs_needed(domains, search, tokens, upper, upper_by) -> float | None:
         return float(np.where(capped, np.minimum(ceiling, caps), upper).sum())
 
     lo, hi = search.max_epochs, search.max_epochs * MAX_EPOCH_FACTOR
-    if total(hi) < 1 - FEASIBLE_TOLERANCE:
+    if total(hi) < 1 - BOX_TOLERANCE:
         return None
     while hi / lo > 1 + 1e-6:  # bisection on a log scale: the sum grows with the epochs
         mid = float(np.sqrt(lo * hi))
-        lo, hi = (mid, hi) if total(mid) < 1 - FEASIBLE_TOLERANCE else (lo, mid)
+        lo, hi = (mid, hi) if total(mid) < 1 - BOX_TOLERANCE else (lo, mid)
     return hi

@@ -44,15 +44,14 @@ checkpoints after the rise.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from raymix.errors import UserError
-from raymix.regression.laws import MixingLaw
-from raymix.runs.long import PARAMS, TOKENS, LongRuns
-from raymix.runs.wide import Runs
-from raymix.scaling.power_law import fit_shared_exponent
+from raymix.regression import MixingLaw
+from raymix.runs import PARAMS, TOKENS, LongRuns, Runs
+from raymix.scaling import fit_shared_exponent
 
 MIN_PROPORTIONS = 3  # c, k and t of the two-domain law
 PROPORTION_DECIMALS = 9  # proportions equal to 9 decimals are one group of checkpoints
@@ -82,6 +81,10 @@ class CriticalProportion:
         False when even ``r = 0`` is predicted above ``L0``; ``proportion`` is then 0.
     message : str
         What the user should know about the answer (infeasible, extrapolated), or "".
+    target : str
+        The loss on the original data that must not rise (the runs' objective).
+    files : dict of str to str
+        What was written, where (``critical``), when a file was asked for.
     """
 
     domain: str
@@ -91,10 +94,14 @@ class CriticalProportion:
     law: dict
     feasible: bool
     message: str = ""
+    target: str = "objective"
+    files: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        """Plain JSON-serialisable fields."""
-        return asdict(self)
+        """Plain JSON-serialisable fields (what ``critical.json`` holds)."""
+        out = asdict(self)
+        out.pop("files")
+        return {"target": out.pop("target"), **out}
 
 
 # ----------------------------------------------------------------------------- checks
@@ -103,8 +110,8 @@ class CriticalProportion:
 def _check_baseline(baseline) -> float:
     if isinstance(baseline, bool) or not isinstance(baseline, (int, float, np.number)) \
             or not np.isfinite(baseline) or baseline <= 0:
-        raise UserError(f"--baseline: give the loss on the original data before continual "
-                        f"pretraining as a positive number (got {baseline!r})")
+        raise UserError(f"give the loss on the original data before continual "
+                        f"pretraining as a positive number (got {baseline!r})", field="baseline")
     return float(baseline)
 
 
@@ -113,26 +120,26 @@ def _check_rows(weights, losses, tokens) -> tuple[np.ndarray, np.ndarray, np.nda
     weights = np.asarray(weights, dtype=float)
     losses = np.asarray(losses, dtype=float)
     if weights.ndim != 1 or losses.shape != weights.shape:
-        raise UserError(f"--critical: give one proportion of the new domain and one loss per "
-                        f"run (got shapes {weights.shape} and {losses.shape})")
+        raise UserError(f"give one proportion of the new domain and one loss per "
+                        f"run (got shapes {weights.shape} and {losses.shape})", field="critical_share")
     if not (np.all(np.isfinite(weights)) and np.all(np.isfinite(losses))):
-        raise UserError("--critical: the proportions or losses contain missing or infinite "
-                        "values (failed runs?); drop those runs")
+        raise UserError("the proportions or losses contain missing or infinite "
+                        "values (failed runs?); drop those runs", field="critical_share")
     if weights.min() < 0 or weights.max() > 1:
-        raise UserError(f"--critical: proportions of the new domain must lie in [0, 1] "
-                        f"(got {weights.min():.4g} to {weights.max():.4g})")
+        raise UserError(f"proportions of the new domain must lie in [0, 1] "
+                        f"(got {weights.min():.4g} to {weights.max():.4g})", field="critical_share")
     if losses.min() <= 0:
-        raise UserError(f"--critical: losses must be positive (min {losses.min():.4g})")
+        raise UserError(f"losses must be positive (min {losses.min():.4g})", field="critical_share")
     if tokens is not None:
         tokens = np.asarray(tokens, dtype=float)
         if tokens.shape != weights.shape or not np.all(np.isfinite(tokens)) or tokens.min() <= 0:
-            raise UserError("--critical: tokens must give one positive, finite token count "
-                            "per row of losses")
+            raise UserError("tokens must give one positive, finite token count "
+                            "per row of losses", field="critical_share")
     distinct = len(np.unique(weights.round(PROPORTION_DECIMALS)))
     if distinct < MIN_PROPORTIONS:
-        raise UserError(f"--critical: the law c + k*exp(t*r) needs runs at {MIN_PROPORTIONS} "
+        raise UserError(f"the law c + k*exp(t*r) needs runs at {MIN_PROPORTIONS} "
                         f"or more distinct proportions of the new domain (got {distinct}); "
-                        "run more proportions")
+                        "run more proportions", field="critical_share")
     return weights, losses, tokens
 
 
@@ -140,11 +147,11 @@ def _check_at_tokens(at_tokens, tokens) -> float | None:
     if at_tokens is None:
         return None
     if tokens is None:
-        raise UserError("--critical: at_tokens needs the tokens of each checkpoint to "
-                        "extrapolate from; pass tokens too, or leave at_tokens out")
+        raise UserError("at_tokens needs the tokens of each checkpoint to "
+                        "extrapolate from; pass tokens too, or leave at_tokens out", field="critical_share")
     if isinstance(at_tokens, bool) or not isinstance(at_tokens, (int, float, np.number)) \
             or not np.isfinite(at_tokens) or at_tokens <= 0:
-        raise UserError(f"--critical: at_tokens must be a positive number (got {at_tokens!r})")
+        raise UserError(f"at_tokens must be a positive number (got {at_tokens!r})", field="critical_share")
     return float(at_tokens)
 
 
@@ -159,9 +166,9 @@ def _extrapolate_steps(weights, losses, tokens, at_tokens) -> tuple[np.ndarray, 
     for level in levels:
         rows = keys == level
         if len(np.unique(tokens[rows])) < 3:
-            raise UserError(f"--critical: proportion {level:g} has checkpoints at "
+            raise UserError(f"proportion {level:g} has checkpoints at "
                             f"{len(np.unique(tokens[rows]))} token count(s); the step law "
-                            "needs 3 or more per proportion")
+                            "needs 3 or more per proportion", field="critical_share")
         xs.append(tokens[rows])
         ys.append(losses[rows])
     E, B, beta = fit_shared_exponent(xs, ys)
@@ -255,10 +262,10 @@ def critical_proportion(weights, losses, baseline: float, *, domain: str = "new"
     if step_law is not None:
         law["step_law"] = step_law
     if t <= 0:
-        raise UserError(f"--critical: the data do not show the loss on the original data "
+        raise UserError(f"the data do not show the loss on the original data "
                         f"rising with the proportion of {domain!r} (fitted t = {t:.3g}); "
                         "check that the target is the original data's loss and the weights "
-                        "are the new domain's")
+                        "are the new domain's", field="critical_share")
     proportion, feasible = _solve(c, k, t, baseline)
     return CriticalProportion(
         domain=domain, proportion=proportion, baseline=baseline, tokens=at_tokens, law=law,
@@ -280,19 +287,25 @@ def critical_from_runs(runs: Runs | LongRuns, domain: str, baseline: float, *,
         When ``domain`` is no mixture column, and as :func:`critical_proportion`.
     """
     if domain not in runs.domains:
-        raise UserError(f"--critical: no domain {domain!r} in the mixtures (domains: "
-                        f"{', '.join(runs.domains)}); name the new domain's column")
+        raise UserError(f"no domain {domain!r} in the mixtures (domains: "
+                        f"{', '.join(runs.domains)}); name the new domain's column",
+                        field="domain")
     if isinstance(runs, LongRuns):
         frame = runs.frame
         sizes = frame[PARAMS].nunique()
         if sizes > 1:  # one checkpoint is continued: curves of several sizes do not mix
-            raise UserError(f"--critical: the table has runs of {sizes} model sizes; give the "
-                            "runs that continue one checkpoint (one params value)")
-        return critical_proportion(frame[domain].to_numpy(), frame["objective"].to_numpy(),
-                                   baseline, domain=domain, tokens=frame[TOKENS].to_numpy(),
-                                   at_tokens=at_tokens, seed=seed)
-    if at_tokens is not None:
-        raise UserError("--at: extrapolating to more tokens needs the checkpoints of the "
-                        "long runs table (--runs RUNS.csv)")
-    return critical_proportion(runs.mixtures[domain].to_numpy(), runs.objective.to_numpy(),
-                               baseline, domain=domain, seed=seed)
+            raise UserError(f"the table has runs of {sizes} model sizes; give the "
+                            "runs that continue one checkpoint (one params value)",
+                            field="critical_share")
+        answer = critical_proportion(frame[domain].to_numpy(), frame["objective"].to_numpy(),
+                                     baseline, domain=domain, tokens=frame[TOKENS].to_numpy(),
+                                     at_tokens=at_tokens, seed=seed)
+    elif at_tokens is not None:
+        raise UserError("extrapolating to more tokens needs every checkpoint: give the "
+                        "runs as a long table (read_long_runs)", field="at")
+    else:
+        answer = critical_proportion(runs.mixtures[domain].to_numpy(),
+                                     runs.objective.to_numpy(), baseline, domain=domain,
+                                     seed=seed)
+    answer.target = runs.target
+    return answer

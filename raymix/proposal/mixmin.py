@@ -64,9 +64,8 @@ from typing import Any
 import numpy as np
 
 from raymix.errors import UserError
-from raymix.mixtures.sampling import named_weights
+from raymix.mixtures import BOX_TOLERANCE, box_problem, named_weights
 
-BOX_TOLERANCE = 1e-9  # sum(lower) <= 1 <= sum(upper) within this (as raymix.constraints)
 LOGPROB_SLACK = 1e-6  # log-probs up to this far above 0 are float32 rounding, read as 0
 BISECTION_STEPS = 200  # enough to pin log(c) to machine precision from any bracket
 MAX_HALVINGS = 40  # step-size halvings before a step is given up (eta * 1e-12)
@@ -325,17 +324,17 @@ def _check_logprobs(logprobs) -> np.ndarray:
     try:
         lp = np.asarray(logprobs, dtype=float)
     except (TypeError, ValueError):
-        raise UserError("logprobs: not a numeric array; pass a (domains, tokens) array of "
-                        "log-probabilities") from None
+        raise UserError("not a numeric array; pass a (domains, tokens) array of "
+                        "log-probabilities", field="logprobs") from None
     if lp.ndim != 2:
-        raise UserError(f"logprobs: got {lp.ndim} dimension(s), need 2; pass shape "
-                        f"(domains, tokens), one row per domain's proxy")
+        raise UserError(f"got {lp.ndim} dimension(s), need 2; pass shape "
+                        f"(domains, tokens), one row per domain's proxy", field="logprobs")
     k, t = lp.shape
     if k < 2:
-        raise UserError(f"logprobs: got {k} domain(s), need at least 2; add a row per "
-                        f"domain's proxy")
+        raise UserError(f"got {k} domain(s), need at least 2; add a row per "
+                        f"domain's proxy", field="logprobs")
     if t < 1:
-        raise UserError("logprobs: no target tokens; pass at least one column")
+        raise UserError("no target tokens; pass at least one column", field="logprobs")
     if not np.all(np.isfinite(lp)):
         row, col = np.argwhere(~np.isfinite(lp))[0]
         raise UserError(f"logprobs[{row}, {col}] is {lp[row, col]}; every log-probability must "
@@ -352,14 +351,14 @@ def _check_domains(domains, k: int) -> list[str]:
     if domains is None:
         return [f"domain_{i}" for i in range(k)]
     if isinstance(domains, str):
-        raise UserError("domains: got a single string; pass a list of names, one per row")
+        raise UserError("got a single string; pass a list of names, one per row", field="domains")
     names = [str(d) for d in domains]
     if len(names) != k:
-        raise UserError(f"domains: got {len(names)} names for {k} rows of logprobs; pass "
-                        f"one name per row")
+        raise UserError(f"got {len(names)} names for {k} rows of logprobs; pass "
+                        f"one name per row", field="domains")
     if len(set(names)) != k:
         dup = next(d for d in names if names.count(d) > 1)
-        raise UserError(f"domains: {dup!r} appears twice; give every domain its own name")
+        raise UserError(f"{dup!r} appears twice; give every domain its own name", field="domains")
     return names
 
 
@@ -381,33 +380,27 @@ def _check_bounds(lower, upper, k: int) -> tuple[np.ndarray, np.ndarray]:
             raise UserError(f"{name}: every bound must be a number in [0, 1]")
         bounds.append(arr)
     lower, upper = bounds
-    if np.any(lower > upper):
-        i = int(np.argmax(lower > upper))
-        raise UserError(f"lower[{i}] = {lower[i]:.3g} is above upper[{i}] = {upper[i]:.3g}; "
-                        f"lower it or raise the upper bound")
-    if lower.sum() > 1 + BOX_TOLERANCE:
-        raise UserError(f"lower: the bounds sum to {lower.sum():.3g} > 1, so no mixture meets "
-                        f"them; lower them")
-    if upper.sum() < 1 - BOX_TOLERANCE:
-        raise UserError(f"upper: the bounds sum to {upper.sum():.3g} < 1, so no mixture meets "
-                        f"them; raise them")
+    problem = box_problem(lower, upper)
+    if problem is not None:
+        side, what = problem
+        raise UserError(f"{what}, so no mixture meets the bounds; change {side}", field=side)
     return lower, upper
 
 
 def _check_pull(prior, kl_weight, upper: np.ndarray, k: int):
     """(kl_weight, prior) for the objective, None without a pull, or a one-line UserError."""
     if not (isinstance(kl_weight, int | float) and np.isfinite(kl_weight) and kl_weight >= 0):
-        raise UserError(f"kl_weight: must be a number >= 0 (got {kl_weight!r})")
+        raise UserError(f"must be a number >= 0 (got {kl_weight!r})", field="kl_weight")
     if kl_weight == 0:
         return None
     if prior is None:
-        raise UserError("prior: kl_weight > 0 pulls towards a prior; pass one weight per domain")
+        raise UserError("kl_weight > 0 pulls towards a prior; pass one weight per domain", field="prior")
     try:
         prior = np.asarray(prior, dtype=float)
     except (TypeError, ValueError):
-        raise UserError(f"prior: not numeric; pass {k} weights") from None
+        raise UserError(f"not numeric; pass {k} weights", field="prior") from None
     if prior.shape != (k,) or not np.all(np.isfinite(prior)) or prior.min() < 0:
-        raise UserError(f"prior: need {k} finite weights >= 0 (got shape {prior.shape})")
+        raise UserError(f"need {k} finite weights >= 0 (got shape {prior.shape})", field="prior")
     if np.any((prior == 0) & (upper > 0)):
         i = int(np.argmax((prior == 0) & (upper > 0)))
         raise UserError(f"prior[{i}] is 0, so KL(w || prior) is infinite unless upper[{i}] "
@@ -418,9 +411,9 @@ def _check_pull(prior, kl_weight, upper: np.ndarray, k: int):
 def _check_settings(eta, max_steps, tol) -> None:
     """Step size, step budget and tolerance: finite and of the right sign."""
     if not (isinstance(eta, int | float) and np.isfinite(eta) and eta > 0):
-        raise UserError(f"eta: got {eta!r}; pass a positive step size (the paper uses 1.0)")
+        raise UserError(f"got {eta!r}; pass a positive step size (the paper uses 1.0)", field="eta")
     if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) \
             or max_steps < 0:
-        raise UserError(f"max_steps: got {max_steps!r}; pass a whole number >= 0")
+        raise UserError(f"got {max_steps!r}; pass a whole number >= 0", field="max_steps")
     if not (isinstance(tol, int | float) and np.isfinite(tol) and tol >= 0):
-        raise UserError(f"tol: got {tol!r}; pass a tolerance >= 0")
+        raise UserError(f"got {tol!r}; pass a tolerance >= 0", field="tol")

@@ -1,211 +1,122 @@
 """From finished runs to a proposed mixture: fit, search under constraints, compare.
 
-:func:`fit` cross-validates the named regressors on (mixture weights -> target loss),
-picks the one that ranks held-out runs best (or an ensemble of the best few, when that
-cross-validates better) and refits it on every run. It also measures the run-to-run
-noise where runs repeat a mixture with other seeds.
-
-:func:`propose` then searches the bounded simplex for the mixture with the lowest
-predicted loss (:mod:`raymix.optimise`, under the bounds of :mod:`raymix.constraints`)
+:func:`propose_mixture` fits the runs (:func:`raymix.regression.fit_regressor`),
+searches the bounded simplex for the mixture with the lowest predicted loss
+(:mod:`raymix.proposal.search`, under the bounds of :mod:`raymix.mixtures.constraints`)
 and scores the baselines (uniform, token-proportional, best observed run) with the same
-model, so the proposal can be judged against what a person would have done anyway.
+model, so the proposal can be judged against what a person would have done anyway. The
+:class:`Proposal` says which bounds bind and gives plain-language warnings where the fit
+should not be trusted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from raymix.config.schema import FitConfig, SearchConfig
-from raymix.errors import ConfigError, UserError
-from raymix.mixtures.constraints import Constraints, build_constraints
-from raymix.mixtures.sampling import named_weights
-from raymix.proposal.search import SearchResult, has_std, search_mixture
-from raymix.regression.selection import (
-    REGRESSORS,
-    CVResult,
-    NoiseFloor,
-    fit_auto,
-    noise_floor,
-)
+from raymix.config import FitConfig, SearchConfig
+from raymix.errors import UserError
+from raymix.formatting import format_number
+from raymix.mixtures import BOX_TOLERANCE, Constraints, build_constraints, named_weights
+from raymix.proposal.search import SearchResult, search_mixture
+from raymix.regression import FitResult, fit_regressor, min_meaningful_difference
+from raymix.regression.fitting import aligned_target
+from raymix.scaling import NestedScalingLaw
 
-NOISE_SIGMAS = 2.0  # a difference smaller than 2 std of a difference of two runs is noise
-
-
-# ----------------------------------------------------------------------------- fitting
-
-
-@dataclass
-class FitResult:
-    """The refitted regressor and the cross-validation behind its choice.
-
-    Attributes
-    ----------
-    estimator : regressor
-        Fitted on every run; takes an (n, k) array of weights in ``domains`` order.
-    chosen : CVResult
-        Cross-validation of the chosen regressor (or ensemble).
-    results : list of CVResult
-        Every candidate regressor's cross-validation (the ensemble's too, when tried).
-    noise : NoiseFloor or None
-        Run-to-run noise measured on repeated mixtures, if any repeat.
-    domains : list of str
-    n_runs : int
-    scaling : NestedScalingLaw or None
-        The step and size laws, when the runs' losses were extrapolated to a target scale.
-    """
-
-    estimator: Any = field(repr=False)
-    chosen: CVResult
-    results: list[CVResult]
-    noise: NoiseFloor | None
-    domains: list[str]
-    n_runs: int
-    # the nested step and size laws when the runs were extrapolated to a target scale
-    scaling: Any = field(default=None, repr=False)
-
-    def predict(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted loss and its uncertainty for each row of ``weights``.
-
-        The uncertainty is the regressor's predictive standard deviation where it has
-        one (the Gaussian process), else its cross-validated RMSE: the typical error of
-        a prediction for a mixture it was not fitted on.
-        """
-        weights = np.atleast_2d(np.asarray(weights, dtype=float))
-        if self.has_std:
-            mean, std = self.estimator.predict(weights, return_std=True)
-            return np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
-        mean = np.asarray(self.estimator.predict(weights), dtype=float)
-        return mean, np.full(len(mean), self.chosen.rmse)
-
-    @property
-    def has_std(self) -> bool:
-        return has_std(self.estimator)
-
-    @property
-    def uncertainty_source(self) -> str:
-        return ("predictive standard deviation of the regressor" if self.has_std
-                else "cross-validated RMSE of the regressor")
-
-    def quality(self) -> dict[str, Any]:
-        """The chosen regressor and every candidate's CV scores (JSON-ready)."""
-        return {"regressor": {"name": self.chosen.name, **self.chosen.metrics()},
-                "regressors": {r.name: r.metrics() for r in self.results},
-                "noise_floor": _noise_dict(self.noise), "n_runs": self.n_runs}
-
-
-def _noise_dict(noise: NoiseFloor | None) -> dict[str, Any] | None:
-    if noise is None:
-        return None
-    return {**noise.to_dict(), "min_meaningful_difference": min_meaningful_difference(noise)}
-
-
-def min_meaningful_difference(noise: NoiseFloor) -> float:
-    """The smallest loss difference between two mixtures that is not run-to-run noise."""
-    return float(NOISE_SIGMAS * np.sqrt(2) * noise.std)
-
-
-def _aligned_target(mixtures: pd.DataFrame | np.ndarray, target_loss) -> np.ndarray:
-    """The target loss in the row order of ``mixtures``; a Series is matched by index."""
-    if isinstance(target_loss, pd.Series) and isinstance(mixtures, pd.DataFrame):
-        missing = mixtures.index.difference(target_loss.index)
-        if len(missing):
-            raise UserError(
-                f"no target loss for {len(missing)} run(s), e.g. {missing[0]!r}; "
-                f"drop those runs or supply their loss"
-            )
-        return target_loss.loc[mixtures.index].to_numpy(dtype=float)
-    return np.asarray(target_loss, dtype=float)
-
-
-def fit(
-    mixtures: pd.DataFrame | np.ndarray,
-    target_loss: pd.Series | np.ndarray,
-    regressors: Sequence[str] | None = None,
-    folds: int = 5,
-    seed: int = 0,
-    ensemble: bool = True,
-) -> FitResult:
-    """Cross-validate each regressor and refit the best (or the best ensemble) on all runs.
-
-    Parameters
-    ----------
-    mixtures : DataFrame or array of shape (n, k)
-        Mixture weights, one row per run.
-    target_loss : Series or array of shape (n,)
-        Target loss per run; a Series is aligned to a DataFrame's index.
-    regressors : sequence of str, optional
-        Names from :data:`raymix.regressors.REGRESSORS` (default: ``FitConfig``'s).
-    folds : int, default=5
-        Cross-validation folds.
-    seed : int, default=0
-        Seed of the folds and the regressors.
-    ensemble : bool, default=True
-        Also try averaging the best few regressors, and use that when it
-        cross-validates better.
-
-    Returns
-    -------
-    FitResult
-    """
-    regressors = list(FitConfig().regressors if regressors is None else regressors)
-    if not regressors:
-        raise ConfigError("fit.regressors",
-                          f"name at least one regressor ({', '.join(REGRESSORS)})")
-    y = _aligned_target(mixtures, target_loss)
-    X = np.asarray(mixtures, dtype=float)
-    estimator, chosen, results = fit_auto(X, y, regressors, folds=folds, seed=seed,
-                                          ensemble=ensemble)
-    domains = ([str(c) for c in mixtures.columns] if isinstance(mixtures, pd.DataFrame)
-               else [f"w{i}" for i in range(X.shape[1])])
-    return FitResult(estimator=estimator, chosen=chosen, results=results,
-                     noise=noise_floor(X, y), domains=domains, n_runs=len(y))
-
-
-# ----------------------------------------------------------------------------- proposal
+TRUSTED_SPEARMAN = 0.5  # below this CV rank correlation the proposal is little better than a guess
+FAR_FROM_RUNS = 0.5  # the proposal is farther than this (total variation) from every run
 
 
 @dataclass
 class Proposal:
-    """The proposed mixture, its baselines, its constraints and the fit behind it.
+    """The proposed mixture, its predicted loss next to the baselines', and why.
 
-    ``to_dict()`` gives the JSON-ready summary (see :func:`propose`).
+    ``to_dict()`` is what ``proposal.json`` holds (see :func:`propose_mixture`).
+
+    Attributes
+    ----------
+    mixture : dict of str to float
+        The proposed weight of each domain (a property; ``weights`` is the array).
+    predicted_target_loss, predicted_std : float
+        The fit's prediction for it, and its uncertainty (``uncertainty`` says which).
+    baselines : dict
+        ``uniform``, ``token_proportional`` and ``best_observed``: each mixture, its
+        predicted loss and how much worse than the proposal that is.
+    nearest_run : dict
+        The run nearest the proposal and how far (total variation): far from every run,
+        the regressor extrapolates.
+    warnings : list of str
+        Plain-language reasons not to trust the proposal (empty when there are none).
+    fit : FitResult
+        The fit behind it; ``fit.predict`` predicts any other mixture.
+    constraints : Constraints
+        The box the search kept to, with the setting behind each bound.
+    search : SearchResult
+        How the search found it.
+    target : str
+        What was minimised.
+    scaling : NestedScalingLaw or None
+        The step and size laws, when the losses were extrapolated to a target scale.
+    files : dict of str to str
+        What was written, where (``proposal``, ``report``), when files were asked for.
     """
 
     fit: FitResult
     constraints: Constraints
     search: SearchResult
-    predicted: float
+    predicted_target_loss: float
     predicted_std: float
     baselines: dict[str, dict[str, Any]]
-    # the run nearest the proposal and how far: the share of weight that would have to
-    # move (total variation); far from every run, the regressor extrapolates
     nearest_run: dict[str, Any] | None = None
+    target: str = "objective"
+    warnings: list[str] = field(default_factory=list)
+    scaling: NestedScalingLaw | None = field(default=None, repr=False)
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def domains(self) -> list[str]:
         return self.fit.domains
 
     @property
-    def mixture(self) -> np.ndarray:
+    def weights(self) -> np.ndarray:
+        """The proposed mixture as an array, in :attr:`domains` order."""
         return self.search.mixture
 
+    @property
+    def mixture(self) -> dict[str, float]:
+        return named_weights(self.domains, self.weights)
+
+    @property
+    def uncertainty(self) -> str:
+        return self.fit.uncertainty_source
+
     def to_dict(self) -> dict[str, Any]:
+        """The proposal as JSON data: what ``proposal.json`` holds."""
+        baselines = self.baselines
+        if self.scaling is not None:
+            # the best run's loss at the target scale is the laws' extrapolation, not a
+            # measurement
+            best = dict(baselines["best_observed"])
+            best["extrapolated_target_loss"] = best.pop("observed_target_loss")
+            baselines = {**baselines, "best_observed": best}
         return {
-            "mixture": named_weights(self.domains, self.mixture),
-            "predicted_target_loss": self.predicted,
+            "target": self.target,
+            "mixture": self.mixture,
+            "predicted_target_loss": self.predicted_target_loss,
             "predicted_std": self.predicted_std,
-            "uncertainty": self.fit.uncertainty_source,
-            "baselines": self.baselines,
+            "uncertainty": self.uncertainty,
+            "baselines": baselines,
             "nearest_run": self.nearest_run,
             **self.fit.quality(),
             "constraints": {**self.constraints.to_dict(),
-                            "binding": self.constraints.binding(self.mixture)},
+                            "binding": self.constraints.binding(self.weights)},
             "search": self.search.to_dict(),
+            **({"scaling": self.scaling.stages_} if self.scaling is not None else {}),
+            "warnings": self.warnings,
         }
 
 
@@ -250,7 +161,7 @@ def _baselines(
     return out
 
 
-def propose(
+def propose_mixture(
     mixtures: pd.DataFrame,
     target_loss: pd.Series | np.ndarray,
     *,
@@ -260,6 +171,7 @@ def propose(
     available_tokens: Mapping[str, float] | None = None,
     where: str = "search",
     fitted: FitResult | None = None,
+    target: str = "objective",
 ) -> Proposal:
     """Fit the runs and propose the mixture predicted to minimise the target loss.
 
@@ -283,13 +195,15 @@ def propose(
         How to name the constraint fields in errors (``constraints`` for a file).
     fitted : FitResult, optional
         A fit of these runs to reuse instead of fitting again.
+    target : str, default="objective"
+        What ``target_loss`` is, for the messages and ``proposal.json``.
 
     Returns
     -------
     Proposal
         ``.to_dict()`` is JSON-ready::
 
-            {"mixture": {domain: weight}, "predicted_target_loss", "predicted_std",
+            {"target", "mixture": {domain: weight}, "predicted_target_loss", "predicted_std",
              "uncertainty": how predicted_std was obtained,
              "baselines": {"uniform" | "token_proportional" | "best_observed":
                            {"mixture", "predicted_target_loss", "predicted_std",
@@ -300,28 +214,30 @@ def propose(
              "regressors": {name: {cv metrics}}, "noise_floor": {...} or None,
              "n_runs": int,
              "constraints": {"lower", "upper", ..., "binding": [{domain, bound, ...}]},
-             "search": {"method", "objective", ...}}
+             "search": {"method", "objective", ...},
+             "warnings": [str, ...]}
     """
     fit_config = fit_config or FitConfig()
     search = search or SearchConfig()
     if not isinstance(mixtures, pd.DataFrame):
-        raise UserError("mixtures must be a table with one named column per domain")
+        raise UserError("must be a table with one named column per domain", field="mixtures")
     domains = [str(c) for c in mixtures.columns]
     constraints = build_constraints(domains, search, available_tokens=available_tokens,
                                     prior=prior, where=where)
-    y = _aligned_target(mixtures, target_loss)
+    y = aligned_target(mixtures, target_loss)
     if fitted is None:
-        fitted = fit(mixtures, y, fit_config.regressors, fit_config.cv_folds, fit_config.seed,
-                     fit_config.ensemble)
+        fitted = fit_regressor(mixtures, y, fit_config.regressors, fit_config.cv_folds,
+                               fit_config.seed, fit_config.ensemble)
     X = mixtures.to_numpy(dtype=float)
     result = search_mixture(fitted.estimator, constraints, search, runs=(X, y))
     mean, std = fitted.predict(result.mixture[None, :])
-    return Proposal(
+    proposal = Proposal(
         fit=fitted, constraints=constraints, search=result,
-        predicted=float(mean[0]), predicted_std=float(std[0]),
+        predicted_target_loss=float(mean[0]), predicted_std=float(std[0]),
         baselines=_baselines(fitted, constraints, X, y, mixtures.index, float(mean[0])),
-        nearest_run=_nearest_run(result.mixture, X, mixtures.index),
-    )
+        nearest_run=_nearest_run(result.mixture, X, mixtures.index), target=target)
+    proposal.warnings = fit_warnings(proposal)
+    return proposal
 
 
 def _nearest_run(mixture: np.ndarray, X: np.ndarray, labels: pd.Index) -> dict[str, Any]:
@@ -329,3 +245,40 @@ def _nearest_run(mixture: np.ndarray, X: np.ndarray, labels: pd.Index) -> dict[s
     distances = 0.5 * np.abs(X - mixture).sum(axis=1)
     i = int(np.argmin(distances))
     return {"run": _json_label(labels[i]), "distance": float(distances[i])}
+
+
+def fit_warnings(proposal: Proposal) -> list[str]:
+    """Plain-language reasons not to trust a proposal (empty when there are none)."""
+    warnings = []
+    spearman = proposal.fit.chosen.metrics()["cv_spearman"]
+    if spearman is None or spearman < TRUSTED_SPEARMAN:
+        warnings.append(
+            f"the regressor ranks held-out runs poorly (CV Spearman "
+            f"{format_number(spearman, 3)}); do not trust "
+            "this proposal: run more mixtures (mixtures.count) or train the proxies longer")
+    nearest = proposal.nearest_run
+    if nearest and nearest["distance"] > FAR_FROM_RUNS:
+        warnings.append(
+            f"the proposal lies far from every run: {nearest['distance']:.0%} of its weight "
+            f"would have to move to reach the nearest ({nearest['run']}), so the regressor "
+            "extrapolates there; check it with 'raymix validate', or propose with a GP's "
+            "upper confidence bound (fit.regressors: [gp], search.method: pessimistic)")
+    best = proposal.baselines["best_observed"]
+    gap = best["predicted_gap_to_proposal"]
+    box = proposal.constraints
+    inside = bool(box.contains(np.array([best["mixture"][d] for d in box.domains]),
+                               tol=BOX_TOLERANCE))
+    if gap < 0 and inside:
+        warnings.append(
+            f"the best observed run ({best['run']}) meets the constraints and is predicted "
+            f"{format_number(-gap)} better than the proposal: the search missed it; try "
+            "search.method exact or cmaes, or more candidates")
+    elif gap < 0:
+        pass  # the best run breaks a bound the proposal must keep: nothing to warn about
+    elif best["gap_above_noise"] is False:
+        warnings.append(
+            f"the proposal is predicted to beat the best observed run by {format_number(gap)}, "
+            f"less than the run-to-run noise "
+            f"({format_number(min_meaningful_difference(proposal.fit.noise))}): "
+            "the two are not distinguishable")
+    return warnings

@@ -5,7 +5,7 @@ optional pull toward the prior (Olmix)::
 
     objective(w) = model.predict(w) + kl_weight * KL(w || prior)
 
-minimised over the mixtures that meet a :class:`~raymix.constraints.Constraints` box
+minimised over the mixtures that meet a :class:`~raymix.mixtures.Constraints` box
 (``lower <= w <= upper``, ``sum(w) = 1``). :func:`search_mixture` offers five methods:
 
 ``simulate``
@@ -40,7 +40,6 @@ meets every bound and sums to 1 within 1e-9.
 
 from __future__ import annotations
 
-import inspect
 import math
 import warnings
 from collections.abc import Callable
@@ -52,10 +51,16 @@ from scipy.optimize import minimize
 from scipy.special import rel_entr
 from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
-from raymix.config.schema import SearchConfig
+from raymix.config import SearchConfig
 from raymix.errors import UserError
-from raymix.mixtures.constraints import FEASIBLE_TOLERANCE, Constraints
-from raymix.mixtures.sampling import named_weights, sample_candidates
+from raymix.mixtures import (
+    BOX_TOLERANCE,
+    Constraints,
+    candidates_near_runs,
+    named_weights,
+    sample_candidates,
+)
+from raymix.regression import has_std
 
 PREDICT_CHUNK = 65_536  # candidates drawn and predicted at a time: ~9 MB for 17 domains
 START_POOL = 20_000  # candidates drawn to pick the exact method's best starts from
@@ -199,7 +204,7 @@ def search_mixture(model, constraints: Constraints, search: SearchConfig,
         w = constraints.project(constraints.lower)
         details = {"note": "the bounds leave a single feasible mixture"}
     else:
-        w, details = SEARCHERS[method](model, constraints, search, runs)
+        w, details = METHODS[method](model, constraints, search, runs)
     return _result(model, constraints, w, method, details)
 
 
@@ -212,8 +217,8 @@ def resolve_method(method: str, model, k: int) -> str:
         raise UserError(NO_GRADIENT)
     if method == "pessimistic" and not has_std(model):
         raise UserError(NO_STD)
-    if method not in SEARCHERS:
-        raise UserError(f"unknown search method {method!r}; use auto, {', '.join(SEARCHERS)}")
+    if method not in METHODS:
+        raise UserError(f"unknown search method {method!r}; use auto, {', '.join(METHODS)}")
     return method
 
 
@@ -221,7 +226,7 @@ def _result(model, constraints: Constraints, w: np.ndarray, method: str,
             details: dict[str, Any]) -> SearchResult:
     """Project ``w`` into the bounds once more, check it, and score it."""
     mixture = constraints.project(np.asarray(w, dtype=float))
-    if not constraints.contains(mixture, FEASIBLE_TOLERANCE):  # a bug, never the user's fault
+    if not constraints.contains(mixture, BOX_TOLERANCE):  # a bug, never the user's fault
         raise RuntimeError(f"the {method} search returned a mixture outside the bounds: {mixture}")
     objective, predicted = evaluate(model, constraints, mixture[None, :])
     return SearchResult(constraints.domains, mixture, float(objective[0]), float(predicted[0]),
@@ -404,17 +409,8 @@ def _optuna(model, constraints: Constraints, search: SearchConfig, name: str):
 # ----------------------------------------------------------------------------- pessimistic
 
 
-def has_std(model) -> bool:
-    """Whether ``model.predict`` takes ``return_std`` (scikit-learn's convention)."""
-    return "return_std" in inspect.signature(model.predict).parameters
-
-
 def _pessimistic(model, constraints: Constraints, search: SearchConfig, runs=None):
     """The candidate of lowest ``mean + pessimism * std`` (+ the KL pull), scored in chunks."""
-    from raymix.mixtures.adaptive import (
-        candidates_near_runs,  # draws around the best runs
-    )
-
     rng = np.random.default_rng(search.seed)
     k = len(constraints.domains)
     X, y = runs if runs is not None else (np.empty((0, k)), np.empty(0))
@@ -434,7 +430,7 @@ def _pessimistic(model, constraints: Constraints, search: SearchConfig, runs=Non
                      "pessimism": search.pessimism, "bound": best[0], "std": best[3]}
 
 
-SEARCHERS = {
+METHODS = {
     "simulate": _simulate,
     "exact": _exact,
     "tpe": lambda model, c, s, runs=None: _optuna(model, c, s, "tpe"),

@@ -8,7 +8,7 @@
 * :func:`plot_predicted_vs_actual`: predicted against measured loss, for a validation
   at a scale the laws were not fitted on.
 
-Like :mod:`raymix.report`, figures are drawn on :class:`matplotlib.figure.Figure`
+Like :mod:`raymix.report.figures`, figures are drawn on :class:`matplotlib.figure.Figure`
 objects (Agg, no pyplot state) and written atomically.
 """
 
@@ -21,8 +21,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy.stats import spearmanr
 
-from raymix.report.markdown import save_figure
-from raymix.scaling.nested import NestedScalingLaw
+from raymix.report.figures import save_figure
+from raymix.scaling import NestedScalingLaw
 
 MAX_MIXTURES = 6  # more lines per panel are unreadable
 MAX_PANELS = 4

@@ -1,7 +1,7 @@
 """Runs as one long table: a row per (run, checkpoint), for the nested scaling laws.
 
-The wide CSV pair (:mod:`raymix.wide_csv`) has one row per run, the loss at its end. To
-extrapolate in training length and model size (:mod:`raymix.nested`) a loss is needed
+The wide CSV pair (:mod:`raymix.runs.wide`) has one row per run, the loss at its end. To
+extrapolate in training length and model size (:mod:`raymix.scaling.nested`) a loss is needed
 at several checkpoints of runs of several sizes, so this table has one row per
 evaluated checkpoint:
 
@@ -18,53 +18,44 @@ raymix sweeps write this table as ``runs.parquet`` (run, step, tokens, params,
 total_params, seed, the domain weights, train_loss, ``<name>_loss`` ...). CSV and Parquet
 are read by suffix.
 
-When ``--domains`` does not name the weight columns they are found: the numeric columns,
+When ``domains`` does not name the weight columns they are found: the numeric columns,
 other than the bookkeeping columns above and the targets, whose values all lie in [0, 1]
 and which sum to 1 in every row. Every mistake a person could make in such a table is a
-one-line :class:`UserError` naming the option, the file, the column and the row; rows
-without a target value (failed or unfinished evaluations) are dropped with a note.
+one-line :class:`~raymix.errors.UserError` naming the argument (``runs``, ``domains``,
+``targets``), the file, the column and the row; rows without a target value (failed or
+unfinished evaluations) are dropped with a note.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from raymix.errors import UserError
-from raymix.runs.store import RUN_COLUMN, SEED_COLUMN
-from raymix.runs.wide import SUM_TOLERANCE, _resolve_target, parse_targets, target_label
+from raymix.runs.tables import (
+    PARAMS,
+    RUN_COLUMN,
+    SEED_COLUMN,
+    STEP,
+    SUM_TOLERANCE,
+    TOKENS,
+    LongRuns,
+    checked_weights,
+    numeric_columns,
+    parse_targets,
+    preview,
+    resolve_target,
+    target_label,
+)
 
-PARAMS, TOKENS, STEP = "params", "tokens", "step"
 # bookkeeping columns of a raymix sweep's runs.parquet: never weights, never targets
 SCALE_COLUMNS = (RUN_COLUMN, PARAMS, TOKENS, STEP, SEED_COLUMN, "total_params")
 NOT_WEIGHTS = (*SCALE_COLUMNS, "train_loss")
 CONSTANT_TOLERANCE = 1e-9  # weights of one run written in different rows
-
-
-@dataclass
-class LongRuns:
-    """Checkpoints of runs: their scale, mixture and objective.
-
-    Attributes
-    ----------
-    frame : DataFrame
-        Columns ``run, params, tokens, <domains...>, objective``; one row per
-        checkpoint, every value present, weights summing to 1 in every row.
-    domains : list of str
-    target : str
-        Label of the objective (:func:`raymix.wide_csv.target_label`).
-    notes : list of str
-        What was dropped on reading (shown to the user).
-    """
-
-    frame: pd.DataFrame
-    domains: list[str]
-    target: str
-    notes: list[str] = field(default_factory=list)
+DOMAINS_HINT = "name the weight columns (domains, e.g. web,code,books)"
 
 
 # ----------------------------------------------------------------------------- reading
@@ -72,17 +63,17 @@ class LongRuns:
 
 def read_long_runs(path: str | Path, targets: Sequence[str] | dict[str, float],
                    domains: Sequence[str] | None = None) -> LongRuns:
-    """Read a long runs table (CSV, or Parquet by suffix) given as ``--runs``.
+    """Read a long runs table (CSV, or Parquet by suffix).
 
     Parameters
     ----------
     path : path
         The table.
     targets : sequence of str or dict
-        ``COLUMN`` or ``COLUMN=WEIGHT`` specs (:func:`raymix.wide_csv.parse_targets`) or
+        ``COLUMN`` or ``COLUMN=WEIGHT`` specs (:func:`raymix.runs.parse_targets`) or
         the parsed dict. A column may be given by a unique part of its name.
     domains : sequence of str, optional
-        The weight columns (``--domains``); found from the values when not given.
+        The weight columns; found from the values when not given.
 
     Returns
     -------
@@ -90,7 +81,7 @@ def read_long_runs(path: str | Path, targets: Sequence[str] | dict[str, float],
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"--runs: no such file {str(path)!r}")
+        raise UserError(f"no such file {str(path)!r}", field="runs")
     try:
         if path.suffix == ".parquet":
             frame = pd.read_parquet(path)
@@ -100,8 +91,8 @@ def read_long_runs(path: str | Path, targets: Sequence[str] | dict[str, float],
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
             ValueError, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"--runs: {path.name} is not a readable CSV or Parquet table "
-                        f"({reason})") from None
+        raise UserError(f"{path.name} is not a readable CSV or Parquet table ({reason})",
+                        field="runs") from None
     # a CSV's first data row is line 2 of the file; a Parquet table has no header line
     return _long_runs(frame, targets, domains, path.name, first_row=2 if path.suffix != ".parquet"
                       else 1)
@@ -120,35 +111,39 @@ def long_runs_from_frame(frame: pd.DataFrame, targets: Sequence[str] | dict[str,
 def _long_runs(frame, targets, domains, source: str, first_row: int) -> LongRuns:
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
-    rows = _RowNamer(source, first_row)
+
+    def row(i: int) -> str:
+        return f"{source} row {i + first_row}"
+
     for column in (RUN_COLUMN, PARAMS, TOKENS):
         if column not in frame.columns:
-            raise UserError(f"--runs: {source} has no column {column!r}; a long runs table needs "
-                            f"run, params, tokens, one weight column per domain and the losses "
-                            f"(its columns: {_preview(frame.columns)})")
+            raise UserError(f"{source} has no column {column!r}; a long runs table needs run, "
+                            f"params, tokens, one weight column per domain and the losses "
+                            f"(its columns: {preview(frame.columns)})", field="runs")
     if frame.empty:
-        raise UserError(f"--runs: {source} has no rows")
-    run = _run_ids(frame[RUN_COLUMN], rows)
+        raise UserError(f"{source} has no rows", field="runs")
+    run = _run_ids(frame[RUN_COLUMN], row)
     weights = parse_targets(targets) if not isinstance(targets, dict) else dict(targets)
     if domains is not None:
         domains = _named_domains(frame, domains, source)
     resolved = _resolve_targets(frame, weights, domains or [], source)
     if domains is None:
-        domains = _found_domains(frame, list(resolved), rows)
+        domains = _found_domains(frame, list(resolved), source, row)
 
-    scale = _numeric(frame, [PARAMS, TOKENS], rows)
+    scale = numeric_columns(frame, [PARAMS, TOKENS], row, "runs")
     for column in (PARAMS, TOKENS):
         bad = ~(scale[column] > 0)  # also catches missing cells
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             value = scale[column].iloc[i]
             shown = "no value" if np.isnan(value) else f"{column} = {value:g}"
-            raise UserError(f"--runs: {rows.name(i)} has {shown}; {column} must be a positive "
-                            "number in every row")
-    mix = _checked_weights(_numeric(frame, domains, rows), rows)
-    objective = sum(_numeric(frame, [c], rows)[c] * w for c, w in resolved.items())
+            raise UserError(f"{row(i)} has {shown}; {column} must be a positive number in "
+                            "every row", field="runs")
+    mix = checked_weights(numeric_columns(frame, domains, row, "runs"), row, "runs",
+                          sum_field="domains", sum_hint=DOMAINS_HINT)
+    objective = sum(numeric_columns(frame, [c], row, "runs")[c] * w for c, w in resolved.items())
     out = pd.concat([run.rename(RUN_COLUMN), scale, mix, objective.rename("objective")], axis=1)
-    _check_runs(out, domains, rows)
+    _check_runs(out, domains, row)
 
     notes = []
     missing = out["objective"].isna().to_numpy()
@@ -158,66 +153,37 @@ def _long_runs(frame, targets, domains, source: str, first_row: int) -> LongRuns
                      "out")
         out = out[~missing].reset_index(drop=True)
     if out.empty:
-        raise UserError(f"--target: no row of {source} has a value for {target_label(resolved)}")
+        raise UserError(f"no row of {source} has a value for {target_label(resolved)}",
+                        field="targets")
     return LongRuns(frame=out, domains=list(domains), target=target_label(resolved), notes=notes)
 
 
 # ----------------------------------------------------------------------------- checks
 
 
-class _RowNamer:
-    """``'runs.csv row 7'`` for the i-th row of the table (0-based)."""
-
-    def __init__(self, source: str, first_row: int):
-        self.source, self.first_row = source, first_row
-
-    def name(self, i: int) -> str:
-        return f"{self.source} row {i + self.first_row}"
-
-
-def _preview(columns, limit: int = 8) -> str:
-    columns = [str(c) for c in columns]
-    return ", ".join(columns[:limit]) + (", ..." if len(columns) > limit else "")
-
-
-def _run_ids(ids: pd.Series, rows: _RowNamer) -> pd.Series:
+def _run_ids(ids: pd.Series, row) -> pd.Series:
     text = ids.astype("string").str.strip()
     empty = (text.isna() | (text == "")).to_numpy()
     if empty.any():
-        raise UserError(f"--runs: {rows.name(int(np.flatnonzero(empty)[0]))} has no run id in "
-                        f"column {RUN_COLUMN!r}")
+        raise UserError(f"{row(int(np.flatnonzero(empty)[0]))} has no run id in column "
+                        f"{RUN_COLUMN!r}", field="runs")
     return text.astype(str)
-
-
-def _numeric(frame: pd.DataFrame, columns: Sequence[str], rows: _RowNamer) -> pd.DataFrame:
-    """The columns as floats; a non-numeric cell is an error naming its row and column."""
-    out = {}
-    for column in columns:
-        values = pd.to_numeric(frame[column], errors="coerce")
-        bad = (values.isna() & frame[column].notna()).to_numpy()
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise UserError(f"--runs: {rows.name(i)} has the non-numeric value "
-                            f"{frame.loc[i, column]!r} in column {column!r}; fix or remove that "
-                            "cell")
-        out[column] = values.astype(float)
-    return pd.DataFrame(out, index=frame.index)
 
 
 def _named_domains(frame: pd.DataFrame, domains: Sequence[str], source: str) -> list[str]:
     domains = [str(d).strip() for d in domains]
     if not domains or any(not d for d in domains):
-        raise UserError("--domains: give the weight columns as a comma-separated list, e.g. "
-                        "--domains web,code,books")
+        raise UserError("give the weight columns as a list, e.g. web,code,books",
+                        field="domains")
     for d in domains:
         if d not in frame.columns:
-            raise UserError(f"--domains: {source} has no column {d!r} (its columns: "
-                            f"{_preview(frame.columns)})")
+            raise UserError(f"{source} has no column {d!r} (its columns: "
+                            f"{preview(frame.columns)})", field="domains")
         if d in NOT_WEIGHTS:
-            raise UserError(f"--domains: {d!r} is a bookkeeping column of the runs table, "
-                            "not a domain weight")
+            raise UserError(f"{d!r} is a bookkeeping column of the runs table, not a domain "
+                            "weight", field="domains")
     if len(set(domains)) < len(domains):
-        raise UserError("--domains: a domain is named twice")
+        raise UserError("a domain is named twice", field="domains")
     return domains
 
 
@@ -227,14 +193,14 @@ def _resolve_targets(frame: pd.DataFrame, weights: dict[str, float], domains: Se
     candidates = frame[[c for c in frame.columns if c not in SCALE_COLUMNS and c not in domains]]
     resolved = {}
     for column, w in weights.items():
-        name = _resolve_target(column, candidates, source)
+        name = resolve_target(column, candidates, source)
         resolved[name] = resolved.get(name, 0.0) + w
     return resolved
 
 
-def _found_domains(frame: pd.DataFrame, targets: Sequence[str], rows: _RowNamer) -> list[str]:
+def _found_domains(frame: pd.DataFrame, targets: Sequence[str], source: str,
+                   row) -> list[str]:
     """The numeric columns with every value in [0, 1], if they sum to 1 in every row."""
-    hint = "name the weight columns with --domains a,b,c"
     found = []
     for column in frame.columns:
         if column in NOT_WEIGHTS or column in targets:
@@ -243,39 +209,19 @@ def _found_domains(frame: pd.DataFrame, targets: Sequence[str], rows: _RowNamer)
         if values.notna().all() and values.between(0.0, 1.0).all():
             found.append(column)
     if not found:
-        raise UserError(f"--domains: no column of {rows.source} looks like a domain weight "
-                        f"(numbers in [0, 1] summing to 1 in every row); {hint}")
+        raise UserError(f"no column of {source} looks like a domain weight (numbers in [0, 1] "
+                        f"summing to 1 in every row); {DOMAINS_HINT}", field="domains")
     sums = frame[found].apply(pd.to_numeric).sum(axis=1).to_numpy()
     off = np.abs(sums - 1.0) > SUM_TOLERANCE
     if off.any():
         i = int(np.flatnonzero(off)[0])
-        raise UserError(f"--domains: cannot tell the domain weights: the columns with values "
-                        f"in [0, 1] ({_preview(found)}) sum to {sums[i]:.4g} in {rows.name(i)}, "
-                        f"not 1; {hint}")
+        raise UserError(f"cannot tell the domain weights: the columns with values in [0, 1] "
+                        f"({preview(found)}) sum to {sums[i]:.4g} in {row(i)}, not 1; "
+                        f"{DOMAINS_HINT}", field="domains")
     return found
 
 
-def _checked_weights(weights: pd.DataFrame, rows: _RowNamer) -> pd.DataFrame:
-    """Weights present, >= 0 and summing to 1 (within rounding); rows renormalised."""
-    values = weights.to_numpy()
-    problems = (np.isnan(values), values < 0)
-    for bad, what in zip(problems, ("no weight", "a negative weight")):
-        if bad.any():
-            i, j = np.argwhere(bad)[0]
-            raise UserError(f"--runs: {rows.name(int(i))} has {what} for domain "
-                            f"{weights.columns[j]!r}; give every domain a weight >= 0 (0 for "
-                            "an unused one)")
-    sums = values.sum(axis=1)
-    off = np.abs(sums - 1.0) > SUM_TOLERANCE
-    if off.any():
-        i = int(np.flatnonzero(off)[0])
-        raise UserError(f"--domains: the weights in {rows.name(i)} sum to {sums[i]:.4g}, not 1 "
-                        f"(tolerance {SUM_TOLERANCE}); name exactly the weight columns with "
-                        "--domains a,b,c")
-    return weights.div(sums, axis=0)
-
-
-def _check_runs(out: pd.DataFrame, domains: Sequence[str], rows: _RowNamer) -> None:
+def _check_runs(out: pd.DataFrame, domains: Sequence[str], row) -> None:
     """One mixture and one size per run; each checkpoint of a run once."""
     for column in (PARAMS, *domains):
         spread = out.groupby(RUN_COLUMN, sort=False)[column].transform(lambda v: v - v.iloc[0])
@@ -283,12 +229,12 @@ def _check_runs(out: pd.DataFrame, domains: Sequence[str], rows: _RowNamer) -> N
         if moved.any():
             i = int(np.flatnonzero(moved)[0])
             what = "model size (params)" if column == PARAMS else f"weight of domain {column!r}"
-            raise UserError(f"--runs: run {out.loc[i, RUN_COLUMN]!r} changes its {what} in "
-                            f"{rows.name(i)}; a run has one mixture and one size: give runs of "
-                            "another mixture or size their own run id")
+            raise UserError(f"run {out.loc[i, RUN_COLUMN]!r} changes its {what} in {row(i)}; "
+                            "a run has one mixture and one size: give runs of another mixture "
+                            "or size their own run id", field="runs")
     duplicated = out.duplicated([RUN_COLUMN, TOKENS]).to_numpy()
     if duplicated.any():
         i = int(np.flatnonzero(duplicated)[0])
-        raise UserError(f"--runs: {rows.name(i)} repeats the checkpoint of run "
-                        f"{out.loc[i, RUN_COLUMN]!r} at {out.loc[i, TOKENS]:g} tokens; keep one "
-                        "row per run and checkpoint (give repeated seeds their own run id)")
+        raise UserError(f"{row(i)} repeats the checkpoint of run {out.loc[i, RUN_COLUMN]!r} at "
+                        f"{out.loc[i, TOKENS]:g} tokens; keep one row per run and checkpoint "
+                        "(give repeated seeds their own run id)", field="runs")

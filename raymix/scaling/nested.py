@@ -42,8 +42,6 @@ and the size law refitted without the largest size predicts that size.
 
 from __future__ import annotations
 
-import math
-import re
 from collections import defaultdict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -53,15 +51,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from raymix.config.schema import CHECKPOINTS
+from raymix.config import CHECKPOINTS
 from raymix.errors import UserError
-from raymix.runs.long import PARAMS, TOKENS, LongRuns
-from raymix.runs.store import RUN_COLUMN
-from raymix.runs.wide import Runs
+from raymix.runs import PARAMS, RUN_COLUMN, TOKENS, LongRuns, Runs
 from raymix.scaling.power_law import PowerLaw, fit_shared_exponent
 
 MIXTURE_DECIMALS = 6  # weights equal to 1e-6 are one mixture
-SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}  # 100M, 1B, 2T
 
 
 # ----------------------------------------------------------------------------- the scale
@@ -89,43 +84,6 @@ class Scale:
 
     def to_dict(self) -> dict[str, float | None]:
         return {"params": self.params, "tokens": self.tokens}
-
-
-def parse_at(spec: str) -> Scale:
-    """``"params=1e8,tokens=2e9"`` (either may be left out; 1B, 100M, 2T are read too).
-
-    Raises
-    ------
-    UserError
-        Naming ``--at`` and the fix.
-    """
-    usage = "give the target scale as params=N,tokens=D (either may be left out), e.g. " \
-            "--at params=1e9,tokens=2e10"
-    values: dict[str, float] = {}
-    parts = [p.strip() for p in str(spec).split(",") if p.strip()]
-    if not parts:
-        raise UserError(f"--at: {usage}")
-    for part in parts:
-        key, sep, value = part.partition("=")
-        key = key.strip().lower()
-        if not sep or key not in ("params", "tokens"):
-            raise UserError(f"--at {spec!r}: {part!r} is not params=N or tokens=D; {usage}")
-        if key in values:
-            raise UserError(f"--at {spec!r}: {key} is given twice")
-        values[key] = _positive_number(value.strip(), key, spec)
-    return Scale(**values)
-
-
-def _positive_number(text: str, key: str, spec: str) -> float:
-    match = re.fullmatch(r"([0-9.eE+-]+)\s*([kKmMbBgGtT]?)", text)
-    try:
-        value = float(match.group(1)) * SUFFIXES.get(match.group(2).lower(), 1.0)
-    except (AttributeError, ValueError):
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise UserError(f"--at {spec!r}: {key} must be a positive number such as 1e9 or 1B "
-                        f"(got {text!r})")
-    return value
 
 
 # ----------------------------------------------------------------------------- one curve
@@ -303,15 +261,16 @@ class NestedScalingLaw(BaseEstimator):
         tokens, tokens_from = self._target_tokens(at)
         values = self._values_at(tokens, notes=self.notes_)
         if values.isna().all().all():
-            raise UserError(f"--at tokens={tokens:.4g}: no (mixture, size) has the 3 checkpoints "
-                            "a step law needs nor a checkpoint at that many tokens; evaluate "
-                            "more checkpoints or leave tokens out of --at")
+            raise UserError(f"tokens={tokens:.4g}: no (mixture, size) has the 3 checkpoints a "
+                            "step law needs nor a checkpoint at that many tokens; evaluate "
+                            "more checkpoints or leave tokens out of the target scale",
+                            field="at")
         params, params_from = self._target_params(at, values)
         self.at_ = Scale(params=params, tokens=tokens)
         predicted, size_curves, needed = self._size_stage(values, params, self.notes_)
         if predicted.empty:
-            raise UserError(f"--at {self.at_}: no mixture could be predicted at that scale ("
-                            f"{'; '.join(self.notes_[-3:])})")
+            raise UserError(f"{self.at_}: no mixture could be predicted at that scale ("
+                            f"{'; '.join(self.notes_[-3:])})", field="at")
         self._cache = {}
         self.predicted_ = predicted.rename(self.target_)
         self.mixtures_ = self.mixtures_all_.loc[predicted.index]
@@ -348,8 +307,8 @@ class NestedScalingLaw(BaseEstimator):
         if self.min_tokens is not None:
             frame = frame[frame[TOKENS] >= self.min_tokens]
             if frame.empty:
-                raise UserError(f"min_tokens: no checkpoint has {self.min_tokens:g} tokens or "
-                                "more; lower it")
+                raise UserError(f"no checkpoint has {self.min_tokens:g} tokens or "
+                                "more; lower it", field="min_tokens")
         key = frame[runs.domains].round(MIXTURE_DECIMALS).apply(tuple, axis=1)
         first_run = frame.groupby(key, sort=False)[RUN_COLUMN].transform("first")
         frame = frame.assign(mixture=first_run.to_numpy())
@@ -375,7 +334,7 @@ class NestedScalingLaw(BaseEstimator):
 
     def _target_tokens(self, at: Scale) -> tuple[float, str]:
         if at.tokens is not None:
-            return float(at.tokens), "--at"
+            return float(at.tokens), "the target scale"
         reached = min(curve.x.max() for curve in self._step_curves.values())
         return float(reached), "the largest checkpoint every (mixture, size) reached"
 
@@ -414,7 +373,7 @@ class NestedScalingLaw(BaseEstimator):
 
     def _target_params(self, at: Scale, values: pd.DataFrame) -> tuple[float, str]:
         if at.params is not None:
-            return float(at.params), "--at"
+            return float(at.params), "the target scale"
         return float(values.columns.max()), "the largest trained size"
 
     def _size_points(self, values: pd.DataFrame) -> dict[Hashable, tuple[np.ndarray, np.ndarray]]:
@@ -443,10 +402,10 @@ class NestedScalingLaw(BaseEstimator):
         if not curves and not trained:
             sizes = max(_n_distinct(x) for x, _ in points.values())
             need = "2 (one of them 3)" if self.share_size_exponent else "3"
-            raise UserError(f"--at params={params:.4g}: no mixture was trained at that size and "
+            raise UserError(f"params={params:.4g}: no mixture was trained at that size and "
                             f"none has the {need} sizes a size law needs (at most {sizes}); "
                             "train more sizes, share the size exponent, or leave params out of "
-                            "--at")
+                            "the target scale", field="at")
         left = [m for m in needed if m not in curves]
         if left:
             notes.append(f"{len(left)} mixture(s) have too few sizes for a size law at "

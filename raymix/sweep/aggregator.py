@@ -1,13 +1,13 @@
 """The aggregator: a named Ray actor that every proxy trial reports its record to.
 
 Guarantees:
-- a record is on disk (atomically, see :mod:`raymix.results`) before ``add`` returns, so a
-  trial only finishes after its result is safe;
+- a record is on disk (atomically, see :mod:`raymix.runs.store`) before ``add`` returns,
+  so a trial only finishes after its result is safe;
 - duplicates are dropped by run id (a trial re-run after a crash reports again);
 - the actor restarts after a crash (``max_restarts=-1``) and rebuilds its table from disk;
-- while the sweep runs it answers ``table()``, ``summary()`` and ``fit_now()``;
-- in an adaptive sweep it also holds the search (:class:`raymix.searcher.SweepSearch`):
-  each stored result is observed, and ``suggest()`` hands out the next mixture.
+- while the sweep runs it answers ``summary()`` and ``fit_now()``;
+- in an adaptive sweep it also holds the strategy (:class:`SweepStrategy`): each stored
+  result is observed, and ``suggest()`` hands out the next mixture.
 """
 
 from __future__ import annotations
@@ -15,15 +15,42 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import ray
 
-from raymix.runs.store import ResultStore, export_tables, loss_column, tables
+from raymix.regression import fit_regressor
+from raymix.runs import ResultStore, RunRecord, export_tables, loss_column, tables
+from raymix.sweep.strategy import Suggestion, SweepStrategy
+from raymix.sweep.trial import NAMESPACE
 
-NAMESPACE = "raymix"
 EXPORT_EVERY_S = 10.0  # rewrite the CSVs at most this often while results arrive
-UNWRITABLE = "unwritable: "  # prefix of add()'s answer when the storage refused a record
+STORED, DUPLICATE, REFUSED = "stored", "duplicate", "refused"  # what add() can answer
+
+
+@dataclass(frozen=True)
+class AddOutcome:
+    """What became of a record given to :meth:`Aggregator.add`.
+
+    ``status`` is ``stored`` (on disk now), ``duplicate`` (stored before, ignored) or
+    ``refused`` (the storage refused it, ``reason`` says why: it is not acknowledged,
+    and the driver stops the sweep).
+    """
+
+    status: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    """The stored records of a sweep, counted."""
+
+    stored: int
+    ok: int
+    failed: int
+    best_run: str | None
+    best_target_loss: float
 
 
 def actor_name(sweep_name: str, sweep_dir: Path) -> str:
@@ -34,67 +61,64 @@ def actor_name(sweep_name: str, sweep_dir: Path) -> str:
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class Aggregator:
-    """Collects proxy-run records for one sweep directory."""
+    """Collects proxy-run records for one sweep directory.
+
+    ``strategy`` ({"settings": ..., "total": ...}) makes it hold an adaptive sweep's
+    :class:`SweepStrategy`.
+    """
 
     def __init__(self, sweep_dir: str, domains: list[str], target_name: str,
-                 search: dict | None = None):
+                 strategy: dict | None = None):
         self.sweep_dir = Path(sweep_dir)
         self.domains = domains
         self.target_name = target_name
         self.store = ResultStore(self.sweep_dir)
         self.records = self.store.load_all()  # rebuilt from disk on every (re)start
         self.last_export = 0.0
-        self.search = None
-        if search is not None:  # {"settings": ..., "total": ...} of an adaptive sweep
-            from raymix.sweep.strategy import SweepSearch
+        self.strategy = None
+        if strategy is not None:
+            self.strategy = SweepStrategy(self.sweep_dir, strategy["settings"],
+                                          strategy["total"], self.records)
 
-            self.search = SweepSearch(self.sweep_dir, search["settings"], search["total"],
-                                      self.records)
-
-    def add(self, record: dict) -> str:
-        """Store ``record``; returns "stored", "duplicate" (already stored, ignored), or
-        "unwritable: <reason>" when the storage refused it (then it is not acknowledged,
-        and the driver stops the sweep)."""
-        if record["run_id"] in self.records:
-            return "duplicate"
+    def add(self, record: RunRecord) -> AddOutcome:
+        """Store ``record``, on disk before this returns ``stored``."""
+        if record.run_id in self.records:
+            return AddOutcome(DUPLICATE)
         try:
             self.store.write(record)  # on disk before we acknowledge
         except OSError as exc:
-            return f"{UNWRITABLE}{exc.strerror or exc}"
-        self.records[record["run_id"]] = record
-        if self.search is not None:
-            self.search.observe(record)
+            return AddOutcome(REFUSED, exc.strerror or str(exc))
+        self.records[record.run_id] = record
+        if self.strategy is not None:
+            self.strategy.observe(record)
         if time.monotonic() - self.last_export > EXPORT_EVERY_S:
             try:
                 self.export()
             except OSError:
                 pass  # the record is safe; the tables are made again at the sweep's end
-        return "stored"
+        return AddOutcome(STORED)
 
-    def suggest(self) -> dict | None:
-        """The adaptive search's next run ({run_id, mixture}), or None once all are made."""
-        return self.search.suggest()
+    def suggest(self) -> Suggestion | None:
+        """The adaptive strategy's next run, or None once all are made."""
+        return self.strategy.suggest()
 
-    def search_runs(self, unfinished_only: bool = False) -> list[dict]:
-        """The search's suggestions so far (or those without a stored result)."""
-        return self.search.unfinished() if unfinished_only else self.search.runs()
+    def suggestions(self, unfinished_only: bool = False) -> list[Suggestion]:
+        """The strategy's suggestions so far (or those without a stored result)."""
+        return self.strategy.unfinished() if unfinished_only else self.strategy.suggestions()
 
     def run_ids(self) -> list[str]:
         return sorted(self.records)
 
-    def table(self) -> list[dict]:
+    def table(self) -> list[RunRecord]:
         return [self.records[k] for k in sorted(self.records)]
 
-    def summary(self) -> dict:
-        ok = [r for r in self.records.values() if r["status"] == "ok"]
-        best = min(ok, key=lambda r: r["evaluations"][-1]["target_loss"], default=None)
-        return {
-            "stored": len(self.records),
-            "ok": len(ok),
-            "failed": len(self.records) - len(ok),
-            "best_run": best["run_id"] if best else None,
-            "best_target_loss": best["evaluations"][-1]["target_loss"] if best else math.nan,
-        }
+    def summary(self) -> StoreSummary:
+        ok = [r for r in self.records.values() if r.ok]
+        best = min(ok, key=lambda r: r.final_target_loss, default=None)
+        return StoreSummary(stored=len(self.records), ok=len(ok),
+                            failed=len(self.records) - len(ok),
+                            best_run=best.run_id if best else None,
+                            best_target_loss=best.final_target_loss if best else math.nan)
 
     def export(self) -> dict[str, str]:
         """Rewrite mixtures.csv, metrics.csv and runs.parquet from the stored records."""
@@ -104,20 +128,20 @@ class Aggregator:
 
     def fit_now(self, regressors: list[str], folds: int = 5, seed: int = 0) -> dict:
         """Cross-validate the regressors on the runs so far (a live view of fit quality)."""
-        from raymix.proposal.proposer import fit
-
         frames = tables(self.table(), self.domains, self.target_name)
         y = frames["metrics"][loss_column(self.target_name)].to_numpy()
         # each regressor alone: a short progress line, and no refit of an ensemble
-        fitted = fit(frames["mixtures"][self.domains], y, regressors, folds, seed, ensemble=False)
+        fitted = fit_regressor(frames["mixtures"][self.domains], y, regressors, folds, seed,
+                               ensemble=False)
         return {r.name: r.metrics() for r in fitted.results}
 
 
 def get_aggregator(sweep_dir: Path, domains: list[str], target_name: str, sweep_name: str,
-                   search: dict | None = None):
+                   strategy: dict | None = None):
     """The sweep's aggregator, created on first use and found by name afterwards.
 
-    ``search`` ({"settings": ..., "total": ...}) makes it hold an adaptive sweep's search.
+    ``strategy`` ({"settings": ..., "total": ...}) makes it hold an adaptive sweep's
+    strategy.
 
     It is placed on the driver's node when it can be (a soft affinity): that node lives
     as long as the sweep, while an autoscaler may release an idle worker node under it.
@@ -128,4 +152,4 @@ def get_aggregator(sweep_dir: Path, domains: list[str], target_name: str, sweep_
     return Aggregator.options(
         name=actor_name(sweep_name, sweep_dir), namespace=NAMESPACE, get_if_exists=True,
         scheduling_strategy=driver_node,
-    ).remote(str(sweep_dir), domains, target_name, search)
+    ).remote(str(sweep_dir), domains, target_name, strategy)

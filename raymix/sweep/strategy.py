@@ -1,71 +1,89 @@
-"""Adaptive sweeps: the search of :mod:`raymix.adaptive` inside a Ray Tune experiment.
+"""Adaptive sweeps: the strategy of :mod:`raymix.mixtures.adaptive` inside a Tune experiment.
 
-With ``search.strategy: bayesopt`` or ``design`` a sweep does not draw its mixtures up
-front (RegMix). It searches:
+With ``mixtures.strategy: bayesopt`` or ``design`` a sweep does not draw its mixtures up
+front (RegMix). It chooses them as results come in:
 
-- the sweep's aggregator actor (:mod:`raymix.aggregator`) holds a :class:`SweepSearch`.
-  Every result it stores is also an observation of the search, so the search's Gaussian
-  process is refitted on the stored runs (the live fit), and the actor answers
-  ``suggest()`` with the next mixture and its run id;
-- the driver's Tune experiment gets its trials from :class:`MixtureSearcher`, a Tune
+- the sweep's aggregator actor (:mod:`raymix.sweep.aggregator`) holds a
+  :class:`SweepStrategy`. Every result it stores is also an observation of the
+  strategy, so its Gaussian process is refitted on the stored runs (the live fit), and
+  the actor answers ``suggest()`` with the next mixture and its run id;
+- the driver's Tune experiment gets its trials from :class:`MixtureSuggester`, a Tune
   ``Searcher`` that asks the aggregator for each one. It keeps one suggestion more in
-  flight than the cluster has trial slots now (``sweep._suggestions_in_flight``), so every
+  flight than the cluster has trial slots now (:func:`suggestions_in_flight`), so every
   slot stays busy, and an autoscaling cluster sees demand to grow: a suggestion made
   while other runs still train believes their outcome instead of waiting for it
-  (GP-BUCB, see :mod:`raymix.adaptive`);
-- the search is saved in ``search.json`` in the sweep directory: its settings and every
-  suggestion with its run id, written before the suggestion is handed out. Its
+  (GP-BUCB, see :mod:`raymix.mixtures.adaptive`);
+- the strategy is saved in ``strategy.json`` in the sweep directory: its settings and
+  every suggestion with its run id, written before the suggestion is handed out. Its
   observations are the stored results (``results/``). After a crash the same command
-  rebuilds the search from both, first trains the suggestions that have no result, and
-  goes on with the same search.
+  rebuilds the strategy from both, first trains the suggestions that have no result,
+  and goes on with the same strategy.
 
-The search box is the proposal's (the ``search`` section's bounds and repetition cap)
-inside the proxies' own repetition cap (``mixtures.max_epochs``): the proxies look
+The strategy's box is the proposal's (the ``search`` section's bounds and repetition
+cap) inside the proxies' own repetition cap (``mixtures.max_epochs``): the proxies look
 where the proposal may land.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from ray.tune.search import Searcher
 
-from raymix.config.schema import SweepConfig
+from raymix.config import SweepConfig
 from raymix.errors import ConfigError, UserError
 from raymix.files import atomic_write_text
-from raymix.mixtures.constraints import Constraints, build_constraints
-from raymix.mixtures.sampling import CAP_TOLERANCE, repetition_caps
+from raymix.mixtures import (
+    AdaptiveSampler,
+    Constraints,
+    box_problem,
+    build_constraints,
+    repetition_caps,
+)
+from raymix.runs import RunRecord, SweepLayout
+from raymix.sweep.cluster import trial_slots
+from raymix.sweep.trial import PlannedRun
 
-SEARCH_FILE = "search.json"
 MIN_INITIAL_RUNS = 8  # default initial runs: max(this, count // 4), at most count
 
 # the settings an adaptive sweep directory keeps, and the config fields that set them
 SETTING_FIELDS = {
-    "strategy": "search.strategy",
-    "initial": "search.initial_runs",
-    "exploration": "search.exploration",
+    "strategy": "mixtures.strategy",
+    "initial": "mixtures.initial_runs",
+    "exploration": "mixtures.exploration",
     "lower": "search.min_weight (or fixed_weight)",
     "upper": "search.max_weight (or fixed_weight, target_tokens, max_epochs, mixtures.max_epochs)",
     "prior": "search.prior",
 }
 
 
-def is_adaptive(cfg: SweepConfig) -> bool:
-    """Whether the sweep chooses its mixtures as it goes (any strategy but ``random``)."""
-    return cfg.search.strategy != "random"
+@dataclass(frozen=True)
+class Suggestion:
+    """One mixture the strategy hands out, with its run id; or why none could be.
+
+    ``refused`` is set (and nothing is handed out) when the storage refused to save the
+    strategy's state: a run that is not saved is never handed out.
+    """
+
+    run_id: str = ""
+    mixture: dict[str, float] | None = None
+    refused: str | None = None
 
 
 def initial_runs(cfg: SweepConfig) -> int:
     """Runs made before the Gaussian process takes over."""
     count = cfg.mixtures.count
-    return cfg.search.initial_runs or min(count, max(MIN_INITIAL_RUNS, count // 4))
+    return cfg.mixtures.initial_runs or min(count, max(MIN_INITIAL_RUNS, count // 4))
 
 
-def search_box(cfg: SweepConfig, train_tokens: dict[str, int], prior: dict[str, float]) -> Constraints:
-    """The bounds the adaptive search keeps to: the proposal's, within the proxies' cap.
+def strategy_box(cfg: SweepConfig, train_tokens: dict[str, int],
+                 prior: dict[str, float]) -> Constraints:
+    """The bounds the adaptive strategy keeps to: the proposal's, within the proxies' cap.
 
     Raises
     ------
@@ -77,7 +95,7 @@ def search_box(cfg: SweepConfig, train_tokens: dict[str, int], prior: dict[str, 
     caps = repetition_caps(np.array([train_tokens[d] for d in domains]),
                            cfg.training.tokens_per_run(cfg.model.seq_len), cfg.mixtures.max_epochs)
     upper = np.minimum(box.upper, caps)
-    if np.any(box.lower > upper + CAP_TOLERANCE) or upper.sum() < 1 - CAP_TOLERANCE:
+    if box_problem(box.lower, upper) is not None:
         raise ConfigError("mixtures.max_epochs",
                           f"the proxies' repetition cap ({cfg.mixtures.max_epochs:g} passes) "
                           "leaves no mixture inside the search section's bounds; raise "
@@ -86,43 +104,44 @@ def search_box(cfg: SweepConfig, train_tokens: dict[str, int], prior: dict[str, 
     return Constraints(domains, box.lower, upper, box.prior)
 
 
-def search_settings(cfg: SweepConfig, train_tokens: dict[str, int],
-                    prior: dict[str, float]) -> dict[str, Any]:
-    """The arguments of the sweep's :class:`raymix.adaptive.SimplexSearch`, as JSON types."""
-    box = search_box(cfg, train_tokens, prior)
+def strategy_settings(cfg: SweepConfig, train_tokens: dict[str, int],
+                      prior: dict[str, float]) -> dict[str, Any]:
+    """The arguments of the sweep's :class:`~raymix.mixtures.AdaptiveSampler`, as JSON types."""
+    box = strategy_box(cfg, train_tokens, prior)
     return {"domains": cfg.domain_names, "lower": box.lower.tolist(),
             "upper": box.upper.tolist(), "prior": box.prior.tolist(),
-            "strategy": cfg.search.strategy, "initial": initial_runs(cfg),
-            "seed": cfg.mixtures.seed, "exploration": cfg.search.exploration}
+            "strategy": cfg.mixtures.strategy, "initial": initial_runs(cfg),
+            "seed": cfg.mixtures.seed, "exploration": cfg.mixtures.exploration}
 
 
-def check_search(cfg: SweepConfig, train_tokens: dict[str, int], prior: dict[str, float],
-                 storage_field: str = "compute.storage") -> None:
-    """Refuse a sweep directory whose stored search (or its absence) differs from ``cfg``.
+def check_strategy(cfg: SweepConfig, train_tokens: dict[str, int], prior: dict[str, float],
+                   storage_field: str = "compute.storage") -> None:
+    """Refuse a sweep directory whose stored strategy (or its absence) differs from ``cfg``.
 
-    Writes nothing. A random sweep's plan cannot continue as an adaptive search, nor the
-    reverse, and an adaptive search continues only with the settings it started with.
+    Writes nothing. A random sweep's plan cannot continue as an adaptive strategy, nor
+    the reverse, and an adaptive strategy continues only with the settings it started with.
     """
     sweep_dir = cfg.storage_path
-    saved = sweep_dir / SEARCH_FILE
-    if not is_adaptive(cfg):
-        if saved.is_file():
-            raise UserError(f"search.strategy: {sweep_dir} holds an adaptive search "
-                            f"({_load(saved)['search']['strategy']}); set that strategy to go "
-                            f"on with it, or use a new {storage_field} folder")
+    layout = SweepLayout(sweep_dir)
+    saved = _saved_state(layout)
+    if not cfg.is_adaptive:
+        if saved is not None:
+            raise UserError(f"{sweep_dir} holds an adaptive sweep ({saved['sampler']['strategy']}); "
+                            f"set that strategy to go on with it, or use a new {storage_field} "
+                            "folder", field="mixtures.strategy")
         return
-    if not saved.is_file():
-        if (sweep_dir / "plan.csv").is_file():
-            raise UserError(f"search.strategy: {sweep_dir} holds a sweep whose mixtures were "
-                            f"drawn up front (strategy random); use a new {storage_field} "
-                            f"folder for a {cfg.search.strategy} sweep")
+    if saved is None:
+        if layout.plan.is_file():
+            raise UserError(f"{sweep_dir} holds a sweep whose mixtures were drawn up front "
+                            f"(strategy random); use a new {storage_field} folder for a "
+                            f"{cfg.mixtures.strategy} sweep", field="mixtures.strategy")
         return
-    stored = _load(saved)["search"]
-    for key, value in search_settings(cfg, train_tokens, prior).items():
+    stored = saved["sampler"]
+    for key, value in strategy_settings(cfg, train_tokens, prior).items():
         if key in SETTING_FIELDS and not _same(stored[key], value):
-            raise UserError(f"{SETTING_FIELDS[key]}: {sweep_dir} holds a search made with "
-                            f"{key} = {_short(stored[key])}, not {_short(value)}; use a new "
-                            f"{storage_field} folder to search with other settings")
+            raise UserError(f"{sweep_dir} holds a sweep made with {key} = {_short(stored[key])}, "
+                            f"not {_short(value)}; use a new {storage_field} folder to choose "
+                            "mixtures with other settings", field=SETTING_FIELDS[key])
 
 
 def _same(a, b) -> bool:
@@ -135,109 +154,126 @@ def _short(value) -> str:
     return "[" + ", ".join(f"{v:.4g}" for v in value) + "]" if isinstance(value, list) else repr(value)
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _saved_state(layout: SweepLayout) -> dict[str, Any] | None:
+    """The saved strategy (``strategy.json``, or raymix 0.1's ``search.json``), or None."""
+    path = next((p for p in (layout.strategy, layout.legacy_strategy) if p.is_file()), None)
+    if path is None:
+        return None
     try:
-        return json.loads(path.read_text())
+        state = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise UserError(f"compute.storage: cannot read {path} ({exc}); restore it from a "
-                        "backup or use a new folder") from None
+        raise UserError(f"cannot read {path} ({exc}); restore it from a backup or use a new "
+                        "folder", field="compute.storage") from None
+    if "search" in state:  # raymix 0.1 called the sampler's state "search"
+        state["sampler"] = state.pop("search")
+    return state
 
 
-class SweepSearch:
-    """The adaptive search of one sweep directory, kept in ``search.json``.
+class SweepStrategy:
+    """The adaptive strategy of one sweep directory, kept in ``strategy.json``.
 
     Parameters
     ----------
     sweep_dir : path
     settings : dict
-        :func:`search_settings` of the config (used when no search is stored yet).
+        :func:`strategy_settings` of the config (used when no strategy is stored yet).
     total : int
         Mixtures to suggest in all (``mixtures.count``).
-    records : dict of str to dict
+    records : dict of str to RunRecord
         The stored results by run id; those of suggested runs are observed.
     """
 
     def __init__(self, sweep_dir: str | Path, settings: dict[str, Any], total: int,
-                 records: dict[str, dict]):
-        from raymix.mixtures.adaptive import (
-            SimplexSearch,  # sklearn and scipy: only where searched
-        )
-
-        self.path = Path(sweep_dir) / SEARCH_FILE
+                 records: dict[str, RunRecord]):
+        self.layout = SweepLayout(Path(sweep_dir))
         self.total = total
-        if self.path.is_file():
-            saved = _load(self.path)
-            self.search = SimplexSearch.from_dict(saved["search"])
+        saved = _saved_state(self.layout)
+        if saved is not None:
+            self.sampler = AdaptiveSampler.from_dict(saved["sampler"])
             self.run_ids: list[str] = saved["run_ids"]
         else:
-            self.search = SimplexSearch(settings["domains"], settings["lower"], settings["upper"],
-                                        **{k: v for k, v in settings.items()
-                                           if k not in ("domains", "lower", "upper")})
+            self.sampler = AdaptiveSampler(settings["domains"], settings["lower"],
+                                           settings["upper"],
+                                           **{k: v for k, v in settings.items()
+                                              if k not in ("domains", "lower", "upper")})
             self.run_ids = []
         self.resolved: set[str] = set()
         for run_id in self.run_ids:
             if run_id in records:
                 self.observe(records[run_id])
 
-    def observe(self, record: dict) -> None:
-        """Feed a stored result to the search (results of other runs are ignored)."""
-        run_id = record["run_id"]
-        if run_id in self.resolved or run_id not in self.run_ids:
+    def observe(self, record: RunRecord) -> None:
+        """Feed a stored result to the sampler (results of other runs are ignored)."""
+        if record.run_id in self.resolved or record.run_id not in self.run_ids:
             return
-        self.resolved.add(run_id)
-        mixture = self.search.suggested[self.run_ids.index(run_id)]  # exactly as suggested
-        if record["status"] == "ok" and record["evaluations"]:
-            self.search.observe(mixture, [record["evaluations"][-1]["target_loss"]])
+        self.resolved.add(record.run_id)
+        mixture = self.sampler.suggested[self.run_ids.index(record.run_id)]  # as suggested
+        if record.ok and record.evaluations:
+            self.sampler.observe(mixture, [record.final_target_loss])
         else:
-            self.search.discard(mixture)
+            self.sampler.discard(mixture)
 
-    def suggest(self) -> dict[str, Any] | None:
+    def suggest(self) -> Suggestion | None:
         """The next run to train (saved before it is returned), or None when all are made.
 
-        When the storage refuses ``search.json``, the suggestion is taken back and the
-        answer is ``{"refused": reason}``: a run that is not saved is never handed out.
+        When the storage refuses ``strategy.json``, the suggestion is taken back and the
+        answer says why (``refused``): a run that is not saved is never handed out.
         """
         if len(self.run_ids) >= self.total:
             return None
-        self.search.suggest(1)  # appended to search.suggested
+        self.sampler.suggest(1)  # appended to sampler.suggested
         self.run_ids.append(f"run-{len(self.run_ids):04d}")
         try:
             self.save()
         except OSError as exc:
-            self.search.suggested.pop()
+            self.sampler.suggested.pop()
             self.run_ids.pop()
-            return {"refused": exc.strerror or str(exc)}
-        return self._run(len(self.run_ids) - 1)
+            return Suggestion(refused=exc.strerror or str(exc))
+        return self._suggestion(len(self.run_ids) - 1)
 
-    def unfinished(self) -> list[dict[str, Any]]:
+    def unfinished(self) -> list[Suggestion]:
         """Suggested runs with no stored result (they were training when the sweep stopped)."""
-        return [self._run(i) for i, run_id in enumerate(self.run_ids)
+        return [self._suggestion(i) for i, run_id in enumerate(self.run_ids)
                 if run_id not in self.resolved]
 
-    def runs(self) -> list[dict[str, Any]]:
+    def suggestions(self) -> list[Suggestion]:
         """Every suggestion so far, in order: run id and mixture."""
-        return [self._run(i) for i in range(len(self.run_ids))]
+        return [self._suggestion(i) for i in range(len(self.run_ids))]
 
-    def _run(self, i: int) -> dict[str, Any]:
-        weights = self.search.suggested[i]
-        return {"run_id": self.run_ids[i],
-                "mixture": {d: float(w) for d, w in zip(self.search.domains, weights)}}
+    def _suggestion(self, i: int) -> Suggestion:
+        weights = self.sampler.suggested[i]
+        return Suggestion(run_id=self.run_ids[i],
+                          mixture={d: float(w) for d, w in zip(self.sampler.domains, weights)})
 
     def save(self) -> None:
         # the observations are the stored results and are replayed on load, so the file
         # holds the settings and the suggestions only
-        state = {**self.search.to_dict(), "mixtures": [], "losses": [], "failed": []}
-        atomic_write_text(self.path, json.dumps({"search": state, "run_ids": self.run_ids}))
+        state = {**self.sampler.to_dict(), "mixtures": [], "losses": [], "failed": []}
+        atomic_write_text(self.layout.strategy,
+                          json.dumps({"sampler": state, "run_ids": self.run_ids}))
 
 
-class MixtureSearcher(Searcher):
-    """Tune's source of trials in an adaptive sweep: each comes from the aggregator's search.
+def suggestions_in_flight(cfg: SweepConfig) -> int:
+    """How many runs an adaptive sweep keeps suggested and unfinished at a time.
+
+    ``compute.max_concurrent`` when set. Otherwise the trial slots the cluster has now,
+    plus one: the one more waits for the next free slot, whose trial then starts without
+    waiting for the GP, and on an autoscaling cluster its demand is what makes the
+    autoscaler add a node (the limit grows with each node). But never fewer than the
+    initial runs: they do not depend on results, so all of them go out at once, and a
+    cluster that starts with no worker nodes sees their whole demand.
+    """
+    return cfg.compute.max_concurrent or max(int(trial_slots(cfg)) + 1, initial_runs(cfg))
+
+
+class MixtureSuggester(Searcher):
+    """Tune's source of trials in an adaptive sweep: each comes from the aggregator's strategy.
 
     Parameters
     ----------
     aggregator : ActorHandle
-        The sweep's aggregator, which holds the :class:`SweepSearch`.
-    queued : list of dict
+        The sweep's aggregator, which holds the :class:`SweepStrategy`.
+    queued : list of Suggestion
         Runs suggested before a crash and never finished: handed out first.
     seed : int
         Training seed of every run.
@@ -248,7 +284,7 @@ class MixtureSearcher(Searcher):
         suggestion, so the limit follows a cluster that grows or shrinks. Default: no limit.
     """
 
-    def __init__(self, aggregator, queued: list[dict], seed: int, scale: str,
+    def __init__(self, aggregator, queued: list[Suggestion], seed: int, scale: str,
                  in_flight: Callable[[], int] | None = None):
         super().__init__(metric="target_loss", mode="min")
         self.aggregator, self.queued = aggregator, list(queued)
@@ -256,21 +292,23 @@ class MixtureSearcher(Searcher):
         self.limit = in_flight
         self.live: set[str] = set()  # trial ids suggested and not finished
         self.most_live = 0  # the most at once, for the sweep's summary line
-        self.refused: str | None = None  # why the storage refused the search's state
+        self.refused: str | None = None  # why the storage refused the strategy's state
 
     def suggest(self, trial_id: str) -> dict | str | None:
         import ray
 
         if self.limit is not None and len(self.live) >= self.limit():
             return None  # Tune asks again later
-        run = self.queued.pop(0) if self.queued else ray.get(self.aggregator.suggest.remote())
-        if run is not None and "refused" in run:
-            self.refused = run["refused"]
-        if run is None or self.refused:
+        suggestion = (self.queued.pop(0) if self.queued
+                      else ray.get(self.aggregator.suggest.remote()))
+        if suggestion is not None and suggestion.refused:
+            self.refused = suggestion.refused
+        if suggestion is None or self.refused:
             return Searcher.FINISHED
         self.live.add(trial_id)
         self.most_live = max(self.most_live, len(self.live))
-        return {"trial": {**run, "seed": self.seed, "scale": self.scale}}
+        return PlannedRun(run_id=suggestion.run_id, seed=self.seed, scale=self.scale,
+                          mixture=suggestion.mixture).to_config()
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
@@ -278,7 +316,7 @@ class MixtureSearcher(Searcher):
         self.live.discard(trial_id)
 
     def save(self, checkpoint_path: str) -> None:
-        """Nothing to do: the search is saved in ``search.json`` at every suggestion.
+        """Nothing to do: the strategy is saved in ``strategy.json`` at every suggestion.
 
         raymix resumes from its own JSON store, never from Tune's pickled experiment state.
         """

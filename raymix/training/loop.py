@@ -12,20 +12,17 @@ its speed can be compared with a bare PyTorch loop (bench/bench_proxy_speed.py):
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import LlamaConfig, LlamaForCausalLM
 
-from raymix.config.schema import ModelConfig, TrainingConfig
-from raymix.errors import UserError
+from raymix.config import ModelConfig, TrainingConfig
+from raymix.runs import Evaluation, RunRecord
+from raymix.training.model import build_model, count_parameters, save_checkpoint
 
 EVAL_BATCH = 64  # validation windows per forward pass
 
@@ -49,66 +46,6 @@ class ProxyData:
     target_name: str
     target_weights: dict[str, float]
     vocab_size: int
-
-
-def llama_config(model: ModelConfig, vocab_size: int) -> LlamaConfig:
-    return LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=model.hidden,
-        intermediate_size=model.intermediate,
-        num_hidden_layers=model.layers,
-        num_attention_heads=model.heads,
-        num_key_value_heads=model.heads,
-        max_position_embeddings=model.seq_len,
-        tie_word_embeddings=True,
-    )
-
-
-def build_model(model: ModelConfig, vocab_size: int, seed: int,
-                init_from: str | None = None) -> LlamaForCausalLM:
-    """A Llama with tied input/output embeddings: randomly initialised, or loaded from
-    ``init_from`` (a ``save_pretrained`` folder) for continual pretraining."""
-    config = llama_config(model, vocab_size)
-    torch.manual_seed(seed)
-    if init_from is None:
-        return LlamaForCausalLM(config)
-    try:  # safetensors only: a pickled pytorch_model.bin could run code when loaded
-        loaded = LlamaForCausalLM.from_pretrained(init_from, torch_dtype=torch.float32,
-                                                  use_safetensors=True)
-    except OSError as exc:
-        raise UserError(f"training.init_from: {init_from} holds no safetensors model "
-                        f"({str(exc).strip().splitlines()[0]}); save it with save_pretrained "
-                        "(safetensors is its default)") from None
-    for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                "num_attention_heads"):
-        if getattr(loaded.config, key) != getattr(config, key):
-            raise UserError(f"training.init_from: the checkpoint has {key} = "
-                            f"{getattr(loaded.config, key)}, the config asks for "
-                            f"{getattr(config, key)}; make the model section match the checkpoint")
-    return loaded
-
-
-def save_checkpoint(model: torch.nn.Module, folder: str) -> None:
-    """``save_pretrained`` into a temporary folder, then rename: never a half-written model."""
-    folder = Path(folder)
-    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(partial, folder)
-
-
-def non_embedding_params(model: ModelConfig, vocab_size: int) -> int:
-    """Parameters outside the (tied) embedding, counted on a model that allocates nothing."""
-    with torch.device("meta"):
-        return count_parameters(LlamaForCausalLM(llama_config(model, vocab_size)))[
-            "non_embedding_params"]
-
-
-def count_parameters(model: torch.nn.Module) -> dict[str, int]:
-    total = sum(p.numel() for p in model.parameters())
-    embedding = model.get_input_embeddings().weight.numel()
-    return {"params": total, "non_embedding_params": total - embedding}
 
 
 def learning_rate(step: int, cfg: TrainingConfig) -> float:
@@ -174,7 +111,7 @@ def token_logprobs(model: torch.nn.Module, tokens: np.ndarray, seq_len: int,
                    eval_tokens: int, device: torch.device) -> np.ndarray:
     """log p(token | its context) for each predicted token of :func:`evaluate`'s windows.
 
-    MixMin scores a mixture of per-domain proxies from these (``raymix/mixmin.py``).
+    MixMin scores a mixture of per-domain proxies from these (:mod:`raymix.proposal.mixmin`).
     """
     was_training = model.training
     model.eval()
@@ -206,15 +143,21 @@ def target_loss(losses: dict[str, float], weights: dict[str, float]) -> float:
 def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConfig,
                 train_cfg: TrainingConfig, *, device: torch.device | None = None,
                 on_eval: Callable[[dict], None] | None = None,
-                save_to: str | None = None, target_logprobs: bool = False) -> dict:
-    """Train one proxy on ``mixture`` and return its record.
+                save_to: str | None = None, target_logprobs: bool = False) -> RunRecord:
+    """Train one proxy on ``mixture`` and return its record (without a run id).
 
-    ``on_eval`` is called with each evaluation's row (step, tokens, losses). The record
-    holds the mixture, every evaluation, tokens seen, parameter counts and wall time;
-    for continual pretraining (``train_cfg.init_from``) also the losses of the starting
-    checkpoint (``initial_losses``), the baseline that ``propose --critical`` keeps.
-    ``save_to`` keeps the final model there (``save_pretrained``). ``target_logprobs``
-    adds the final model's per-token log-probabilities on the target's windows (MixMin).
+    ``on_eval`` is called with each :class:`~raymix.runs.Evaluation` as it is made. The
+    record holds the mixture, every evaluation, tokens seen, parameter counts and wall
+    time; for continual pretraining (``train_cfg.init_from``) also the losses of the
+    starting checkpoint (``initial_losses``), the baseline that ``propose --critical``
+    keeps. ``save_to`` keeps the final model there (``save_pretrained``).
+    ``target_logprobs`` adds the final model's per-token log-probabilities on the
+    target's windows (MixMin).
+
+    Raises
+    ------
+    ProxyDiverged
+        When the training or target loss is not finite at an evaluation.
     """
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     started = time.perf_counter()
@@ -249,33 +192,27 @@ def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConf
         optimizer.zero_grad(set_to_none=True)
         if step + 1 in eval_steps and data.valid:  # no validation sets: nothing to evaluate
             losses = evaluate(model, data.valid, model_cfg.seq_len, train_cfg.eval_tokens, device)
-            row = {"step": step + 1, "tokens": (step + 1) * tokens_per_step,
-                   "train_loss": loss.item(), "losses": losses,
-                   "target_loss": target_loss(losses, data.target_weights)}
+            row = Evaluation(step=step + 1, tokens=(step + 1) * tokens_per_step,
+                             train_loss=loss.item(), losses=losses,
+                             target_loss=target_loss(losses, data.target_weights))
             # Checked at evaluations only: a per-step check would sync the GPU every step.
-            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["target_loss"])):
-                raise ProxyDiverged(f"loss became {row['train_loss']} (train) / "
-                                    f"{row['target_loss']} (target) at step {step + 1}")
+            if not (math.isfinite(row.train_loss) and math.isfinite(row.target_loss)):
+                raise ProxyDiverged(f"loss became {row.train_loss} (train) / "
+                                    f"{row.target_loss} (target) at step {step + 1}")
             evaluations.append(row)
             if on_eval is not None:
                 on_eval(row)
     final_train_loss = loss.item()  # also waits for a GPU to finish, before the clock stops
     if save_to is not None:
         save_checkpoint(model, save_to)
-    per_token = {}
+    per_token = None
     if target_logprobs:  # 6 decimals: far below seed noise, and a third of the JSON
         logprobs = token_logprobs(model, data.valid[data.target_name], model_cfg.seq_len,
                                   train_cfg.eval_tokens, device)
-        per_token["target_logprobs"] = np.round(logprobs, 6).tolist()
-    return {
-        "mixture": mixture,
-        **initial,
-        **per_token,
-        "evaluations": evaluations,
-        "final_train_loss": final_train_loss,
-        "tokens_seen": train_cfg.steps * tokens_per_step,
-        **count_parameters(model),
-        "train_seconds": time.perf_counter() - started,
-        "seed": train_cfg.seed,
-        "device": str(device),
-    }
+        per_token = np.round(logprobs, 6).tolist()
+    return RunRecord(
+        mixture=mixture, seed=train_cfg.seed, target_name=data.target_name,
+        evaluations=evaluations, final_train_loss=final_train_loss,
+        tokens_seen=train_cfg.steps * tokens_per_step, **count_parameters(model),
+        train_seconds=time.perf_counter() - started, device=str(device),
+        target_logprobs=per_token, **initial)

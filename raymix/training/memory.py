@@ -27,10 +27,9 @@ proxy needs at least 0.9x its estimate: a refusal can be wrong only near the lim
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # config.py imports this module to check a config
-    from raymix.config.schema import ModelConfig
+from raymix.config import ModelConfig, SweepConfig
+from raymix.errors import ConfigError
 
 GIB = 2**30
 
@@ -86,3 +85,35 @@ def trial_memory_gb(gpus_per_trial: float, gpu_memory_gb: float | None,
     if not gpus_per_trial and memory_per_trial_gb:
         return memory_per_trial_gb, "compute.memory_per_trial_gb"
     return None
+
+
+def check_memory(cfg: SweepConfig) -> None:
+    """Every proxy size of ``cfg`` must fit the memory a trial gets, when the config says.
+
+    The sizes are the base ``model``, each of ``scales`` and ``validate``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the size that does not fit (``model``, ``scales[1]``, ``validate``), its
+        estimate, the memory given and where that comes from, and the fix.
+    """
+    c = cfg.compute
+    given = trial_memory_gb(c.gpus_per_trial, c.gpu_memory_gb, c.memory_per_trial_gb)
+    if given is None:
+        return
+    budget, source = given
+    vocab = cfg.data.tokenizer.vocab_size
+    batch = cfg.training.batch_size
+    sizes = {"model": cfg.model,
+             **{f"scales[{i}]": s.applied_to(cfg.model) for i, s in enumerate(cfg.scales)},
+             "validate": cfg.validate.applied_to(cfg.model)}
+    for where, model in sizes.items():
+        need = training_memory_bytes(model, batch, vocab, gpu=bool(c.gpus_per_trial)) / GIB
+        if need > budget:
+            raise ConfigError(
+                where, f"a proxy of {llama_params(model, vocab) / 1e6:.1f}M parameters at "
+                f"training.batch_size {batch} x seq_len {model.seq_len} needs about "
+                f"{need:.1f} GiB to train, more than the {budget:.1f} GiB a trial gets "
+                f"({source}); make the proxy or training.batch_size smaller, or give each "
+                "trial more memory")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +31,66 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from raymix.config.schema import BASE_SCALE, SweepConfig, override_model
-from raymix.data.tokenize import prepare
+from raymix.config import BASE_SCALE, SweepConfig
+from raymix.data import prepare
 from raymix.errors import UserError
-from raymix.files import atomic_write_text
-from raymix.runs.store import (
-    RUN_COLUMN,
-    SCALE_COLUMN,
-    SEED_COLUMN,
-    ResultStore,
-    atomic_write_frame,
-)
-from raymix.sweep.runner import check_experiment, start_experiment, train_plan
-from raymix.training.loop import non_embedding_params
+from raymix.files import atomic_write_frame, atomic_write_text
+from raymix.report import plot_predicted_vs_actual
+from raymix.report.markdown import validation_markdown
+from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore, SweepLayout
+from raymix.scaling import Scale
+from raymix.sweep import train_plan
+from raymix.sweep.experiment import check_experiment, start_experiment
+from raymix.training import check_memory, non_embedding_params
+from raymix.workflows.proposing import propose
 
-FIGURE = "validate.png"
 SIGNIFICANCE_SE = 2.0  # a measured gap counts when above 2 standard errors of the difference
+
+
+@dataclass
+class ValidationResult:
+    """Measured against predicted, at the validation scale (``raymix validate``).
+
+    Attributes
+    ----------
+    scale, proxy_scale : dict
+        ``params`` and ``tokens`` of a validation run, and of a proxy.
+    predicted_at : str
+        Where the predictions come from (the nested laws at this scale, or the proxies').
+    regressor : dict
+        The regressor behind the predictions and its CV scores.
+    mixtures : dict
+        Per mixture (``proposal``, the baselines, your own): its weights, ``predicted``,
+        ``measured`` (mean over seeds), ``measured_losses``, ``measured_std``, ``error``.
+    proposal_vs : dict
+        Per other mixture: the measured and predicted gap to the proposal, and whether
+        the measured gap is beyond seed noise.
+    proposal_best : bool
+        Whether the proposal measured best.
+    ranking : dict
+        The predicted and measured orders, whether they agree, their Spearman.
+    prediction_error : dict
+        ``mae``, ``mean`` (measured - predicted) and ``mape_percent``.
+    files : dict of str to str
+        ``json`` and ``report``: where the check was written.
+    """
+
+    predicted_at: str
+    scale: dict[str, float]
+    regressor: dict[str, Any]
+    mixtures: dict[str, dict[str, Any]]
+    proposal_vs: dict[str, dict[str, Any]]
+    proposal_best: bool
+    ranking: dict[str, Any]
+    prediction_error: dict[str, float]
+    proxy_scale: dict[str, float] | None = None
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The check as JSON data (what ``validate.json`` holds)."""
+        out = dataclasses.asdict(self)
+        out.pop("files")
+        return out
 
 
 def validation_config(cfg: SweepConfig) -> SweepConfig:
@@ -53,11 +98,10 @@ def validation_config(cfg: SweepConfig) -> SweepConfig:
     v = cfg.validate
     training = cfg.training.with_steps(v.steps) if v.steps else cfg.training
     return dataclasses.replace(
-        cfg, name=f"{cfg.name}-validate", model=override_model(cfg.model, v),
+        cfg, name=f"{cfg.name}-validate", model=v.applied_to(cfg.model),
         training=dataclasses.replace(training, save_checkpoint=False), scales=[],
-        mixtures=dataclasses.replace(cfg.mixtures, repeats=0),
-        # the validation trains fixed mixtures (the proposal, baselines), never a search
-        search=dataclasses.replace(cfg.search, strategy="random"),
+        # fixed mixtures (the proposal, baselines), never an adaptive strategy
+        mixtures=dataclasses.replace(cfg.mixtures, repeats=0, strategy="random"),
         compute=dataclasses.replace(cfg.compute, storage=str(cfg.validate_path)))
 
 
@@ -69,17 +113,14 @@ def validation_scale(vcfg: SweepConfig, vocab_size: int) -> dict[str, float]:
 
 def _predictions(cfg: SweepConfig, scale: dict[str, float], log) -> dict[str, Any]:
     """Propose, and predict every mixture to validate, at the validation scale if possible."""
-    from raymix.scaling.nested import Scale
-    from raymix.workflows.proposing import propose_with_fit
-
     at = Scale(params=scale["params"], tokens=scale["tokens"]) if cfg.scales else None
-    result, proposal = propose_with_fit(cfg, at=at)
-    mixtures = {"proposal": result["mixture"],
-                **{name: base["mixture"] for name, base in result["baselines"].items()}}
+    proposal = propose(cfg, at=at)
+    mixtures = {"proposal": proposal.mixture,
+                **{name: base["mixture"] for name, base in proposal.baselines.items()}}
     if at is not None:
         # what the base proxies alone would propose: does predicting at scale pick better?
-        proxy_result, _ = propose_with_fit(cfg, fit_config=dataclasses.replace(cfg.fit, at={}))
-        mixtures["proxy_scale_proposal"] = proxy_result["mixture"]
+        mixtures["proxy_scale_proposal"] = propose(
+            cfg, fit_config=dataclasses.replace(cfg.fit, at={})).mixture
     for name, weights in cfg.validate.mixtures.items():
         total = sum(weights.values())
         mixtures[name] = {d: weights.get(d, 0.0) / total for d in cfg.domain_names}
@@ -89,7 +130,7 @@ def _predictions(cfg: SweepConfig, scale: dict[str, float], log) -> dict[str, An
              else "the proxy scale (the sweep has one model size: add `scales` to predict "
                   "at the validation scale)")
     log(f"[validate] predictions at {where}")
-    return {"predicted_at": where, "scale": scale, "regressor": result["regressor"],
+    return {"predicted_at": where, "scale": scale, "regressor": proposal.to_dict()["regressor"],
             "mixtures": {name: {"mixture": m, "predicted": float(mu), "predicted_std": float(sd)}
                          for (name, m), mu, sd in zip(mixtures.items(), mean, std)}}
 
@@ -103,58 +144,66 @@ def _plan(cfg: SweepConfig, predictions: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_validation(cfg: SweepConfig, *, log=print) -> dict[str, Any]:
+def run_validation(cfg: SweepConfig, *, log=print) -> ValidationResult:
     """Train the proposal and baselines at the validation scale; compare with predictions.
 
-    Returns the comparison (also written as ``validate.json`` and ``validate.md`` in the
-    validation folder, ``validate.storage`` or ``<compute.storage>/validate``).
+    Parameters
+    ----------
+    cfg : SweepConfig
+        A config whose sweep has run; its ``validate`` section sets the scale.
+    log : callable, default=print
+        Receives the progress lines.
+
+    Returns
+    -------
+    ValidationResult
+        Also written as ``validate.json`` and ``validate.md`` (with ``validate.png``) in
+        the validation folder, ``validate.storage`` or ``<compute.storage>/validate``.
     """
+    check_memory(cfg)
     vcfg = validation_config(cfg)
     prepared = prepare(cfg, log=log)
-    folder = vcfg.storage_path
+    layout = SweepLayout(vcfg.storage_path)
     scale = validation_scale(vcfg, prepared.vocab_size)
     proxy = {"params": float(non_embedding_params(cfg.model, prepared.vocab_size)),
              "tokens": float(cfg.training.tokens_per_run(cfg.model.seq_len))}
     # refusals first (changed settings, no sweep to predict from), writes after
     check_experiment(vcfg, prepared, storage_field="validate.storage")
-    predictions_path, plan_path = folder / "predictions.json", folder / "plan.csv"
-    resuming = plan_path.is_file() and predictions_path.is_file()
+    resuming = layout.plan.is_file() and layout.predictions.is_file()
     if resuming:
-        predictions = json.loads(predictions_path.read_text())
-        plan = pd.read_csv(plan_path)
-        log(f"[validate] resuming the check fixed in {plan_path}")
+        predictions = json.loads(layout.predictions.read_text())
+        plan = pd.read_csv(layout.plan)
+        log(f"[validate] resuming the check fixed in {layout.plan}")
     else:
         predictions = _predictions(cfg, scale, log)
         plan = _plan(vcfg, predictions)
     start_experiment(vcfg, prepared, storage_field="validate.storage")
     if not resuming:
-        atomic_write_text(predictions_path, json.dumps(predictions, indent=1))
-        atomic_write_frame(plan, plan_path)  # after predictions.json: both or neither
+        atomic_write_text(layout.predictions, json.dumps(predictions, indent=1))
+        atomic_write_frame(plan, layout.plan)  # after predictions.json: both or neither
     log(f"[validate] {len(predictions['mixtures'])} mixtures x {vcfg.validate.seeds} seeds at "
         f"{scale['params']:.3g} parameters, {scale['tokens']:.3g} tokens "
         f"({scale['params'] / proxy['params']:.1f}x the proxy's parameters, "
         f"{scale['tokens'] / proxy['tokens']:.1f}x its tokens)")
     train_plan(vcfg, prepared, plan.drop(columns="mixture_name"), log=log,
                storage_field="validate.storage")
-    measured = _measured(folder, plan)
-    result = compare(predictions, measured)
-    result["proxy_scale"] = proxy
-    atomic_write_text(folder / "validate.json", json.dumps(result, indent=1))
-    _plot(result, folder / FIGURE)
-    atomic_write_text(folder / "validate.md",
-                      summarise_validation(result) + f"\n![predicted vs measured]({FIGURE})\n")
-    result["files"] = {"json": str(folder / "validate.json"), "report": str(folder / "validate.md")}
+    result = compare(predictions, _measured(layout.root, plan))
+    result.proxy_scale = proxy
+    atomic_write_text(layout.validation_json, json.dumps(result.to_dict(), indent=1))
+    _plot(result, layout.validation_figure)
+    atomic_write_text(layout.validation_report, validation_markdown(result.to_dict())
+                      + f"\n![predicted vs measured]({layout.validation_figure.name})\n")
+    result.files = {"json": str(layout.validation_json),
+                    "report": str(layout.validation_report)}
     return result
 
 
-def _plot(result: dict[str, Any], path: Path) -> None:
-    from raymix.report.scaling_plots import plot_predicted_vs_actual
-
-    done = {n: t for n, t in result["mixtures"].items() if t["measured"] is not None}
+def _plot(result: ValidationResult, path: Path) -> None:
+    done = {n: t for n, t in result.mixtures.items() if t["measured"] is not None}
     plot_predicted_vs_actual([t["predicted"] for t in done.values()],
                              [t["measured"] for t in done.values()], path, labels=list(done),
-                             title=f"validation at {result['scale']['params']:.3g} params, "
-                                   f"{result['scale']['tokens']:.3g} tokens")
+                             title=f"validation at {result.scale['params']:.3g} params, "
+                                   f"{result.scale['tokens']:.3g} tokens")
 
 
 def _measured(folder: Path, plan: pd.DataFrame) -> dict[str, list[float]]:
@@ -163,16 +212,15 @@ def _measured(folder: Path, plan: pd.DataFrame) -> dict[str, list[float]]:
     losses: dict[str, list[float]] = {}
     for _, row in plan.iterrows():
         record = records.get(row[RUN_COLUMN])
-        if record is None or record["status"] != "ok":
+        if record is None or not record.ok:
             continue
-        losses.setdefault(row["mixture_name"], []).append(
-            record["evaluations"][-1]["target_loss"])
+        losses.setdefault(row["mixture_name"], []).append(record.final_target_loss)
     if not losses:
-        raise UserError(f"validate: no validation run in {folder} finished; see the errors above")
+        raise UserError(f"no validation run in {folder} finished; see the errors above", field="validate")
     return losses
 
 
-def compare(predictions: dict[str, Any], measured: dict[str, list[float]]) -> dict[str, Any]:
+def compare(predictions: dict[str, Any], measured: dict[str, list[float]]) -> ValidationResult:
     """Measured against predicted: errors, the proposal's gaps and the ranking."""
     table = {}
     for name, entry in predictions["mixtures"].items():
@@ -188,17 +236,16 @@ def compare(predictions: dict[str, Any], measured: dict[str, list[float]]) -> di
     measured_order = sorted(done, key=lambda n: done[n]["measured"])
     rho = (float(spearmanr([done[n]["predicted"] for n in done], measured_values)[0])
            if len(done) >= 3 else None)
-    return {
-        "predicted_at": predictions["predicted_at"], "scale": predictions["scale"],
-        "regressor": predictions["regressor"], "mixtures": table,
-        "proposal_vs": _proposal_gaps(table),
-        "proposal_best": bool(measured_order and measured_order[0] == "proposal"),
-        "ranking": {"predicted": predicted_order, "measured": measured_order,
-                    "held": predicted_order == measured_order, "spearman": rho},
-        "prediction_error": {"mae": float(np.mean(np.abs(errors))),
-                             "mean": float(np.mean(errors)),
-                             "mape_percent": float(np.mean(np.abs(errors) / measured_values) * 100)},
-    }
+    return ValidationResult(
+        predicted_at=predictions["predicted_at"], scale=predictions["scale"],
+        regressor=predictions["regressor"], mixtures=table,
+        proposal_vs=_proposal_gaps(table),
+        proposal_best=bool(measured_order and measured_order[0] == "proposal"),
+        ranking={"predicted": predicted_order, "measured": measured_order,
+                 "held": predicted_order == measured_order, "spearman": rho},
+        prediction_error={"mae": float(np.mean(np.abs(errors))),
+                          "mean": float(np.mean(errors)),
+                          "mape_percent": float(np.mean(np.abs(errors) / measured_values) * 100)})
 
 
 def _proposal_gaps(table: dict[str, dict]) -> dict[str, dict]:
@@ -226,33 +273,4 @@ def _proposal_gaps(table: dict[str, dict]) -> dict[str, dict]:
                      "proposal_better": gap > 0}
     return out
 
-
-def summarise_validation(result: dict[str, Any]) -> str:
-    """The comparison as a short Markdown table and verdict."""
-    scale = result["scale"]
-    lines = [f"# Validation at {scale['params']:.3g} parameters, {scale['tokens']:.3g} tokens",
-             "", f"Predictions at {result['predicted_at']}; regressor "
-             f"{result['regressor']['name']}.", "",
-             "| mixture | predicted | measured (mean ± std over seeds) | error |",
-             "|---|---|---|---|"]
-    for name, t in result["mixtures"].items():
-        measured = ("not run" if t["measured"] is None else
-                    f"{t['measured']:.4f} ± {t['measured_std'] or 0:.4f} ({len(t['measured_losses'])})")
-        error = "" if t["error"] is None else f"{t['error']:+.4f}"
-        lines.append(f"| {name} | {t['predicted']:.4f} | {measured} | {error} |")
-    lines += ["", "Proposal against each baseline (measured gap > 0: the proposal is better):", ""]
-    for name, g in result["proposal_vs"].items():
-        verdict = ("beats it" if g["proposal_better"] else "loses to it")
-        noise = ("" if g["significant"] is None else
-                 " (beyond seed noise)" if g["significant"] else " (within seed noise)")
-        lines.append(f"- {name}: measured gap {g['measured_gap']:+.4f}, predicted "
-                     f"{g['predicted_gap']:+.4f}: the proposal {verdict}{noise}")
-    ranking, err = result["ranking"], result["prediction_error"]
-    rho = "n/a" if ranking["spearman"] is None else f"{ranking['spearman']:.3f}"
-    lines += ["", f"Predicted order: {' < '.join(ranking['predicted'])}",
-              f"Measured order:  {' < '.join(ranking['measured'])}",
-              f"Ranking held: {'yes' if ranking['held'] else 'no'} (Spearman {rho}).",
-              f"Prediction error: MAE {err['mae']:.4f} ({err['mape_percent']:.2f}%), "
-              f"mean {err['mean']:+.4f} (measured - predicted)."]
-    return "\n".join(lines) + "\n"
 

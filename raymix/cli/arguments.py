@@ -1,0 +1,111 @@
+"""The command line's own arguments: reading them, checking them before any work, and
+naming the library's fields by the flags that set them."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from pathlib import Path
+
+from raymix.config import FitConfig
+from raymix.errors import ConfigError, UserError
+from raymix.scaling import Scale
+
+SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}  # 100M, 1B, 2T
+
+# the library names what is wrong by its arguments; the command line by its flags
+FLAGS = {
+    "config": "CONFIG",
+    "mixtures": "--mixtures",
+    "metrics": "--metrics",
+    "targets": "--target",
+    "id_column": "--id",
+    "runs": "--runs",
+    "domains": "--domains",
+    "candidates": "--predict",
+    "at": "--at",
+    "folds": "--folds",
+    "regressors": "--regressor",
+    "constraints": "--constraints",
+    "baseline": "--baseline",
+    "domain": "--critical",
+    "critical_share": "--critical",
+}
+
+
+def error_line(exc: UserError, with_config: bool) -> str:
+    """The one line a user mistake prints, naming the flag (or config field) to fix.
+
+    ``with_config``: the command was given a CONFIG, so settings such as the folds are
+    its fields (``fit.cv_folds``), not flags.
+    """
+    if isinstance(exc, ConfigError) and exc.field not in FLAGS:
+        return str(exc)
+    if with_config and exc.field == "folds":
+        return f"fit.cv_folds: {exc.problem}"
+    if exc.field in FLAGS:
+        return f"{FLAGS[exc.field]}: {exc.problem}"
+    return str(exc)
+
+
+def parse_at(spec: str) -> Scale:
+    """``"params=1e8,tokens=2e9"`` (either may be left out; 1B, 100M, 2T are read too).
+
+    Raises
+    ------
+    UserError
+        Naming ``at`` and the fix.
+    """
+    usage = "give the target scale as params=N,tokens=D (either may be left out), e.g. " \
+            "--at params=1e9,tokens=2e10"
+    values: dict[str, float] = {}
+    parts = [p.strip() for p in str(spec).split(",") if p.strip()]
+    if not parts:
+        raise UserError(usage, field="at")
+    for part in parts:
+        key, sep, value = part.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in ("params", "tokens"):
+            raise UserError(f"{spec!r}: {part!r} is not params=N or tokens=D; {usage}",
+                            field="at")
+        if key in values:
+            raise UserError(f"{spec!r}: {key} is given twice", field="at")
+        values[key] = _positive_number(value.strip(), key, spec)
+    return Scale(**values)
+
+
+def _positive_number(text: str, key: str, spec: str) -> float:
+    match = re.fullmatch(r"([0-9.eE+-]+)\s*([kKmMbBgGtT]?)", text)
+    try:
+        value = float(match.group(1)) * SUFFIXES.get(match.group(2).lower(), 1.0)
+    except (AttributeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise UserError(f"{spec!r}: {key} must be a positive number such as 1e9 or 1B "
+                        f"(got {text!r})", field="at")
+    return value
+
+
+def check_output(path, option: str) -> None:
+    """Fail before any work when the output cannot be written (no half-done runs)."""
+    parent = Path(path).expanduser().resolve().parent
+    check_folder(parent, option)
+    if not parent.is_dir():
+        raise UserError(f"{option}: folder {str(parent)!r} does not exist; create it first")
+    if Path(path).is_dir():
+        raise UserError(f"{option}: {str(path)!r} is a folder; give a file name")
+
+
+def check_folder(path, option: str) -> None:
+    """A folder to write into must be one, or be creatable: no file in its way."""
+    folder = Path(path).expanduser().resolve()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"{option}: {str(existing)!r} is a file, so nothing can be written "
+                        f"under it; give another path")
+
+
+def replace_fit(fit_config: FitConfig, **changes) -> FitConfig:
+    """``fit_config`` with the given fields changed (None values are ignored)."""
+    return dataclasses.replace(fit_config, **{k: v for k, v in changes.items() if v is not None})

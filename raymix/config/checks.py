@@ -1,0 +1,286 @@
+"""The config's values, and how its sections fit together.
+
+:func:`check_config` runs on every config :mod:`raymix.config.parse` builds: positive
+sizes, names, known methods, weights that can sum to 1, a target that names domains,
+and so on. Each problem is a :class:`~raymix.errors.ConfigError` naming the field and the
+fix. Checks that need more than the config are made where that is at hand, before any
+work: the sources exist (:func:`raymix.data.check_sources`), every proxy fits the memory
+a trial gets (:func:`raymix.training.check_memory`), the repetition cap leaves a mixture
+(:func:`raymix.mixtures.build_constraints`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from raymix.config.schema import (
+    AT_KEYS,
+    BASE_SCALE,
+    CHECKPOINTS,
+    MIXTURE_METHODS,
+    MODEL_FIELDS,
+    REGRESSOR_NAMES,
+    SEARCH_METHODS,
+    STRATEGIES,
+    ModelConfig,
+    ModelOverrides,
+    SearchConfig,
+    SweepConfig,
+)
+from raymix.errors import ConfigError
+
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+NAME_RULE = "must start with a letter and use letters, digits, '_', '-', '.'"
+SUM_SLACK = 1e-9  # bounds that sum to 1 within this meet the simplex
+
+
+def _check(ok: bool, field_name: str, problem: str) -> None:
+    if not ok:
+        raise ConfigError(field_name, problem)
+
+
+def check_config(cfg: SweepConfig) -> None:
+    """Check the values and the consistency between sections."""
+    _check(bool(NAME_PATTERN.match(cfg.name)), "name",
+           f"must be a word of letters, digits, '_', '-' or '.' (got {cfg.name!r})")
+    _check_data(cfg)
+    _check_target(cfg)
+    _check_model(cfg.model, "model")
+    _check_training(cfg)
+    _check_mixtures(cfg)
+    _check_compute(cfg)
+    _check_scales(cfg)
+    _check_validation(cfg)
+    _check_init(cfg)
+    _check_fit(cfg)
+    check_search(cfg.search, cfg.domain_names, "search")
+
+
+def _check_data(cfg: SweepConfig) -> None:
+    names = cfg.domain_names
+    _check(bool(cfg.data.domains), "data.domains",
+           "must be a non-empty list of {name, source} entries")
+    for i, d in enumerate(cfg.data.domains):
+        _check(bool(NAME_PATTERN.match(d.name)), f"data.domains[{i}].name",
+               f"{NAME_RULE} (got {d.name!r})")
+        _check(d.name not in names[:i], f"data.domains[{i}].name",
+               f"duplicate domain {d.name!r}; give each domain a unique name")
+        _check(bool(d.source.strip()), f"data.domains[{i}].source", "must name a source")
+        _check(d.max_tokens is None or d.max_tokens > 0, f"data.domains[{i}].max_tokens",
+               "must be positive or left out")
+    _check(len(names) >= 2, "data.domains", "list at least 2 domains to mix")
+
+    tok = cfg.data.tokenizer
+    _check(tok.path is not None or tok.vocab_size >= 257, "data.tokenizer.vocab_size",
+           f"must be at least 257 (the 256 byte symbols + 1) (got {tok.vocab_size})")
+    _check(tok.vocab_size <= 1_000_000, "data.tokenizer.vocab_size", "must be at most 1,000,000")
+    _check(tok.sample_bytes > 0, "data.tokenizer.sample_bytes", "must be positive")
+    _check(0 < cfg.data.valid_fraction < 0.5, "data.valid_fraction",
+           f"must be between 0 and 0.5 (got {cfg.data.valid_fraction})")
+    _check(cfg.data.max_valid_tokens > 0, "data.max_valid_tokens", "must be positive")
+    _check(cfg.data.max_text_bytes is None or cfg.data.max_text_bytes > 0,
+           "data.max_text_bytes", "must be positive or null")
+
+
+def _check_target(cfg: SweepConfig) -> None:
+    t, names = cfg.target, cfg.domain_names
+    _check((t.source is None) != (t.domains is None), "target",
+           "give exactly one of 'target.source' (a validation corpus) or 'target.domains' "
+           "(weights over training domains)")
+    _check(bool(NAME_PATTERN.match(t.name)), "target.name", f"must be a simple name (got {t.name!r})")
+    if t.domains is not None:
+        for d, w in t.domains.items():
+            _check(d in names, f"target.domains.{d}",
+                   f"names no training domain; choose from {', '.join(names)}")
+            _check(w >= 0, f"target.domains.{d}", f"weight must be >= 0 (got {w})")
+        _check(sum(t.domains.values()) > 0, "target.domains", "weights must not all be 0")
+    else:
+        _check(t.name not in names, "target.name",
+               f"{t.name!r} is also a training domain; use 'target.domains' for that")
+        _check(bool(t.source.strip()), "target.source", "must name a source")
+
+
+def _check_model(m: ModelConfig, where: str) -> None:
+    for key in ("layers", "hidden", "heads", "intermediate", "seq_len"):
+        _check(getattr(m, key) > 0, f"{where}.{key}", "must be a positive whole number")
+    _check(m.hidden % m.heads == 0, f"{where}.heads", f"must divide the hidden size ({m.hidden})")
+    _check((m.hidden // m.heads) % 2 == 0, f"{where}.heads",
+           "hidden / heads must be even (rotary embeddings)")
+
+
+def _check_overrides(entry: ModelOverrides, base: ModelConfig, where: str) -> None:
+    for key in MODEL_FIELDS:
+        value = getattr(entry, key)
+        _check(value is None or value > 0, f"{where}.{key}", "must be a positive whole number")
+    _check_model(entry.applied_to(base), where)
+
+
+def _check_training(cfg: SweepConfig) -> None:
+    tr = cfg.training
+    for key in ("steps", "batch_size", "eval_tokens"):
+        _check(getattr(tr, key) > 0, f"training.{key}", "must be a positive whole number")
+    _check(tr.lr > 0, "training.lr", "must be positive")
+    _check(0 <= tr.warmup_steps < tr.steps, "training.warmup_steps",
+           f"must be >= 0 and below training.steps ({tr.steps})")
+    _check(0 <= tr.min_lr_ratio <= 1, "training.min_lr_ratio", "must be between 0 and 1")
+    _check(tr.weight_decay >= 0, "training.weight_decay", "must be >= 0")
+    _check(tr.eval_every is None or 0 < tr.eval_every, "training.eval_every", "must be positive")
+    _check(len(tr.eval_steps) >= 3, "training.eval_every",
+           f"gives only {len(tr.eval_steps)} evaluations; use at most training.steps // 3")
+
+
+def _check_mixtures(cfg: SweepConfig) -> None:
+    mx, names = cfg.mixtures, cfg.domain_names
+    _check(mx.count >= 1, "mixtures.count", "must be at least 1")
+    _check(mx.method in MIXTURE_METHODS, "mixtures.method",
+           f"must be one of {', '.join(MIXTURE_METHODS)} (got {mx.method!r})")
+    _check(mx.method != "per_domain" or cfg.target.source is not None, "mixtures.method",
+           "per_domain (MixMin) scores mixtures on a target corpus; give target.source, or "
+           "use dirichlet with target.domains")
+    _check(mx.temperature > 0, "mixtures.temperature", "must be positive")
+    _check(0 < mx.min_strength <= mx.max_strength, "mixtures.min_strength",
+           "must be positive and at most mixtures.max_strength")
+    _check(mx.num_strengths >= 1, "mixtures.num_strengths", "must be at least 1")
+    _check(mx.max_epochs > 0, "mixtures.max_epochs", "must be positive")
+    _check(0 <= mx.min_weight < 1 / len(names), "mixtures.min_weight",
+           f"must be in [0, 1/{len(names)})")
+    _check(0 <= mx.repeats <= mx.count, "mixtures.repeats",
+           f"must be between 0 and mixtures.count ({mx.count})")
+    _check(mx.repeat_seeds >= 1, "mixtures.repeat_seeds", "must be at least 1")
+    _check(mx.strategy in STRATEGIES, "mixtures.strategy",
+           f"must be one of {', '.join(STRATEGIES)} (got {mx.strategy!r})")
+    _check(mx.strategy == "random" or mx.method != "per_domain", "mixtures.strategy",
+           f"{mx.strategy} chooses the mixtures itself, while mixtures.method per_domain "
+           "trains one proxy per domain (MixMin); use mixtures.strategy: random with it, or "
+           "another mixtures.method")
+    _check(mx.initial_runs is None or 1 <= mx.initial_runs <= mx.count,
+           "mixtures.initial_runs", f"must be between 1 and mixtures.count ({mx.count})")
+    _check(mx.exploration >= 0, "mixtures.exploration", f"must be >= 0 (got {mx.exploration})")
+
+
+def _check_compute(cfg: SweepConfig) -> None:
+    c = cfg.compute
+    _check(c.cpus_per_trial > 0, "compute.cpus_per_trial", "must be positive")
+    _check(0 <= c.gpus_per_trial <= 1 or float(c.gpus_per_trial).is_integer(),
+           "compute.gpus_per_trial", "must be a fraction <= 1 (e.g. 0.25) or a whole number")
+    _check(c.max_concurrent is None or c.max_concurrent >= 1, "compute.max_concurrent",
+           "must be at least 1 or null")
+    _check(c.max_retries >= 0, "compute.max_retries", "must be >= 0")
+    _check(c.num_cpus is None or c.num_cpus >= 1, "compute.num_cpus", "must be at least 1")
+    for key in ("gpu_memory_gb", "memory_per_trial_gb"):
+        value = getattr(c, key)
+        _check(value is None or value > 0, f"compute.{key}", "must be positive (GiB) or null")
+
+
+def _check_scales(cfg: SweepConfig) -> None:
+    names = [BASE_SCALE]
+    for i, scale in enumerate(cfg.scales):
+        where = f"scales[{i}]"
+        _check(bool(NAME_PATTERN.match(scale.name)), f"{where}.name",
+               f"{NAME_RULE} (got {scale.name!r})")
+        _check(scale.name not in names, f"{where}.name",
+               f"{scale.name!r} is taken ({BASE_SCALE!r} is the model section's size); "
+               "give each scale a unique name")
+        names.append(scale.name)
+        _check(any(getattr(scale, k) is not None for k in MODEL_FIELDS), where,
+               "changes no model field; set at least one of " + ", ".join(MODEL_FIELDS))
+        _check_overrides(scale, cfg.model, where)
+        _check(scale.mixtures is None or 1 <= scale.mixtures <= cfg.mixtures.count,
+               f"{where}.mixtures", f"must be between 1 and mixtures.count ({cfg.mixtures.count})")
+
+
+def _check_validation(cfg: SweepConfig) -> None:
+    v = cfg.validate
+    _check_overrides(v, cfg.model, "validate")
+    _check(v.steps is None or v.steps >= 3, "validate.steps", "must be at least 3")
+    _check(v.seeds >= 1, "validate.seeds", "must be at least 1")
+    for name, weights in v.mixtures.items():
+        where = f"validate.mixtures.{name}"
+        _check(bool(NAME_PATTERN.match(name)), where,
+               "must be a simple name (letters, digits, '_', '-', '.')")
+        for d, w in weights.items():
+            _check(d in cfg.domain_names, f"{where}.{d}",
+                   f"names no domain; choose from {', '.join(cfg.domain_names)}")
+            _check(w >= 0, f"{where}.{d}", f"must be >= 0 (got {w})")
+        _check(sum(weights.values()) > 0, where, "weights must not all be 0")
+
+
+def _check_init(cfg: SweepConfig) -> None:
+    path = cfg.training.init_from
+    if path is None:
+        return
+    folder = cfg.resolve(path)
+    _check((folder / "config.json").is_file(), "training.init_from",
+           f"{str(folder)!r} is not a saved model (no config.json); give a folder written by "
+           "save_pretrained, e.g. <storage>/checkpoints/<run> of a sweep with save_checkpoint")
+    _check(any(folder.glob("*.safetensors")), "training.init_from",
+           f"{str(folder)!r} holds no .safetensors weights; raymix loads no pickled weights "
+           "(pytorch_model.bin): save the model again with save_pretrained(safe_serialization=True)")
+
+
+def _check_fit(cfg: SweepConfig) -> None:
+    f = cfg.fit
+    for key, value in f.at.items():
+        _check(key in AT_KEYS, f"fit.at.{key}", f"unknown key; use {' and/or '.join(AT_KEYS)}")
+        _check(value > 0, f"fit.at.{key}", f"must be positive (got {value})")
+    _check(f.min_tokens is None or f.min_tokens > 0, "fit.min_tokens", "must be positive or null")
+    _check(f.checkpoints in CHECKPOINTS, "fit.checkpoints",
+           f"must be one of {', '.join(CHECKPOINTS)} (got {f.checkpoints!r})")
+    for i, r in enumerate(f.regressors):
+        _check(r in REGRESSOR_NAMES, f"fit.regressors[{i}]",
+               f"unknown regressor {r!r}; choose from {', '.join(REGRESSOR_NAMES)}")
+        _check(r not in f.regressors[:i], f"fit.regressors[{i}]", f"{r!r} is listed twice")
+    _check(bool(f.regressors), "fit.regressors", "name at least one regressor")
+    _check(f.cv_folds >= 2, "fit.cv_folds", "must be at least 2")
+
+
+def check_search(s: SearchConfig, names: list[str], where: str = "search") -> None:
+    """Check a search section (or constraints file) against the domain ``names``.
+
+    ``where`` prefixes the field names in errors (``search`` in a sweep config,
+    ``constraints`` in a stand-alone constraints file). Checks that need token counts
+    (the repetition cap) happen in :func:`raymix.mixtures.build_constraints`.
+    """
+    _check(s.method in SEARCH_METHODS, f"{where}.method",
+           f"must be one of {', '.join(SEARCH_METHODS)} (got {s.method!r})")
+    _check(s.candidates >= 1, f"{where}.candidates", "must be at least 1")
+    _check(1 <= s.top_k <= s.candidates, f"{where}.top_k",
+           f"must be between 1 and {where}.candidates")
+    _check(s.trials >= 1, f"{where}.trials", "must be at least 1")
+    _check(s.restarts >= 1, f"{where}.restarts", "must be at least 1")
+    _check(s.target_tokens is None or s.target_tokens > 0, f"{where}.target_tokens",
+           "must be positive or null")
+    _check(s.max_epochs > 0, f"{where}.max_epochs", "must be positive")
+    _check(s.kl_weight >= 0, f"{where}.kl_weight", f"must be >= 0 (got {s.kl_weight})")
+    _check(s.pessimism >= 0, f"{where}.pessimism", f"must be >= 0 (got {s.pessimism})")
+    for key in ("min_weight", "max_weight", "fixed_weight", "available_tokens", "prior"):
+        for d, w in getattr(s, key).items():
+            _check(d in names, f"{where}.{key}.{d}",
+                   f"names no domain; choose from {', '.join(names)}")
+            if key in ("min_weight", "max_weight", "fixed_weight"):
+                _check(0 <= w <= 1, f"{where}.{key}.{d}", f"must be between 0 and 1 (got {w})")
+            else:
+                _check(w >= 0, f"{where}.{key}.{d}", f"must be >= 0 (got {w})")
+    if s.prior:
+        _check(set(s.prior) == set(names), f"{where}.prior",
+               f"give a weight for every domain ({', '.join(names)}) or leave it out")
+        _check(sum(s.prior.values()) > 0, f"{where}.prior", "weights must not all be 0")
+    if s.available_tokens:
+        missing = [d for d in names if d not in s.available_tokens]
+        _check(not missing, f"{where}.available_tokens.{missing[0] if missing else ''}",
+               "missing; give every domain's token count or leave available_tokens out")
+    for d in s.fixed_weight:
+        for key in ("min_weight", "max_weight"):
+            _check(d not in getattr(s, key), f"{where}.{key}.{d}",
+                   "the domain also has a fixed_weight; keep one of the two")
+    lower = {**s.min_weight, **s.fixed_weight}
+    key = "fixed_weight" if sum(s.fixed_weight.values()) > 1 + SUM_SLACK else "min_weight"
+    _check(sum(lower.values()) <= 1 + SUM_SLACK, f"{where}.{key}",
+           f"minimum and fixed weights sum to {sum(lower.values()):.3g} > 1; lower them")
+    for d, lo in s.min_weight.items():
+        hi = s.max_weight.get(d, 1.0)
+        _check(lo <= hi, f"{where}.min_weight.{d}", f"is above {where}.max_weight.{d} ({hi})")
+    upper = {d: s.fixed_weight.get(d, s.max_weight.get(d, 1.0)) for d in names}
+    _check(sum(upper.values()) >= 1 - SUM_SLACK, f"{where}.max_weight",
+           f"maximum (and fixed) weights sum to {sum(upper.values()):.3g} < 1, so no mixture "
+           "can meet them; raise some max_weight (a domain without one may take up to 1)")

@@ -1,0 +1,171 @@
+"""The figures of a fit and a proposal, drawn on Agg figures and written atomically.
+
+Every figure is a :class:`matplotlib.figure.Figure` (no pyplot state), saved as PNG
+through :func:`save_figure`, so a crash never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from raymix.errors import UserError
+from raymix.files import atomic_write_bytes
+from raymix.regression import CVResult, interaction_matrix
+
+BASELINES = ("uniform", "token_proportional", "best_observed")
+MAX_INTERACTION_ROWS = 24  # one law per validation metric; more rows are unreadable anyway
+SENSITIVITY_POINTS = 41
+
+
+def save_figure(fig: Figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def cv_figure(results: Sequence[CVResult], target_loss: np.ndarray) -> Figure:
+    """Predicted (out-of-fold) vs actual loss, a panel per regressor, coloured by fold."""
+    columns = min(len(results), 4)
+    rows = -(-len(results) // columns)
+    fig = Figure(figsize=(4.0 * columns, 3.8 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    lo, hi = target_loss.min(), target_loss.max()
+    for ax, result in zip(axes, results):
+        for fold in np.unique(result.fold):
+            held_out = result.fold == fold
+            ax.scatter(target_loss[held_out], result.predictions[held_out], s=12, alpha=0.8,
+                       color=f"C{fold % 10}", label=f"fold {fold}")
+        ax.plot([lo, hi], [lo, hi], color="grey", linewidth=1, linestyle="--")
+        ax.set_title(f"{result.name}\nSpearman {result.spearman:.3f}, MAE {result.mae:.4f}",
+                     fontsize=9)
+        ax.set_xlabel("actual target loss")
+        ax.set_ylabel("cross-validated prediction")
+    for ax in axes[len(results):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def residual_figure(chosen: CVResult, target_loss: np.ndarray,
+                     noise_std: float | None) -> Figure:
+    """Out-of-fold residuals of the chosen regressor; a good fit is a flat, even band."""
+    fig = Figure(figsize=(6.0, 3.8))
+    ax = fig.subplots()
+    residuals = target_loss - chosen.predictions
+    for fold in np.unique(chosen.fold):
+        held_out = chosen.fold == fold
+        ax.scatter(chosen.predictions[held_out], residuals[held_out], s=12, alpha=0.8,
+                   color=f"C{fold % 10}", label=f"fold {fold}")
+    ax.axhline(0, color="grey", linewidth=1)
+    if noise_std:
+        ax.axhspan(-2 * noise_std, 2 * noise_std, color="grey", alpha=0.15,
+                   label="±2 std run-to-run noise")
+    ax.set_xlabel("cross-validated prediction")
+    ax.set_ylabel("actual − predicted")
+    ax.set_title(f"{chosen.name}: out-of-fold residuals (RMSE {chosen.rmse:.4f})", fontsize=10)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def interaction_table(mixtures: pd.DataFrame, metrics: pd.DataFrame,
+                      seed: int = 0) -> pd.DataFrame | None:
+    """``t_ij`` of the mixing law fitted to each metric column (rows) over domains (columns).
+
+    None when there are too few runs to fit a law per metric.
+    """
+    metrics = metrics.loc[:, metrics.notna().all()].iloc[:, :MAX_INTERACTION_ROWS]
+    if metrics.empty:
+        return None
+    try:
+        t, _, _ = interaction_matrix(mixtures.to_numpy(float), metrics.to_numpy(float), seed=seed)
+    except UserError:
+        return None
+    return pd.DataFrame(t, index=[str(c) for c in metrics.columns], columns=mixtures.columns)
+
+
+def interaction_figure(t: pd.DataFrame) -> Figure:
+    fig = Figure(figsize=(max(5.0, 0.45 * t.shape[1] + 3), max(3.0, 0.35 * t.shape[0] + 1.5)))
+    ax = fig.subplots()
+    limit = float(np.abs(t.to_numpy()).max()) or 1.0
+    image = ax.imshow(t.to_numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(t.shape[1]), t.columns, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(t.shape[0]), t.index, fontsize=7)
+    ax.set_xlabel("training domain j")
+    ax.set_ylabel("validation metric i")
+    ax.set_title("interaction t_ij of L_i = c_i + k_i exp(Σ_j t_ij r_j)\n"
+                 "(blue: more of j lowers loss i)", fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig
+
+
+# ----------------------------------------------------------------------------- proposal figures
+
+
+def weights_figure(proposal: dict[str, Any], domains: Sequence[str]) -> Figure:
+    """Grouped bars: the proposed and the baseline weight of each domain."""
+    series = {"proposed": proposal["mixture"]}
+    series.update({name: proposal["baselines"][name]["mixture"] for name in BASELINES})
+    fig = Figure(figsize=(max(6.0, 0.7 * len(domains) + 2), 4.0))
+    ax = fig.subplots()
+    x = np.arange(len(domains))
+    width = 0.8 / len(series)
+    for i, (name, mixture) in enumerate(series.items()):
+        offset = (i - (len(series) - 1) / 2) * width
+        ax.bar(x + offset, [mixture[d] for d in domains], width, label=name)
+    ax.set_xticks(x, domains, rotation=45, ha="right")
+    ax.set_ylabel("weight")
+    ax.set_title("proposed vs baseline mixtures")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def sensitivity_curves(predict, mixture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted loss as each domain's weight sweeps 0..1, the others rescaled.
+
+    Returns the grid of weights (points,) and the predictions (domains, points). Moving
+    domain i to weight ``v`` scales every other weight by ``(1 - v) / (1 - w_i)``, which
+    keeps their proportions, as a person adjusting one knob of the proposal would.
+    """
+    grid = np.linspace(0.0, 1.0, SENSITIVITY_POINTS)
+    curves = np.empty((len(mixture), len(grid)))
+    for i, w_i in enumerate(mixture):
+        rest = np.delete(mixture, i)
+        rest = rest / rest.sum() if rest.sum() > 0 else np.full(len(rest), 1 / len(rest))
+        rows = np.insert(np.outer(1 - grid, rest), i, grid, axis=1)
+        curves[i] = predict(rows)
+    return grid, curves
+
+
+def sensitivity_figure(grid: np.ndarray, curves: np.ndarray, mixture: dict[str, float],
+                        upper: dict[str, float], predicted: float) -> Figure:
+    domains = list(mixture)
+    fig = Figure(figsize=(7.0, 4.2))
+    ax = fig.subplots()
+    palette = colormaps["tab20"] if len(domains) > 10 else colormaps["tab10"]
+    for i, d in enumerate(domains):
+        color = palette(i % palette.N)
+        inside = grid <= upper[d] + 1e-12
+        ax.plot(grid[inside], curves[i][inside], color=color, label=d)
+        ax.plot(grid[~inside], curves[i][~inside], color=color, linestyle=":", alpha=0.6)
+        ax.scatter([mixture[d]], [predicted], color=color, s=18, zorder=3)
+    ax.set_xlabel("weight of one domain (others rescaled); dotted: above its bound")
+    ax.set_ylabel("predicted target loss")
+    ax.set_title("sensitivity around the proposal (dots: proposed weights)", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def local_slopes(grid: np.ndarray, curves: np.ndarray, mixture: np.ndarray) -> np.ndarray:
+    """d(predicted loss)/d(weight) of each domain at the proposal, along its curve."""
+    return np.array([np.interp(w, grid, np.gradient(c, grid)) for w, c in zip(mixture, curves)])
+
+
+# ----------------------------------------------------------------------------- markdown

@@ -1,0 +1,99 @@
+"""A sweep directory's settings: refuse runs that would not match, record what they measure.
+
+A sweep directory may be resumed and extended (more runs, another scale), but never
+mixed: :func:`check_experiment` refuses a config whose runs would measure something else
+than the stored ones (another model, training, target, mixtures, data or strategy), and
+writes nothing. :func:`start_experiment` then records what the runs measure
+(``data.json``, ``config.yaml``), after checking that the folder takes writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from raymix.config import SweepConfig
+from raymix.config.parse import migrate
+from raymix.data import PreparedData
+from raymix.errors import UserError
+from raymix.files import atomic_write_text
+from raymix.runs import DataInfo, ResultStore, SweepLayout
+from raymix.sweep.strategy import check_strategy
+from raymix.training import non_embedding_params
+
+# settings that change what the sweep's runs measure, or which mixtures it plans
+RESULT_SECTIONS = ("model", "training", "target", "mixtures")
+NEUTRAL_KEYS = {("training", "save_checkpoint")}  # change nothing that a run measures
+
+
+def check_experiment(cfg: SweepConfig, prepared: PreparedData,
+                     storage_field: str = "compute.storage") -> None:
+    """Refuse to add runs to a sweep directory whose stored runs used other settings.
+
+    ``storage_field`` is the config field that names the directory, for the messages.
+    """
+    sweep_dir = cfg.storage_path
+    layout = SweepLayout(sweep_dir)
+    check_strategy(cfg, prepared.train_tokens, prepared.prior, storage_field)
+    if not layout.config.is_file():
+        return
+    stored, _ = migrate(yaml.safe_load(layout.config.read_text()))  # keys that moved since
+    current = cfg.to_dict()
+    defaults = SweepConfig(name="defaults", data=cfg.data, target=cfg.target).to_dict()
+    for section in RESULT_SECTIONS:
+        for key, value in current[section].items():
+            if (section, key) in NEUTRAL_KEYS:
+                continue
+            # a key that an older raymix did not write had that version's default value
+            if stored.get(section, {}).get(key, defaults[section][key]) != value:
+                raise UserError(
+                    f"{sweep_dir} holds runs made with {section}.{key} = "
+                    f"{stored.get(section, {}).get(key)!r}, not {value!r}; use a new "
+                    f"{storage_field} folder (or delete the old one) to start another sweep",
+                    field=f"{section}.{key}")
+    stored_scales = {entry["name"]: entry for entry in stored.get("scales", [])}
+    for i, entry in enumerate(current["scales"]):
+        before = stored_scales.get(entry["name"])
+        if before is not None and before != entry:
+            raise UserError(
+                f"{sweep_dir} holds runs of scale {entry['name']!r} made with {before}, not "
+                f"{entry}; give the changed size a new name, or use a new {storage_field} "
+                "folder", field=f"scales[{i}]")
+    if layout.data_info.is_file() and \
+            ResultStore(sweep_dir).data_info().prepared != prepared.path.name:
+        raise UserError(f"{sweep_dir} holds runs on other prepared data (the domains, their "
+                        f"texts or the tokenizer changed); use a new {storage_field} folder",
+                        field="data")
+
+
+def start_experiment(cfg: SweepConfig, prepared: PreparedData,
+                     storage_field: str = "compute.storage") -> None:
+    """Check that the storage folder takes writes, and record what its runs measure.
+
+    Call :func:`check_experiment` first: this writes ``data.json`` and ``config.yaml``.
+    ``storage_field`` names the folder's config field in errors (``validate.storage``
+    for the validation runs).
+    """
+    sweep_dir = cfg.storage_path
+    _check_writable(sweep_dir, storage_field)
+    # data.json and config.yaml first: a plan.csv on disk always has both beside it
+    info = DataInfo(prior=prepared.prior, train_tokens=prepared.train_tokens,
+                    tokens_per_run=cfg.training.tokens_per_run(cfg.model.seq_len),
+                    non_embedding_params={name: non_embedding_params(m, prepared.vocab_size)
+                                          for name, m in cfg.scale_models().items()},
+                    prepared=prepared.path.name)
+    ResultStore(sweep_dir).write_data_info(info)
+    atomic_write_text(SweepLayout(sweep_dir).config,
+                      yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def _check_writable(folder: Path, storage_field: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".raymix-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to {folder} ({exc.strerror}); choose a writable folder",
+                        field=storage_field) from None

@@ -1,0 +1,84 @@
+"""``raymix fit``: how well mixture -> loss can be predicted, on a sweep or anyone's runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from raymix.config import FitConfig
+from raymix.regression import FitResult, fit_regressor
+from raymix.report import write_report
+from raymix.runs import read_candidates, write_predictions
+from raymix.scaling import Scale
+from raymix.workflows.inputs import RunsSource, fit_inputs
+
+
+def fit(source: RunsSource, *, fit_config: FitConfig | None = None,
+        report: str | Path | None = None, at: Scale | None = None) -> FitResult:
+    """Cross-validate the regressors on the runs; refit the best (or best ensemble).
+
+    Parameters
+    ----------
+    source : SweepConfig, Runs or LongRuns
+        A sweep (its directory's tables, :func:`raymix.load_config`), runs read by
+        :func:`raymix.read_runs`, or checkpoints read by :func:`raymix.read_long_runs`.
+    fit_config : FitConfig, optional
+        Regressors, folds, seed, ensembles. Default: the sweep config's ``fit``
+        section, or ``FitConfig()`` for runs.
+    report : path, optional
+        Write a report of the fit into this folder (CV and residual plots, interaction
+        matrix, the scaling laws). Nothing is written without it.
+    at : Scale, optional
+        Fit the losses extrapolated to this scale by the nested step and size laws
+        (default: the sweep config's ``fit.at``; for ``LongRuns``, the largest trained
+        scale).
+
+    Returns
+    -------
+    FitResult
+        ``.chosen`` (the regressor's cross-validation), ``.results`` (every candidate's),
+        ``.predict(weights)``, ``.noise``; ``.scaling`` holds the laws at a target scale.
+    """
+    inputs = fit_inputs(source, fit_config, at)
+    runs, settings = inputs.runs, inputs.fit_config
+    fitted = fit_regressor(runs.mixtures, runs.objective, settings.regressors,
+                           settings.cv_folds, settings.seed, settings.ensemble)
+    fitted.scaling = inputs.scaling
+    if report is not None:
+        write_report(Path(report), fitted, runs.objective.to_numpy(), target=runs.target,
+                     mixtures=runs.mixtures, metrics=runs.metrics, scaling=fitted.scaling)
+    return fitted
+
+
+def predict(fitted: FitResult, candidates: str | Path, output: str | Path | None = None,
+            id_column: str | None = None) -> pd.DataFrame:
+    """Predict the loss of each mixture of a candidates CSV.
+
+    Parameters
+    ----------
+    fitted : FitResult
+        A fit (:func:`fit`).
+    candidates : path
+        A CSV: an id column, then one weight column per domain of the fit.
+    output : path, optional
+        Also write the predictions there (CSV: the id column, ``predicted`` and, for a
+        regressor with uncertainty, ``predicted_std``).
+    id_column : str, optional
+        The id column (default: the first).
+
+    Returns
+    -------
+    DataFrame
+        One row per candidate, indexed by its id: ``predicted`` (and ``predicted_std``).
+    """
+    table = read_candidates(candidates, fitted.domains, id_column)
+    mean, std = fitted.predict(table.to_numpy(dtype=float))
+    std = std if fitted.has_std else None
+    id_name = id_column or table.index.name or "id"
+    if output is not None:
+        write_predictions(output, table, mean, std, id_name)
+    out = pd.DataFrame({"predicted": mean}, index=table.index.rename(id_name))
+    if std is not None:
+        out["predicted_std"] = std
+    return out

@@ -1,0 +1,116 @@
+"""Where a workflow's runs come from: a sweep directory, or anyone's tables.
+
+Every workflow (fit, propose, critical) takes a *source*: a :class:`SweepConfig` (its
+sweep directory's ``mixtures.csv``, ``metrics.csv``, ``runs.csv`` and ``data.json``, so
+no token cache is needed), wide :class:`~raymix.runs.Runs` from a CSV pair, or a long
+:class:`~raymix.runs.LongRuns` table of checkpoints. :func:`fit_inputs` turns any of
+them into the runs to fit, at the target scale when one is asked for (the nested step
+and size laws extrapolate every mixture there first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from raymix.config import FitConfig, SweepConfig
+from raymix.errors import UserError
+from raymix.runs import (
+    RUN_COLUMN,
+    DataInfo,
+    LongRuns,
+    ResultStore,
+    Runs,
+    SweepLayout,
+    loss_column,
+    read_long_runs,
+    read_runs,
+)
+from raymix.scaling import NestedScalingLaw, Scale
+
+RunsSource = SweepConfig | Runs | LongRuns
+
+
+def load_results(cfg: SweepConfig) -> tuple[Runs, DataInfo]:
+    """A sweep's runs (mixtures, metrics, target) and what they were trained on."""
+    layout = SweepLayout(cfg.storage_path)
+    missing = [p.name for p in (layout.mixtures, layout.metrics) if not p.is_file()]
+    if missing:
+        raise UserError(f"{layout.root} has no {missing[0]}; run 'raymix sweep CONFIG' first",
+                        field="compute.storage")
+    info = ResultStore(layout.root).data_info()
+    target = loss_column(cfg.target.name)
+    try:
+        runs = read_runs(layout.mixtures, layout.metrics, {target: 1.0}, id_column=RUN_COLUMN)
+    except UserError as exc:
+        raise UserError(f"the tables in {layout.root} do not fit this config ({exc}); was the "
+                        "sweep run with another config?", field="compute.storage") from None
+    if runs.domains != cfg.domain_names:
+        raise UserError(f"{layout.mixtures} has domains {', '.join(runs.domains)}; the config "
+                        "names others; use the config the sweep was run with",
+                        field="data.domains")
+    return runs, info
+
+
+def load_long_results(cfg: SweepConfig) -> tuple[LongRuns, DataInfo]:
+    """A sweep's every checkpoint of every size (``runs.csv``) and what it was trained on."""
+    layout = SweepLayout(cfg.storage_path)
+    if not layout.runs_csv.is_file():
+        raise UserError(f"{layout.root} has no {layout.runs_csv.name}; run 'raymix sweep "
+                        "CONFIG' first", field="compute.storage")
+    info = ResultStore(layout.root).data_info()
+    target = loss_column(cfg.target.name)
+    return read_long_runs(layout.runs_csv, {target: 1.0}, domains=cfg.domain_names), info
+
+
+def config_at(fit_config: FitConfig) -> Scale | None:
+    """The target scale of ``fit.at``, or None for the proxies' own scale."""
+    return Scale(**fit_config.at) if fit_config.at else None
+
+
+def at_scale(long: LongRuns, at: Scale, fit_config: FitConfig) -> NestedScalingLaw:
+    """The nested step and size laws of ``long``, extrapolated to ``at``."""
+    return NestedScalingLaw(share_step_exponent=fit_config.share_exponents,
+                            share_size_exponent=fit_config.share_exponents,
+                            checkpoints=fit_config.checkpoints,
+                            min_tokens=fit_config.min_tokens).fit(long, at)
+
+
+@dataclass
+class FitInputs:
+    """What a fit needs: the runs, what they were trained on, the settings, the laws."""
+
+    runs: Runs
+    info: DataInfo | None  # a sweep's: the token prior and counts
+    fit_config: FitConfig
+    scaling: NestedScalingLaw | None  # when the losses were extrapolated to a target scale
+
+
+def fit_inputs(source: RunsSource, fit_config: FitConfig | None = None,
+               at: Scale | None = None) -> FitInputs:
+    """The runs to fit (at the target scale ``at`` if given) and the fit settings.
+
+    ``fit_config`` defaults to a sweep config's ``fit`` section, else ``FitConfig()``;
+    ``at`` to a sweep config's ``fit.at``. :class:`~raymix.runs.LongRuns` are always
+    extrapolated (to the largest trained scale when ``at`` is None).
+    """
+    if isinstance(source, SweepConfig):
+        fit_config = fit_config or source.fit
+        at = at if at is not None else config_at(fit_config)
+        if at is None:
+            runs, info = load_results(source)
+            return FitInputs(runs, info, fit_config, None)
+        long, info = load_long_results(source)
+    elif isinstance(source, LongRuns):
+        fit_config, long, info = fit_config or FitConfig(), source, None
+        at = at or Scale()
+    elif isinstance(source, Runs):
+        if at is not None:
+            raise UserError("a target scale needs checkpoints at several scales; give the runs "
+                            "as a long table (read_long_runs) instead of a mixtures/metrics "
+                            "pair", field="at")
+        return FitInputs(source, None, fit_config or FitConfig(), None)
+    else:
+        raise TypeError("source must be a SweepConfig (raymix.load_config), Runs "
+                        "(raymix.read_runs) or LongRuns (raymix.read_long_runs)")
+    law = at_scale(long, at, fit_config)
+    return FitInputs(law.to_runs(), info, fit_config, law)
