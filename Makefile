@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.raymix-installed
 
-.PHONY: setup demo scaling-demo adaptive-demo test test-slow bench clean
+.PHONY: setup demo scaling-demo adaptive-demo lint test test-unit test-slow bench clean
 
 setup: $(STAMP)
 
@@ -30,8 +30,18 @@ scaling-demo: setup
 adaptive-demo: setup
 	$(VENV)/bin/raymix sweep jobs/configs/adaptive.yaml
 
-test: setup
+# ruff, and the import layers of docs/ARCHITECTURE.md (import-linter's contracts in
+# pyproject.toml): a module never imports from a layer above its own
+lint: setup
+	$(VENV)/bin/ruff check raymix tests bench jobs
+	$(VENV)/bin/lint-imports
+
+test: lint
 	$(PY) -m pytest -q --durations=15 tests
+
+# the fast part alone (no Ray cluster, no download): under a minute
+test-unit: setup
+	$(PY) -m pytest -q tests/unit
 
 # the three longest end-to-end tests (multi-scale + validate, continual pretraining, a node
 # removed mid-sweep): about 4 minutes more; CI runs them after the suite

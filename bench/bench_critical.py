@@ -13,7 +13,7 @@ notebook labels the first number "Pile Proportion"; the loss on the Pile falls a
 loss on Python rises as it grows). The loss on the Pile is the 22 Pile validation domains
 weighted by ``valid_weight.json``; the baseline is that of ``pythia_70m_step20000``.
 
-This script fits :func:`raymix.critical.critical_proportion` on runs 0-3 and reports
+This script fits :func:`raymix.proposal.critical_proportion` on runs 0-3 and reports
 
 * the critical proportion at each checkpoint, 1k to 10k steps, from that checkpoint's
   losses (the last one is the paper's number);
@@ -22,26 +22,23 @@ This script fits :func:`raymix.critical.critical_proportion` on runs 0-3 and rep
   the Pile loss that continual pretraining causes first) and, for contrast, from 1k;
 * run 9: its observed Pile loss against the baseline and against the law's prediction.
 
-    python bench/bench_critical.py [--reference PATH]
+    python bench/bench_critical.py [--reference PATH] [--out PATH]
 
 Writes bench/results/critical.json.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from common import bench_parser, mixinglaws_losses, pile_valid_weight, write_record
 
-from raymix.proposal.critical_share import critical_proportion
+from raymix.proposal import critical_proportion
 
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 TOKENS_PER_STEP = 1_048_576
 BASE = "pythia_70m_step20000"
 FIT_RUNS = ["0", "1", "2", "3"]
@@ -58,12 +55,10 @@ RUN = re.compile(r"70M_ct_(\d+)-([\d.]+)-([\d.]+)$")
 def read_ct(path: Path, valid_weight: dict) -> tuple[float, dict]:
     """Baseline Pile loss, and {run idx: {"pile": share, "python": share, "loss": {step: L}}}."""
     losses = defaultdict(dict)  # (run, step) -> {domain: loss}; duplicate lines agree
-    for line in path.read_text().splitlines():
-        checkpoint, valid, loss = line.split("\t")
-        domain = "python" if "python" in valid else valid.rsplit("/", 1)[-1].split(".")[-2]
+    for checkpoint, domain, loss in mixinglaws_losses(path):
         parts = checkpoint.rstrip("/").split("/")
         key = ("base", 0) if parts[-1] == BASE else (parts[-2], int(parts[-1]))
-        losses[key][domain] = float(loss)
+        losses[key][domain] = loss
     total = sum(valid_weight.values())
 
     def pile(domains: dict) -> float:
@@ -97,12 +92,9 @@ def summary(result, check_share: float, observed: float) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference", type=Path, default=REFERENCE)
-    args = parser.parse_args()
-    mixinglaws = args.reference / "mixinglaws"
-    valid_weight = json.loads((mixinglaws / "valid_weight.json").read_text())
-    baseline, runs = read_ct(mixinglaws / "ct" / "70M.txt", valid_weight)
+    args = bench_parser(__doc__, out="critical.json", reference=True).parse_args()
+    valid_weight = pile_valid_weight(args.reference)
+    baseline, runs = read_ct(args.reference / "mixinglaws" / "ct" / "70M.txt", valid_weight)
     check = runs[CHECK_RUN]
     started = time.perf_counter()
 
@@ -142,9 +134,6 @@ def main() -> None:
                  "minus_baseline": {s: check["loss"][s] - baseline for s in STEPS}},
         "seconds": seconds,
     }
-    path = ROOT / "bench" / "results" / "critical.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
-
     print(f"baseline Pile loss (Pythia-70M step 20k): {baseline:.4f}")
     print(f"{'step':>6} {'Python r*':>10} {'Pile 1-r*':>10} {'run 9 obs-L0':>13} "
           f"{'run 9 pred-obs':>15} {'fit rmse':>9}")
@@ -160,7 +149,7 @@ def main() -> None:
         for until, row in by_until.items():
             print(f"  seen up to {until:>5}: Pile share {row['pile_share']:.4f} (beta "
                   f"{row['step_law_beta']:.2f}, step-fit rmse {row['step_law_rmse']:.5f})")
-    print(f"wrote {path.relative_to(ROOT)} ({seconds:.1f} s)")
+    write_record(args.out, out, seconds=seconds)
 
 
 if __name__ == "__main__":

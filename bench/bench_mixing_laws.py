@@ -7,7 +7,8 @@ They report, for 20 fitted / 6 held-out mixtures, a mean absolute error on the o
 Pile loss of 0.0086 with explicit laws (one per domain group, summed with the Pile's
 validation weights) and 0.002 - 0.003 with the implicit law (K >= 5).
 
-This script fits :class:`raymix.laws.MixingLaw` and :class:`raymix.laws.ImplicitMixingLaw`
+This script fits :class:`raymix.regression.MixingLaw` and
+:class:`raymix.regression.ImplicitMixingLaw`
 on 20 mixtures and scores the other 6:
 
 * per Pile validation domain (22 targets), explicit and implicit;
@@ -23,28 +24,34 @@ on 20 mixtures and scores the other 6:
 It also times the fits (20 runs here; 512 runs x 17 domains on RegMix's released runs,
 where it scores the 256 RegMix test mixtures too) and a 1,000,000-candidate predict.
 
-    python bench/bench_mixing_laws.py [--reference PATH] [--splits 20]
+    python bench/bench_mixing_laws.py [--reference PATH] [--splits 20] [--out PATH]
 
 Writes bench/results/mixing_laws.json.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+from common import (
+    REGMIX_TARGET,
+    bench_parser,
+    load_regmix,
+    mixinglaws_losses,
+    pile_valid_weight,
+    timed,
+    write_record,
+)
 from joblib import Parallel, delayed
 from scipy import stats
 
-from raymix.regression.laws import ImplicitMixingLaw, MixingLaw
+from raymix.regression import ImplicitMixingLaw, MixingLaw
 
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 STEP = 30000
 N_FIT = 20
 PUBLISHED = {"explicit (group laws summed)": 0.0086, "implicit K=5": 0.0027,
@@ -105,8 +112,7 @@ def load_5mix(reference: Path, size: str = "70M", step: int = STEP):
     folder = reference / "mixinglaws" / "5Mix"
     listed = [_proportions(line) for line in (folder / "proportions.txt").read_text().split()]
     losses: dict[tuple, dict[str, float]] = {}
-    for line in (folder / f"{size}.txt").read_text().splitlines():
-        checkpoint, valid_file, loss = line.split()
+    for checkpoint, domain, loss in mixinglaws_losses(folder / f"{size}.txt"):
         run, step_dir = checkpoint.strip("/").split("/")[-2:]
         if int(step_dir) != step:
             continue
@@ -114,8 +120,7 @@ def load_5mix(reference: Path, size: str = "70M", step: int = STEP):
         mixture = tuple(float(w) for w in weights)
         if int(index.rsplit("_", 1)[1]) > 900 and mixture not in listed:
             continue
-        domain = valid_file.rsplit("/", 1)[1].split(".")[-2]  # ...valid.<Domain>.bin
-        losses.setdefault(mixture, {})[domain] = float(loss)
+        losses.setdefault(mixture, {})[domain] = loss
     missing = [m for m in listed if m not in losses]
     if missing:
         raise SystemExit(f"{len(missing)} mixtures of proportions.txt have no step-{step} losses")
@@ -230,36 +235,30 @@ def summarise(values: list[float]) -> dict[str, float]:
 # --------------------------------------------------------------------------- timings
 
 
-def _timed(fn, repeat: int = 1) -> float:
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+def _best_seconds(fn, repeats: int = 1) -> float:
+    """The fastest of ``repeats`` calls of ``fn``, wall seconds."""
+    return min(timed(fn, repeats)[0])
 
 
 def regmix_check(reference: Path) -> dict:
     """Fit both laws on RegMix's 512 runs (Pile-CC loss), score its 256 test runs and time
     a 1,000,000-candidate predict."""
     def load(split):
-        weights = pd.read_csv(reference / "regmix" / f"{split}_mixture_1m.csv").set_index("index")
-        losses = pd.read_csv(reference / "regmix" / f"{split}_pile_loss_1m.csv").set_index("index")
-        target = losses["metric/the_pile_pile_cc_val_loss"]
-        return weights.loc[losses.index].to_numpy(), target.to_numpy()
+        weights, losses = load_regmix(reference, split)
+        return weights.to_numpy(), losses[REGMIX_TARGET].to_numpy()
 
     (X, y), (X_test, y_test) = load("train"), load("test")
     candidates = np.random.default_rng(0).dirichlet(np.full(X.shape[1], 0.5), size=1_000_000)
     out = {"n_train": len(y), "n_test": len(y_test), "n_domains": X.shape[1]}
     for name, model in [("explicit", MixingLaw()), ("implicit K=5", ImplicitMixingLaw())]:
-        fit_s = _timed(lambda: model.fit(X, y))
+        fit_s = _best_seconds(partial(model.fit, X, y))
         prediction = model.predict(X_test)
         out[name] = {
             "fit_s": fit_s,
             "test_mae": float(np.abs(prediction - y_test).mean()),
             "test_spearman_x100": float(100 * stats.spearmanr(prediction, y_test)[0]),
-            "predict_1M_s": _timed(lambda: model.predict(candidates), repeat=3),
-            "gradient_1M_s": _timed(lambda: model.gradient(candidates), repeat=3),
+            "predict_1M_s": _best_seconds(partial(model.predict, candidates), repeats=3),
+            "gradient_1M_s": _best_seconds(partial(model.gradient, candidates), repeats=3),
         }
     return out
 
@@ -268,15 +267,12 @@ def regmix_check(reference: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reference", default=str(REFERENCE))
+    parser = bench_parser(__doc__, out="mixing_laws.json", reference=True)
     parser.add_argument("--splits", type=int, default=20, help="random 20/6 splits")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "mixing_laws.json"))
     args = parser.parse_args()
-    reference = Path(args.reference)
+    reference = args.reference
 
-    valid_weight = json.loads((reference / "mixinglaws" / "valid_weight.json").read_text())
-    data = with_implicit_targets(*load_5mix(reference), valid_weight)
+    data = with_implicit_targets(*load_5mix(reference), pile_valid_weight(reference))
     X, pile, domains = data.X, data.pile, data.domains
 
     all_splits = list(splits(len(X), args.splits))
@@ -307,10 +303,11 @@ def main() -> None:
              for delta in ablation[0]}
 
     fit_times = {
-        "explicit_20_runs_s": _timed(lambda: MixingLaw().fit(X[:N_FIT], pile[:N_FIT]), repeat=3),
-        "implicit_K5_20_runs_s": _timed(
-            lambda: ImplicitMixingLaw().fit(X[:N_FIT], pile[:N_FIT]), repeat=3),
-        "implicit_K30_20_runs_s": _timed(
+        "explicit_20_runs_s": _best_seconds(
+            lambda: MixingLaw().fit(X[:N_FIT], pile[:N_FIT]), repeats=3),
+        "implicit_K5_20_runs_s": _best_seconds(
+            lambda: ImplicitMixingLaw().fit(X[:N_FIT], pile[:N_FIT]), repeats=3),
+        "implicit_K30_20_runs_s": _best_seconds(
             lambda: ImplicitMixingLaw(n_components=30).fit(X[:N_FIT], pile[:N_FIT])),
     }
     result = {
@@ -331,9 +328,8 @@ def main() -> None:
         "evaluation_s": elapsed,
         "notes": NOTES,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
     print_tables(result)
+    write_record(args.out, result)
 
 
 NOTES = [

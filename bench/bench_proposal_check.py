@@ -5,37 +5,27 @@ Reads a finished sweep's proposal.json, trains the proposed mixture and each bas
 and reports measured next to predicted target loss. Same scale as the sweep: a check of
 the fit and the search, not of transfer to a larger model.
 
-    python bench/bench_proposal_check.py [--config jobs/configs/demo.yaml]
+    python bench/bench_proposal_check.py [--config jobs/configs/demo.yaml] [--out PATH]
 
 Writes bench/results/proposal_check.json.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import torch
+from common import bench_parser, proxy_setup, relative, write_record
 
-from raymix.config import load_config
-from raymix.data.tokenize import prepare
-from raymix.sweep.trial import proxy_data
+from raymix.runs import SweepLayout
 from raymix.training.loop import train_proxy
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default=str(ROOT / "jobs" / "configs" / "demo.yaml"))
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "proposal_check.json"))
-    args = parser.parse_args()
+    args = bench_parser(__doc__, out="proposal_check.json", config=True).parse_args()
 
-    torch.set_num_threads(1)
-    cfg = load_config(args.config)
-    proposal = json.loads((cfg.storage_path / "proposal.json").read_text())
-    data = proxy_data(cfg, prepare(cfg))
+    cfg, _, data = proxy_setup(args.config)
+    proposal = json.loads(SweepLayout(cfg.storage_path).proposal.read_text())
     candidates = {"proposed": proposal, **proposal["baselines"]}
     rows = {}
     for name, entry in candidates.items():
@@ -43,15 +33,14 @@ def main() -> None:
         record = train_proxy(mixture, data, cfg.model, cfg.training, device=torch.device("cpu"))
         rows[name] = {"mixture": mixture,
                       "predicted_target_loss": entry["predicted_target_loss"],
-                      "measured_target_loss": record["evaluations"][-1]["target_loss"]}
+                      "measured_target_loss": record.final_target_loss}
         print(name, json.dumps(rows[name]))
     result = {"benchmark": "proposal vs baselines, trained at the sweep's proxy scale",
-              "config": str(Path(args.config).resolve().relative_to(ROOT)),
+              "config": relative(args.config),
               "regressor": proposal["regressor"], "n_runs": proposal["n_runs"],
               "mixtures": rows}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
+    write_record(args.out, result)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Proposal search speed on RegMix's published runs: is it within RegMix's "<10 CPU seconds"?
 
 Fits LightGBM (raymix's settings) and a mixing law on RegMix's 512 training runs (17 Pile
-domains, Pile-CC validation loss), then times :func:`raymix.optimise.search_mixture`:
+domains, Pile-CC validation loss), then times :func:`raymix.proposal.search_mixture`:
 
 - ``simulate`` (RegMix): 1,000,000 candidate mixtures drawn inside the bounds,
   predicted in chunks, top 100 averaged; for LightGBM and for the law;
@@ -15,35 +15,34 @@ caps every domain at 2.4 times its prior: Pile-CC, the best domain for this targ
 ``cpu_s`` (process CPU time) is RegMix's measure; ``wall_s`` also counts waiting for a
 core on a shared machine.
 
-    python bench/bench_proposal_speed.py [--reference DIR] [--repeats 2]
+    python bench/bench_proposal_speed.py [--reference DIR] [--repeats 2] [--out PATH]
 
 Writes bench/results/proposal_speed.json. Goal: at most 10 s per search.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+from common import (
+    REGMIX_PRIOR,
+    REGMIX_TARGET,
+    bench_parser,
+    load_regmix,
+    timed,
+    write_record,
+)
 from scipy.optimize import least_squares
 
 from raymix.config import SearchConfig
 from raymix.mixtures import build_constraints, sample_candidates
-from raymix.proposal.search import search_mixture
-from raymix.regression.selection import make_regressor
+from raymix.proposal import search_mixture
+from raymix.regression import make_regressor
 
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-TARGET = "metric/the_pile_pile_cc_val_loss"
-# RegMix's token prior, in the CSV's column order (reference/regmix/README.md)
-PRIOR = [.1133, .0796, .0039, .1854, .0511, .0160, .1018, .0037, .0665, .0018, .0271, .2369,
-         .0118, .0079, .0080, .0388, .0464]
 PILE_TOKENS = 300e9
 GOAL_S = 10.0
 
@@ -51,7 +50,7 @@ GOAL_S = 10.0
 class StandInLaw:
     """``L(w) = c + exp(b + t . w)``, the one-target mixing law (Ye et al.), least squares.
 
-    Used only when :mod:`raymix.laws` is not there; same cost per prediction.
+    Used only when :mod:`raymix.regression.laws` is not there; same cost per prediction.
     """
 
     def fit(self, X, y):
@@ -71,22 +70,24 @@ class StandInLaw:
 
 
 def make_law():
-    """raymix's MixingLaw when :mod:`raymix.laws` is there, else the stand-in; and its name."""
+    """raymix's MixingLaw when :mod:`raymix.regression.laws` is there, else the stand-in;
+    and its name."""
     try:
-        return make_regressor("mixing_law", seed=0), "raymix.laws.MixingLaw"
+        return make_regressor("mixing_law", seed=0), "raymix.regression.MixingLaw"
     except ImportError:
-        return StandInLaw(), "mixing law stand-in (c + exp(b + t.w), raymix.laws missing)"
+        return StandInLaw(), ("mixing law stand-in (c + exp(b + t.w), "
+                              "raymix.regression.laws missing)")
 
 
 def load_runs(reference: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    mixtures = pd.read_csv(reference / "regmix" / "train_mixture_1m.csv").set_index("index")
-    losses = pd.read_csv(reference / "regmix" / "train_pile_loss_1m.csv").set_index("index")
-    y = losses.loc[mixtures.index, TARGET].to_numpy(dtype=float)
+    """RegMix's training runs: domains, mixtures and Pile-CC loss."""
+    mixtures, losses = load_regmix(reference, "train")
+    y = losses[REGMIX_TARGET].to_numpy(dtype=float)
     return list(mixtures.columns), mixtures.to_numpy(dtype=float), y
 
 
 def scenarios(domains: list[str]) -> dict[str, SearchConfig]:
-    tokens = dict(zip(domains, (np.array(PRIOR) * PILE_TOKENS).tolist()))
+    tokens = dict(zip(domains, (np.array(REGMIX_PRIOR) * PILE_TOKENS).tolist()))
     return {
         "none": SearchConfig(),
         "repetition cap (500B tokens, 4 epochs)": SearchConfig(
@@ -94,42 +95,30 @@ def scenarios(domains: list[str]) -> dict[str, SearchConfig]:
     }
 
 
-def timed(fn, repeats: int) -> tuple[list[float], list[float], object]:
-    """Wall and CPU seconds of ``repeats`` calls of ``fn``; the last result."""
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        out = fn()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return walls, cpus, out
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reference", default=str(REFERENCE))
+    parser = bench_parser(__doc__, out="proposal_speed.json", reference=True)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--candidates", type=int, default=1_000_000)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "proposal_speed.json"))
     args = parser.parse_args()
 
-    domains, X, y = load_runs(Path(args.reference))
+    domains, X, y = load_runs(args.reference)
     law, law_name = make_law()
     # fit on one thread: LightGBM's OpenMP threads spin and crawl on a busy 2-core machine
     lightgbm = make_regressor("lightgbm", seed=0).set_params(n_jobs=1).fit(X, y)
     models = {"lightgbm": lightgbm.set_params(n_jobs=2), "mixing_law": law.fit(X, y)}
     rows = []
     for scenario, search in scenarios(domains).items():
-        constraints = build_constraints(domains, search, prior=dict(zip(domains, PRIOR)))
+        constraints = build_constraints(domains, search,
+                                        prior=dict(zip(domains, REGMIX_PRIOR)))
         # the draws alone, to split the simulate time into sampling and predicting
-        sample_s, _, _ = timed(lambda: sample_candidates(
-            args.candidates, constraints.prior, lower=constraints.lower,
+        sample_s, _, _ = timed(partial(
+            sample_candidates, args.candidates, constraints.prior, lower=constraints.lower,
             upper=constraints.upper, rng=0), args.repeats)
         jobs = [("lightgbm", "simulate"), ("mixing_law", "simulate"), ("mixing_law", "exact")]
         for model_name, method in jobs:
             run = SearchConfig(method=method, candidates=args.candidates, top_k=100, seed=0)
             walls, cpus, result = timed(
-                lambda: search_mixture(models[model_name], constraints, run), args.repeats)
+                partial(search_mixture, models[model_name], constraints, run), args.repeats)
             rows.append({
                 "constraints": scenario, "model": model_name, "method": method,
                 "wall_s": min(walls), "cpu_s": min(cpus), "all_wall_s": walls,
@@ -151,8 +140,7 @@ def main() -> None:
                    f"load average {os.getloadavg()[0]:.1f} at the end",
         "rows": rows,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    write_record(args.out, result)
 
 
 if __name__ == "__main__":

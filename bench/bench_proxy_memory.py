@@ -1,4 +1,6 @@
-"""Peak memory of training one proxy, measured, against raymix's estimate (raymix/memory.py).
+"""Peak memory of training one proxy, measured, against raymix's estimate.
+
+The estimate is :func:`raymix.training.memory.training_memory_bytes`.
 
 The sweep refuses a proxy whose estimated training memory exceeds what a trial is given
 (``compute.gpu_memory_gb`` x ``gpus_per_trial`` on GPUs, ``compute.memory_per_trial_gb``
@@ -9,7 +11,8 @@ on CPUs). This measures the real peak of ``train_proxy`` over a grid of proxy sh
   process's peak before training (imports, data, allocator).
 
 Token values do not change memory, so the runs read random token ids. Writes
-bench/results/proxy_memory_<device>.json: every shape's measured and estimated bytes.
+bench/results/proxy_memory_<device>.json (or --out): every shape's measured and estimated
+bytes.
 
     python bench/bench_proxy_memory.py --device cuda
     python bench/bench_proxy_memory.py --device cpu --shapes 12
@@ -22,11 +25,9 @@ import json
 import resource
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from common import RESULTS, bench_parser, write_record
 
 
 def shapes(count: int, seed: int = 0, max_logits_gb: float = 8.0) -> list[dict]:
@@ -93,7 +94,7 @@ def estimate(shape: dict, device: str) -> int | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser(__doc__, out=None)
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cpu")
     parser.add_argument("--shapes", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
@@ -123,10 +124,9 @@ def main() -> None:
     if ratios:
         summary.update(ratio_min=min(ratios), ratio_median=float(np.median(ratios)),
                        ratio_max=max(ratios))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"proxy_memory_{args.device}.json"
-    out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
-    print(json.dumps(summary), "->", out)
+    print(json.dumps(summary))
+    write_record(args.out or RESULTS / f"proxy_memory_{args.device}.json",
+                 {"summary": summary, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -14,22 +14,16 @@ Writes bench/results/proxy_noise.json.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from common import bench_parser, proxy_setup, relative, write_record
 
-from raymix.config import load_config
-from raymix.data.tokenize import prepare
-from raymix.runs import loss_column
-from raymix.sweep.trial import proxy_data
+from raymix.runs import SweepLayout, loss_column
 from raymix.training.loop import ProxyData, train_proxy
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def parse_variant(text: str) -> dict:
@@ -42,24 +36,19 @@ def seed_losses(data: ProxyData, cfg, mixture: dict, overrides: dict, seeds: int
     for seed in range(seeds):
         training = dataclasses.replace(cfg.training, seed=seed, **overrides)
         record = train_proxy(mixture, data, cfg.model, training, device=torch.device("cpu"))
-        losses.append(record["evaluations"][-1]["target_loss"])
+        losses.append(record.final_target_loss)
     return losses
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default=str(ROOT / "jobs" / "configs" / "demo.yaml"))
+    parser = bench_parser(__doc__, out="proxy_noise.json", config=True)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--variant", action="append", default=[],
                         help="training overrides to compare, e.g. lr=0.004,warmup_steps=48")
     parser.add_argument("--sweep", help="a finished sweep folder: spread across its mixtures")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "proxy_noise.json"))
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
-    cfg = load_config(args.config)
-    prepared = prepare(cfg)
-    data = proxy_data(cfg, prepared)
+    cfg, prepared, data = proxy_setup(args.config)
     mixture = dict(prepared.prior)
     rows = []
     for overrides in [{}] + [parse_variant(v) for v in args.variant]:
@@ -68,16 +57,15 @@ def main() -> None:
                      "mean": float(np.mean(losses)), "std": float(np.std(losses, ddof=1))})
         print(json.dumps(rows[-1]))
     result = {"benchmark": "seed-to-seed noise of the final target loss at a fixed mixture",
-              "config": str(Path(args.config).resolve().relative_to(ROOT)),
+              "config": relative(args.config),
               "mixture": mixture, "seeds": args.seeds, "variants": rows}
     if args.sweep:
-        metrics = pd.read_csv(Path(args.sweep) / "metrics.csv")
+        metrics = pd.read_csv(SweepLayout(args.sweep).metrics)
         target = metrics[loss_column(cfg.target.name)]
         result["across_mixtures"] = {"runs": len(target), "std": float(target.std()),
                                      "range": float(target.max() - target.min())}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
+    write_record(args.out, result)
 
 
 if __name__ == "__main__":

@@ -5,30 +5,27 @@ the minimum a training step needs (forward, cross-entropy, backward, AdamW step)
 loop adds the learning-rate schedule, gradient clipping, the divergence check and its own
 batch sampling, and evaluation is switched off here (it is not training).
 
-    python bench/bench_proxy_speed.py [--config jobs/configs/demo.yaml] [--repeats 3]
+    python bench/bench_proxy_speed.py [--config jobs/configs/demo.yaml] [--repeats 3] [--out PATH]
 
 Writes bench/results/proxy_speed.json. Goal: raymix / bare >= 0.9 in tokens per second.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from common import bench_parser, relative, write_record
 
 from raymix.config import load_config
 from raymix.data.tokenize import prepare
 from raymix.training.loop import MixtureBatches, ProxyData, train_proxy
 from raymix.training.model import build_model
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def bare_loop(build, batches: list[torch.Tensor], lr: float, device: torch.device) -> float:
@@ -59,12 +56,10 @@ def _sync(device: torch.device) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default=str(ROOT / "jobs" / "configs" / "demo.yaml"))
+    parser = bench_parser(__doc__, out="proxy_speed.json", config=True)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "proxy_speed.json"))
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -91,10 +86,10 @@ def main() -> None:
     for _ in range(args.repeats):  # interleaved, so drift on a noisy machine hits both
         bare.append(bare_loop(build, batches, training.lr, device))
         record = train_proxy(mixture, data, cfg.model, training, device=device)
-        ours.append(record["train_seconds"])
+        ours.append(record.train_seconds)
     result = {
         "benchmark": "proxy training tokens/s, raymix loop vs bare PyTorch loop",
-        "config": str(Path(args.config).resolve().relative_to(ROOT)),
+        "config": relative(args.config),
         "model": dataclasses.asdict(cfg.model), "steps": training.steps,
         "batch_size": training.batch_size, "threads": args.threads,
         "tokens_per_run": tokens,
@@ -105,9 +100,8 @@ def main() -> None:
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
         f"{platform.machine()} CPU, {torch.get_num_threads()} torch thread(s)",
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
+    write_record(args.out, result)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ on the 256 held-out test runs: Spearman rank correlation x100 (RegMix's measure)
 mean absolute error and fit time. Targets: Pile-CC validation loss (RegMix's) and each
 of the 13 loss columns. Nothing is tuned or early-stopped on the test runs.
 
-    python bench/bench_regmix.py [--reference DIR] [--targets pile_cc] [--quick]
+    python bench/bench_regmix.py [--reference DIR] [--targets pile_cc] [--out PATH]
 
 Writes bench/results/regmix.json and prints a table.
 Published (Pile-CC, fit on 512): linear 90.08, LightGBM 98.45.
@@ -14,24 +14,19 @@ Published (Pile-CC, fit on 512): linear 90.08, LightGBM 98.45.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import REGMIX_TARGET, bench_parser, load_regmix, machine, write_record
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from raymix.config import REGRESSOR_NAMES
-from raymix.regression.selection import AutoRegressor, make_regressor
+from raymix.regression import AutoRegressor, make_regressor
 
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-TARGET = "metric/the_pile_pile_cc_val_loss"
+TARGET = REGMIX_TARGET  # RegMix's own target: the Pile-CC validation loss
 PUBLISHED = {"ridge": 90.08, "lightgbm": 98.45}  # RegMix's linear and LightGBM, 1M, 512 runs
 SIZES = (64, 128, 512)
 SUBSETS = 5  # random training subsets per size below 512
@@ -39,23 +34,17 @@ SUBSETS = 5  # random training subsets per size below 512
 
 def load(reference: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Train mixtures, train losses, test mixtures, test losses; rows joined on ``index``."""
-    folder = reference / "regmix"
-    frames = []
-    for split in ("train", "test"):
-        mixtures = pd.read_csv(folder / f"{split}_mixture_1m.csv", index_col="index")
-        losses = pd.read_csv(folder / f"{split}_pile_loss_1m.csv", index_col="index")
-        frames += [mixtures, losses.loc[mixtures.index]]
-    return tuple(frames)
+    return (*load_regmix(reference, "train"), *load_regmix(reference, "test"))
 
 
 def available_regressors() -> list[str]:
-    """Every built-in name that can be made here (the laws need raymix.laws)."""
+    """Every built-in name that can be made here (the laws need raymix.regression.laws)."""
     names = []
     for name in REGRESSOR_NAMES:
         try:
             make_regressor(name)
         except ImportError:
-            print(f"skipping {name}: raymix.laws is not available")
+            print(f"skipping {name}: raymix.regression.laws is not available")
             continue
         names.append(name)
     return names
@@ -150,9 +139,7 @@ def mean_over_targets(results: dict, names, sizes) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reference", type=Path, default=REFERENCE)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "regmix.json")
+    parser = bench_parser(__doc__, out="regmix.json", reference=True)
     parser.add_argument("--targets", nargs="*", default=None,
                         help="loss columns (or their domain, e.g. pile_cc); default all 13")
     parser.add_argument("--regressors", nargs="*", default=None)
@@ -197,7 +184,7 @@ def main() -> None:
                        "with the others' spearman_per_subset); at 512 one fit on all train runs",
             "auto_candidates": candidates, "auto": "fit_auto, 5-fold CV, ensembles tried",
             "blas_threads": 1, "lightgbm_threads": 1,
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
+            "machine": machine(),
             "test_set_use": "scoring only (no early stopping, no tuning)",
         },
         "metrics": "spearman: Spearman rho x100 on the test runs (mean over subsets, "
@@ -209,14 +196,8 @@ def main() -> None:
         "targets": results,
         "total_s": time.perf_counter() - start,
     }
-    write_record(args.out, record)
-
-
-def write_record(path: Path, record: dict) -> None:
-    """Write a benchmark's JSON record (making its folder) and say where and how long it took."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1))
-    print(f"\nwrote {path} ({record['total_s']:.0f} s)")
+    print()
+    write_record(args.out, record, seconds=record["total_s"])
 
 
 if __name__ == "__main__":

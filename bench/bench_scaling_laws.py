@@ -8,7 +8,7 @@ checkpoint at 70M and 160M. The paper's full pipeline (step law 10k-30k -> 100k,
 70M-410M -> 1B, mixing law on 20 mixtures) under-predicted the 1B / 100k-step Pile loss
 by 2-4% and kept the ranking of the mixtures; the 1B runs are not in the released data.
 
-This script checks each stage of :class:`raymix.nested.NestedScalingLaw` on what the data
+This script checks each stage of :class:`raymix.scaling.NestedScalingLaw` on what the data
 allow, always on the overall Pile loss (the 22 domain losses weighted by
 ``valid_weight.json``), and on each domain where stated:
 
@@ -28,30 +28,26 @@ Pythia model; we use 201,541,632, the value of the authors' pipeline (``MODEL_SI
 Pythia-style model (12 * 16 * 1024^2 = 201,326,592 in the attention and MLP matrices,
 plus biases and layer norms).
 
-    python bench/bench_scaling_laws.py [--reference PATH]
+    python bench/bench_scaling_laws.py [--reference PATH] [--out PATH]
 
 Writes bench/results/scaling_laws.json.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import bench_parser, mixinglaws_losses, pile_valid_weight, write_record
 from scipy import stats
 
-from raymix.regression import SimplexGP, fit_regressor
-from raymix.regression.laws import ImplicitMixingLaw, MixingLaw
-from raymix.runs.long import long_runs_from_frame
-from raymix.scaling.nested import NestedScalingLaw, Scale
+from raymix.regression import ImplicitMixingLaw, MixingLaw, SimplexGP, fit_regressor
+from raymix.runs import long_runs_from_frame
+from raymix.scaling import NestedScalingLaw, Scale
 
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 TOKENS_PER_STEP = 1_048_576
 SIZES = {"70M": 18_915_328, "160M": 85_056_000, "305M": 201_541_632, "410M": 302_311_424}
 PARAMS_SOURCE = ("Pythia's non-embedding parameters for 70M/160M/410M; 305M: 201,541,632 from "
@@ -74,15 +70,13 @@ def load(reference: Path) -> tuple[pd.DataFrame, dict[str, float]]:
     """One row per (size, mixture, step): weights, 22 domain losses and the Pile loss;
     and the Pile's validation weight of each domain."""
     folder = reference / "mixinglaws" / "RedPajama"
-    valid_weight = json.loads((reference / "mixinglaws" / "valid_weight.json").read_text())
+    valid_weight = pile_valid_weight(reference)
     records = []
     for size in SIZES:
-        for line in (folder / f"{size}.txt").read_text().splitlines():
-            checkpoint, valid, loss = line.split("\t")
+        for checkpoint, domain, loss in mixinglaws_losses(folder / f"{size}.txt"):
             found, idx, proportions, step = LINE.search(checkpoint).groups()
             assert found == size, checkpoint
-            domain = re.search(r"valid\.([^./]+)\.bin$", valid).group(1)
-            records.append((size, int(idx), proportions, int(step), domain, float(loss)))
+            records.append((size, int(idx), proportions, int(step), domain, loss))
     long = pd.DataFrame(records, columns=["size", "idx", "proportions", "step", "domain", "loss"])
     long = long.drop_duplicates()  # 70M mixture 14 lists some lines twice, same loss
     assert not long.duplicated(["size", "idx", "step", "domain"]).any()
@@ -295,11 +289,7 @@ def default_mixture_at_100k(table) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reference", type=Path, default=REFERENCE)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" /
-                        "scaling_laws.json")
-    args = parser.parse_args()
+    args = bench_parser(__doc__, out="scaling_laws.json", reference=True).parse_args()
     start = time.perf_counter()
     table, valid_weight = load(args.reference)
     mixtures = shared_mixtures(table)
@@ -342,10 +332,8 @@ def main() -> None:
         "results": results,
         "timings_s": {**timings, "total": round(time.perf_counter() - start, 1)},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(output, indent=1) + "\n")
     print_table(results)
-    print(f"wrote {args.out}")
+    write_record(args.out, output)
 
 
 def print_table(results: dict) -> None:

@@ -14,21 +14,21 @@ Strategies
     :func:`raymix.mixtures.sample_mixtures` with ``mixtures.seed`` = the bench seed and
     ``mixtures.count`` = the largest budget; budget N uses the first N.
 ``design`` and ``bayesopt``
-    :class:`raymix.adaptive.AdaptiveSampler` with ``initial=8`` (a space-filling design or
+    :class:`raymix.mixtures.AdaptiveSampler` with ``initial=8`` (a space-filling design or
     random draws, then GP lower-confidence-bound batches), inside the box the proposal
-    searches (:func:`raymix.constraints.build_constraints` on the config's ``search:``
+    searches (:func:`raymix.mixtures.build_constraints` on the config's ``search:``
     section and the prepared token counts). Batches of 2 (two parallel slots):
     suggest(2), train both, observe, repeat; a diverged run is spent but not observed.
     The search does not know its budget, so stopping it at N is the same as a budget N.
 ``mixmin``
     MixMin (Thudi et al., "MixMin: Finding Data Mixtures via Convex Minimization", ICML
     2025): one proxy per domain records its per-token log-probabilities on the target,
-    and :func:`raymix.mixmin.mixmin` minimises the loss of the mixture of those proxies
+    and :func:`raymix.proposal.mixmin` minimises the loss of the mixture of those proxies
     inside the same box. Its budget is 6 runs (one per domain).
 
 Proposal rule: what ``raymix propose`` makes of a sweep of that strategy
-(:func:`raymix.propose.propose` with the config's ``fit:`` and ``search:`` sections as
-parsed with ``search.strategy`` set, the token prior and the token counts). For random:
+(:func:`raymix.proposal.propose_mixture` with the config's ``fit:`` and ``search:`` sections
+as parsed with ``mixtures.strategy`` set, the token prior and the token counts). For random:
 the demo's cross-validated regressors (or their ensemble), then the constrained search.
 For design and bayesopt: the adaptive defaults, the GP and its upper confidence bound
 (``search.method: pessimistic``); and, as "<strategy>, demo fit", the demo's own
@@ -75,20 +75,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from common import RESULTS, ROOT, bench_parser, proxy_setup, relative, write_record
 
 from raymix.config import ModelConfig, SweepConfig, TrainingConfig, load_config, parse_config
 from raymix.data.tokenize import PreparedData, prepare
-from raymix.mixtures import Constraints, build_constraints, named_weights
-from raymix.mixtures.adaptive import AdaptiveSampler
+from raymix.mixtures import AdaptiveSampler, Constraints, build_constraints, named_weights
 from raymix.mixtures.sampling import sample_mixtures
-from raymix.proposal import fit_warnings, propose_mixture
-from raymix.proposal.mixmin import mixmin
+from raymix.proposal import mixmin, propose_mixture
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 CACHE = ROOT / ".raymix" / "bench" / "search_builtin" / "runs.jsonl"
 BUDGETS = (16, 32, 64, 128)
-QUICK_BUDGETS = (6, 8)  # 5-fold CV needs at least 5 runs (raymix.regressors.check_training_data)
+# 5-fold CV needs at least 5 runs (raymix.regression.selection.check_training_data)
+QUICK_BUDGETS = (6, 8)
 BATCH = 2  # two parallel slots
 INITIAL = 8  # AdaptiveSampler's initial design / random draws
 ADAPTIVE = ("design", "bayesopt")
@@ -100,16 +98,10 @@ MIXTURE_DECIMALS = 9  # cache keys: mixtures equal to this many decimals are the
 _DATA = None  # the worker's ProxyData, loaded once by _init_worker
 
 
-def _init_worker(config: str) -> None:
+def _init_worker(config: str | Path) -> None:
     """Load the token arrays once per worker process; one torch thread per proxy."""
     global _DATA
-    import torch
-
-    from raymix.sweep.trial import proxy_data
-
-    torch.set_num_threads(1)
-    cfg = load_config(config)
-    _DATA = proxy_data(cfg, prepare(cfg, log=lambda line: None))
+    _, _, _DATA = proxy_setup(config, threads=1, log=lambda line: None)
 
 
 def _train(mixture: dict[str, float], model: dict, training: dict, logprobs: bool) -> dict:
@@ -123,12 +115,12 @@ def _train(mixture: dict[str, float], model: dict, training: dict, logprobs: boo
                              device=torch.device("cpu"), target_logprobs=logprobs)
     except ProxyDiverged as exc:  # a result, not a crash: spent, never observed
         return {"status": "failed", "reason": str(exc)}
-    final = record["evaluations"][-1]
-    out = {"status": "ok", "target_loss": final["target_loss"], "losses": final["losses"],
-           "curve": [[e["step"], e["target_loss"]] for e in record["evaluations"]],
-           "train_seconds": record["train_seconds"]}
+    final = record.evaluations[-1]
+    out = {"status": "ok", "target_loss": final.target_loss, "losses": final.losses,
+           "curve": [[e.step, e.target_loss] for e in record.evaluations],
+           "train_seconds": record.train_seconds}
     if logprobs:
-        out["target_logprobs"] = record["target_logprobs"]
+        out["target_logprobs"] = record.target_logprobs
     return out
 
 
@@ -141,7 +133,7 @@ class Trainer:
     Parameters
     ----------
     cfg : SweepConfig
-    config : str
+    config : str or Path
         Path of ``cfg`` (the workers load it themselves).
     prepared : PreparedData
     training : TrainingConfig
@@ -150,7 +142,7 @@ class Trainer:
     workers : int
     """
 
-    def __init__(self, cfg: SweepConfig, config: str, prepared: PreparedData,
+    def __init__(self, cfg: SweepConfig, config: str | Path, prepared: PreparedData,
                  training: TrainingConfig, cache: Path, workers: int):
         self.domains = cfg.domain_names
         self.model = dataclasses.asdict(cfg.model)
@@ -254,7 +246,7 @@ def adaptive_runs(strategy: str, box: Constraints, trainer: Trainer, seed: int,
                   count: int) -> tuple[np.ndarray, list[dict]]:
     """AdaptiveSampler in batches of 2: suggest, train both at once, observe the finished ones."""
     search = AdaptiveSampler(box.domains, box.lower, box.upper, strategy=strategy,
-                           initial=INITIAL, seed=seed, prior=box.prior)
+                             initial=INITIAL, seed=seed, prior=box.prior)
     mixtures, records = [], []
     while len(records) < count:
         X = search.suggest(min(BATCH, count - len(records)))
@@ -281,7 +273,7 @@ LABELS = [label for label, _, _ in PROPOSERS]
 
 
 def strategy_config(path: str, strategy: str, own_fit: bool = True) -> SweepConfig:
-    """The config with ``search.strategy`` set, as a user would write it.
+    """The config with ``mixtures.strategy`` set, as a user would write it.
 
     An adaptive strategy brings its own proposal defaults (``fit.regressors: [gp]``,
     ``search.method: pessimistic``; :func:`raymix.config.parse_config`) where the config
@@ -289,10 +281,10 @@ def strategy_config(path: str, strategy: str, own_fit: bool = True) -> SweepConf
     and the adaptive defaults apply: the proposal an adaptive sweep makes by default.
     """
     raw = yaml.safe_load(Path(path).read_text())
-    raw.setdefault("search", {})["strategy"] = strategy
+    raw.setdefault("mixtures", {})["strategy"] = strategy
     if not own_fit:
         raw.get("fit", {}).pop("regressors", None)
-        raw["search"].pop("method", None)
+        raw.get("search", {}).pop("method", None)
     return parse_config(raw, base_dir=Path(path).resolve().parent)
 
 
@@ -305,15 +297,14 @@ def propose_from_runs(cfg: SweepConfig, prepared: PreparedData, X: np.ndarray,
     losses = pd.Series([records[i]["target_loss"] for i in ok], index=mixtures.index)
     started = time.perf_counter()
     proposal = propose_mixture(mixtures, losses, prior=prepared.prior, fit_config=cfg.fit,
-                       search=cfg.search, available_tokens=prepared.train_tokens)
-    summary = proposal.to_dict()
-    best = summary["baselines"]["best_observed"]
-    return {"runs_ok": len(ok), "mixture": summary["mixture"],
-            "predicted_target_loss": summary["predicted_target_loss"],
-            "regressor": summary["regressor"]["name"],
-            "cv_spearman": summary["regressor"]["cv_spearman"],
-            "search_method": summary["search"]["method"],
-            "warnings": fit_warnings(summary),
+                               search=cfg.search, available_tokens=prepared.train_tokens)
+    best = proposal.baselines["best_observed"]
+    return {"runs_ok": len(ok), "mixture": proposal.mixture,
+            "predicted_target_loss": proposal.predicted_target_loss,
+            "regressor": proposal.fit.chosen.name,
+            "cv_spearman": proposal.fit.chosen.metrics()["cv_spearman"],
+            "search_method": proposal.search.method,
+            "warnings": proposal.warnings,
             "best_observed": {"run": best["run"], "mixture": best["mixture"],
                               "observed_target_loss": best["observed_target_loss"]},
             "propose_seconds": time.perf_counter() - started}
@@ -429,8 +420,7 @@ def _ints(text: str) -> list[int]:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default=str(ROOT / "jobs" / "configs" / "demo.yaml"))
+    parser = bench_parser(__doc__, out=None, config=True)
     parser.add_argument("--steps", type=int, default=240,
                         help="proxy steps (warmup and evaluations scale along; demo: 480)")
     parser.add_argument("--eval-every", type=int, default=None,
@@ -451,14 +441,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache", default=str(CACHE))
     parser.add_argument("--quick", action="store_true",
-                        help="plumbing check: 40 steps, 1 seed, 8 runs per strategy, budgets 6 and 8")
-    parser.add_argument("--out", default=None)
+                        help="plumbing check: 40 steps, 1 seed, 8 runs per strategy, "
+                             "budgets 6 and 8 (default --out search_builtin_quick.json)")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.seeds, args.random_max, args.adaptive_max = 40, "0", "8", 8
         args.budgets = ",".join(map(str, QUICK_BUDGETS))
     name = "search_builtin_quick.json" if args.quick else "search_builtin.json"
-    args.out = args.out or str(RESULTS / name)
+    args.out = args.out or RESULTS / name
     return args
 
 
@@ -520,7 +510,7 @@ def main() -> None:
     summary = summarise(results, mixmins, refs)
     out = {"benchmark": "target loss of the proposed mixture against proxy runs spent, "
                         "built-in corpus (jobs/configs/demo.yaml)",
-           "config": str(Path(args.config).resolve().relative_to(ROOT)),
+           "config": relative(args.config),
            "settings": {"steps": training.steps, "warmup_steps": training.warmup_steps,
                         "eval_every": training.eval_every, "batch_size": training.batch_size,
                         "tokens_per_run": training.tokens_per_run(cfg.model.seq_len),
@@ -536,11 +526,9 @@ def main() -> None:
            "runs": {"trained_now": trainer.trained, "reused_from_cache": trainer.reused},
            "wall_seconds": time.monotonic() - started,
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
     print(table(summary))
-    print(f"wrote {args.out} ({trainer.trained} proxies trained, {trainer.reused} reused, "
-          f"{out['wall_seconds']:.0f} s)")
+    print(f"{trainer.trained} proxies trained, {trainer.reused} reused")
+    write_record(args.out, out, seconds=out["wall_seconds"])
 
 
 if __name__ == "__main__":

@@ -1,19 +1,20 @@
 """How long does an adaptive sweep's aggregator take to make one suggestion, by runs so far?
 
 In a ``bayesopt`` or ``design`` sweep the aggregator actor answers every free trial slot
-with a suggestion (:mod:`raymix.searcher`): it refits the search's Gaussian process on
-every stored run (once per new result), scores the candidates, picks by the believer's
-lower confidence bound with the runs still training believed, and saves ``search.json``.
+with a suggestion (:mod:`raymix.sweep.strategy`): it refits the sampler's Gaussian process
+on every stored run (once per new result), scores the candidates, picks by the believer's
+lower confidence bound with the runs still training believed, and saves ``strategy.json``.
 While it does, the results that other trials report wait. This bench times that step
 against the number of runs already observed, so an operator knows how fast a cluster
 may ask before the search, not the proxies, sets the pace.
 
 Setup: RegMix's 17 domains and token prior; the observed runs are RegMix-like draws,
-scored by the response surface of ``bench_search_strategies.py`` (LightGBM on RegMix's
-768 published runs); ``--pending`` runs are in flight at each suggestion. Each size
-times ``--repeats`` suggestions of each kind, each after one new observation: with a full
-refit of the GP's hyperparameters, and keeping those of the last refit (which a search
-does past ``raymix.adaptive.REFIT_RUNS`` runs until they grow by ``REFIT_GROWTH``).
+scored by the response surface that ``bench_search_strategies.py`` uses too
+(``common.regmix_surface``: LightGBM on RegMix's 768 published runs); ``--pending`` runs
+are in flight at each suggestion. Each size times ``--repeats`` suggestions of each kind,
+each after one new observation: with a full refit of the GP's hyperparameters, and keeping
+those of the last refit (which a sampler does past ``raymix.mixtures.adaptive.REFIT_RUNS``
+runs until they grow by ``REFIT_GROWTH``).
 
     python bench/bench_search_latency.py [--reference DIR] [--sizes 32 128 256 512 1024]
 
@@ -22,24 +23,16 @@ Writes bench/results/search_latency.json and prints one line per size.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from common import REGMIX_PRIOR, bench_parser, regmix_surface, write_record
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_regmix import REFERENCE, write_record  # noqa: E402
-from bench_search_strategies import PRIOR, surface  # noqa: E402
-
 from raymix.mixtures.adaptive import REFIT_GROWTH, REFIT_RUNS, AdaptiveSampler, sample_regmix
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def timed_suggestions(domains, model, observed: int, pending: int, repeats: int,
@@ -50,7 +43,8 @@ def timed_suggestions(domains, model, observed: int, pending: int, repeats: int,
     costs up to ``REFIT_RUNS`` runs, and one in about ``REFIT_GROWTH - 1`` of the new
     runs beyond), and a GP conditioned on all runs with the last hyperparameters.
     """
-    search = AdaptiveSampler(domains, strategy="bayesopt", initial=8, seed=seed, prior=PRIOR)
+    search = AdaptiveSampler(domains, strategy="bayesopt", initial=8, seed=seed,
+                             prior=REGMIX_PRIOR)
     rng = np.random.default_rng(seed)
     runs = sample_regmix(observed + 2 * repeats, search.box, rng)
     losses = model.predict(runs)
@@ -69,7 +63,7 @@ def timed_suggestions(domains, model, observed: int, pending: int, repeats: int,
         search.suggest(1)
         times[kind].append(time.perf_counter() - start)
     start = time.perf_counter()
-    json.dumps(search.to_dict())  # what SweepSearch.save writes, less the disk
+    json.dumps(search.to_dict())  # what SweepStrategy.save writes, less the disk
     return {"observed": observed, "pending": pending, "refit_s": times["refit"],
             "kept_s": times["kept"], "median_refit_s": float(np.median(times["refit"])),
             "median_kept_s": float(np.median(times["kept"])),
@@ -77,17 +71,15 @@ def timed_suggestions(domains, model, observed: int, pending: int, repeats: int,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reference", type=Path, default=REFERENCE)
+    parser = bench_parser(__doc__, out="search_latency.json", reference=True)
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 128, 256, 512, 1024])
     parser.add_argument("--pending", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/search_latency.json")
     args = parser.parse_args()
 
     start = time.perf_counter()
-    model, domains, _, _, _ = surface(args.reference)
+    model, domains, _, _, _ = regmix_surface(args.reference)
     rows = []
     with threadpool_limits(1):  # the aggregator actor has one CPU
         for size in args.sizes:
@@ -111,7 +103,7 @@ def main() -> None:
         "rows": rows,
         "total_s": time.perf_counter() - start,
     }
-    write_record(args.out, record)
+    write_record(args.out, record, seconds=record["total_s"])
 
 
 if __name__ == "__main__":

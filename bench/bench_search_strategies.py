@@ -6,7 +6,7 @@ mixture means evaluating this surface (plus Gaussian noise with ``--noise``; Reg
 publishes no seed repeats, so the default is none). Its optimum is the best of 200k
 candidate mixtures and the 768 observed ones.
 
-Strategies (all searched by :class:`raymix.adaptive.AdaptiveSampler` in batches of 8 on the
+Strategies (all searched by :class:`raymix.mixtures.AdaptiveSampler` in batches of 8 on the
 plain simplex, with RegMix's token prior):
 
 ``random``
@@ -23,7 +23,7 @@ gets the same proposal rules, and the table reports the SURFACE value at each pr
 
 ``raymix``
     What a user of ``raymix propose`` gets from a table of these N runs: the Python API
-    behind it (:func:`raymix.workflow.propose_with_fit` on a :class:`raymix.wide_csv.Runs`)
+    behind it (:func:`raymix.workflows.proposing.propose` on a :class:`raymix.runs.Runs`)
     with the default ``FitConfig`` (every default regressor cross-validated, the best
     or an ensemble refitted) and the default ``SearchConfig`` with RegMix's prior and no
     bounds but the simplex (so ``auto``: ``exact`` for differentiable fits, else RegMix's
@@ -31,7 +31,7 @@ gets the same proposal rules, and the table reports the SURFACE value at each pr
 ``raymix-adaptive``
     The same API with an adaptive sweep's defaults: ``fit.regressors: [gp]`` and
     ``search.method: pessimistic`` (the lowest ``mean + 1 * std`` among 100k draws, the
-    runs and draws around the best runs; :mod:`raymix.optimise`). A bayesopt or design
+    runs and draws around the best runs; :mod:`raymix.proposal.search`). A bayesopt or design
     sweep proposes this way.
 ``gp-pessimistic``
     raymix's GP (``make_regressor("gp")``) fitted to the N runs; the argmin of the
@@ -56,35 +56,30 @@ Writes bench/results/search_strategies.json and prints one table per rule.
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import (
+    REGMIX_PRIOR,
+    REGMIX_TARGET,
+    SURFACE_CANDIDATES,
+    bench_parser,
+    machine,
+    regmix_surface,
+    write_record,
+)
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_regmix import REFERENCE, TARGET, load, write_record  # noqa: E402
+from raymix.config import STRATEGIES, FitConfig, SearchConfig
+from raymix.mixtures import AdaptiveSampler, sample_candidates
+from raymix.regression import make_regressor
+from raymix.runs import Runs
+from raymix.workflows.proposing import propose
 
-from raymix.config import STRATEGIES, FitConfig, SearchConfig  # noqa: E402
-from raymix.mixtures import sample_candidates  # noqa: E402
-from raymix.mixtures.adaptive import AdaptiveSampler  # noqa: E402
-from raymix.regression.selection import make_regressor  # noqa: E402
-from raymix.runs import Runs  # noqa: E402
-from raymix.workflows.proposing import propose_with_fit  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-# RegMix's token prior, in the CSV's column order (reference/regmix/README.md)
-PRIOR = [.1133, .0796, .0039, .1854, .0511, .0160, .1018, .0037, .0665, .0018, .0271, .2369,
-         .0118, .0079, .0080, .0388, .0464]
 BUDGETS = (16, 32, 64, 128)
 BATCH = 8
-OPTIMUM_CANDIDATES = 200_000
 PROPOSAL_CANDIDATES = 20_000
 PESSIMISM = 1.0  # gp-pessimistic minimises mean + PESSIMISM * std
 RULES = ("raymix", "raymix-adaptive", "gp-pessimistic", "gp-argmin", "best-run")
@@ -96,23 +91,10 @@ MIXMIN = ("not run: MixMin scores a mixture w as -mean_t log sum_k w_k p_k(t) fr
           "losses has no per-token probabilities, so it cannot be run on it")
 
 
-def surface(reference: Path):
-    """The stand-in for training: LightGBM on all runs; its domains, optimum and value."""
-    X_train, L_train, X_test, L_test = load(reference)
-    X = np.vstack([X_train.to_numpy(float), X_test.to_numpy(float)])
-    y = np.concatenate([L_train[TARGET].to_numpy(float), L_test[TARGET].to_numpy(float)])
-    model = make_regressor("lightgbm", seed=0).fit(X, y)
-    k = X.shape[1]
-    candidates = np.vstack([sample_candidates(OPTIMUM_CANDIDATES, np.array(PRIOR),
-                                              lower=np.zeros(k), upper=np.ones(k), rng=0), X])
-    values = model.predict(candidates)
-    best = int(np.argmin(values))
-    return model, list(X_train.columns), candidates[best], float(values[best]), y
-
-
 def search_runs(strategy: str, domains, model, seed: int, noise: float) -> tuple:
     """Run one search to the largest budget; its mixtures and noisy losses, in order."""
-    search = AdaptiveSampler(domains, strategy=strategy, initial=BATCH, seed=seed, prior=PRIOR)
+    search = AdaptiveSampler(domains, strategy=strategy, initial=BATCH, seed=seed,
+                             prior=REGMIX_PRIOR)
     rng = np.random.default_rng([seed, 7])
     while len(search.losses) < max(BUDGETS):
         X = search.suggest(BATCH)
@@ -127,29 +109,28 @@ def as_runs(X: np.ndarray, y: np.ndarray, domains: list[str]) -> Runs:
     """The runs as ``raymix propose --mixtures --metrics`` would read them from two CSVs."""
     mixtures = pd.DataFrame(X, columns=domains, index=[f"run{i}" for i in range(len(X))])
     objective = pd.Series(y, index=mixtures.index, name="objective")
-    return Runs(mixtures=mixtures, metrics=objective.to_frame(TARGET), objective=objective,
-                target=TARGET)
+    return Runs(mixtures=mixtures, metrics=objective.to_frame(REGMIX_TARGET),
+                objective=objective, target=REGMIX_TARGET)
 
 
 def propose_raymix(X: np.ndarray, y: np.ndarray, domains: list[str],
                    adaptive: bool = False) -> tuple[np.ndarray, dict]:
     """raymix's pipeline on the runs (with an adaptive sweep's defaults when ``adaptive``);
     its mixture, chosen regressor and search."""
-    search = SearchConfig(prior=dict(zip(domains, PRIOR)),
+    search = SearchConfig(prior=dict(zip(domains, REGMIX_PRIOR)),
                           **({"method": "pessimistic"} if adaptive else {}))
     fit_config = FitConfig(regressors=["gp"]) if adaptive else FitConfig()
-    result, proposal = propose_with_fit(as_runs(X, y, domains), search=search,
-                                        fit_config=fit_config)
-    return proposal.mixture, {"regressor": result["regressor"]["name"],
-                              "method": result["search"]["method"],
-                              "warned": bool(result["warnings"])}
+    proposal = propose(as_runs(X, y, domains), search=search, fit_config=fit_config)
+    return proposal.weights, {"regressor": proposal.fit.chosen.name,
+                              "method": proposal.search.method,
+                              "warned": bool(proposal.warnings)}
 
 
 def propose_gp(X: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """The GP's argmin of the mean, and of mean + PESSIMISM * std, over candidates and runs."""
     gp = make_regressor("gp", seed=seed).fit(X, y)
     k = X.shape[1]
-    candidates = np.vstack([sample_candidates(PROPOSAL_CANDIDATES, np.array(PRIOR),
+    candidates = np.vstack([sample_candidates(PROPOSAL_CANDIDATES, np.array(REGMIX_PRIOR),
                                               lower=np.zeros(k), upper=np.ones(k),
                                               rng=[seed, 11]), X])
     mean, std = gp.predict(candidates, return_std=True)
@@ -250,10 +231,7 @@ def run_strategy(strategy: str, domains, model, optimum: float, args) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reference", type=Path, default=REFERENCE)
-    parser.add_argument("--out", type=Path,
-                        default=ROOT / "bench" / "results" / "search_strategies.json")
+    parser = bench_parser(__doc__, out="search_strategies.json", reference=True)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.0,
                         help="std of Gaussian noise added to each run's loss")
@@ -263,14 +241,14 @@ def main() -> None:
     # one core: another benchmark shares the machine; the GP, LightGBM and the laws
     # are single-threaded under this limit
     with threadpool_limits(1):
-        model, domains, optimum_w, optimum, observed = surface(args.reference)
+        model, domains, optimum_w, optimum, observed = regmix_surface(args.reference)
         results = {}
         for strategy in STRATEGIES:
             results[strategy] = run_strategy(strategy, domains, model, optimum, args)
             print(f"{strategy}: done at {time.perf_counter() - start:.0f} s", flush=True)
 
     reaches = reaching(results)
-    print(f"\nsurface optimum {optimum:.4f} (best of {OPTIMUM_CANDIDATES:,} candidates + runs; "
+    print(f"\nsurface optimum {optimum:.4f} (best of {SURFACE_CANDIDATES:,} candidates + runs; "
           f"best published run {observed.min():.4f}); mean ± std over {args.seeds} seeds")
     for rule in RULES:
         print_table(rule, results, reaches)
@@ -280,17 +258,17 @@ def main() -> None:
         "benchmark": "surface value at each search strategy's proposal, by number of runs "
                      "and proposal rule",
         "surface": "LightGBM (raymix lightgbm settings) fitted on all 768 RegMix 1M runs, "
-                   f"target {TARGET}",
+                   f"target {REGMIX_TARGET}",
         "optimum": {"value": optimum, "mixture": dict(zip(domains, optimum_w.tolist())),
-                    "how": f"best of {OPTIMUM_CANDIDATES} sample_candidates draws "
+                    "how": f"best of {SURFACE_CANDIDATES} sample_candidates draws "
                            "(RegMix prior, strengths 0.1-100, 25% uniform) and the 768 runs"},
         "best_published_run": float(observed.min()),
         "settings": {"budgets": list(BUDGETS), "batch": BATCH, "initial": BATCH,
-                     "seeds": args.seeds, "noise_std": args.noise, "prior": PRIOR,
+                     "seeds": args.seeds, "noise_std": args.noise, "prior": REGMIX_PRIOR,
                      "box": "plain simplex",
                      "rules": {
-                         "raymix": "raymix.workflow.propose_with_fit on the first N runs as "
-                                   "raymix.wide_csv.Runs; FitConfig() (regressors "
+                         "raymix": "raymix.workflows.proposing.propose on the first N runs "
+                                   "as raymix.runs.Runs; FitConfig() (regressors "
                                    f"{FitConfig().regressors}, 5-fold CV, ensembles tried), "
                                    "SearchConfig(prior=RegMix prior), otherwise defaults "
                                    "(method auto, 100k candidates, top 100)",
@@ -306,7 +284,7 @@ def main() -> None:
                      "budgets_from": "one search per seed to the largest budget; budget N "
                                      "uses its first N runs",
                      "threads": 1,
-                     "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)"},
+                     "machine": machine()},
         "metrics": "per rule: surface value at the proposed mixture; mean, std (ddof=1), "
                    "worst (max) and mean gap to the optimum over seeds, and each seed's "
                    "value. raymix_choices: how often raymix chose each regressor and search "
@@ -317,7 +295,7 @@ def main() -> None:
         "results": results,
         "total_s": time.perf_counter() - start,
     }
-    write_record(args.out, record)
+    write_record(args.out, record, seconds=record["total_s"])
 
 
 if __name__ == "__main__":

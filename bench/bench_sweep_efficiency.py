@@ -12,37 +12,33 @@ Writes bench/results/sweep_efficiency.json. Goal: >= 0.9.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import shutil
-from pathlib import Path
+
+from common import RESULTS, bench_parser, write_record
 
 from raymix.config import load_config
 from raymix.runs import ResultStore
 from raymix.sweep import run_sweep
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default=str(ROOT / "jobs" / "configs" / "demo.yaml"))
+    parser = bench_parser(__doc__, out="sweep_efficiency.json", config=True)
     parser.add_argument("--count", type=int, default=64)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "sweep_efficiency.json"))
     args = parser.parse_args()
 
     cfg = load_config(args.config)
-    storage = ROOT / "bench" / "results" / "sweep_efficiency_runs"
+    storage = RESULTS / "sweep_efficiency_runs"
     shutil.rmtree(storage, ignore_errors=True)  # a fresh sweep, not a resumed one
     cfg = dataclasses.replace(
         cfg, name="bench-efficiency",
         mixtures=dataclasses.replace(cfg.mixtures, count=args.count),
         compute=dataclasses.replace(cfg.compute, storage=str(storage)))
     result = run_sweep(cfg)
-    records = [r for r in ResultStore(storage).load_all().values() if r["status"] == "ok"]
-    training = sum(r["train_seconds"] for r in records)
-    trial = sum(r["wall_seconds"] for r in records)
+    records = [r for r in ResultStore(storage).load_all().values() if r.ok]
+    training = sum(r.train_seconds for r in records)
+    trial = sum(r.wall_seconds for r in records)
     out = {
         "benchmark": "sweep efficiency: proxy training time / (slots x Tune wall time)",
         "proxies": len(records), "slots": result.slots,
@@ -53,8 +49,8 @@ def main() -> None:
         "mean_training_seconds_per_proxy": training / len(records),
         "model": dataclasses.asdict(cfg.model), "training": dataclasses.asdict(cfg.training),
     }
-    Path(args.out).write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
+    write_record(args.out, out)
 
 
 if __name__ == "__main__":

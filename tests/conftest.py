@@ -1,11 +1,30 @@
-"""Suite-wide guard: no test may leave a Ray cluster running."""
+"""What the tests share: a guard that no test leaves a Ray cluster running, a tiny sweep
+config on the built-in corpus, and helpers that run ``raymix`` as a user would.
 
+Test modules import the constants and helpers (``from conftest import TINY``); pytest
+puts this folder on the path for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
+
+from raymix.runs import ResultStore
 
 RAY_DAEMONS = ("raylet", "gcs_server")
+
+
+# ----------------------------------------------------------------------------- no cluster left
 
 
 def ray_daemons() -> set[int]:
@@ -29,3 +48,116 @@ def no_ray_left_behind():
     while (left := ray_daemons() - before) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not left, f"Ray daemons left running by the tests: {sorted(left)}"
+
+
+@pytest.fixture(autouse=True)
+def unit_tests_start_no_cluster(request, monkeypatch):
+    """tests/unit runs in seconds because nothing there starts Ray: keep it that way."""
+    if "unit" not in request.node.path.parts:
+        return
+    import ray
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a unit test started a Ray cluster; move it to tests/e2e")
+
+    monkeypatch.setattr(ray, "init", refuse)
+
+
+# ----------------------------------------------------------------------------- a tiny sweep
+
+TINY = {
+    "name": "tiny",
+    "data": {
+        "max_text_bytes": 300_000,
+        "tokenizer": {"vocab_size": 512},
+        "domains": [
+            {"name": "code", "source": "builtin:code"},
+            {"name": "licences", "source": "builtin:licences"},
+            {"name": "readmes", "source": "builtin:readmes"},
+        ],
+    },
+    "target": {"name": "python_reference", "source": "builtin:python_reference"},
+    "model": {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "seq_len": 64},
+    "training": {"steps": 30, "batch_size": 8, "lr": 0.01, "warmup_steps": 3, "eval_every": 10,
+                 "eval_tokens": 2048},
+    "mixtures": {"count": 8, "repeats": 2, "repeat_seeds": 1},
+    "compute": {"num_cpus": 2},
+    "fit": {"cv_folds": 3},
+    "search": {"candidates": 2000, "top_k": 20},
+}
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    """A token cache shared by the tests of one module (preparing takes seconds)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def write_config(folder: Path, cache: Path, **overrides) -> Path:
+    raw = json.loads(json.dumps(TINY))
+    raw["data"]["cache_dir"] = str(cache)
+    raw["compute"]["storage"] = str(folder / "sweep")
+    for section, values in overrides.items():
+        if isinstance(values, list) or section not in raw:  # scales, validate
+            raw[section] = values
+        else:
+            raw[section].update(values)
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def experiment_counts(lines: list[str], phase: str) -> tuple[dict[str, int], str]:
+    """The counts in a sweep's summary line of one Tune experiment (``adaptive`` or ``plan``):
+    ``at_once`` (Tune's running trials) and, for an adaptive one, ``suggested``; and the line."""
+    line = next(line for line in lines if line.startswith(f"[sweep] {phase}:"))
+    counts = {"at_once": int(re.search(r"up to (\d+) trials? ran at once", line)[1])}
+    suggested = re.search(r"up to (\d+) suggested at a time", line)
+    if suggested:
+        counts["suggested"] = int(suggested[1])
+    return counts, line
+
+
+def raymix_cli(*args: str, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "raymix", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, **popen)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        kill_session(proc)
+    assert proc.returncode == 0, out
+    return out
+
+
+def kill_session(proc: subprocess.Popen) -> None:
+    """SIGKILL the command and every process it started (its Ray cluster included)."""
+    sid = proc.pid
+    for pid in session_members(sid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while session_members(sid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def session_members(sid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":  # fields: state, ppid, pgrp, session
+                members.append(int(entry.name))
+    return members
+
+
+def stored_runs(sweep_dir: Path) -> list[str]:
+    return sorted(ResultStore(sweep_dir).load_all())

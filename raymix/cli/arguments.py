@@ -32,20 +32,26 @@ FLAGS = {
     "domain": "--critical",
     "critical_share": "--critical",
 }
+# ... and with a CONFIG, these are its fields
+CONFIG_FIELDS = {"folds": "fit.cv_folds", "regressors": "fit.regressors"}
 
 
-def error_line(exc: UserError, with_config: bool) -> str:
+def error_line(exc: UserError, args) -> str:
     """The one line a user mistake prints, naming the flag (or config field) to fix.
 
-    ``with_config``: the command was given a CONFIG, so settings such as the folds are
-    its fields (``fit.cv_folds``), not flags.
+    With a CONFIG, settings such as the folds are its fields (``fit.cv_folds``,
+    :data:`CONFIG_FIELDS`) unless their flag was given too.
     """
-    if isinstance(exc, ConfigError) and exc.field not in FLAGS:
+    field = exc.field
+    if isinstance(exc, ConfigError) and field not in FLAGS:
         return str(exc)
-    if with_config and exc.field == "folds":
-        return f"fit.cv_folds: {exc.problem}"
-    if exc.field in FLAGS:
-        return f"{FLAGS[exc.field]}: {exc.problem}"
+    flag = FLAGS.get(field)
+    from_config = (field in CONFIG_FIELDS and getattr(args, "config", None) is not None
+                   and getattr(args, flag.lstrip("-"), None) is None)
+    if from_config:
+        return f"{CONFIG_FIELDS[field]}: {exc.problem}"
+    if flag is not None:
+        return f"{flag}: {exc.problem}"
     return str(exc)
 
 

@@ -32,6 +32,7 @@ A user mistake prints one line ``raymix: error: ...`` and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
 
@@ -134,29 +135,40 @@ def _add_runs_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    notices: dict[str, None] = {}  # in order, each once
     with warnings.catch_warnings():
         warnings.simplefilter("always", ConfigNotice)
-        warnings.showwarning = _show_notice
+        warnings.showwarning = functools.partial(_keep_notice, notices)
         try:
-            return COMMANDS[args.command](args)
+            status = COMMANDS[args.command](args)
         except UserError as exc:
-            print(f"raymix: error: {error_line(exc, getattr(args, 'config', None) is not None)}",
-                  file=sys.stderr)
+            # a refusal is one line: the notices come with the run that gets past it
+            print(f"raymix: error: {error_line(exc, args)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
+            _print_notices(notices)
             print("raymix: interrupted; run the same command again to resume", file=sys.stderr)
             return 130
+    _print_notices(notices)
+    return status
 
 
 _python_showwarning = warnings.showwarning
 
 
-def _show_notice(message, category, filename, lineno, file=None, line=None) -> None:
-    """A notice (a config key that moved) as one line; other warnings as Python shows them."""
+def _keep_notice(notices: dict[str, None], message, category, filename, lineno, file=None,
+                 line=None) -> None:
+    """A notice (a config key that moved) is kept for the end of the command (a refused
+    command prints only its error line); other warnings are shown as Python shows them."""
     if issubclass(category, ConfigNotice):
-        print(f"raymix: note: {message}", file=sys.stderr)
+        notices[str(message)] = None
     else:
         _python_showwarning(message, category, filename, lineno, file, line)
+
+
+def _print_notices(notices: dict[str, None]) -> None:
+    for message in notices:
+        print(f"raymix: note: {message}", file=sys.stderr)
 
 
 def _prepare(args) -> int:

@@ -78,7 +78,8 @@ def summarise_proposal(proposal: dict, files: dict[str, str]) -> str:
     binding = {b["domain"]: b for b in proposal["constraints"]["binding"]}
     for domain, weight in sorted(proposal["mixture"].items(), key=lambda kv: -kv[1]):
         bound = binding.get(domain)
-        note = f"  (at {bound['bound']} bound: {bound['constraint']})" if bound and weight > 0 else ""
+        note = (f"  (at {bound['bound']} bound: {bound['constraint']})"
+                if bound and weight > 0 else "")
         lines.append(f"  {domain:20s} {weight:.3f}{note}")
     lines.append(f"predicted target loss: {proposal['predicted_target_loss']:.4f} "
                  f"± {proposal['predicted_std']:.4f}")

@@ -87,7 +87,8 @@ def _check_target(cfg: SweepConfig) -> None:
     _check((t.source is None) != (t.domains is None), "target",
            "give exactly one of 'target.source' (a validation corpus) or 'target.domains' "
            "(weights over training domains)")
-    _check(bool(NAME_PATTERN.match(t.name)), "target.name", f"must be a simple name (got {t.name!r})")
+    _check(bool(NAME_PATTERN.match(t.name)), "target.name",
+           f"must be a simple name (got {t.name!r})")
     if t.domains is not None:
         for d, w in t.domains.items():
             _check(d in names, f"target.domains.{d}",
@@ -215,7 +216,8 @@ def _check_init(cfg: SweepConfig) -> None:
            "save_pretrained, e.g. <storage>/checkpoints/<run> of a sweep with save_checkpoint")
     _check(any(folder.glob("*.safetensors")), "training.init_from",
            f"{str(folder)!r} holds no .safetensors weights; raymix loads no pickled weights "
-           "(pytorch_model.bin): save the model again with save_pretrained(safe_serialization=True)")
+           "(pytorch_model.bin): save the model again with "
+           "save_pretrained(safe_serialization=True)")
 
 
 def _check_fit(cfg: SweepConfig) -> None:

@@ -79,7 +79,8 @@ REFIT_GROWTH = 1.1
 
 def sample_regmix(n: int, box: Constraints, rng: np.random.Generator) -> np.ndarray:
     """``n`` RegMix-like Dirichlet draws (centre ``prior ** 0.5``, strengths 0.1-5) in the box."""
-    return box.project(sample_candidates(n, tempered_prior(box.prior, REGMIX_TEMPERATURE), lower=box.lower,
+    centre = tempered_prior(box.prior, REGMIX_TEMPERATURE)
+    return box.project(sample_candidates(n, centre, lower=box.lower,
                                          upper=box.upper, rng=rng, strengths=REGMIX_STRENGTHS,
                                          uniform_fraction=0.0))
 

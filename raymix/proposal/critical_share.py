@@ -13,9 +13,9 @@ its value before continual pretraining, the *critical proportion*: continual
 pretraining on Pythia-70M with Pile + Python code, fitted on four proportions, gave
 0.286 of Pile (0.714 of Python); a fifth run at that proportion ended just below ``L0``.
 
-The two-domain law is the multi-domain law of :mod:`raymix.laws` on the simplex: with
+The two-domain law is the multi-domain law of :mod:`raymix.regression.laws` on the simplex: with
 proportions ``(1 - r, r)``, ``t . (1 - r, r) = t_orig + (t_new - t_orig) * r``, so one
-slope and one amplitude remain. It is fitted with :class:`raymix.laws.MixingLaw` on the
+slope and one amplitude remain. It is fitted with :class:`raymix.regression.MixingLaw` on the
 single column ``r``; off the simplex all of ``c``, ``k`` and ``t`` are free, so three
 distinct proportions are the least that pin it down. ``t > 0`` is the premise (the new
 domain hurts the original data); the answer is then the closed form
@@ -121,7 +121,8 @@ def _check_rows(weights, losses, tokens) -> tuple[np.ndarray, np.ndarray, np.nda
     losses = np.asarray(losses, dtype=float)
     if weights.ndim != 1 or losses.shape != weights.shape:
         raise UserError(f"give one proportion of the new domain and one loss per "
-                        f"run (got shapes {weights.shape} and {losses.shape})", field="critical_share")
+                        f"run (got shapes {weights.shape} and {losses.shape})",
+                        field="critical_share")
     if not (np.all(np.isfinite(weights)) and np.all(np.isfinite(losses))):
         raise UserError("the proportions or losses contain missing or infinite "
                         "values (failed runs?); drop those runs", field="critical_share")
@@ -148,10 +149,12 @@ def _check_at_tokens(at_tokens, tokens) -> float | None:
         return None
     if tokens is None:
         raise UserError("at_tokens needs the tokens of each checkpoint to "
-                        "extrapolate from; pass tokens too, or leave at_tokens out", field="critical_share")
+                        "extrapolate from; pass tokens too, or leave at_tokens out",
+                        field="critical_share")
     if isinstance(at_tokens, bool) or not isinstance(at_tokens, (int, float, np.number)) \
             or not np.isfinite(at_tokens) or at_tokens <= 0:
-        raise UserError(f"at_tokens must be a positive number (got {at_tokens!r})", field="critical_share")
+        raise UserError(f"at_tokens must be a positive number (got {at_tokens!r})",
+                        field="critical_share")
     return float(at_tokens)
 
 

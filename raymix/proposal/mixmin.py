@@ -33,7 +33,7 @@ with half the step size, so the recorded objective never increases (with ``eta =
 the problems we tried this never triggers; it is a guard, not a change of method).
 
 **The projection.** raymix's proposals honour a box ``lower <= w <= upper`` on the
-simplex (:class:`raymix.constraints.Constraints`). "Renormalise" is the KL (entropic)
+simplex (:class:`raymix.mixtures.Constraints`). "Renormalise" is the KL (entropic)
 projection onto the plain simplex; with a box, each step is followed by the KL
 projection onto ``{lower <= w <= upper, sum(w) = 1}`` (:func:`kl_project`), which is
 ``w_i = clip(c * v_i, lower_i, upper_i)`` for the scalar ``c`` at which the weights sum to
@@ -142,7 +142,7 @@ def mixmin(
         One name per row of ``logprobs``; default ``domain_0``, ``domain_1``, ...
     lower, upper : array of shape (k,), optional
         Bounds on each weight (default 0 and 1), e.g. ``constraints.lower`` and
-        ``constraints.upper`` of a :class:`raymix.constraints.Constraints`. Need
+        ``constraints.upper`` of a :class:`raymix.mixtures.Constraints`. Need
         ``0 <= lower <= upper <= 1`` and ``sum(lower) <= 1 <= sum(upper)``;
         ``lower == upper`` fixes a domain.
     prior : array of shape (k,), optional
@@ -394,7 +394,8 @@ def _check_pull(prior, kl_weight, upper: np.ndarray, k: int):
     if kl_weight == 0:
         return None
     if prior is None:
-        raise UserError("kl_weight > 0 pulls towards a prior; pass one weight per domain", field="prior")
+        raise UserError("kl_weight > 0 pulls towards a prior; pass one weight per domain",
+                        field="prior")
     try:
         prior = np.asarray(prior, dtype=float)
     except (TypeError, ValueError):

@@ -184,7 +184,7 @@ def propose_mixture(
     prior : dict of str to float, optional
         Token prior per domain: centre of the simulated candidates, the pull of
         ``kl_weight`` and the ``token_proportional`` baseline. Default: from the token
-        counts, else uniform (see :func:`raymix.constraints.build_constraints`).
+        counts, else uniform (see :func:`raymix.mixtures.build_constraints`).
     fit_config : FitConfig, optional
         Regressors, folds, seed and ensemble setting.
     search : SearchConfig, optional
@@ -266,8 +266,9 @@ def fit_warnings(proposal: Proposal) -> list[str]:
     best = proposal.baselines["best_observed"]
     gap = best["predicted_gap_to_proposal"]
     box = proposal.constraints
-    inside = bool(box.contains(np.array([best["mixture"][d] for d in box.domains]),
-                               tol=BOX_TOLERANCE))
+    weights = np.array([best["mixture"][d] for d in box.domains])
+    inside = bool(np.all((weights >= box.lower - BOX_TOLERANCE)
+                         & (weights <= box.upper + BOX_TOLERANCE)))
     if gap < 0 and inside:
         warnings.append(
             f"the best observed run ({best['run']}) meets the constraints and is predicted "

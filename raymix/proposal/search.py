@@ -181,7 +181,7 @@ def search_mixture(model, constraints: Constraints, search: SearchConfig,
         ``predict(X)`` for an (n, k) array of weights in ``constraints.domains`` order;
         ``gradient(X)`` too for ``exact``.
     constraints : Constraints
-        The bounds, prior and KL weight (see :func:`raymix.constraints.build_constraints`).
+        The bounds, prior and KL weight (see :func:`raymix.mixtures.build_constraints`).
     search : SearchConfig
         ``method`` and its settings (``candidates``/``top_k``, ``restarts``, ``trials``,
         ``pessimism``) and ``seed``.

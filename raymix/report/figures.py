@@ -136,7 +136,7 @@ def sensitivity_curves(predict, mixture: np.ndarray) -> tuple[np.ndarray, np.nda
     """
     grid = np.linspace(0.0, 1.0, SENSITIVITY_POINTS)
     curves = np.empty((len(mixture), len(grid)))
-    for i, w_i in enumerate(mixture):
+    for i in range(len(mixture)):
         rest = np.delete(mixture, i)
         rest = rest / rest.sum() if rest.sum() > 0 else np.full(len(rest), 1 / len(rest))
         rows = np.insert(np.outer(1 - grid, rest), i, grid, axis=1)

@@ -108,7 +108,8 @@ def _proposal_markdown(proposal: dict[str, Any], domains: Sequence[str],
         weights = [proposal["mixture"][d]]
         weights += [proposal["baselines"][b]["mixture"][d] for b in BASELINES]
         weights += [bounds["lower"][d], bounds["upper"][d]]
-        mark = f" (at {binding[d]['bound']} bound: {binding[d]['constraint']})" if d in binding else ""
+        mark = (f" (at {binding[d]['bound']} bound: {binding[d]['constraint']})"
+                if d in binding else "")
         lines.append(f"| {d}{mark} | " + " | ".join(format_number(w) for w in weights)
                      + f" | {format_number(slope)} |")
     lines += ["", f"![proposed vs baseline weights]({WEIGHTS_FIGURE})", "",
@@ -136,7 +137,7 @@ def write_report(
     ----------
     out_dir : Path
         Folder for the report (created if missing).
-    fitted : raymix.propose.FitResult
+    fitted : raymix.regression.FitResult
         The fit: every regressor's cross-validation and the refitted estimator.
     target_loss : array-like of shape (n,)
         Actual target loss of each run, in the order the regressors were fitted on.
@@ -147,7 +148,7 @@ def write_report(
         of the Data Mixing Law per metric is fitted and drawn.
     proposal : dict, optional
         ``Proposal.to_dict()`` (plus warnings): adds the weights and sensitivity parts.
-    scaling : raymix.nested.NestedScalingLaw, optional
+    scaling : raymix.scaling.NestedScalingLaw, optional
         The step and size laws behind losses at a target scale: adds their plots and
         held-out checks.
 
@@ -215,7 +216,7 @@ def _scaling_section(law, out_dir: Path) -> list[str]:
 
 
 def validation_markdown(result: dict[str, Any]) -> str:
-    """A check at a larger scale (``ValidationResult.to_dict()``) as a Markdown table and verdict."""
+    """A check at a larger scale (``ValidationResult.to_dict()``): a Markdown table, a verdict."""
     scale = result["scale"]
     lines = [f"# Validation at {scale['params']:.3g} parameters, {scale['tokens']:.3g} tokens",
              "", f"Predictions at {result['predicted_at']}; regressor "
@@ -224,7 +225,8 @@ def validation_markdown(result: dict[str, Any]) -> str:
              "|---|---|---|---|"]
     for name, t in result["mixtures"].items():
         measured = ("not run" if t["measured"] is None else
-                    f"{t['measured']:.4f} ± {t['measured_std'] or 0:.4f} ({len(t['measured_losses'])})")
+                    f"{t['measured']:.4f} ± {t['measured_std'] or 0:.4f} "
+                    f"({len(t['measured_losses'])})")
         error = "" if t["error"] is None else f"{t['error']:+.4f}"
         lines.append(f"| {name} | {t['predicted']:.4f} | {measured} | {error} |")
     lines += ["", "Proposal against each baseline (measured gap > 0: the proposal is better):", ""]

@@ -12,9 +12,9 @@ short while; then, for every mixture,
    over the simplex to propose a mixture.
 
 :class:`NestedScalingLaw` does steps 1 and 2 on a long runs table
-(:mod:`raymix.long_csv`). Its :meth:`~NestedScalingLaw.to_runs` gives the predicted
-losses as a :class:`raymix.wide_csv.Runs`, so step 3 is the ordinary
-:func:`raymix.propose.fit` / :func:`raymix.propose.propose` (mixing law or any other
+(:mod:`raymix.runs.long`). Its :meth:`~NestedScalingLaw.to_runs` gives the predicted
+losses as a :class:`raymix.runs.Runs`, so step 3 is the ordinary
+:func:`raymix.regression.fit_regressor` / :func:`raymix.proposal.propose_mixture` (mixing law or any other
 regressor, constraints, search) at the target scale.
 
 Details that the paper leaves open:
@@ -243,7 +243,7 @@ class NestedScalingLaw(BaseEstimator):
         Parameters
         ----------
         runs : LongRuns
-            Checkpoints of runs (:func:`raymix.long_csv.read_long_runs`).
+            Checkpoints of runs (:func:`raymix.runs.read_long_runs`).
         at : Scale
             Target scale. ``tokens=None``: the largest checkpoint every (mixture, size)
             reached; ``params=None``: the largest trained size.
@@ -275,7 +275,7 @@ class NestedScalingLaw(BaseEstimator):
         self.predicted_ = predicted.rename(self.target_)
         self.mixtures_ = self.mixtures_all_.loc[predicted.index]
         self.curves_ = {"step": self._step_curves, "size": size_curves}
-        for (mixture, size), curve in self._step_curves.items():
+        for curve in self._step_curves.values():
             curve.target_x = tokens
             curve.target_y = curve.value_at(tokens)[0]
         self.stages_ = {
@@ -433,7 +433,7 @@ class NestedScalingLaw(BaseEstimator):
     # ------------------------------------------------------------------------- outputs
 
     def to_runs(self) -> Runs:
-        """The predicted losses as runs, for :func:`raymix.propose.fit` and ``propose``."""
+        """The predicted losses as runs, for :func:`raymix.regression.fit_regressor` and ``propose_mixture``."""
         self._check_fitted()
         target = f"{self.target_} at {self.at_}"
         return Runs(mixtures=self.mixtures_.copy(), metrics=self.predicted_.to_frame(target),

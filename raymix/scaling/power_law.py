@@ -6,7 +6,7 @@ tokens) extrapolates each small run to the target length; ``L(N) = E + A / N^alp
 over model sizes extrapolates to the target size; the mixing law is then fitted on those
 predicted losses. This module fits the first two.
 
-The fit is robust the same way as the mixing laws (:mod:`raymix.laws`): Huber loss, many
+The fit is robust the same way as the mixing laws (:mod:`raymix.regression.laws`): Huber loss, many
 starts, bounded parameters. For a fixed exponent the law is linear in ``(E, B)``, so every
 exponent on a grid gets its least-squares ``(E, B)`` in closed form, and the best few
 starts are refined by :func:`scipy.optimize.least_squares`. ``x`` is scaled by its

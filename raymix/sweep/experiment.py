@@ -25,6 +25,10 @@ from raymix.training import non_embedding_params
 # settings that change what the sweep's runs measure, or which mixtures it plans
 RESULT_SECTIONS = ("model", "training", "target", "mixtures")
 NEUTRAL_KEYS = {("training", "save_checkpoint")}  # change nothing that a run measures
+# how an adaptive sweep chooses its mixtures: check_strategy compares these as resolved
+# (initial_runs None is its default count), and only for an adaptive sweep
+STRATEGY_KEYS = {("mixtures", "strategy"), ("mixtures", "initial_runs"),
+                 ("mixtures", "exploration")}
 
 
 def check_experiment(cfg: SweepConfig, prepared: PreparedData,
@@ -43,7 +47,7 @@ def check_experiment(cfg: SweepConfig, prepared: PreparedData,
     defaults = SweepConfig(name="defaults", data=cfg.data, target=cfg.target).to_dict()
     for section in RESULT_SECTIONS:
         for key, value in current[section].items():
-            if (section, key) in NEUTRAL_KEYS:
+            if (section, key) in NEUTRAL_KEYS or (section, key) in STRATEGY_KEYS:
                 continue
             # a key that an older raymix did not write had that version's default value
             if stored.get(section, {}).get(key, defaults[section][key]) != value:

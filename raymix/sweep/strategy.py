@@ -126,7 +126,8 @@ def check_strategy(cfg: SweepConfig, train_tokens: dict[str, int], prior: dict[s
     saved = _saved_state(layout)
     if not cfg.is_adaptive:
         if saved is not None:
-            raise UserError(f"{sweep_dir} holds an adaptive sweep ({saved['sampler']['strategy']}); "
+            strategy = saved["sampler"]["strategy"]
+            raise UserError(f"{sweep_dir} holds an adaptive sweep ({strategy}); "
                             f"set that strategy to go on with it, or use a new {storage_field} "
                             "folder", field="mixtures.strategy")
         return
@@ -151,7 +152,9 @@ def _same(a, b) -> bool:
 
 
 def _short(value) -> str:
-    return "[" + ", ".join(f"{v:.4g}" for v in value) + "]" if isinstance(value, list) else repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{v:.4g}" for v in value) + "]"
+    return repr(value)
 
 
 def _saved_state(layout: SweepLayout) -> dict[str, Any] | None:

@@ -142,7 +142,7 @@ def target_loss(losses: dict[str, float], weights: dict[str, float]) -> float:
 
 def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConfig,
                 train_cfg: TrainingConfig, *, device: torch.device | None = None,
-                on_eval: Callable[[dict], None] | None = None,
+                on_eval: Callable[[Evaluation], None] | None = None,
                 save_to: str | None = None, target_logprobs: bool = False) -> RunRecord:
     """Train one proxy on ``mixture`` and return its record (without a run id).
 
@@ -185,7 +185,8 @@ def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConf
         batch = batches[step].to(device, non_blocking=True)
         with _autocast(device):
             logits = model(input_ids=batch[:, :-1]).logits
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1))
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)),
+                               batch[:, 1:].reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
         optimizer.step()

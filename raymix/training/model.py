@@ -46,7 +46,8 @@ def build_model(model: ModelConfig, vocab_size: int, seed: int,
         if getattr(loaded.config, key) != getattr(config, key):
             raise UserError(f"the checkpoint has {key} = "
                             f"{getattr(loaded.config, key)}, the config asks for "
-                            f"{getattr(config, key)}; make the model section match the checkpoint", field="training.init_from")
+                            f"{getattr(config, key)}; make the model section match the checkpoint",
+                            field="training.init_from")
     return loaded
 
 

@@ -19,6 +19,7 @@ from raymix.errors import UserError
 from raymix.files import atomic_write_text
 from raymix.mixtures import build_constraints
 from raymix.proposal import Proposal, mixmin, mixture_loss, propose_mixture
+from raymix.regression import FitResult
 from raymix.report import write_report
 from raymix.runs import ResultStore, RunRecord
 from raymix.scaling import Scale
@@ -31,6 +32,7 @@ def propose(
     search: SearchConfig | None = None,
     fit_config: FitConfig | None = None,
     at: Scale | None = None,
+    fitted: FitResult | None = None,
     output: str | Path | None = None,
     report: str | Path | None = None,
 ) -> Proposal:
@@ -50,6 +52,9 @@ def propose(
     at : Scale, optional
         Propose for this scale (see :func:`raymix.fit`); the proposal then holds the
         step and size laws (``scaling``).
+    fitted : FitResult, optional
+        A fit of the same runs (:func:`raymix.fit` with the same ``fit_config`` and
+        ``at``) to reuse instead of fitting again.
     output : path, optional
         Write the proposal there as JSON (``Proposal.to_dict()``).
     report : path, optional
@@ -69,7 +74,8 @@ def propose(
     proposal = propose_mixture(
         runs.mixtures, runs.objective, prior=info.prior if info else None,
         fit_config=inputs.fit_config, search=search,
-        available_tokens=info.train_tokens if info else None, where=where, target=runs.target)
+        available_tokens=info.train_tokens if info else None, where=where, fitted=fitted,
+        target=runs.target)
     proposal.fit.scaling = proposal.scaling = inputs.scaling
     proposal.warnings = runs.notes + proposal.warnings
     if output is not None:

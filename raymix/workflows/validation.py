@@ -216,7 +216,8 @@ def _measured(folder: Path, plan: pd.DataFrame) -> dict[str, list[float]]:
             continue
         losses.setdefault(row["mixture_name"], []).append(record.final_target_loss)
     if not losses:
-        raise UserError(f"no validation run in {folder} finished; see the errors above", field="validate")
+        raise UserError(f"no validation run in {folder} finished; see the errors above",
+                        field="validate")
     return losses
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_sweep import TINY
+from conftest import TINY
 from transformers import LlamaForCausalLM
 
 from raymix.config import ModelConfig, parse_config
@@ -20,7 +20,7 @@ from raymix.training.memory import (
 )
 from raymix.training.model import count_parameters, llama_config
 
-RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
 
 
 @pytest.mark.parametrize("shape, vocab", [((1, 32, 2, 64), 512), ((4, 256, 4, 1024), 32000),

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import ray
 import yaml
-from test_sweep import TINY
+from conftest import TINY
 
 from raymix.cli.commands import main
 

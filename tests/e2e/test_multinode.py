@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 import ray
-from test_sweep import TINY, experiment_counts
+from conftest import TINY, experiment_counts
 
 from raymix.config import parse_config
 from raymix.runs import ResultStore
@@ -50,9 +50,9 @@ def test_sweep_spreads_over_nodes_and_packs_four_proxies_per_gpu(cluster, tmp_pa
     assert counts["at_once"] > 2, line
     assert result.stored == 8 and result.failed == 0 and result.trained_now == 8
     records = ResultStore(tmp_path / "sweep").load_all().values()
-    nodes = [r["node_id"] for r in records]
+    nodes = [r.node_id for r in records]
     assert set(nodes) <= worker_ids and len(set(nodes)) == 2  # never the head, both workers
-    assert all(len(r["gpu_ids"]) == 1 for r in records)  # each trial saw its (shared) GPU
+    assert all(len(r.gpu_ids) == 1 for r in records)  # each trial saw its (shared) GPU
     # every trial's result reached the one aggregator and is in the exported tables
     assert len(pd.read_csv(tmp_path / "sweep" / "mixtures.csv")) == 8
 

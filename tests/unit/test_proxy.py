@@ -63,23 +63,24 @@ def test_apportion_sums_exactly():
 def test_train_proxy_learns_and_records(data):
     evals = []
     record = train_proxy({"code": 0.5, "prose": 0.5}, data, MODEL, TRAIN, on_eval=evals.append)
-    assert [e["step"] for e in record["evaluations"]] == [10, 20, 30] == [e["step"] for e in evals]
-    first, last = record["evaluations"][0], record["evaluations"][-1]
-    assert last["target_loss"] < first["target_loss"] < np.log(256) + 0.5
-    expected = 0.25 * last["losses"]["code"] + 0.75 * last["losses"]["prose"]
-    assert last["target_loss"] == pytest.approx(expected)
-    assert record["tokens_seen"] == 30 * 8 * 32
-    assert record["params"] > record["non_embedding_params"] > 0
+    assert [e.step for e in record.evaluations] == [10, 20, 30] == [e.step for e in evals]
+    first, last = record.evaluations[0], record.evaluations[-1]
+    assert last.target_loss < first.target_loss < np.log(256) + 0.5
+    expected = 0.25 * last.losses["code"] + 0.75 * last.losses["prose"]
+    assert last.target_loss == pytest.approx(expected)
+    assert record.final_target_loss == last.target_loss
+    assert record.tokens_seen == 30 * 8 * 32
+    assert record.params > record.non_embedding_params > 0
 
 
 def test_train_proxy_is_deterministic_and_mixture_matters(data):
     a = train_proxy({"code": 1.0, "prose": 0.0}, data, MODEL, TRAIN)
     b = train_proxy({"code": 1.0, "prose": 0.0}, data, MODEL, TRAIN)
     c = train_proxy({"code": 0.0, "prose": 1.0}, data, MODEL, TRAIN)
-    assert a["evaluations"][-1]["losses"] == b["evaluations"][-1]["losses"]
-    assert a["mixture"] == {"code": 1.0}  # zero weights are dropped from the record
+    assert a.evaluations[-1].losses == b.evaluations[-1].losses
+    assert a.mixture == {"code": 1.0}  # zero weights are dropped from the record
     # training only on code is better on code, only on prose better on prose
-    la, lc = a["evaluations"][-1]["losses"], c["evaluations"][-1]["losses"]
+    la, lc = a.evaluations[-1].losses, c.evaluations[-1].losses
     assert la["code"] < lc["code"] and lc["prose"] < la["prose"]
 
 
@@ -91,11 +92,11 @@ def test_continual_pretraining_starts_from_a_saved_checkpoint(data, tmp_path):
     cpt = dataclasses.replace(TRAIN, init_from=str(folder))
     record = train_proxy({"code": 0.5, "prose": 0.5}, data, MODEL, cpt)
     # measured before training: the checkpoint's own final losses, the critical baseline
-    assert record["initial_losses"] == pytest.approx(base["evaluations"][-1]["losses"], abs=1e-5)
-    assert record["initial_target_loss"] == pytest.approx(
-        base["evaluations"][-1]["target_loss"], abs=1e-5)
+    assert record.initial_losses == pytest.approx(base.evaluations[-1].losses, abs=1e-5)
+    assert record.initial_target_loss == pytest.approx(
+        base.evaluations[-1].target_loss, abs=1e-5)
     # continual pretraining on code lowers the code loss below the prose-only start
-    assert record["evaluations"][-1]["losses"]["code"] < record["initial_losses"]["code"]
+    assert record.evaluations[-1].losses["code"] < record.initial_losses["code"]
     other_shape = dataclasses.replace(MODEL, hidden=64)
     with pytest.raises(UserError, match="training.init_from: .*hidden_size"):
         train_proxy({"code": 1.0}, data, other_shape, cpt)

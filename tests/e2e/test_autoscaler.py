@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import ray
 import yaml
-from test_sweep import TINY, experiment_counts
+from conftest import TINY, experiment_counts
 
 from raymix.config import parse_config
 from raymix.runs import ResultStore
@@ -72,19 +72,18 @@ def test_an_adaptive_sweep_scales_the_cluster_up_from_zero_and_back_down(autosca
     # proxies of a few seconds: a trial shorter than a new worker's start-up (about 2 s on
     # a fake node) would reuse the first trial's worker and run alone
     raw["training"].update(steps=120, eval_every=40)
-    raw["mixtures"] = {"count": 6, "repeats": 0}
-    raw["search"] = {"strategy": "bayesopt", "initial_runs": 2}
+    raw["mixtures"] = {"count": 6, "repeats": 0, "strategy": "bayesopt", "initial_runs": 2}
     raw["compute"] = {"storage": str(tmp_path / "sweep"), "address": autoscaling_head,
                       "cpus_per_trial": 1, "gpus_per_trial": 0.5}
     lines: list[str] = []
     result = run_sweep(parse_config(raw, base_dir=tmp_path), log=lines.append)
 
     assert result.stored == 6 and result.failed == 0
-    nodes = {r["node_id"] for r in ResultStore(tmp_path / "sweep").load_all().values()}
+    nodes = {r.node_id for r in ResultStore(tmp_path / "sweep").load_all().values()}
     assert head_id not in nodes and len(nodes) >= 1  # every trial ran on an added node
-    # the search kept suggestions in flight as nodes joined, though it started with no
+    # the strategy kept suggestions in flight as nodes joined, though it started with no
     # slot at all (a limit fixed at the start's slots trained one trial at a time)
-    counts, line = experiment_counts(lines, "search")
+    counts, line = experiment_counts(lines, "adaptive")
     # both initial runs handed out at once: the demand that made the autoscaler add nodes
     assert counts["suggested"] >= 2, line
     assert counts["at_once"] >= 2, line

@@ -131,7 +131,8 @@ def test_fit_and_propose_at_a_scale_no_run_reached(long_table, tmp_path):
     assert proposal["predicted_target_loss"] == pytest.approx(truth, abs=0.01)
     assert proposal["mixture"]["web"] > 0.9  # the law's slopes: web lowers the loss most
     assert proposal["scaling"]["target_scale"] == {
-        "params": 1e9, "tokens": 2e10, "params_from": "--at", "tokens_from": "--at"}
+        "params": 1e9, "tokens": 2e10, "params_from": "the target scale",
+        "tokens_from": "the target scale"}
 
 
 def test_critical_share_from_tables_needs_a_baseline(tables, tmp_path):

@@ -42,7 +42,7 @@ def test_an_empty_constraints_file_means_the_defaults(tmp_path):
     ("min_weight: {web: lots}\n", "constraints.min_weight.web"),
     ("max_weight: [0.1]\n", "constraints.max_weight"),
     ("- just\n- a list\n", "constraints"),
-    ("min_weight: {web: 0.1\n", "--constraints"),  # YAML syntax
+    ("min_weight: {web: 0.1\n", "constraints"),  # YAML syntax
 ])
 def test_load_constraints_errors_name_the_field(tmp_path, text, field):
     with pytest.raises(ConfigError) as info:
@@ -54,7 +54,7 @@ def test_load_constraints_errors_name_the_field(tmp_path, text, field):
 def test_a_missing_constraints_file_names_the_option(tmp_path):
     with pytest.raises(ConfigError, match="no such file") as info:
         load_constraints(tmp_path / "nope.yaml")
-    assert info.value.field == "--constraints"
+    assert info.value.field == "constraints"
 
 
 def test_domain_names_are_checked_when_the_constraints_are_built(tmp_path):

@@ -14,23 +14,23 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from test_sweep import (
-    _session_members,
+from conftest import (
     experiment_counts,
     finish,
     kill_session,
-    raymix_cli,  # noqa: F401  (cache_dir is a fixture)
+    raymix_cli,
+    session_members,
     stored_runs,
     write_config,
 )
 
-from raymix.runs import ResultStore
+from raymix.runs import ResultStore, SweepLayout
 
 
 def _processes(proc, title: str) -> list[int]:
     """Pids in the CLI's session whose process title starts with ``title``."""
     found = []
-    for pid in _session_members(proc.pid):
+    for pid in session_members(proc.pid):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
@@ -61,13 +61,14 @@ def _lost(sweep: Path, planned: int) -> int:
     return len(set(plan) - set(stored_runs(sweep)))
 
 
-def test_a_killed_driver_resumes_its_adaptive_search_with_every_mixture_once(tmp_path, cache_dir):
-    """The hardest resume: mid-search, with suggestions in flight (a random sweep's plan
-    resumes by the same path once the search has made it)."""
+def test_a_killed_driver_resumes_its_adaptive_strategy_with_every_mixture_once(tmp_path,
+                                                                               cache_dir):
+    """The hardest resume: mid-strategy, with suggestions in flight (a random sweep's plan
+    resumes by the same path once the strategy has made it)."""
     config = write_config(tmp_path, cache_dir, training={"steps": 60, "eval_every": 20},
-                          mixtures={"count": 8, "repeats": 1, "repeat_seeds": 1},
-                          search={"strategy": "bayesopt", "initial_runs": 3,
-                                  "max_weight": {"licences": 0.5}})
+                          mixtures={"count": 8, "repeats": 1, "repeat_seeds": 1,
+                                    "strategy": "bayesopt", "initial_runs": 3},
+                          search={"max_weight": {"licences": 0.5}})
     sweep = tmp_path / "sweep"
     proc = raymix_cli("sweep", str(config), "--no-propose")
     try:
@@ -77,30 +78,31 @@ def test_a_killed_driver_resumes_its_adaptive_search_with_every_mixture_once(tmp
             time.sleep(0.2)
     finally:
         kill_session(proc)  # SIGKILL: the driver, its cluster and the aggregator die
-    before = json.loads((sweep / "search.json").read_text())
+    before = json.loads(SweepLayout(sweep).strategy.read_text())
     stored_before = set(stored_runs(sweep))
     assert 4 <= len(stored_before) <= 6 and len(before["run_ids"]) > len(stored_before)
 
     out = finish(raymix_cli("sweep", str(config)))
     assert f"{len(stored_before)} already stored" in out
     assert _lost(sweep, 9) == 0
-    after = json.loads((sweep / "search.json").read_text())
-    # the same search went on: its earlier suggestions kept, the unfinished ones trained
+    after = json.loads(SweepLayout(sweep).strategy.read_text())
+    # the same strategy went on: its earlier suggestions kept, the unfinished ones trained
     assert after["run_ids"] == [f"run-{i:04d}" for i in range(8)]
-    assert after["search"]["suggested"][:len(before["run_ids"])] == before["search"]["suggested"]
+    assert after["sampler"]["suggested"][:len(before["run_ids"])] == \
+        before["sampler"]["suggested"]
     records = ResultStore(sweep).load_all()
     assert sorted(records) == sorted(after["run_ids"] + ["run-0000-s1"])  # each exactly once
     plan = pd.read_csv(sweep / "plan.csv").set_index("run")
-    for run_id, weights in zip(after["run_ids"], after["search"]["suggested"]):
+    for run_id, weights in zip(after["run_ids"], after["sampler"]["suggested"]):
         assert plan.loc[run_id, ["code", "licences", "readmes"]].tolist() == weights
-        assert weights[1] <= 0.5 + 1e-9  # search.max_weight bounds the search
+        assert weights[1] <= 0.5 + 1e-9  # search.max_weight bounds the strategy
     assert plan.loc["run-0000-s1", "seed"] == 1  # the repeat of the first mixture
-    # no serial suggest-train-suggest: the resumed search handed out as many runs as its
+    # no serial suggest-train-suggest: the resumed strategy handed out as many runs as its
     # limit allows (2 slots + 1 waiting, or the runs left) before any had finished. (How
     # many then trained at once is checked in test_autoscaler.py: proxies of 60 steps are
     # shorter than a worker's start on a loaded machine, and Tune reuses the first worker.)
     expected = min(3, 8 - len(stored_before))
-    counts, line = experiment_counts(out.splitlines(), "search")
+    counts, line = experiment_counts(out.splitlines(), "adaptive")
     assert counts["suggested"] == expected, line
     assert "9/9 done" in out and (sweep / "proposal.json").is_file()
 

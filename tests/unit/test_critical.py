@@ -66,15 +66,15 @@ def test_from_wide_runs():
                 objective=objective, target="pile_loss")
     result = critical_from_runs(runs, "python", _baseline_for(0.5))
     assert result.domain == "python" and result.proportion == pytest.approx(0.5, abs=0.01)
-    with pytest.raises(UserError, match=r"--critical: no domain 'code'.*pile, python"):
+    with pytest.raises(UserError, match=r"^domain: no domain 'code'.*pile, python"):
         critical_from_runs(runs, "code", 3.0)
 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"weights": [0.2, 0.2, 0.8, 0.8], "losses": [2.9, 2.9, 3.0, 3.0]},
      "3 or more distinct proportions"),
-    ({"baseline": float("nan")}, "--baseline"),
-    ({"baseline": "2.9"}, "--baseline"),
+    ({"baseline": float("nan")}, "^baseline: "),
+    ({"baseline": "2.9"}, "^baseline: "),
     ({"losses": _law(PROPORTIONS)[::-1]}, "do not show the loss on the original data rising"),
     ({"weights": PROPORTIONS + 0.5}, r"must lie in \[0, 1\]"),
     ({"losses": [2.9, 3.0]}, "one loss per run"),

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY
 from safetensors.torch import load_file
-from test_sweep import TINY
 from transformers import LlamaForCausalLM
 
 from raymix.config import ModelConfig, parse_config
 from raymix.errors import ConfigError, UserError
 from raymix.training.model import build_model, llama_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # calls that would turn a file's bytes into code or objects
 UNSAFE = re.compile(r"pickle\.loads?\(|torch\.load\(|yaml\.load\(|yaml\.unsafe_load|"
@@ -55,8 +55,8 @@ LOCAL_CLUSTER = """
 import json, socket
 from pathlib import Path
 from ray._private.authentication.authentication_utils import is_token_auth_enabled
-from raymix.config.schema import parse_config
-from raymix.sweep.runner import ray_cluster
+from raymix.config import parse_config
+from raymix.sweep.cluster import ray_cluster
 cfg = parse_config({"data": {"domains": [{"name": "a", "source": "builtin:code"},
                                          {"name": "b", "source": "builtin:poetry"}]},
                     "target": {"name": "t", "source": "builtin:python_reference"}})

@@ -1,4 +1,4 @@
-"""The README's cluster path on one machine: `ray start --head`, then `ray job submit` of a sweep."""
+"""The README's cluster path on one machine: `ray start --head`, then `ray job submit`."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from test_sweep import TINY
+from conftest import TINY
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
@@ -49,7 +49,7 @@ def test_ray_job_submit_runs_a_sweep(head_node, tmp_path):
     raw["data"]["cache_dir"] = str(tmp_path / "cache")
     raw["compute"] = {"storage": str(tmp_path / "sweep")}  # joins the head node's cluster
     # an adaptive sweep: a space-filling design, then the GP's suggestions, from the job's driver
-    raw["search"].update(strategy="design", initial_runs=4)
+    raw["mixtures"].update(strategy="design", initial_runs=4)
     # The job's working directory is the uploaded repository: the config must travel in it.
     config = ROOT / f".job-test-{os.getpid()}.yaml"
     config.write_text(yaml.safe_dump(raw))
@@ -64,9 +64,10 @@ def test_ray_job_submit_runs_a_sweep(head_node, tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "succeeded" in done.stdout + done.stderr
     sweep = tmp_path / "sweep"
-    assert len(pd.read_csv(sweep / "mixtures.csv")) == 10  # 8 mixtures + 2 repeated with another seed
-    search = json.loads((sweep / "search.json").read_text())
-    assert search["search"]["strategy"] == "design" and len(search["run_ids"]) == 8
+    # 8 mixtures + 2 repeated with another seed
+    assert len(pd.read_csv(sweep / "mixtures.csv")) == 10
+    strategy = json.loads((sweep / "strategy.json").read_text())
+    assert strategy["sampler"]["strategy"] == "design" and len(strategy["run_ids"]) == 8
     assert (sweep / "proposal.json").is_file()
 
 

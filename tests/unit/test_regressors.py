@@ -8,7 +8,7 @@ from scipy import stats
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-from raymix.errors import ConfigError, UserError
+from raymix.errors import UserError
 from raymix.regression import NoiseFloor, SimplexGP, noise_floor
 from raymix.regression.gp import gp_negative_log_likelihood
 from raymix.regression.selection import (
@@ -186,12 +186,13 @@ def test_auto_without_ensembles_and_as_an_estimator(law_runs):
 
 @pytest.mark.parametrize("names", [[], ["ridge", "auto"], ["ridge", "nope"]])
 def test_auto_rejects_bad_candidate_lists(names, law_runs):
-    with pytest.raises(ConfigError, match="fit.regressors"):
+    with pytest.raises(UserError, match="^regressors: ") as caught:
         fit_auto(*law_runs, names)
+    assert caught.value.field == "regressors"
 
 
 def test_unknown_regressor_is_a_config_error():
-    with pytest.raises(ConfigError, match="unknown regressor 'svm'"):
+    with pytest.raises(UserError, match="^regressors: unknown regressor 'svm'"):
         make_regressor("svm")
 
 

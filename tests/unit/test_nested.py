@@ -167,11 +167,11 @@ def test_whole_pipeline_predicts_an_unseen_scale_and_feeds_the_mixing_law():
 
 def test_a_scale_the_runs_cannot_reach_is_a_user_error():
     one_size = _runs(_table(_mixtures(3), sizes=(1e8,)))
-    with pytest.raises(UserError, match=r"--at params=1e\+09: no mixture was trained at that "
-                                        r"size .* leave params out of --at"):
+    with pytest.raises(UserError, match=r"^at: params=1e\+09: no mixture was trained at that "
+                                        r"size .* leave params out of the target scale"):
         NestedScalingLaw().fit(one_size, Scale(params=1e9))
     two_points = _runs(_table(_mixtures(3), sizes=(1e8,), tokens=TOKENS[:2]))
-    with pytest.raises(UserError, match=r"--at tokens=1e\+10: no \(mixture, size\) has the 3 "):
+    with pytest.raises(UserError, match=r"^at: tokens=1e\+10: no \(mixture, size\) has the 3 "):
         NestedScalingLaw().fit(two_points, Scale(tokens=1e10))
     with pytest.raises(UserError, match="checkpoints must be one of all, final"):
         NestedScalingLaw(checkpoints="last").fit(one_size, Scale())
@@ -193,7 +193,7 @@ def test_parse_at(spec, scale):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("", r"--at: give the target scale"),
+    ("", r"^at: give the target scale"),
     ("size=1e9", r"'size=1e9' is not params=N or tokens=D"),
     ("params", r"'params' is not params=N"),
     ("params=-3", r"params must be a positive number .*got '-3'"),

@@ -16,12 +16,13 @@ def _predictions(predicted: dict[str, float]) -> dict:
 def test_a_proposal_that_wins_by_more_than_the_noise():
     predictions = _predictions({"proposal": 3.00, "uniform": 3.10, "best_observed": 3.05})
     measured = {"proposal": [3.02, 3.04], "uniform": [3.20, 3.22], "best_observed": [3.10, 3.12]}
-    result = compare(predictions, measured)
+    result = compare(predictions, measured).to_dict()
     assert result["proposal_best"] and result["ranking"]["held"]
     assert result["ranking"]["measured"] == ["proposal", "best_observed", "uniform"]
     assert result["ranking"]["spearman"] == pytest.approx(1.0)
     gap = result["proposal_vs"]["uniform"]
-    assert gap["measured_gap"] == pytest.approx(0.18) and gap["predicted_gap"] == pytest.approx(0.10)
+    assert gap["measured_gap"] == pytest.approx(0.18)
+    assert gap["predicted_gap"] == pytest.approx(0.10)
     assert gap["significant"] and gap["proposal_better"]
     # measured - predicted: +0.03, +0.11, +0.06
     assert result["prediction_error"]["mae"] == pytest.approx(0.2 / 3)
@@ -33,7 +34,7 @@ def test_a_proposal_that_wins_by_more_than_the_noise():
 def test_a_gap_within_seed_noise_and_a_broken_ranking_are_reported():
     predictions = _predictions({"proposal": 3.00, "uniform": 3.10, "mine": 3.20})
     measured = {"proposal": [3.10, 3.30], "uniform": [3.05, 3.25], "mine": [3.00, 3.02]}
-    result = compare(predictions, measured)
+    result = compare(predictions, measured).to_dict()
     assert not result["proposal_best"] and not result["ranking"]["held"]
     assert result["ranking"]["measured"][0] == "mine"
     assert result["proposal_vs"]["uniform"]["significant"] is False  # 0.05 apart, std 0.14
@@ -43,7 +44,7 @@ def test_a_gap_within_seed_noise_and_a_broken_ranking_are_reported():
 
 def test_a_mixture_without_finished_runs_is_shown_as_not_run():
     predictions = _predictions({"proposal": 3.0, "uniform": 3.1})
-    result = compare(predictions, {"proposal": [3.0]})
+    result = compare(predictions, {"proposal": [3.0]}).to_dict()
     assert result["mixtures"]["uniform"]["measured"] is None
     assert result["proposal_vs"] == {} or "uniform" not in result["proposal_vs"]
     assert "not run" in validation_markdown(result)

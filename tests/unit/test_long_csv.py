@@ -79,9 +79,9 @@ def _break(table, kind):
 
 
 @pytest.mark.parametrize("kind, target, domains, message", [
-    ("no_tokens", "target_loss", None, r"--runs: runs.csv has no column 'tokens'"),
-    ("non_numeric", "web_loss", None, r"--runs: runs.csv row 6 .*'n/a\?' in column 'web_loss'"),
-    ("zero_params", "target_loss", None, r"--runs: runs.csv row 4 has params = 0"),
+    ("no_tokens", "target_loss", None, r"^runs: runs.csv has no column 'tokens'"),
+    ("non_numeric", "web_loss", None, r"^runs: runs.csv row 6 .*'n/a\?' in column 'web_loss'"),
+    ("zero_params", "target_loss", None, r"^runs: runs.csv row 4 has params = 0"),
     ("missing_tokens", "target_loss", None, r"runs.csv row 5 has no value; tokens must be"),
     ("duplicate", "target_loss", None, r"row 3 repeats the checkpoint of run 'r0'"),
     ("weights_change", "target_loss", None, r"run 'r0' changes its weight of domain 'web' in "
@@ -89,13 +89,13 @@ def _break(table, kind):
     ("params_change", "target_loss", None, r"run 'r1' changes its model size"),
     ("no_run_id", "target_loss", None, r"runs.csv row 8 has no run id"),
     ("negative_weight", "target_loss", DOMAINS, r"row 2 has a negative weight for domain 'web'"),
-    ("sum_not_one", "target_loss", DOMAINS, r"--domains: the weights in runs.csv row 2 sum to"),
-    ("sum_not_one", "target_loss", None, r"--domains: cannot tell the domain weights"),
-    (None, "nope", None, r"--target: runs.csv has no column 'nope'"),
-    (None, "loss", None, r"--target: .*columns contain it"),
-    (None, "target_loss", ["web", "cod"], r"--domains: runs.csv has no column 'cod'"),
-    (None, "target_loss", ["web", "seed"], r"--domains: 'seed' is a bookkeeping column"),
-    (None, "target_loss=-1", None, r"--target 'target_loss=-1'"),
+    ("sum_not_one", "target_loss", DOMAINS, r"^domains: the weights in runs.csv row 2 sum to"),
+    ("sum_not_one", "target_loss", None, r"^domains: cannot tell the domain weights"),
+    (None, "nope", None, r"^targets: runs.csv has no column 'nope'"),
+    (None, "loss", None, r"^targets: .*columns contain it"),
+    (None, "target_loss", ["web", "cod"], r"^domains: runs.csv has no column 'cod'"),
+    (None, "target_loss", ["web", "seed"], r"^domains: 'seed' is a bookkeeping column"),
+    (None, "target_loss=-1", None, r"^targets: 'target_loss=-1'"),
 ])
 def test_mistakes_are_one_line_user_errors(tmp_path, kind, target, domains, message):
     path = tmp_path / "runs.csv"
@@ -107,7 +107,8 @@ def test_mistakes_are_one_line_user_errors(tmp_path, kind, target, domains, mess
 
 def test_no_weight_columns_says_to_name_them():
     table = _sweep_table().drop(columns=DOMAINS)
-    with pytest.raises(UserError, match=r"--domains: no column .* --domains a,b,c"):
+    with pytest.raises(UserError, match=r"^domains: no column .* name the weight columns "
+                                        r"\(domains, e\.g\. web,code,books\)"):
         long_runs_from_frame(table, ["target_loss"])
 
 
@@ -119,5 +120,5 @@ def test_unreadable_files(tmp_path, content, message):
     path = tmp_path / "runs.csv"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(UserError, match=f"--runs: .*{message}"):
+    with pytest.raises(UserError, match=f"^runs: .*{message}"):
         read_long_runs(path, ["target_loss"])

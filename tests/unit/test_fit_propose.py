@@ -21,7 +21,8 @@ TREES = FitConfig(regressors=["ridge", "lightgbm"], ensemble=False)
 RIDGE = FitConfig(regressors=["ridge"], cv_folds=4)
 
 
-def _mixtures(n, seed=0, k=len(DOMAINS)):
+def _mixtures(n, seed=0, k=None):
+    k = len(DOMAINS) if k is None else k
     rng = np.random.default_rng(seed)
     return rng.dirichlet(np.full(k, 0.8), size=n)
 
@@ -100,7 +101,7 @@ def test_bad_training_data_is_a_user_error(X, y, folds, message):
 
 
 def test_unknown_regressor_names_the_config_field():
-    with pytest.raises(ConfigError, match=r"fit\.regressors"):
+    with pytest.raises(UserError, match=r"^regressors: unknown regressor 'xgboost'"):
         make_regressor("xgboost")
 
 
@@ -139,15 +140,15 @@ def test_other_regressors_and_methods_find_the_optimum(bowl_runs, regressor, met
     p = propose_mixture(mixtures, loss, prior=PRIOR, search=search,
                 fit_config=FitConfig(regressors=[regressor], cv_folds=3))
     assert p.search.method == method
-    assert np.abs(p.mixture - OPTIMUM).sum() < 0.25, p.mixture
+    assert np.abs(p.weights - OPTIMUM).sum() < 0.25, p.mixture
 
 
 def test_proposal_dict_is_json_and_complete(bowl_runs, bowl_proposal):
     mixtures, loss = bowl_runs
     out = json.loads(json.dumps(bowl_proposal.to_dict()))
-    assert set(out) == {"mixture", "predicted_target_loss", "predicted_std", "uncertainty",
-                        "baselines", "nearest_run", "regressor", "regressors", "noise_floor",
-                        "n_runs", "constraints", "search"}
+    assert set(out) == {"target", "mixture", "predicted_target_loss", "predicted_std",
+                        "uncertainty", "baselines", "nearest_run", "regressor", "regressors",
+                        "noise_floor", "n_runs", "constraints", "search", "warnings"}
     assert list(out["mixture"]) == DOMAINS
     assert sum(out["mixture"].values()) == pytest.approx(1.0)
     assert set(out["regressors"]) == {"ridge", "lightgbm"}
@@ -168,7 +169,7 @@ def test_target_series_is_aligned_by_run_label(bowl_runs, bowl_proposal):
     mixtures, loss = bowl_runs
     shuffled = loss.sample(frac=1.0, random_state=0)
     again = propose_mixture(mixtures, shuffled, prior=PRIOR, fit_config=TREES, search=SMALL_SEARCH)
-    np.testing.assert_allclose(again.mixture, bowl_proposal.mixture)
+    np.testing.assert_allclose(again.weights, bowl_proposal.weights)
     with pytest.raises(UserError, match="no target loss for 1 run"):
         propose_mixture(mixtures, loss.iloc[1:], prior=PRIOR, fit_config=RIDGE, search=SMALL_SEARCH)
 
@@ -220,7 +221,8 @@ def test_infeasible_constraints_name_the_field():
         propose_mixture(X, y, fit_config=RIDGE, available_tokens=dict.fromkeys(DOMAINS, 10**6),
                 search=SearchConfig(target_tokens=10**9, max_epochs=1))
     with pytest.raises(ConfigError, match=r"search\.target_tokens"):
-        propose_mixture(X, y, fit_config=RIDGE, search=SearchConfig(target_tokens=10**9, max_epochs=1))
+        propose_mixture(X, y, fit_config=RIDGE,
+                        search=SearchConfig(target_tokens=10**9, max_epochs=1))
     with pytest.raises(ConfigError, match=r"constraints\.max_weight\.poetry"):
         propose_mixture(X, y, fit_config=RIDGE, search=SearchConfig(max_weight={"poetry": 0.2}),
                 where="constraints")
@@ -270,14 +272,21 @@ def test_report_writes_markdown_and_pngs(tmp_path, bowl_runs, bowl_proposal):
 
 
 def test_warnings_tell_a_missed_best_run_from_one_outside_the_bounds():
-    from raymix.proposal import fit_warnings
+    from raymix.mixtures import Constraints
+    from raymix.proposal import Proposal, SearchResult, fit_warnings
+    from raymix.regression import FitResult
 
     def proposal(best_weight, gap):
-        return {"regressor": {"cv_spearman": 0.9}, "noise_floor": None,
-                "constraints": {"lower": {"a": 0.0, "b": 0.0}, "upper": {"a": 0.5, "b": 1.0}},
-                "baselines": {"best_observed": {
-                    "mixture": {"a": best_weight, "b": 1 - best_weight}, "run": "r7",
-                    "predicted_gap_to_proposal": gap, "gap_above_noise": None}}}
+        chosen = CVResult("ridge", 0.9, 0.9, 0.01, 0.8, np.zeros(1), np.zeros(1, dtype=int))
+        fitted = FitResult(estimator=None, chosen=chosen, results=[chosen], noise=None,
+                           domains=["a", "b"], n_runs=10)
+        box = Constraints(["a", "b"], lower=np.zeros(2), upper=np.array([0.5, 1.0]),
+                          prior=np.full(2, 0.5))
+        found = SearchResult(["a", "b"], np.array([0.5, 0.5]), 3.0, 3.0, "simulate")
+        return Proposal(fit=fitted, constraints=box, search=found, predicted_target_loss=3.0,
+                        predicted_std=0.0, baselines={"best_observed": {
+                            "mixture": {"a": best_weight, "b": 1 - best_weight}, "run": "r7",
+                            "predicted_gap_to_proposal": gap, "gap_above_noise": None}})
 
     assert "search missed it" in fit_warnings(proposal(0.4, -0.05))[0]
     assert fit_warnings(proposal(0.9, -0.05)) == []  # a: 0.9 breaks the bound of 0.5
@@ -295,8 +304,8 @@ def test_a_proposal_far_from_every_run_is_flagged_as_an_extrapolation():
     far = propose_mixture(runs, loss, fit_config=FitConfig(regressors=["ridge"], cv_folds=3),
                   search=SearchConfig(method="exact", restarts=4))
     assert far.nearest_run["distance"] > 0.5
-    assert any("far from every run" in w for w in fit_warnings(far.to_dict()))
+    assert any("far from every run" in w for w in fit_warnings(far))
     near = propose_mixture(runs, loss, fit_config=FitConfig(regressors=["gp"], cv_folds=3),
                    search=SearchConfig(method="pessimistic", candidates=2000))
     assert near.nearest_run["distance"] < 0.5
-    assert not any("far from every run" in w for w in fit_warnings(near.to_dict()))
+    assert not any("far from every run" in w for w in fit_warnings(near))

@@ -8,118 +8,22 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import re
-import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import ray
-import yaml
+from conftest import (
+    finish,
+    raymix_cli,
+    write_config,
+)
 
 import raymix
-from raymix.runs import ResultStore
-from raymix.sweep.aggregator import get_aggregator
-
-TINY = {
-    "name": "tiny",
-    "data": {
-        "max_text_bytes": 300_000,
-        "tokenizer": {"vocab_size": 512},
-        "domains": [
-            {"name": "code", "source": "builtin:code"},
-            {"name": "licences", "source": "builtin:licences"},
-            {"name": "readmes", "source": "builtin:readmes"},
-        ],
-    },
-    "target": {"name": "python_reference", "source": "builtin:python_reference"},
-    "model": {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "seq_len": 64},
-    "training": {"steps": 30, "batch_size": 8, "lr": 0.01, "warmup_steps": 3, "eval_every": 10,
-                 "eval_tokens": 2048},
-    "mixtures": {"count": 8, "repeats": 2, "repeat_seeds": 1},
-    "compute": {"num_cpus": 2},
-    "fit": {"cv_folds": 3},
-    "search": {"candidates": 2000, "top_k": 20},
-}
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-def write_config(folder: Path, cache: Path, **overrides) -> Path:
-    raw = json.loads(json.dumps(TINY))
-    raw["data"]["cache_dir"] = str(cache)
-    raw["compute"]["storage"] = str(folder / "sweep")
-    for section, values in overrides.items():
-        if isinstance(values, list) or section not in raw:  # scales, validate
-            raw[section] = values
-        else:
-            raw[section].update(values)
-    path = folder / "sweep.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
-def experiment_counts(lines: list[str], phase: str) -> tuple[dict[str, int], str]:
-    """The counts in a sweep's summary line of one Tune experiment (``search`` or ``plan``):
-    ``at_once`` (Tune's running trials) and, for a search, ``suggested``; and the line."""
-    line = next(line for line in lines if line.startswith(f"[sweep] {phase}:"))
-    counts = {"at_once": int(re.search(r"up to (\d+) trials? ran at once", line)[1])}
-    suggested = re.search(r"up to (\d+) suggested at a time", line)
-    if suggested:
-        counts["suggested"] = int(suggested[1])
-    return counts, line
-
-
-def raymix_cli(*args: str, **popen) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "raymix", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True, **popen)
-
-
-def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    finally:
-        kill_session(proc)
-    assert proc.returncode == 0, out
-    return out
-
-
-def kill_session(proc: subprocess.Popen) -> None:
-    """SIGKILL the command and every process it started (its Ray cluster included)."""
-    sid = proc.pid
-    for pid in _session_members(sid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait()
-    deadline = time.monotonic() + 30
-    while _session_members(sid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-
-
-def _session_members(sid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != "Z":  # fields: state, ppid, pgrp, session
-                members.append(int(entry.name))
-    return members
-
-
-def stored_runs(sweep_dir: Path) -> list[str]:
-    return sorted(ResultStore(sweep_dir).load_all())
+from raymix.runs import Evaluation, ResultStore, RunRecord
+from raymix.sweep.aggregator import DUPLICATE, STORED, AddOutcome, StoreSummary, get_aggregator
 
 
 def test_cli_sweep_end_to_end(tmp_path, cache_dir):
@@ -264,8 +168,8 @@ def test_continual_pretraining_sweep_finds_the_critical_share(tmp_path, cache_di
     finish(raymix_cli("sweep", str(cpt), "--no-propose"))
     record = json.loads((tmp_path / "cpt" / "sweep" / "results" / "run-0000.json").read_text())
     assert record["initial_target_loss"] > 0
-    done = subprocess.run([sys.executable, "-m", "raymix", "propose", str(cpt), "--critical", "code"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "raymix", "propose", str(cpt),
+                           "--critical", "code"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "cpt" / "sweep" / "critical.json").read_text())
     assert result["domain"] == "code" and 0 <= result["proportion"] <= 1
@@ -281,14 +185,13 @@ def test_mixmin_sweep_trains_one_proxy_per_domain_and_mixes_them(tmp_path, cache
     assert "MixMin proposal" in out and "converged" in out
     sweep = tmp_path / "sweep"
     records = ResultStore(sweep).load_all().values()
-    assert sorted(list(r["mixture"].items()) for r in records) == [
+    assert sorted(list(r.mixture.items()) for r in records) == [
         [("code", 1.0)], [("licences", 1.0)], [("readmes", 1.0)]]
     result = json.loads((sweep / "mixmin.json").read_text())
     single = result["single_domain_target_loss"]
     for record in records:  # the log-probs score exactly what evaluation measured
-        (domain,) = record["mixture"]
-        assert single[domain] == pytest.approx(record["evaluations"][-1]["target_loss"],
-                                               abs=1e-4)
+        (domain,) = record.mixture
+        assert single[domain] == pytest.approx(record.final_target_loss, abs=1e-4)
     weights = result["weights"]
     assert sum(weights.values()) == pytest.approx(1.0) and weights["readmes"] <= 0.2 + 1e-9
     assert result["converged"]
@@ -326,18 +229,18 @@ def local_ray():
         ray.shutdown()
 
 
-def _record(run_id: str, loss: float) -> dict:
-    return {"run_id": run_id, "status": "ok", "mixture": {"a": 0.5, "b": 0.5}, "seed": 0,
-            "params": 10, "non_embedding_params": 5,
-            "evaluations": [{"step": 1, "tokens": 8, "train_loss": loss, "target_loss": loss,
-                             "losses": {"a": loss, "b": loss}}]}
+def _record(run_id: str, loss: float) -> RunRecord:
+    return RunRecord(run_id=run_id, status="ok", mixture={"a": 0.5, "b": 0.5}, seed=0,
+                     params=10, non_embedding_params=5,
+                     evaluations=[Evaluation(step=1, tokens=8, train_loss=loss, target_loss=loss,
+                                             losses={"a": loss, "b": loss})])
 
 
 def test_aggregator_stores_before_ack_drops_duplicates_and_rebuilds(local_ray, tmp_path):
     agg = get_aggregator(tmp_path, ["a", "b"], "t", "test")
-    assert ray.get(agg.add.remote(_record("run-0001", 3.0))) == "stored"
+    assert ray.get(agg.add.remote(_record("run-0001", 3.0))) == AddOutcome(STORED)
     assert (tmp_path / "results" / "run-0001.json").is_file()  # on disk once acknowledged
-    assert ray.get(agg.add.remote(_record("run-0001", 9.9))) == "duplicate"
+    assert ray.get(agg.add.remote(_record("run-0001", 9.9))) == AddOutcome(DUPLICATE)
     assert json.loads((tmp_path / "results" / "run-0001.json").read_text())[
         "evaluations"][0]["target_loss"] == 3.0
     ray.get(agg.add.remote(_record("run-0002", 2.0)))
@@ -351,7 +254,9 @@ def test_aggregator_stores_before_ack_drops_duplicates_and_rebuilds(local_ray, t
         except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
             assert time.monotonic() < deadline
             time.sleep(0.5)
-    assert summary["stored"] == 2 and summary["best_run"] == "run-0002"
-    assert ray.get(agg.add.remote(_record("run-0002", 1.0))) == "duplicate"
+    assert isinstance(summary, StoreSummary)
+    assert summary.stored == 2 and summary.best_run == "run-0002"
+    assert summary.ok == 2 and summary.failed == 0 and summary.best_target_loss == 2.0
+    assert ray.get(agg.add.remote(_record("run-0002", 1.0))) == AddOutcome(DUPLICATE)
     paths = ray.get(agg.export.remote())
     assert pd.read_csv(paths["metrics"])["t_loss"].tolist() == [3.0, 2.0]

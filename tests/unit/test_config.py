@@ -9,7 +9,7 @@ import yaml
 from raymix.config import load_config, parse_config
 from raymix.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "jobs" / "configs" / "demo.yaml"
 
 

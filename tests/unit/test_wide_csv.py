@@ -76,17 +76,18 @@ def _corrupt(kind, mix_path, met_path, mixtures, metrics):
 
 
 @pytest.mark.parametrize("kind, target, message", [
-    ("non_numeric_weight", "loss/web", r"--mixtures: .*column 'code' .*non-numeric value 'abc'"),
-    ("negative_weight", "loss/web", r"--mixtures: .*negative weight"),
-    ("sum_not_one", "loss/web", r"--mixtures: the weights of run '2' .* sum to 1\.3"),
-    ("missing_id", "loss/web", r"--mixtures: mix\.csv row 6 has no id"),
-    ("duplicate_id", "loss/web", r"--mixtures: .*id '1' twice"),
-    ("non_numeric_target", "loss/web", r"--metrics: .*'loss/web' .*non-numeric value 'n/a\?'"),
-    ("no_shared_ids", "loss/web", r"--metrics: no run id .* matches"),
-    ("empty_metrics", "loss/web", r"--metrics: met\.csv is not a readable CSV"),
-    (None, "loss/nope", r"--target: met\.csv has no column 'loss/nope'"),
-    (None, "loss", r"--target: .*2 columns contain it"),
-    (None, "loss/web=-1", r"--target 'loss/web=-1'"),
+    ("non_numeric_weight", "loss/web", r"^mixtures: .*non-numeric value 'abc' in column 'code'"),
+    ("negative_weight", "loss/web", r"^mixtures: .*negative weight"),
+    ("sum_not_one", "loss/web", r"^mixtures: the weights in mix\.csv run '2' sum to 1\.3"),
+    ("missing_id", "loss/web", r"^mixtures: mix\.csv row 6 has no id"),
+    ("duplicate_id", "loss/web", r"^mixtures: .*id '1' twice"),
+    ("non_numeric_target", "loss/web",
+     r"^metrics: .*non-numeric value 'n/a\?' in column 'loss/web'"),
+    ("no_shared_ids", "loss/web", r"^metrics: no run id .* matches"),
+    ("empty_metrics", "loss/web", r"^metrics: met\.csv is not a readable CSV"),
+    (None, "loss/nope", r"^targets: met\.csv has no column 'loss/nope'"),
+    (None, "loss", r"^targets: .*2 columns contain it"),
+    (None, "loss/web=-1", r"^targets: 'loss/web=-1'"),
     (None, "loss/web=x", r"weight after '=' must be a number"),
 ])
 def test_malformed_tables_are_one_line_errors(tmp_path, kind, target, message):
@@ -99,9 +100,9 @@ def test_malformed_tables_are_one_line_errors(tmp_path, kind, target, message):
 
 def test_missing_file_and_unknown_id_column(tmp_path):
     mix_path, met_path, *_ = _write_pair(tmp_path)
-    with pytest.raises(UserError, match="--mixtures: no such file"):
+    with pytest.raises(UserError, match="^mixtures: no such file"):
         read_runs(tmp_path / "nope.csv", met_path, ["loss/web"])
-    with pytest.raises(UserError, match="--id: mix.csv has no column 'run'"):
+    with pytest.raises(UserError, match="^id_column: mix.csv has no column 'run'"):
         read_runs(mix_path, met_path, ["loss/web"], id_column="run")
 
 

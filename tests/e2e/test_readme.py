@@ -1,0 +1,67 @@
+"""The README's Python API, run as written: every code block of its section, in order.
+
+The blocks run in a folder laid out like the repository: ``jobs/configs/demo.yaml`` is
+a tiny config on the same built-in corpus (the real demo trains for minutes), RegMix's
+published runs are where the README reads them (``../shared/reference/regmix``, as in
+CI), and ``jobs/constraints/regmix.yaml`` is the repository's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import TINY
+
+ROOT = Path(__file__).resolve().parents[2]
+REGMIX = ROOT.parent / "shared" / "reference" / "regmix"
+
+
+def python_api_blocks() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+
+
+def test_the_section_has_the_three_blocks():
+    blocks = python_api_blocks()
+    assert len(blocks) == 3 and "raymix.run_sweep(cfg)" in blocks[0]
+
+
+@pytest.mark.skipif(not REGMIX.is_dir(), reason="RegMix's runs are read from ../shared")
+def test_the_readme_python_api_runs_top_to_bottom(tmp_path, monkeypatch):
+    work = tmp_path / "repository"
+    (work / "jobs" / "configs").mkdir(parents=True)
+    (work / "jobs" / "constraints").mkdir()
+    shutil.copy(ROOT / "jobs" / "constraints" / "regmix.yaml", work / "jobs" / "constraints")
+    raw = json.loads(json.dumps(TINY))
+    raw["data"]["cache_dir"] = "../../.raymix/cache"  # relative to the config, as the demo's
+    raw["compute"]["storage"] = "../../runs/demo"
+    (work / "jobs" / "configs" / "demo.yaml").write_text(yaml.safe_dump(raw))
+    (tmp_path / "shared" / "reference").mkdir(parents=True)
+    (tmp_path / "shared" / "reference" / "regmix").symlink_to(REGMIX)
+    monkeypatch.chdir(work)
+
+    names: dict = {}
+    for block in python_api_blocks():
+        exec(compile(block, "README.md (Python API)", "exec"), names)
+
+    # block 1: a sweep, its fit and its proposal
+    assert names["result"].stored == names["result"].planned == 10  # 8 mixtures + 2 repeats
+    assert (work / "runs" / "demo" / "results").is_dir()
+    assert json.loads((work / "proposal.json").read_text()) == json.loads(json.dumps(
+        names["record"]))
+    # block 2: RegMix's runs
+    assert len(names["runs"].objective) == 512
+    assert (work / "fit-report" / "report.md").is_file()
+    assert names["table"].shape[0] == 256 and np.isfinite(names["table"]["predicted"]).all()
+    assert 0.0 < names["share"].proportion < 1.0
+    # block 3: at a target scale, and the check at the validate scale
+    assert names["proposal"].scaling is names["proposal"].fit.scaling is not None
+    assert set(names["law"].predicted_.index) <= set(names["long"].frame["run"])
+    assert names["validation"].files["report"].endswith("validate.md")
