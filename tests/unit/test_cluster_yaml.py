@@ -45,7 +45,9 @@ def test_every_node_installs_raymix_and_mounts_the_shared_storage(cluster):
     assert "ray[default,tune]==" in setup and "pip install -q -e ~/raymix" in setup
     assert "/mnt/raymix" in setup and "mount -t nfs4" in setup
     assert cluster["file_mounts"]["~/raymix"] == "."
-    assert ".venv" in cluster["rsync_exclude"] and "runs" in cluster["rsync_exclude"]
+    # the demo's results at the top are not copied, the raymix.runs package is
+    assert ".venv" in cluster["rsync_exclude"] and "/runs" in cluster["rsync_exclude"]
+    assert "runs" not in cluster["rsync_exclude"]
     # the dashboard (and so the job server) is not opened beyond the head's localhost
     head = "\n".join(cluster["head_start_ray_commands"])
     assert "--dashboard-host=127.0.0.1" in head and "0.0.0.0" not in head
@@ -56,3 +58,22 @@ def test_every_node_runs_ray_with_token_authentication(cluster):
     for key in ("head_start_ray_commands", "worker_start_ray_commands"):
         start = [c for c in cluster[key] if "ray start" in c]
         assert start and all("RAY_AUTH_MODE=token" in c for c in start), key
+
+
+def test_a_job_uploads_the_package_but_not_results_or_the_venv():
+    """jobs/runtime_env.yaml's excludes and .gitignore, read by Ray's own upload matcher."""
+    from ray._private.runtime_env.packaging import (
+        _get_excludes,
+        get_excludes_from_ignore_files,
+    )
+
+    root = CLUSTER.parent
+    excludes = yaml.safe_load((root / "jobs" / "runtime_env.yaml").read_text())["excludes"]
+    rules = [_get_excludes(root, excludes),
+             *get_excludes_from_ignore_files(root, include_gitignore=True)]
+
+    def uploaded(path: str) -> bool:
+        return not any(rule(root / path) for rule in rules)
+
+    assert uploaded("raymix/runs/record.py") and uploaded("jobs/sweep.py")
+    assert not uploaded("runs/demo/plan.csv") and not uploaded(".venv/bin/python")
