@@ -236,7 +236,7 @@ def build_constraints(
     prior_vec = _prior(domains, search, prior, tokens, where)
     if search.kl_weight > 0:
         _hold_zero_prior_domains(domains, prior_vec, lower, upper, upper_by, where)
-    _check_feasible(domains, search, tokens, lower, upper, upper_by, where)
+    _check_feasible(domains, search, tokens, upper, upper_by, where)
     return Constraints(domains, lower, upper, prior_vec, kl_weight=search.kl_weight,
                        lower_by=lower_by, upper_by=upper_by,
                        target_tokens=search.target_tokens,
@@ -327,11 +327,12 @@ def _hold_zero_prior_domains(domains, prior, lower, upper, upper_by, where) -> N
         upper_by[i] = "prior is 0 (kl_weight > 0)"
 
 
-def _check_feasible(domains, search, tokens, lower, upper, upper_by, where) -> None:
-    """Raise when the box misses the simplex: sum(lower) > 1 or sum(upper) < 1."""
-    if lower.sum() > 1 + BOX_TOLERANCE:  # caught by check_search; kept for safety
-        raise ConfigError(f"{where}.min_weight",
-                          f"minimum and fixed weights sum to {lower.sum():.3g} > 1; lower them")
+def _check_feasible(domains, search, tokens, upper, upper_by, where) -> None:
+    """Raise, naming the setting to change, when the upper bounds sum below 1.
+
+    (Lower bounds above 1 were refused by :func:`raymix.config.check_search`; a floor above
+    a repetition cap by :func:`_apply_repetition_cap`.)
+    """
     if upper.sum() >= 1 - BOX_TOLERANCE:
         return
     fix = f"raise {where}.max_weight"

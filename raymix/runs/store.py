@@ -22,7 +22,15 @@ from raymix.errors import UserError
 from raymix.files import atomic_write_frame, atomic_write_text
 from raymix.runs.layout import SweepLayout
 from raymix.runs.record import DataInfo, RunRecord
-from raymix.runs.tables import PARAMS, RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, STEP, TOKENS, loss_column
+from raymix.runs.tables import (
+    PARAMS,
+    RUN_COLUMN,
+    SCALE_COLUMN,
+    SEED_COLUMN,
+    STEP,
+    TOKENS,
+    loss_column,
+)
 
 
 class ResultStore:

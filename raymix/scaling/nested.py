@@ -14,8 +14,8 @@ short while; then, for every mixture,
 :class:`NestedScalingLaw` does steps 1 and 2 on a long runs table
 (:mod:`raymix.runs.long`). Its :meth:`~NestedScalingLaw.to_runs` gives the predicted
 losses as a :class:`raymix.runs.Runs`, so step 3 is the ordinary
-:func:`raymix.regression.fit_regressor` / :func:`raymix.proposal.propose_mixture` (mixing law or any other
-regressor, constraints, search) at the target scale.
+:func:`raymix.regression.fit_regressor` / :func:`raymix.proposal.propose_mixture`
+(mixing law or any other regressor, constraints, search) at the target scale.
 
 Details that the paper leaves open:
 
@@ -433,7 +433,7 @@ class NestedScalingLaw(BaseEstimator):
     # ------------------------------------------------------------------------- outputs
 
     def to_runs(self) -> Runs:
-        """The predicted losses as runs, for :func:`raymix.regression.fit_regressor` and ``propose_mixture``."""
+        """The predicted losses as runs, for :func:`raymix.regression.fit_regressor`."""
         self._check_fitted()
         target = f"{self.target_} at {self.at_}"
         return Runs(mixtures=self.mixtures_.copy(), metrics=self.predicted_.to_frame(target),

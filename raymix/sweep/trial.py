@@ -22,7 +22,7 @@ from ray import tune
 
 from raymix.config import ModelConfig, SweepConfig, TrainingConfig
 from raymix.data import PreparedData
-from raymix.runs import FAILED, Evaluation, RunRecord
+from raymix.runs import FAILED, Evaluation, RunRecord, SweepLayout
 from raymix.training import ProxyData, ProxyDiverged, train_proxy
 from raymix.version import __version__
 
@@ -65,7 +65,8 @@ class TrialSettings:
         if training.init_from:  # trials run elsewhere: give them an absolute path
             training = dataclasses.replace(training,
                                            init_from=str(cfg.resolve(training.init_from)))
-        checkpoints = cfg.storage_path / "checkpoints" if training.save_checkpoint else None
+        checkpoints = (SweepLayout(cfg.storage_path).checkpoints if training.save_checkpoint
+                       else None)
         return cls(models=cfg.scale_models(), training=training, aggregator=aggregator,
                    cpus_per_trial=cfg.compute.cpus_per_trial,
                    gpus_per_trial=cfg.compute.gpus_per_trial,

@@ -31,8 +31,8 @@ PRIOR = {d: n / sum(TOKENS.values()) for d, n in TOKENS.items()}
 OPTIMUM = np.array([0.45, 0.3, 0.15, 0.1])
 
 
-def config(tmp_path, fit=None, **search):
-    """The test sweep; ``search`` keys of the strategy go to the mixtures section."""
+def raw_config(tmp_path, fit=None, **search) -> dict:
+    """The test sweep as YAML data; ``search`` keys of the strategy go to ``mixtures``."""
     mixtures = {"strategy": "bayesopt", "initial_runs": 4,
                 **{k: v for k, v in search.items() if k in STRATEGY_KEYS}}
     search = {k: v for k, v in search.items() if k not in STRATEGY_KEYS}
@@ -50,7 +50,12 @@ def config(tmp_path, fit=None, **search):
            "search": {"min_weight": {"web": 0.2}, "max_weight": {"code": 0.5}, **search}}
     if fit is not None:
         raw["fit"] = fit
-    return parse_config(raw)
+    return raw
+
+
+def config(tmp_path, fit=None, **search):
+    """The test sweep, parsed (see :func:`raw_config`)."""
+    return parse_config(raw_config(tmp_path, fit, **search))
 
 
 def record(run_id, mixture, loss=None):
@@ -222,16 +227,9 @@ def test_a_strategy_saved_by_raymix_0_1_as_search_json_is_read(tmp_path):
 
 def test_the_old_search_keys_are_read_with_a_notice(tmp_path):
     new = config(tmp_path, exploration=2.0)
-    raw = {"name": "t",
-           "data": {"domains": [{"name": d, "source": str(tmp_path / f"{d}.txt")}
-                                for d in DOMAINS]},
-           "target": {"name": "web", "domains": {"web": 1.0}},
-           "model": {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "seq_len": 64},
-           "training": {"steps": 120, "batch_size": 8, "eval_every": 40},
-           "mixtures": {"count": 12, "max_epochs": 1.0},
-           "compute": {"storage": str(tmp_path / "sweep")},
-           "search": {"strategy": "bayesopt", "initial_runs": 4, "exploration": 2.0,
-                      "min_weight": {"web": 0.2}, "max_weight": {"code": 0.5}}}
+    raw = raw_config(tmp_path, exploration=2.0)
+    for key in STRATEGY_KEYS:  # in raymix 0.1's place
+        raw["search"][key] = raw["mixtures"].pop(key)
     with pytest.warns(ConfigNotice) as notices:
         old = parse_config(raw)
     assert sorted(str(n.message).split(":")[0] for n in notices) == [
