@@ -43,8 +43,8 @@ test: lint
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
-# the three longest end-to-end tests (multi-scale + validate, continual pretraining, a node
-# removed mid-sweep): about 4 minutes more; CI runs them after the suite
+# the four longest end-to-end tests (multi-scale + validate, continual pretraining, a node
+# removed mid-sweep, the README's Python API): about 6 minutes more; CI runs them too
 test-slow: setup
 	$(PY) -m pytest -q -m slow --durations=5 tests
 

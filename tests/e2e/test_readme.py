@@ -33,6 +33,7 @@ def test_the_section_has_the_three_blocks():
     assert len(blocks) == 3 and "raymix.run_sweep(cfg)" in blocks[0]
 
 
+@pytest.mark.slow  # 1.5 minutes: a sweep, a validation and fits of RegMix's 512 runs
 @pytest.mark.skipif(not REGMIX.is_dir(), reason="RegMix's runs are read from ../shared")
 def test_the_readme_python_api_runs_top_to_bottom(tmp_path, monkeypatch):
     work = tmp_path / "repository"
@@ -48,20 +49,26 @@ def test_the_readme_python_api_runs_top_to_bottom(tmp_path, monkeypatch):
     monkeypatch.chdir(work)
 
     names: dict = {}
-    for block in python_api_blocks():
+    first, second, third = python_api_blocks()
+
+    def run(block: str) -> None:
         exec(compile(block, "README.md (Python API)", "exec"), names)
 
-    # block 1: a sweep, its fit and its proposal
+    run(first)  # a sweep, its fit and its proposal
     assert names["result"].stored == names["result"].planned == 10  # 8 mixtures + 2 repeats
     assert (work / "runs" / "demo" / "results").is_dir()
+    assert names["proposal"].fit is names["fitted"]  # reused, not fitted again
     assert json.loads((work / "proposal.json").read_text()) == json.loads(json.dumps(
         names["record"]))
-    # block 2: RegMix's runs
+
+    run(second)  # RegMix's runs
     assert len(names["runs"].objective) == 512
     assert (work / "fit-report" / "report.md").is_file()
+    assert json.loads((work / "proposal.json").read_text())["n_runs"] == 512
     assert names["table"].shape[0] == 256 and np.isfinite(names["table"]["predicted"]).all()
     assert 0.0 < names["share"].proportion < 1.0
-    # block 3: at a target scale, and the check at the validate scale
+
+    run(third)  # at a target scale, and the check at the validate scale
     assert names["proposal"].scaling is names["proposal"].fit.scaling is not None
     assert set(names["law"].predicted_.index) <= set(names["long"].frame["run"])
     assert names["validation"].files["report"].endswith("validate.md")
