@@ -64,9 +64,9 @@ bench: setup
 	else echo "bench_proposal_check.py needs a finished demo: run 'make demo' first"; fi
 	# search strategies: on RegMix's response surface (~10 min), then with real proxies on
 	# the built-in corpus (~50 min on 2 cores; resumes from its cache of trained runs)
-	$(PY) bench/bench_search_strategies.py
-	$(PY) bench/bench_search_builtin.py
-	$(PY) bench/bench_search_latency.py
+	$(PY) bench/bench_strategy_surface.py
+	$(PY) bench/bench_strategy_builtin.py
+	$(PY) bench/bench_strategy_latency.py
 
 clean:
 	rm -rf runs .raymix .pytest_cache

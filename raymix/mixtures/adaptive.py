@@ -71,7 +71,7 @@ PRIOR_SHARE = 0.05  # local draws centre on (1 - this) * run + this * prior: zer
 # The GP's hyperparameters are refitted at every new observation up to REFIT_RUNS runs;
 # beyond, only when the runs have grown by REFIT_GROWTH since the last refit, and the GP
 # in between conditions on every run with those hyperparameters (one Cholesky). A refit
-# costs 1.7 s at 512 runs and 13 s at 1024 on one core (bench/bench_search_latency.py),
+# costs 1.7 s at 512 runs and 13 s at 1024 on one core (bench/bench_strategy_latency.py),
 # and a few percent more runs barely move the most likely hyperparameters.
 REFIT_RUNS = 128
 REFIT_GROWTH = 1.1

@@ -30,7 +30,7 @@ minimised over the mixtures that meet a :class:`~raymix.mixtures.Constraints` bo
     the model is sure the loss is low rather than where it extrapolates: on RegMix's
     response surface the plain argmin of a GP fitted to 32 adaptively chosen runs landed
     as far off as 5.47 (optimum 5.12), the bound's worst seed at 5.22
-    (bench/bench_search_strategies.py). The default proposal rule of adaptive sweeps.
+    (bench/bench_strategy_surface.py). The default proposal rule of adaptive sweeps.
 ``auto``
     ``exact`` when the regressor has gradients, else ``simulate``.
 

@@ -1,6 +1,6 @@
 """Search strategies on the built-in corpus: target loss of the proposal per proxy run spent.
 
-bench/bench_search_strategies.py compares the strategies on a response surface fitted to
+bench/bench_strategy_surface.py compares the strategies on a response surface fitted to
 RegMix's published runs; this script compares them where every "run" trains a real proxy:
 the built-in corpus of jobs/configs/demo.yaml (six domains of real text; the target is
 Python's language reference, which is none of them). It asks how low the target loss of
@@ -47,14 +47,14 @@ quarter of the time. A search with bench seed s trains its runs with training se
 
 Cost and resuming: proxies train in a pool of ``--workers`` spawned processes (one torch
 thread each, token arrays loaded once per worker); no Ray. Every trained run is appended
-to a JSON-lines cache under <repo>/.raymix/bench/search_builtin/ keyed by the settings, the
+to a JSON-lines cache under <repo>/.raymix/bench/strategy_builtin/ keyed by the settings, the
 mixture (rounded to 1e-9) and the seed, so a re-run reuses every finished run and a killed
 run loses only the runs in flight.
 
-    python bench/bench_search_builtin.py             # ~370 proxies, ~40 min on 2 cores
-    python bench/bench_search_builtin.py --quick     # a few minutes: checks the plumbing
+    python bench/bench_strategy_builtin.py             # ~370 proxies, ~40 min on 2 cores
+    python bench/bench_strategy_builtin.py --quick     # a few minutes: checks the plumbing
 
-Writes bench/results/search_builtin.json (``--quick``: search_builtin_quick.json) and
+Writes bench/results/strategy_builtin.json (``--quick``: strategy_builtin_quick.json) and
 prints a table.
 """
 
@@ -83,7 +83,7 @@ from raymix.mixtures import AdaptiveSampler, Constraints, build_constraints, nam
 from raymix.mixtures.sampling import sample_mixtures
 from raymix.proposal import mixmin, propose_mixture
 
-CACHE = ROOT / ".raymix" / "bench" / "search_builtin" / "runs.jsonl"
+CACHE = ROOT / ".raymix" / "bench" / "strategy_builtin" / "runs.jsonl"
 BUDGETS = (16, 32, 64, 128)
 # 5-fold CV needs at least 5 runs (raymix.regression.selection.check_training_data)
 QUICK_BUDGETS = (6, 8)
@@ -442,12 +442,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cache", default=str(CACHE))
     parser.add_argument("--quick", action="store_true",
                         help="plumbing check: 40 steps, 1 seed, 8 runs per strategy, "
-                             "budgets 6 and 8 (default --out search_builtin_quick.json)")
+                             "budgets 6 and 8 (default --out strategy_builtin_quick.json)")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.seeds, args.random_max, args.adaptive_max = 40, "0", "8", 8
         args.budgets = ",".join(map(str, QUICK_BUDGETS))
-    name = "search_builtin_quick.json" if args.quick else "search_builtin.json"
+    name = "strategy_builtin_quick.json" if args.quick else "strategy_builtin.json"
     args.out = args.out or RESULTS / name
     return args
 

@@ -49,9 +49,9 @@ MixMin (Thudi et al., ICML 2025) is not compared: it scores a mixture from each
 single-domain proxy's per-token log-probabilities on the target set, which a surface of
 losses does not have.
 
-    python bench/bench_search_strategies.py [--reference DIR] [--seeds 10] [--noise 0]
+    python bench/bench_strategy_surface.py [--reference DIR] [--seeds 10] [--noise 0]
 
-Writes bench/results/search_strategies.json and prints one table per rule.
+Writes bench/results/strategy_surface.json and prints one table per rule.
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def run_strategy(strategy: str, domains, model, optimum: float, args) -> dict:
 
 
 def main() -> None:
-    parser = bench_parser(__doc__, out="search_strategies.json", reference=True)
+    parser = bench_parser(__doc__, out="strategy_surface.json", reference=True)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.0,
                         help="std of Gaussian noise added to each run's loss")

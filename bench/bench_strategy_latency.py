@@ -9,16 +9,16 @@ against the number of runs already observed, so an operator knows how fast a clu
 may ask before the search, not the proxies, sets the pace.
 
 Setup: RegMix's 17 domains and token prior; the observed runs are RegMix-like draws,
-scored by the response surface that ``bench_search_strategies.py`` uses too
+scored by the response surface that ``bench_strategy_surface.py`` uses too
 (``common.regmix_surface``: LightGBM on RegMix's 768 published runs); ``--pending`` runs
 are in flight at each suggestion. Each size times ``--repeats`` suggestions of each kind,
 each after one new observation: with a full refit of the GP's hyperparameters, and keeping
 those of the last refit (which a sampler does past ``raymix.mixtures.adaptive.REFIT_RUNS``
 runs until they grow by ``REFIT_GROWTH``).
 
-    python bench/bench_search_latency.py [--reference DIR] [--sizes 32 128 256 512 1024]
+    python bench/bench_strategy_latency.py [--reference DIR] [--sizes 32 128 256 512 1024]
 
-Writes bench/results/search_latency.json and prints one line per size.
+Writes bench/results/strategy_latency.json and prints one line per size.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def timed_suggestions(domains, model, observed: int, pending: int, repeats: int,
 
 
 def main() -> None:
-    parser = bench_parser(__doc__, out="search_latency.json", reference=True)
+    parser = bench_parser(__doc__, out="strategy_latency.json", reference=True)
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 128, 256, 512, 1024])
     parser.add_argument("--pending", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
@@ -91,7 +91,7 @@ def main() -> None:
                   f"(medians of {args.repeats}); search state to JSON "
                   f"{row['state_json_s'] * 1000:.1f} ms", flush=True)
     record = {
-        "bench": "search_latency",
+        "bench": "strategy_latency",
         "what": "seconds for AdaptiveSampler.suggest(1) right after a new observation, with "
                 "a full refit of the GP's hyperparameters or keeping them (what a search "
                 "does beyond REFIT_RUNS runs between refits), by runs observed; one thread, "
