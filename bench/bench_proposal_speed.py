@@ -36,7 +36,6 @@ from common import (
     timed,
     write_record,
 )
-from scipy.optimize import least_squares
 
 from raymix.config import SearchConfig
 from raymix.mixtures import build_constraints, sample_candidates
@@ -45,38 +44,6 @@ from raymix.regression import make_regressor
 
 PILE_TOKENS = 300e9
 GOAL_S = 10.0
-
-
-class StandInLaw:
-    """``L(w) = c + exp(b + t . w)``, the one-target mixing law (Ye et al.), least squares.
-
-    Used only when :mod:`raymix.regression.laws` is not there; same cost per prediction.
-    """
-
-    def fit(self, X, y):
-        def residuals(p):
-            return p[0] + np.exp(p[1] + X @ p[2:]) - y
-
-        start = np.concatenate([[y.min() - 0.1, np.log(0.1)], np.zeros(X.shape[1])])
-        self.params_ = least_squares(residuals, start).x
-        return self
-
-    def predict(self, X):
-        return self.params_[0] + np.exp(self.params_[1] + np.atleast_2d(X) @ self.params_[2:])
-
-    def gradient(self, X):
-        inner = np.exp(self.params_[1] + np.atleast_2d(X) @ self.params_[2:])
-        return inner[:, None] * self.params_[2:]
-
-
-def make_law():
-    """raymix's MixingLaw when :mod:`raymix.regression.laws` is there, else the stand-in;
-    and its name."""
-    try:
-        return make_regressor("mixing_law", seed=0), "raymix.regression.MixingLaw"
-    except ImportError:
-        return StandInLaw(), ("mixing law stand-in (c + exp(b + t.w), "
-                              "raymix.regression.laws missing)")
 
 
 def load_runs(reference: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -102,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
 
     domains, X, y = load_runs(args.reference)
-    law, law_name = make_law()
+    law, law_name = (make_regressor("mixing_law", seed=0), "raymix.regression.MixingLaw")
     # fit on one thread: LightGBM's OpenMP threads spin and crawl on a busy 2-core machine
     lightgbm = make_regressor("lightgbm", seed=0).set_params(n_jobs=1).fit(X, y)
     models = {"lightgbm": lightgbm.set_params(n_jobs=2), "mixing_law": law.fit(X, y)}

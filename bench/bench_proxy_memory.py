@@ -29,6 +29,9 @@ import sys
 import numpy as np
 from common import RESULTS, bench_parser, write_record
 
+from raymix.config import ModelConfig
+from raymix.training.memory import training_memory_bytes
+
 
 def shapes(count: int, seed: int = 0, max_logits_gb: float = 8.0) -> list[dict]:
     """Proxy shapes from tiny to ~100M parameters, with batch, length and vocab varied.
@@ -81,12 +84,7 @@ def run_one(shape: dict, device: str) -> dict:
     return {"measured": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before}
 
 
-def estimate(shape: dict, device: str) -> int | None:
-    try:
-        from raymix.config import ModelConfig
-        from raymix.training.memory import training_memory_bytes
-    except ImportError:  # before the estimate existed: measurements only
-        return None
+def estimate(shape: dict, device: str) -> int:
     model = ModelConfig(**{k: shape[k] for k in ("layers", "hidden", "heads", "intermediate",
                                                  "seq_len")})
     return training_memory_bytes(model, shape["batch_size"], shape["vocab_size"],

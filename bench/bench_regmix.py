@@ -37,19 +37,6 @@ def load(reference: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.
     return (*load_regmix(reference, "train"), *load_regmix(reference, "test"))
 
 
-def available_regressors() -> list[str]:
-    """Every built-in name that can be made here (the laws need raymix.regression.laws)."""
-    names = []
-    for name in REGRESSOR_NAMES:
-        try:
-            make_regressor(name)
-        except ImportError:
-            print(f"skipping {name}: raymix.regression.laws is not available")
-            continue
-        names.append(name)
-    return names
-
-
 def subsets(n_train: int, size: int, repeats: int) -> list[np.ndarray]:
     """Row sets to fit on: all rows once, else ``repeats`` random draws (fixed seeds)."""
     if size >= n_train:
@@ -153,7 +140,7 @@ def main() -> None:
     columns = list(data[1].columns)
     targets = columns if args.targets is None else [
         c for c in columns if c in args.targets or c.split("the_pile_")[-1][:-9] in args.targets]
-    candidates = available_regressors() if args.regressors is None else args.regressors
+    candidates = list(REGRESSOR_NAMES) if args.regressors is None else args.regressors
     names = candidates + ["auto"]
     repeats = {name: args.repeats for name in names}
     results, start = {}, time.perf_counter()

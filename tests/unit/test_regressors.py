@@ -1,6 +1,5 @@
 """The regressor family: fits, gradients, GP uncertainty, auto choice, ensembles, noise floor."""
 
-import importlib.util
 
 import numpy as np
 import pytest
@@ -20,8 +19,7 @@ from raymix.regression.selection import (
     make_regressor,
 )
 
-HAVE_LAWS = importlib.util.find_spec("raymix.regression.laws") is not None
-LAWS = ["mixing_law", "implicit_law"] if HAVE_LAWS else []
+LAWS = ["mixing_law", "implicit_law"]
 T = np.array([-1.5, 0.4, -0.3, 0.8])  # how each of 4 domains moves the log loss
 
 
