@@ -139,11 +139,8 @@ def parse_config(raw: Any, base_dir: str | Path = ".") -> SweepConfig:
         raise ConfigError(unknown[0], f"unknown section; allowed: name, {', '.join(SECTIONS)}")
     raw, moved = migrate(raw)
     try:
-        # an empty section (``model:``) means its defaults
-        sections = {key: ({} if value is None and key != "name" else value)
-                    for key, value in raw.items()}
-        cfg = _validated(SweepConfig, {"name": "sweep", **sections, "base_dir": str(base_dir)},
-                         "")
+        cfg = _validated(SweepConfig, {"name": "sweep", **_without_empty_sections(raw),
+                                       "base_dir": str(base_dir)}, "")
         _adaptive_defaults(cfg, raw)
         check_config(cfg)
     except ConfigError as exc:
@@ -152,6 +149,16 @@ def parse_config(raw: Any, base_dir: str | Path = ".") -> SweepConfig:
         warnings.warn(f"{old} is now {new}: move it there (read from {old} this time)",
                       ConfigNotice, stacklevel=2)
     return cfg
+
+
+def _without_empty_sections(raw: dict) -> dict:
+    """An empty section (``model:``, ``scales:``, ``data: {tokenizer:}``) means its defaults."""
+    out = {key: value for key, value in raw.items()
+           if value is not None or key in ("name", "data")}
+    data = out.get("data")
+    if isinstance(data, dict) and "tokenizer" in data and data["tokenizer"] is None:
+        out["data"] = {k: v for k, v in data.items() if k != "tokenizer"}
+    return out
 
 
 def migrate(raw: dict) -> tuple[dict, dict[str, str]]:

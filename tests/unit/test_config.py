@@ -120,6 +120,17 @@ def test_weighted_domain_target():
         parse_config(raw)
 
 
+def test_an_empty_section_means_its_defaults():
+    raw = demo_raw()
+    raw.update(model=None, scales=None, validate=None)
+    raw["data"]["tokenizer"] = None
+    cfg = parse_config(raw, base_dir=DEMO.parent)
+    assert cfg.scales == [] and cfg.model.layers == 2 and cfg.data.tokenizer.vocab_size == 4096
+    raw["data"] = None
+    with pytest.raises(ConfigError, match="'data': must be a mapping"):
+        parse_config(raw, base_dir=DEMO.parent)
+
+
 def test_missing_and_broken_files(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "nope.yaml")
