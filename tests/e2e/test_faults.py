@@ -110,8 +110,11 @@ def test_a_killed_driver_resumes_its_adaptive_strategy_with_every_mixture_once(t
 def test_a_killed_trial_worker_is_retried_and_nothing_is_lost(tmp_path, cache_dir):
     _, sweep, proc = _start_sweep(tmp_path, cache_dir, count=6, steps=90)
     try:
-        _wait_for(lambda: _processes(proc, "ray::ImplicitFunc"), proc)
-        time.sleep(2)  # mid-training
+        # once a run is stored, the trial workers are past their start-up (killed while
+        # starting, a worker is restarted by Ray itself and Tune sees no failure) and train
+        # the next runs
+        _wait_for(lambda: stored_runs(sweep), proc)
+        time.sleep(0.5)  # mid-training
         victim = _processes(proc, "ray::ImplicitFunc")[0]
         os.kill(victim, signal.SIGKILL)
         out = finish(proc)
