@@ -13,6 +13,16 @@ from raymix.sweep.aggregator import REFUSED
 from raymix.sweep.trial import PlannedRun
 
 
+def print_line(line: str) -> None:
+    """The default ``log`` of a sweep: print the line.
+
+    A function of raymix's own, not the builtin: Tune pickles its callbacks with the
+    experiment, and a process where something replaced ``builtins.print`` (Ray's tqdm
+    does) can no longer pickle the original builtin by reference.
+    """
+    print(line)
+
+
 class SweepProgress(tune.Callback):
     """Prints one line per finished trial: done / total, ETA and the best target loss.
 
@@ -22,7 +32,7 @@ class SweepProgress(tune.Callback):
     learning anything.
     """
 
-    def __init__(self, total: int, already_done: int, log=print, start_fit=None,
+    def __init__(self, total: int, already_done: int, log=print_line, start_fit=None,
                  fit_every: int = 0):
         self.total, self.done, self.log = total, already_done, log
         self.start_fit, self.fit_every = start_fit, fit_every

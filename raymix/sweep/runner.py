@@ -41,7 +41,7 @@ from raymix.sweep.aggregator import actor_name, get_aggregator
 from raymix.sweep.cluster import ray_cluster, trial_resources, trial_slots
 from raymix.sweep.experiment import check_experiment, start_experiment
 from raymix.sweep.plan import adaptive_plan, plan_mixtures, planned_runs, planned_trials, save_plan
-from raymix.sweep.progress import StopWhenStorageFails, SweepProgress
+from raymix.sweep.progress import StopWhenStorageFails, SweepProgress, print_line
 from raymix.sweep.strategy import MixtureSuggester, strategy_settings, suggestions_in_flight
 from raymix.sweep.trial import PlannedRun, TrialSettings, proxy_data, proxy_trial
 from raymix.training import check_memory
@@ -76,15 +76,15 @@ class SweepResult:
     slots: float
 
 
-def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
+def run_sweep(cfg: SweepConfig, *, log=print_line) -> SweepResult:
     """Run (or resume) the sweep described by ``cfg``.
 
     Parameters
     ----------
     cfg : SweepConfig
         The sweep (:func:`raymix.load_config`).
-    log : callable, default=print
-        Receives the progress lines.
+    log : callable, default=print_line
+        Receives the progress lines (the default prints them).
 
     Returns
     -------
@@ -117,7 +117,7 @@ def run_sweep(cfg: SweepConfig, *, log=print) -> SweepResult:
 
 
 def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | None, *,
-               log=print, live_fit: tuple | None = None,
+               log=print_line, live_fit: tuple | None = None,
                storage_field: str = "compute.storage") -> SweepResult:
     """Train every run of ``plan`` that has no stored result yet, as Tune trials.
 

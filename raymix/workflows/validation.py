@@ -41,6 +41,7 @@ from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore, Swee
 from raymix.scaling import Scale
 from raymix.sweep import train_plan
 from raymix.sweep.experiment import check_experiment, start_experiment
+from raymix.sweep.progress import print_line
 from raymix.training import check_memory, non_embedding_params
 from raymix.workflows.proposing import propose
 
@@ -144,15 +145,15 @@ def _plan(cfg: SweepConfig, predictions: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_validation(cfg: SweepConfig, *, log=print) -> ValidationResult:
+def run_validation(cfg: SweepConfig, *, log=print_line) -> ValidationResult:
     """Train the proposal and baselines at the validation scale; compare with predictions.
 
     Parameters
     ----------
     cfg : SweepConfig
         A config whose sweep has run; its ``validate`` section sets the scale.
-    log : callable, default=print
-        Receives the progress lines.
+    log : callable, default=print_line
+        Receives the progress lines (the default prints them).
 
     Returns
     -------
