@@ -231,11 +231,16 @@ def validation_markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {name} | {t['predicted']:.4f} | {measured} | {error} |")
     lines += ["", "Proposal against each baseline (measured gap > 0: the proposal is better):", ""]
     for name, g in result["proposal_vs"].items():
-        verdict = ("beats it" if g["proposal_better"] else "loses to it")
-        noise = ("" if g["significant"] is None else
-                 " (beyond seed noise)" if g["significant"] else " (within seed noise)")
+        if g["significant"] is None:
+            verdict = ("cannot tell: one seed each and no noise floor (set validate.seeds to 2 "
+                       "or more, or repeat mixtures in the sweep: mixtures.repeats)")
+        elif not g["significant"]:
+            verdict = f"neither wins: the gap is within the noise ({g.get('noise_from', 'seeds')})"
+        else:
+            verdict = (f"the proposal {'beats it' if g['proposal_better'] else 'loses to it'} "
+                       f"(beyond the noise: {g.get('noise_from', 'seeds')})")
         lines.append(f"- {name}: measured gap {g['measured_gap']:+.4f}, predicted "
-                     f"{g['predicted_gap']:+.4f}: the proposal {verdict}{noise}")
+                     f"{g['predicted_gap']:+.4f}: {verdict}")
     ranking, err = result["ranking"], result["prediction_error"]
     rho = "n/a" if ranking["spearman"] is None else f"{ranking['spearman']:.3f}"
     lines += ["", f"Predicted order: {' < '.join(ranking['predicted'])}",

@@ -131,7 +131,9 @@ def _predictions(cfg: SweepConfig, scale: dict[str, float], log) -> dict[str, An
              else "the proxy scale (the sweep has one model size: add `scales` to predict "
                   "at the validation scale)")
     log(f"[validate] predictions at {where}")
+    noise = proposal.fit.noise  # the sweep's run-to-run noise, for gaps measured with one seed
     return {"predicted_at": where, "scale": scale, "regressor": proposal.to_dict()["regressor"],
+            "noise_floor": None if noise is None else noise.std,
             "mixtures": {name: {"mixture": m, "predicted": float(mu), "predicted_std": float(sd)}
                          for (name, m), mu, sd in zip(mixtures.items(), mean, std)}}
 
@@ -241,7 +243,7 @@ def compare(predictions: dict[str, Any], measured: dict[str, list[float]]) -> Va
     return ValidationResult(
         predicted_at=predictions["predicted_at"], scale=predictions["scale"],
         regressor=predictions["regressor"], mixtures=table,
-        proposal_vs=_proposal_gaps(table),
+        proposal_vs=_proposal_gaps(table, predictions.get("noise_floor")),
         proposal_best=bool(measured_order and measured_order[0] == "proposal"),
         ranking={"predicted": predicted_order, "measured": measured_order,
                  "held": predicted_order == measured_order, "spearman": rho},
@@ -250,29 +252,32 @@ def compare(predictions: dict[str, Any], measured: dict[str, list[float]]) -> Va
                           "mape_percent": float(np.mean(np.abs(errors) / measured_values) * 100)})
 
 
-def _proposal_gaps(table: dict[str, dict]) -> dict[str, dict]:
-    """Measured gap of each baseline to the proposal, and whether it exceeds seed noise.
+def _proposal_gaps(table: dict[str, dict], sweep_noise: float | None) -> dict[str, dict]:
+    """Measured gap of each baseline to the proposal, and whether it exceeds the noise.
 
-    The noise of a difference of two means is taken from the pooled seed-to-seed std of
-    every mixture (each has only a few seeds, too few for its own std).
+    The noise of one run is the pooled seed-to-seed std of every mixture measured with
+    several seeds (each has only a few, too few for its own std); with one seed each, the
+    sweep's noise floor (``sweep_noise``, from its repeated mixtures). Without either, no
+    gap is judged (``significant`` None): a single seed has no noise of its own.
     """
     mine = table.get("proposal", {})
     if mine.get("measured") is None:
         return {}
     spreads = [np.var(t["measured_losses"], ddof=1) for t in table.values()
                if len(t["measured_losses"]) > 1]
-    pooled = float(np.sqrt(np.mean(spreads))) if spreads else None
+    if spreads:
+        noise, source = float(np.sqrt(np.mean(spreads))), "seeds"
+    else:
+        noise, source = sweep_noise, None if sweep_noise is None else "sweep noise floor"
     out = {}
     for name, other in table.items():
         if name == "proposal" or other["measured"] is None:
             continue
         gap = other["measured"] - mine["measured"]
-        se = (pooled * np.sqrt(1 / len(other["measured_losses"]) + 1 / len(mine["measured_losses"]))
-              if pooled is not None else None)
+        se = (noise * np.sqrt(1 / len(other["measured_losses"]) + 1 / len(mine["measured_losses"]))
+              if noise is not None else None)
         out[name] = {"measured_gap": gap, "predicted_gap": other["predicted"] - mine["predicted"],
-                     "noise_se": se,
+                     "noise_se": se, "noise_from": source,
                      "significant": None if se is None else bool(abs(gap) > SIGNIFICANCE_SE * se),
                      "proposal_better": gap > 0}
     return out
-
-

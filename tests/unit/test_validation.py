@@ -28,7 +28,8 @@ def test_a_proposal_that_wins_by_more_than_the_noise():
     assert result["prediction_error"]["mae"] == pytest.approx(0.2 / 3)
     assert result["prediction_error"]["mean"] == pytest.approx(0.2 / 3)
     text = validation_markdown(result)
-    assert "Ranking held: yes" in text and "beats it (beyond seed noise)" in text
+    assert "Ranking held: yes" in text
+    assert "the proposal beats it (beyond the noise: seeds)" in text
 
 
 def test_a_gap_within_seed_noise_and_a_broken_ranking_are_reported():
@@ -39,7 +40,29 @@ def test_a_gap_within_seed_noise_and_a_broken_ranking_are_reported():
     assert result["ranking"]["measured"][0] == "mine"
     assert result["proposal_vs"]["uniform"]["significant"] is False  # 0.05 apart, std 0.14
     assert result["proposal_vs"]["mine"]["proposal_better"] is False
-    assert "Ranking held: no" in validation_markdown(result)
+    text = validation_markdown(result)
+    assert "Ranking held: no" in text
+    assert "- uniform: measured gap -0.0500, predicted +0.1000: neither wins" in text
+
+
+def test_one_seed_is_judged_against_the_sweeps_noise_floor_or_not_at_all():
+    """With one seed a mixture has no noise of its own: a gap of +0.0004 once read "the
+    proposal beats it". The sweep's noise floor (its repeated mixtures) judges it, or no
+    one does."""
+    measured = {"proposal": [3.0000], "uniform": [3.0004], "token_proportional": [3.20]}
+    predictions = _predictions({"proposal": 3.00, "uniform": 3.10, "token_proportional": 3.15})
+    judged = compare({**predictions, "noise_floor": 0.01}, measured).to_dict()
+    small, large = judged["proposal_vs"]["uniform"], judged["proposal_vs"]["token_proportional"]
+    assert small["noise_from"] == "sweep noise floor"
+    assert small["noise_se"] == pytest.approx(0.01 * 2 ** 0.5)
+    assert small["significant"] is False and large["significant"] is True
+    text = validation_markdown(judged)
+    assert "uniform: measured gap +0.0004" in text and "neither wins" in text
+    assert "the proposal beats it (beyond the noise: sweep noise floor)" in text
+    unjudged = compare(predictions, measured).to_dict()  # no noise floor: no verdict
+    assert {g["significant"] for g in unjudged["proposal_vs"].values()} == {None}
+    text = validation_markdown(unjudged)
+    assert "beats it" not in text and text.count("cannot tell: one seed each") == 2
 
 
 def test_a_mixture_without_finished_runs_is_shown_as_not_run():
