@@ -111,12 +111,14 @@ def test_a_killed_trial_worker_is_retried_and_nothing_is_lost(tmp_path, cache_di
     _, sweep, proc = _start_sweep(tmp_path, cache_dir, count=6, steps=90)
     try:
         # once a run is stored, the trial workers are past their start-up (killed while
-        # starting, a worker is restarted by Ray itself and Tune sees no failure) and train
-        # the next runs
+        # starting, a worker is restarted by Ray itself and Tune sees no failure). The victim
+        # is a worker inside a call of its trial's train() (Ray titles it so while the call
+        # runs): an idle worker, killed, fails no trial.
         _wait_for(lambda: stored_runs(sweep), proc)
-        time.sleep(0.5)  # mid-training
-        victim = _processes(proc, "ray::ImplicitFunc")[0]
-        os.kill(victim, signal.SIGKILL)
+        training: list[int] = []
+        _wait_for(lambda: training.extend(_processes(proc, "ray::ImplicitFunc.train"))
+                  or training, proc)
+        os.kill(training[0], signal.SIGKILL)
         out = finish(proc)
     finally:
         kill_session(proc)
