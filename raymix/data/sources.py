@@ -18,12 +18,16 @@ field that holds the source.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from raymix.config import SweepConfig
-from raymix.data.builtin import BUILTIN_SOURCES, builtin_documents, take_bytes, unknown_builtin
+from raymix.data.builtin import (
+    BUILTIN_SOURCES,
+    builtin_documents,
+    take_bytes,
+    unknown_builtin,
+)
 from raymix.errors import ConfigError, UserError
 
 TEXT_SUFFIXES = frozenset({
@@ -102,19 +106,6 @@ def read_documents(
     if not docs:
         raise ConfigError(field_name, f"{source!r} holds no text; point it at non-empty documents")
     return docs
-
-
-def source_fingerprint(docs: Iterable[str]) -> str:
-    """sha256 of the documents' texts, for the manifest and the prepared-data cache key.
-
-    Each text is prefixed with its length, so ``["ab", "c"]`` and ``["a", "bc"]`` differ.
-    """
-    digest = hashlib.sha256()
-    for doc in docs:
-        data = doc.encode("utf-8")
-        digest.update(f"{len(data)}:".encode())
-        digest.update(data)
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------- local paths

