@@ -6,7 +6,8 @@ The workflow, from Python (each step is also a CLI command, see ``raymix --help`
     cfg = raymix.load_config("jobs/configs/demo.yaml")
     raymix.prepare(cfg)                 # corpus -> tokenizer -> token arrays (cached)
     result = raymix.run_sweep(cfg)      # one Ray Tune trial per mixture
-    proposal = raymix.propose(cfg)      # fit regressors, propose the best mixture
+    raymix.run_confirmation(cfg)        # train the best candidates again with new seeds
+    proposal = raymix.propose(cfg)      # the measured best of them (fit + search if none)
 
 or on anyone's results (the wide CSV pair RegMix and Olmix publish)::
 
@@ -43,6 +44,7 @@ _PUBLIC = {
     "read_long_runs": "raymix.runs.long",
     "fit": "raymix.workflows.fitting",
     "predict": "raymix.workflows.fitting",
+    "run_confirmation": "raymix.workflows.confirmation",
     "propose": "raymix.workflows.proposing",
     "critical": "raymix.workflows.continual",
     "run_validation": "raymix.workflows.validation",

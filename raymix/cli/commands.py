@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("sweep", help="run (or resume) the sweep, then fit and propose")
     p.add_argument("config", help="sweep YAML")
-    p.add_argument("--no-propose", action="store_true", help="stop after the sweep's tables")
+    p.add_argument("--no-propose", action="store_true",
+                   help="stop after the sweep's runs and tables (no confirmation round, "
+                        "no proposal)")
 
     p = commands.add_parser("fit", help="cross-validate the regressors on a sweep's or CSV results")
     _add_runs_arguments(p)
@@ -183,8 +185,13 @@ def _prepare(args) -> int:
 def _sweep(args) -> int:
     from raymix.config import load_config
     from raymix.sweep import run_sweep
+    from raymix.workflows.confirmation import run_confirmation
 
     cfg = load_config(args.config)
+    c = cfg.confirm
+    if c.rounds and not args.no_propose and cfg.mixtures.method != "per_domain":
+        print(f"[sweep] the runs, then {c.rounds} confirmation round{'s' * (c.rounds > 1)} of "
+              f"up to {(c.candidates + c.observed) * c.seeds} runs each (confirm)")
     result = run_sweep(cfg)
     print(f"[sweep] {result.stored} runs stored ({result.failed} failed), "
           f"{result.trained_now} trained by this command")
@@ -192,6 +199,7 @@ def _sweep(args) -> int:
         return 0
     if cfg.mixtures.method == "per_domain":  # one proxy per domain: MixMin proposes
         return _print_mixmin(cfg, None)
+    run_confirmation(cfg)  # the best candidates again, with new seeds (confirm.rounds)
     return _print_proposal(cfg, None, None, None, None, None)
 
 

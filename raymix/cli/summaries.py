@@ -65,16 +65,35 @@ def summarise_fit(fitted: FitResult) -> str:
     return "\n".join(lines)
 
 
+def _confirmation_lines(verdict: dict) -> str:
+    """The confirmation round's candidates, measured, best first."""
+    lines = ["measured in the confirmation round (mean target loss over seeds, predicted):"]
+    for name in verdict["order"]:
+        row = verdict["candidates"][name]
+        std = row["measured_std"]
+        lines.append(f"  {'*' if name == verdict['winner'] else ' '} {name:22s} "
+                     f"{row['measured']:.4f} ± {format_number(std or 0.0, 4)}  "
+                     f"(predicted {row['predicted']:.4f}, {row['source']})")
+    unmeasured = [n for n, r in verdict["candidates"].items() if r["measured"] is None]
+    if unmeasured:
+        lines.append(f"    no finished run: {', '.join(unmeasured)}")
+    return "\n".join(lines)
+
+
 def summarise_proposal(proposal: dict, files: dict[str, str]) -> str:
     """A few lines for the terminal: the mixture, its prediction next to the baselines'.
 
     ``proposal`` is ``Proposal.to_dict()``; ``files`` what was written.
     """
     reg = proposal["regressor"]
+    how = f"{proposal['n_runs']} runs; search {proposal['search']['method']}"
+    confirmation = proposal.get("confirmation")
+    if confirmation:
+        how += (f"; confirmed: measured best of {len(confirmation['candidates'])} candidates x "
+                f"{confirmation['seeds']} seeds")
     lines = [f"proposed mixture for target '{proposal['target']}' "
              f"({reg['name']}, CV Spearman {format_number(reg['cv_spearman'], 3)}, "
-             f"CV MAE {format_number(reg['cv_mae'], 4)}, "
-             f"{proposal['n_runs']} runs; search {proposal['search']['method']}):"]
+             f"CV MAE {format_number(reg['cv_mae'], 4)}, {how}):"]
     binding = {b["domain"]: b for b in proposal["constraints"]["binding"]}
     for domain, weight in sorted(proposal["mixture"].items(), key=lambda kv: -kv[1]):
         bound = binding.get(domain)
@@ -83,6 +102,8 @@ def summarise_proposal(proposal: dict, files: dict[str, str]) -> str:
         lines.append(f"  {domain:20s} {weight:.3f}{note}")
     lines.append(f"predicted target loss: {proposal['predicted_target_loss']:.4f} "
                  f"± {proposal['predicted_std']:.4f}")
+    if confirmation:
+        lines.append(_confirmation_lines(confirmation))
     for name, base in proposal["baselines"].items():
         observed = base.get("observed_target_loss", base.get("extrapolated_target_loss"))
         kind = "observed" if "observed_target_loss" in base else "extrapolated"

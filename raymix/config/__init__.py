@@ -13,12 +13,14 @@ from raymix.config.schema import (
     AT_KEYS,
     BASE_SCALE,
     CHECKPOINTS,
+    CONFIRM_SCALE,
     MIXTURE_METHODS,
     MODEL_FIELDS,
     REGRESSOR_NAMES,
     SEARCH_METHODS,
     STRATEGIES,
     ComputeConfig,
+    ConfirmConfig,
     DataConfig,
     DomainConfig,
     FitConfig,
@@ -35,8 +37,9 @@ from raymix.config.schema import (
 )
 
 __all__ = [
-    "AT_KEYS", "BASE_SCALE", "CHECKPOINTS", "MIXTURE_METHODS", "MODEL_FIELDS",
-    "REGRESSOR_NAMES", "SEARCH_METHODS", "STRATEGIES", "ComputeConfig", "DataConfig",
+    "AT_KEYS", "BASE_SCALE", "CHECKPOINTS", "CONFIRM_SCALE", "MIXTURE_METHODS", "MODEL_FIELDS",
+    "REGRESSOR_NAMES", "SEARCH_METHODS", "STRATEGIES", "ComputeConfig", "ConfirmConfig",
+    "DataConfig",
     "DomainConfig", "FitConfig", "MixturesConfig", "ModelConfig", "ModelOverrides",
     "ScaleConfig", "SearchConfig", "SweepConfig", "TargetConfig", "TokenizerConfig",
     "TrainingConfig", "ValidationConfig", "check_config", "check_search", "load_config",

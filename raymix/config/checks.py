@@ -17,6 +17,7 @@ from raymix.config.schema import (
     AT_KEYS,
     BASE_SCALE,
     CHECKPOINTS,
+    CONFIRM_SCALE,
     MIXTURE_METHODS,
     MODEL_FIELDS,
     REGRESSOR_NAMES,
@@ -51,6 +52,7 @@ def check_config(cfg: SweepConfig) -> None:
     _check_compute(cfg)
     _check_scales(cfg)
     _check_validation(cfg)
+    _check_confirm(cfg)
     _check_init(cfg)
     _check_fit(cfg)
     check_search(cfg.search, cfg.domain_names, "search")
@@ -174,13 +176,14 @@ def _check_compute(cfg: SweepConfig) -> None:
 
 
 def _check_scales(cfg: SweepConfig) -> None:
-    names = [BASE_SCALE]
+    names = [BASE_SCALE, CONFIRM_SCALE]
     for i, scale in enumerate(cfg.scales):
         where = f"scales[{i}]"
         _check(bool(NAME_PATTERN.match(scale.name)), f"{where}.name",
                f"{NAME_RULE} (got {scale.name!r})")
         _check(scale.name not in names, f"{where}.name",
-               f"{scale.name!r} is taken ({BASE_SCALE!r} is the model section's size); "
+               f"{scale.name!r} is taken ({BASE_SCALE!r} is the model section's size, "
+               f"{CONFIRM_SCALE!r} the confirmation round's); "
                "give each scale a unique name")
         names.append(scale.name)
         _check(any(getattr(scale, k) is not None for k in MODEL_FIELDS), where,
@@ -204,6 +207,21 @@ def _check_validation(cfg: SweepConfig) -> None:
                    f"names no domain; choose from {', '.join(cfg.domain_names)}")
             _check(w >= 0, f"{where}.{d}", f"must be >= 0 (got {w})")
         _check(sum(weights.values()) > 0, where, "weights must not all be 0")
+
+
+def _check_confirm(cfg: SweepConfig) -> None:
+    c = cfg.confirm
+    _check_overrides(c, cfg.model, "confirm")
+    _check(c.rounds >= 0, "confirm.rounds", "must be >= 0 (0: no confirmation round)")
+    _check(c.candidates >= 0 and c.observed >= 0 and c.candidates + c.observed >= 2,
+           "confirm.candidates", "confirm.candidates + confirm.observed must be at least 2 "
+           "(or set confirm.rounds: 0)")
+    _check(c.candidates <= 20 and c.observed <= 20, "confirm.candidates",
+           "must be at most 20 (and so confirm.observed): each is trained confirm.seeds times")
+    _check(2 <= c.seeds <= 20, "confirm.seeds", "must be between 2 and 20 (the noise of a "
+           "mean needs two seeds)")
+    _check(c.steps is None or c.steps >= 3, "confirm.steps", "must be at least 3")
+    _check(0 <= c.min_distance < 1, "confirm.min_distance", "must be in [0, 1) (total variation)")
 
 
 def _check_init(cfg: SweepConfig) -> None:

@@ -35,6 +35,7 @@ SEARCH_METHODS = ("auto", "simulate", "exact", "tpe", "cmaes", "pessimistic")
 MIXTURE_METHODS = ("dirichlet", "uniform", "per_domain")
 STRATEGIES = ("random", "bayesopt", "design")  # how a sweep chooses its mixtures
 BASE_SCALE = "base"  # the name of the ``model`` section's size in a multi-scale sweep
+CONFIRM_SCALE = "confirm"  # the size of a confirmation round that trains another scale
 AT_KEYS = ("params", "tokens")
 CHECKPOINTS = ("all", "final")  # which checkpoints the step laws see (fit.checkpoints)
 MODEL_FIELDS = ("layers", "hidden", "heads", "intermediate")  # what a scale may change
@@ -258,6 +259,31 @@ class ValidationConfig(ModelOverrides):
     storage: Str | None = None  # default: <compute.storage>/validate
 
 
+@dataclass(kw_only=True)
+class ConfirmConfig(ModelOverrides):
+    """The confirmation round that ends a sweep: the proposal is what measured best.
+
+    The fit's ``candidates`` best distinct mixtures (its proposal, the RegMix top-k
+    average, then the best-predicted mixtures at least ``min_distance`` apart, in total
+    variation) and the ``observed`` best mixtures the sweep trained are trained again
+    with ``seeds`` new seeds each; the proposal is the one with the lowest mean target
+    loss. The model fields and ``steps`` set a larger confirmation scale (left out: the
+    proxy's). ``rounds`` > 1 repeats fit -> candidates -> confirm, each round's runs
+    (at the proxy scale) joining the fit. ``rounds: 0`` proposes the fit's best unconfirmed.
+    """
+
+    rounds: Int = 1
+    candidates: Int = 3
+    observed: Int = 2
+    seeds: Int = 3
+    steps: Int | None = None
+    min_distance: Float = 0.05
+
+    def changes_scale(self) -> bool:
+        """Whether the confirmation trains another size or length than the proxies."""
+        return self.steps is not None or any(getattr(self, k) is not None for k in MODEL_FIELDS)
+
+
 # ----------------------------------------------------------------------------- the sweep
 
 
@@ -381,6 +407,7 @@ class SweepConfig(Section):
     search: SearchConfig = field(default_factory=SearchConfig)
     scales: list[ScaleConfig] = field(default_factory=list)
     validate: ValidationConfig = field(default_factory=ValidationConfig)
+    confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
     base_dir: Str = "."  # folder that relative paths are resolved against (not a YAML key)
 
     @property

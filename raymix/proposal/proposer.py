@@ -11,6 +11,7 @@ should not be trusted.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,10 @@ class Proposal:
         What was minimised.
     scaling : NestedScalingLaw or None
         The step and size laws, when the losses were extrapolated to a target scale.
+    confirmation : dict or None
+        When a confirmation round measured candidates again: its verdict
+        (:func:`raymix.proposal.confirmation.confirmation_verdict`), and the proposal is
+        its winner; ``search`` still says what the fit's search found.
     files : dict of str to str
         What was written, where (``proposal``, ``report``), when files were asked for.
     """
@@ -75,6 +80,8 @@ class Proposal:
     target: str = "objective"
     warnings: list[str] = field(default_factory=list)
     scaling: NestedScalingLaw | None = field(default=None, repr=False)
+    confirmation: dict[str, Any] | None = None
+    confirmed_weights: np.ndarray | None = field(default=None, repr=False)
     files: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -83,8 +90,9 @@ class Proposal:
 
     @property
     def weights(self) -> np.ndarray:
-        """The proposed mixture as an array, in :attr:`domains` order."""
-        return self.search.mixture
+        """The proposed mixture as an array, in :attr:`domains` order: the confirmation
+        round's winner when there was one, else what the search found."""
+        return self.search.mixture if self.confirmed_weights is None else self.confirmed_weights
 
     @property
     def mixture(self) -> dict[str, float]:
@@ -116,6 +124,7 @@ class Proposal:
                             "binding": self.constraints.binding(self.weights)},
             "search": self.search.to_dict(),
             **({"scaling": self.scaling.stages_} if self.scaling is not None else {}),
+            **({"confirmation": self.confirmation} if self.confirmation is not None else {}),
             "warnings": self.warnings,
         }
 
@@ -240,6 +249,27 @@ def propose_mixture(
     return proposal
 
 
+def confirmed_proposal(proposal: Proposal, mixtures: pd.DataFrame, target_loss: np.ndarray,
+                       weights: np.ndarray, confirmation: dict[str, Any]) -> Proposal:
+    """``proposal`` with the confirmation round's winner ``weights`` as the proposed mixture.
+
+    The predictions, the baselines' gaps, the nearest run and the warnings are those of
+    the winner; ``confirmation`` (the round's verdict) is kept with it.
+    """
+    weights = proposal.constraints.project(np.asarray(weights, dtype=float))
+    mean, std = proposal.fit.predict(weights[None, :])
+    X, y = mixtures.to_numpy(dtype=float), np.asarray(target_loss, dtype=float)
+    confirmed = dataclasses.replace(
+        proposal, confirmed_weights=weights, confirmation=confirmation,
+        predicted_target_loss=float(mean[0]), predicted_std=float(std[0]),
+        baselines=_baselines(proposal.fit, proposal.constraints, X, y, mixtures.index,
+                             float(mean[0])),
+        nearest_run=_nearest_run(weights, X, mixtures.index))
+    confirmed.warnings = [w for w in proposal.warnings if w not in fit_warnings(proposal)] \
+        + fit_warnings(confirmed)
+    return confirmed
+
+
 def _nearest_run(mixture: np.ndarray, X: np.ndarray, labels: pd.Index) -> dict[str, Any]:
     """The run closest to ``mixture`` in total variation (half the L1 distance)."""
     distances = 0.5 * np.abs(X - mixture).sum(axis=1)
@@ -256,6 +286,8 @@ def fit_warnings(proposal: Proposal) -> list[str]:
             f"the regressor ranks held-out runs poorly (CV Spearman "
             f"{format_number(spearman, 3)}); do not trust "
             "this proposal: run more mixtures (mixtures.count) or train the proxies longer")
+    if proposal.confirmation is not None:  # measured: neither extrapolated nor missed
+        return warnings + _confirmation_warnings(proposal.confirmation)
     nearest = proposal.nearest_run
     if nearest and nearest["distance"] > FAR_FROM_RUNS:
         warnings.append(
@@ -283,3 +315,14 @@ def fit_warnings(proposal: Proposal) -> list[str]:
             f"({format_number(min_meaningful_difference(proposal.fit.noise))}): "
             "the two are not distinguishable")
     return warnings
+
+
+def _confirmation_warnings(verdict: dict[str, Any]) -> list[str]:
+    """When the confirmation round's winner is not clearly better than the runner-up."""
+    margin, noise = verdict.get("margin"), verdict.get("noise_std")
+    if verdict.get("margin_beyond_noise") is False:
+        return [f"the confirmation round's winner ({verdict['winner']}) measured "
+                f"{format_number(margin)} better than {verdict['runner_up']}, within the seed "
+                f"noise (std {format_number(noise)} per run): the two are not "
+                "distinguishable; either is a sound choice (more confirm.seeds would tell)"]
+    return []

@@ -7,6 +7,8 @@
     config.yaml             the settings the runs were made with (a re-run must match)
     plan.csv                the planned runs (run, seed, scale + weights), fixed on first start
     strategy.json           an adaptive sweep's strategy: its settings and every suggestion
+    confirm.json            the confirmation round: its settings, and each round's candidates
+                            (their runs are in plan.csv as confirm<round>-<candidate>-s<seed>)
     mixtures.csv            run + one weight column per domain     (ok runs of the base size)
     metrics.csv             run + one loss column per validation set at the last step
     runs.csv, runs.parquet  every evaluation of every run and size, long format
@@ -66,6 +68,10 @@ class SweepLayout:
     def legacy_strategy(self) -> Path:
         """Where raymix 0.1 kept the strategy (``search.json``): read when no strategy.json."""
         return self.root / "search.json"
+
+    @property
+    def confirmation(self) -> Path:
+        return self.root / "confirm.json"
 
     @property
     def checkpoints(self) -> Path:

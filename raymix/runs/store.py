@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from raymix.config import BASE_SCALE
+from raymix.config import BASE_SCALE, CONFIRM_SCALE
 from raymix.errors import UserError
 from raymix.files import atomic_write_frame, atomic_write_text
 from raymix.runs.layout import SweepLayout
@@ -90,7 +90,9 @@ def tables(records: list[RunRecord], domains: list[str],
         metric_rows.append({RUN_COLUMN: r.run_id,
                             **{loss_column(k): v for k, v in last.losses.items()},
                             loss_column(target_name): last.target_loss})
-    for r in ok:
+    # a confirmation round's runs at their own scale measure a few mixtures at a size and
+    # length no law is fitted on: they are in confirm.json, not in the tables
+    for r in (r for r in ok if r.scale != CONFIRM_SCALE):
         for ev in r.evaluations:
             long_rows.append({
                 RUN_COLUMN: r.run_id, STEP: ev.step, TOKENS: ev.tokens,

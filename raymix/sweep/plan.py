@@ -5,10 +5,13 @@ adaptive sweep's base runs are its strategy's suggestions (:mod:`raymix.sweep.st
 Either way the plan then adds the repeats (the first ``mixtures.repeats`` mixtures again
 with other seeds, for the noise floor) and the runs of each extra size in ``scales``.
 The plan is written once, so a re-run trains the same runs; a scale added later
-extends it.
+extends it. A confirmation round's runs (``confirm1-...``, chosen once the sweep's runs
+are in) are appended to it by :func:`add_runs` and kept whenever the plan is rewritten.
 """
 
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 
@@ -21,6 +24,8 @@ from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, SweepLayout
 from raymix.sweep.strategy import Suggestion
 from raymix.sweep.trial import PlannedRun
 
+CONFIRM_ID = re.compile(r"confirm\d+-")  # a confirmation round's runs: confirm1-<candidate>-...
+
 
 def plan_mixtures(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
     """The sweep's mixtures with run ids: ``plan.csv`` if stored, else sampled now.
@@ -31,6 +36,7 @@ def plan_mixtures(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
     path = SweepLayout(cfg.storage_path).plan
     if path.exists():
         plan = pd.read_csv(path)
+        plan = plan[~is_confirmation(plan[RUN_COLUMN])].reset_index(drop=True)
     else:
         tokens_per_run = cfg.training.tokens_per_run(cfg.model.seq_len)
         plan = _base_plan(cfg, sample_mixtures(cfg.mixtures, prepared.prior,
@@ -54,11 +60,32 @@ def planned_runs(cfg: SweepConfig) -> int:
 
 
 def save_plan(cfg: SweepConfig, plan: pd.DataFrame) -> None:
-    """Fix the plan in ``plan.csv`` on the first start, and again when scales extend it."""
+    """Fix the plan in ``plan.csv`` on the first start, and again when scales extend it.
+
+    A confirmation round's runs in the stored plan are kept, after ``plan``'s.
+    """
     path = SweepLayout(cfg.storage_path).plan
     stored = pd.read_csv(path) if path.exists() else None
-    if stored is None or len(plan) != len(stored) or SCALE_COLUMN not in stored:
+    if stored is None:
         atomic_write_frame(plan, path)
+        return
+    confirming = is_confirmation(stored[RUN_COLUMN])
+    if len(plan) != (~confirming).sum() or SCALE_COLUMN not in stored:
+        atomic_write_frame(pd.concat([plan, stored[confirming]], ignore_index=True), path)
+
+
+def add_runs(cfg: SweepConfig, rows: pd.DataFrame) -> None:
+    """Append ``rows`` (a confirmation round's runs) to ``plan.csv``, those not in it yet."""
+    path = SweepLayout(cfg.storage_path).plan
+    stored = pd.read_csv(path)
+    new = rows[~rows[RUN_COLUMN].isin(stored[RUN_COLUMN])]
+    if len(new):
+        atomic_write_frame(pd.concat([stored, new], ignore_index=True), path)
+
+
+def is_confirmation(run_ids: pd.Series) -> pd.Series:
+    """Which run ids are a confirmation round's (``confirm<round>-<candidate>-s<seed>``)."""
+    return run_ids.astype(str).str.match(CONFIRM_ID.pattern)
 
 
 def _with_scales(plan: pd.DataFrame, cfg: SweepConfig) -> pd.DataFrame:

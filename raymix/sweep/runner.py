@@ -40,7 +40,14 @@ from raymix.runs import RUN_COLUMN, ResultStore, SweepLayout, export_tables
 from raymix.sweep.aggregator import actor_name, get_aggregator
 from raymix.sweep.cluster import ray_cluster, trial_resources, trial_slots
 from raymix.sweep.experiment import check_experiment, start_experiment
-from raymix.sweep.plan import adaptive_plan, plan_mixtures, planned_runs, planned_trials, save_plan
+from raymix.sweep.plan import (
+    CONFIRM_ID,
+    adaptive_plan,
+    plan_mixtures,
+    planned_runs,
+    planned_trials,
+    save_plan,
+)
 from raymix.sweep.progress import StopWhenStorageFails, SweepProgress, print_line
 from raymix.sweep.strategy import MixtureSuggester, strategy_settings, suggestions_in_flight
 from raymix.sweep.trial import PlannedRun, TrialSettings, proxy_data, proxy_trial
@@ -132,8 +139,8 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
     if plan is not None:
         stored = ResultStore(sweep_dir).load_all()
         if set(plan[RUN_COLUMN]) <= set(stored):  # all trained: no cluster needed
-            log(f"[sweep] {len(plan)} runs planned, {len(stored)} already stored, "
-                f"0 to train -> {sweep_dir}")
+            log(f"[sweep] {len(plan)} runs planned, all already stored, 0 to train "
+                f"-> {sweep_dir}")
             records = [stored[k] for k in sorted(stored)]
             paths = export_tables(sweep_dir, records, cfg.domain_names, cfg.target.name)
             failed = sum(not r.ok for r in records)
@@ -146,6 +153,9 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
         aggregator = get_aggregator(sweep_dir, cfg.domain_names, cfg.target.name, cfg.name,
                                     strategy=strategy)
         done = set(ray.get(aggregator.run_ids.remote()))
+        # count this plan's runs only (a sweep's confirmation runs are a plan of their own)
+        done = ({r for r in done if not CONFIRM_ID.match(r)} if plan is None
+                else done & set(plan[RUN_COLUMN]))
         total = planned_runs(cfg) if plan is None else len(plan)
         to_train = max(0, total - len(done))
         log(f"[sweep] {total} runs planned, {len(done)} already stored, "

@@ -90,7 +90,7 @@ def trial_memory_gb(gpus_per_trial: float, gpu_memory_gb: float | None,
 def check_memory(cfg: SweepConfig) -> None:
     """Every proxy size of ``cfg`` must fit the memory a trial gets, when the config says.
 
-    The sizes are the base ``model``, each of ``scales`` and ``validate``.
+    The sizes are the base ``model``, each of ``scales``, ``validate`` and ``confirm``.
 
     Raises
     ------
@@ -107,7 +107,8 @@ def check_memory(cfg: SweepConfig) -> None:
     batch = cfg.training.batch_size
     sizes = {"model": cfg.model,
              **{f"scales[{i}]": s.applied_to(cfg.model) for i, s in enumerate(cfg.scales)},
-             "validate": cfg.validate.applied_to(cfg.model)}
+             "validate": cfg.validate.applied_to(cfg.model),
+             "confirm": cfg.confirm.applied_to(cfg.model)}
     for where, model in sizes.items():
         need = training_memory_bytes(model, batch, vocab, gpu=bool(c.gpus_per_trial)) / GIB
         if need > budget:

@@ -19,10 +19,12 @@ from raymix.errors import UserError
 from raymix.files import atomic_write_text
 from raymix.mixtures import build_constraints
 from raymix.proposal import Proposal, mixmin, mixture_loss, propose_mixture
+from raymix.proposal.proposer import confirmed_proposal
 from raymix.regression import FitResult
 from raymix.report import write_report
 from raymix.runs import ResultStore, RunRecord
 from raymix.scaling import Scale
+from raymix.workflows.confirm_state import ConfirmState
 from raymix.workflows.inputs import RunsSource, fit_inputs
 
 
@@ -35,8 +37,13 @@ def propose(
     fitted: FitResult | None = None,
     output: str | Path | None = None,
     report: str | Path | None = None,
+    confirmed: bool = True,
 ) -> Proposal:
     """Fit the runs and propose the mixture predicted best, next to the baselines.
+
+    For a sweep whose confirmation round has finished (``raymix sweep``, see
+    :func:`raymix.run_confirmation`), the proposal is the round's measured best instead, and
+    ``.confirmation`` says which candidate won and by how much against the seed noise.
 
     Parameters
     ----------
@@ -59,6 +66,8 @@ def propose(
         Write the proposal there as JSON (``Proposal.to_dict()``).
     report : path, optional
         Write a Markdown report into this folder.
+    confirmed : bool, default=True
+        Apply a sweep's finished confirmation round; False gives the fit's own proposal.
 
     Returns
     -------
@@ -78,6 +87,8 @@ def propose(
         target=runs.target)
     proposal.fit.scaling = proposal.scaling = inputs.scaling
     proposal.warnings = runs.notes + proposal.warnings
+    if confirmed and isinstance(source, SweepConfig) and source.confirm.rounds:
+        proposal = _with_confirmation(source, proposal, runs)
     if output is not None:
         atomic_write_text(Path(output), json.dumps(proposal.to_dict(), indent=1))
         proposal.files["proposal"] = str(output)
@@ -87,6 +98,23 @@ def propose(
             mixtures=runs.mixtures, metrics=runs.metrics, proposal=proposal.to_dict(),
             scaling=proposal.scaling))
     return proposal
+
+
+def _with_confirmation(cfg: SweepConfig, proposal: Proposal, runs) -> Proposal:
+    """The finished confirmation round's winner as the proposal (else a warning says why not)."""
+    state = ConfirmState.load(cfg)
+    if not state.rounds:
+        return proposal
+    verdict = state.verdict(cfg)
+    if verdict is None:
+        _, stored, planned = state.measured(cfg)
+        proposal.warnings.append(
+            f"the confirmation round is unfinished ({stored} of {planned} runs stored): this "
+            "is the fit's proposal, not yet checked; run 'raymix sweep CONFIG' to finish it")
+        return proposal
+    weights = np.array([verdict["mixture"][d] for d in proposal.domains])
+    return confirmed_proposal(proposal, runs.mixtures, runs.objective.to_numpy(dtype=float),
+                              weights, verdict)
 
 
 def propose_mixmin(cfg: SweepConfig, *, output: str | Path | None = None) -> dict[str, Any]:

@@ -96,12 +96,23 @@ BAD = [
     ("validate.mixtures", {"mine": {"code": 0.0}}, "validate.mixtures.mine"),
     ("validate.mixtures", {"mine": {"code": "half"}}, "validate.mixtures.mine.code"),
     ("training.init_from", "no/such/checkpoint", "training.init_from"),
+    # the confirmation round
+    ("confirm.seeds", 1, "confirm.seeds"),
+    ("confirm.candidates", 1, "confirm.candidates"),  # + observed 0 below: fewer than 2
+    ("confirm.rounds", -1, "confirm.rounds"),
+    ("confirm.min_distance", 1.0, "confirm.min_distance"),
+    ("confirm.steps", 2, "confirm.steps"),
+    ("confirm.hidden", 100, "confirm.heads"),
+    ("confirm.scale", 2, "confirm.scale"),
+    ("scales", [{"name": "confirm", "hidden": 96}], "scales[0].name"),  # the round's own
 ]
 
 
 @pytest.mark.parametrize("dotted,value,field", BAD, ids=[b[0] for b in BAD])
 def test_each_mistake_names_its_field(dotted, value, field):
     raw = copy.deepcopy(demo_raw())
+    if dotted == "confirm.candidates":
+        _set(raw, "confirm.observed", 0)
     _set(raw, dotted, value)
     with pytest.raises(ConfigError) as info:
         parse_config(raw, base_dir=DEMO.parent)
