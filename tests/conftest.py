@@ -84,6 +84,8 @@ TINY = {
     "compute": {"num_cpus": 2},
     "fit": {"cv_folds": 3},
     "search": {"candidates": 2000, "top_k": 20},
+    # no confirmation round unless a test asks for one (each adds a dozen runs)
+    "confirm": {"rounds": 0},
 }
 
 

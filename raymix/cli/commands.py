@@ -185,11 +185,12 @@ def _prepare(args) -> int:
 def _sweep(args) -> int:
     from raymix.config import load_config
     from raymix.sweep import run_sweep
-    from raymix.workflows.confirmation import run_confirmation
+    from raymix.workflows.confirmation import check_confirmation, run_confirmation
 
     cfg = load_config(args.config)
     c = cfg.confirm
     if c.rounds and not args.no_propose and cfg.mixtures.method != "per_domain":
+        check_confirmation(cfg)  # a changed confirm section is refused before any work
         print(f"[sweep] the runs, then {c.rounds} confirmation round{'s' * (c.rounds > 1)} of "
               f"up to {(c.candidates + c.observed) * c.seeds} runs each (confirm)")
     result = run_sweep(cfg)

@@ -57,6 +57,12 @@ def confirmation_config(cfg: SweepConfig) -> SweepConfig:
         scales=[ScaleConfig(name=CONFIRM_SCALE, **overrides)])
 
 
+def check_confirmation(cfg: SweepConfig) -> None:
+    """Refuse, before any work, a ``confirm`` section that a stored round was not made with."""
+    if cfg.confirm.rounds:
+        ConfirmState.load(cfg)
+
+
 def run_confirmation(cfg: SweepConfig, *, log=print_line) -> dict[str, Any] | None:
     """Run (or resume) the confirmation round(s) of a sweep whose runs are stored.
 

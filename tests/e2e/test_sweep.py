@@ -27,7 +27,9 @@ from raymix.sweep.aggregator import DUPLICATE, STORED, AddOutcome, StoreSummary,
 
 
 def test_cli_sweep_end_to_end(tmp_path, cache_dir):
-    config = write_config(tmp_path, cache_dir)
+    # the confirmation round trains 2 candidates again with 2 seeds, longer than the proxies
+    config = write_config(tmp_path, cache_dir, confirm={"rounds": 1, "candidates": 1,
+                                                        "observed": 1, "seeds": 2, "steps": 36})
     out = finish(raymix_cli("sweep", str(config)))
     sweep = tmp_path / "sweep"
 
@@ -59,6 +61,23 @@ def test_cli_sweep_end_to_end(tmp_path, cache_dir):
     assert proposal["noise_floor"]["mixtures"] == 2 and proposal["noise_floor"]["std"] > 0
     assert (sweep / "report" / "report.md").is_file()
     assert "10/10 done" in out and "predicted" in out
+
+    # the confirmation round: its runs are in the plan, of their own scale, kept out of the
+    # tables; the proposal is its measured best, said with the seed noise
+    plan = pd.read_csv(sweep / "plan.csv")
+    confirming = plan[plan["run"].str.startswith("confirm1-")]
+    assert len(plan) == 14 and len(confirming) == 4 and set(confirming["scale"]) == {"confirm"}
+    assert set(confirming["seed"]) == {1000, 1001}
+    verdict = proposal["confirmation"]
+    assert len(verdict["candidates"]) == 2 and verdict["winner"] in verdict["candidates"]
+    assert proposal["mixture"] == pytest.approx(verdict["mixture"])
+    assert {c["source"] for c in verdict["candidates"].values()} == {"fit", "observed"}
+    assert all(len(c["measured_losses"]) == 2 for c in verdict["candidates"].values())
+    assert verdict["noise_std"] > 0 and verdict["margin_beyond_noise"] in (True, False)
+    assert verdict["scale"]["steps"] == 36
+    record = json.loads((sweep / "results" / f"{confirming['run'].iloc[0]}.json").read_text())
+    assert record["scale"] == "confirm" and record["tokens_seen"] == 36 * 8 * 64
+    assert "[confirm] round 1/1: 2 candidates" in out and "[confirm] measured best" in out
 
     # the same command again trains nothing and changes no table
     again = finish(raymix_cli("sweep", str(config), "--no-propose"))
