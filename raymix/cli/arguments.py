@@ -27,13 +27,15 @@ FLAGS = {
     "at": "--at",
     "folds": "--folds",
     "regressors": "--regressor",
+    "min_tokens": "--min-tokens",
     "constraints": "--constraints",
     "baseline": "--baseline",
     "domain": "--critical",
     "critical_share": "--critical",
 }
 # ... and with a CONFIG, these are its fields
-CONFIG_FIELDS = {"folds": "fit.cv_folds", "regressors": "fit.regressors"}
+CONFIG_FIELDS = {"folds": "fit.cv_folds", "regressors": "fit.regressors",
+                 "min_tokens": "fit.min_tokens"}
 
 
 def error_line(exc: UserError, args) -> str:

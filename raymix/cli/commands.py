@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_runs_arguments(p: argparse.ArgumentParser) -> None:
     """Where the runs come from: a sweep config, or a mixtures + metrics CSV pair."""
-    from raymix.config import REGRESSOR_NAMES
+    from raymix.config import REGRESSOR_NAMES, SCALING_LAWS
 
     p.add_argument("config", nargs="?",
                    help="sweep YAML (or give --mixtures/--metrics/--target, or --runs/--target)")
@@ -131,6 +131,14 @@ def _add_runs_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id", metavar="NAME", help="id column of the CSVs (default: the first)")
     p.add_argument("--regressor", choices=("auto", *REGRESSOR_NAMES),
                    help="regressor to use (default auto: cross-validate all, keep the best)")
+    p.add_argument("--law", choices=SCALING_LAWS,
+                   help="with --at: how losses are extrapolated (default auto: nested step and "
+                        "size laws with 3 sizes or more, else the joint law L(N, D))")
+    p.add_argument("--share-exponents", action="store_true", default=None,
+                   help="with --at and the nested laws: one step exponent per size, one size "
+                        "exponent for all mixtures")
+    p.add_argument("--min-tokens", type=float, metavar="D",
+                   help="with --at: leave out checkpoints before D tokens (the warm-up)")
     p.add_argument("--folds", type=int, help="cross-validation folds (default 5)")
     p.add_argument("--seed", type=int, help="seed of the folds and regressors (default 0)")
 
@@ -243,8 +251,13 @@ def _runs_source(args):
         raise UserError(f"--folds: must be at least 2 (got {args.folds})")
     regressors = None if args.regressor in (None, "auto") else [args.regressor]
     at = parse_at(args.at) if args.at is not None else None
+    if args.min_tokens is not None and not args.min_tokens > 0:
+        raise UserError(f"--min-tokens: must be a positive number of tokens (got "
+                        f"{args.min_tokens:g})")
     return source, replace_fit(fit_config, regressors=regressors, cv_folds=args.folds,
-                               seed=args.seed), at
+                               seed=args.seed, law=args.law,
+                               share_exponents=args.share_exponents,
+                               min_tokens=args.min_tokens), at
 
 
 def _fit(args) -> int:

@@ -37,7 +37,8 @@ def summarise_mixmin(result: dict[str, Any]) -> str:
 def summarise_scaling(stages: dict[str, Any]) -> str:
     """The nested laws in a few lines: target scale, held-out checks, what was left out."""
     at = stages["target_scale"]
-    lines = [f"nested scaling laws: {stages['n_predicted']} of {stages['n_mixtures']} mixtures "
+    kind = "joint scaling law" if "shared" in stages else "nested scaling laws"
+    lines = [f"{kind}: {stages['n_predicted']} of {stages['n_mixtures']} mixtures "
              f"predicted at {at['params']:.4g} params ({at['params_from']}), "
              f"{at['tokens']:.4g} tokens ({at['tokens_from']})"]
     for stage in ("step", "size"):
@@ -46,6 +47,10 @@ def summarise_scaling(stages: dict[str, Any]) -> str:
             lines.append(f"  {stage} law held-out check: {holdout_summary(holdout)}")
         elif stages[stage].get("skipped"):
             lines.append(f"  {stage} law: skipped ({stages[stage]['reason']})")
+    if "shared" in stages:
+        shared = stages["shared"]
+        lines.append(f"  {stages['law']}; E {shared['E']:.4g}, alpha {shared['alpha']:.3g}, "
+                     f"beta {shared['beta']:.3g} shared by every mixture")
     lines += [f"  note: {note}" for note in stages["notes"]]
     return "\n".join(lines)
 

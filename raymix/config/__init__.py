@@ -17,6 +17,7 @@ from raymix.config.schema import (
     MIXTURE_METHODS,
     MODEL_FIELDS,
     REGRESSOR_NAMES,
+    SCALING_LAWS,
     SEARCH_METHODS,
     STRATEGIES,
     ComputeConfig,
@@ -38,8 +39,8 @@ from raymix.config.schema import (
 
 __all__ = [
     "AT_KEYS", "BASE_SCALE", "CHECKPOINTS", "CONFIRM_SCALE", "MIXTURE_METHODS", "MODEL_FIELDS",
-    "REGRESSOR_NAMES", "SEARCH_METHODS", "STRATEGIES", "ComputeConfig", "ConfirmConfig",
-    "DataConfig",
+    "REGRESSOR_NAMES", "SCALING_LAWS", "SEARCH_METHODS", "STRATEGIES", "ComputeConfig",
+    "ConfirmConfig", "DataConfig",
     "DomainConfig", "FitConfig", "MixturesConfig", "ModelConfig", "ModelOverrides",
     "ScaleConfig", "SearchConfig", "SweepConfig", "TargetConfig", "TokenizerConfig",
     "TrainingConfig", "ValidationConfig", "check_config", "check_search", "load_config",

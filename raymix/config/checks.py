@@ -21,6 +21,7 @@ from raymix.config.schema import (
     MIXTURE_METHODS,
     MODEL_FIELDS,
     REGRESSOR_NAMES,
+    SCALING_LAWS,
     SEARCH_METHODS,
     STRATEGIES,
     ModelConfig,
@@ -244,6 +245,8 @@ def _check_fit(cfg: SweepConfig) -> None:
         _check(key in AT_KEYS, f"fit.at.{key}", f"unknown key; use {' and/or '.join(AT_KEYS)}")
         _check(value > 0, f"fit.at.{key}", f"must be positive (got {value})")
     _check(f.min_tokens is None or f.min_tokens > 0, "fit.min_tokens", "must be positive or null")
+    _check(f.law in SCALING_LAWS, "fit.law",
+           f"must be one of {', '.join(SCALING_LAWS)} (got {f.law!r})")
     _check(f.checkpoints in CHECKPOINTS, "fit.checkpoints",
            f"must be one of {', '.join(CHECKPOINTS)} (got {f.checkpoints!r})")
     for i, r in enumerate(f.regressors):

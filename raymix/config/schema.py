@@ -38,6 +38,10 @@ BASE_SCALE = "base"  # the name of the ``model`` section's size in a multi-scale
 CONFIRM_SCALE = "confirm"  # the size of a confirmation round that trains another scale
 AT_KEYS = ("params", "tokens")
 CHECKPOINTS = ("all", "final")  # which checkpoints the step laws see (fit.checkpoints)
+# how losses are extrapolated to a target scale (fit.law): step law then size law per
+# mixture (nested), one L(N, D) per mixture with shared E and exponents (joint), or auto:
+# nested where the runs have 3 sizes or more, else joint (a size law needs 3 sizes)
+SCALING_LAWS = ("auto", "nested", "joint")
 MODEL_FIELDS = ("layers", "hidden", "heads", "intermediate")  # what a scale may change
 
 
@@ -351,6 +355,7 @@ class FitConfig(Section):
     checkpoints: Str = "all"  # step-law points: every evaluation, or each run's "final" one
     share_exponents: Bool = False  # one step exponent per size, one size exponent overall
     min_tokens: Float | None = None  # step laws skip earlier checkpoints (the warm-up)
+    law: Str = "auto"  # auto | nested | joint (see SCALING_LAWS)
 
 
 @dataclass

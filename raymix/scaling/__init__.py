@@ -4,10 +4,15 @@
   an exponent, fitted robustly;
 - :mod:`~raymix.scaling.nested`: Data Mixing Laws' nested pipeline: each run's step law
   to the target tokens, each mixture's size law to the target size
-  (:class:`NestedScalingLaw`), then a mixture regressor on those predictions.
+  (:class:`NestedScalingLaw`), then a mixture regressor on those predictions;
+- :mod:`~raymix.scaling.joint`: one law ``E + A_m / N^alpha + B_m / D^beta`` per mixture
+  over every checkpoint of every size, ``E`` and the exponents shared
+  (:class:`JointScalingLaw`): two sizes per mixture suffice.
 """
 
+from raymix.scaling.joint import JointScalingLaw, fit_joint_law
 from raymix.scaling.nested import NestedScalingLaw, Scale, holdout_summary
 from raymix.scaling.power_law import PowerLaw, fit_shared_exponent
 
-__all__ = ["NestedScalingLaw", "PowerLaw", "Scale", "fit_shared_exponent", "holdout_summary"]
+__all__ = ["JointScalingLaw", "NestedScalingLaw", "PowerLaw", "Scale", "fit_joint_law",
+           "fit_shared_exponent", "holdout_summary"]

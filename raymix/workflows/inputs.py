@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from raymix.config import FitConfig, SweepConfig
 from raymix.errors import UserError
 from raymix.runs import (
+    PARAMS,
     RUN_COLUMN,
     DataInfo,
     LongRuns,
@@ -25,7 +26,7 @@ from raymix.runs import (
     read_long_runs,
     read_runs,
 )
-from raymix.scaling import NestedScalingLaw, Scale
+from raymix.scaling import JointScalingLaw, NestedScalingLaw, Scale
 
 RunsSource = SweepConfig | Runs | LongRuns
 
@@ -68,7 +69,17 @@ def config_at(fit_config: FitConfig) -> Scale | None:
 
 
 def at_scale(long: LongRuns, at: Scale, fit_config: FitConfig) -> NestedScalingLaw:
-    """The nested step and size laws of ``long``, extrapolated to ``at``."""
+    """The scaling laws of ``long`` (``fit_config.law``), extrapolated to ``at``.
+
+    ``auto`` is the nested laws when the runs have 3 model sizes or more (measured best
+    there, docs/benchmarks.md), else the joint law, whose shared exponents need only 2.
+    """
+    law = fit_config.law
+    if law == "auto":
+        law = "nested" if long.frame[PARAMS].nunique() >= 3 else "joint"
+    if law == "joint":
+        return JointScalingLaw(checkpoints=fit_config.checkpoints,
+                               min_tokens=fit_config.min_tokens).fit(long, at)
     return NestedScalingLaw(share_step_exponent=fit_config.share_exponents,
                             share_size_exponent=fit_config.share_exponents,
                             checkpoints=fit_config.checkpoints,

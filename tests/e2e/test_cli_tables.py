@@ -135,6 +135,25 @@ def test_fit_and_propose_at_a_scale_no_run_reached(long_table, tmp_path):
         "tokens_from": "the target scale"}
 
 
+def test_the_scaling_law_settings_of_a_long_table_are_flags(long_table, tmp_path):
+    base = ("fit", "--runs", str(long_table), "--target", "target_loss", "--at",
+            "params=1e9,tokens=2e10", "--regressor", "ridge")
+    joint = run_cli(*base, "--law", "joint", "--min-tokens", "1.5e9")
+    assert joint.returncode == 0, joint.stderr
+    assert "joint scaling law: 12 of 12 mixtures predicted at 1e+09 params" in joint.stdout
+    nested = run_cli(*base, "--law", "nested", "--share-exponents")
+    assert nested.returncode == 0, nested.stderr
+    assert "nested scaling laws: 12 of 12" in nested.stdout and "joint" not in nested.stdout
+    # the warm-up cut leaves the step law fewer checkpoints: its held-out check changes
+    cut = run_cli(*base, "--law", "nested", "--min-tokens", "2e9")
+    assert cut.returncode == 0 and cut.stdout != nested.stdout
+    for flags, flag in ((("--law", "chinchilla"), "--law"), (("--min-tokens", "-5"),
+                                                             "--min-tokens")):
+        refused = run_cli(*base, *flags)
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+        assert flag in refused.stderr
+
+
 def test_critical_share_from_tables_needs_a_baseline(tables, tmp_path):
     done = run_cli("propose", *_pair(tables), "--target", "target_loss", "--critical", "web",
                    "--output", str(tmp_path / "c.json"))

@@ -89,6 +89,7 @@ BAD = [
     ("fit.at", {"tokens": -1}, "fit.at.tokens"),
     ("fit.checkpoints", "some", "fit.checkpoints"),
     ("fit.min_tokens", 0, "fit.min_tokens"),
+    ("fit.law", "chinchilla", "fit.law"),
     ("validate.seeds", 0, "validate.seeds"),
     ("validate.hidden", 100, "validate.heads"),  # 100 / 4 heads is not even
     ("validate.steps", 2, "validate.steps"),

@@ -216,3 +216,34 @@ def test_figures_are_written(tmp_path):
                                       tmp_path / "check.png", labels=law.predicted_.index)]
     for path in paths:
         assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+# ----------------------------------------------------------------------------- joint law
+
+
+def joint_loss(w, params, tokens):
+    """E + A(w)/N^alpha + B(w)/D^beta: the mixture sets how fast the target is learned."""
+    w = np.asarray(w)
+    return 1.5 + 300 * np.exp(w @ T) * params ** -0.3 + 500 * np.exp(-w @ T) * tokens ** -0.28
+
+
+def test_the_joint_law_extrapolates_from_two_sizes_where_a_size_law_cannot():
+    from raymix.scaling import JointScalingLaw
+
+    weights = _mixtures(8)
+    runs = _runs(_table(weights, sizes=(1e7, 3e7), noise=1e-4, loss=joint_loss))
+    at = Scale(params=3e8, tokens=2e10)  # 10x the largest size, 3.3x the longest run
+    with pytest.raises(UserError, match="size law needs"):
+        NestedScalingLaw(share_size_exponent=True).fit(runs, at)
+    law = JointScalingLaw().fit(runs, at)
+    shared = law.stages_["shared"]
+    assert shared["alpha"] == pytest.approx(0.3, abs=0.03)
+    assert shared["beta"] == pytest.approx(0.28, abs=0.03)
+    assert shared["E"] == pytest.approx(1.5, abs=0.05)
+    truth = np.array([joint_loss(w, 3e8, 2e10) for w in weights])
+    assert law.predicted_.to_numpy() == pytest.approx(truth, rel=0.003)
+    assert law.stages_["step"]["holdout"]["mean_relative_error_pct"] < 0.1
+    # the same interface as the nested laws: runs at the target scale, curves to plot
+    assert len(law.to_runs().objective) == 8
+    assert law.curves_["size"][law.predicted_.index[0]].target_y == pytest.approx(
+        law.predicted_.iloc[0])
