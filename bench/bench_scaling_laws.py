@@ -22,6 +22,14 @@ c) whole pipeline: leave one of the 20 mixtures out; fit the nested laws on the 
    and predict mixture 999 (in no fit) at 70M / 100k and 160M / 100k from the other
    mixtures' step laws (steps <= 30k).
 
+d) far extrapolation, on the 5Mix runs (26 mixtures of 5 Pile domains at every size,
+   70M/160M to 100k steps, 305M to 30k, 410M 9k-30k): the paper's ratios (its fits reach
+   410M / 30k and predict 1B / 100k: 2.7x the largest model, 3.3x the longest run). Fit
+   70M+160M (or 70M-305M) at steps <= 9k and predict 410M at 30k (3.55x / 1.5x the size,
+   3.3x the steps); the same from steps <= 30k (size only); and 70M-410M at 10k-30k
+   predicting the 100k checkpoints of 70M / 160M (steps only). Each with the nested laws
+   (step exponent per curve or shared) and the joint law ``fit.law: joint``.
+
 Model sizes are non-embedding parameters, Pythia's for 70M, 160M and 410M. 305M is no
 Pythia model; we use 201,541,632, the value of the authors' pipeline (``MODEL_SIZES`` in
 ``pipeline/utils.py`` of yegcjs/mixinglaws), which matches a 16-layer, d_model 1024
@@ -44,9 +52,10 @@ import pandas as pd
 from common import bench_parser, mixinglaws_losses, pile_valid_weight, write_record
 from scipy import stats
 
+from raymix.errors import UserError
 from raymix.regression import ImplicitMixingLaw, MixingLaw, SimplexGP, fit_regressor
 from raymix.runs import long_runs_from_frame
-from raymix.scaling import NestedScalingLaw, Scale
+from raymix.scaling import JointScalingLaw, NestedScalingLaw, Scale
 
 TOKENS_PER_STEP = 1_048_576
 SIZES = {"70M": 18_915_328, "160M": 85_056_000, "305M": 201_541_632, "410M": 302_311_424}
@@ -61,6 +70,7 @@ PILE = "pile"
 PUBLISHED = ("1B / 100k-step Pile loss predicted from 70M-410M at 10k-30k steps: "
              "under-predicted by 2-4%, ranking kept (Ye et al., ICLR 2025)")
 LINE = re.compile(r"/(\d+M)_RP_(\d+)-([0-9.\-]+)/(\d+)$")
+LINE_5MIX = re.compile(r"/(\d+M)_(\d+)-([0-9.\-]+)/(\d+)/?$")
 
 
 # ----------------------------------------------------------------------------- data
@@ -123,6 +133,7 @@ def scores(predicted, actual) -> dict:
     error = predicted - actual
     pct = 100 * np.abs(error) / actual
     out = {"n": len(actual), "mae": float(np.abs(error).mean()), "mean_bias": float(error.mean()),
+           "bias_pct": float(np.mean(100 * error / actual)),
            "mean_pct": float(pct.mean()), "max_pct": float(pct.max())}
     if len(actual) > 2:
         out["spearman"] = float(stats.spearmanr(predicted, actual).statistic)
@@ -285,6 +296,80 @@ def default_mixture_at_100k(table) -> dict:
     return out
 
 
+# ----------------------------------------------------------------------------- d) far
+
+
+def load_5mix(reference: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The 5Mix runs as rows of (size, mixture, step): weights, the Pile loss, params, tokens."""
+    valid_weight = pile_valid_weight(reference)
+    records = []
+    for size in SIZES:
+        path = reference / "mixinglaws" / "5Mix" / f"{size}.txt"
+        for checkpoint, domain, loss in mixinglaws_losses(path):
+            found, idx, proportions, step = LINE_5MIX.search(checkpoint).groups()
+            assert found == size, checkpoint
+            records.append((size, int(idx), proportions, int(step), domain, loss))
+    long = pd.DataFrame(records, columns=["size", "idx", "proportions", "step", "domain", "loss"])
+    long = long.groupby(["size", "idx", "proportions", "step", "domain"], as_index=False).mean()
+    table = long.pivot_table(index=["size", "idx", "proportions", "step"], columns="domain",
+                             values="loss").reset_index().dropna(subset=sorted(valid_weight))
+    weights = np.array([[float(p) for p in s.split("-")] for s in table["proportions"]])
+    domains = [f"p{i}" for i in range(weights.shape[1])]
+    table[domains] = weights / weights.sum(axis=1, keepdims=True)
+    table[PILE] = sum(table[d] * w for d, w in valid_weight.items()) / sum(valid_weight.values())
+    table["run"] = "m" + table["idx"].astype(str) + "-" + table["size"]
+    table["params"] = table["size"].map(SIZES).astype(float)
+    table["tokens"] = table["step"] * float(TOKENS_PER_STEP)
+    return table.drop(columns="proportions"), domains
+
+
+FAR_CHECKS = {  # name: (sizes fitted, first step, last step, predicted size, predicted step)
+    "70M+160M, steps <= 9k -> 410M / 30k (3.55x size, 3.3x steps)":
+        (["70M", "160M"], 0, 9_000, "410M", 30_000),
+    "70M-305M, steps <= 9k -> 410M / 30k (1.5x size, 3.3x steps)":
+        (["70M", "160M", "305M"], 0, 9_000, "410M", 30_000),
+    "70M+160M, steps <= 30k -> 410M / 30k (3.55x size)":
+        (["70M", "160M"], 0, 30_000, "410M", 30_000),
+    "70M+160M, steps 10k-30k -> 410M / 30k (3.55x size)":
+        (["70M", "160M"], 10_000, 30_000, "410M", 30_000),
+    "70M-305M, steps 10k-30k -> 410M / 30k (1.5x size)":
+        (["70M", "160M", "305M"], 10_000, 30_000, "410M", 30_000),
+    "70M-410M, steps 10k-30k -> 70M / 100k (3.3x steps)":
+        (list(SIZES), 10_000, 30_000, "70M", 100_000),
+    "70M-410M, steps 10k-30k -> 160M / 100k (3.3x steps)":
+        (list(SIZES), 10_000, 30_000, "160M", 100_000),
+}
+FAR_LAWS = {
+    "nested, beta per curve, shared alpha":
+        lambda: NestedScalingLaw(share_size_exponent=True),
+    "nested, shared beta per size and alpha":
+        lambda: NestedScalingLaw(share_step_exponent=True, share_size_exponent=True),
+    "joint L(N, D), shared E, alpha, beta": JointScalingLaw,
+}
+
+
+def far_extrapolation(reference: Path) -> dict:
+    """The 5Mix checks at the paper's extrapolation ratios, each law side by side."""
+    table, domains = load_5mix(reference)
+    out = {}
+    for check, (sizes, first, last, size, step) in FAR_CHECKS.items():
+        rows = table[table["size"].isin(sizes) & table["step"].between(first, last)]
+        runs = long_runs_from_frame(rows, {PILE: 1.0}, domains=domains, source="5Mix")
+        truth = measured(table, size, step)
+        at = Scale(params=SIZES[size], tokens=step * TOKENS_PER_STEP)
+        out[check] = {}
+        for name, make in FAR_LAWS.items():
+            try:
+                law = make().fit(runs, at)
+            except UserError as exc:
+                out[check][name] = {"error": str(exc)}
+                continue
+            predicted = law.predicted_.rename(index=lambda r: int(r.split("-")[0][1:]))
+            common = truth.index.intersection(predicted.index)
+            out[check][name] = scores(predicted.loc[common], truth.loc[common])
+    return out
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -299,7 +384,8 @@ def main() -> None:
                       ("b_size_law_410m", lambda: size_to_410m(table, mixtures)),
                       ("c_pipeline_leave_one_mixture_out",
                        lambda: leave_one_mixture_out(table, mixtures)),
-                      ("c_pipeline_default_mixture_100k", lambda: default_mixture_at_100k(table))):
+                      ("c_pipeline_default_mixture_100k", lambda: default_mixture_at_100k(table)),
+                      ("d_far_extrapolation_5mix", lambda: far_extrapolation(args.reference))):
         t0 = time.perf_counter()
         results[name] = job()
         timings[name] = round(time.perf_counter() - t0, 1)
@@ -328,6 +414,10 @@ def main() -> None:
             "c_pipeline_default_mixture_100k":
                 "mixture 999 in no fit: step laws (10k-30k) of the other mixtures at that "
                 "size (41 at 70M, 20 at 160M) predict 100k; mixing law on those predicts 999",
+            "d_far_extrapolation_5mix":
+                "5Mix (26 mixtures of 5 Pile domains, Pile loss): fit the sizes and steps "
+                "named, predict every mixture's measured loss at the named size and step "
+                "(no run of it in the fit); mean % = mean |error| / loss",
         },
         "results": results,
         "timings_s": {**timings, "total": round(time.perf_counter() - start, 1)},
@@ -360,6 +450,16 @@ def print_table(results: dict) -> None:
                 rho = f"  Spearman {s['spearman']:.3f}" if "spearman" in s else ""
                 print(f"  {label:<72} MAE {s['mae']:.4f}  mean {s['mean_pct']:.2f}%  "
                       f"max {s['max_pct']:.2f}%{rho}")
+    print("\nd) far extrapolation on 5Mix (paper's ratios), Pile loss of 26 mixtures")
+    for check, block in results["d_far_extrapolation_5mix"].items():
+        print(f"  {check}")
+        for name, s in block.items():
+            if "error" in s:
+                print(f"    {name:<42} cannot: {s['error'][:70]}")
+                continue
+            rho = f"  Spearman {s['spearman']:.3f}" if "spearman" in s else ""
+            print(f"    {name:<42} mean {s['mean_pct']:.2f}%  bias {s['bias_pct']:+.2f}%"
+                  f"  max {s['max_pct']:.2f}%{rho}")
     print("\nc) mixture 999 (in no fit) at 100k via the others' step laws + mixing law")
     for size, r in results["c_pipeline_default_mixture_100k"].items():
         print(f"  {size:>5}: predicted {r['predicted']:.4f}  actual {r['actual']:.4f}  "

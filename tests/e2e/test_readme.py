@@ -43,6 +43,7 @@ def test_the_readme_python_api_runs_top_to_bottom(tmp_path, monkeypatch):
     raw = json.loads(json.dumps(TINY))
     raw["data"]["cache_dir"] = "../../.raymix/cache"  # relative to the config, as the demo's
     raw["compute"]["storage"] = "../../runs/demo"
+    raw["confirm"] = {"rounds": 1, "candidates": 1, "observed": 1, "seeds": 2}
     (work / "jobs" / "configs" / "demo.yaml").write_text(yaml.safe_dump(raw))
     (tmp_path / "shared" / "reference").mkdir(parents=True)
     (tmp_path / "shared" / "reference" / "regmix").symlink_to(REGMIX)
@@ -58,6 +59,8 @@ def test_the_readme_python_api_runs_top_to_bottom(tmp_path, monkeypatch):
     assert names["result"].stored == names["result"].planned == 10  # 8 mixtures + 2 repeats
     assert (work / "runs" / "demo" / "results").is_dir()
     assert names["proposal"].fit is names["fitted"]  # reused, not fitted again
+    assert names["proposal"].confirmation["winner"] == names["verdict"]["winner"]
+    assert names["proposal"].mixture == pytest.approx(names["verdict"]["mixture"])
     assert json.loads((work / "proposal.json").read_text()) == json.loads(json.dumps(
         names["record"]))
 
