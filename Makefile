@@ -43,8 +43,9 @@ test: lint
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
-# the four longest end-to-end tests (multi-scale + validate, continual pretraining, a node
-# removed mid-sweep, the README's Python API): about 6 minutes more; CI runs them too
+# the five longest end-to-end tests (multi-scale + validate, continual pretraining, a node
+# removed mid-sweep, a confirmation round killed and resumed, the README's Python API):
+# about 8 minutes more; CI runs them too
 test-slow: setup
 	$(PY) -m pytest -q -m slow --durations=5 tests
 
@@ -57,6 +58,10 @@ bench: setup
 	$(PY) bench/bench_mixing_laws.py
 	$(PY) bench/bench_proposal_speed.py
 	$(PY) bench/bench_scaling_laws.py
+	# after make demo / make adaptive-demo: their proposals at 4x the parameters, 2x the tokens
+	if [ -f runs/demo/proposal.json ]; then $(PY) bench/bench_proposal_at_scale.py; fi
+	if [ -f runs/adaptive/proposal.json ]; then \
+		$(PY) bench/bench_proposal_at_scale.py --config jobs/configs/adaptive.yaml; fi
 	$(PY) bench/bench_critical.py
 	# the memory estimate against measured peaks (on a GPU machine: --device cuda --shapes 40)
 	$(PY) bench/bench_proxy_memory.py --device cpu --shapes 8 --seed 1 --max-logits-gb 0.5

@@ -72,7 +72,9 @@ def summarise_fit(fitted: FitResult) -> str:
 
 def _confirmation_lines(verdict: dict) -> str:
     """The confirmation round's candidates, measured, best first."""
-    lines = ["measured in the confirmation round (mean target loss over seeds, predicted):"]
+    larger = verdict.get("scale", {}).get("at") == "confirm"
+    lines = ["measured in the confirmation round" + (" at its larger scale" if larger else "")
+             + " (mean target loss over seeds; predicted at the proxy scale):"]
     for name in verdict["order"]:
         row = verdict["candidates"][name]
         std = row["measured_std"]
