@@ -83,6 +83,15 @@ def add_runs(cfg: SweepConfig, rows: pd.DataFrame) -> None:
         atomic_write_frame(pd.concat([stored, new], ignore_index=True), path)
 
 
+def drop_runs(cfg: SweepConfig, pattern: re.Pattern) -> None:
+    """Remove from ``plan.csv`` the runs whose ids match ``pattern`` (their records stay)."""
+    path = SweepLayout(cfg.storage_path).plan
+    stored = pd.read_csv(path)
+    matched = stored[RUN_COLUMN].astype(str).str.match(pattern.pattern)
+    if matched.any():
+        atomic_write_frame(stored[~matched], path)
+
+
 def is_confirmation(run_ids: pd.Series) -> pd.Series:
     """Which run ids are a confirmation round's (``confirm<round>-<candidate>-s<seed>``)."""
     return run_ids.astype(str).str.match(CONFIRM_ID.pattern)

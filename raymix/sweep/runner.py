@@ -143,8 +143,7 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
                 f"-> {sweep_dir}")
             records = [stored[k] for k in sorted(stored)]
             paths = export_tables(sweep_dir, records, cfg.domain_names, cfg.target.name)
-            failed = sum(not r.ok for r in records)
-            return SweepResult(sweep_dir, len(plan), len(records), failed, 0, paths, 0.0, 0.0)
+            return SweepResult(sweep_dir, len(plan), *_counts(plan, stored), 0, paths, 0.0, 0.0)
     strategy = None
     if plan is None:
         strategy = {"settings": strategy_settings(cfg, prepared.train_tokens, prepared.prior),
@@ -187,10 +186,16 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
                              aggregator, sweep_dir, storage_field)
         tune_seconds = time.perf_counter() - tune_started if to_train else 0.0
         paths = {k: Path(v) for k, v in ray.get(aggregator.export.remote()).items()}
-        summary = ray.get(aggregator.summary.remote())
         ray.kill(aggregator)
-    return SweepResult(sweep_dir, len(plan), summary.stored, summary.failed,
+    return SweepResult(sweep_dir, len(plan), *_counts(plan, ResultStore(sweep_dir).load_all()),
                        to_train, paths, tune_seconds, slots)
+
+
+def _counts(plan: pd.DataFrame, stored: dict) -> tuple[int, int]:
+    """How many of the plan's runs are stored, and how many of those failed (a sweep's
+    confirmation runs are a plan of their own, counted there)."""
+    mine = [stored[r] for r in plan[RUN_COLUMN] if r in stored]
+    return len(mine), sum(not r.ok for r in mine)
 
 
 def _stop_if_refused(refused: str | None, aggregator, sweep_dir: Path, storage_field: str) -> None:

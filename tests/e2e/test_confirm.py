@@ -36,6 +36,7 @@ def test_a_killed_confirmation_round_resumes_and_a_changed_one_is_refused(tmp_pa
     out = finish(raymix_cli("sweep", str(config)))
     assert layout.confirmation.read_text() == chosen  # the same candidates, fixed before
     assert f"6 runs planned, {len(before)} already stored, {6 - len(before)} to train" in out
+    assert "[sweep] 10 runs stored (0 failed)" in out  # the sweep's own, the round's apart
     plan = pd.read_csv(layout.plan)
     confirming = plan[plan["run"].str.startswith("confirm1-")]
     assert len(confirming) == 6 and set(confirming["scale"]) == {"base"}
