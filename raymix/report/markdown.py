@@ -99,6 +99,8 @@ def _proposal_markdown(proposal: dict[str, Any], domains: Sequence[str],
                      f"{format_number(base['predicted_std'])} | "
                      f"{format_number(base['predicted_gap_to_proposal'])}{noise} | "
                      f"{format_number(seen)} |")
+    if proposal.get("confirmation"):
+        lines += _confirmation_markdown(proposal["confirmation"])
     bounds = proposal["constraints"]
     binding = {b["domain"]: b for b in bounds["binding"]}
     lines += ["", "## Weights", "",
@@ -114,6 +116,30 @@ def _proposal_markdown(proposal: dict[str, Any], domains: Sequence[str],
                      + f" | {format_number(slope)} |")
     lines += ["", f"![proposed vs baseline weights]({WEIGHTS_FIGURE})", "",
               f"![sensitivity]({SENSITIVITY_FIGURE})", ""]
+    return lines
+
+
+def _confirmation_markdown(verdict: dict[str, Any]) -> list[str]:
+    """The confirmation round: each candidate measured again, best first."""
+    scale = verdict.get("scale", {})
+    where = ("the proxies' scale" if scale.get("at") != "confirm" else
+             f"a larger scale ({scale['steps']} steps, model {scale['model']['hidden']} wide)")
+    noise = verdict["noise_std"]
+    lines = ["", "## Confirmation round", "",
+             f"The proposal is the candidate that measured best when trained again at {where} "
+             f"with {verdict['seeds']} new seeds each (seed noise: std "
+             f"{format_number(noise)} per run). Predictions are at the proxy scale.", "",
+             "| candidate | source | measured (mean ± std) | predicted | gap to the winner |",
+             "|---|---|---|---|---|"]
+    for name in verdict["order"]:
+        row = verdict["candidates"][name]
+        beyond = {True: " (beyond noise)", False: " (within noise)"}.get(
+            row.get("beaten_beyond_noise"), "")
+        lines.append(f"| {'**' + name + '**' if name == verdict['winner'] else name} | "
+                     f"{row['source']} | {format_number(row['measured'])} ± "
+                     f"{format_number(row['measured_std'] or 0.0)} | "
+                     f"{format_number(row['predicted'])} | "
+                     f"{format_number(row['gap_to_winner'])}{beyond} |")
     return lines
 
 

@@ -78,6 +78,8 @@ def test_cli_sweep_end_to_end(tmp_path, cache_dir):
     record = json.loads((sweep / "results" / f"{confirming['run'].iloc[0]}.json").read_text())
     assert record["scale"] == "confirm" and record["tokens_seen"] == 36 * 8 * 64
     assert "[confirm] round 1/1: 2 candidates" in out and "[confirm] measured best" in out
+    report = (sweep / "report" / "report.md").read_text()
+    assert "## Confirmation round" in report and f"**{verdict['winner']}**" in report
 
     # the same command again trains nothing and changes no table
     again = finish(raymix_cli("sweep", str(config), "--no-propose"))
