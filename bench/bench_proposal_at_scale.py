@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 from common import RESULTS, bench_parser, machine, proxy_setup, relative, write_record
 
+from raymix.regression.noise import NOISE_SIGMAS, gap_se, seed_noise
 from raymix.runs import SweepLayout
 
 SEEDS = 3
 RANDOM_MIXTURES = 24
-SIGNIFICANCE_SE = 2.0
 _DATA = {}  # set before the worker processes fork: they read it, never pickle it
 
 
@@ -121,19 +121,17 @@ def main() -> None:
 
 
 def summarise(mixtures: dict, losses: dict[str, list[float]], proposal: dict) -> dict:
-    spreads = [np.var(v, ddof=1) for v in losses.values() if len(v) > 1]
-    noise = float(np.sqrt(np.mean(spreads)))
+    noise = seed_noise(losses.values())
     means = {name: float(np.mean(v)) for name, v in losses.items()}
     order = sorted(means, key=means.get)
     mine = losses["proposal"]
 
     def gap(name: str) -> dict:
-        other = losses[name]
-        se = noise * np.sqrt(1 / len(other) + 1 / len(mine))
+        se = gap_se(noise, len(losses[name]), len(mine))
         diff = means["proposal"] - means[name]  # > 0: the proposal is worse
-        return {"gap": diff, "se": float(se), "proposal_worse_beyond_noise":
-                bool(diff > SIGNIFICANCE_SE * se), "proposal_better_beyond_noise":
-                bool(-diff > SIGNIFICANCE_SE * se)}
+        return {"gap": diff, "se": se, "proposal_worse_beyond_noise":
+                bool(diff > NOISE_SIGMAS * se), "proposal_better_beyond_noise":
+                bool(-diff > NOISE_SIGMAS * se)}
 
     best_other = next(n for n in order if n != "proposal")
     return {

@@ -25,9 +25,9 @@ from raymix.config import SearchConfig
 from raymix.mixtures import BOX_TOLERANCE, named_weights
 from raymix.proposal.proposer import Proposal
 from raymix.proposal.search import best_candidates
+from raymix.regression import NOISE_SIGMAS, gap_se, seed_noise
 
 POOL = 4_000  # the fit's best-predicted mixtures that the distinct candidates come from
-SIGNIFICANCE_SE = 2.0  # a gap counts when it is above 2 standard errors of the difference
 
 
 @dataclass
@@ -126,8 +126,8 @@ def confirmation_verdict(candidates: list[Candidate],
 
     Returns None when no candidate has a finished run. The noise of one run is the
     pooled seed-to-seed std of the candidates measured with two seeds or more; a gap is
-    ``significant`` when above :data:`SIGNIFICANCE_SE` standard errors of the difference
-    of two means.
+    beyond the noise when above ``NOISE_SIGMAS`` (2) standard errors of the difference of
+    two means (:func:`raymix.regression.noise.gap_se`).
     """
     rows = {}
     for c in candidates:
@@ -140,19 +140,17 @@ def confirmation_verdict(candidates: list[Candidate],
     done = {name: row for name, row in rows.items() if row["measured"] is not None}
     if not done:
         return None
-    spreads = [np.var(r["measured_losses"], ddof=1) for r in done.values()
-               if len(r["measured_losses"]) > 1]
-    noise = float(np.sqrt(np.mean(spreads))) if spreads else None
+    noise = seed_noise(r["measured_losses"] for r in done.values())
     order = sorted(done, key=lambda name: done[name]["measured"])
     winner = done[order[0]]
     for name in order:
         row = done[name]
         gap = row["measured"] - winner["measured"]
-        se = (noise * np.sqrt(1 / len(row["measured_losses"]) + 1 / len(winner["measured_losses"]))
+        se = (gap_se(noise, len(row["measured_losses"]), len(winner["measured_losses"]))
               if noise is not None else None)
         row.update(gap_to_winner=gap, gap_se=se,
                    beaten_beyond_noise=None if se is None or name == order[0]
-                   else bool(gap > SIGNIFICANCE_SE * se))
+                   else bool(gap > NOISE_SIGMAS * se))
     runner_up = done[order[1]] if len(order) > 1 else None
     return {
         "winner": order[0],

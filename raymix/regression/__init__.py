@@ -31,7 +31,14 @@ from raymix.regression.fitting import FitResult, fit_regressor, has_std
 from raymix.regression.gp import SimplexGP
 from raymix.regression.laws import ImplicitMixingLaw, MixingLaw, interaction_matrix
 from raymix.regression.linear import LogLinearRegressor, RidgeRegressor
-from raymix.regression.noise import NoiseFloor, min_meaningful_difference, noise_floor
+from raymix.regression.noise import (
+    NOISE_SIGMAS,
+    NoiseFloor,
+    gap_se,
+    min_meaningful_difference,
+    noise_floor,
+    seed_noise,
+)
 from raymix.regression.registry import REGRESSORS
 from raymix.regression.selection import (
     AutoRegressor,
@@ -48,5 +55,6 @@ __all__ = [
     "LogLinearRegressor", "MixingLaw", "NoiseFloor", "RidgeRegressor", "SimplexGP",
     "cross_validate", "fit_auto", "fit_regressor", "has_std", "interaction_matrix",
     "make_regressor",
-    "min_meaningful_difference", "noise_floor", "select_best",
+    "min_meaningful_difference", "noise_floor", "seed_noise", "gap_se", "NOISE_SIGMAS",
+    "select_best",
 ]

@@ -2,11 +2,15 @@
 
 Where several runs repeat a mixture with other seeds, :func:`noise_floor` measures the
 spread of their loss; :func:`min_meaningful_difference` turns it into the smallest gap
-between two single runs that noise alone would rarely make.
+between two single runs that noise alone would rarely make. Where mixtures are measured
+with a few seeds each (``raymix validate``, a confirmation round), :func:`seed_noise`
+pools their spread and :func:`gap_se` gives the noise of a gap between two means; a gap
+counts beyond ``NOISE_SIGMAS`` of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -73,3 +77,19 @@ def noise_floor(X, y, decimals: int = 6) -> NoiseFloor | None:
 def min_meaningful_difference(noise: NoiseFloor) -> float:
     """The smallest loss difference between two mixtures that is not run-to-run noise."""
     return float(NOISE_SIGMAS * np.sqrt(2) * noise.std)
+
+
+def seed_noise(losses: Iterable[Sequence[float]]) -> float | None:
+    """One run's noise, from mixtures measured with several seeds each.
+
+    The root of the mean of their seed-to-seed variances (``ddof=1``), over the
+    mixtures with two losses or more (each has too few for a std of its own); None when
+    none has two.
+    """
+    spreads = [np.var(values, ddof=1) for values in losses if len(values) > 1]
+    return float(np.sqrt(np.mean(spreads))) if spreads else None
+
+
+def gap_se(std: float, n_a: int, n_b: int) -> float:
+    """The noise (standard error) of the gap between means of ``n_a`` and ``n_b`` runs."""
+    return float(std * np.sqrt(1 / n_a + 1 / n_b))

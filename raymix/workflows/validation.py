@@ -35,6 +35,7 @@ from raymix.config import BASE_SCALE, SweepConfig
 from raymix.data import prepare
 from raymix.errors import UserError
 from raymix.files import atomic_write_frame, atomic_write_text
+from raymix.regression import NOISE_SIGMAS, gap_se, seed_noise
 from raymix.report import plot_predicted_vs_actual
 from raymix.report.markdown import validation_markdown
 from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore, SweepLayout
@@ -44,8 +45,6 @@ from raymix.sweep.experiment import check_experiment, start_experiment
 from raymix.sweep.progress import print_line
 from raymix.training import check_memory, non_embedding_params
 from raymix.workflows.proposing import propose
-
-SIGNIFICANCE_SE = 2.0  # a measured gap counts when above 2 standard errors of the difference
 
 
 @dataclass
@@ -263,10 +262,9 @@ def _proposal_gaps(table: dict[str, dict], sweep_noise: float | None) -> dict[st
     mine = table.get("proposal", {})
     if mine.get("measured") is None:
         return {}
-    spreads = [np.var(t["measured_losses"], ddof=1) for t in table.values()
-               if len(t["measured_losses"]) > 1]
-    if spreads:
-        noise, source = float(np.sqrt(np.mean(spreads))), "seeds"
+    noise = seed_noise(t["measured_losses"] for t in table.values())
+    if noise is not None:
+        source = "seeds"
     else:
         noise, source = sweep_noise, None if sweep_noise is None else "sweep noise floor"
     out = {}
@@ -274,10 +272,10 @@ def _proposal_gaps(table: dict[str, dict], sweep_noise: float | None) -> dict[st
         if name == "proposal" or other["measured"] is None:
             continue
         gap = other["measured"] - mine["measured"]
-        se = (noise * np.sqrt(1 / len(other["measured_losses"]) + 1 / len(mine["measured_losses"]))
+        se = (gap_se(noise, len(other["measured_losses"]), len(mine["measured_losses"]))
               if noise is not None else None)
         out[name] = {"measured_gap": gap, "predicted_gap": other["predicted"] - mine["predicted"],
                      "noise_se": se, "noise_from": source,
-                     "significant": None if se is None else bool(abs(gap) > SIGNIFICANCE_SE * se),
+                     "significant": None if se is None else bool(abs(gap) > NOISE_SIGMAS * se),
                      "proposal_better": gap > 0}
     return out
