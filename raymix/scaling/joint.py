@@ -38,6 +38,13 @@ E_FRACTIONS = (0.0, 0.3, 0.6, 0.85)  # starts for E, as fractions of the lowest 
 N_UNIT, D_UNIT = 1e8, 1e10  # N and D are divided by these inside the fit (well-scaled A, B)
 
 
+def joint_value(E: float, alpha: float, beta: float, A, B, n, d) -> np.ndarray:
+    """``E + A / N^alpha + B / D^beta`` with N in units of 1e8 parameters and D of 1e10
+    tokens (arrays broadcast)."""
+    return (E + A * (np.asarray(n, float) / N_UNIT) ** -alpha
+            + B * (np.asarray(d, float) / D_UNIT) ** -beta)
+
+
 def _design(n: np.ndarray, d: np.ndarray, alpha: float, beta: float) -> np.ndarray:
     return np.column_stack([(n / N_UNIT) ** -alpha, (d / D_UNIT) ** -beta])
 
@@ -88,8 +95,7 @@ def fit_joint_law(groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
 
     def residuals(p: np.ndarray) -> np.ndarray:
         A, B = p[3:3 + m], p[3 + m:]
-        return (p[0] + A[index] * (n_all / N_UNIT) ** -p[1]
-                + B[index] * (d_all / D_UNIT) ** -p[2] - y_all)
+        return joint_value(p[0], p[1], p[2], A[index], B[index], n_all, d_all) - y_all
 
     start = np.concatenate([[E, alpha, beta], coefs[:, 0], coefs[:, 1]])
     lower = np.concatenate([[0.0, 0.01, 0.01], np.zeros(2 * m)])
@@ -168,10 +174,10 @@ class JointScalingLaw(NestedScalingLaw):
                                "left out")
         return groups, kept
 
-    def _value(self, mixture, params: float, tokens) -> np.ndarray:
+    def _value(self, mixture, params, tokens) -> np.ndarray:
         law = self.law_
-        return (law["E"] + law["A"][mixture] * (params / N_UNIT) ** -law["alpha"]
-                + law["B"][mixture] * (np.asarray(tokens, float) / D_UNIT) ** -law["beta"])
+        return joint_value(law["E"], law["alpha"], law["beta"], law["A"][mixture],
+                           law["B"][mixture], params, tokens)
 
     def predict_curve(self, mixture_id, params: float, tokens: float) -> float:
         """The joint law's loss of one mixture at any (params, tokens); NaN if not fitted."""
@@ -207,10 +213,8 @@ class JointScalingLaw(NestedScalingLaw):
 
     def _diagnostics(self, points: pd.DataFrame, groups, kept, at: Scale) -> dict[str, Any]:
         law = self.law_
-        residuals = np.concatenate([
-            law["E"] + law["A"][m] * (n / N_UNIT) ** -law["alpha"]
-            + law["B"][m] * (d / D_UNIT) ** -law["beta"] - y
-            for m, (n, d, y) in zip(kept, groups)])
+        residuals = np.concatenate([self._value(m, n, d) - y
+                                    for m, (n, d, y) in zip(kept, groups)])
         holdout = self._holdout(groups, kept)
         shared = (f"E = {law['E']:.4g}, alpha = {law['alpha']:.4g}, beta = {law['beta']:.4g}, "
                   "shared by every mixture")
@@ -249,8 +253,7 @@ class JointScalingLaw(NestedScalingLaw):
         E, alpha, beta, coefs = fit_joint_law(truncated, self.huber_delta)
         row = {m: i for i, m in enumerate(kept)}
         rows = [{"mixture": m, "params": float(n), "x": float(d), "actual": float(y),
-                 "predicted": float(E + coefs[row[m], 0] * (n / N_UNIT) ** -alpha
-                                    + coefs[row[m], 1] * (d / D_UNIT) ** -beta)}
+                 "predicted": float(joint_value(E, alpha, beta, *coefs[row[m]], n, d))}
                 for m, n, d, y in held]
         errors = np.array([r["predicted"] - r["actual"] for r in rows])
         relative = 100 * np.abs(errors) / np.array([r["actual"] for r in rows])
