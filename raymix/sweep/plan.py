@@ -83,13 +83,14 @@ def add_runs(cfg: SweepConfig, rows: pd.DataFrame) -> None:
         atomic_write_frame(pd.concat([stored, new], ignore_index=True), path)
 
 
-def drop_runs(cfg: SweepConfig, pattern: re.Pattern) -> None:
-    """Remove from ``plan.csv`` the runs whose ids match ``pattern`` (their records stay)."""
+def drop_confirmation_runs(cfg: SweepConfig) -> None:
+    """Remove a confirmation round's runs from ``plan.csv`` (their records stay), when the
+    round is chosen again."""
     path = SweepLayout(cfg.storage_path).plan
     stored = pd.read_csv(path)
-    matched = stored[RUN_COLUMN].astype(str).str.match(pattern.pattern)
-    if matched.any():
-        atomic_write_frame(stored[~matched], path)
+    confirming = is_confirmation(stored[RUN_COLUMN])
+    if confirming.any():
+        atomic_write_frame(stored[~confirming], path)
 
 
 def is_confirmation(run_ids: pd.Series) -> pd.Series:

@@ -31,7 +31,7 @@ from raymix.formatting import format_number
 from raymix.proposal.confirmation import confirmation_candidates
 from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN
 from raymix.sweep import train_plan
-from raymix.sweep.plan import CONFIRM_ID, add_runs, drop_runs
+from raymix.sweep.plan import add_runs, drop_confirmation_runs
 from raymix.sweep.progress import print_line
 from raymix.training import non_embedding_params
 from raymix.workflows.confirm_state import ConfirmState
@@ -90,7 +90,7 @@ def run_confirmation(cfg: SweepConfig, *, log=print_line) -> dict[str, Any] | No
     state = ConfirmState.load(cfg)  # refusals first
     prepared = prepare(cfg, log=lambda _: None)
     if not state.rounds:  # a round made again (its confirm.json deleted): plan it anew
-        drop_runs(cfg, CONFIRM_ID)
+        drop_confirmation_runs(cfg)
     ccfg = confirmation_config(cfg)
     scale = CONFIRM_SCALE if c.changes_scale() else BASE_SCALE
     where = _where(cfg, ccfg, prepared.vocab_size)

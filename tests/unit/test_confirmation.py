@@ -149,3 +149,24 @@ def test_changed_confirm_settings_are_refused_and_more_rounds_extend(tmp_path):
     assert len(ids) == 3 and ids[0].startswith("confirm1-proposal-") and ids[2].endswith("-s2")
     # no finished run yet: no verdict, and every run is still to be trained
     assert more.verdict(cfg) is None and more.measured(cfg)[1:] == (0, 6)
+
+
+def test_plan_keeps_a_rounds_runs_when_rewritten_and_drops_them_when_chosen_again(tmp_path):
+    from raymix.sweep.plan import add_runs, drop_confirmation_runs, save_plan
+
+    cfg = _sweep_config(tmp_path)
+    base = pd.DataFrame({"run": ["run-0000", "run-0001"], "seed": 0, "scale": "base",
+                         "a": [0.3, 0.6], "b": [0.7, 0.4]})
+    save_plan(cfg, base)
+    round_runs = pd.DataFrame({"run": ["confirm1-proposal-abc123-s0",
+                                       "confirm1-run-0001-def456-s0"], "seed": 1000, "scale": "base", "a": [0.5, 0.6], "b": [0.5, 0.4]})
+    add_runs(cfg, round_runs)
+    add_runs(cfg, round_runs)  # a resumed round adds nothing twice
+    plan = SweepLayout(tmp_path).plan
+    assert pd.read_csv(plan)["run"].tolist() == base["run"].tolist() + round_runs["run"].tolist()
+    extended = pd.concat([base, base.assign(run=["s-run-0000", "s-run-0001"], scale="s")])
+    save_plan(cfg, extended)  # a scale added later: the round's runs stay, after the plan's
+    assert pd.read_csv(plan)["run"].tolist() == (extended["run"].tolist()
+                                                 + round_runs["run"].tolist())
+    drop_confirmation_runs(cfg)
+    assert pd.read_csv(plan)["run"].tolist() == extended["run"].tolist()
