@@ -159,7 +159,8 @@ def test_plan_keeps_a_rounds_runs_when_rewritten_and_drops_them_when_chosen_agai
                          "a": [0.3, 0.6], "b": [0.7, 0.4]})
     save_plan(cfg, base)
     round_runs = pd.DataFrame({"run": ["confirm1-proposal-abc123-s0",
-                                       "confirm1-run-0001-def456-s0"], "seed": 1000, "scale": "base", "a": [0.5, 0.6], "b": [0.5, 0.4]})
+                                       "confirm1-run-0001-def456-s0"],
+                               "seed": 1000, "scale": "base", "a": [0.5, 0.6], "b": [0.5, 0.4]})
     add_runs(cfg, round_runs)
     add_runs(cfg, round_runs)  # a resumed round adds nothing twice
     plan = SweepLayout(tmp_path).plan
