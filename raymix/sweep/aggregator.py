@@ -53,6 +53,16 @@ class StoreSummary:
     best_target_loss: float
 
 
+def store_summary(records) -> StoreSummary:
+    """Count ``records`` (an iterable of :class:`RunRecord`): stored, ok, failed, the best."""
+    records = list(records)
+    ok = [r for r in records if r.ok]
+    best = min(ok, key=lambda r: r.final_target_loss, default=None)
+    return StoreSummary(stored=len(records), ok=len(ok), failed=len(records) - len(ok),
+                        best_run=best.run_id if best else None,
+                        best_target_loss=best.final_target_loss if best else math.nan)
+
+
 def actor_name(sweep_name: str, sweep_dir: Path) -> str:
     """One aggregator per sweep directory: two sweeps of one name on a cluster stay apart."""
     digest = hashlib.sha256(str(Path(sweep_dir).resolve()).encode()).hexdigest()[:10]
@@ -112,13 +122,11 @@ class Aggregator:
     def table(self) -> list[RunRecord]:
         return [self.records[k] for k in sorted(self.records)]
 
-    def summary(self) -> StoreSummary:
-        ok = [r for r in self.records.values() if r.ok]
-        best = min(ok, key=lambda r: r.final_target_loss, default=None)
-        return StoreSummary(stored=len(self.records), ok=len(ok),
-                            failed=len(self.records) - len(ok),
-                            best_run=best.run_id if best else None,
-                            best_target_loss=best.final_target_loss if best else math.nan)
+    def summary(self, run_ids: list[str] | None = None) -> StoreSummary:
+        """The stored records counted: all of them, or those of ``run_ids`` (one plan's)."""
+        if run_ids is None:
+            return store_summary(self.records.values())
+        return store_summary(self.records[r] for r in run_ids if r in self.records)
 
     def export(self) -> dict[str, str]:
         """Rewrite mixtures.csv, metrics.csv and runs.parquet from the stored records."""

@@ -37,7 +37,7 @@ from raymix.config import BASE_SCALE, SweepConfig
 from raymix.data import PreparedData, prepare
 from raymix.errors import UserError
 from raymix.runs import RUN_COLUMN, ResultStore, SweepLayout, export_tables
-from raymix.sweep.aggregator import actor_name, get_aggregator
+from raymix.sweep.aggregator import actor_name, get_aggregator, store_summary
 from raymix.sweep.cluster import ray_cluster, trial_resources, trial_slots
 from raymix.sweep.experiment import check_experiment, start_experiment
 from raymix.sweep.plan import (
@@ -143,7 +143,9 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
                 f"-> {sweep_dir}")
             records = [stored[k] for k in sorted(stored)]
             paths = export_tables(sweep_dir, records, cfg.domain_names, cfg.target.name)
-            return SweepResult(sweep_dir, len(plan), *_counts(plan, stored), 0, paths, 0.0, 0.0)
+            mine = store_summary(stored[r] for r in plan[RUN_COLUMN])
+            return SweepResult(sweep_dir, len(plan), mine.stored, mine.failed, 0, paths, 0.0,
+                               0.0)
     strategy = None
     if plan is None:
         strategy = {"settings": strategy_settings(cfg, prepared.train_tokens, prepared.prior),
@@ -186,16 +188,11 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
                              aggregator, sweep_dir, storage_field)
         tune_seconds = time.perf_counter() - tune_started if to_train else 0.0
         paths = {k: Path(v) for k, v in ray.get(aggregator.export.remote()).items()}
+        # this plan's runs (a sweep's confirmation runs are a plan of their own)
+        mine = ray.get(aggregator.summary.remote(list(plan[RUN_COLUMN])))
         ray.kill(aggregator)
-    return SweepResult(sweep_dir, len(plan), *_counts(plan, ResultStore(sweep_dir).load_all()),
+    return SweepResult(sweep_dir, len(plan), mine.stored, mine.failed,
                        to_train, paths, tune_seconds, slots)
-
-
-def _counts(plan: pd.DataFrame, stored: dict) -> tuple[int, int]:
-    """How many of the plan's runs are stored, and how many of those failed (a sweep's
-    confirmation runs are a plan of their own, counted there)."""
-    mine = [stored[r] for r in plan[RUN_COLUMN] if r in stored]
-    return len(mine), sum(not r.ok for r in mine)
 
 
 def _stop_if_refused(refused: str | None, aggregator, sweep_dir: Path, storage_field: str) -> None:
