@@ -78,8 +78,9 @@ TINY = {
     },
     "target": {"name": "python_reference", "source": "builtin:python_reference"},
     "model": {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "seq_len": 64},
-    "training": {"steps": 30, "batch_size": 8, "lr": 0.01, "warmup_steps": 3, "eval_every": 10,
-                 "eval_tokens": 2048},
+    # two micro-batches a step: every sweep test runs gradient accumulation
+    "training": {"steps": 30, "batch_size": 8, "micro_batch_size": 4, "lr": 0.01,
+                 "warmup_steps": 3, "eval_every": 10, "eval_tokens": 2048},
     "mixtures": {"count": 8, "repeats": 2, "repeat_seeds": 1},
     "compute": {"num_cpus": 2},
     "fit": {"cv_folds": 3},

@@ -14,6 +14,7 @@ from raymix.config.schema import (
     BASE_SCALE,
     CHECKPOINTS,
     CONFIRM_SCALE,
+    LOSSES,
     MIXTURE_METHODS,
     MODEL_FIELDS,
     REGRESSOR_NAMES,
@@ -38,9 +39,9 @@ from raymix.config.schema import (
 )
 
 __all__ = [
-    "AT_KEYS", "BASE_SCALE", "CHECKPOINTS", "CONFIRM_SCALE", "MIXTURE_METHODS", "MODEL_FIELDS",
-    "REGRESSOR_NAMES", "SCALING_LAWS", "SEARCH_METHODS", "STRATEGIES", "ComputeConfig",
-    "ConfirmConfig", "DataConfig",
+    "AT_KEYS", "BASE_SCALE", "CHECKPOINTS", "CONFIRM_SCALE", "LOSSES", "MIXTURE_METHODS",
+    "MODEL_FIELDS", "REGRESSOR_NAMES", "SCALING_LAWS", "SEARCH_METHODS", "STRATEGIES",
+    "ComputeConfig", "ConfirmConfig", "DataConfig",
     "DomainConfig", "FitConfig", "MixturesConfig", "ModelConfig", "ModelOverrides",
     "ScaleConfig", "SearchConfig", "SweepConfig", "TargetConfig", "TokenizerConfig",
     "TrainingConfig", "ValidationConfig", "check_config", "check_search", "load_config",

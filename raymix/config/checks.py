@@ -18,6 +18,7 @@ from raymix.config.schema import (
     BASE_SCALE,
     CHECKPOINTS,
     CONFIRM_SCALE,
+    LOSSES,
     MIXTURE_METHODS,
     MODEL_FIELDS,
     REGRESSOR_NAMES,
@@ -131,6 +132,14 @@ def _check_training(cfg: SweepConfig) -> None:
     _check(tr.eval_every is None or 0 < tr.eval_every, "training.eval_every", "must be positive")
     _check(len(tr.eval_steps) >= 3, "training.eval_every",
            f"gives only {len(tr.eval_steps)} evaluations; use at most training.steps // 3")
+    micro = tr.micro_batch_size
+    if micro != "auto":
+        _check(0 < micro <= tr.batch_size and tr.batch_size % micro == 0,
+               "training.micro_batch_size",
+               f"must divide training.batch_size ({tr.batch_size}) evenly, or be auto "
+               f"(got {micro})")
+    _check(tr.loss in LOSSES, "training.loss",
+           f"must be one of {', '.join(LOSSES)} (got {tr.loss!r})")
 
 
 def _check_mixtures(cfg: SweepConfig) -> None:

@@ -42,6 +42,7 @@ CHECKPOINTS = ("all", "final")  # which checkpoints the step laws see (fit.check
 # mixture (nested), one L(N, D) per mixture with shared E and exponents (joint), or auto:
 # nested where the runs have 3 sizes or more, else joint (a size law needs 3 sizes)
 SCALING_LAWS = ("auto", "nested", "joint")
+LOSSES = ("auto", "fused", "chunked", "plain")  # training.loss
 MODEL_FIELDS = ("layers", "hidden", "heads", "intermediate")  # what a scale may change
 
 
@@ -82,6 +83,23 @@ def _true_or_false(value: Any) -> bool:
     return value
 
 
+def _whole_number_or_auto(value: Any) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return _whole_number(value)
+    except ValueError:
+        raise ValueError(f"must be a whole number or auto (got {value!r})") from None
+
+
+def _auto_or_bool(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value in ("auto", "true", "false"):
+        return value
+    raise ValueError(f"must be true, false or auto (got {value!r})")
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a string (got {value!r})")
@@ -110,6 +128,8 @@ Int = Annotated[int, Scalar(_whole_number)]
 Float = Annotated[float, Scalar(_number)]
 Bool = Annotated[bool, Scalar(_true_or_false)]
 Str = Annotated[str, Scalar(_text)]
+IntOrAuto = Annotated[int | str, Scalar(_whole_number_or_auto)]
+AutoBool = Annotated[str, Scalar(_auto_or_bool)]  # "auto", "true" or "false"
 
 
 class Section:
@@ -216,6 +236,15 @@ class TrainingConfig(Section):
     # run's checkpoint from save_checkpoint) instead of a random initialisation
     init_from: Str | None = None
     save_checkpoint: Bool = False  # keep each run's final model in <storage>/checkpoints/
+    # How a step runs (raymix/training/): the batch in micro-batches of this many sequences,
+    # gradients accumulated (auto: the largest divisor of batch_size that fits the trial's
+    # memory by raymix's estimate; the whole batch when the memory is not known); the
+    # loss without the whole batch's logits (auto: fused on CUDA when liger-kernel is
+    # installed, else chunked; plain holds every logit); torch.compile of the step (auto:
+    # on for CUDA; a compilation that fails falls back to eager with a notice).
+    micro_batch_size: IntOrAuto = "auto"
+    loss: Str = "auto"  # auto | fused | chunked | plain (LOSSES)
+    compile: AutoBool = "auto"
 
     @property
     def eval_steps(self) -> list[int]:

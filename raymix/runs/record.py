@@ -68,6 +68,15 @@ class RunRecord:
     # continual pretraining: the starting checkpoint's losses, before any step
     initial_losses: dict[str, float] | None = None
     initial_target_loss: float | None = None
+    # how the steps ran: sequences per micro-batch, the loss (fused/chunked/plain), whether
+    # compiled and the first step's seconds (compilation included), training tokens per
+    # second after the first step (evaluations left out), share of it spent waiting for data
+    micro_batch_size: int | None = None
+    loss: str | None = None
+    compiled: bool | None = None
+    compile_seconds: float | None = None
+    tokens_per_second: float | None = None
+    data_wait_fraction: float | None = None
     # MixMin: the final model's log-probability of each target token (6 decimals)
     target_logprobs: list[float] | None = None
     # where and when it ran (a sweep's trial)

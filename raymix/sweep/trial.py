@@ -23,7 +23,8 @@ from ray import tune
 from raymix.config import ModelConfig, SweepConfig, TrainingConfig
 from raymix.data import PreparedData
 from raymix.runs import FAILED, Evaluation, RunRecord, SweepLayout
-from raymix.training import ProxyData, ProxyDiverged, train_proxy
+from raymix.training import ProxyData, ProxyDiverged, ProxyOutOfMemory, train_proxy
+from raymix.training.memory import trial_memory_gb
 from raymix.version import __version__
 
 NAMESPACE = "raymix"  # the Ray namespace of every raymix actor
@@ -58,6 +59,9 @@ class TrialSettings:
     gpus_per_trial: float
     checkpoints: str | None = None  # keep each final model under this folder
     target_logprobs: bool = False  # record per-token target log-probs (MixMin)
+    # the memory a trial gets (GiB), for micro_batch_size auto; None: a GPU trial takes
+    # gpus_per_trial of its device's memory, a CPU trial the whole batch at once
+    memory_gib: float | None = None
 
     @classmethod
     def of(cls, cfg: SweepConfig, aggregator: str) -> TrialSettings:
@@ -71,7 +75,14 @@ class TrialSettings:
                    cpus_per_trial=cfg.compute.cpus_per_trial,
                    gpus_per_trial=cfg.compute.gpus_per_trial,
                    checkpoints=str(checkpoints) if checkpoints else None,
-                   target_logprobs=cfg.mixtures.method == "per_domain")
+                   target_logprobs=cfg.mixtures.method == "per_domain",
+                   memory_gib=_trial_memory(cfg))
+
+
+def _trial_memory(cfg: SweepConfig) -> float | None:
+    c = cfg.compute
+    given = trial_memory_gb(c.gpus_per_trial, c.gpu_memory_gb, c.memory_per_trial_gb)
+    return None if given is None else given[0]
 
 
 def proxy_data(cfg: SweepConfig, prepared: PreparedData) -> ProxyData:
@@ -97,14 +108,19 @@ def proxy_trial(config: dict, data: ProxyData, settings: TrialSettings) -> None:
     training = dataclasses.replace(settings.training, seed=run.seed)
     aggregator = ray.get_actor(settings.aggregator, namespace=NAMESPACE)
     device = trial_device(settings.cpus_per_trial, settings.gpus_per_trial)
+    memory = settings.memory_gib
+    if memory is None and device.type == "cuda":  # this trial's share of its GPU
+        memory = settings.gpus_per_trial * _device_memory_gib(device)
     save_to = str(Path(settings.checkpoints) / run.run_id) if settings.checkpoints else None
     started = time.time()
     try:
         record = train_proxy(run.mixture, data, settings.models[run.scale], training,
                              device=device, on_eval=lambda row: tune.report(_metrics(row)),
-                             save_to=save_to, target_logprobs=settings.target_logprobs)
-    except ProxyDiverged as exc:
-        # A diverged proxy is a result, not a crash: record it and do not retry.
+                             save_to=save_to, target_logprobs=settings.target_logprobs,
+                             memory_gib=memory)
+    except (ProxyDiverged, ProxyOutOfMemory) as exc:
+        # A diverged proxy is a result, not a crash: record it and do not retry. Nor a
+        # proxy that ran out of GPU memory: a retry would run out again.
         record = RunRecord(status=FAILED, reason=str(exc), mixture=run.mixture, seed=run.seed,
                            target_name=data.target_name)
     record = dataclasses.replace(
@@ -130,6 +146,12 @@ def trial_device(cpus: float, gpus: float):
         torch.cuda.set_per_process_memory_fraction(min(1.0, gpus), 0)
         return torch.device("cuda", 0)
     return torch.device("cpu")
+
+
+def _device_memory_gib(device) -> float:
+    import torch
+
+    return torch.cuda.get_device_properties(device).total_memory / 2**30
 
 
 def _metrics(row: Evaluation) -> dict:

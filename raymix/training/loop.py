@@ -4,27 +4,37 @@ The loop is deliberately plain (nanoGPT-style) so that it is easy to audit and s
 its speed can be compared with a bare PyTorch loop (bench/bench_proxy_speed.py):
 
     for step in 1..steps:
-        x, y = next batch, each sequence drawn from a domain in proportion to the mixture
-        loss = cross_entropy(model(x), y); backward; clip; AdamW step with warmup + cosine
+        batch = next batch (built ahead in a thread), each sequence drawn from a domain in
+                proportion to the mixture
+        for each micro-batch of it:                     # gradient accumulation
+            loss = cross_entropy(model(x), y)           # chunked or fused: no whole logits
+            (loss / micro-batches).backward()
+        clip; AdamW step with warmup + cosine
         at each evaluation step: mean per-token loss on every validation set and the target
+
+The forward and loss of a micro-batch can be compiled (``training.compile``); the
+first step's compilation is timed apart from training (``RunRecord.compile_seconds``).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from raymix.config import ModelConfig, TrainingConfig
 from raymix.runs import Evaluation, RunRecord
+from raymix.training.batches import MixtureBatches, Prefetcher
+from raymix.training.loss import lm_loss, resolve_loss, token_nll
+from raymix.training.memory import GIB, micro_batch_for
 from raymix.training.model import build_model, count_parameters, save_checkpoint
 
-EVAL_BATCH = 64  # validation windows per forward pass
+EVAL_BATCH = 64  # validation windows per forward pass (at most: never more than a micro-batch)
 
 
 class ProxyDiverged(RuntimeError):
@@ -57,75 +67,41 @@ def learning_rate(step: int, cfg: TrainingConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
 
 
-class MixtureBatches:
-    """Batches of token windows whose domains follow the mixture exactly over the run.
-
-    Over the whole run, domain ``d`` supplies ``round(w_d * steps * batch_size)``
-    sequences (largest-remainder rounding), in a shuffled order; each sequence starts at
-    a uniformly random offset of that domain's training tokens.
-    """
-
-    def __init__(self, train: dict[str, np.ndarray], mixture: dict[str, float],
-                 steps: int, batch_size: int, seq_len: int, seed: int):
-        self.arrays = [train[d] for d in mixture]
-        self.batch_size, self.seq_len = batch_size, seq_len
-        self.rng = np.random.default_rng(seed)
-        counts = _apportion(np.array(list(mixture.values()), dtype=float), steps * batch_size)
-        order = np.repeat(np.arange(len(counts)), counts)
-        self.rng.shuffle(order)
-        self.domain_of = order.reshape(steps, batch_size)
-        self.window = np.arange(seq_len + 1)
-
-    def __getitem__(self, step: int) -> torch.Tensor:
-        rows = np.empty((self.batch_size, self.seq_len + 1), dtype=np.int64)
-        for d in np.unique(self.domain_of[step]):
-            slots = np.flatnonzero(self.domain_of[step] == d)
-            tokens = self.arrays[d]
-            starts = self.rng.integers(0, len(tokens) - self.seq_len - 1, size=len(slots))
-            rows[slots] = tokens[starts[:, None] + self.window]
-        return torch.from_numpy(rows)
-
-
-def _apportion(weights: np.ndarray, total: int) -> np.ndarray:
-    """Integer counts summing to ``total`` in proportion to ``weights`` (largest remainder)."""
-    exact = weights / weights.sum() * total
-    counts = np.floor(exact).astype(int)
-    remainder = total - counts.sum()
-    counts[np.argsort(-(exact - counts), kind="stable")[:remainder]] += 1
-    return counts
-
-
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, valid: dict[str, np.ndarray], seq_len: int,
-             eval_tokens: int, device: torch.device) -> dict[str, float]:
+             eval_tokens: int, device: torch.device,
+             windows: int = EVAL_BATCH) -> dict[str, float]:
     """Mean per-token loss on the first ``eval_tokens`` tokens of each validation set.
 
     Every run sees the same windows, so differences between runs are not sampling noise.
     """
-    return {name: -float(token_logprobs(model, tokens, seq_len, eval_tokens, device).mean())
+    return {name: -float(token_logprobs(model, tokens, seq_len, eval_tokens, device,
+                                        windows).mean())
             for name, tokens in valid.items()}
 
 
 @torch.no_grad()
 def token_logprobs(model: torch.nn.Module, tokens: np.ndarray, seq_len: int,
-                   eval_tokens: int, device: torch.device) -> np.ndarray:
+                   eval_tokens: int, device: torch.device,
+                   windows: int = EVAL_BATCH) -> np.ndarray:
     """log p(token | its context) for each predicted token of :func:`evaluate`'s windows.
 
-    MixMin scores a mixture of per-domain proxies from these (:mod:`raymix.proposal.mixmin`).
+    ``windows`` go through the model at a time; their logits a chunk at a time
+    (:func:`~raymix.training.loss.token_nll`). MixMin scores a mixture of per-domain
+    proxies from these (:mod:`raymix.proposal.mixmin`).
     """
     was_training = model.training
     model.eval()
     n_windows = max(1, min(eval_tokens // seq_len, (len(tokens) - 1) // seq_len))
     starts = np.arange(n_windows) * seq_len
     out = []
-    for i in range(0, n_windows, EVAL_BATCH):
-        idx = starts[i:i + EVAL_BATCH, None] + np.arange(seq_len + 1)
+    for i in range(0, n_windows, windows):
+        idx = starts[i:i + windows, None] + np.arange(seq_len + 1)
         batch = torch.from_numpy(tokens[idx].astype(np.int64)).to(device)
         with _autocast(device):
-            logits = model(input_ids=batch[:, :-1]).logits
-        nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)),
-                              batch[:, 1:].reshape(-1), reduction="none")
-        out.append(-nll.double().cpu().numpy())
+            hidden = model.model(input_ids=batch[:, :-1]).last_hidden_state
+            nll = token_nll(hidden, model.lm_head.weight, batch[:, 1:])
+        out.append(-nll.double().cpu().numpy().reshape(-1))
     model.train(was_training)
     return np.concatenate(out)
 
@@ -143,30 +119,60 @@ def target_loss(losses: dict[str, float], weights: dict[str, float]) -> float:
 def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConfig,
                 train_cfg: TrainingConfig, *, device: torch.device | None = None,
                 on_eval: Callable[[Evaluation], None] | None = None,
-                save_to: str | None = None, target_logprobs: bool = False) -> RunRecord:
+                save_to: str | None = None, target_logprobs: bool = False,
+                memory_gib: float | None = None) -> RunRecord:
     """Train one proxy on ``mixture`` and return its record (without a run id).
 
     ``on_eval`` is called with each :class:`~raymix.runs.Evaluation` as it is made. The
-    record holds the mixture, every evaluation, tokens seen, parameter counts and wall
-    time; for continual pretraining (``train_cfg.init_from``) also the losses of the
-    starting checkpoint (``initial_losses``), the baseline that ``propose --critical``
-    keeps. ``save_to`` keeps the final model there (``save_pretrained``).
-    ``target_logprobs`` adds the final model's per-token log-probabilities on the
-    target's windows (MixMin).
+    record holds the mixture, every evaluation, tokens seen, parameter counts, wall time
+    and how the steps ran (micro-batch, loss, compilation, tokens per second, the share
+    of time spent waiting for batches); for continual pretraining
+    (``train_cfg.init_from``) also the losses of the starting checkpoint
+    (``initial_losses``), the baseline that ``propose --critical`` keeps. ``save_to``
+    keeps the final model there (``save_pretrained``). ``target_logprobs`` adds the final
+    model's per-token log-probabilities on the target's windows (MixMin).
+    ``memory_gib`` is the memory this run may use, for ``training.micro_batch_size: auto``
+    (default: a CUDA device's whole memory; on a CPU, unknown: the whole batch at once).
 
     Raises
     ------
     ProxyDiverged
         When the training or target loss is not finite at an evaluation.
+    ProxyOutOfMemory
+        When the GPU runs out of memory (the message says how much was asked).
     """
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     started = time.perf_counter()
     mixture = {d: w for d, w in mixture.items() if w > 0}
+    if memory_gib is None and device.type == "cuda":
+        memory_gib = torch.cuda.get_device_properties(device).total_memory / GIB
+    micro = micro_batch_for(model_cfg, train_cfg, data.vocab_size, memory_gib,
+                            gpu=device.type == "cuda")
+    loss_kind = resolve_loss(train_cfg.loss, device)
+    try:
+        return _train(mixture, data, model_cfg, train_cfg, device, micro, loss_kind, started,
+                      on_eval, save_to, target_logprobs)
+    except torch.OutOfMemoryError as exc:
+        asked = str(exc).strip().splitlines()[0]
+        raise ProxyOutOfMemory(
+            f"the GPU ran out of memory at a micro-batch of {micro} sequences "
+            f"({asked}); set training.micro_batch_size lower or give each trial more "
+            "memory (compute.gpus_per_trial)") from None
+
+
+class ProxyOutOfMemory(RuntimeError):
+    """The GPU ran out of memory while training a proxy."""
+
+
+def _train(mixture, data, model_cfg, train_cfg, device, micro, loss_kind, started, on_eval,
+           save_to, target_logprobs) -> RunRecord:
     model = build_model(model_cfg, data.vocab_size, train_cfg.seed,
                         train_cfg.init_from).to(device)
+    eval_windows = min(EVAL_BATCH, micro)
     initial = {}
     if train_cfg.init_from is not None and data.valid:
-        losses = evaluate(model, data.valid, model_cfg.seq_len, train_cfg.eval_tokens, device)
+        losses = evaluate(model, data.valid, model_cfg.seq_len, train_cfg.eval_tokens, device,
+                          eval_windows)
         initial = {"initial_losses": losses,
                    "initial_target_loss": target_loss(losses, data.target_weights)}
     # fused AdamW on a GPU: one kernel per step instead of several, which matters for
@@ -176,44 +182,115 @@ def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConf
                                   fused=device.type == "cuda")
     batches = MixtureBatches(data.train, mixture, train_cfg.steps, train_cfg.batch_size,
                              model_cfg.seq_len, seed=train_cfg.seed)
+    step_loss = StepLoss(model, loss_kind, device, compile_step(train_cfg.compile, device))
     eval_steps = set(train_cfg.eval_steps)
     evaluations = []
     tokens_per_step = train_cfg.batch_size * model_cfg.seq_len
-    for step in range(train_cfg.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, train_cfg)
-        batch = batches[step].to(device, non_blocking=True)
-        with _autocast(device):
-            logits = model(input_ids=batch[:, :-1]).logits
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)),
-                               batch[:, 1:].reshape(-1))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if step + 1 in eval_steps and data.valid:  # no validation sets: nothing to evaluate
-            losses = evaluate(model, data.valid, model_cfg.seq_len, train_cfg.eval_tokens, device)
-            row = Evaluation(step=step + 1, tokens=(step + 1) * tokens_per_step,
-                             train_loss=loss.item(), losses=losses,
-                             target_loss=target_loss(losses, data.target_weights))
-            # Checked at evaluations only: a per-step check would sync the GPU every step.
-            if not (math.isfinite(row.train_loss) and math.isfinite(row.target_loss)):
-                raise ProxyDiverged(f"loss became {row.train_loss} (train) / "
-                                    f"{row.target_loss} (target) at step {step + 1}")
-            evaluations.append(row)
-            if on_eval is not None:
-                on_eval(row)
+    eval_seconds = first_step_seconds = 0.0
+    loop_started = time.perf_counter()
+    with Prefetcher(batches, train_cfg.steps, device) as prefetch:
+        for step in range(train_cfg.steps):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, train_cfg)
+            batch = prefetch.next()
+            if step == 0:  # compiles, when compiling: timed apart from training
+                loss = step_loss.first_step(batch, micro, optimizer)
+                first_step_seconds = time.perf_counter() - loop_started
+            else:
+                loss = step_loss.accumulate(batch, micro)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if step + 1 in eval_steps and data.valid:  # no validation sets: nothing to evaluate
+                eval_started = time.perf_counter()
+                losses = evaluate(model, data.valid, model_cfg.seq_len, train_cfg.eval_tokens,
+                                  device, eval_windows)
+                row = Evaluation(step=step + 1, tokens=(step + 1) * tokens_per_step,
+                                 train_loss=loss.item(), losses=losses,
+                                 target_loss=target_loss(losses, data.target_weights))
+                # Checked at evaluations only: a per-step check would sync the GPU every step.
+                if not (math.isfinite(row.train_loss) and math.isfinite(row.target_loss)):
+                    raise ProxyDiverged(f"loss became {row.train_loss} (train) / "
+                                        f"{row.target_loss} (target) at step {step + 1}")
+                evaluations.append(row)
+                eval_seconds += time.perf_counter() - eval_started
+                if on_eval is not None:
+                    on_eval(row)
     final_train_loss = loss.item()  # also waits for a GPU to finish, before the clock stops
+    training_seconds = time.perf_counter() - loop_started - eval_seconds
+    steady = training_seconds - first_step_seconds
     if save_to is not None:
         save_checkpoint(model, save_to)
     per_token = None
     if target_logprobs:  # 6 decimals: far below seed noise, and a third of the JSON
         logprobs = token_logprobs(model, data.valid[data.target_name], model_cfg.seq_len,
-                                  train_cfg.eval_tokens, device)
+                                  train_cfg.eval_tokens, device, eval_windows)
         per_token = np.round(logprobs, 6).tolist()
     return RunRecord(
         mixture=mixture, seed=train_cfg.seed, target_name=data.target_name,
         evaluations=evaluations, final_train_loss=final_train_loss,
         tokens_seen=train_cfg.steps * tokens_per_step, **count_parameters(model),
         train_seconds=time.perf_counter() - started, device=str(device),
-        target_logprobs=per_token, **initial)
+        target_logprobs=per_token, micro_batch_size=micro, loss=loss_kind,
+        compiled=step_loss.compiled,
+        compile_seconds=first_step_seconds if step_loss.compiled else None,
+        tokens_per_second=((train_cfg.steps - 1) * tokens_per_step / steady
+                           if train_cfg.steps > 1 and steady > 0 else None),
+        data_wait_fraction=prefetch.waited / training_seconds if training_seconds > 0 else None,
+        **initial)
+
+
+def compile_step(setting: str, device: torch.device) -> bool:
+    """Whether ``training.compile`` compiles the step on ``device`` (auto: on CUDA only)."""
+    return setting == "true" or (setting == "auto" and device.type == "cuda")
+
+
+class StepLoss:
+    """The forward pass and loss of one micro-batch, compiled or not, and the gradient
+    accumulation of a step over its micro-batches.
+
+    When compiling, the first step compiles (forward and backward); if that fails, a
+    one-line notice goes to stderr and the run goes on eagerly (``compiled`` False).
+    """
+
+    def __init__(self, model: torch.nn.Module, loss: str, device: torch.device, compile: bool):
+        self.model, self.loss, self.device = model, loss, device
+        self.compiled = compile
+        self._forward = torch.compile(self.eager) if compile else self.eager
+
+    def eager(self, part: torch.Tensor) -> torch.Tensor:
+        with _autocast(self.device):
+            hidden = self.model.model(input_ids=part[:, :-1]).last_hidden_state
+            return lm_loss(hidden, self.model.lm_head.weight, part[:, 1:], self.loss)
+
+    def accumulate(self, batch: torch.Tensor, micro: int) -> torch.Tensor:
+        """Backward of the whole batch's mean loss, a micro-batch at a time; returns that
+        mean loss (detached). Micro-batches are equal, so the accumulated gradient is the
+        whole batch's exactly."""
+        parts = batch.split(micro)
+        total = torch.zeros((), device=batch.device)
+        for part in parts:
+            loss = self._forward(part)
+            (loss / len(parts)).backward()
+            total += loss.detach()
+        return total / len(parts)
+
+    def first_step(self, batch: torch.Tensor, micro: int,
+                   optimizer: torch.optim.Optimizer) -> torch.Tensor:
+        """:meth:`accumulate`, compiling first; eagerly when compilation fails."""
+        if not self.compiled:
+            return self.accumulate(batch, micro)
+        try:
+            loss = self.accumulate(batch, micro)
+            loss.item()  # waits for the compiled step to run
+            return loss
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any compiler failure: train eagerly
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            print(f"raymix: note: torch.compile failed ({type(exc).__name__}: {reason}); "
+                  "training without compiling", file=sys.stderr)
+            optimizer.zero_grad(set_to_none=True)
+            self.compiled = False
+            self._forward = self.eager
+            return self.accumulate(batch, micro)

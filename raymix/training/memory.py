@@ -12,24 +12,34 @@ The estimate is a sum of the terms that training memory is made of::
     bytes = a * params                                # weights, gradients, AdamW's two moments
           + tokens * (b * layers * hidden             # activations kept for the backward pass
                       + c * layers * intermediate
-                      + d * vocab                     # logits, their float32 copy, softmax, grad
                       + e)
-          + f * batch * heads * seq_len^2 * layers    # attention scores, where materialised
+          + d * vocab * loss_tokens                   # logits, their float32 copy, softmax, grad
+          + f * micro * heads * seq_len^2 * layers    # attention scores, where materialised
 
-with ``tokens = batch_size x seq_len``. The coefficients were fitted to the peak memory
-of ``train_proxy`` measured by ``bench/bench_proxy_memory.py`` over 60 (GPU: bf16
-autocast on an H100) and 18 (CPU: float32) proxy shapes from 0.1M to 100M parameters.
-On other shapes, not fitted (40 GPU, 14 CPU), the estimate was 0.87-1.07 (GPU) and
-0.71-1.09 (CPU) times the measured peak, median 1.00 on both (docs/benchmarks.md). So a
-proxy needs at least 0.9x its estimate: a refusal can be wrong only near the limit.
+with ``tokens = micro x seq_len`` for a micro-batch of ``micro`` sequences (the gradients of
+the whole batch are accumulated over ``batch_size / micro`` of them, so only one is held).
+``loss_tokens`` is every token of the micro-batch for the plain loss, and one chunk
+(:func:`raymix.training.loss.chunk_tokens`) for the chunked and fused losses, which add
+their float32 gradient of the output layer and of the hidden states
+(``4 * vocab * hidden + 4 * tokens * hidden``).
+
+The coefficients were fitted to the peak memory of ``train_proxy`` with the plain loss,
+measured by ``bench/bench_proxy_memory.py`` over 60 (GPU: bf16 autocast on an H100) and
+18 (CPU: float32) proxy shapes from 0.1M to 100M parameters. On other shapes, not
+fitted (40 GPU, 14 CPU), the estimate was 0.87-1.07 (GPU) and 0.71-1.09 (CPU) times the
+measured peak, median 1.00 on both (docs/benchmarks.md). The chunked loss's terms use
+the same per-logit coefficient ``d`` on a chunk; bench/bench_proxy_memory.py measures
+that too (``--loss chunked``). So a proxy needs at least 0.9x its estimate: a refusal
+can be wrong only near the limit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from raymix.config import ModelConfig, SweepConfig
+from raymix.config import ModelConfig, SweepConfig, TrainingConfig
 from raymix.errors import ConfigError
+from raymix.training.loss import PLAIN, chunk_tokens
 
 GIB = 2**30
 
@@ -58,21 +68,48 @@ def llama_params(model: ModelConfig, vocab_size: int) -> int:
     return vocab_size * h + model.layers * per_layer + h  # + the final RMSNorm
 
 
-def training_memory_bytes(model: ModelConfig, batch_size: int, vocab_size: int, *,
-                          gpu: bool) -> int:
-    """Estimated peak memory of training ``model`` at ``batch_size`` (bytes).
+def training_memory_bytes(model: ModelConfig, micro_batch: int, vocab_size: int, *,
+                          gpu: bool, loss: str = PLAIN) -> int:
+    """Estimated peak memory of training ``model`` on micro-batches of ``micro_batch``
+    sequences (bytes).
 
     ``gpu`` picks the GPU estimate (bf16 autocast, as ``train_proxy`` runs there) or the
-    CPU one (float32).
+    CPU one (float32); ``loss`` is ``training.loss`` (anything but ``plain`` holds one
+    chunk of logits at a time).
     """
     m = GPU_BF16 if gpu else CPU_FLOAT32
-    tokens = batch_size * model.seq_len
+    tokens = micro_batch * model.seq_len
     per_token = (m.per_token_layer_hidden * model.layers * model.hidden
                  + m.per_token_layer_intermediate * model.layers * model.intermediate
-                 + m.per_token_vocab * vocab_size + m.per_token)
-    scores = batch_size * model.heads * model.seq_len ** 2 * model.layers
-    return int(m.per_param * llama_params(model, vocab_size) + tokens * per_token
+                 + m.per_token)
+    if loss == PLAIN:
+        logits = m.per_token_vocab * vocab_size * tokens
+    else:
+        logits = (m.per_token_vocab * vocab_size * min(tokens, chunk_tokens(vocab_size))
+                  + 4 * vocab_size * model.hidden + 4 * tokens * model.hidden)
+    scores = micro_batch * model.heads * model.seq_len ** 2 * model.layers
+    return int(m.per_param * llama_params(model, vocab_size) + tokens * per_token + logits
                + m.per_attention_score * scores)
+
+
+def micro_batch_for(model: ModelConfig, training: TrainingConfig, vocab_size: int,
+                    budget_gib: float | None, *, gpu: bool) -> int:
+    """The micro-batch (sequences) a proxy of ``model`` trains with.
+
+    ``training.micro_batch_size`` when it is a number; for ``auto`` the largest divisor of
+    ``training.batch_size`` whose estimate fits ``budget_gib`` (the whole batch when the
+    budget is not known, and 1 when nothing fits: :func:`check_memory` refuses that).
+    """
+    if training.micro_batch_size != "auto":
+        return training.micro_batch_size
+    batch = training.batch_size
+    if budget_gib is None:
+        return batch
+    for micro in sorted((d for d in range(1, batch + 1) if batch % d == 0), reverse=True):
+        need = training_memory_bytes(model, micro, vocab_size, gpu=gpu, loss=training.loss)
+        if need <= budget_gib * GIB:
+            return micro
+    return 1
 
 
 def trial_memory_gb(gpus_per_trial: float, gpu_memory_gb: float | None,
@@ -90,7 +127,8 @@ def trial_memory_gb(gpus_per_trial: float, gpu_memory_gb: float | None,
 def check_memory(cfg: SweepConfig) -> None:
     """Every proxy size of ``cfg`` must fit the memory a trial gets, when the config says.
 
-    The sizes are the base ``model``, each of ``scales``, ``validate`` and ``confirm``.
+    The sizes are the base ``model``, each of ``scales``, ``validate`` and ``confirm``;
+    each at its micro-batch (:func:`micro_batch_for`).
 
     Raises
     ------
@@ -104,17 +142,24 @@ def check_memory(cfg: SweepConfig) -> None:
         return
     budget, source = given
     vocab = cfg.data.tokenizer.vocab_size
-    batch = cfg.training.batch_size
-    sizes = {"model": cfg.model,
-             **{f"scales[{i}]": s.applied_to(cfg.model) for i, s in enumerate(cfg.scales)},
-             "validate": cfg.validate.applied_to(cfg.model),
-             "confirm": cfg.confirm.applied_to(cfg.model)}
-    for where, model in sizes.items():
-        need = training_memory_bytes(model, batch, vocab, gpu=bool(c.gpus_per_trial)) / GIB
+    gpu = bool(c.gpus_per_trial)
+    for where, model in proxy_sizes(cfg).items():
+        micro = micro_batch_for(model, cfg.training, vocab, budget, gpu=gpu)
+        need = training_memory_bytes(model, micro, vocab, gpu=gpu, loss=cfg.training.loss) / GIB
         if need > budget:
             raise ConfigError(
                 where, f"a proxy of {llama_params(model, vocab) / 1e6:.1f}M parameters at "
-                f"training.batch_size {batch} x seq_len {model.seq_len} needs about "
-                f"{need:.1f} GiB to train, more than the {budget:.1f} GiB a trial gets "
-                f"({source}); make the proxy or training.batch_size smaller, or give each "
-                "trial more memory")
+                f"a micro-batch of {micro} x seq_len {model.seq_len} (training.batch_size "
+                f"{cfg.training.batch_size}, training.micro_batch_size "
+                f"{cfg.training.micro_batch_size}) needs about {need:.1f} GiB to train, more "
+                f"than the {budget:.1f} GiB a trial gets ({source}); make the proxy or its "
+                "micro-batch smaller, or give each trial more memory")
+
+
+def proxy_sizes(cfg: SweepConfig) -> dict[str, ModelConfig]:
+    """Every proxy size a config trains, by where it is set: the base ``model``, each of
+    ``scales`` (``scales[0]``...), ``validate`` and ``confirm``."""
+    return {"model": cfg.model,
+            **{f"scales[{i}]": s.applied_to(cfg.model) for i, s in enumerate(cfg.scales)},
+            "validate": cfg.validate.applied_to(cfg.model),
+            "confirm": cfg.confirm.applied_to(cfg.model)}

@@ -9,7 +9,8 @@ import pytest
 
 from raymix.config import ModelConfig, TrainingConfig
 from raymix.errors import UserError
-from raymix.training.loop import MixtureBatches, ProxyData, _apportion, learning_rate, train_proxy
+from raymix.training.batches import MixtureBatches, _apportion
+from raymix.training.loop import ProxyData, learning_rate, train_proxy
 
 
 def _bytes_of(*names: str) -> np.ndarray:
