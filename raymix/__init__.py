@@ -4,6 +4,7 @@ The workflow, from Python (each step is also a CLI command, see ``raymix --help`
 
     import raymix
     cfg = raymix.load_config("jobs/configs/demo.yaml")
+    raymix.cost_preview(cfg)            # runs, FLOPs, memory, GPU-hours: nothing starts
     raymix.prepare(cfg)                 # corpus -> tokenizer -> token arrays (cached)
     result = raymix.run_sweep(cfg)      # one Ray Tune trial per mixture
     raymix.run_confirmation(cfg)        # train the best candidates again with new seeds
@@ -38,6 +39,7 @@ _PUBLIC = {
     # the workflow, in the order a user runs it
     "load_config": "raymix.config.parse",
     "load_constraints": "raymix.config.parse",
+    "cost_preview": "raymix.workflows.costing",
     "prepare": "raymix.data.tokenize",
     "run_sweep": "raymix.sweep.runner",
     "read_runs": "raymix.runs.wide",
@@ -61,6 +63,7 @@ _PUBLIC = {
     "Proposal": "raymix.proposal.proposer",
     "CriticalProportion": "raymix.proposal.critical_share",
     "ValidationResult": "raymix.workflows.validation",
+    "CostPreview": "raymix.workflows.costing",
     "Scale": "raymix.scaling.nested",
     "NestedScalingLaw": "raymix.scaling.nested",
     "UserError": "raymix.errors",
@@ -99,6 +102,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
     from raymix.scaling.nested import NestedScalingLaw, Scale
     from raymix.sweep.runner import SweepResult, run_sweep
     from raymix.workflows.continual import critical
+    from raymix.workflows.costing import CostPreview, cost_preview
     from raymix.workflows.fitting import fit, predict
     from raymix.workflows.proposing import propose
     from raymix.workflows.validation import ValidationResult, run_validation

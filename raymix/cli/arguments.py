@@ -32,6 +32,7 @@ FLAGS = {
     "baseline": "--baseline",
     "domain": "--critical",
     "critical_share": "--critical",
+    "throughput": "--throughput",
 }
 # ... and with a CONFIG, these are its fields
 CONFIG_FIELDS = {"folds": "fit.cv_folds", "regressors": "fit.regressors",

@@ -1,5 +1,7 @@
 """The ``raymix`` command line: prepare -> sweep -> fit -> propose, one YAML as the source of truth.
 
+    raymix plan CONFIG         what the sweep will cost: runs, FLOPs, memory, GPU-hours, wall
+                               time (nothing starts; --json for tools)
     raymix prepare CONFIG      tokenizer + token arrays (cached)
     raymix sweep CONFIG        train one proxy per mixture on Ray Tune, then fit, propose, report
     raymix fit CONFIG          cross-validated quality of each regressor on the sweep's results
@@ -57,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="raymix", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"raymix {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = commands.add_parser("plan", help="print what the sweep will cost (runs, FLOPs, memory, "
+                                         "GPU-hours, wall time); nothing starts")
+    p.add_argument("config", help="sweep YAML")
+    p.add_argument("--json", action="store_true", help="print the estimate as JSON, for tools")
+    p.add_argument("--throughput", metavar="FILE.json",
+                   help="measured proxy speed (a result of bench/bench_proxy_speed.py or "
+                        "bench/bench_gpu_proxy.py; default: bench/results of raymix's source "
+                        "tree, where present)")
 
     p = commands.add_parser("prepare", help="build the tokenizer and token arrays (cached)")
     p.add_argument("config", help="sweep YAML")
@@ -181,6 +192,23 @@ def _print_notices(notices: dict[str, None]) -> None:
         print(f"raymix: note: {message}", file=sys.stderr)
 
 
+def _plan(args) -> int:
+    import json
+
+    from raymix.cli.summaries import summarise_cost
+    from raymix.config import load_config
+    from raymix.workflows.costing import cost_preview
+
+    preview = cost_preview(load_config(args.config), throughput=args.throughput)
+    if args.json:
+        print(json.dumps(preview.to_dict(), indent=1))
+    else:
+        print(summarise_cost(preview.to_dict()))
+    if preview.refusal is not None:  # what the sweep would refuse: one line, exit 2
+        raise preview.refusal
+    return 0
+
+
 def _prepare(args) -> int:
     from raymix.config import load_config
     from raymix.data import prepare
@@ -193,14 +221,18 @@ def _prepare(args) -> int:
 def _sweep(args) -> int:
     from raymix.config import load_config
     from raymix.sweep import run_sweep
-    from raymix.workflows.confirmation import check_confirmation, run_confirmation
+    from raymix.workflows.confirmation import (
+        check_confirmation,
+        run_confirmation,
+        runs_per_round,
+    )
 
     cfg = load_config(args.config)
     c = cfg.confirm
     if c.rounds and not args.no_propose and cfg.mixtures.method != "per_domain":
         check_confirmation(cfg)  # a changed confirm section is refused before any work
         print(f"[sweep] the runs, then {c.rounds} confirmation round{'s' * (c.rounds > 1)} of "
-              f"up to {(c.candidates + c.observed) * c.seeds} runs each (confirm)")
+              f"up to {runs_per_round(cfg)} runs each (confirm)")
     result = run_sweep(cfg)
     print(f"[sweep] {result.stored} runs stored ({result.failed} failed), "
           f"{result.trained_now} trained by this command")
@@ -384,7 +416,7 @@ def _submit(args) -> int:
                   python=args.python, wait=not args.no_wait)
 
 
-COMMANDS = {"prepare": _prepare, "sweep": _sweep, "fit": _fit, "propose": _propose,
+COMMANDS = {"plan": _plan, "prepare": _prepare, "sweep": _sweep, "fit": _fit, "propose": _propose,
             "validate": _validate, "submit": _submit}
 
 

@@ -120,3 +120,124 @@ def summarise_proposal(proposal: dict, files: dict[str, str]) -> str:
     if files:
         lines.append("files: " + ", ".join(files.values()))
     return "\n".join(lines)
+
+
+def summarise_cost(preview: dict[str, Any]) -> str:
+    """``raymix plan``: the proxies, the runs of each command, their cost and time.
+
+    ``preview`` is :meth:`raymix.workflows.costing.CostPreview.to_dict`.
+    """
+    trial, rate = preview["trial"], preview["rate"]
+    unit = rate["device_hours"]
+    lines = [f"raymix plan {preview['name']}: what the sweep will train and cost "
+             "(nothing starts)", "", *_trial_lines(trial), ""]
+    header = ("size", "shape L x H/I, seq", "params", "non-emb.", "FLOPs/token", "steps",
+              "tokens/run", "FLOPs/run", "micro", "memory", "time/run")
+    rows = [header]
+    for p in preview["proxies"]:
+        m = p["model"]
+        fits = {True: "", False: " TOO BIG", None: ""}[p["fits"]]
+        rows.append((p["size"], f"{m['layers']} x {m['hidden']}/{m['intermediate']}, "
+                                f"{m['seq_len']}",
+                     _si(p["params"]), _si(p["non_embedding_params"]),
+                     _si(p["flops_per_token"]),
+                     str(p["steps"]), _si(p["train_tokens"]), _si(p["flops"]),
+                     str(p["micro_batch"]), _gib(p["memory_gib"]) + fits,
+                     _duration(p["seconds"])))
+    lines += _table(rows)
+    lines += ["", "runs"]
+    gpu = preview["device"] == "gpu"
+    rows = [("command", "what", "size", "runs", "FLOPs", unit)
+            + ((f"at {rate['assumed_mfu']:.0%} MFU",) if gpu else ())]
+    for command in preview["commands"]:
+        groups = [g for g in preview["groups"] if g["command"] == command["command"]]
+        at_most = any(g["at_most"] for g in groups)
+        for i, g in enumerate([*groups, {**command, "what": "total", "size": "",
+                                         "at_most": at_most}]):
+            rows.append((command["command"] if i == 0 else "", g["what"], g["size"],
+                         ("<= " if g["at_most"] else "") + str(g["runs"]), _si(g["flops"]),
+                         _hours(g["device_hours"]))
+                        + ((_hours(g["device_hours_at_assumed_mfu"]),) if gpu else ()))
+    lines += _table(rows, right=(3, 4, 5, 6))
+    lines += ["", "wall time (each phase: its work over the trials at once, at least its "
+                  "longest run)"]
+    for command in preview["commands"]:
+        for w in command["wall"]:
+            lines.append(f"  {command['command']:16s} {_duration(w['seconds']):>8s}  with "
+                         f"{w['slots']:g} trial{'s' * (w['slots'] != 1)} at once on {w['on']}")
+    lines += ["", "micro-batch: " + "; ".join(dict.fromkeys(p["micro_batch_from"]
+                                                         for p in preview["proxies"]))]
+    by_memory = [f"{p['size']} {p['per_gpu_by_memory']}" for p in preview["proxies"]
+                 if p["per_gpu_by_memory"] is not None]
+    if by_memory:
+        lines.append("proxies per GPU by memory: " + ", ".join(by_memory))
+    if rate["measured"]:
+        lines += ["time from (each size: the measured shape nearest in FLOPs per token, or an"
+                  " assumed MFU):"]
+        lines += [f"  {source}" for source in rate["sources"]]
+    elif rate["assumed"]:
+        lines.append(f"time at {rate['assumed']}")
+    else:
+        lines.append("time: no measured speed for this device; give --throughput FILE")
+    lines += [f"note: {note}" for note in preview["notes"]]
+    refusal = preview["refusal"]
+    if refusal:
+        lines.append(f"REFUSED: raymix sweep would stop before starting ({refusal['field']})")
+    return "\n".join(lines)
+
+
+def _trial_lines(trial: dict[str, Any]) -> list[str]:
+    """What a trial gets, and how many fit on a GPU or a node."""
+    memory = (f"{trial['memory_gib']:.3g} GiB of memory ({trial['memory_from']})"
+              if trial["memory_gib"] else "memory not given (compute.gpu_memory_gb or "
+                                         "compute.memory_per_trial_gb): not checked")
+    if trial["gpus"]:
+        packed = (f"{trial['per_gpu']} trial{'s' * (trial['per_gpu'] > 1)} per GPU"
+                  if trial.get("per_gpu") else f"{trial['gpus']:g} GPUs per trial")
+        return [f"each trial: {trial['cpus']:g} CPU, {trial['gpus']:g} GPU ({packed}); {memory}"]
+    node, per = trial["node"], trial["per_node"]
+    fit = f"{per['by_cpus']} by CPUs ({node['cpus']} CPUs, {node['cpus_from']})"
+    if per["by_memory"] is not None:
+        fit += f", {per['by_memory']} by compute.memory_per_trial_gb ({node['memory_gib']:.0f} GiB)"
+    return [f"each trial: {trial['cpus']:g} CPU, no GPU; {memory}",
+            f"trials per node: {fit}"]
+
+
+def _table(rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> list[str]:
+    """Rows as aligned columns, two spaces apart, indented; ``right`` columns right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  " + "  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                             for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+            for row in rows]
+
+
+def _si(value: float | None) -> str:
+    """1.77M, 4.35T: three significant digits and an SI prefix."""
+    if value is None:
+        return "n/a"
+    for prefix, scale in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6),
+                          ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{prefix}"
+    return f"{value:.3g}"
+
+
+def _duration(seconds: float | None) -> str:
+    """Seconds as s, min, h or days."""
+    if seconds is None:
+        return "n/a"
+    for unit, scale in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= scale:
+            value = seconds / scale
+            return f"{value:,.0f} {unit}" if value >= 100 else f"{value:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def _gib(gib: float) -> str:
+    return f"{gib * 1024:.0f} MiB" if gib < 1 else f"{gib:.3g} GiB"
+
+
+def _hours(hours: float | None) -> str:
+    if hours is None:
+        return "n/a"
+    return f"{hours:,.0f}" if hours >= 100 else f"{hours:.3g}"

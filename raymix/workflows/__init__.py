@@ -8,6 +8,8 @@
   a new domain;
 - :mod:`~raymix.workflows.validation`: :func:`run_validation`, the proposal and the
   baselines trained at a larger scale.
+- :mod:`~raymix.workflows.costing`: :func:`cost_preview`, what a sweep will cost
+  (runs, FLOPs, memory, GPU-hours, wall time) before anything starts.
 
 The public API (:mod:`raymix`) and the command line (:mod:`raymix.cli`) call these.
 This package imports nothing itself: fitting a CSV pair does not start Ray's imports.

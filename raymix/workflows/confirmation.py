@@ -57,6 +57,13 @@ def confirmation_config(cfg: SweepConfig) -> SweepConfig:
         scales=[ScaleConfig(name=CONFIRM_SCALE, **overrides)])
 
 
+def runs_per_round(cfg: SweepConfig) -> int:
+    """The most runs one confirmation round trains: every candidate with ``confirm.seeds``
+    seeds (fewer when the fit's candidates and the observed best coincide)."""
+    c = cfg.confirm
+    return (c.candidates + c.observed) * c.seeds
+
+
 def check_confirmation(cfg: SweepConfig) -> None:
     """Refuse, before any work, a ``confirm`` section that a stored round was not made with."""
     if cfg.confirm.rounds:

@@ -111,6 +111,18 @@ def validation_scale(vcfg: SweepConfig, vocab_size: int) -> dict[str, float]:
             "tokens": float(vcfg.training.tokens_per_run(vcfg.model.seq_len))}
 
 
+def planned_validation_runs(cfg: SweepConfig) -> int:
+    """How many runs ``raymix validate`` trains, known before the fit that picks the
+    mixtures: the proposal, the three baselines (uniform, token-proportional, best
+    observed), with several proxy sizes what the base proxies alone would propose, and
+    ``validate.mixtures``; each with ``validate.seeds`` seeds (:func:`_predictions`)."""
+    names = {"proposal", "uniform", "token_proportional", "best_observed",
+             *cfg.validate.mixtures}
+    if cfg.scales:
+        names.add("proxy_scale_proposal")
+    return len(names) * cfg.validate.seeds
+
+
 def _predictions(cfg: SweepConfig, scale: dict[str, float], log) -> dict[str, Any]:
     """Propose, and predict every mixture to validate, at the validation scale if possible."""
     at = Scale(params=scale["params"], tokens=scale["tokens"]) if cfg.scales else None

@@ -293,6 +293,23 @@ CASES = [
      "--mixtures"),
     ("submit without CONFIG", argv("submit"), "CONFIG"),
     ("submit a config outside the repository", argv("submit", "ok.yaml"), "CONFIG"),
+    # ---- raymix plan: its config, and the speed file it reads
+    ("missing config file, plan", argv("plan", "nope.yaml"), "nope.yaml"),
+    ("negative steps, plan", config("plan", training__steps=-1), "training.steps"),
+    ("proxy larger than its GPU share, plan",
+     config("plan", model=dict(TINY["model"], **BIG), compute__gpus_per_trial=0.25,
+            compute__gpu_memory_gb=0.5), "model"),
+    ("missing speed file", argv("plan", "ok.yaml", "--throughput", "no.json"), "--throughput"),
+    ("speed file that is not JSON",
+     file("speed.json", "tokens: fast\n", "plan", "ok.yaml", "--throughput", "speed.json"),
+     "--throughput"),
+    ("speed file without a measurement",
+     file("speed.json", '{"rows": [{"device": "cpu", "tokens_per_s": 1000}]}', "plan",
+          "ok.yaml", "--throughput", "speed.json"), "--throughput"),
+    ("speed file of GPUs for a CPU sweep",
+     file("speed.json", '{"rows": [{"device": "NVIDIA H100", "tokens_per_s": 1000, "model": '
+          '{"layers": 2, "hidden": 64, "intermediate": 256, "seq_len": 128}}]}', "plan",
+          "ok.yaml", "--throughput", "speed.json"), "--throughput"),
 ]
 
 

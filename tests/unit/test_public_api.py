@@ -17,8 +17,9 @@ import pytest
 
 import raymix
 
-FUNCTIONS = ["load_config", "load_constraints", "prepare", "run_sweep", "read_runs",
-             "read_long_runs", "fit", "predict", "propose", "critical", "run_validation"]
+FUNCTIONS = ["load_config", "load_constraints", "cost_preview", "prepare", "run_sweep",
+             "read_runs", "read_long_runs", "fit", "predict", "propose", "critical",
+             "run_validation"]
 
 
 def _all_modules() -> list[str]:

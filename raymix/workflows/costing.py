@@ -1,0 +1,776 @@
+"""What a sweep will cost, before anything starts: :func:`cost_preview` (``raymix plan``).
+
+From the config alone (no data is prepared, no cluster started, nothing written):
+
+- the runs each command trains: ``raymix sweep``'s plan (the mixtures, their repeats
+  with other seeds, each of ``scales``; built by the sweep's own
+  :func:`raymix.sweep.plan.adaptive_plan` from placeholder mixtures, so the counts are
+  the sweep's), its confirmation rounds (at most :func:`runs_per_round` each), and
+  ``raymix validate``'s runs (:func:`planned_validation_runs`), listed apart;
+- each proxy size: its parameters, its training FLOPs per token, the tokens and FLOPs
+  of one run, the micro-batch it trains with and the memory that takes
+  (:mod:`raymix.training.memory`, as :func:`~raymix.training.check_memory` checks it
+  before a sweep: a proxy too large is what the sweep would refuse), and how many fit
+  on a GPU;
+- GPU-hours (or CPU-hours) and the wall time, from a measured training speed where a
+  benchmark result exists (``bench/results``), else at an assumed MFU, said so.
+
+FLOPs per training token follow PaLM's MFU accounting (Chowdhery et al. 2022,
+"PaLM: Scaling Language Modeling with Pathways", appendix B)::
+
+    6 * N + 12 * layers * hidden * seq_len
+
+where ``N`` counts every parameter that takes part in a matrix product: the attention
+and MLP weights and the output layer (``vocab x hidden``, once: the proxies tie it to the
+input embedding, whose lookup costs nothing); the RMSNorm weights are left out. The
+second term is the attention's scores and weighted sum. An evaluation is a forward
+pass, a third of that per token, on at most ``training.eval_tokens`` tokens of every
+validation set (every domain's, and the target corpus when it is one).
+
+A measured speed is turned into an achieved FLOP rate (tokens/s x FLOPs per token of
+the measured shape) and each proxy's run takes its FLOPs at that rate, from the
+measurement whose FLOPs per token are nearest. A tiny proxy on a GPU is bound by kernel
+launches, not arithmetic, so a rate measured on one is a rough lower bound on the
+speed of a larger proxy: its times are then upper bounds, and GPU sweeps also get their
+GPU-hours at an assumed MFU, the other end. Proxies packed on one GPU
+(``compute.gpus_per_trial`` < 1) are taken to share its rate: a measurement of that many
+proxies on one device at once (their summed tokens/s) is preferred where there is one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from raymix.config import (
+    BASE_SCALE,
+    CONFIRM_SCALE,
+    ModelConfig,
+    SweepConfig,
+    TokenizerConfig,
+    TrainingConfig,
+)
+from raymix.errors import ConfigError, UserError
+from raymix.runs import SCALE_COLUMN, SEED_COLUMN
+from raymix.sweep.plan import adaptive_plan
+from raymix.sweep.strategy import Suggestion
+from raymix.training import check_memory
+from raymix.training.memory import (
+    GIB,
+    llama_params,
+    micro_batch_for,
+    training_memory_bytes,
+    trial_memory_gb,
+)
+from raymix.workflows.confirmation import confirmation_config, runs_per_round
+from raymix.workflows.validation import planned_validation_runs, validation_config
+
+# where the benchmarks write their results: bench/results of the source tree the package
+# is imported from (a checkout, or an editable install of one), most specific first
+BENCH_RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
+RESULT_FILES = ("gpu_proxy.json", "proxy_speed_gpu.json", "proxy_speed.json")
+# without a measurement: an H100's dense bf16 peak at an assumed model FLOPs utilisation
+ASSUMED_MFU = 0.3
+H100_BF16_FLOPS = 989e12
+GPU_COUNTS = (1, 8)  # wall times of a GPU sweep on a cluster not known before it starts
+# the vocabulary of a measurement that does not record one: the benchmarks train the demo
+# config's proxy (docs/benchmarks.md)
+BENCH_VOCAB = 2048
+FAR = 10.0  # a proxy with this many times the measured shape's FLOPs per token: say so
+SWEEP, VALIDATE = "raymix sweep", "raymix validate"
+
+
+# ----------------------------------------------------------------------------- FLOPs
+
+
+def matmul_params(model: ModelConfig, vocab_size: int) -> int:
+    """Parameters that take part in a matrix product: q, k, v, o, gate, up, down in every
+    layer, and the output layer (tied to the input embedding: counted once)."""
+    h, i = model.hidden, model.intermediate
+    return model.layers * (4 * h * h + 3 * h * i) + vocab_size * h
+
+
+def flops_per_token(model: ModelConfig, vocab_size: int) -> float:
+    """Training FLOPs per token (forward and backward): ``6 N + 12 layers hidden seq_len``."""
+    return float(6 * matmul_params(model, vocab_size)
+                 + 12 * model.layers * model.hidden * model.seq_len)
+
+
+def eval_tokens_per_run(cfg: SweepConfig, model: ModelConfig, training: TrainingConfig) -> int:
+    """Tokens one run evaluates, at most (a short validation set gives fewer): the first
+    ``eval_tokens`` of every validation set at every evaluation (``training.eval_steps``,
+    and the starting checkpoint's when continuing from one), and MixMin's final pass."""
+    windows = max(1, training.eval_tokens // model.seq_len)
+    sets = len(cfg.domain_names) + (cfg.target.domains is None)  # a target corpus: one more
+    evaluations = len(training.eval_steps) + (training.init_from is not None)
+    per_domain = cfg.mixtures.method == "per_domain"  # the target's log-probs at the end
+    return (evaluations * sets + per_domain) * windows * model.seq_len
+
+
+# ----------------------------------------------------------------------------- throughput
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A measured training speed of one proxy shape on one device.
+
+    ``processes`` proxies trained on the device at once (``tokens_per_s`` is then their
+    sum); ``auto`` is whether raymix's loop chose its micro-batch, loss and compilation
+    itself, as a sweep with the defaults does.
+    """
+
+    file: str
+    device: str
+    gpu: bool
+    model: ModelConfig
+    vocab_size: int
+    vocab_from: str
+    tokens_per_s: float
+    name: str = ""
+    processes: int = 1
+    auto: bool = True
+
+    @property
+    def flops_per_s(self) -> float:
+        """The achieved FLOP rate: tokens/s x the shape's training FLOPs per token."""
+        return self.tokens_per_s * flops_per_token(self.model, self.vocab_size)
+
+    def label(self) -> str:
+        m = self.model
+        what = f" ({self.name})" if self.name else ""
+        return (f"{self.file}{what}: {self.device}, {m.layers} layers x {m.hidden} hidden, "
+                f"seq_len {m.seq_len}, vocab {self.vocab_size} ({self.vocab_from}): "
+                f"{self.tokens_per_s:,.0f} tokens/s = {_flop_rate(self.flops_per_s)}")
+
+
+def _flop_rate(flops_per_s: float) -> str:
+    if flops_per_s >= 1e12:
+        return f"{flops_per_s / 1e12:.3g} TFLOP/s"
+    return f"{flops_per_s / 1e9:.3g} GFLOP/s"
+
+
+def read_measurements(path: str | Path, vocab_size: int = BENCH_VOCAB) -> list[Measurement]:
+    """The measurements in a benchmark result: ``bench/bench_proxy_speed.py``'s (one
+    shape, ``raymix_tokens_per_s`` over repeats) or a list of rows (``rows``, each with
+    ``device``, ``model`` and ``tokens_per_s``, as ``bench/bench_gpu_proxy.py`` writes).
+    Rows of another loop than raymix's (``runner``), rows that failed (``error``) and one
+    process's share of a device (a ``sharing`` row without ``processes``) are left out.
+
+    A measurement that does not say its vocabulary takes that of the config it names
+    (``config``, in the repository or the working folder), else ``vocab_size`` (the
+    demo's, which the benchmarks train), said so in ``vocab_from``.
+
+    Raises
+    ------
+    UserError
+        Naming ``throughput``: the file is missing, not JSON, or holds no measurement.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise UserError(f"cannot read {path} ({exc.strerror or exc}); give a result of "
+                        "bench/bench_proxy_speed.py or bench/bench_gpu_proxy.py",
+                        field="throughput") from None
+    except ValueError as exc:
+        raise UserError(f"{path} is not JSON ({exc})", field="throughput") from None
+    rows = _rows(data)
+    found = [m for row in rows if (m := _measurement(row, data, path, vocab_size)) is not None]
+    if not found:
+        raise UserError(f"{path} holds no measurement (rows with a model shape and "
+                        "tokens_per_s, or raymix_tokens_per_s); give a result of "
+                        "bench/bench_proxy_speed.py or bench/bench_gpu_proxy.py",
+                        field="throughput")
+    return found
+
+
+def _rows(data: Any) -> list[dict]:
+    if isinstance(data, list):
+        return [row for row in data if isinstance(row, dict)]
+    if not isinstance(data, dict):
+        return []
+    if isinstance(data.get("rows"), list):
+        return [row for row in data["rows"] if isinstance(row, dict)]
+    return [data]
+
+
+def _measurement(row: dict, top: Any, path: Path, vocab_size: int) -> Measurement | None:
+    """One row as a measurement, or None where it lacks a shape or a speed, or is not of
+    raymix's loop alone on its device (or of ``processes`` of them)."""
+    name = str(row.get("name", ""))
+    runner = row.get("runner")
+    if ("error" in row or (isinstance(runner, str) and "raymix" not in runner)
+            or ("sharing" in name and "processes" not in row)):
+        return None
+    shape = row.get("model")
+    speed = row.get("tokens_per_s", row.get("raymix_tokens_per_s"))
+    if isinstance(speed, list):
+        speed = [s for s in speed if _is_number(s)]
+        speed = float(np.median(speed)) if speed else None
+    if not isinstance(shape, dict) or not _is_number(speed) or speed <= 0:
+        return None
+    try:
+        model = ModelConfig(**{k: int(shape[k]) for k in ("layers", "hidden", "intermediate",
+                                                          "seq_len")},
+                            heads=int(shape.get("heads", 1)))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if min(model.layers, model.hidden, model.intermediate, model.seq_len) <= 0:
+        return None
+    device = str(row.get("device", top.get("device", "") if isinstance(top, dict) else ""))
+    vocab, vocab_from = _vocab(shape, row, top, path, vocab_size)
+    processes = row.get("processes", 1)
+    asked = row.get("asked")
+    return Measurement(file=_shown(path), device=device or "unknown device",
+                       gpu="cpu" not in device.lower() and device != "", model=model,
+                       vocab_size=vocab, vocab_from=vocab_from, tokens_per_s=float(speed),
+                       name=name, processes=int(processes) if _is_number(processes) else 1,
+                       auto=not isinstance(asked, dict)
+                       or all(v == "auto" for v in asked.values()))
+
+
+def _vocab(shape: dict, row: dict, top: Any, path: Path, default: int) -> tuple[int, str]:
+    for source in (shape, row, top if isinstance(top, dict) else {}):
+        if _is_number(source.get("vocab_size")):
+            return int(source["vocab_size"]), "recorded"
+    config = row.get("config", top.get("config") if isinstance(top, dict) else None)
+    if isinstance(config, str):
+        # a path in the repository: bench/results/x.json is two folders below its root
+        parents = path.resolve().parents
+        for root in (parents[min(2, len(parents) - 1)], Path.cwd()):
+            try:
+                raw = yaml.safe_load((root / config).read_text())
+                tokenizer = raw.get("data", {}).get("tokenizer") or {}
+                return int(tokenizer.get("vocab_size", TokenizerConfig.vocab_size)), config
+            except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
+                continue
+    return default, f"not recorded: assumed {default}, the demo config's"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder or the repository, where it is inside one."""
+    for root in (Path.cwd(), BENCH_RESULTS.parents[1]):
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            continue
+    return str(path)
+
+
+def default_measurements(gpu: bool) -> list[Measurement]:
+    """The measurements of the right device in the first of ``RESULT_FILES`` that has any
+    (in :data:`BENCH_RESULTS`); none when the package runs outside its source tree."""
+    for name in RESULT_FILES:
+        path = BENCH_RESULTS / name
+        if not path.is_file():
+            continue
+        try:
+            found = [m for m in read_measurements(path) if m.gpu == gpu]
+        except UserError:  # a result being written, or of another form: not one to use
+            continue
+        if found:
+            return found
+    return []
+
+
+def nearest(measurements: list[Measurement], model: ModelConfig, vocab_size: int,
+            per_device: int = 1) -> Measurement | None:
+    """The measurement whose shape's FLOPs per token are nearest ``model``'s (by ratio),
+    of one proxy or of ``per_device`` proxies on the device at once; of equally near
+    ones, that of ``per_device`` proxies, then with raymix's own choices (``auto``), then
+    the fastest."""
+    usable = [m for m in measurements if m.processes in (1, per_device)]
+    if not usable:
+        return None
+    f = flops_per_token(model, vocab_size)
+    return min(usable, key=lambda m: (
+        round(abs(math.log(flops_per_token(m.model, m.vocab_size) / f)), 6),
+        m.processes != per_device, not m.auto, -m.tokens_per_s))
+
+
+# ----------------------------------------------------------------------------- the preview
+
+
+@dataclass
+class ProxyCost:
+    """One proxy size: its shape, work per run, memory and time per run.
+
+    Attributes
+    ----------
+    size : str
+        ``base``, a scale's name, ``confirm`` or ``validate``.
+    where : str
+        The config section that sets it (``model``, ``scales[0]``, ``confirm``, ``validate``).
+    model : dict
+        Its shape (the model section's fields).
+    params, non_embedding_params, matmul_params : int
+        All parameters (the tied embedding once), those outside the embedding, and those
+        in matrix products (``N``: the output layer's, not the norms').
+    flops_per_token : float
+        Training FLOPs per token.
+    steps, train_tokens, eval_tokens : int
+        Steps, training tokens and (at most) evaluated tokens of one run.
+    flops : float
+        FLOPs of one run: training, and evaluation at a third per token.
+    micro_batch : int
+        Sequences per forward/backward pass; ``micro_batch_from`` says how it was chosen.
+    memory_gib : float
+        Estimated peak training memory at that micro-batch.
+    fits : bool or None
+        Whether that fits the memory a trial gets (None: the config does not say).
+    per_gpu_by_memory : int or None
+        Proxies of this size that fit one GPU's memory (``compute.gpu_memory_gb``).
+    seconds : float or None
+        One run alone on its device at ``rate`` (FLOP/s), from ``rate_from``.
+    """
+
+    size: str
+    where: str
+    model: dict[str, int]
+    params: int
+    non_embedding_params: int
+    matmul_params: int
+    flops_per_token: float
+    steps: int
+    train_tokens: int
+    eval_tokens: int
+    flops: float
+    micro_batch: int
+    micro_batch_from: str
+    memory_gib: float
+    fits: bool | None
+    per_gpu_by_memory: int | None
+    rate: float | None
+    rate_from: str
+    seconds: float | None
+
+
+@dataclass
+class RunGroup:
+    """Runs of one proxy size that one command trains (``at_most``: fewer when candidates
+    coincide); ``phase`` numbers what trains together (a confirmation round waits for the
+    fit of the runs before it). Device hours as in :class:`CommandCost`."""
+
+    command: str
+    what: str
+    size: str
+    runs: int
+    at_most: bool
+    phase: int
+    flops: float
+    device_hours: float | None
+    device_hours_at_assumed_mfu: float | None = None
+
+
+@dataclass
+class CommandCost:
+    """What one command trains in all: runs, FLOPs, device hours and wall times.
+
+    ``wall`` holds one entry per cluster size (``slots`` trials at once on ``on``); each
+    phase takes its work spread over the slots, and at least its longest run. GPU trials
+    also get ``device_hours_at_assumed_mfu``: the GPU-hours at :data:`ASSUMED_MFU` of an
+    H100, the other end of a range whose measured end a tiny proxy sets.
+    """
+
+    command: str
+    runs: int
+    flops: float
+    device_hours: float | None
+    wall: list[dict[str, Any]]
+    device_hours_at_assumed_mfu: float | None = None
+
+
+@dataclass
+class CostPreview:
+    """What a sweep will cost (:func:`cost_preview`); ``to_dict`` is ``raymix plan --json``.
+
+    Attributes
+    ----------
+    name : str
+        The config's name.
+    device : {"gpu", "cpu"}
+        Where its trials train (``compute.gpus_per_trial`` > 0: GPUs).
+    vocab_size : int
+    trial : dict
+        What a trial asks for and gets: ``cpus``, ``gpus``, ``memory_gib`` and
+        ``memory_from`` (None where the config does not say), ``per_gpu`` (trials Ray packs
+        on a GPU) or ``per_node`` with ``node`` (trials a node of this machine's size
+        holds, by CPUs and by ``compute.memory_per_trial_gb``).
+    proxies : list of ProxyCost
+    groups : list of RunGroup
+    commands : list of CommandCost
+        ``raymix sweep`` (its runs and confirmation rounds), then ``raymix validate``.
+    rate : dict
+        How times were estimated: ``measured`` (bool), ``sources`` (the measurements
+        used) or ``assumed`` (how, where none was found); ``assumed_mfu`` (GPU trials: the
+        MFU of the ``device_hours_at_assumed_mfu``); ``device_hours`` names the unit
+        (GPU-hours, CPU-hours).
+    notes : list of str
+        What the numbers leave out or assume.
+    refusal : ConfigError or None
+        What the sweep would refuse before starting (a proxy too large for a trial).
+    """
+
+    name: str
+    device: str
+    vocab_size: int
+    trial: dict[str, Any]
+    proxies: list[ProxyCost]
+    groups: list[RunGroup]
+    commands: list[CommandCost]
+    rate: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    refusal: ConfigError | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The preview as JSON data (``raymix plan --json``)."""
+        out = dataclasses.asdict(dataclasses.replace(self, refusal=None))
+        r = self.refusal
+        out["refusal"] = None if r is None else {"field": r.field, "problem": r.problem}
+        return out
+
+
+def cost_preview(cfg: SweepConfig, *, throughput: str | Path | None = None) -> CostPreview:
+    """What the sweep of ``cfg`` will cost, before anything starts.
+
+    Parameters
+    ----------
+    cfg : SweepConfig
+        The sweep (:func:`raymix.load_config`). Nothing is prepared, started or written.
+    throughput : str or Path, optional
+        A benchmark result with measured training speeds (``bench/bench_proxy_speed.py``'s
+        or ``bench/bench_gpu_proxy.py``'s JSON). Default: the first of
+        ``gpu_proxy.json``, ``proxy_speed_gpu.json``, ``proxy_speed.json`` in the source
+        tree's ``bench/results`` with a measurement on the config's kind of device; with
+        none, GPU times assume :data:`ASSUMED_MFU` of an H100 and CPU times are not given.
+
+    Returns
+    -------
+    CostPreview
+        Runs per command, each proxy size's FLOPs, memory and time, the totals; and the
+        sweep's refusal, if it would refuse (``refusal``), which is not raised here.
+
+    Raises
+    ------
+    UserError
+        Naming ``throughput``: the file is missing, not JSON, or holds no measurement on
+        the config's kind of device.
+    """
+    c = cfg.compute
+    gpu = c.gpus_per_trial > 0
+    vocab = cfg.data.tokenizer.vocab_size
+    if throughput is not None:
+        measurements = [m for m in read_measurements(throughput) if m.gpu == gpu]
+        if not measurements:
+            kind = "GPU" if gpu else "CPU"
+            raise UserError(f"{throughput} holds no {kind} measurement, and this config trains "
+                            f"on {kind}s (compute.gpus_per_trial {c.gpus_per_trial:g})",
+                            field="throughput")
+    else:
+        measurements = default_measurements(gpu)
+    given = trial_memory_gb(c.gpus_per_trial, c.gpu_memory_gb, c.memory_per_trial_gb)
+    trial = _trial(cfg, given)
+    sizes = _sizes(cfg)
+    proxies = {name: _proxy(cfg, name, where, model, training, given, measurements)
+               for name, (where, model, training) in sizes.items()}
+    groups = _groups(cfg, proxies)
+    scenarios = _scenarios(cfg)
+    commands = [_command(cfg, command, [g for g in groups if g.command == command], proxies,
+                         scenarios)
+                for command in (SWEEP, VALIDATE)]
+    refusal = None
+    try:
+        check_memory(cfg)  # what the sweep (and raymix validate) refuses first
+    except ConfigError as exc:
+        refusal = exc
+    used = {p.rate_from for p in proxies.values() if p.rate is not None}
+    rate = {"measured": bool(measurements),
+            "sources": sorted(used) if measurements else [],
+            "assumed": None if measurements else _assumed(gpu),
+            "assumed_mfu": ASSUMED_MFU if gpu else None,
+            "device_hours": "GPU-hours" if gpu else "CPU-hours"}
+    return CostPreview(name=cfg.name, device="gpu" if gpu else "cpu", vocab_size=vocab,
+                       trial=trial, proxies=list(proxies.values()), groups=groups,
+                       commands=commands, rate=rate,
+                       notes=_notes(cfg, proxies, commands, measurements), refusal=refusal)
+
+
+def _sizes(cfg: SweepConfig) -> dict[str, tuple[str, ModelConfig, TrainingConfig]]:
+    """Every proxy size the commands train: where it is set, its model and training."""
+    sizes = {BASE_SCALE: ("model", cfg.model, cfg.training)}
+    for i, scale in enumerate(cfg.scales):
+        sizes[scale.name] = (f"scales[{i}]", scale.applied_to(cfg.model), cfg.training)
+    if _confirms(cfg) and cfg.confirm.changes_scale():
+        ccfg = confirmation_config(cfg)
+        sizes[CONFIRM_SCALE] = ("confirm", ccfg.scale_models()[CONFIRM_SCALE], ccfg.training)
+    vcfg = validation_config(cfg)
+    sizes["validate"] = ("validate", vcfg.model, vcfg.training)
+    return sizes
+
+
+def _confirms(cfg: SweepConfig) -> bool:
+    """Whether ``raymix sweep`` ends with confirmation rounds (not with MixMin's proxies)."""
+    return cfg.confirm.rounds > 0 and cfg.mixtures.method != "per_domain"
+
+
+def _proxy(cfg: SweepConfig, size: str, where: str, model: ModelConfig,
+           training: TrainingConfig, given: tuple[float, str] | None,
+           measurements: list[Measurement]) -> ProxyCost:
+    c = cfg.compute
+    gpu = c.gpus_per_trial > 0
+    vocab = cfg.data.tokenizer.vocab_size
+    budget = given[0] if given else None
+    micro = micro_batch_for(model, training, vocab, budget, gpu=gpu)
+    memory = training_memory_bytes(model, micro, vocab, gpu=gpu, loss=training.loss) / GIB
+    per_token = flops_per_token(model, vocab)
+    train_tokens = training.tokens_per_run(model.seq_len)
+    eval_tokens = eval_tokens_per_run(cfg, model, training)
+    flops = per_token * train_tokens + per_token / 3 * eval_tokens
+    measured = nearest(measurements, model, vocab, _per_gpu(cfg))
+    if measured is not None and gpu and _times_measured(per_token, measured) >= FAR:
+        measured = None  # a launch-bound tiny proxy's FLOP rate says nothing of this one
+    if measured is not None:
+        rate, rate_from = measured.flops_per_s, measured.label()
+    elif gpu:
+        rate, rate_from = ASSUMED_MFU * H100_BF16_FLOPS, _assumed(gpu)
+    else:
+        rate, rate_from = None, "no CPU measurement: give --throughput FILE"
+    per_gpu = (int(c.gpu_memory_gb // memory) if gpu and c.gpu_memory_gb and c.gpus_per_trial <= 1
+               else None)
+    return ProxyCost(
+        size=size, where=where, model=dataclasses.asdict(model),
+        params=llama_params(model, vocab),
+        non_embedding_params=llama_params(model, vocab) - vocab * model.hidden,
+        matmul_params=matmul_params(model, vocab),
+        flops_per_token=per_token, steps=training.steps, train_tokens=train_tokens,
+        eval_tokens=eval_tokens, flops=flops, micro_batch=micro,
+        micro_batch_from=_micro_from(training, budget, gpu), memory_gib=memory,
+        fits=None if budget is None else memory <= budget, per_gpu_by_memory=per_gpu,
+        rate=rate, rate_from=rate_from, seconds=None if rate is None else flops / rate)
+
+
+def _micro_from(training: TrainingConfig, budget: float | None, gpu: bool) -> str:
+    if training.micro_batch_size != "auto":
+        return "training.micro_batch_size"
+    if budget is not None:
+        return f"auto: the largest divisor of training.batch_size that fits {budget:.3g} GiB"
+    if gpu:
+        return ("auto: each trial picks it from its GPU share's memory (set "
+                "compute.gpu_memory_gb to plan it); shown: the whole batch")
+    return "auto: the whole batch (compute.memory_per_trial_gb not set)"
+
+
+def _groups(cfg: SweepConfig, proxies: dict[str, ProxyCost]) -> list[RunGroup]:
+    """The runs of each command by size: the sweep's plan, its rounds, the validation."""
+    plan = _plan(cfg)
+    base = plan[SCALE_COLUMN] == BASE_SCALE
+    repeats = base & (plan[SEED_COLUMN] != cfg.training.seed)
+    rows = [(SWEEP, "mixtures", BASE_SCALE, int((base & ~repeats).sum()), False, 1),
+            (SWEEP, "repeats with other seeds", BASE_SCALE, int(repeats.sum()), False, 1)]
+    rows += [(SWEEP, f"scale {s.name}", s.name, int((plan[SCALE_COLUMN] == s.name).sum()),
+              False, 1) for s in cfg.scales]
+    if _confirms(cfg):
+        size = CONFIRM_SCALE if cfg.confirm.changes_scale() else BASE_SCALE
+        rows += [(SWEEP, f"confirmation round {r + 1}", size, runs_per_round(cfg), True, 2 + r)
+                 for r in range(cfg.confirm.rounds)]
+    rows.append((VALIDATE, "proposal, baselines and validate.mixtures", "validate",
+                 planned_validation_runs(cfg), False, 1))
+    groups = []
+    for command, what, size, runs, at_most, phase in rows:
+        if runs == 0:
+            continue
+        proxy = proxies[size]
+        seconds = None if proxy.seconds is None else runs * _device_seconds(cfg, proxy)
+        groups.append(RunGroup(command=command, what=what, size=size, runs=runs,
+                               at_most=at_most, phase=phase, flops=runs * proxy.flops,
+                               device_hours=None if seconds is None else seconds / 3600,
+                               device_hours_at_assumed_mfu=_assumed_hours(cfg, runs * proxy.flops)))
+    return groups
+
+
+def _plan(cfg: SweepConfig):
+    """The sweep's plan as :mod:`raymix.sweep.plan` makes it, from placeholder mixtures:
+    run ids, seeds and sizes are those of the sweep; the mixtures are not (they need the
+    prepared data, or an adaptive strategy's runs)."""
+    k = len(cfg.domain_names)
+    # MixMin trains one proxy per domain; otherwise mixtures.count of them
+    count = k if cfg.mixtures.method == "per_domain" else cfg.mixtures.count
+    placeholder = Suggestion(mixture=dict.fromkeys(cfg.domain_names, 1.0 / k))
+    return adaptive_plan(cfg, [placeholder] * count)
+
+
+def _per_gpu(cfg: SweepConfig) -> int:
+    """Trials Ray packs on one GPU (1 for CPU trials and trials of whole GPUs)."""
+    g = cfg.compute.gpus_per_trial
+    return math.floor(1 / g) if 0 < g < 1 else 1
+
+
+def _device_seconds(cfg: SweepConfig, proxy: ProxyCost) -> float:
+    """Device time of one run: GPU-seconds (packed proxies share a GPU's rate) or
+    CPU-seconds (the trial's CPUs for the run's time)."""
+    if cfg.compute.gpus_per_trial:
+        return proxy.seconds * max(1.0, cfg.compute.gpus_per_trial)
+    return proxy.seconds * cfg.compute.cpus_per_trial
+
+
+def _trial(cfg: SweepConfig, given: tuple[float, str] | None) -> dict[str, Any]:
+    c = cfg.compute
+    out = {"cpus": c.cpus_per_trial, "gpus": c.gpus_per_trial,
+           "memory_gib": given[0] if given else None, "memory_from": given[1] if given else None}
+    if c.gpus_per_trial:
+        out["per_gpu"] = _per_gpu(cfg) if c.gpus_per_trial <= 1 else None
+        return out
+    cpus, cpus_from = _node_cpus(cfg)
+    ram = _ram_gib()
+    out["node"] = {"cpus": cpus, "cpus_from": cpus_from, "memory_gib": ram}
+    out["per_node"] = {"by_cpus": int(cpus // c.cpus_per_trial),
+                       "by_memory": (int(ram // c.memory_per_trial_gb)
+                                     if c.memory_per_trial_gb and ram else None)}
+    return out
+
+
+def _node_cpus(cfg: SweepConfig) -> tuple[int, str]:
+    c = cfg.compute
+    remote = c.address or os.environ.get("RAY_ADDRESS")
+    if c.num_cpus and not remote:
+        return c.num_cpus, "compute.num_cpus"
+    where = "this machine's" if not remote else "this machine's (the cluster's are not asked)"
+    return os.cpu_count() or 1, where
+
+
+def _ram_gib() -> float | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _scenarios(cfg: SweepConfig) -> list[dict[str, Any]]:
+    """Cluster sizes to give wall times for: trials at once and the devices they share."""
+    c = cfg.compute
+    cap = c.max_concurrent
+    if c.gpus_per_trial:
+        out = []
+        for gpus in GPU_COUNTS:
+            slots = (gpus * math.floor(1 / c.gpus_per_trial) if c.gpus_per_trial <= 1
+                     else int(gpus // c.gpus_per_trial))
+            if slots == 0:
+                continue
+            slots = min(slots, cap) if cap else slots
+            # Ray packs trials onto as few GPUs as hold them; those share their GPU's rate
+            busy = min(gpus, math.ceil(slots * min(1.0, c.gpus_per_trial)))
+            out.append({"on": f"{gpus} GPU{'s' * (gpus > 1)}", "gpus": gpus, "slots": slots,
+                        "devices": busy})
+        return out
+    cpus, cpus_from = _node_cpus(cfg)
+    slots = max(1, int(cpus // c.cpus_per_trial))
+    on = f"{cpus} CPUs ({cpus_from})"
+    ram = _ram_gib()
+    if c.memory_per_trial_gb and ram and not (c.address or os.environ.get("RAY_ADDRESS")):
+        slots = max(1, min(slots, int(ram // c.memory_per_trial_gb)))
+        on += f", {ram:.0f} GiB"
+    if cap:
+        slots = min(slots, cap)
+        on += f", compute.max_concurrent {cap}"
+    return [{"on": on, "gpus": None, "slots": slots, "devices": slots}]
+
+
+def _command(cfg: SweepConfig, command: str, groups: list[RunGroup],
+             proxies: dict[str, ProxyCost], scenarios: list[dict[str, Any]]) -> CommandCost:
+    known = all(g.device_hours is not None for g in groups)
+    wall = []
+    for scenario in scenarios:
+        seconds = 0.0 if known else None
+        for phase in sorted({g.phase for g in groups}):
+            if not known:
+                break
+            mine = [g for g in groups if g.phase == phase]
+            work = sum(g.runs * proxies[g.size].seconds for g in mine)
+            longest = max(proxies[g.size].seconds for g in mine)
+            seconds += max(work / scenario["devices"], longest)
+        wall.append({**scenario, "seconds": seconds})
+    flops = sum(g.flops for g in groups)
+    return CommandCost(command=command, runs=sum(g.runs for g in groups), flops=flops,
+                       device_hours=sum(g.device_hours for g in groups) if known else None,
+                       wall=wall, device_hours_at_assumed_mfu=_assumed_hours(cfg, flops))
+
+
+def _assumed_hours(cfg: SweepConfig, flops: float) -> float | None:
+    """GPU-hours of ``flops`` at :data:`ASSUMED_MFU` of an H100 (None for CPU trials)."""
+    gpus = cfg.compute.gpus_per_trial
+    if not gpus:
+        return None
+    return flops / (ASSUMED_MFU * H100_BF16_FLOPS) * max(1.0, gpus) / 3600
+
+
+def _times_measured(per_token: float, measured: Measurement) -> float:
+    """How many times the measured shape's FLOPs per token a proxy has."""
+    return per_token / flops_per_token(measured.model, measured.vocab_size)
+
+
+def _far_from_measured(cfg: SweepConfig, proxies: dict[str, ProxyCost],
+                       commands: list[CommandCost], measurements: list[Measurement]) -> list[str]:
+    """For GPU proxies far larger than any shape measured: why the assumed MFU is used."""
+    vocab = cfg.data.tokenizer.vocab_size
+    far = {}
+    for size, p in proxies.items():
+        m = nearest(measurements, ModelConfig(**p.model), vocab, _per_gpu(cfg))
+        if m is None:
+            continue
+        ratio = _times_measured(p.flops_per_token, m)
+        if ratio >= FAR:
+            far[size] = f"{size} {ratio:.0f}x"
+    if not far:
+        return []
+    return [f"{', '.join(far.values())} the FLOPs per token of the nearest GPU measurement: a "
+            "proxy that small is bound by kernel launches, not arithmetic, so its FLOP rate is "
+            f"not used; times are at {_assumed(True)} (run bench/bench_gpu_proxy.py for a "
+            "measured rate)"]
+
+
+def _assumed(gpu: bool) -> str | None:
+    if not gpu:
+        return None
+    return (f"an assumed {ASSUMED_MFU:.0%} MFU of an H100's {H100_BF16_FLOPS / 1e12:.0f} "
+            "TFLOP/s (bf16, dense; tiny proxies reach far less)")
+
+
+def _notes(cfg: SweepConfig, proxies: dict[str, ProxyCost], commands: list[CommandCost],
+           measurements: list[Measurement]) -> list[str]:
+    c = cfg.compute
+    gpu = c.gpus_per_trial > 0
+    notes = ["evaluation counted as forward passes (a third of a training token's FLOPs) over "
+             "at most training.eval_tokens of every validation set per evaluation"]
+    if gpu and measurements:
+        notes += _far_from_measured(cfg, proxies, commands, measurements)
+    if gpu and c.gpus_per_trial < 1:
+        notes.append(f"proxies packed {math.floor(1 / c.gpus_per_trial)} per GPU are taken to "
+                     "share its FLOP rate")
+    threads = {m.device for m in measurements if not m.gpu}
+    if not gpu and threads and int(c.cpus_per_trial) > 1:
+        notes.append(f"measured on {', '.join(sorted(threads))}; a trial with "
+                     f"{int(c.cpus_per_trial)} CPUs (compute.cpus_per_trial) may run faster")
+    if cfg.is_adaptive:
+        notes.append(f"{cfg.mixtures.strategy}: the Gaussian process's suggestions between "
+                     "runs are not counted")
+    if _confirms(cfg):
+        notes.append("each confirmation round starts after a fit of the runs before it "
+                     "(not counted)")
+    if cfg.mixtures.method == "per_domain":
+        notes.append("per_domain: one proxy per domain, then MixMin (no confirmation round)")
+    if gpu:
+        notes.append("the GPU count is known once the cluster starts: wall times are given "
+                     f"for {' and '.join(str(n) for n in GPU_COUNTS)} GPUs")
+    return notes
