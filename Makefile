@@ -43,9 +43,9 @@ test: lint
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
-# the five longest end-to-end tests (multi-scale + validate, continual pretraining, a node
-# removed mid-sweep, a confirmation round killed and resumed, the README's Python API):
-# about 8 minutes more; CI runs them too
+# the six longest end-to-end tests (multi-scale + validate, continual pretraining, a node
+# removed mid-sweep, a confirmation round killed and resumed, the README's Python API,
+# RegMix's proxy shrunk, compiled and not): about 10 minutes more; CI runs them too
 test-slow: setup
 	$(PY) -m pytest -q -m slow --durations=5 tests
 
