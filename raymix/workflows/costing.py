@@ -30,9 +30,10 @@ validation set (every domain's, and the target corpus when it is one).
 A measured speed is turned into an achieved FLOP rate (tokens/s x FLOPs per token of
 the measured shape) and each proxy's run takes its FLOPs at that rate, from the
 measurement whose FLOPs per token are nearest. A tiny proxy on a GPU is bound by kernel
-launches, not arithmetic, so a rate measured on one is a rough lower bound on the
-speed of a larger proxy: its times are then upper bounds, and GPU sweeps also get their
-GPU-hours at an assumed MFU, the other end. Proxies packed on one GPU
+launches, not arithmetic, so a rate measured on one says nothing of a proxy with
+:data:`FAR` times its FLOPs per token: that proxy is timed at an assumed MFU instead,
+said so. GPU sweeps also get their GPU-hours at the assumed MFU beside the measured
+ones. Proxies packed on one GPU
 (``compute.gpus_per_trial`` < 1) are taken to share its rate: a measurement of that many
 proxies on one device at once (their summed tokens/s) is preferred where there is one.
 """
@@ -84,7 +85,7 @@ GPU_COUNTS = (1, 8)  # wall times of a GPU sweep on a cluster not known before i
 # the vocabulary of a measurement that does not record one: the benchmarks train the demo
 # config's proxy (docs/benchmarks.md)
 BENCH_VOCAB = 2048
-FAR = 10.0  # a proxy with this many times the measured shape's FLOPs per token: say so
+FAR = 10.0  # a GPU proxy with this many times the measured shape's FLOPs per token: not used
 SWEEP, VALIDATE = "raymix sweep", "raymix validate"
 
 
