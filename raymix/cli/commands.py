@@ -219,6 +219,7 @@ def _prepare(args) -> int:
 
 
 def _sweep(args) -> int:
+    from raymix.cli.summaries import summarise_speed
     from raymix.config import load_config
     from raymix.sweep import run_sweep
     from raymix.workflows.confirmation import (
@@ -236,6 +237,9 @@ def _sweep(args) -> int:
     result = run_sweep(cfg)
     print(f"[sweep] {result.stored} runs stored ({result.failed} failed), "
           f"{result.trained_now} trained by this command")
+    speed = summarise_speed(result.speed)
+    if speed:
+        print(speed)
     if args.no_propose:
         return 0
     if cfg.mixtures.method == "per_domain":  # one proxy per domain: MixMin proposes

@@ -122,6 +122,19 @@ def summarise_proposal(proposal: dict, files: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def summarise_speed(speed: dict[str, Any]) -> str | None:
+    """One line on how a sweep's proxies trained (None for runs that did not measure it)."""
+    if not speed:
+        return None
+    micro = "/".join(str(m) for m in speed["micro_batch_sizes"])
+    compiled = (f"compiled {speed['compiled']} of {speed['runs']} (first step "
+                f"{_duration(speed['compile_seconds'])})" if speed["compiled"]
+                else "not compiled")
+    return (f"[sweep] proxies trained at a median {speed['tokens_per_second']:,.0f} tokens/s "
+            f"each, waiting for batches {speed['data_wait_fraction']:.1%} of the time; "
+            f"micro-batches of {micro} sequences; {compiled}")
+
+
 def summarise_cost(preview: dict[str, Any]) -> str:
     """``raymix plan``: the proxies, the runs of each command, their cost and time.
 

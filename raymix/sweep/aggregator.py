@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ray
@@ -51,16 +52,37 @@ class StoreSummary:
     failed: int
     best_run: str | None
     best_target_loss: float
+    speed: dict = field(default_factory=dict)  # see :func:`speed_summary`
 
 
 def store_summary(records) -> StoreSummary:
-    """Count ``records`` (an iterable of :class:`RunRecord`): stored, ok, failed, the best."""
+    """Count ``records`` (an iterable of :class:`RunRecord`): stored, ok, failed, the best,
+    and how fast they trained."""
     records = list(records)
     ok = [r for r in records if r.ok]
     best = min(ok, key=lambda r: r.final_target_loss, default=None)
     return StoreSummary(stored=len(records), ok=len(ok), failed=len(records) - len(ok),
                         best_run=best.run_id if best else None,
-                        best_target_loss=best.final_target_loss if best else math.nan)
+                        best_target_loss=best.final_target_loss if best else math.nan,
+                        speed=speed_summary(ok))
+
+
+def speed_summary(records) -> dict:
+    """How the runs trained: the median tokens per second of a run (after its first
+    step), the median share of training time spent waiting for batches, how many
+    compiled and their median first step, the micro-batch sizes. Empty for records of an
+    older raymix, which did not measure these."""
+    measured = [r for r in records if r.tokens_per_second is not None]
+    if not measured:
+        return {}
+    compiled = [r.compile_seconds for r in measured if r.compiled]
+    return {"runs": len(measured),
+            "tokens_per_second": statistics.median(r.tokens_per_second for r in measured),
+            "data_wait_fraction": statistics.median(r.data_wait_fraction or 0.0
+                                                    for r in measured),
+            "compiled": len(compiled),
+            "compile_seconds": statistics.median(compiled) if compiled else None,
+            "micro_batch_sizes": sorted({r.micro_batch_size for r in measured})}
 
 
 def actor_name(sweep_name: str, sweep_dir: Path) -> str:

@@ -71,6 +71,8 @@ class SweepResult:
         Wall time of the Tune experiments (0 when nothing was left to train).
     slots : float
         Trials the cluster could run at once.
+    speed : dict
+        How the plan's runs trained (:func:`~raymix.sweep.aggregator.speed_summary`).
     """
 
     sweep_dir: Path
@@ -81,6 +83,7 @@ class SweepResult:
     tables: dict[str, Path]
     tune_seconds: float
     slots: float
+    speed: dict = dataclasses.field(default_factory=dict)
 
 
 def run_sweep(cfg: SweepConfig, *, log=print_line) -> SweepResult:
@@ -145,7 +148,7 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
             paths = export_tables(sweep_dir, records, cfg.domain_names, cfg.target.name)
             mine = store_summary(stored[r] for r in plan[RUN_COLUMN])
             return SweepResult(sweep_dir, len(plan), mine.stored, mine.failed, 0, paths, 0.0,
-                               0.0)
+                               0.0, mine.speed)
     strategy = None
     if plan is None:
         strategy = {"settings": strategy_settings(cfg, prepared.train_tokens, prepared.prior),
@@ -192,7 +195,7 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
         mine = ray.get(aggregator.summary.remote(list(plan[RUN_COLUMN])))
         ray.kill(aggregator)
     return SweepResult(sweep_dir, len(plan), mine.stored, mine.failed,
-                       to_train, paths, tune_seconds, slots)
+                       to_train, paths, tune_seconds, slots, mine.speed)
 
 
 def _stop_if_refused(refused: str | None, aggregator, sweep_dir: Path, storage_field: str) -> None:

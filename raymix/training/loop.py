@@ -148,7 +148,7 @@ def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConf
         memory_gib = torch.cuda.get_device_properties(device).total_memory / GIB
     micro = micro_batch_for(model_cfg, train_cfg, data.vocab_size, memory_gib,
                             gpu=device.type == "cuda")
-    loss_kind = resolve_loss(train_cfg.loss, device)
+    loss_kind = resolve_loss(train_cfg.loss, device, micro * model_cfg.seq_len, data.vocab_size)
     try:
         return _train(mixture, data, model_cfg, train_cfg, device, micro, loss_kind, started,
                       on_eval, save_to, target_logprobs)

@@ -44,12 +44,18 @@ def fused_available() -> bool:
     return importlib.util.find_spec("liger_kernel") is not None
 
 
-def resolve_loss(loss: str, device: torch.device) -> str:
-    """The loss ``training.loss`` means on ``device``: ``auto`` becomes fused on CUDA when
-    liger-kernel is installed, else chunked; fused asked for where it cannot run (a CPU, or
-    no liger-kernel) becomes chunked, which computes the same."""
+def resolve_loss(loss: str, device: torch.device, tokens: int, vocab_size: int) -> str:
+    """The loss ``training.loss`` means for micro-batches of ``tokens`` tokens on ``device``.
+
+    ``auto`` is plain when a micro-batch's logits fit one chunk (a small proxy: chunking
+    would save nothing, and the plain loss compiles into the step), else fused on CUDA when
+    liger-kernel is installed, else chunked. ``fused`` asked for where it cannot run (a
+    CPU, or no liger-kernel) becomes chunked, which computes the same.
+    """
     if loss == PLAIN or loss == CHUNKED:
         return loss
+    if loss == "auto" and tokens <= chunk_tokens(vocab_size):
+        return PLAIN
     if device.type == "cuda" and fused_available():
         return FUSED
     return CHUNKED
@@ -77,10 +83,24 @@ def lm_loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
         logits = hidden.to(dtype) @ weight.to(dtype).T
         return F.cross_entropy(logits.float(), targets)
     if loss == FUSED:
-        from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
+        return _fused(hidden.to(dtype), weight.to(dtype), targets)
+    return _chunked(hidden, weight, targets, dtype)
 
-        return liger_fused_linear_cross_entropy(hidden.to(dtype), weight.to(dtype), targets,
-                                                accum_dtype=torch.float32)
+
+# The fused and chunked losses run eagerly inside a compiled step (a graph break): they
+# loop over chunks of tokens, which torch.compile would unroll (hundreds of chunks for a
+# RegMix micro-batch: minutes of tracing), and each chunk is one large matrix product
+# that compilation cannot speed up.
+@torch.compiler.disable
+def _fused(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
+
+    return liger_fused_linear_cross_entropy(hidden, weight, targets, accum_dtype=torch.float32)
+
+
+@torch.compiler.disable
+def _chunked(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+             dtype: torch.dtype) -> torch.Tensor:
     return _ChunkedCrossEntropy.apply(hidden, weight, targets, chunk_tokens(weight.size(0)),
                                       dtype)
 

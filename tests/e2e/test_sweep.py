@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -53,6 +54,14 @@ def test_cli_sweep_end_to_end(tmp_path, cache_dir):
                 "wall_seconds", "seed", "raymix_version"):
         assert key in record
     assert record["tokens_seen"] == 30 * 8 * 64
+    # how it trained: TINY's micro-batches of 4 of 8, their logits one chunk (so the plain
+    # loss), not compiled (a CPU)
+    assert (record["micro_batch_size"], record["loss"], record["compiled"]) == (4, "plain",
+                                                                                 False)
+    assert record["tokens_per_second"] > 0 and 0 <= record["data_wait_fraction"] < 1
+    assert re.search(r"\[sweep\] proxies trained at a median [\d,]+ tokens/s each, waiting for "
+                     r"batches [\d.]+% of the time; micro-batches of 4 sequences; not compiled",
+                     out)
 
     proposal = json.loads((sweep / "proposal.json").read_text())
     assert abs(sum(proposal["mixture"].values()) - 1) < 1e-6

@@ -49,11 +49,14 @@ def test_token_nll_matches_per_token_cross_entropy(monkeypatch):
                                want.detach().reshape(3, 100), rtol=1e-5, atol=1e-6)
 
 
-def test_fused_falls_back_to_chunked_off_cuda():
+def test_auto_is_plain_for_one_chunk_and_fused_falls_back_to_chunked_off_cuda():
     cpu = torch.device("cpu")
-    assert resolve_loss("auto", cpu) == CHUNKED
-    assert resolve_loss("fused", cpu) == CHUNKED
-    assert resolve_loss("plain", cpu) == PLAIN
+    one_chunk, many = lossmod.chunk_tokens(50432), 10 * lossmod.chunk_tokens(50432)
+    assert resolve_loss("auto", cpu, one_chunk, 50432) == PLAIN  # nothing to save
+    assert resolve_loss("auto", cpu, many, 50432) == CHUNKED
+    assert resolve_loss("fused", cpu, one_chunk, 50432) == CHUNKED
+    assert resolve_loss("chunked", cpu, one_chunk, 50432) == CHUNKED
+    assert resolve_loss("plain", cpu, many, 50432) == PLAIN
 
 
 def test_chunk_size_bounds_the_logits_held():

@@ -151,3 +151,22 @@ def test_batches_built_ahead_arrive_in_order_and_errors_reach_the_loop(data):
         prefetch.next()
     with Prefetcher(sampler, 5, torch.device("cpu")):
         pass  # leaving early stops the thread (a diverged run leaves mid-way)
+
+
+def test_a_compilation_that_fails_trains_eagerly_after_a_one_line_notice(data, monkeypatch,
+                                                                         capsys):
+    def broken_compile(fn, **kwargs):
+        def compiled(*args):
+            raise RuntimeError("inductor: no C++ compiler found\nlong details")
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    training = TrainingConfig(steps=6, batch_size=4, warmup_steps=1, eval_every=2,
+                              eval_tokens=240, compile="true", loss="plain")
+    record = train_proxy({"a": 1.0}, data, MODEL, training)
+    eager = train_proxy({"a": 1.0}, data, MODEL, dataclasses.replace(training, compile="false"))
+    notice = capsys.readouterr().err.strip().splitlines()
+    assert notice == ["raymix: note: torch.compile failed (RuntimeError: inductor: no C++ "
+                      "compiler found); training without compiling"]
+    assert record.compiled is False and record.compile_seconds is None
+    assert record.final_target_loss == pytest.approx(eager.final_target_loss, abs=1e-6)
