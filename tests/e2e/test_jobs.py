@@ -72,6 +72,7 @@ def test_ray_job_submit_runs_a_sweep(head_node, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which(RAY) is None and not Path(RAY).exists(), reason="no ray CLI")
+@pytest.mark.slow  # a minute; `ray job submit` above runs a sweep as a job in the default run
 def test_raymix_submit_follows_the_job_and_returns_its_exit_status(head_node, tmp_path):
     raw = json.loads(json.dumps(TINY))
     raw["data"]["cache_dir"] = str(tmp_path / "cache")
