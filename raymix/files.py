@@ -1,14 +1,20 @@
 """Crash-safe writes: a reader (or a crash) sees the old file or the whole new one, never half.
 
 The bytes go to a temporary file in the same folder (same file system), are flushed to
-disk, and the temporary file is renamed over the destination.
+disk, and the temporary file is renamed over the destination. The rename happens only
+when nothing is there or a regular file is: a symlink, a device (``/dev/stdout``), a FIFO
+or a folder at the destination is refused (:class:`UnsafeTarget`), since renaming over it
+would replace the link or the device node itself. New files get the mode the umask
+gives, as ``open`` would.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,11 +22,56 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+class UnsafeTarget(OSError):
+    """A write's destination is there but not a regular file."""
+
+
+def unsafe_target(path: str | Path) -> str | None:
+    """What is at ``path`` when a write must not replace it (``a symlink``, ``a device``,
+    ``a FIFO``, ``a folder``, ``a socket``), or None when nothing or a regular file is."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symlink"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
+_umask_lock = threading.Lock()
+
+
+def _umask() -> int:
+    with _umask_lock:  # reading the umask means setting it: once at a time
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path``: all of it or nothing, never over a non-regular file.
+
+    Raises
+    ------
+    UnsafeTarget
+        When a symlink, device, FIFO, socket or folder is at ``path``.
+    """
     path = Path(path)
+    found = unsafe_target(path)
+    if found:
+        raise UnsafeTarget(f"{path} is {found}; raymix writes only new or regular files")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600, made what open() would give
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
+import tempfile
 from pathlib import Path
 
 from raymix.config import FitConfig
 from raymix.errors import ConfigError, UserError
+from raymix.files import unsafe_target
 from raymix.scaling import Scale
 
 SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}  # 100M, 1B, 2T
@@ -97,22 +100,43 @@ def _positive_number(text: str, key: str, spec: str) -> float:
 
 
 def check_output(path, option: str) -> None:
-    """Fail before any work when the output cannot be written (no half-done runs)."""
-    parent = Path(path).expanduser().resolve().parent
+    """Fail before any work when the output cannot be written (no half-done runs): its
+    folder must exist and take a new file, and the output must be new or a regular file
+    (never a symlink, a device such as /dev/stdout, a FIFO or a folder)."""
+    path = Path(path).expanduser()
+    parent = _resolved(path.parent, option)
     check_folder(parent, option)
     if not parent.is_dir():
         raise UserError(f"{option}: folder {str(parent)!r} does not exist; create it first")
-    if Path(path).is_dir():
-        raise UserError(f"{option}: {str(path)!r} is a folder; give a file name")
+    found = unsafe_target(path)
+    if found:
+        raise UserError(f"{option}: {str(path)!r} is {found}, which raymix does not write "
+                        "over; give the path of a new or regular file")
 
 
 def check_folder(path, option: str) -> None:
-    """A folder to write into must be one, or be creatable: no file in its way."""
-    folder = Path(path).expanduser().resolve()
+    """A folder to write into must be one, or be creatable: no file in its way, and the
+    nearest existing folder must take a new file."""
+    folder = _resolved(Path(path).expanduser(), option)
     existing = next(p for p in (folder, *folder.parents) if p.exists())
     if not existing.is_dir():
         raise UserError(f"{option}: {str(existing)!r} is a file, so nothing can be written "
                         f"under it; give another path")
+    try:  # the only sure test of a folder (root passes access checks, /proc refuses files)
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".raymix-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"{option}: cannot write in {str(existing)!r} "
+                        f"({exc.strerror or exc}); give a folder you can write to") from None
+
+
+def _resolved(path: Path, option: str) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise UserError(f"{option}: {str(path)!r} cannot be followed ({exc}); give another "
+                        "path") from None
 
 
 def replace_fit(fit_config: FitConfig, **changes) -> FitConfig:

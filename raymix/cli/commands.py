@@ -285,6 +285,8 @@ def _runs_source(args):
         print(f"note: {note}", file=sys.stderr)
     if args.folds is not None and args.folds < 2:
         raise UserError(f"--folds: must be at least 2 (got {args.folds})")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise UserError(f"--seed: must be between 0 and 4,294,967,295 (got {args.seed})")
     regressors = None if args.regressor in (None, "auto") else [args.regressor]
     at = parse_at(args.at) if args.at is not None else None
     if args.min_tokens is not None and not args.min_tokens > 0:

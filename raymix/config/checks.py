@@ -120,8 +120,21 @@ def _check_overrides(entry: ModelOverrides, base: ModelConfig, where: str) -> No
     _check_model(entry.applied_to(base), where)
 
 
+MAX_MIXTURES = 100_000  # mixtures.count: each is a proxy run
+MAX_CANDIDATES = 10_000_000  # search.candidates: simulated mixtures, held in memory at once
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds
+
+
+def check_seed(value: int, field: str) -> None:
+    """A seed must be a whole number from 0 to 2**32 - 1 (what numpy accepts)."""
+    _check(0 <= value <= MAX_SEED, field, f"must be between 0 and {MAX_SEED:,} (got {value})")
+
+
 def _check_training(cfg: SweepConfig) -> None:
     tr = cfg.training
+    for field_name, value in (("training.seed", tr.seed), ("mixtures.seed", cfg.mixtures.seed),
+                              ("fit.seed", cfg.fit.seed)):
+        check_seed(value, field_name)
     for key in ("steps", "batch_size", "eval_tokens"):
         _check(getattr(tr, key) > 0, f"training.{key}", "must be a positive whole number")
     _check(tr.lr > 0, "training.lr", "must be positive")
@@ -144,7 +157,8 @@ def _check_training(cfg: SweepConfig) -> None:
 
 def _check_mixtures(cfg: SweepConfig) -> None:
     mx, names = cfg.mixtures, cfg.domain_names
-    _check(mx.count >= 1, "mixtures.count", "must be at least 1")
+    _check(1 <= mx.count <= MAX_MIXTURES, "mixtures.count",
+           f"must be between 1 and {MAX_MIXTURES:,} (got {mx.count:,})")
     _check(mx.method in MIXTURE_METHODS, "mixtures.method",
            f"must be one of {', '.join(MIXTURE_METHODS)} (got {mx.method!r})")
     _check(mx.method != "per_domain" or cfg.target.source is not None, "mixtures.method",
@@ -174,8 +188,11 @@ def _check_mixtures(cfg: SweepConfig) -> None:
 def _check_compute(cfg: SweepConfig) -> None:
     c = cfg.compute
     _check(c.cpus_per_trial > 0, "compute.cpus_per_trial", "must be positive")
-    _check(0 <= c.gpus_per_trial <= 1 or float(c.gpus_per_trial).is_integer(),
-           "compute.gpus_per_trial", "must be a fraction <= 1 (e.g. 0.25) or a whole number")
+    _check(c.gpus_per_trial >= 0 and (c.gpus_per_trial <= 1
+                                      or float(c.gpus_per_trial).is_integer()),
+           "compute.gpus_per_trial", "must be 0, a fraction <= 1 (e.g. 0.25) or a whole number "
+           f"(got {c.gpus_per_trial:g})")
+    _check(c.cpus_per_trial > 0, "compute.cpus_per_trial", "must be positive")
     _check(c.max_concurrent is None or c.max_concurrent >= 1, "compute.max_concurrent",
            "must be at least 1 or null")
     _check(c.max_retries >= 0, "compute.max_retries", "must be >= 0")
@@ -275,7 +292,9 @@ def check_search(s: SearchConfig, names: list[str], where: str = "search") -> No
     """
     _check(s.method in SEARCH_METHODS, f"{where}.method",
            f"must be one of {', '.join(SEARCH_METHODS)} (got {s.method!r})")
-    _check(s.candidates >= 1, f"{where}.candidates", "must be at least 1")
+    _check(1 <= s.candidates <= MAX_CANDIDATES, f"{where}.candidates",
+           f"must be between 1 and {MAX_CANDIDATES:,} (got {s.candidates:,})")
+    check_seed(s.seed, f"{where}.seed")
     _check(1 <= s.top_k <= s.candidates, f"{where}.top_k",
            f"must be between 1 and {where}.candidates")
     _check(s.trials >= 1, f"{where}.trials", "must be at least 1")

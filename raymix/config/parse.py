@@ -48,7 +48,9 @@ def read_yaml(path: str | Path, field: str) -> Any:
     if not path.is_file():
         raise ConfigError(field, f"no such file {str(path)!r}; pass the path of a YAML file")
     try:
-        return yaml.safe_load(path.read_text())
+        return _strict_load(path.read_text())
+    except _Refused as exc:
+        raise ConfigError(field, f"{path.name} line {exc.line}: {exc}") from None
     except yaml.constructor.ConstructorError as exc:  # e.g. !!python/object: never run
         mark = exc.problem_mark
         raise ConfigError(field, f"{path.name} line {mark.line + 1}: {exc.problem}; configs "
@@ -59,6 +61,72 @@ def read_yaml(path: str | Path, field: str) -> Any:
         raise ConfigError(field, f"{path.name} is not valid YAML{where}; fix its syntax") from None
     except UnicodeDecodeError:
         raise ConfigError(field, f"{path.name} is not a text file; pass a YAML file") from None
+
+
+MAX_YAML_NODES = 100_000  # after aliases are expanded: a config is a few hundred
+
+
+class _Refused(Exception):
+    """A YAML document that loads, but not as a config should (see :func:`_strict_load`)."""
+
+    def __init__(self, problem: str, line: int):
+        super().__init__(problem)
+        self.line = line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe loading that refuses a key given twice in one mapping (YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # <<: *defaults may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: SafeLoader refuses it itself
+                continue
+            if duplicate:
+                raise _Refused(f"key {key!r} is given twice in one mapping; keep one",
+                               key_node.start_mark.line + 1)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _strict_load(text: str) -> Any:
+    """``yaml.safe_load`` that also refuses duplicate keys, and documents whose aliases
+    expand to more than :data:`MAX_YAML_NODES` nodes ("billion laughs")."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_nodes(node, {}) > MAX_YAML_NODES:
+            raise _Refused(f"its anchors and aliases expand to more than {MAX_YAML_NODES:,} "
+                           "values; a config needs far fewer, write it out", 1)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_nodes(node, counted: dict) -> int:
+    """How many nodes ``node`` holds with every alias expanded (capped just past the limit)."""
+    if id(node) in counted:
+        return counted[id(node)]
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    else:
+        children = []
+    for child in children:
+        total += _expanded_nodes(child, counted)
+        if total > MAX_YAML_NODES:
+            break
+    counted[id(node)] = total
+    return total
 
 
 def load_config(path: str | Path) -> SweepConfig:

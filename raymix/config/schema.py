@@ -59,27 +59,33 @@ def _number_from_string(value: Any) -> Any:
     return value
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters: an error never echoes a huge value."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def _whole_number(value: Any) -> int:
     value = _number_from_string(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"must be a whole number (got {value!r})")
+        raise ValueError(f"must be a whole number (got {shown(value)})")
     return value
 
 
 def _number(value: Any) -> float:
     value = _number_from_string(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"must be a number (got {value!r})")
+        raise ValueError(f"must be a number (got {shown(value)})")
     if not math.isfinite(value):
-        raise ValueError(f"must be a finite number (got {value!r})")
+        raise ValueError(f"must be a finite number (got {shown(value)})")
     return float(value)
 
 
 def _true_or_false(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"must be true or false (got {value!r})")
+        raise ValueError(f"must be true or false (got {shown(value)})")
     return value
 
 
@@ -89,7 +95,7 @@ def _whole_number_or_auto(value: Any) -> int | str:
     try:
         return _whole_number(value)
     except ValueError:
-        raise ValueError(f"must be a whole number or auto (got {value!r})") from None
+        raise ValueError(f"must be a whole number or auto (got {shown(value)})") from None
 
 
 def _auto_or_bool(value: Any) -> str:
@@ -97,12 +103,12 @@ def _auto_or_bool(value: Any) -> str:
         return "true" if value else "false"
     if value in ("auto", "true", "false"):
         return value
-    raise ValueError(f"must be true, false or auto (got {value!r})")
+    raise ValueError(f"must be true, false or auto (got {shown(value)})")
 
 
 def _text(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"must be a string (got {value!r})")
+        raise ValueError(f"must be a string (got {shown(value)})")
     return value
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -70,9 +72,16 @@ def world(base_world, tmp_path, monkeypatch) -> Path:
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): "dir" if p.is_dir() else
-            hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*"))}
+    """Every entry's content; a symlink by where it points, a FIFO by its kind (reading
+    one would block)."""
+    def content(p: Path) -> str:
+        if p.is_symlink():
+            return f"-> {os.readlink(p)}"
+        if stat.S_ISFIFO(p.lstat().st_mode):
+            return "fifo"
+        return "dir" if p.is_dir() else hashlib.sha1(p.read_bytes()).hexdigest()
+
+    return {str(p.relative_to(folder)): content(p) for p in sorted(folder.rglob("*"))}
 
 
 # ----------------------------------------------------------------------------- the mistakes
@@ -124,6 +133,23 @@ def file(name: str, text: str, *args: str):
     def setup(world: Path) -> list[str]:
         (world / name).write_text(text)
         return list(args)
+
+    return setup
+
+
+def made(kind: str, name: str, *args: str, command: str = "propose"):
+    """A case: the tables' ``command`` with ``args`` after making ``name`` in the world:
+    a ``symlink`` to an earlier output, a ``fifo``, or a symlink ``loop`` (to itself)."""
+
+    def setup(world: Path) -> list[str]:
+        target = world / name
+        if kind == "symlink":
+            target.symlink_to(world / "out.json")
+        elif kind == "fifo":
+            os.mkfifo(target)
+        else:
+            target.symlink_to(target)
+        return [command, "--mixtures", "mix.csv", "--metrics", "met.csv", *TARGET, *args]
 
     return setup
 
@@ -289,6 +315,35 @@ CASES = [
           "propose", "--mixtures", "mix.csv", "--metrics", "met.csv", *TARGET,
           "--constraints", "constraints.yaml", "--output", "out.json"),
      "constraints.max_weight"),
+    # ---- values out of bounds, and YAML that loads but is not what was meant
+    ("negative GPUs per trial", config(compute__gpus_per_trial=-1), "compute.gpus_per_trial"),
+    ("a billion mixtures", config(mixtures__count=1_000_000_000), "mixtures.count"),
+    ("negative mixture seed", config(mixtures__seed=-1), "mixtures.seed"),
+    ("negative fit seed", argv("fit", "ok.yaml", "--seed", "-1"), "--seed"),
+    ("ten billion candidates",
+     file("constraints.yaml", "candidates: 1e10\n", "propose", "--mixtures", "mix.csv",
+          "--metrics", "met.csv", *TARGET, "--constraints", "constraints.yaml",
+          "--output", "out.json"), "constraints.candidates"),
+    ("a key given twice", file("dup.yaml", "name: a\nname: b\n", "sweep", "dup.yaml"),
+     "given twice"),
+    ("anchors that expand a billion times",
+     file("bomb.yaml", "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+         f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")),
+         "sweep", "bomb.yaml"), "expand to more than"),
+    # ---- outputs that a rename would destroy, or that cannot be written at all
+    ("output is a symlink", made("symlink", "link.json", "--output", "link.json"),
+     "--output"),
+    ("output is a FIFO", made("fifo", "pipe.json", "--output", "pipe.json"), "--output"),
+    ("output is a folder", table("met.csv", None, *TARGET, "--output", ".",
+                                 command="propose"), "--output"),
+    ("output through a symlink loop", made("loop", "loop", "--output", "loop/p.json"),
+     "--output"),
+    ("output under /proc", table("met.csv", None, *TARGET, "--output", "/proc/raymix-p.json",
+                                 command="propose"), "--output"),
+    ("report under /proc", table("met.csv", None, *TARGET, "--report", "/proc/raymix-report"),
+     "--report"),
+    ("report through a symlink loop", made("loop", "loop", "--report", "loop/report",
+                                           command="fit"), "--report"),
     ("config and tables together", argv("fit", "ok.yaml", "--mixtures", "mix.csv"),
      "--mixtures"),
     ("submit without CONFIG", argv("submit"), "CONFIG"),
