@@ -43,6 +43,7 @@ from raymix.runs.tables import (
     SUM_TOLERANCE,
     TOKENS,
     LongRuns,
+    check_csv_header,
     checked_weights,
     numeric_columns,
     parse_targets,
@@ -82,6 +83,8 @@ def read_long_runs(path: str | Path, targets: Sequence[str] | dict[str, float],
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such file {str(path)!r}", field="runs")
+    if path.suffix != ".parquet":
+        check_csv_header(path, "runs")
     try:
         if path.suffix == ".parquet":
             frame = pd.read_parquet(path)

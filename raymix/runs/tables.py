@@ -15,8 +15,10 @@ the file, the column and the row.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -136,6 +138,35 @@ RowName = Callable[[int], str]  # position of a row -> how a message names it
 def preview(columns, limit: int = 8) -> str:
     columns = [str(c) for c in columns]
     return ", ".join(columns[:limit]) + (", ..." if len(columns) > limit else "")
+
+
+def check_csv_header(path: Path, field: str) -> None:
+    """Refuse a CSV header that pandas would read into something else than meant.
+
+    pandas renames a repeated column (``loss``, ``loss.1``: a fit could use the wrong one),
+    names an empty one ``Unnamed: 7`` (a trailing comma), and reads a semicolon- or
+    tab-separated file as one column. Each is a one-line error naming the file and column.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), [])
+    except (UnicodeDecodeError, csv.Error):
+        return  # pandas says what is wrong with the file
+    names = [name.strip() for name in header]
+    if len(names) == 1:
+        for sep, called in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if sep in names[0]:
+                raise UserError(f"{path.name} has one column whose name holds {called}: it "
+                                f"looks separated by {called}; raymix reads comma-separated "
+                                "CSV, save it with commas", field=field)
+    for position, name in enumerate(names, start=1):
+        if name == "":
+            raise UserError(f"{path.name} column {position} has no name (a trailing comma?); "
+                            "name it or remove it", field=field)
+        if names.index(name) + 1 != position:
+            raise UserError(f"{path.name} has column {name!r} twice (columns "
+                            f"{names.index(name) + 1} and {position}); give each column one "
+                            "name", field=field)
 
 
 def numeric_columns(frame: pd.DataFrame, columns: Sequence[str], row: RowName,

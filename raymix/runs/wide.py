@@ -22,6 +22,7 @@ from raymix.errors import UserError
 from raymix.files import atomic_write_frame
 from raymix.runs.tables import (
     Runs,
+    check_csv_header,
     checked_weights,
     numeric_columns,
     parse_targets,
@@ -38,6 +39,7 @@ def _read_table(path: str | Path, field: str, id_column: str | None) -> pd.DataF
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such file {str(path)!r}", field=field)
+    check_csv_header(path, field)
     try:
         header = [str(c) for c in pd.read_csv(path, nrows=0).columns]
         column = id_column if id_column is not None else (header[0] if header else None)

@@ -137,6 +137,27 @@ def file(name: str, text: str, *args: str):
     return setup
 
 
+def rewritten(name: str, change, *args: str, command: str = "fit"):
+    """A case: the tables' ``command`` after ``change`` rewrote the text of table ``name``."""
+
+    def setup(world: Path) -> list[str]:
+        path = world / name
+        path.write_text(change(path.read_text()))
+        if "--runs" in args:
+            return [command, *args]
+        return [command, "--mixtures", "mix.csv", "--metrics", "met.csv", *args]
+
+    return setup
+
+
+def _header(change):
+    """Rewrite the header line of a CSV with ``change``."""
+    def rewrite(text: str) -> str:
+        header, _, rest = text.partition("\n")
+        return change(header) + "\n" + rest
+    return rewrite
+
+
 def made(kind: str, name: str, *args: str, command: str = "propose"):
     """A case: the tables' ``command`` with ``args`` after making ``name`` in the world:
     a ``symlink`` to an earlier output, a ``fifo``, or a symlink ``loop`` (to itself)."""
@@ -330,6 +351,15 @@ CASES = [
      file("bomb.yaml", "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
          f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")),
          "sweep", "bomb.yaml"), "expand to more than"),
+    # ---- tables that pandas would read into something else than meant
+    ("a column named twice", rewritten("met.csv", _header(lambda h: h + "," + h.split(",")[1]),
+                                       *TARGET), "twice"),
+    ("a trailing empty column", rewritten("mix.csv", lambda t: t.replace("\n", ",\n"),
+                                          *TARGET), "no name"),
+    ("semicolon-separated table", rewritten("mix.csv", lambda t: t.replace(",", ";"),
+                                            *TARGET), "semicolons"),
+    ("tab-separated long table", rewritten("runs.csv", lambda t: t.replace(",", "\t"),
+                                           "--runs", "runs.csv", *TARGET), "tabs"),
     # ---- outputs that a rename would destroy, or that cannot be written at all
     ("output is a symlink", made("symlink", "link.json", "--output", "link.json"),
      "--output"),
