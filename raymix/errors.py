@@ -47,4 +47,5 @@ def _rebuild(cls, problem: str, field: str | None) -> UserError:
 
 
 class ConfigNotice(UserWarning):
-    """A config was read, but should be written differently (a key that moved)."""
+    """What was asked is done, with a note: a config key that moved, or a target scale
+    partly below the runs' (the CLI prints each once, when the command ends)."""

@@ -10,13 +10,15 @@ and size laws extrapolate every mixture there first).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 from raymix.config import FitConfig, SweepConfig
-from raymix.errors import UserError
+from raymix.errors import ConfigNotice, UserError
 from raymix.runs import (
     PARAMS,
     RUN_COLUMN,
+    TOKENS,
     DataInfo,
     LongRuns,
     ResultStore,
@@ -68,12 +70,38 @@ def config_at(fit_config: FitConfig) -> Scale | None:
     return Scale(**fit_config.at) if fit_config.at else None
 
 
+def check_at(long: LongRuns, at: Scale) -> None:
+    """The target scale must not lie below the runs: the laws extrapolate to larger scales.
+
+    Below the smallest model trained and the fewest tokens of any checkpoint (in every
+    dimension given) is refused; below in one of two dimensions is a notice, printed with
+    the result: the prediction there leans on the law's shape far from where it was fitted.
+    """
+    frame = long.frame
+    below = []
+    if at.params is not None and at.params < frame[PARAMS].min():
+        below.append(f"params={at.params:.4g} is below the smallest model trained "
+                     f"({frame[PARAMS].min():.4g} non-embedding parameters)")
+    if at.tokens is not None and at.tokens < frame[TOKENS].min():
+        below.append(f"tokens={at.tokens:.4g} is below the first checkpoint of every run "
+                     f"({frame[TOKENS].min():.4g} tokens)")
+    given = (at.params is not None) + (at.tokens is not None)
+    if below and len(below) == given:
+        raise UserError(f"{' and '.join(below)}: the scaling laws extrapolate to larger "
+                        "scales, not backwards; give a scale at or above the runs'",
+                        field="at")
+    if below:
+        warnings.warn(ConfigNotice(f"the target scale {at}: {below[0]}; its prediction "
+                                   "extrapolates backwards there"), stacklevel=2)
+
+
 def at_scale(long: LongRuns, at: Scale, fit_config: FitConfig) -> NestedScalingLaw:
     """The scaling laws of ``long`` (``fit_config.law``), extrapolated to ``at``.
 
     ``auto`` is the nested laws when the runs have 3 model sizes or more (measured best
     there, docs/benchmarks.md), else the joint law, whose shared exponents need only 2.
     """
+    check_at(long, at)
     law = fit_config.law
     if law == "auto":
         law = "nested" if long.frame[PARAMS].nunique() >= 3 else "joint"

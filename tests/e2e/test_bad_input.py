@@ -308,6 +308,8 @@ CASES = [
                                          "--at", "params=abc"), "--at"),
     ("scale key unknown", table("runs.csv", None, "--runs", "runs.csv", *TARGET,
                                 "--at", "flops=1e9"), "--at"),
+    ("scale below every run", table("runs.csv", None, "--runs", "runs.csv", *TARGET,
+                                    "--at", "params=10,tokens=10"), "--at"),
     ("output under a file", table("met.csv", None, *TARGET, "--output", "mix.csv/p.json",
                                   command="propose"), "--output"),
     ("output folder missing", table("met.csv", None, *TARGET, "--output", "no/dir/p.json",

@@ -1,13 +1,14 @@
 """Nested scaling laws: known step, size and mixing laws are recovered and extrapolated."""
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from raymix.cli.arguments import parse_at
-from raymix.errors import UserError
+from raymix.errors import ConfigNotice, UserError
 from raymix.regression import fit_regressor
 from raymix.report.scaling_plots import (
     plot_predicted_vs_actual,
@@ -16,6 +17,7 @@ from raymix.report.scaling_plots import (
 )
 from raymix.runs.long import long_runs_from_frame
 from raymix.scaling.nested import NestedScalingLaw, Scale
+from raymix.workflows.inputs import check_at
 
 DOMAINS = ["web", "code", "books"]
 T = np.array([-1.2, 0.4, 0.8])  # mixing law slopes: web helps
@@ -247,3 +249,18 @@ def test_the_joint_law_extrapolates_from_two_sizes_where_a_size_law_cannot():
     assert len(law.to_runs().objective) == 8
     assert law.curves_["size"][law.predicted_.index[0]].target_y == pytest.approx(
         law.predicted_.iloc[0])
+
+
+def test_a_target_below_the_runs_is_refused_and_partly_below_is_noted():
+    runs = _runs(_table(_mixtures(3)))
+    smallest, fewest = min(SIZES), min(TOKENS)
+    with pytest.raises(UserError, match=r"^at: params=1e\+06 is below the smallest model .* "
+                                        r"and tokens=1e\+06 is below .* not backwards"):
+        check_at(runs, Scale(params=1e6, tokens=1e6))
+    with pytest.raises(UserError, match="not backwards"):
+        check_at(runs, Scale(params=smallest / 10))  # the only dimension given
+    with pytest.warns(ConfigNotice, match="extrapolates backwards"):
+        check_at(runs, Scale(params=smallest / 10, tokens=fewest * 100))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # at or above the runs: nothing said
+        check_at(runs, Scale(params=smallest * 10, tokens=fewest))
