@@ -46,6 +46,29 @@ def unsafe_target(path: str | Path) -> str | None:
     return "a device"
 
 
+def folder_problem(path: str | Path) -> str | None:
+    """Why nothing can be written in folder ``path`` (made if missing), or None when it can.
+
+    The path must be followable (no symlink loop), its nearest existing part a folder, and
+    that folder must take a new file: tried by making and removing one (the one sure test:
+    root passes permission checks, and ``/proc`` takes no file at all).
+    """
+    try:
+        folder = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        return f"{str(path)!r} cannot be followed ({exc})"
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        return f"{str(existing)!r} is a file, so nothing can be written under it"
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".raymix-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"cannot write in {str(existing)!r} ({exc.strerror or exc})"
+    return None
+
+
 _umask_lock = threading.Lock()
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from raymix.config import FitConfig
 from raymix.errors import ConfigError, UserError
-from raymix.files import unsafe_target
+from raymix.files import folder_problem, unsafe_target
 from raymix.scaling import Scale
 
 SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}  # 100M, 1B, 2T
@@ -104,10 +102,10 @@ def check_output(path, option: str) -> None:
     folder must exist and take a new file, and the output must be new or a regular file
     (never a symlink, a device such as /dev/stdout, a FIFO or a folder)."""
     path = Path(path).expanduser()
-    parent = _resolved(path.parent, option)
-    check_folder(parent, option)
-    if not parent.is_dir():
-        raise UserError(f"{option}: folder {str(parent)!r} does not exist; create it first")
+    check_folder(path.parent, option)
+    if not path.parent.resolve().is_dir():
+        raise UserError(f"{option}: folder {str(path.parent.resolve())!r} does not exist; "
+                        "create it first")
     found = unsafe_target(path)
     if found:
         raise UserError(f"{option}: {str(path)!r} is {found}, which raymix does not write "
@@ -115,28 +113,10 @@ def check_output(path, option: str) -> None:
 
 
 def check_folder(path, option: str) -> None:
-    """A folder to write into must be one, or be creatable: no file in its way, and the
-    nearest existing folder must take a new file."""
-    folder = _resolved(Path(path).expanduser(), option)
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
-    if not existing.is_dir():
-        raise UserError(f"{option}: {str(existing)!r} is a file, so nothing can be written "
-                        f"under it; give another path")
-    try:  # the only sure test of a folder (root passes access checks, /proc refuses files)
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".raymix-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise UserError(f"{option}: cannot write in {str(existing)!r} "
-                        f"({exc.strerror or exc}); give a folder you can write to") from None
-
-
-def _resolved(path: Path, option: str) -> Path:
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError) as exc:  # a symlink loop
-        raise UserError(f"{option}: {str(path)!r} cannot be followed ({exc}); give another "
-                        "path") from None
+    """A folder to write into must be one, or be creatable, and take a new file."""
+    problem = folder_problem(path)
+    if problem:
+        raise UserError(f"{option}: {problem}; give another path")
 
 
 def replace_fit(fit_config: FitConfig, **changes) -> FitConfig:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -479,7 +480,12 @@ class SweepConfig(Section):
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
-        return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
+        if p.is_absolute():
+            return p
+        try:
+            return (Path(self.base_dir) / p).resolve()
+        except (OSError, RuntimeError):  # a symlink loop: the checks that use the path say so
+            return Path(os.path.abspath(Path(self.base_dir) / p))
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain YAML data (what a sweep stores in its ``config.yaml``)."""

@@ -38,6 +38,7 @@ from raymix.config import SweepConfig
 from raymix.data.builtin import builtin_provenance, source_fingerprint, take_bytes
 from raymix.data.sources import check_sources, read_documents
 from raymix.errors import ConfigError, UserError
+from raymix.files import folder_problem
 from raymix.version import __version__
 
 EOT = "<|endoftext|>"
@@ -141,6 +142,9 @@ def prepare(cfg: SweepConfig, *, log: Callable[[str], None] = print) -> Prepared
         When a source cannot be read, or yields too few tokens for ``model.seq_len``.
     """
     start = time.perf_counter()
+    problem = folder_problem(cfg.cache_path)
+    if problem:
+        raise ConfigError("data.cache_dir", f"{problem}; give a folder you can write to")
     texts = _read_sources(cfg, log)
     path = cfg.cache_path / f"prepared-{_cache_key(cfg, texts)}"
     if (path / "manifest.json").is_file():

@@ -35,7 +35,8 @@ from ray import tune
 
 from raymix.config import BASE_SCALE, SweepConfig
 from raymix.data import PreparedData, prepare
-from raymix.errors import UserError
+from raymix.errors import ConfigError, UserError
+from raymix.files import folder_problem
 from raymix.runs import RUN_COLUMN, ResultStore, SweepLayout, export_tables
 from raymix.sweep.aggregator import actor_name, get_aggregator, store_summary
 from raymix.sweep.cluster import ray_cluster, trial_resources, trial_slots
@@ -109,6 +110,9 @@ def run_sweep(cfg: SweepConfig, *, log=print_line) -> SweepResult:
         (what was stored is kept; the same call goes on once it is fixed).
     """
     check_memory(cfg)
+    problem = folder_problem(cfg.storage_path)
+    if problem:
+        raise ConfigError("compute.storage", f"{problem}; give a folder you can write to")
     prepared = prepare(cfg, log=log)
     # refusals first (changed settings, a cap no mixture meets), writes after: a refused
     # sweep leaves its storage folder as it was

@@ -175,6 +175,14 @@ def made(kind: str, name: str, *args: str, command: str = "propose"):
     return setup
 
 
+def with_loop(setup):
+    """``setup``, after making ``loop`` in the world: a symlink to itself."""
+    def wrapped(world: Path) -> list[str]:
+        (world / "loop").symlink_to(world / "loop")
+        return setup(world)
+    return wrapped
+
+
 def cell(row, column, value):
     def edit(frame):
         frame.loc[row, column] = value
@@ -259,6 +267,14 @@ CASES = [
     # ---- configs: files and storage
     ("storage path is a file", config(compute__storage="mix.csv"), "compute.storage"),
     ("storage under a file", config(compute__storage="mix.csv/sweep"), "compute.storage"),
+    ("storage through a symlink loop", with_loop(config(compute__storage="loop/sweep")),
+     "compute.storage"),
+    ("cache under /proc", config(data__cache_dir="/proc/raymix-cache"), "data.cache_dir"),
+    ("cache through a symlink loop", with_loop(config("prepare", data__cache_dir="loop/c")),
+     "data.cache_dir"),
+    ("source through a symlink loop", with_loop(config("prepare",
+                                                       data__domains__0__source="loop/x")),
+     "data.domains[0].source"),
     ("fit before any sweep", argv("fit", "ok.yaml"), "compute.storage"),
     ("validate before any sweep", argv("validate", "ok.yaml"), "compute.storage"),
     ("missing config file", argv("sweep", "nope.yaml"), "nope.yaml"),
