@@ -310,6 +310,11 @@ def _fit(args) -> int:
     if args.report is not None:
         check_folder(args.report, "--report")
     source, fit_config, at = _runs_source(args)
+    if args.predict is not None:  # a bad candidates file is refused before the fit
+        from raymix.runs import read_candidates
+
+        domains = source.domain_names if hasattr(source, "domain_names") else source.domains
+        read_candidates(args.predict, domains, args.id)
     fitted = fit(source, fit_config=fit_config, report=args.report, at=at)
     if fitted.scaling is not None:
         print(summarise_scaling(fitted.scaling.stages_))
