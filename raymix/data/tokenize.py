@@ -145,16 +145,37 @@ def prepare(cfg: SweepConfig, *, log: Callable[[str], None] = print) -> Prepared
     problem = folder_problem(cfg.cache_path)
     if problem:
         raise ConfigError("data.cache_dir", f"{problem}; give a folder you can write to")
+    _remove_crashed_builds(cfg.cache_path)
     texts = _read_sources(cfg, log)
     path = cfg.cache_path / f"prepared-{_cache_key(cfg, texts)}"
     if (path / "manifest.json").is_file():
         log(f"prepare: reusing {path}")
+        _check_sizes(cfg, PreparedData.open(path))
     else:
-        _build(cfg, texts, path, log)
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        try:  # built and checked under a temporary name: a refusal or crash leaves nothing
+            _build(cfg, texts, tmp, log)
+            _check_sizes(cfg, PreparedData.open(tmp))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _move_into_place(tmp, path)
         log(f"prepare: wrote {path} in {time.perf_counter() - start:.1f} s")
-    prepared = PreparedData.open(path)
-    _check_sizes(cfg, prepared)
-    return prepared
+    return PreparedData.open(path)
+
+
+def _remove_crashed_builds(cache: Path) -> None:
+    """Remove the temporary folders of prepares whose process is gone (a crash, a kill)."""
+    for tmp in cache.glob("prepared-*.tmp-*"):
+        pid = tmp.name.rpartition(".tmp-")[2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)  # still running (ours, or another prepare's): leave it
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def load_prepared(cfg: SweepConfig) -> PreparedData:
@@ -244,9 +265,8 @@ def _file_sha256(path: Path) -> str:
 # ----------------------------------------------------------------------------- building
 
 
-def _build(cfg: SweepConfig, texts: _Texts, path: Path, log: Callable[[str], None]) -> None:
-    """Write the prepared folder under a temporary name, then move it into place."""
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+def _build(cfg: SweepConfig, texts: _Texts, tmp: Path, log: Callable[[str], None]) -> None:
+    """Write the prepared folder at ``tmp`` (a temporary name: :func:`prepare` moves it)."""
     shutil.rmtree(tmp, ignore_errors=True)  # a leftover of a crashed run with our pid
     (tmp / "tokens").mkdir(parents=True)
 
@@ -293,7 +313,6 @@ def _build(cfg: SweepConfig, texts: _Texts, path: Path, log: Callable[[str], Non
         "prior": _prior({name: m["train_tokens"] for name, m in domains.items()}),
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    _move_into_place(tmp, path)
 
 
 def _built_from(source: str) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import platform
 import sysconfig
 from pathlib import Path
@@ -326,3 +327,23 @@ def test_builtin_sources_in_prepare(data_dir, cache_dir):
     # the standard library is fixed by the Python version, which the manifest records
     assert stdlib["built_from"] == {"python": platform.python_version()}
     assert "built_from" not in data.manifest["domains"]["code"]  # a folder of files
+
+
+def test_a_refused_prepare_leaves_nothing_and_a_crashed_ones_leftovers_are_removed(
+        data_dir, tmp_path):
+    from raymix.errors import ConfigError
+
+    cache = tmp_path / "cache"
+    # a window longer than a domain's tokens: refused after tokenizing, before moving in
+    cfg = make_config(data_dir, cache, **{"model.seq_len": 100_000})
+    with pytest.raises(ConfigError, match="fewer than 2 x model.seq_len"):
+        prepare(cfg, log=lambda line: None)
+    assert not list(cache.glob("prepared-*"))
+    # a build whose process died (a pid that cannot be running), and one of a live process
+    dead = cache / "prepared-0123abcd.tmp-99999999"
+    live = cache / f"prepared-0123abcd.tmp-{os.getpid()}"
+    for folder in (dead, live):
+        (folder / "tokens").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="fewer than 2 x model.seq_len"):
+        prepare(cfg, log=lambda line: None)
+    assert not dead.exists() and live.exists()
