@@ -50,7 +50,13 @@ def check_sources(cfg: SweepConfig) -> None:
     sources = {f"data.domains[{i}].source": d.source for i, d in enumerate(cfg.data.domains)}
     if cfg.target.source is not None:
         sources["target.source"] = cfg.target.source
+    seen: dict[str, str] = {}
     for field_name, source in sources.items():
+        key = source if source.startswith(("builtin:", "hf:")) else str(cfg.resolve(source))
+        if key in seen:
+            raise ConfigError(field_name, f"reads the same source as {seen[key]} ({source!r}); "
+                              "each domain (and the target) needs text of its own")
+        seen[key] = field_name
         if source.startswith("builtin:"):
             name = source.removeprefix("builtin:")
             if name not in BUILTIN_SOURCES:

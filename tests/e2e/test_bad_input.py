@@ -270,6 +270,8 @@ CASES = [
     ("storage through a symlink loop", with_loop(config(compute__storage="loop/sweep")),
      "compute.storage"),
     ("cache under /proc", config(data__cache_dir="/proc/raymix-cache"), "data.cache_dir"),
+    ("two domains reading one source",
+     config(data__domains__1__source="builtin:code"), "data.domains[1].source"),
     ("cache through a symlink loop", with_loop(config("prepare", data__cache_dir="loop/c")),
      "data.cache_dir"),
     ("source through a symlink loop", with_loop(config("prepare",
