@@ -47,12 +47,15 @@ def check_sources(cfg: SweepConfig) -> None:
     ConfigError
         Naming the source's field (``data.domains[2].source``, ``target.source``).
     """
-    sources = {f"data.domains[{i}].source": d.source for i, d in enumerate(cfg.data.domains)}
+    sources = {f"data.domains[{i}].source": (d.source, d.text_field)
+               for i, d in enumerate(cfg.data.domains)}
     if cfg.target.source is not None:
-        sources["target.source"] = cfg.target.source
-    seen: dict[str, str] = {}
-    for field_name, source in sources.items():
-        key = source if source.startswith(("builtin:", "hf:")) else str(cfg.resolve(source))
+        sources["target.source"] = (cfg.target.source, cfg.target.text_field)
+    seen: dict[tuple[str, str], str] = {}
+    for field_name, (source, text_field) in sources.items():
+        # one file's two text fields are two sources; one field read twice is one
+        where = source if source.startswith(("builtin:", "hf:")) else str(cfg.resolve(source))
+        key = (where, text_field)
         if key in seen:
             raise ConfigError(field_name, f"reads the same source as {seen[key]} ({source!r}); "
                               "each domain (and the target) needs text of its own")
