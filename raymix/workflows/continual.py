@@ -19,7 +19,13 @@ from raymix.files import atomic_write_text
 from raymix.proposal import CriticalProportion, critical_from_runs
 from raymix.runs import ResultStore
 from raymix.scaling import Scale
-from raymix.workflows.inputs import RunsSource, config_at, load_long_results, load_results
+from raymix.workflows.inputs import (
+    RunsSource,
+    check_output_path,
+    config_at,
+    load_long_results,
+    load_results,
+)
 
 
 def critical(source: RunsSource, domain: str, *, baseline: float | None = None,
@@ -49,6 +55,7 @@ def critical(source: RunsSource, domain: str, *, baseline: float | None = None,
     CriticalProportion
         ``.proportion``, the ``.law`` behind it, and ``.message`` for the user.
     """
+    check_output_path(output)
     if isinstance(source, SweepConfig):
         baseline = initial_target_loss(source) if baseline is None else baseline
         at = at if at is not None else config_at(source.fit)

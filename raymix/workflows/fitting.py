@@ -11,7 +11,7 @@ from raymix.regression import FitResult, fit_regressor
 from raymix.report import write_report
 from raymix.runs import read_candidates, write_predictions
 from raymix.scaling import Scale
-from raymix.workflows.inputs import RunsSource, fit_inputs
+from raymix.workflows.inputs import RunsSource, check_output_path, fit_inputs
 
 
 def fit(source: RunsSource, *, fit_config: FitConfig | None = None,
@@ -72,6 +72,7 @@ def predict(fitted: FitResult, candidates: str | Path, output: str | Path | None
     DataFrame
         One row per candidate, indexed by its id: ``predicted`` (and ``predicted_std``).
     """
+    check_output_path(output)
     table = read_candidates(candidates, fitted.domains, id_column)
     mean, std = fitted.predict(table.to_numpy(dtype=float))
     std = std if fitted.has_std else None

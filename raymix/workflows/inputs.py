@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 from raymix.config import FitConfig, SweepConfig
 from raymix.errors import ConfigNotice, UserError
+from raymix.files import folder_problem, unsafe_target
 from raymix.runs import (
     PARAMS,
     RUN_COLUMN,
@@ -63,6 +65,20 @@ def load_long_results(cfg: SweepConfig) -> tuple[LongRuns, DataInfo]:
     info = ResultStore(layout.root).data_info()
     target = loss_column(cfg.target.name)
     return read_long_runs(layout.runs_csv, {target: 1.0}, domains=cfg.domain_names), info
+
+
+def check_output_path(output, field: str = "output") -> None:
+    """Refuse, before any work, an output that cannot be written or must not be replaced
+    (a symlink, a device, a FIFO or a folder is there, or its folder takes no file)."""
+    if output is None:
+        return
+    found = unsafe_target(output)
+    if found:
+        raise UserError(f"{str(output)!r} is {found}, which raymix does not write over; give "
+                        "the path of a new or regular file", field=field)
+    problem = folder_problem(Path(output).parent)
+    if problem:
+        raise UserError(f"{problem}; give another path", field=field)
 
 
 def config_at(fit_config: FitConfig) -> Scale | None:

@@ -25,7 +25,7 @@ from raymix.report import write_report
 from raymix.runs import ResultStore, RunRecord
 from raymix.scaling import Scale
 from raymix.workflows.confirm_state import ConfirmState
-from raymix.workflows.inputs import RunsSource, fit_inputs
+from raymix.workflows.inputs import RunsSource, check_output_path, fit_inputs
 
 
 def propose(
@@ -75,6 +75,7 @@ def propose(
         ``.mixture``, ``.predicted_target_loss`` ± ``.predicted_std``, ``.baselines``,
         ``.warnings``, ``.fit`` (predicts other mixtures), ``.files`` (what was written).
     """
+    check_output_path(output)
     inputs = fit_inputs(source, fit_config, at)
     runs, info = inputs.runs, inputs.info
     where = "search" if search is None else "constraints"
@@ -131,6 +132,7 @@ def propose_mixmin(cfg: SweepConfig, *, output: str | Path | None = None) -> dic
         optimiser's convergence and the constraints; ``files`` says where it was written
         (``output``, when given).
     """
+    check_output_path(output)
     store = ResultStore(cfg.storage_path)
     info = store.data_info()
     by_domain = _per_domain_logprobs(cfg, store.load_all().values())

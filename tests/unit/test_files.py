@@ -49,3 +49,19 @@ def test_new_files_follow_the_umask(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o640
     assert os.umask(old) == old  # the umask is back as it was
+
+
+def test_the_python_api_refuses_such_an_output_before_any_work(tmp_path):
+    import raymix
+    from raymix.workflows.inputs import check_output_path
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    # predict looks at its output before its (here absent) fit and candidates
+    with pytest.raises(raymix.UserError, match="pipe.csv' is a FIFO") as refused:
+        raymix.predict(None, tmp_path / "no.csv", output=fifo)
+    assert refused.value.field == "output"
+    with pytest.raises(raymix.UserError, match="cannot write in '/proc'"):
+        check_output_path("/proc/raymix.json")
+    check_output_path(tmp_path / "new" / "p.json")  # a folder to be made: fine
+    check_output_path(None)
