@@ -10,7 +10,7 @@ from pathlib import Path
 
 from raymix.config import FitConfig
 from raymix.errors import ConfigError, UserError
-from raymix.files import folder_problem, unsafe_target
+from raymix.files import folder_problem
 from raymix.scaling import Scale
 
 SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}  # 100M, 1B, 2T
@@ -98,18 +98,15 @@ def _positive_number(text: str, key: str, spec: str) -> float:
 
 
 def check_output(path, option: str) -> None:
-    """Fail before any work when the output cannot be written (no half-done runs): its
-    folder must exist and take a new file, and the output must be new or a regular file
-    (never a symlink, a device such as /dev/stdout, a FIFO or a folder)."""
-    path = Path(path).expanduser()
-    check_folder(path.parent, option)
-    if not path.parent.resolve().is_dir():
-        raise UserError(f"{option}: folder {str(path.parent.resolve())!r} does not exist; "
-                        "create it first")
-    found = unsafe_target(path)
-    if found:
-        raise UserError(f"{option}: {str(path)!r} is {found}, which raymix does not write "
-                        "over; give the path of a new or regular file")
+    """Fail before any work when the output cannot be written (no half-done runs): what
+    the library checks (:func:`~raymix.workflows.inputs.check_output_path`: a folder that
+    takes a new file, an output that is new or a regular file), and its folder must exist."""
+    from raymix.workflows.inputs import check_output_path  # pandas: only when asked
+
+    check_output_path(path, field=option)
+    parent = Path(path).expanduser().parent.resolve()
+    if not parent.is_dir():
+        raise UserError(f"{option}: folder {str(parent)!r} does not exist; create it first")
 
 
 def check_folder(path, option: str) -> None:

@@ -24,6 +24,7 @@ from raymix.config import ModelConfig, SweepConfig, TrainingConfig
 from raymix.data import PreparedData
 from raymix.runs import FAILED, Evaluation, RunRecord, SweepLayout
 from raymix.training import ProxyData, ProxyDiverged, ProxyOutOfMemory, train_proxy
+from raymix.training.loop import device_memory_gib
 from raymix.training.memory import trial_memory_gb
 from raymix.version import __version__
 
@@ -110,7 +111,7 @@ def proxy_trial(config: dict, data: ProxyData, settings: TrialSettings) -> None:
     device = trial_device(settings.cpus_per_trial, settings.gpus_per_trial)
     memory = settings.memory_gib
     if memory is None and device.type == "cuda":  # this trial's share of its GPU
-        memory = settings.gpus_per_trial * _device_memory_gib(device)
+        memory = settings.gpus_per_trial * device_memory_gib(device)
     save_to = str(Path(settings.checkpoints) / run.run_id) if settings.checkpoints else None
     started = time.time()
     try:
@@ -146,12 +147,6 @@ def trial_device(cpus: float, gpus: float):
         torch.cuda.set_per_process_memory_fraction(min(1.0, gpus), 0)
         return torch.device("cuda", 0)
     return torch.device("cpu")
-
-
-def _device_memory_gib(device) -> float:
-    import torch
-
-    return torch.cuda.get_device_properties(device).total_memory / 2**30
 
 
 def _metrics(row: Evaluation) -> dict:

@@ -145,7 +145,7 @@ def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConf
     started = time.perf_counter()
     mixture = {d: w for d, w in mixture.items() if w > 0}
     if memory_gib is None and device.type == "cuda":
-        memory_gib = torch.cuda.get_device_properties(device).total_memory / GIB
+        memory_gib = device_memory_gib(device)
     micro = micro_batch_for(model_cfg, train_cfg, data.vocab_size, memory_gib,
                             gpu=device.type == "cuda")
     loss_kind = resolve_loss(train_cfg.loss, device, micro * model_cfg.seq_len, data.vocab_size)
@@ -158,6 +158,11 @@ def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConf
             f"the GPU ran out of memory at a micro-batch of {micro} sequences "
             f"({asked}); set training.micro_batch_size lower or give each trial more "
             "memory (compute.gpus_per_trial)") from None
+
+
+def device_memory_gib(device: torch.device) -> float:
+    """A CUDA device's whole memory (GiB)."""
+    return torch.cuda.get_device_properties(device).total_memory / GIB
 
 
 class ProxyOutOfMemory(RuntimeError):

@@ -72,13 +72,14 @@ def check_output_path(output, field: str = "output") -> None:
     (a symlink, a device, a FIFO or a folder is there, or its folder takes no file)."""
     if output is None:
         return
+    output = Path(output).expanduser()
+    problem = folder_problem(output.parent)  # first: a symlink loop fails any lstat below
+    if problem:
+        raise UserError(f"{problem}; give another path", field=field)
     found = unsafe_target(output)
     if found:
         raise UserError(f"{str(output)!r} is {found}, which raymix does not write over; give "
                         "the path of a new or regular file", field=field)
-    problem = folder_problem(Path(output).parent)
-    if problem:
-        raise UserError(f"{problem}; give another path", field=field)
 
 
 def config_at(fit_config: FitConfig) -> Scale | None:
