@@ -43,10 +43,10 @@ test: lint
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
-# the seven longest end-to-end tests (multi-scale + validate, continual pretraining, a node
+# the nine longest end-to-end tests (multi-scale + validate, continual pretraining, a node
 # removed mid-sweep, a confirmation round killed and resumed, the README's Python API,
-# RegMix's proxy shrunk, compiled and not, `raymix submit` of jobs): about 11 minutes
-# more; CI runs them too
+# RegMix's proxy shrunk, compiled and not, `raymix submit` of jobs, a killed aggregator,
+# storage that refuses results): about 14 minutes more; CI runs them too
 test-slow: setup
 	$(PY) -m pytest -q -m slow --durations=5 tests
 

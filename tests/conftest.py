@@ -21,6 +21,10 @@ import yaml
 
 from raymix.runs import ResultStore
 
+# the benchmarks' helpers that tests share (bench/bench_sweep_load.py: a sweep under load)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from bench_sweep_load import session_members  # noqa: E402
+
 RAY_DAEMONS = ("raylet", "gcs_server")
 
 
@@ -149,17 +153,6 @@ def kill_session(proc: subprocess.Popen) -> None:
         time.sleep(0.2)
 
 
-def session_members(sid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != "Z":  # fields: state, ppid, pgrp, session
-                members.append(int(entry.name))
-    return members
 
 
 def stored_runs(sweep_dir: Path) -> list[str]:

@@ -38,7 +38,7 @@ from raymix.data import PreparedData, prepare
 from raymix.errors import ConfigError, UserError
 from raymix.files import folder_problem
 from raymix.runs import RUN_COLUMN, ResultStore, SweepLayout, export_tables
-from raymix.sweep.aggregator import actor_name, get_aggregator, store_summary
+from raymix.sweep.aggregator import AggregatorLoad, actor_name, get_aggregator, store_summary
 from raymix.sweep.cluster import ray_cluster, trial_resources, trial_slots
 from raymix.sweep.experiment import check_experiment, start_experiment
 from raymix.sweep.plan import (
@@ -74,6 +74,10 @@ class SweepResult:
         Trials the cluster could run at once.
     speed : dict
         How the plan's runs trained (:func:`~raymix.sweep.aggregator.speed_summary`).
+    aggregator : dict
+        What storing this call's results cost the aggregator
+        (:class:`~raymix.sweep.aggregator.AggregatorLoad` as a dict; empty when nothing
+        was trained).
     """
 
     sweep_dir: Path
@@ -85,6 +89,7 @@ class SweepResult:
     tune_seconds: float
     slots: float
     speed: dict = dataclasses.field(default_factory=dict)
+    aggregator: dict = dataclasses.field(default_factory=dict)
 
 
 def run_sweep(cfg: SweepConfig, *, log=print_line) -> SweepResult:
@@ -197,9 +202,21 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
         paths = {k: Path(v) for k, v in ray.get(aggregator.export.remote()).items()}
         # this plan's runs (a sweep's confirmation runs are a plan of their own)
         mine = ray.get(aggregator.summary.remote(list(plan[RUN_COLUMN])))
+        load = ray.get(aggregator.load.remote())
         ray.kill(aggregator)
+    if load.stored:
+        log(describe_load(load))
     return SweepResult(sweep_dir, len(plan), mine.stored, mine.failed,
-                       to_train, paths, tune_seconds, slots, mine.speed)
+                       to_train, paths, tune_seconds, slots, mine.speed,
+                       dataclasses.asdict(load) if load.stored else {})
+
+
+def describe_load(load: AggregatorLoad) -> str:
+    """One line on what storing the results cost the aggregator."""
+    return (f"[sweep] aggregator: {load.stored:,} results stored, {load.add_ms_median:.1f} ms "
+            f"each (median; p99 {load.add_ms_p99:.1f} ms, max {load.add_ms_max:.0f} ms), "
+            f"{load.held:,} records held in {load.rss_mib:.0f} MiB ({load.start_rss_mib:.0f} "
+            f"MiB at its start, {load.peak_rss_mib:.0f} MiB at most)")
 
 
 def _stop_if_refused(refused: str | None, aggregator, sweep_dir: Path, storage_field: str) -> None:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import (
     experiment_counts,
     finish,
@@ -128,6 +129,7 @@ def test_a_killed_trial_worker_is_retried_and_nothing_is_lost(tmp_path, cache_di
     assert len(pd.read_csv(sweep / "mixtures.csv")) == 6
 
 
+@pytest.mark.slow  # 1 minute
 def test_a_killed_aggregator_restarts_from_storage_and_nothing_is_lost(tmp_path, cache_dir):
     _, sweep, proc = _start_sweep(tmp_path, cache_dir, count=8, steps=60)
     try:
@@ -154,6 +156,7 @@ def test_a_diverging_proxy_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path,
     assert _lost(sweep, 3) == 0
 
 
+@pytest.mark.slow  # 1 minute
 def test_storage_that_refuses_results_stops_the_sweep_and_keeps_what_was_stored(
         tmp_path, cache_dir):
     config, sweep, proc = _start_sweep(tmp_path, cache_dir, count=8, steps=60)

@@ -259,8 +259,8 @@ def local_ray():
         ray.shutdown()
 
 
-def _record(run_id: str, loss: float) -> RunRecord:
-    return RunRecord(run_id=run_id, status="ok", mixture={"a": 0.5, "b": 0.5}, seed=0,
+def _record(run_id: str, loss: float, a: float = 0.5) -> RunRecord:
+    return RunRecord(run_id=run_id, status="ok", mixture={"a": a, "b": 1 - a}, seed=0,
                      params=10, non_embedding_params=5,
                      evaluations=[Evaluation(step=1, tokens=8, train_loss=loss, target_loss=loss,
                                              losses={"a": loss, "b": loss})])
@@ -290,3 +290,20 @@ def test_aggregator_stores_before_ack_drops_duplicates_and_rebuilds(local_ray, t
     assert ray.get(agg.add.remote(_record("run-0002", 1.0))) == AddOutcome(DUPLICATE)
     paths = ray.get(agg.export.remote())
     assert pd.read_csv(paths["metrics"])["t_loss"].tolist() == [3.0, 2.0]
+
+
+def test_the_live_fit_runs_beside_the_stores_and_the_aggregator_counts_its_load(local_ray,
+                                                                               tmp_path):
+    agg = get_aggregator(tmp_path, ["a", "b"], "t", "test")
+    for i in range(400):
+        a = (i * 0.618) % 1
+        ray.get(agg.add.remote(_record(f"run-{i:04d}", 3 + (a - 0.3) ** 2, a)))
+    fit = agg.fit_now.remote(["gp"], 5, 0)  # seconds of GP cross-validation on 400 runs
+    # results are stored while it fits: the fit has its own thread
+    assert ray.get(agg.add.remote(_record("run-9999", 3.0))) == AddOutcome(STORED)
+    assert not ray.wait([fit], timeout=0)[0]
+    assert ray.get(fit)["gp"]["cv_spearman"] > 0.9
+    load = ray.get(agg.load.remote())
+    assert load.stored == load.held == 401
+    assert 0 < load.add_ms_median <= load.add_ms_p99 <= load.add_ms_max
+    assert 0 < load.start_rss_mib <= load.peak_rss_mib

@@ -110,6 +110,24 @@ def test_gp_is_less_sure_far_from_its_runs():
     assert far.min() > 5 * at_runs.max()
 
 
+def test_gp_of_many_runs_searches_its_hyperparameters_on_a_subset_and_conditions_on_all():
+    X = _mixtures(300, seed=6)
+    y = _law(X, noise=0.005)
+    sub = SimplexGP(theta_runs=60).fit(X, y)
+    full = SimplexGP().fit(X, y)
+    # the posterior holds every run, and its likelihood is that of every run
+    assert sub.alpha_.shape == (300,)
+    t = (y - y.mean()) / y.std()
+    assert sub.log_marginal_likelihood_ == pytest.approx(
+        -gp_negative_log_likelihood(sub.theta_, np.sqrt(X), t)[0], rel=1e-9)
+    assert sub.log_marginal_likelihood_ <= full.log_marginal_likelihood_ + 1e-6
+    # hyperparameters from 60 of 300 runs predict new mixtures about as well
+    test = _mixtures(200, seed=7)
+    error = [np.abs(m.predict(test) - _law(test)).mean() for m in (sub, full)]
+    assert error[0] < 1.5 * error[1]
+    assert not np.allclose(sub.theta_, full.theta_)  # it did search on fewer runs
+
+
 def test_gp_predicts_in_chunks_as_in_one_go(law_runs):
     X, y = law_runs
     candidates = _mixtures(1000, seed=5)
