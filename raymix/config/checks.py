@@ -25,10 +25,12 @@ from raymix.config.schema import (
     SCALING_LAWS,
     SEARCH_METHODS,
     STRATEGIES,
+    TOKEN_DTYPES,
     ModelConfig,
     ModelOverrides,
     SearchConfig,
     SweepConfig,
+    shown,
 )
 from raymix.errors import ConfigError
 
@@ -72,6 +74,8 @@ def _check_data(cfg: SweepConfig) -> None:
         _check(bool(d.source.strip()), f"data.domains[{i}].source", "must name a source")
         _check(d.max_tokens is None or d.max_tokens > 0, f"data.domains[{i}].max_tokens",
                "must be positive or left out")
+        _check(d.dtype is None or d.dtype in TOKEN_DTYPES, f"data.domains[{i}].dtype",
+               f"must be one of {', '.join(TOKEN_DTYPES)} (got {shown(d.dtype)})")
     _check(len(names) >= 2, "data.domains", "list at least 2 domains to mix")
 
     tok = cfg.data.tokenizer

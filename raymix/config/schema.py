@@ -44,6 +44,7 @@ CHECKPOINTS = ("all", "final")  # which checkpoints the step laws see (fit.check
 # nested where the runs have 3 sizes or more, else joint (a size law needs 3 sizes)
 SCALING_LAWS = ("auto", "nested", "joint")
 LOSSES = ("auto", "fused", "chunked", "plain")  # training.loss
+TOKEN_DTYPES = ("uint16", "uint32", "int32", "int64")  # of raw .bin token shards
 MODEL_FIELDS = ("layers", "hidden", "heads", "intermediate")  # what a scale may change
 
 
@@ -154,7 +155,10 @@ class DomainConfig(Section):
 
     ``source`` is one of: ``builtin:<name>`` (the built-in demo corpus), a folder of
     ``.txt``/``.md``/``.py``... files, a ``.jsonl``/``.json`` or ``.parquet`` file (or a
-    folder of them), or ``hf:<dataset name>[:<config>]`` when a hub is reachable.
+    folder of them), or ``hf:<dataset name>[:<config>]`` when a hub is reachable. Or
+    tokens already made (read in place, :mod:`raymix.data.shards`): ``.npy`` token
+    shards, raw ``.bin`` shards of ``dtype``, or a Megatron ``.bin`` + ``.idx`` dataset;
+    ``data.tokenizer.path`` then names the tokenizer that made them.
     ``max_tokens`` caps how many of its tokens are prepared (its token budget).
     """
 
@@ -162,6 +166,7 @@ class DomainConfig(Section):
     source: Str
     text_field: Str = "text"
     max_tokens: Int | None = None
+    dtype: Str | None = None  # of raw .bin token shards: uint16, uint32, int32 or int64
 
 
 @dataclass

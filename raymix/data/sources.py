@@ -28,6 +28,7 @@ from raymix.data.builtin import (
     take_bytes,
     unknown_builtin,
 )
+from raymix.data.shards import is_token_source
 from raymix.errors import ConfigError, UserError
 
 TEXT_SUFFIXES = frozenset({
@@ -37,6 +38,8 @@ TEXT_SUFFIXES = frozenset({
 })
 RECORD_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 FOLDER_RECORD_SUFFIXES = (".jsonl", ".parquet")  # a .json in a folder is usually metadata
+# a text file with more undecodable bytes than this share (or any NUL byte) is not text
+MAX_BAD_BYTE_SHARE = 0.01
 
 
 def check_sources(cfg: SweepConfig) -> None:
@@ -60,7 +63,11 @@ def check_sources(cfg: SweepConfig) -> None:
             raise ConfigError(field_name, f"reads the same source as {seen[key]} ({source!r}); "
                               "each domain (and the target) needs text of its own")
         seen[key] = field_name
-        if source.startswith("builtin:"):
+        if is_token_source(source, Path(cfg.base_dir)):
+            if cfg.data.tokenizer.path is None:
+                raise ConfigError("data.tokenizer.path", f"{field_name} is token ids "
+                                  f"({source!r}): give the tokenizer.json that made them")
+        elif source.startswith("builtin:"):
             name = source.removeprefix("builtin:")
             if name not in BUILTIN_SOURCES:
                 raise ConfigError(field_name, unknown_builtin(name))
@@ -136,7 +143,7 @@ def _read_path(path: Path, text_field: str, max_bytes: int | None, field_name: s
     if path.is_file():
         if path.suffix.lower() in RECORD_BUILDERS:
             return _read_records([path], str(path), text_field, max_bytes, field_name)
-        return take_bytes(_read_text_files([path], max_bytes), max_bytes)
+        return take_bytes(_read_text_files([path], field_name, max_bytes), max_bytes)
 
     files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
     records = [p for p in files if p.suffix.lower() in FOLDER_RECORD_SUFFIXES]
@@ -150,7 +157,7 @@ def _read_path(path: Path, text_field: str, max_bytes: int | None, field_name: s
             f"folder {str(path)!r} holds no text files (.txt, .md, .rst, .py, .tex...) and no "
             ".jsonl/.parquet files; add documents or fix the path",
         )
-    return take_bytes(_read_text_files(texts, max_bytes), max_bytes)
+    return take_bytes(_read_text_files(texts, field_name, max_bytes), max_bytes)
 
 
 def _hidden(path: Path, root: Path) -> bool:
@@ -158,13 +165,26 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def _read_text_files(paths: list[Path], max_bytes: int | None = None) -> Iterator[str]:
-    """Yield each file's text; never reads more than ``max_bytes`` of one file."""
+def _read_text_files(paths: list[Path], field_name: str,
+                     max_bytes: int | None = None) -> Iterator[str]:
+    """Yield each file's text; never reads more than ``max_bytes`` of one file.
+
+    A few bad bytes become U+FFFD rather than failing a whole domain on one odd file; a
+    file that is not text at all (a NUL byte, or over 1% of its bytes not UTF-8: a
+    binary or another encoding named .txt) is refused, naming the file.
+    """
     for path in paths:
         with open(path, "rb") as f:
             data = f.read() if max_bytes is None else f.read(max_bytes)
-        # Bad bytes become U+FFFD rather than failing a whole domain on one odd file.
-        yield data.decode("utf-8", errors="replace")
+        text = data.decode("utf-8", errors="replace")
+        # U+FFFD the file itself holds is text; those the decoding made are bad bytes
+        bad = text.count("\ufffd") - data.count("\ufffd".encode())
+        if b"\0" in data or bad > MAX_BAD_BYTE_SHARE * len(data):
+            why = (f"is not UTF-8 ({bad:,} of its {len(data):,} bytes are not)"
+                   if bad > MAX_BAD_BYTE_SHARE * len(data) else "holds NUL bytes")
+            raise ConfigError(field_name, f"{str(path)!r} {why}: not a text file; remove it "
+                              "from the source or convert it to UTF-8 text")
+        yield text
 
 
 def _read_records(files: list[Path], where: str, text_field: str, max_bytes: int | None,

@@ -8,6 +8,11 @@ Layout of a prepared folder ``<cache_dir>/prepared-<key>/``::
     tokens/_target.valid.bin     the target corpus (only when target.source is set)
     manifest.json                version, dtype, vocabulary, token counts, hashes, prior
 
+A pre-tokenized domain (:mod:`raymix.data.shards`) has no train file here: the manifest
+lists its shards where they lie, and :meth:`PreparedData.train` reads them in place. Its
+validation split (held-out documents at the end of its stream, a few thousand tokens) is
+copied here like any other.
+
 Documents are concatenated with ``<|endoftext|>`` after each one. The validation split
 of a domain is the tail of that stream, starting at a document boundary where
 possible. ``<key>`` hashes everything that changes the tokens (sources, their texts,
@@ -22,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -36,6 +42,14 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from raymix.config import SweepConfig
 from raymix.data.builtin import builtin_provenance, source_fingerprint, take_bytes
+from raymix.data.shards import (
+    Shard,
+    TokenShards,
+    TokenSource,
+    check_vocabulary,
+    is_token_source,
+    read_token_source,
+)
 from raymix.data.sources import check_sources, read_documents
 from raymix.errors import ConfigError, UserError
 from raymix.files import folder_problem
@@ -92,9 +106,13 @@ class PreparedData:
     def valid_tokens(self) -> dict[str, int]:
         return {d: m["valid_tokens"] for d, m in self.manifest["domains"].items()}
 
-    def train(self, domain: str) -> np.memmap:
-        """The training token ids of ``domain``."""
-        return self._map(self._domain(domain)["train_file"])
+    def train(self, domain: str) -> np.memmap | TokenShards:
+        """The training token ids of ``domain``: an array mapped from this folder, or, for a
+        pre-tokenized domain, its shards read in place."""
+        entry = self._domain(domain)
+        if "shards" in entry:
+            return TokenShards([Shard(**shard) for shard in entry["shards"]])
+        return self._map(entry["train_file"])
 
     def valid(self, domain: str) -> np.memmap:
         """The held-out validation token ids of ``domain``."""
@@ -203,17 +221,29 @@ def load_prepared(cfg: SweepConfig) -> PreparedData:
 
 @dataclass
 class _Texts:
-    """The documents of every domain (by name), and of the target corpus if any."""
+    """The documents of every domain (by name), and of the target corpus if any; a
+    pre-tokenized source is in ``tokens`` instead (the target's under its name)."""
 
-    domains: dict[str, list[str]]
+    domains: dict[str, list[str] | None]
     target: list[str] | None
+    tokens: dict[str, TokenSource]
 
 
 def _read_sources(cfg: SweepConfig, log: Callable[[str], None]) -> _Texts:
     check_sources(cfg)  # every source, before reading any
+    tokens: dict[str, TokenSource] = {}
 
-    def read(source: str, text_field: str, field_name: str, label: str) -> list[str]:
+    def read(source: str, text_field: str, field_name: str, name: str,
+             dtype: str | None = None) -> list[str] | None:
         start = time.perf_counter()
+        label = f"target {name}" if field_name == "target.source" else name
+        if is_token_source(source, Path(cfg.base_dir)):
+            found = read_token_source(source, Path(cfg.base_dir), dtype, field_name)
+            tokens[name] = found
+            log(f"prepare: {label}: {found.tokens:,} tokens in {len(found.shards)} "
+                f"{'Megatron dataset' if found.kind == 'megatron' else 'shard(s)'}, read in "
+                f"place ({time.perf_counter() - start:.1f} s)")
+            return None
         docs = read_documents(source, text_field=text_field, base_dir=Path(cfg.base_dir),
                               cache_dir=cfg.cache_path, max_bytes=cfg.data.max_text_bytes,
                               field_name=field_name)
@@ -223,12 +253,12 @@ def _read_sources(cfg: SweepConfig, log: Callable[[str], None]) -> _Texts:
         return docs
 
     domains = {
-        d.name: read(d.source, d.text_field, f"data.domains[{i}].source", d.name)
+        d.name: read(d.source, d.text_field, f"data.domains[{i}].source", d.name, d.dtype)
         for i, d in enumerate(cfg.data.domains)
     }
     t = cfg.target
-    target = read(t.source, t.text_field, "target.source", f"target {t.name}") if t.source else None
-    return _Texts(domains, target)
+    target = read(t.source, t.text_field, "target.source", t.name) if t.source else None
+    return _Texts(domains, target, tokens)
 
 
 def _cache_key(cfg: SweepConfig, texts: _Texts) -> str:
@@ -238,7 +268,7 @@ def _cache_key(cfg: SweepConfig, texts: _Texts) -> str:
         "format": FORMAT,
         "domains": [
             {"name": d.name, "source": d.source, "text_field": d.text_field,
-             "max_tokens": d.max_tokens, "texts": source_fingerprint(texts.domains[d.name])}
+             "max_tokens": d.max_tokens, "texts": _fingerprint(texts, d.name)}
             for d in data.domains
         ],
         "tokenizer": {"vocab_size": tok.vocab_size, "sample_bytes": tok.sample_bytes,
@@ -249,10 +279,25 @@ def _cache_key(cfg: SweepConfig, texts: _Texts) -> str:
         # The whole target section: its name and weights are written into the manifest.
         "target": {"name": cfg.target.name, "source": cfg.target.source,
                    "text_field": cfg.target.text_field, "domains": cfg.target.domains,
-                   "texts": source_fingerprint(texts.target) if texts.target else None},
+                   "texts": _fingerprint(texts, cfg.target.name) if cfg.target.source
+                   else None},
     }
     blob = json.dumps(inputs, sort_keys=True).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _fingerprint(texts: _Texts, name: str) -> str:
+    """What a source's tokens depend on: its texts, or, for token files, each file's path,
+    size and modification time (hashing hundreds of GB would take hours)."""
+    if name in texts.tokens:
+        return _files_fingerprint(texts.tokens[name])
+    # the target's name is never a domain's (config checks)
+    return source_fingerprint(texts.domains[name] if name in texts.domains else texts.target)
+
+
+def _files_fingerprint(source: TokenSource) -> str:
+    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in source.files()]
+    return hashlib.sha256(json.dumps(stats).encode()).hexdigest()
 
 
 def _file_sha256(path: Path) -> str:
@@ -279,8 +324,14 @@ def _build(cfg: SweepConfig, texts: _Texts, tmp: Path, log: Callable[[str], None
     dtype = np.dtype(np.uint16 if vocab_size <= 2**16 else np.uint32)
 
     domains = {}
-    for d in cfg.data.domains:
+    for i, d in enumerate(cfg.data.domains):
         start = time.perf_counter()
+        if d.name in texts.tokens:
+            domains[d.name] = _token_domain(cfg, i, texts.tokens[d.name], tokenizer, dtype, tmp)
+            m = domains[d.name]
+            log(f"prepare: {d.name}: train {m['train_tokens']:,} tokens read in place, valid "
+                f"{m['valid_tokens']:,} copied in {time.perf_counter() - start:.1f} s")
+            continue
         docs = texts.domains[d.name]
         stream, starts = _encode(tokenizer, docs, dtype)
         split = _valid_start(starts, len(stream), _valid_size(len(stream), cfg))
@@ -315,6 +366,40 @@ def _build(cfg: SweepConfig, texts: _Texts, tmp: Path, log: Callable[[str], None
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+def _token_domain(cfg: SweepConfig, index: int, source: TokenSource, tokenizer: Tokenizer,
+                  dtype: np.dtype, folder: Path) -> dict:
+    """The manifest entry of a pre-tokenized domain: its training shards where they lie, its
+    validation tail (whole documents where they can be found) copied into ``folder``."""
+    d = cfg.data.domains[index]
+    field_name = f"data.domains[{index}].source"
+    check_vocabulary(source, tokenizer.get_vocab_size(), field_name)
+    stream = TokenShards(source.shards)
+    total = len(stream)
+    size = _valid_size(total, cfg)
+    starts = source.doc_starts
+    if starts is None:  # flat shards: documents end with the end-of-text token
+        look = max(0, total - 2 * size)
+        tail = stream[look:]
+        starts = look + np.flatnonzero(tail == tokenizer.token_to_id(EOT)) + 1
+    split = _valid_start(np.asarray(starts, dtype=np.int64), total, size)
+    train = TokenShards(source.shards).head(split)
+    if d.max_tokens is not None:
+        train = train.head(d.max_tokens)
+    valid = stream[split:].astype(dtype)
+    valid_file = f"tokens/{d.name}.valid.bin"
+    valid.tofile(folder / valid_file)
+    return {
+        "source": d.source,
+        "kind": source.kind,
+        "docs": None if source.doc_starts is None else len(source.doc_starts),
+        "source_files": _files_fingerprint(source),
+        "shards": [dataclasses.asdict(s) for s in train.shards],
+        "train_tokens": len(train),
+        "valid_tokens": len(valid),
+        "valid_file": valid_file,
+    }
+
+
 def _built_from(source: str) -> dict:
     """For a ``builtin:`` source, the manifest's record of what its text is built from."""
     if source.startswith("builtin:"):
@@ -326,6 +411,13 @@ def _target_entry(cfg: SweepConfig, texts: _Texts, tokenizer: Tokenizer, dtype: 
                   domains: dict, folder: Path) -> dict:
     """The manifest's target: a corpus (its tokens written here) or weights over domains."""
     t = cfg.target
+    if t.name in texts.tokens:  # a pre-tokenized target: its first tokens, copied here
+        source = texts.tokens[t.name]
+        check_vocabulary(source, tokenizer.get_vocab_size(), "target.source")
+        valid = TokenShards(source.shards)[: cfg.data.max_valid_tokens].astype(dtype)
+        valid.tofile(folder / TARGET_FILE)
+        return {"name": t.name, "kind": "corpus", "source": t.source, "valid_tokens": len(valid),
+                "source_sha256": _files_fingerprint(source), "valid_file": TARGET_FILE}
     if texts.target is None:
         used = [d for d, w in t.domains.items() if w > 0]
         return {"name": t.name, "kind": "domains", "weights": dict(t.domains),
@@ -368,7 +460,8 @@ def _tokenizer(cfg: SweepConfig, texts: _Texts, log: Callable[[str], None]) -> T
     start = time.perf_counter()
     # The head of each domain: the validation split is its tail, so a sample smaller
     # than the training part keeps held-out text out of the tokenizer.
-    sample = [take_bytes(docs, tok_cfg.sample_bytes) for docs in texts.domains.values()]
+    sample = [take_bytes(docs, tok_cfg.sample_bytes) for docs in texts.domains.values()
+              if docs is not None]
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()

@@ -22,6 +22,7 @@ from ray import tune
 
 from raymix.config import ModelConfig, SweepConfig, TrainingConfig
 from raymix.data import PreparedData
+from raymix.data.shards import TokenShards
 from raymix.runs import FAILED, Evaluation, RunRecord, SweepLayout
 from raymix.training import ProxyData, ProxyDiverged, ProxyOutOfMemory, train_proxy
 from raymix.training.loop import device_memory_gib
@@ -94,7 +95,11 @@ def proxy_data(cfg: SweepConfig, prepared: PreparedData) -> ProxyData:
     else:
         valid[cfg.target.name] = np.asarray(prepared.target_valid())
         weights = {cfg.target.name: 1.0}
-    return ProxyData(train={d: np.asarray(prepared.train(d)) for d in cfg.domain_names},
+    # raymix's own arrays travel once through the object store; a pre-tokenized domain's
+    # shards (TokenShards) travel as paths, and each trial maps them where they lie
+    train = {d: prepared.train(d) for d in cfg.domain_names}
+    return ProxyData(train={d: t if isinstance(t, TokenShards) else np.asarray(t)
+                            for d, t in train.items()},
                      valid=valid, target_name=cfg.target.name, target_weights=weights,
                      vocab_size=prepared.vocab_size)
 

@@ -24,6 +24,7 @@ import yaml
 from conftest import TINY
 
 from raymix.cli.commands import main
+from raymix.data.shards import write_megatron
 
 DOMAINS = ["code", "licences", "readmes"]
 RUNS = 12
@@ -183,6 +184,43 @@ def with_loop(setup):
     return wrapped
 
 
+def with_files(files: dict[str, bytes], setup):
+    """``setup``, after writing these files (path -> bytes) into the world."""
+    def wrapped(world: Path) -> list[str]:
+        for name, data in files.items():
+            (world / name).parent.mkdir(parents=True, exist_ok=True)
+            (world / name).write_bytes(data)
+        return setup(world)
+    return wrapped
+
+
+def tokens(files: dict, command: str = "prepare", tokenizer: bool = True, **changes):
+    """A case: ``files`` (path -> a function of the folder that writes it) made in the world,
+    then ``config(command, **changes)`` with the prepared cache's tokenizer.json named as
+    ``data.tokenizer.path`` (unless ``tokenizer`` is False)."""
+
+    def setup(world: Path) -> list[str]:
+        for name, write in files.items():
+            (world / name).parent.mkdir(parents=True, exist_ok=True)
+            write(world / name)
+        if tokenizer:
+            found = next(world.glob("cache/prepared-*/tokenizer.json"))
+            changes["data__tokenizer"] = {"path": str(found.relative_to(world))}
+        return config(command, **changes)(world)
+
+    return setup
+
+
+def _npy(values, dtype=np.uint16):
+    return lambda path: np.save(path, np.asarray(values, dtype=dtype))
+
+
+def _megatron_with_extra_token(path: Path) -> None:
+    write_megatron([np.arange(100, dtype=np.uint16)] * 30, path)
+    with open(path.with_suffix(".bin"), "ab") as f:
+        f.write(b"\0\0")
+
+
 def cell(row, column, value):
     def edit(frame):
         frame.loc[row, column] = value
@@ -272,6 +310,31 @@ CASES = [
     ("cache under /proc", config(data__cache_dir="/proc/raymix-cache"), "data.cache_dir"),
     ("two domains reading one source",
      config(data__domains__1__source="builtin:code"), "data.domains[1].source"),
+    ("a .txt file of random bytes",
+     with_files({"noise/a.txt": b"plain text\n" * 50,
+                 "noise/b.txt": np.random.default_rng(0).bytes(4000)},
+                config("prepare", data__domains__2__source="noise")),
+     "data.domains[2].source"),
+    ("a text file with NUL bytes", with_files({"nul.txt": b"text\0" * 100},
+                                              config("prepare", target__source="nul.txt")),
+     "target.source"),
+    ("token shards without data.tokenizer.path",
+     tokens({"tok/a.npy": _npy(range(5000))}, tokenizer=False,
+            data__domains__0__source="tok"), "data.tokenizer.path"),
+    ("a raw .bin shard without a dtype",
+     tokens({"tok/a.bin": lambda p: np.arange(5000, dtype=np.uint16).tofile(p)},
+            data__domains__0__source="tok"), "data.domains[0].source"),
+    ("a domain dtype that is not a token dtype", config(data__domains__0__dtype="float32"),
+     "data.domains[0].dtype"),
+    ("a token id beyond the tokenizer's vocabulary",
+     tokens({"tok/a.npy": _npy([1, 2, 60_000] * 2000)}, data__domains__0__source="tok"),
+     "data.domains[0].source"),
+    ("an empty token shard",
+     tokens({"tok/a.npy": _npy(range(5000)), "tok/b.npy": _npy([])},
+            data__domains__0__source="tok"), "data.domains[0].source"),
+    ("a Megatron index that disagrees with its .bin",
+     tokens({"meg/d": _megatron_with_extra_token}, data__domains__1__source="meg/d"),
+     "data.domains[1].source"),
     ("cache through a symlink loop", with_loop(config("prepare", data__cache_dir="loop/c")),
      "data.cache_dir"),
     ("source through a symlink loop", with_loop(config("prepare",

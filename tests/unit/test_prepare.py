@@ -107,6 +107,19 @@ def test_folder_of_record_files(data_dir, cache_dir, tmp_path):
     assert read(str(tmp_path), data_dir, cache_dir) == reference_topics()[60:]
 
 
+def test_a_few_bad_bytes_are_replaced_but_a_file_that_is_not_text_is_refused(cache_dir,
+                                                                             tmp_path):
+    text = stdlib_text("this.py").encode()
+    (tmp_path / "latin1.txt").write_bytes(text + "caf\u00e9".encode("latin-1"))  # one bad byte
+    (tmp_path / "fffd.txt").write_bytes("\ufffd".encode() * 1000)  # U+FFFD itself is text
+    docs = read(str(tmp_path), tmp_path, cache_dir)
+    assert docs[1].endswith("caf\ufffd") and docs[0] == "\ufffd" * 1000
+    (tmp_path / "random.txt").write_bytes(np.random.default_rng(0).bytes(2000))
+    with pytest.raises(ConfigError, match=r"random.txt' is not UTF-8 \([\d,]+ of its 2,000 "
+                                          r"bytes are not\): not a text file"):
+        read(str(tmp_path), tmp_path, cache_dir)
+
+
 def test_max_bytes_stops_reading(data_dir, cache_dir):
     docs = read("reference.jsonl", data_dir, cache_dir, max_bytes=5_000)
     assert 4_997 <= sum(len(d.encode("utf-8")) for d in docs) <= 5_000  # a char is not split

@@ -1,0 +1,132 @@
+"""Pre-tokenized sources: flat .npy/.bin shards and Megatron indexed datasets, read in place."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from raymix.data.shards import (
+    Shard,
+    TokenShards,
+    check_vocabulary,
+    is_token_source,
+    read_token_source,
+    write_megatron,
+    write_token_shards,
+)
+from raymix.errors import ConfigError
+
+FIELD = "data.domains[0].source"
+
+
+def _stream(n: int = 10_000, vocab: int = 500, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, vocab, n).astype(np.uint16)
+
+
+def test_shards_index_as_one_array_across_their_boundaries(tmp_path):
+    tokens = _stream()
+    write_token_shards(tokens, tmp_path, shard_tokens=3_000)
+    source = read_token_source(str(tmp_path), tmp_path, None, FIELD)
+    assert [s.length for s in source.shards] == [3_000, 3_000, 3_000, 1_000]
+    stream = TokenShards(source.shards)
+    assert len(stream) == len(tokens) == source.tokens
+    # windows as MixtureBatches takes them, several crossing from one shard into the next
+    starts = np.array([0, 2_990, 5_995, 8_999, 9_000 - 1, 9_990])
+    windows = starts[:, None] + np.arange(10)
+    np.testing.assert_array_equal(stream[windows], tokens[windows])
+    np.testing.assert_array_equal(stream[2_995:3_005], tokens[2_995:3_005])
+    np.testing.assert_array_equal(stream.head(4_500)[4_490:4_500], tokens[4_490:4_500])
+    assert len(stream.head(4_500)) == 4_500
+    with pytest.raises(IndexError):
+        stream[np.array([len(tokens)])]
+
+
+def test_token_shards_pickle_as_paths_and_map_again(tmp_path):
+    tokens = _stream(200_000)
+    write_token_shards(tokens, tmp_path, shard_tokens=50_000)
+    stream = TokenShards(read_token_source(str(tmp_path), tmp_path, None, FIELD).shards)
+    stream[np.arange(10)]  # mapped here first
+    blob = pickle.dumps(stream)
+    assert len(blob) < 2_000 < tokens.nbytes  # a few paths, not 400 KB of tokens
+    again = pickle.loads(blob)
+    np.testing.assert_array_equal(again[np.arange(199_990, 200_000)], tokens[-10:])
+
+
+def test_sources_by_file_folder_glob_and_raw_bin(tmp_path):
+    tokens = _stream()
+    write_token_shards(tokens, tmp_path / "npy", shard_tokens=4_000, prefix="web")
+    assert len(read_token_source("npy/web-*.npy", tmp_path, None, FIELD).shards) == 3
+    assert read_token_source("npy/web-00001.npy", tmp_path, None, FIELD).tokens == 4_000
+    tokens.astype(np.uint32).tofile(tmp_path / "raw.bin")
+    raw = read_token_source("raw.bin", tmp_path, "uint32", FIELD)
+    np.testing.assert_array_equal(TokenShards(raw.shards)[np.arange(5)], tokens[:5])
+    assert is_token_source("raw.bin", tmp_path) and is_token_source("npy", tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("text")
+    assert not is_token_source("docs", tmp_path) and not is_token_source("builtin:code", tmp_path)
+
+
+def test_megatron_dataset_reads_its_documents_from_the_index(tmp_path):
+    rng = np.random.default_rng(1)
+    docs = [rng.integers(0, 500, rng.integers(5, 50)).astype(np.uint16) for _ in range(40)]
+    prefix = write_megatron(docs, tmp_path / "code_text_document")
+    for name in ("code_text_document", "code_text_document.bin", "code_text_document.idx"):
+        source = read_token_source(name, tmp_path, None, FIELD)
+        assert source.kind == "megatron" and is_token_source(name, tmp_path)
+    np.testing.assert_array_equal(source.doc_starts,
+                                  np.cumsum([0] + [len(d) for d in docs[:-1]]))
+    stream = TokenShards(source.shards)
+    np.testing.assert_array_equal(stream[0:len(stream)], np.concatenate(docs))
+    assert source.files() == [prefix.with_suffix(".bin"), prefix.with_suffix(".idx")]
+
+
+@pytest.mark.parametrize("make, source, dtype, message", [
+    (lambda p: _stream().tofile(p / "a.bin"), "a.bin", None, "set the domain's dtype"),
+    (lambda p: (p / "a.bin").write_bytes(b"abc"), "a.bin", "uint16",
+     "3 bytes, not a whole number of uint16 tokens"),
+    (lambda p: np.save(p / "a.npy", np.zeros(0, np.uint16)), "a.npy", None, "holds no tokens"),
+    (lambda p: np.save(p / "a.npy", np.zeros((3, 4), np.uint16)), "a.npy", None,
+     "2-d uint16 array; a token shard is one flat array"),
+    (lambda p: (p / "a.npy").write_bytes(b"not numpy"), "a.npy", None,
+     "not a readable .npy file"),
+])
+def test_bad_shards_are_one_line_errors_naming_the_file(tmp_path, make, source, dtype, message):
+    make(tmp_path)
+    with pytest.raises(ConfigError, match=message) as caught:
+        read_token_source(source, tmp_path, dtype, FIELD)
+    assert FIELD in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_megatron_index_that_disagrees_with_its_bin_is_refused(tmp_path):
+    docs = [np.arange(10, dtype=np.uint16)] * 3
+    prefix = write_megatron(docs, tmp_path / "d")
+    with open(prefix.with_suffix(".bin"), "ab") as f:
+        f.write(b"\0\0")  # one token more than indexed
+    with pytest.raises(ConfigError, match="do not belong together"):
+        read_token_source("d", tmp_path, None, FIELD)
+    idx = prefix.with_suffix(".idx")
+    idx.write_bytes(idx.read_bytes()[:-8])  # truncated
+    with pytest.raises(ConfigError, match="truncated or mismatched index"):
+        read_token_source("d", tmp_path, None, FIELD)
+    idx.write_bytes(b"not an index at all, not at all")
+    with pytest.raises(ConfigError, match="not a Megatron index"):
+        read_token_source("d", tmp_path, None, FIELD)
+
+
+def test_vocabulary_checks_the_dtype_and_the_ids(tmp_path):
+    tokens = _stream(vocab=500)
+    write_token_shards(tokens, tmp_path, shard_tokens=20_000)
+    source = read_token_source(str(tmp_path), tmp_path, None, FIELD)
+    check_vocabulary(source, 500, FIELD)
+    with pytest.raises(ConfigError, match=r"holds token id 4\d\d, outside the tokenizer's "
+                                          r"vocabulary of 400"):
+        check_vocabulary(source, 400, FIELD)
+    with pytest.raises(ConfigError, match="uint16, which cannot hold ids of the tokenizer's "
+                                          "100,000-token vocabulary"):
+        check_vocabulary(source, 100_000, FIELD)
+    floats = Shard(str(tmp_path / "f.bin"), "float32", 0, 1)
+    np.zeros(1, np.float32).tofile(floats.path)
+    with pytest.raises(ConfigError, match="float32 values, not token ids"):
+        check_vocabulary(type(source)("shards", [floats]), 500, FIELD)
