@@ -37,6 +37,7 @@ import argparse
 import functools
 import sys
 import warnings
+from pathlib import Path
 
 from raymix.cli.arguments import (
     check_folder,
@@ -71,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("prepare", help="build the tokenizer and token arrays (cached)")
     p.add_argument("config", help="sweep YAML")
+    p.add_argument("--export", metavar="DIR",
+                   help="also write the tokens as flat .npy shards, the tokenizer and a "
+                        "manifest into DIR (a new folder), for a training run of your own")
+    p.add_argument("--shard-tokens", type=int, default=None, metavar="N",
+                   help="tokens per exported shard (default 100,000,000)")
 
     p = commands.add_parser("sweep", help="run (or resume) the sweep, then fit and propose")
     p.add_argument("config", help="sweep YAML")
@@ -213,8 +219,23 @@ def _prepare(args) -> int:
     from raymix.config import load_config
     from raymix.data import prepare
 
-    prepared = prepare(load_config(args.config))
+    cfg = load_config(args.config)
+    if args.export is not None:  # refused before any work
+        if args.shard_tokens is not None and args.shard_tokens < 1:
+            raise UserError(f"--shard-tokens: must be a positive number of tokens (got "
+                            f"{args.shard_tokens})")
+        export = Path(args.export).expanduser()
+        if export.exists() or export.is_symlink():
+            raise UserError(f"--export: {str(export)!r} exists; give a new folder (an export "
+                            "never writes into or over one)")
+        check_output(export, "--export")
+    prepared = prepare(cfg)
     print(f"prepared tokens in {prepared.path}")
+    if args.export is not None:
+        prepared.export(export, **({} if args.shard_tokens is None
+                                   else {"shard_tokens": args.shard_tokens}))
+        print(f"exported the tokens as .npy shards, with tokenizer.json and manifest.json, to "
+              f"{export}")
     return 0
 
 

@@ -137,7 +137,8 @@ def check_seed(value: int, field: str) -> None:
 def _check_training(cfg: SweepConfig) -> None:
     tr = cfg.training
     for field_name, value in (("training.seed", tr.seed), ("mixtures.seed", cfg.mixtures.seed),
-                              ("fit.seed", cfg.fit.seed)):
+                              ("fit.seed", cfg.fit.seed),
+                              ("data.seed", cfg.data.seed)):
         check_seed(value, field_name)
     for key in ("steps", "batch_size", "eval_tokens"):
         _check(getattr(tr, key) > 0, f"training.{key}", "must be a positive whole number")

@@ -186,6 +186,7 @@ class DataConfig(Section):
     valid_fraction: Float = 0.05
     max_valid_tokens: Int = 65_536  # per domain; validation beyond this is wasted eval time
     max_text_bytes: Int | None = 8_000_000  # per domain read from its source
+    seed: Int = 0  # of the documents a token source's max_tokens draws
 
 
 @dataclass

@@ -37,6 +37,8 @@ MEGATRON_MAGIC = b"MMIDIDX\x00\x00"
 MEGATRON_DTYPES = {1: np.uint8, 2: np.int8, 3: np.int16, 4: np.int32, 5: np.int64,
                    6: np.float64, 7: np.float32, 8: np.uint16}
 CHECK_TOKENS = 1 << 20  # ids checked against the vocabulary at each end of a shard
+SAMPLE_SPAN = 1 << 20  # a token budget draws runs of whole documents of about this size
+BOUNDARY_SEARCH = 1 << 16  # how far a flat stream is read to find a document start
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,12 @@ class TokenShards:
 
     def __getitem__(self, index) -> np.ndarray:
         if isinstance(index, slice):
-            return self[np.arange(*index.indices(len(self)))]
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return self[np.arange(start, stop, step)]
+            pieces = [s.open() for s in self.take([(start, stop)]).shards] if stop > start else []
+            return np.concatenate(pieces).astype(self.dtype, copy=False) if pieces else \
+                np.empty(0, dtype=self.dtype)
         index = np.asarray(index, dtype=np.int64)
         flat = index.ravel()
         if flat.size and (flat.min() < 0 or flat.max() >= len(self)):
@@ -101,14 +108,54 @@ class TokenShards:
         return out.reshape(index.shape)
 
     def head(self, tokens: int) -> TokenShards:
-        """The first ``tokens`` ids (a token budget)."""
-        kept, left = [], tokens
-        for s in self.shards:
-            if left <= 0:
-                break
-            kept.append(Shard(s.path, s.dtype, s.offset, min(s.length, left)))
-            left -= kept[-1].length
+        """The first ``tokens`` ids."""
+        return self.take([(0, min(tokens, len(self)))])
+
+    def take(self, spans: list[tuple[int, int]]) -> TokenShards:
+        """The ids of ``spans`` (``[start, end)`` in this stream, in order) one after another,
+        as shards of the same files: nothing is read or copied."""
+        kept = []
+        for start, end in spans:
+            first = int(np.searchsorted(self.offsets, start, side="right")) - 1
+            for i in range(first, len(self.shards)):
+                if self.offsets[i] >= end:
+                    break
+                lo, hi = max(start, self.offsets[i]), min(end, self.offsets[i + 1])
+                if lo >= hi:
+                    continue
+                s = self.shards[i]
+                itemsize = np.dtype(s.dtype).itemsize
+                kept.append(Shard(s.path, s.dtype, s.offset + int(lo - self.offsets[i]) * itemsize,
+                                  int(hi - lo)))
         return TokenShards(kept)
+
+    def sample(self, tokens: int, doc_starts, seed: int, span: int = SAMPLE_SPAN) -> TokenShards:
+        """About ``tokens`` ids in whole documents drawn across the stream (seeded), read from
+        where they lie: a token budget that does not read the rest of a huge domain.
+
+        The stream is cut into slots of ``span`` tokens, taken in a seeded order until the
+        budget is met, each moved to the document boundaries in it
+        (``doc_starts(position)`` gives the first document start at or after a position)
+        so that no document is cut, except the last one taken, cut at the budget. The
+        spans are read in stream order.
+        """
+        if tokens >= len(self):
+            return self
+        slots = max(1, len(self) // span)
+        spans, total = [], 0
+        # slots in a seeded order until the budget is met; a slot's span runs from the first
+        # document start in it to the first in the next, so spans never overlap
+        for slot in np.random.default_rng(seed).permutation(slots):
+            start = doc_starts(int(slot) * span)
+            end = len(self) if slot == slots - 1 else doc_starts(int(slot + 1) * span)
+            if start >= end:
+                continue
+            end = min(end, start + tokens - total)
+            spans.append((start, end))
+            total += end - start
+            if total >= tokens:
+                break
+        return self.take(sorted(spans))
 
 
 # ----------------------------------------------------------------------------- sources
@@ -288,13 +335,35 @@ def _read_megatron(prefix: Path, field_name: str) -> TokenSource:
                        doc_starts=starts)
 
 
+def document_starts(source: TokenSource, stream: TokenShards, eot: int | None):
+    """A function of a position: the first document start at or after it. From the index
+    of a Megatron dataset; in flat shards, just past the next end-of-text token within
+    ``BOUNDARY_SEARCH`` tokens (reading only those), else the position itself."""
+    if source.doc_starts is not None:
+        starts = np.asarray(source.doc_starts, dtype=np.int64)
+
+        def indexed(position: int) -> int:
+            i = int(np.searchsorted(starts, position, side="left"))
+            return int(starts[i]) if i < len(starts) else len(stream)
+        return indexed
+
+    def scanned(position: int) -> int:
+        if position <= 0 or position >= len(stream) or eot is None:
+            return min(max(position, 0), len(stream))
+        look = stream[position - 1: min(len(stream), position - 1 + BOUNDARY_SEARCH)]
+        found = np.flatnonzero(look == eot)
+        return position + int(found[0]) if len(found) else position
+    return scanned
+
+
 # ----------------------------------------------------------------------------- writers
 
 
-def write_token_shards(tokens: np.ndarray, folder: Path, shard_tokens: int,
+def write_token_shards(tokens: np.ndarray | TokenShards, folder: Path, shard_tokens: int,
                        prefix: str = "shard") -> list[Path]:
     """Write ``tokens`` as flat ``.npy`` shards of at most ``shard_tokens`` ids each
-    (``prefix-00000.npy``, ...): the layout nanoGPT-style loaders and raymix read."""
+    (``prefix-00000.npy``, ...): the layout nanoGPT-style loaders and raymix read. One
+    shard is in memory at a time."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

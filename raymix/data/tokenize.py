@@ -47,8 +47,10 @@ from raymix.data.shards import (
     TokenShards,
     TokenSource,
     check_vocabulary,
+    document_starts,
     is_token_source,
     read_token_source,
+    write_token_shards,
 )
 from raymix.data.sources import check_sources, read_documents
 from raymix.errors import ConfigError, UserError
@@ -59,6 +61,7 @@ EOT = "<|endoftext|>"
 FORMAT = 1  # bump when the folder layout changes, so old caches are not reused
 TARGET_FILE = "tokens/_target.valid.bin"  # domain names start with a letter: no clash
 ENCODE_BATCH = 256  # documents per encode_batch call: bounds the memory of Encodings
+EXPORT_SHARD_TOKENS = 100_000_000  # tokens per exported .npy shard (nanoGPT's FineWeb size)
 
 
 # ----------------------------------------------------------------------------- the result
@@ -125,6 +128,43 @@ class PreparedData:
 
     def tokenizer(self) -> Tokenizer:
         return Tokenizer.from_file(str(self.path / "tokenizer.json"))
+
+    def export(self, folder: Path, shard_tokens: int = EXPORT_SHARD_TOKENS) -> Path:
+        """Write these tokens as flat ``.npy`` shards, for a training run of your own.
+
+        ``folder/<domain>/train-00000.npy ...`` and ``valid-00000.npy``, the target's
+        tokens under ``_target/``, ``tokenizer.json`` and ``manifest.json`` (this
+        manifest, each domain's and the target's files listed relative to ``folder``).
+        ``folder`` must not exist yet: it is written under a temporary name and renamed
+        when whole, so a crash leaves no half export. One shard is in memory at a time.
+        """
+        folder = Path(folder)
+        if folder.exists() or folder.is_symlink():
+            raise FileExistsError(f"{str(folder)!r} exists")
+        tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+        try:
+            manifest = json.loads(json.dumps(self.manifest))
+            for name in self.domains:
+                entry = manifest["domains"][name]
+                for split, tokens in (("train", self.train(name)), ("valid", self.valid(name))):
+                    paths = write_token_shards(tokens, tmp / name, shard_tokens, prefix=split)
+                    entry[f"{split}_files"] = [str(p.relative_to(tmp)) for p in paths]
+                for key in ("train_file", "valid_file", "shards"):
+                    entry.pop(key, None)
+            target = manifest["target"]
+            if target["kind"] == "corpus":
+                paths = write_token_shards(self.target_valid(), tmp / "_target", shard_tokens,
+                                           prefix="valid")
+                target["valid_files"] = [str(p.relative_to(tmp)) for p in paths]
+                target.pop("valid_file")
+            manifest["exported_from"] = str(self.path)
+            shutil.copyfile(self.path / "tokenizer.json", tmp / "tokenizer.json")
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            os.rename(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return folder
 
     def _domain(self, domain: str) -> dict:
         try:
@@ -282,6 +322,9 @@ def _cache_key(cfg: SweepConfig, texts: _Texts) -> str:
                    "texts": _fingerprint(texts, cfg.target.name) if cfg.target.source
                    else None},
     }
+    if any(d.max_tokens is not None and d.name in texts.tokens for d in data.domains):
+        inputs["seed"] = data.seed  # draws a token source's budget (left out otherwise:
+        # caches made before the seed existed stay valid)
     blob = json.dumps(inputs, sort_keys=True).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -382,9 +425,10 @@ def _token_domain(cfg: SweepConfig, index: int, source: TokenSource, tokenizer: 
         tail = stream[look:]
         starts = look + np.flatnonzero(tail == tokenizer.token_to_id(EOT)) + 1
     split = _valid_start(np.asarray(starts, dtype=np.int64), total, size)
-    train = TokenShards(source.shards).head(split)
-    if d.max_tokens is not None:
-        train = train.head(d.max_tokens)
+    train = stream.head(split)
+    if d.max_tokens is not None:  # whole documents drawn across the stream, not read
+        start_at = document_starts(source, train, tokenizer.token_to_id(EOT))
+        train = train.sample(d.max_tokens, start_at, seed=cfg.data.seed)
     valid = stream[split:].astype(dtype)
     valid_file = f"tokens/{d.name}.valid.bin"
     valid.tofile(folder / valid_file)

@@ -47,7 +47,8 @@ def test_a_sweep_reads_shards_and_a_megatron_dataset_in_place(tmp_path, made_tok
         "tokenizer": {"path": str(tokens / "tokenizer.json")},
         "domains": [
             {"name": "code", "source": str(tokens / "code")},
-            {"name": "licences", "source": str(tokens / "licences_text_document")},
+            {"name": "licences", "source": str(tokens / "licences_text_document"),
+             "max_tokens": 50_000},  # a budget: whole documents drawn from the dataset
             {"name": "readmes", "source": str(tokens / "readmes.bin"), "dtype": "uint32"},
         ],
         "max_text_bytes": 300_000,  # the target's text, tokenized with the same tokenizer
@@ -71,8 +72,9 @@ def test_a_sweep_reads_shards_and_a_megatron_dataset_in_place(tmp_path, made_tok
     assert domains["readmes"]["shards"][0]["dtype"] == "uint32"
     assert not list((tmp_path / "cache").glob("prepared-*/tokens/*.train.bin"))
     # the split: the held-out tail of each stream, the rest trained on; the prior from sizes
-    for d, size in sizes.items():
-        assert domains[d]["train_tokens"] + domains[d]["valid_tokens"] == size
+    for d in ("code", "readmes"):
+        assert domains[d]["train_tokens"] + domains[d]["valid_tokens"] == sizes[d]
+    assert domains["licences"]["train_tokens"] == 50_000
     total = sum(domains[d]["train_tokens"] for d in sizes)
     for d in sizes:
         assert manifest["prior"][d] == pytest.approx(domains[d]["train_tokens"] / total)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
@@ -11,6 +12,7 @@ from raymix.data.shards import (
     Shard,
     TokenShards,
     check_vocabulary,
+    document_starts,
     is_token_source,
     read_token_source,
     write_megatron,
@@ -130,3 +132,115 @@ def test_vocabulary_checks_the_dtype_and_the_ids(tmp_path):
     np.zeros(1, np.float32).tofile(floats.path)
     with pytest.raises(ConfigError, match="float32 values, not token ids"):
         check_vocabulary(type(source)("shards", [floats]), 500, FIELD)
+
+
+def _documents(count: int, eot: int, seed: int = 2) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [np.append(rng.integers(0, eot, rng.integers(20, 400)), eot).astype(np.uint16)
+            for _ in range(count)]
+
+
+@pytest.mark.parametrize("layout", ["shards", "megatron"])
+def test_a_token_budget_draws_whole_documents_across_the_stream(tmp_path, layout):
+    eot = 499
+    docs = _documents(3_000, eot)
+    stream_tokens = np.concatenate(docs)
+    if layout == "shards":
+        write_token_shards(stream_tokens, tmp_path, shard_tokens=50_000)
+        source = read_token_source(str(tmp_path), tmp_path, None, FIELD)
+    else:
+        source = read_token_source(str(write_megatron(docs, tmp_path / "d")), tmp_path, None,
+                                   FIELD)
+    stream = TokenShards(source.shards)
+    budget = 60_000
+    starts = document_starts(source, stream, eot)
+    sample = stream.sample(budget, starts, seed=0, span=5_000)
+    assert len(sample) == budget
+    tokens = sample[0:len(sample)]
+    # whole documents: each piece starts at 0, just after an end-of-text, or where the piece
+    # before it ended (a run that goes on into the next shard file)
+    paths = [x.path for x in source.shards]
+    ends, starts_taken = [], []
+    for piece in sample.shards:
+        i = paths.index(piece.path)
+        start = int(stream.offsets[i]) + (piece.offset - source.shards[i].offset) // 2
+        assert start == 0 or stream[np.array([start - 1])][0] == eot or start in ends
+        starts_taken.append(start)
+        ends.append(start + piece.length)
+    assert len(sample.shards) >= budget // 5_000 and starts_taken == sorted(starts_taken)
+    assert max(starts_taken) > len(stream) // 2  # from all over the stream, not its head
+    assert np.isin(tokens, stream_tokens).all()
+    # seeded: the same draw again, another with another seed
+    again = stream.sample(budget, starts, seed=0, span=5_000)
+    assert again.shards == sample.shards
+    assert stream.sample(budget, starts, seed=1, span=5_000).shards != sample.shards
+    assert stream.sample(10 * len(stream), starts, seed=0) is stream
+
+
+def test_take_reads_spans_across_shards_without_copying(tmp_path):
+    tokens = _stream()
+    write_token_shards(tokens, tmp_path, shard_tokens=3_000)
+    stream = TokenShards(read_token_source(str(tmp_path), tmp_path, None, FIELD).shards)
+    spans = [(100, 200), (2_900, 6_100), (9_990, 10_000)]
+    taken = stream.take(spans)
+    np.testing.assert_array_equal(taken[0:len(taken)],
+                                  np.concatenate([tokens[a:b] for a, b in spans]))
+    assert [s.length for s in taken.shards] == [100, 100, 3_000, 100, 10]
+
+
+def test_prepare_reads_token_sources_in_place_and_draws_a_budget(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from raymix.config import parse_config
+    from raymix.data import prepare
+    from raymix.data.tokenize import EOT
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.train_from_iterator(["some text to make a vocabulary from"] * 10, trainers.BpeTrainer(
+        vocab_size=300, special_tokens=[EOT], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False))
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    eot = tokenizer.token_to_id(EOT)
+    rng = np.random.default_rng(3)
+    docs = {name: [np.append(rng.integers(1, 250, rng.integers(20, 300)), eot).astype(np.uint16)
+                   for _ in range(2_000)] for name in ("web", "books")}
+    write_token_shards(np.concatenate(docs["web"]), tmp_path / "web", shard_tokens=100_000)
+    write_megatron(docs["books"], tmp_path / "books")
+    raw = {"data": {"cache_dir": "cache", "tokenizer": {"path": "tokenizer.json"},
+                    "domains": [{"name": "web", "source": "web", "max_tokens": 150_000},
+                                {"name": "books", "source": "books"}]},
+           "target": {"name": "mix", "domains": {"web": 1, "books": 1}},
+           "model": {"seq_len": 64}, "compute": {"storage": "runs"}}
+    prepared = prepare(parse_config(raw, base_dir=tmp_path), log=lambda _: None)
+    sizes = {d: sum(len(x) for x in v) for d, v in docs.items()}
+    train, valid = prepared.train_tokens, prepared.valid_tokens
+    assert train["web"] == 150_000  # the budget, drawn from the 270k-token stream
+    assert train["books"] + valid["books"] == sizes["books"]
+    assert prepared.prior["web"] == pytest.approx(150_000 / (150_000 + train["books"]))
+    # validation: whole documents from the end of each stream, copied into the cache
+    np.testing.assert_array_equal(prepared.valid("books"),
+                                  np.concatenate(docs["books"])[-valid["books"]:])
+    assert prepared.valid("books")[-1] == eot and prepared.valid("web")[-1] == eot
+    assert isinstance(prepared.train("web"), TokenShards)
+    assert {s.path for s in prepared.train("web").shards} <= \
+        {str(p) for p in (tmp_path / "web").glob("*.npy")}
+    assert not list(prepared.path.glob("tokens/*.train.bin"))  # nothing copied to train on
+    # the validation tail is never trained on
+    last = prepared.train("books")
+    assert last.shards[-1].offset // 2 + last.shards[-1].length == sizes["books"] - valid["books"]
+
+    # exported as flat shards for a run of one's own, read back as they were
+    out = prepared.export(tmp_path / "export", shard_tokens=40_000)
+    manifest = json.loads((out / "manifest.json").read_text())
+    for name in ("web", "books"):
+        back = read_token_source(str(out / name / "train-*.npy"), tmp_path, None, FIELD)
+        assert back.tokens == train[name]
+        np.testing.assert_array_equal(TokenShards(back.shards)[0:back.tokens],
+                                      prepared.train(name)[0:train[name]])
+        assert manifest["domains"][name]["train_files"][0] == f"{name}/train-00000.npy"
+        assert "shards" not in manifest["domains"][name]
+    assert (out / "tokenizer.json").read_bytes() == (tmp_path / "tokenizer.json").read_bytes()
+    with pytest.raises(FileExistsError):
+        prepared.export(out)
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
