@@ -265,14 +265,12 @@ def sweep_with_kills(config: Path, sweep: Path, runs: int, kills: int, log=print
 
 
 def main() -> None:
-    parser = bench_parser(__doc__, out="sweep_load.json")
+    parser = bench_parser(__doc__, out="sweep_load.json", work="bench-load")
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--kills", type=int, default=2)
     parser.add_argument("--config", type=Path, default=None,
                         help="take the sweep's settings from this config (default: a 1-layer "
                              "proxy of 3 steps on the built-in corpus)")
-    parser.add_argument("--work", type=Path, default=ROOT / ".raymix" / "bench-load",
-                        help="scratch folder for the two sweeps (emptied first)")
     args = parser.parse_args()
     import shutil
 

@@ -37,10 +37,11 @@ SURFACE_CANDIDATES = 200_000  # the response surface's optimum: best of these an
 
 
 def bench_parser(doc: str, *, out: str | None, reference: bool = False,
-                 config: bool = False) -> argparse.ArgumentParser:
+                 config: bool = False, work: str | None = None) -> argparse.ArgumentParser:
     """The options every bench has: ``--out`` (default ``bench/results/<out>``; None: the
     script chooses), and ``--reference`` (published runs) or ``--config`` (a sweep config)
-    where it reads them. The description is the first line of ``doc``."""
+    where it reads them; with ``work``, ``--work``: a scratch folder (default
+    ``.raymix/<work>``, emptied first). The description is the first line of ``doc``."""
     parser = argparse.ArgumentParser(description=doc.strip().split("\n")[0])
     if reference:
         parser.add_argument("--reference", type=Path, default=REFERENCE,
@@ -48,10 +49,21 @@ def bench_parser(doc: str, *, out: str | None, reference: bool = False,
     if config:
         parser.add_argument("--config", type=Path, default=DEMO_CONFIG,
                             help="sweep config (default jobs/configs/demo.yaml)")
+    if work is not None:
+        parser.add_argument("--work", type=Path, default=ROOT / ".raymix" / work,
+                            help=f"scratch folder (default .raymix/{work}; emptied first)")
     parser.add_argument("--out", type=Path, default=None if out is None else RESULTS / out,
                         help="where to write the JSON record"
                              + ("" if out is None else f" (default bench/results/{out})"))
     return parser
+
+
+def fresh_folder(path: str | Path) -> Path:
+    """``path``, emptied: a benchmark's scratch folder (``--work``) starts from nothing."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+    return Path(path)
 
 
 def machine() -> str:

@@ -78,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-tokens", type=int, default=None, metavar="N",
                    help="tokens per exported shard (default 100,000,000)")
 
+    p = commands.add_parser("tokenize", help="tokenize a large text corpus into .npy token "
+                                             "shards, one per input file (with Ray Data)")
+    p.add_argument("source", help="a folder, glob or file of .jsonl / .json / .parquet records "
+                                  "or text files (one document each)")
+    p.add_argument("--tokenizer", required=True, metavar="TOKENIZER.json",
+                   help="the tokenizer (it needs an <|endoftext|> token)")
+    p.add_argument("--output", required=True, metavar="DIR",
+                   help="where the shards and manifest.json go (a re-run keeps those written)")
+    p.add_argument("--text-field", default="text", help="the records' text column")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="0: tokenize in this process (default); N: with Ray Data on N workers, "
+                        "on the cluster of RAY_ADDRESS or a local one")
+
     p = commands.add_parser("sweep", help="run (or resume) the sweep, then fit and propose")
     p.add_argument("config", help="sweep YAML")
     p.add_argument("--no-propose", action="store_true",
@@ -236,6 +249,21 @@ def _prepare(args) -> int:
                                    else {"shard_tokens": args.shard_tokens}))
         print(f"exported the tokens as .npy shards, with tokenizer.json and manifest.json, to "
               f"{export}")
+    return 0
+
+
+def _tokenize(args) -> int:
+    from raymix.data.tokenize_shards import plan_tokenize
+    from raymix.sweep.cluster import ray_session
+
+    if args.workers < 0:
+        raise UserError(f"--workers: must be 0 (this process) or more (got {args.workers})")
+    job = plan_tokenize(args.source, args.tokenizer, args.output, text_field=args.text_field)
+    if args.workers:
+        with ray_session(None, args.workers):
+            job.run(args.workers)
+    else:
+        job.run()
     return 0
 
 
@@ -448,8 +476,8 @@ def _submit(args) -> int:
                   python=args.python, wait=not args.no_wait)
 
 
-COMMANDS = {"plan": _plan, "prepare": _prepare, "sweep": _sweep, "fit": _fit, "propose": _propose,
-            "validate": _validate, "submit": _submit}
+COMMANDS = {"plan": _plan, "prepare": _prepare, "tokenize": _tokenize, "sweep": _sweep,
+            "fit": _fit, "propose": _propose, "validate": _validate, "submit": _submit}
 
 
 if __name__ == "__main__":

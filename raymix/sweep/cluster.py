@@ -21,15 +21,24 @@ from raymix.training.memory import GIB
 @contextlib.contextmanager
 def ray_cluster(cfg: SweepConfig):
     """Join the configured cluster (or $RAY_ADDRESS), else start a local one; stop what we start."""
+    with ray_session(cfg.compute.address, cfg.compute.num_cpus):
+        yield
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, num_cpus: int | None):
+    """Join the cluster at ``address`` (or $RAY_ADDRESS), else start a private local one of
+    ``num_cpus`` CPUs (None: all); disconnect (and stop what was started) at the end. Inside
+    a running Ray session, nothing is started or stopped."""
     if ray.is_initialized():
         yield
         return
-    address = cfg.compute.address or os.environ.get("RAY_ADDRESS")
+    address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
     else:
         # A private local cluster: dashboard off, nothing listens beyond localhost.
-        ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=False,
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
                  namespace=NAMESPACE, log_to_driver=False)
     try:
         yield

@@ -80,3 +80,32 @@ def test_a_sweep_reads_shards_and_a_megatron_dataset_in_place(tmp_path, made_tok
         assert manifest["prior"][d] == pytest.approx(domains[d]["train_tokens"] / total)
     record = json.loads((tmp_path / "sweep" / "results" / "run-0000.json").read_text())
     assert math.isfinite(record["evaluations"][-1]["target_loss"])
+
+
+def test_ray_data_tokenizes_into_the_same_shards_as_one_process(tmp_path, made_tokens):
+    from pydoc_data.topics import topics
+
+    tokens, _ = made_tokens
+    src = tmp_path / "src"
+    src.mkdir()
+    docs = [topics[k] for k in sorted(topics)]
+    for i in range(6):  # six inputs: each Ray Data worker gets several
+        (src / f"part-{i}.jsonl").write_text(
+            "".join(json.dumps({"text": d}) + "\n" for d in docs[i::6]))
+    tokenizer = str(tokens / "tokenizer.json")
+    one = finish(raymix_cli("tokenize", str(src), "--tokenizer", tokenizer,
+                            "--output", str(tmp_path / "one")))
+    two = finish(raymix_cli("tokenize", str(src), "--tokenizer", tokenizer,
+                            "--output", str(tmp_path / "two"), "--workers", "2"))
+    assert "6 to tokenize in this process" in one
+    assert "6 to tokenize with Ray Data on 2 workers" in two and "tokenize: 6/6 " in two
+    shards = sorted(p.name for p in (tmp_path / "one").glob("*.npy"))
+    assert len(shards) == 6 and shards == sorted(p.name for p in (tmp_path / "two").glob("*.npy"))
+    for name in shards:  # byte for byte
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    manifests = [json.loads((tmp_path / d / "manifest.json").read_text()) for d in ("one", "two")]
+    assert manifests[0]["shards"] == manifests[1]["shards"]
+    # a re-run finds every shard written and tokenizes nothing
+    again = finish(raymix_cli("tokenize", str(src), "--tokenizer", tokenizer,
+                              "--output", str(tmp_path / "two"), "--workers", "2"))
+    assert "6 shards already written, 0 to tokenize" in again

@@ -1,0 +1,265 @@
+"""Tokenize a large text corpus into flat token shards: in one process, or with Ray Data.
+
+Each input file (``.jsonl`` / ``.json`` records, ``.parquet``, or a text file holding one
+document) becomes one ``.npy`` shard of the same name: its documents' token ids, the
+end-of-text token after each, in file order. The shards and a ``manifest.json`` (the
+tokenizer's hash, and each shard's input, documents and tokens) go into one folder, which a
+domain's ``source`` can then name (:mod:`raymix.data.shards` reads it in place).
+
+Both paths run the same per-file function, so they write byte-identical shards:
+
+- ``workers=0``: one process, file after file (small corpora);
+- ``workers=N``: Ray Data maps the files over a pool of ``N`` actors (one CPU each, the
+  tokenizer loaded once per actor) on the cluster Ray is connected to; a line is logged
+  as each shard is finished.
+
+Each shard is written under a temporary name and renamed when whole, so a crash leaves
+finished shards and nothing half written; running again skips the shards that exist
+(resume) and tokenizes the rest. The manifest is written last.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from raymix.errors import UserError
+
+RECORD_SUFFIXES = (".jsonl", ".json", ".parquet")
+TEXT_SUFFIXES = (".txt", ".text", ".md")
+MANIFEST = "manifest.json"
+
+
+def input_files(source: str) -> list[Path]:
+    """The input files ``source`` names: a file, a folder (its record or text files, in
+    sorted order, recursively) or a glob."""
+    path = Path(source).expanduser()
+    if any(c in source for c in "*?["):
+        files = [Path(p) for p in sorted(glob.glob(str(path), recursive=True))]
+    elif path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+    elif path.is_file():
+        files = [path]
+    else:
+        raise UserError(f"no such file or folder {source!r}", field="SOURCE")
+    files = [p for p in files if p.suffix.lower() in RECORD_SUFFIXES + TEXT_SUFFIXES]
+    if not files:
+        raise UserError(f"{source!r} holds no .jsonl, .json, .parquet or text files",
+                        field="SOURCE")
+    return files
+
+
+def shard_names(files: list[Path]) -> list[str]:
+    """One shard name per input file: its position and stem (two inputs of one name in
+    different folders stay apart)."""
+    return [f"{i:05d}-{p.stem}.npy" for i, p in enumerate(files)]
+
+
+def documents(path: Path, text_field: str) -> Iterator[str]:
+    """The documents of one input file, in order."""
+    suffix = path.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        yield path.read_text(encoding="utf-8", errors="replace")
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path, columns=[text_field])
+        yield from (t for t in table.column(text_field).to_pylist() if t)
+    else:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        text = json.loads(line)[text_field]
+                    except (json.JSONDecodeError, KeyError, TypeError):
+                        raise UserError(f"{str(path)!r} line {n}: not a JSON record with a "
+                                        f"{text_field!r} string", field="--text-field") from None
+                    if text:
+                        yield text
+
+
+class FileTokenizer:
+    """Tokenize one input file into its shard (a Ray Data callable class, or called as is).
+
+    ``__call__`` takes ``{"input": path, "shard": path}`` and returns it with ``docs``,
+    ``tokens`` and ``seconds``.
+    """
+
+    BATCH = 256  # documents per encode call
+
+    def __init__(self, tokenizer_path: str, text_field: str, dtype: str):
+        from tokenizers import Tokenizer
+
+        from raymix.data.tokenize import EOT
+
+        self.tokenizer = Tokenizer.from_file(tokenizer_path)
+        self.tokenizer.encode_special_tokens = True  # "<|endoftext|>" in a text is text
+        self.eot = self.tokenizer.token_to_id(EOT)
+        if self.eot is None:
+            raise UserError(f"{tokenizer_path!r} has no {EOT} token to end documents with",
+                            field="--tokenizer")
+        self.text_field, self.dtype = text_field, np.dtype(dtype)
+
+    def __call__(self, row: dict) -> dict:
+        started = time.perf_counter()
+        encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+        pieces, batch, docs = [], [], 0
+        for doc in documents(Path(row["input"]), self.text_field):
+            batch.append(doc)
+            if len(batch) == self.BATCH:
+                pieces += [np.array(e.ids + [self.eot], dtype=self.dtype)
+                           for e in encode(batch, add_special_tokens=False)]
+                docs, batch = docs + len(batch), []
+        if batch:
+            pieces += [np.array(e.ids + [self.eot], dtype=self.dtype)
+                       for e in encode(batch, add_special_tokens=False)]
+            docs += len(batch)
+        result = {**row, "docs": docs, "tokens": sum(len(p) for p in pieces)}
+        if not pieces:  # no documents: no shard (an empty one is not a token source)
+            return {**result, "seconds": time.perf_counter() - started}
+        tokens = np.concatenate(pieces)
+        shard = Path(row["shard"])
+        tmp = shard.with_name(f"{shard.name}.tmp-{os.getpid()}")
+        with open(tmp, "wb") as f:  # np.save to an open file adds no suffix
+            np.save(f, tokens)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, shard)
+        return {**result, "seconds": time.perf_counter() - started}
+
+
+@dataclass
+class TokenizeJob:
+    """A checked tokenization: which input files go to which shards, with what tokenizer.
+
+    Made by :func:`plan_tokenize` (every refusal happens there, before any work);
+    :meth:`run` does it.
+    """
+
+    rows: list[dict]  # {"input": path, "shard": path}, one per input file
+    tokenizer_path: Path
+    tokenizer_sha256: str
+    vocab_size: int
+    dtype: str
+    text_field: str
+    output: Path
+
+    @property
+    def todo(self) -> list[dict]:
+        """The rows whose shard is not written yet (an empty input's never is)."""
+        return [r for r in self.rows if not Path(r["shard"]).is_file()]
+
+    def run(self, workers: int = 0, log: Callable[[str], None] = print) -> dict:
+        """Tokenize what is left; write and return the manifest.
+
+        ``workers`` 0 tokenizes in this process; N > 0 with Ray Data on N actors (Ray must
+        be connected: ``raymix tokenize`` joins ``RAY_ADDRESS`` or starts a local cluster).
+        """
+        self.output.mkdir(parents=True, exist_ok=True)
+        for stale in self.output.glob("*.npy.tmp-*"):  # a crashed run's unfinished shards
+            stale.unlink()
+        todo = self.todo
+        log(f"tokenize: {len(self.rows)} files, {len(self.rows) - len(todo)} shards already "
+            f"written, {len(todo)} to tokenize "
+            + (f"with Ray Data on {workers} workers" if workers else "in this process"))
+        started, done = time.perf_counter(), []
+        args = (str(self.tokenizer_path), self.text_field, self.dtype)
+        results = (_with_ray(todo, args, workers) if workers
+                   else map(FileTokenizer(*args), todo))
+        try:
+            for result in results:
+                done.append(result)
+                log(f"tokenize: {len(done)}/{len(todo)} {Path(result['shard']).name}: "
+                    f"{result['docs']:,} docs, {result['tokens']:,} tokens")
+        except Exception as exc:
+            raise _user_error(exc) or exc from None
+        seconds = time.perf_counter() - started
+        shards = [{"shard": Path(r["shard"]).name if Path(r["shard"]).is_file() else None,
+                   "input": r["input"], "tokens": _shard_tokens(Path(r["shard"]))}
+                  for r in self.rows]
+        manifest = {"tokenizer": str(self.tokenizer_path),
+                    "tokenizer_sha256": self.tokenizer_sha256, "dtype": self.dtype,
+                    "vocab_size": self.vocab_size, "text_field": self.text_field,
+                    "tokens": sum(s["tokens"] for s in shards), "shards": shards}
+        made = sum(r["tokens"] for r in done)
+        log(f"tokenize: {made:,} tokens in {seconds:.1f} s ({made / max(seconds, 1e-9):,.0f} "
+            f"tokens/s); {manifest['tokens']:,} tokens in {len(shards)} shards -> {self.output}")
+        tmp = self.output / f"{MANIFEST}.tmp-{os.getpid()}"
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+        os.replace(tmp, self.output / MANIFEST)
+        return manifest
+
+
+def plan_tokenize(source: str, tokenizer_path: str | Path, output: str | Path, *,
+                  text_field: str = "text") -> TokenizeJob:
+    """Check a tokenization before any work: the inputs, the tokenizer (it must have
+    ``<|endoftext|>``), an output folder that takes files and holds no shards of another
+    tokenizer (shards of this one are kept: a resumed run)."""
+    from tokenizers import Tokenizer
+
+    from raymix.files import folder_problem
+
+    files = input_files(source)
+    tokenizer_path = Path(tokenizer_path).expanduser()
+    try:
+        vocab = Tokenizer.from_file(str(tokenizer_path)).get_vocab_size()
+    except Exception as exc:  # noqa: BLE001 - tokenizers raises a bare Exception
+        raise UserError(f"{str(tokenizer_path)!r} is not a tokenizer.json ({exc})",
+                        field="--tokenizer") from None
+    digest = hashlib.sha256(tokenizer_path.read_bytes()).hexdigest()
+    dtype = "uint16" if vocab <= 2**16 else "uint32"
+    FileTokenizer(str(tokenizer_path), text_field, dtype)  # refuses a tokenizer without EOT
+    output = Path(output).expanduser()
+    problem = folder_problem(output)
+    if problem:
+        raise UserError(f"{problem}; give a folder you can write to", field="--output")
+    earlier = output / MANIFEST
+    if earlier.is_file() and json.loads(earlier.read_text()).get("tokenizer_sha256") != digest:
+        raise UserError(f"{str(output)!r} holds shards of another tokenizer; give a new folder",
+                        field="--output")
+    rows = [{"input": str(f.resolve()), "shard": str(output / name)}
+            for f, name in zip(files, shard_names(files))]
+    return TokenizeJob(rows, tokenizer_path, digest, vocab, dtype, text_field, output)
+
+
+def tokenize_to_shards(source: str, tokenizer_path: str | Path, output: str | Path, *,
+                       text_field: str = "text", workers: int = 0,
+                       log: Callable[[str], None] = print) -> dict:
+    """:func:`plan_tokenize`, then :meth:`TokenizeJob.run`: every input file of ``source``
+    tokenized into a shard in ``output``; returns the manifest."""
+    return plan_tokenize(source, tokenizer_path, output, text_field=text_field).run(workers, log)
+
+
+def _with_ray(rows: list[dict], args: tuple, workers: int) -> Iterator[dict]:
+    """The rows tokenized by Ray Data on a pool of ``workers`` actors, as they finish."""
+    import ray.data
+
+    if not rows:
+        return iter(())
+    dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map(
+        FileTokenizer, fn_constructor_args=args,
+        compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
+    return dataset.iter_rows()
+
+
+def _shard_tokens(path: Path) -> int:
+    return int(np.load(path, mmap_mode="r").shape[0]) if path.is_file() else 0
+
+
+def _user_error(exc: BaseException) -> UserError | None:
+    """The UserError a Ray worker raised, wherever Ray wrapped it, or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, UserError):
+            return exc
+        seen.add(id(exc))
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+    return None
