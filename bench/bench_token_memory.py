@@ -4,11 +4,11 @@ Writes one domain of --gb GB of token ids (uint16 .npy shards of 100M tokens; ra
 below a 50,257-token vocabulary: the data path is what is measured) and a small second one,
 then trains the same tiny proxy on them in a Ray task, twice per corpus size:
 
-- in place: the trial receives :class:`~raymix.data.shards.TokenShards` (paths and
-  offsets) and maps the files itself, as a sweep over pre-tokenized sources does;
-- object store: the driver loads the arrays and ``ray.put``s them, as a sweep over text
-  sources does with its prepared arrays (``tune.with_parameters``); the trial gets
-  zero-copy views of the object store's shared memory.
+- in place (``data.read_in_place`` auto or true): the trial receives
+  :class:`~raymix.data.shards.TokenShards` (paths and offsets) and maps the files itself;
+- object store (``data.read_in_place: false``, and text sources' prepared arrays under
+  auto): the driver loads the arrays and ``ray.put``s them, as ``tune.with_parameters``
+  does; the trial gets zero-copy views of the object store's shared memory.
 
 Each trial runs in a fresh worker process (``max_calls=1``) and reports its resident
 memory when it started and its peak; the bench also records the object store's bytes in
@@ -87,6 +87,7 @@ def main() -> None:
     import ray
 
     from raymix.data.shards import TokenShards
+    from raymix.sweep.trial import trial_tokens
     from raymix.training import ProxyData
 
     work = fresh_folder(args.work)
@@ -106,10 +107,9 @@ def main() -> None:
                                  target_name="target", target_weights={"target": 1.0},
                                  vocab_size=VOCAB)
             for path in ("in place", "object store"):
-                data = in_place
-                if path == "object store":
-                    data = dataclasses.replace(in_place, train={
-                        d: t[0:len(t)] for d, t in in_place.train.items()})  # loaded whole
+                setting = "true" if path == "in place" else "false"  # data.read_in_place
+                data = dataclasses.replace(in_place, train={
+                    d: trial_tokens(t, setting) for d, t in in_place.train.items()})
                 ref = ray.put(data)
                 store = object_store_used_mib(ray)
                 out = ray.get(measure.remote(ref, args.steps))

@@ -187,6 +187,10 @@ class DataConfig(Section):
     max_valid_tokens: Int = 65_536  # per domain; validation beyond this is wasted eval time
     max_text_bytes: Int | None = 8_000_000  # per domain read from its source
     seed: Int = 0  # of the documents a token source's max_tokens draws
+    # how trials get training tokens: auto reads token sources in place (memory map) and
+    # sends raymix's own prepared arrays through Ray's object store; true reads both in
+    # place (cache_dir on storage every node reaches); false sends both through the store
+    read_in_place: AutoBool = "auto"
 
 
 @dataclass

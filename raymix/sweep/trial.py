@@ -22,7 +22,7 @@ from ray import tune
 
 from raymix.config import ModelConfig, SweepConfig, TrainingConfig
 from raymix.data import PreparedData
-from raymix.data.shards import TokenShards
+from raymix.data.shards import Shard, TokenShards
 from raymix.runs import FAILED, Evaluation, RunRecord, SweepLayout
 from raymix.training import ProxyData, ProxyDiverged, ProxyOutOfMemory, train_proxy
 from raymix.training.loop import device_memory_gib
@@ -95,13 +95,24 @@ def proxy_data(cfg: SweepConfig, prepared: PreparedData) -> ProxyData:
     else:
         valid[cfg.target.name] = np.asarray(prepared.target_valid())
         weights = {cfg.target.name: 1.0}
-    # raymix's own arrays travel once through the object store; a pre-tokenized domain's
-    # shards (TokenShards) travel as paths, and each trial maps them where they lie
-    train = {d: prepared.train(d) for d in cfg.domain_names}
-    return ProxyData(train={d: t if isinstance(t, TokenShards) else np.asarray(t)
-                            for d, t in train.items()},
+    return ProxyData(train={d: trial_tokens(prepared.train(d), cfg.data.read_in_place)
+                            for d in cfg.domain_names},
                      valid=valid, target_name=cfg.target.name, target_weights=weights,
                      vocab_size=prepared.vocab_size)
+
+
+def trial_tokens(tokens, read_in_place: str):
+    """A domain's training tokens as trials get them (``data.read_in_place``): shards that
+    travel as paths and are mapped where they lie (TokenShards), or an array that travels
+    once through Ray's object store. ``auto``: a pre-tokenized source in place, raymix's own
+    prepared array through the store."""
+    if read_in_place == "false" or (read_in_place == "auto" and
+                                    not isinstance(tokens, TokenShards)):
+        return tokens[0:len(tokens)] if isinstance(tokens, TokenShards) else np.asarray(tokens)
+    if isinstance(tokens, TokenShards):
+        return tokens
+    return TokenShards([Shard(tokens.filename, tokens.dtype.name, int(tokens.offset),
+                              len(tokens))])
 
 
 def proxy_trial(config: dict, data: ProxyData, settings: TrialSettings) -> None:

@@ -244,3 +244,24 @@ def test_prepare_reads_token_sources_in_place_and_draws_a_budget(tmp_path):
     with pytest.raises(FileExistsError):
         prepared.export(out)
     assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_read_in_place_decides_how_trials_get_each_domain(tmp_path):
+    from raymix.sweep.trial import trial_tokens
+
+    tokens = _stream(5_000)
+    tokens.tofile(tmp_path / "prepared.bin")
+    prepared = np.memmap(tmp_path / "prepared.bin", dtype=np.uint16, mode="r")
+    write_token_shards(tokens, tmp_path / "shards", shard_tokens=2_000)
+    shards = TokenShards(read_token_source(str(tmp_path / "shards"), tmp_path, None,
+                                           FIELD).shards)
+    # auto: shards as paths, raymix's own array through the object store
+    assert trial_tokens(shards, "auto") is shards
+    assert type(trial_tokens(prepared, "auto")) is np.ndarray
+    # true: both mapped where they lie; false: both loaded whole
+    mapped = trial_tokens(prepared, "true")
+    assert isinstance(mapped, TokenShards) and len(pickle.dumps(mapped)) < 1_000
+    for got in (mapped, trial_tokens(shards, "true")):
+        np.testing.assert_array_equal(got[0:len(got)], tokens)
+    loaded = trial_tokens(shards, "false")
+    assert type(loaded) is np.ndarray and (loaded == tokens).all()
