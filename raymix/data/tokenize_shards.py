@@ -73,6 +73,15 @@ def documents(path: Path, text_field: str) -> Iterator[str]:
 
         table = pq.read_table(path, columns=[text_field])
         yield from (t for t in table.column(text_field).to_pylist() if t)
+    elif suffix == ".json" and path.read_text(encoding="utf-8").lstrip().startswith("["):
+        records = json.loads(path.read_text(encoding="utf-8"))  # a JSON array of records
+        for n, record in enumerate(records):
+            text = record.get(text_field) if isinstance(record, dict) else None
+            if not isinstance(text, str):
+                raise UserError(f"{str(path)!r} record {n}: not a JSON record with a "
+                                f"{text_field!r} string", field="--text-field")
+            if text:
+                yield text
     else:
         with open(path, encoding="utf-8") as f:
             for n, line in enumerate(f, 1):

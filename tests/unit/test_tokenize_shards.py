@@ -100,3 +100,15 @@ def test_refusals_come_before_any_shard(tmp_path, corpus):
                                         r"'text' string"):
         tokenize_to_shards(str(src), tok, tmp_path / "new", log=lambda _: None)
     assert not (tmp_path / "new" / "00000-part-0.npy").exists()
+
+
+def test_a_json_array_of_records_is_read_as_documents(tmp_path):
+    tok = make_tokenizer(tmp_path / "tokenizer.json")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.json").write_text(json.dumps([{"text": t} for t in TOPICS[:5]]))
+    manifest = tokenize_to_shards(str(tmp_path / "src"), tok, tmp_path / "out",
+                                  log=lambda _: None)
+    tokenizer = Tokenizer.from_file(str(tok))
+    ids = np.load(tmp_path / "out" / "00000-a.npy")
+    assert manifest["tokens"] == len(ids)
+    assert tokenizer.decode(ids.tolist(), skip_special_tokens=True) == "".join(TOPICS[:5])
