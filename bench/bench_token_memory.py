@@ -1,7 +1,7 @@
 """A trial's memory with a large domain: read in place (token shards) against the object store.
 
 Writes one domain of --gb GB of token ids (uint16 .npy shards of 100M tokens; random ids
-below a 50,257-token vocabulary: the data path is what is measured) and a small second one,
+below a 4,096-token vocabulary: the data path is what is measured) and a small second one,
 then trains the same tiny proxy on them in a Ray task, twice per corpus size:
 
 - in place (``data.read_in_place`` auto or true): the trial receives
@@ -11,9 +11,12 @@ then trains the same tiny proxy on them in a Ray task, twice per corpus size:
   does; the trial gets zero-copy views of the object store's shared memory.
 
 Each trial runs in a fresh worker process (``max_calls=1``) and reports its resident
-memory when it started and its peak; the bench also records the object store's bytes in
-use and the driver's peak memory. Sizes: --gb and a tenth of it, to show what grows with the
-corpus.
+memory when it started, its peak, and at its end by kind: anonymous (its own heap),
+file-backed (mapped shards: clean page cache the kernel can drop) and shared (the object
+store's pages it touched). The bench also records the bytes each path sends through the
+object store and the driver's peak memory. Before each trial the page cache is dropped
+when the bench may (root on Linux), so the shards are read cold, as a corpus of hundreds of
+GB would be. Sizes: --gb and a tenth of it, to show what grows with the corpus.
 
     python bench/bench_token_memory.py [--gb 2] [--steps 60]
 
@@ -23,6 +26,8 @@ Writes bench/results/token_memory.json (quoted in docs/benchmarks.md).
 from __future__ import annotations
 
 import dataclasses
+import os
+import pickle
 import resource
 import shutil
 import time
@@ -30,7 +35,7 @@ import time
 import numpy as np
 from common import bench_parser, fresh_folder, machine, write_record
 
-VOCAB = 50_257
+VOCAB = 4_096
 SHARD_TOKENS = 100_000_000
 
 
@@ -46,11 +51,23 @@ def make_domain(folder, tokens: int, seed: int):
     return read_token_source(str(folder), folder, None, "bench")
 
 
-def rss_mib() -> float:
+def rss_mib(kind: str = "VmRSS") -> float:
+    """This process's resident memory (MiB): all (VmRSS), or RssAnon / RssFile / RssShmem."""
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(kind + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def drop_page_cache() -> bool:
+    """Drop the kernel's clean page cache (root on Linux only); whether it was dropped."""
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("1\n")
+        return True
+    except OSError:
+        return False
 
 
 def train_and_measure(data, steps: int) -> dict:
@@ -67,15 +84,12 @@ def train_and_measure(data, steps: int) -> dict:
                               eval_every=steps // 3, eval_tokens=4096)
     t0 = time.perf_counter()
     record = train_proxy({"big": 0.7, "small": 0.3}, data, model, training)
-    return {"rss_at_start_mib": started, "peak_rss_mib": resource.getrusage(
-        resource.RUSAGE_SELF).ru_maxrss / 1024, "train_seconds": time.perf_counter() - t0,
-        "final_target_loss": record.final_target_loss}
-
-
-def object_store_used_mib(ray) -> float:
-    total = ray.cluster_resources().get("object_store_memory", 0)
-    free = ray.available_resources().get("object_store_memory", 0)
-    return (total - free) / 2**20
+    return {"rss_at_start_mib": started,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "end_anon_mib": rss_mib("RssAnon"), "end_file_mib": rss_mib("RssFile"),
+            "end_shared_mib": rss_mib("RssShmem"),
+            "train_seconds": time.perf_counter() - t0,
+            "final_target_loss": record.final_target_loss}
 
 
 def main() -> None:
@@ -110,12 +124,14 @@ def main() -> None:
                 setting = "true" if path == "in place" else "false"  # data.read_in_place
                 data = dataclasses.replace(in_place, train={
                     d: trial_tokens(t, setting) for d, t in in_place.train.items()})
+                sent = len(pickle.dumps(data, protocol=5)) / 2**20  # what ray.put stores
                 ref = ray.put(data)
-                store = object_store_used_mib(ray)
+                cold = drop_page_cache()
                 out = ray.get(measure.remote(ref, args.steps))
                 rows.append({"corpus_gb": round(gb, 3), "path": path,
-                             "object_store_used_mib": round(store), **{
-                                 k: round(v, 1) for k, v in out.items()}})
+                             "sent_through_object_store_mib": round(sent, 3),
+                             "page_cache_dropped": cold,
+                             **{k: round(v, 1) for k, v in out.items()}})
                 print(rows[-1], flush=True)
                 del ref, data
             shutil.rmtree(work / f"big-{gb:g}")

@@ -8,8 +8,9 @@ are byte-identical and records tokens per second of each, measured one after the
 the same machine.
 
 Note: the tokenizers library already encodes a batch on all cores (its Rayon threads), so
-one process is not one core; Ray Data's workers add processes, which matters on nodes with
-many cores and across nodes.
+one process is not one core; raymix's Ray Data workers encode on one thread each (one CPU
+each, as Ray reserves). Run with ``TOKENIZERS_PARALLELISM=false`` (and another --out) to
+compare one thread against workers of one thread.
 
     python bench/bench_tokenize.py [--mb 200] [--files 16] [--workers 2]
 

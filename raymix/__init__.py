@@ -41,6 +41,7 @@ _PUBLIC = {
     "load_constraints": "raymix.config.parse",
     "cost_preview": "raymix.workflows.costing",
     "prepare": "raymix.data.tokenize",
+    "tokenize_to_shards": "raymix.data.tokenize_shards",
     "run_sweep": "raymix.sweep.runner",
     "read_runs": "raymix.runs.wide",
     "read_long_runs": "raymix.runs.long",
@@ -91,6 +92,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
     from raymix.config.parse import load_config, load_constraints
     from raymix.config.schema import FitConfig, SearchConfig, SweepConfig
     from raymix.data.tokenize import PreparedData, prepare
+    from raymix.data.tokenize_shards import tokenize_to_shards
     from raymix.errors import ConfigError, UserError
     from raymix.proposal.critical_share import CriticalProportion
     from raymix.proposal.proposer import Proposal

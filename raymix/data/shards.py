@@ -22,6 +22,7 @@ memory does not grow with the corpus.
 from __future__ import annotations
 
 import glob
+import mmap
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +52,14 @@ class Shard:
     length: int
 
     def open(self) -> np.ndarray:
-        return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset,
-                         shape=(self.length,))
+        """The ids, memory-mapped read-only. Training reads random windows: the mapping is
+        advised so (``MADV_RANDOM``), else each window would map megabytes of read-ahead."""
+        tokens = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset,
+                           shape=(self.length,))
+        mapped = getattr(tokens, "_mmap", None)
+        if mapped is not None and hasattr(mmap, "MADV_RANDOM"):
+            mapped.madvise(mmap.MADV_RANDOM)
+        return tokens
 
 
 class TokenShards:

@@ -9,9 +9,9 @@ domain's ``source`` can then name (:mod:`raymix.data.shards` reads it in place).
 Both paths run the same per-file function, so they write byte-identical shards:
 
 - ``workers=0``: one process, file after file (small corpora);
-- ``workers=N``: Ray Data maps the files over a pool of ``N`` actors (one CPU each, the
-  tokenizer loaded once per actor) on the cluster Ray is connected to; a line is logged
-  as each shard is finished.
+- ``workers=N``: Ray Data maps the files over a pool of ``N`` actors (one CPU and one
+  encoding thread each, the tokenizer loaded once per actor) on the cluster Ray is
+  connected to; a line is logged as each shard is finished.
 
 Each shard is written under a temporary name and renamed when whole, so a crash leaves
 finished shards and nothing half written; running again skips the shards that exist
@@ -242,8 +242,35 @@ def plan_tokenize(source: str, tokenizer_path: str | Path, output: str | Path, *
 def tokenize_to_shards(source: str, tokenizer_path: str | Path, output: str | Path, *,
                        text_field: str = "text", workers: int = 0,
                        log: Callable[[str], None] = print) -> dict:
-    """:func:`plan_tokenize`, then :meth:`TokenizeJob.run`: every input file of ``source``
-    tokenized into a shard in ``output``; returns the manifest."""
+    """Tokenize every input file of ``source`` into a ``.npy`` shard in ``output``.
+
+    :func:`plan_tokenize` (every refusal, before any work), then :meth:`TokenizeJob.run`.
+    Shards already in ``output`` are kept (a resumed run). ``output`` can then be a
+    domain's ``source``.
+
+    Parameters
+    ----------
+    source : str
+        A folder, glob or file of ``.jsonl`` / ``.json`` records, ``.parquet`` files or text
+        files (one document each).
+    tokenizer_path : str or Path
+        A tokenizer.json with an ``<|endoftext|>`` token (it ends each document).
+    output : str or Path
+        The folder of the shards and ``manifest.json``.
+    text_field : str, default="text"
+        The records' text column.
+    workers : int, default=0
+        0: in this process; N: with Ray Data on N actors of the connected Ray cluster (or
+        of a local one Ray Data starts).
+    log : callable, default=print
+        Receives one line per finished shard, and a summary.
+
+    Returns
+    -------
+    dict
+        The manifest: the tokenizer and its hash, dtype, vocabulary size, total tokens, and
+        each shard's input file and tokens.
+    """
     return plan_tokenize(source, tokenizer_path, output, text_field=text_field).run(workers, log)
 
 
@@ -255,7 +282,11 @@ def _with_ray(rows: list[dict], args: tuple, workers: int) -> Iterator[dict]:
         return iter(())
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map(
         FileTokenizer, fn_constructor_args=args,
-        compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
+        compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
+        # one CPU each, as reserved: the tokenizers library would otherwise encode on a
+        # thread per core in every worker (2 cores: 1.22M tokens/s against 1.48M with one
+        # thread each, bench/bench_tokenize.py)
+        runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false"}})
     return dataset.iter_rows()
 
 

@@ -108,6 +108,7 @@ def test_a_killed_driver_resumes_its_adaptive_strategy_with_every_mixture_once(t
     assert "9/9 done" in out and (sweep / "proposal.json").is_file()
 
 
+@pytest.mark.slow  # 50 s
 def test_a_killed_trial_worker_is_retried_and_nothing_is_lost(tmp_path, cache_dir):
     _, sweep, proc = _start_sweep(tmp_path, cache_dir, count=6, steps=90)
     try:

@@ -207,6 +207,7 @@ def test_continual_pretraining_sweep_finds_the_critical_share(tmp_path, cache_di
     assert "critical proportion of 'code'" in done.stdout
 
 
+@pytest.mark.slow  # 40 s
 def test_mixmin_sweep_trains_one_proxy_per_domain_and_mixes_them(tmp_path, cache_dir):
     """MixMin end to end: 3 proxies (one per domain), then the convex mixture of them."""
     config = write_config(tmp_path, cache_dir, mixtures={"method": "per_domain", "repeats": 0},

@@ -17,7 +17,8 @@ import pytest
 
 import raymix
 
-FUNCTIONS = ["load_config", "load_constraints", "cost_preview", "prepare", "run_sweep",
+FUNCTIONS = ["load_config", "load_constraints", "cost_preview", "prepare",
+             "tokenize_to_shards", "run_sweep",
              "read_runs", "read_long_runs", "fit", "predict", "propose", "critical",
              "run_validation"]
 
