@@ -1,0 +1,54 @@
+"""Training a group of proxies as one stacked model gives each proxy its solo run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from test_proxy import MODEL, TRAIN, data  # noqa: F401  (the fixture: real text as bytes)
+
+from raymix.training import group as group_module
+from raymix.training import train_proxy
+from raymix.training.group import train_group
+
+MIXTURES = [{"code": 0.8, "prose": 0.2}, {"code": 0.3, "prose": 0.7}, {"code": 0.5, "prose": 0.5},
+            {"code": 0.1, "prose": 0.9}]
+SEEDS = [0, 1, 2, 3]
+
+
+def test_a_group_of_four_trains_each_proxy_as_its_solo_run(data):  # noqa: F811
+    torch.set_num_threads(1)
+    group = train_group(MIXTURES, SEEDS, data, MODEL, TRAIN, device=torch.device("cpu"))
+    assert [r.mixture for r in group] == MIXTURES and [r.seed for r in group] == SEEDS
+    for record, mixture, seed in zip(group, MIXTURES, SEEDS):
+        solo = train_proxy(mixture, data, MODEL, dataclasses.replace(TRAIN, seed=seed),
+                           device=torch.device("cpu"))
+        assert [e.step for e in record.evaluations] == [e.step for e in solo.evaluations]
+        for ours, theirs in zip(record.evaluations, solo.evaluations):  # at every evaluation
+            assert ours.target_loss == pytest.approx(theirs.target_loss, abs=2e-3)
+            for domain, loss in theirs.losses.items():
+                assert ours.losses[domain] == pytest.approx(loss, abs=2e-3)
+        assert record.params == solo.params and record.tokens_seen == solo.tokens_seen
+
+
+def test_a_diverging_proxy_fails_alone_and_the_others_are_untouched(data,  # noqa: F811
+                                                                     monkeypatch):
+    torch.set_num_threads(1)
+    cpu = torch.device("cpu")
+    calm = train_group(MIXTURES[:2], SEEDS[:2], data, MODEL, TRAIN, device=cpu)
+    build = group_module.build_model
+
+    def broken_second(model_cfg, vocab_size, seed, init_from=None):
+        model = build(model_cfg, vocab_size, seed, init_from)
+        if seed == SEEDS[1]:  # its weights are not finite from the start: it diverges
+            with torch.no_grad():
+                model.model.layers[0].mlp.up_proj.weight.fill_(float("inf"))
+        return model
+
+    monkeypatch.setattr(group_module, "build_model", broken_second)
+    mixed = train_group(MIXTURES[:2], SEEDS[:2], data, MODEL, TRAIN, device=cpu)
+    assert mixed[1].status == "failed" and "loss became nan" in mixed[1].reason
+    assert mixed[1].evaluations == []
+    assert mixed[0].status == "ok"
+    assert mixed[0].evaluations == calm[0].evaluations  # bit for bit
