@@ -58,7 +58,7 @@ LOAD_CONFIG = {
 }
 AGGREGATOR_LINE = re.compile(
     r"\[sweep\] aggregator: ([\d,]+) results stored, ([\d.]+) ms each \(median; p99 ([\d.]+) "
-    r"ms, max (\d+) ms\), ([\d,]+) records held in (\d+) MiB \((\d+) MiB at its start, "
+    r"ms, max ([\d.]+) ms\), ([\d,]+) records held in (\d+) MiB \((\d+) MiB at its start, "
     r"(\d+) MiB at most\)")
 ALREADY = re.compile(r"\[sweep\] (\d+) runs planned, (\d+) already stored")
 

@@ -214,7 +214,7 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
 def describe_load(load: AggregatorLoad) -> str:
     """One line on what storing the results cost the aggregator."""
     return (f"[sweep] aggregator: {load.stored:,} results stored, {load.add_ms_median:.1f} ms "
-            f"each (median; p99 {load.add_ms_p99:.1f} ms, max {load.add_ms_max:.0f} ms), "
+            f"each (median; p99 {load.add_ms_p99:.1f} ms, max {load.add_ms_max:.1f} ms), "
             f"{load.held:,} records held in {load.rss_mib:.0f} MiB ({load.start_rss_mib:.0f} "
             f"MiB at its start, {load.peak_rss_mib:.0f} MiB at most)")
 

@@ -18,3 +18,17 @@ def test_the_callback_pickles_where_print_was_replaced(monkeypatch, capsys):
     monkeypatch.undo()
     progress.log("[sweep] a line")
     assert capsys.readouterr().out == "[sweep] a line\n"
+
+
+def test_the_aggregator_line_keeps_its_numbers_in_order():
+    """p99 and max print alike: a p99 that is the max must not print above it."""
+    from bench_sweep_load import aggregator_line
+
+    from raymix.sweep.aggregator import AggregatorLoad
+    from raymix.sweep.runner import describe_load
+
+    load = AggregatorLoad(stored=90, held=300, add_ms_median=1.26, add_ms_p99=37.4,
+                          add_ms_max=37.4, start_rss_mib=567.2, rss_mib=616.0, peak_rss_mib=678.9)
+    parsed = aggregator_line([describe_load(load)])
+    assert parsed["add_ms_median"] <= parsed["add_ms_p99"] <= parsed["add_ms_max"] == 37.4
+    assert (parsed["stored"], parsed["records_held"]) == (90, 300)
