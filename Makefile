@@ -43,11 +43,11 @@ test: lint
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
-# the eleven longest end-to-end tests (multi-scale + validate, continual pretraining, a
+# the thirteen longest end-to-end tests (multi-scale + validate, continual pretraining, a
 # node removed mid-sweep, a confirmation round killed and resumed, the README's Python API,
-# RegMix's proxy shrunk, compiled and not, `raymix submit` of jobs, a killed aggregator, a
-# killed trial worker, storage that refuses results, a MixMin sweep): about 16 minutes
-# more; CI runs them too
+# RegMix's proxy shrunk, compiled and not, `raymix submit` and `ray job submit` of jobs, a
+# killed aggregator, a killed trial worker, storage that refuses results, a MixMin sweep,
+# Ray Data tokenizing as one process does): about 18 minutes more; CI runs them too
 test-slow: setup
 	$(PY) -m pytest -q -m slow --durations=5 tests
 

@@ -44,6 +44,7 @@ def head_node():
 
 
 @pytest.mark.skipif(shutil.which(RAY) is None and not Path(RAY).exists(), reason="no ray CLI")
+@pytest.mark.slow  # 1 minute
 def test_ray_job_submit_runs_a_sweep(head_node, tmp_path):
     raw = json.loads(json.dumps(TINY))
     raw["data"]["cache_dir"] = str(tmp_path / "cache")

@@ -82,6 +82,7 @@ def test_a_sweep_reads_shards_and_a_megatron_dataset_in_place(tmp_path, made_tok
     assert math.isfinite(record["evaluations"][-1]["target_loss"])
 
 
+@pytest.mark.slow  # 50 s
 def test_ray_data_tokenizes_into_the_same_shards_as_one_process(tmp_path, made_tokens):
     from pydoc_data.topics import topics
 
