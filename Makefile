@@ -47,7 +47,7 @@ test-unit: setup
 # node removed mid-sweep, a confirmation round killed and resumed, the README's Python API,
 # RegMix's proxy shrunk, compiled and not, `raymix submit` and `ray job submit` of jobs, a
 # killed aggregator, a killed trial worker, storage that refuses results, a MixMin sweep,
-# Ray Data tokenizing as one process does): about 18 minutes more; CI runs them too
+# Ray Data tokenizing as one process does): about 14 minutes more; CI runs them too
 test-slow: setup
 	$(PY) -m pytest -q -m slow --durations=5 tests
 
