@@ -419,16 +419,14 @@ def _token_domain(cfg: SweepConfig, index: int, source: TokenSource, tokenizer: 
     stream = TokenShards(source.shards)
     total = len(stream)
     size = _valid_size(total, cfg)
-    starts = source.doc_starts
-    if starts is None:  # flat shards: documents end with the end-of-text token
-        look = max(0, total - 2 * size)
-        tail = stream[look:]
-        starts = look + np.flatnonzero(tail == tokenizer.token_to_id(EOT)) + 1
-    split = _valid_start(np.asarray(starts, dtype=np.int64), total, size)
+    eot = tokenizer.token_to_id(EOT)
+    # the first document start in the tail (from the index, or past an end-of-text token)
+    first = document_starts(source, stream, eot)(total - size)
+    split = _valid_start(np.array([first]), total, size)
     train = stream.head(split)
     if d.max_tokens is not None:  # whole documents drawn across the stream, not read
-        start_at = document_starts(source, train, tokenizer.token_to_id(EOT))
-        train = train.sample(d.max_tokens, start_at, seed=cfg.data.seed)
+        train = train.sample(d.max_tokens, document_starts(source, train, eot),
+                             seed=cfg.data.seed)
     valid = stream[split:].astype(dtype)
     valid_file = f"tokens/{d.name}.valid.bin"
     valid.tofile(folder / valid_file)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -120,18 +121,11 @@ class FileTokenizer:
     def __call__(self, row: dict) -> dict:
         started = time.perf_counter()
         encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
-        pieces, batch, docs = [], [], 0
-        for doc in documents(Path(row["input"]), self.text_field):
-            batch.append(doc)
-            if len(batch) == self.BATCH:
-                pieces += [np.array(e.ids + [self.eot], dtype=self.dtype)
-                           for e in encode(batch, add_special_tokens=False)]
-                docs, batch = docs + len(batch), []
-        if batch:
+        docs, pieces = documents(Path(row["input"]), self.text_field), []
+        while batch := list(itertools.islice(docs, self.BATCH)):  # streamed, a batch at a time
             pieces += [np.array(e.ids + [self.eot], dtype=self.dtype)
                        for e in encode(batch, add_special_tokens=False)]
-            docs += len(batch)
-        result = {**row, "docs": docs, "tokens": sum(len(p) for p in pieces)}
+        result = {**row, "docs": len(pieces), "tokens": sum(len(p) for p in pieces)}
         if not pieces:  # no documents: no shard (an empty one is not a token source)
             return {**result, "seconds": time.perf_counter() - started}
         tokens = np.concatenate(pieces)
