@@ -130,8 +130,11 @@ def summarise_speed(speed: dict[str, Any]) -> str | None:
     compiled = (f"compiled {speed['compiled']} of {speed['runs']} (first step "
                 f"{_duration(speed['compile_seconds'])})" if speed["compiled"]
                 else "not compiled")
+    groups = [g for g in speed.get("group_sizes", []) if g > 1]
+    together = (f" in groups of {'/'.join(str(g) for g in groups)} (one stacked model each)"
+                if groups else "")
     return (f"[sweep] proxies trained at a median {speed['tokens_per_second']:,.0f} tokens/s "
-            f"each, waiting for batches {speed['data_wait_fraction']:.1%} of the time; "
+            f"each{together}, waiting for batches {speed['data_wait_fraction']:.1%} of the time; "
             f"micro-batches of {micro} sequences; {compiled}")
 
 

@@ -127,6 +127,7 @@ def _check_overrides(entry: ModelOverrides, base: ModelConfig, where: str) -> No
 MAX_MIXTURES = 100_000  # mixtures.count: each is a proxy run
 MAX_CANDIDATES = 10_000_000  # search.candidates: simulated mixtures, held in memory at once
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds
+MAX_MODELS_PER_TRIAL = 1024  # compute.models_per_trial: proxies stacked in one trial
 
 
 def check_seed(value: int, field: str) -> None:
@@ -197,11 +198,13 @@ def _check_compute(cfg: SweepConfig) -> None:
                                       or float(c.gpus_per_trial).is_integer()),
            "compute.gpus_per_trial", "must be 0, a fraction <= 1 (e.g. 0.25) or a whole number "
            f"(got {c.gpus_per_trial:g})")
-    _check(c.cpus_per_trial > 0, "compute.cpus_per_trial", "must be positive")
     _check(c.max_concurrent is None or c.max_concurrent >= 1, "compute.max_concurrent",
            "must be at least 1 or null")
     _check(c.max_retries >= 0, "compute.max_retries", "must be >= 0")
     _check(c.num_cpus is None or c.num_cpus >= 1, "compute.num_cpus", "must be at least 1")
+    _check(c.models_per_trial == "auto" or 1 <= c.models_per_trial <= MAX_MODELS_PER_TRIAL,
+           "compute.models_per_trial",
+           f"must be between 1 and {MAX_MODELS_PER_TRIAL}, or auto (got {c.models_per_trial})")
     for key in ("gpu_memory_gb", "memory_per_trial_gb"):
         value = getattr(c, key)
         _check(value is None or value > 0, f"compute.{key}", "must be positive (GiB) or null")

@@ -381,6 +381,10 @@ class ComputeConfig(Section):
     # it), or for CPU trials the RAM each may use (GiB; also asked of Ray for placement)
     gpu_memory_gb: Float | None = None
     memory_per_trial_gb: Float | None = None
+    # proxies one trial trains together as one stacked model (raymix/training/group.py):
+    # a number, or auto (GPU trials: as many as the trial's memory holds, no more than
+    # keeps every slot busy; CPU trials: 1)
+    models_per_trial: IntOrAuto = 1
 
 
 # ----------------------------------------------------------------------------- fit and proposal

@@ -77,6 +77,9 @@ class RunRecord:
     compile_seconds: float | None = None
     tokens_per_second: float | None = None
     data_wait_fraction: float | None = None
+    # how many proxies trained together as one stacked model (compute.models_per_trial);
+    # left out for a proxy trained alone
+    group_size: int | None = None
     # MixMin: the final model's log-probability of each target token (6 decimals)
     target_logprobs: list[float] | None = None
     # where and when it ran (a sweep's trial)

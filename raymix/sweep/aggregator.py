@@ -30,10 +30,9 @@ import ray
 from raymix.regression import fit_regressor
 from raymix.runs import ResultStore, RunRecord, export_tables, loss_column, tables
 from raymix.sweep.strategy import Suggestion, SweepStrategy
-from raymix.sweep.trial import NAMESPACE
+from raymix.sweep.trial import DUPLICATE, NAMESPACE, REFUSED, STORED
 
 EXPORT_EVERY_S = 10.0  # rewrite the CSVs at most this often while results arrive
-STORED, DUPLICATE, REFUSED = "stored", "duplicate", "refused"  # what add() can answer
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,8 @@ def store_summary(records) -> StoreSummary:
 def speed_summary(records) -> dict:
     """How the runs trained: the median tokens per second of a run (after its first
     step), the median share of training time spent waiting for batches, how many
-    compiled and their median first step, the micro-batch sizes. Empty for records of an
+    compiled and their median first step, the micro-batch sizes, the sizes of the groups
+    they trained in (``compute.models_per_trial``; 1 alone). Empty for records of an
     older raymix, which did not measure these."""
     measured = [r for r in records if r.tokens_per_second is not None]
     if not measured:
@@ -88,7 +88,9 @@ def speed_summary(records) -> dict:
                                                     for r in measured),
             "compiled": len(compiled),
             "compile_seconds": statistics.median(compiled) if compiled else None,
-            "micro_batch_sizes": sorted({r.micro_batch_size for r in measured})}
+            "micro_batch_sizes": sorted({r.micro_batch_size for r in measured}),
+            # proxies trained together as one stacked model (1: alone)
+            "group_sizes": sorted({r.group_size or 1 for r in measured})}
 
 
 @dataclass(frozen=True)

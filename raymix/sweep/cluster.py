@@ -4,18 +4,23 @@
 else starts a private local one and stops it when done. Each trial asks for
 ``compute.cpus_per_trial`` CPUs, ``compute.gpus_per_trial`` GPUs (0.25 packs four
 proxies per GPU) and, for CPU trials with ``compute.memory_per_trial_gb``, that memory.
+A trial trains ``compute.models_per_trial`` proxies at once, as one stacked model
+(:func:`models_per_trial`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 
 import ray
 
 from raymix.config import SweepConfig
 from raymix.sweep.trial import NAMESPACE
-from raymix.training.memory import GIB
+from raymix.training.memory import GIB, proxies_that_fit, trial_memory_gb
+
+MAX_AUTO_GROUP = 128  # models_per_trial auto stacks no more proxies than this in one trial
 
 
 @contextlib.contextmanager
@@ -67,3 +72,34 @@ def trial_slots(cfg: SweepConfig) -> float:
     if cfg.compute.max_concurrent:
         slots = min(slots, cfg.compute.max_concurrent)
     return slots
+
+
+def models_per_trial(cfg: SweepConfig, runs: int) -> int:
+    """How many of ``runs`` planned runs one trial trains as one stacked model.
+
+    ``compute.models_per_trial`` when it is a number (no more than the runs). ``auto``:
+    on CPU trials 1 (a CPU step is bound by arithmetic, and a group is no faster:
+    docs/benchmarks.md); on GPU trials as many as the trial's memory holds
+    (``compute.gpu_memory_gb``, else this machine's GPU), but no more than
+    :data:`MAX_AUTO_GROUP` and no more than leaves every trial slot a group to train.
+    """
+    setting = cfg.compute.models_per_trial
+    if setting != "auto":
+        return max(1, min(setting, runs))
+    c = cfg.compute
+    if not c.gpus_per_trial:
+        return 1
+    given = trial_memory_gb(c.gpus_per_trial, c.gpu_memory_gb, c.memory_per_trial_gb)
+    budget = given[0] if given else _local_gpu_gib(c.gpus_per_trial)
+    fit = proxies_that_fit(cfg, budget) if budget else MAX_AUTO_GROUP
+    every_slot_busy = math.ceil(runs / max(1.0, trial_slots(cfg)))
+    return max(1, min(MAX_AUTO_GROUP, fit, every_slot_busy))
+
+
+def _local_gpu_gib(gpus_per_trial: float) -> float | None:
+    """A trial's share of this machine's first GPU (GiB), or None without one."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return min(1.0, gpus_per_trial) * torch.cuda.get_device_properties(0).total_memory / GIB

@@ -9,8 +9,7 @@ import ray
 from ray import tune
 
 from raymix.formatting import format_number
-from raymix.sweep.aggregator import REFUSED
-from raymix.sweep.trial import PlannedRun
+from raymix.sweep.trial import REFUSED, PlannedTrial
 
 
 def print_line(line: str) -> None:
@@ -59,29 +58,32 @@ class SweepProgress(tune.Callback):
         self._log_fit_if_ready()
         if not result.get("final"):
             return
-        self.done += 1
+        runs, failed = result.get("runs", 1), result.get("failed", 0)
+        before, self.done = self.done, self.done + runs  # a group's trial finishes several
         loss = result.get("target_loss", math.nan)
         if result.get("status") == "ok" and loss < self.best[0]:
             self.best = (loss, result["run_id"])
         new = self.done - self.started_done
         eta = (time.monotonic() - self.t0) / new * (self.total - self.done)
         best = f"{self.best[0]:.4f} ({self.best[1]})" if self.best[1] else "n/a"
-        status = "" if result.get("status") == "ok" else f" [{result.get('status')}]"
+        status = ("" if not failed else " [failed]" if runs == 1
+                  else f" [{failed} of {runs} failed]")
         self.log(f"[sweep] {self.done}/{self.total} done{status}, ETA {_duration(eta)}, "
                  f"best target loss {best}")
-        if (self.start_fit and self.fit_every and self.pending_fit is None
-                and self.done % self.fit_every == 0 and self.done < self.total):
+        crossed = self.fit_every and self.done // self.fit_every > before // self.fit_every
+        if (self.start_fit and crossed and self.pending_fit is None
+                and self.done < self.total):
             self.pending_fit = self.start_fit()
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         self.running.discard(trial.trial_id)
         # a worker or node died under the trial: Tune starts it again (compute.max_retries)
-        self.log(f"[sweep] {PlannedRun.from_config(trial.config).run_id}: its worker died; "
+        self.log(f"[sweep] {PlannedTrial.from_config(trial.config).name}: its worker died; "
                  f"retrying ({trial.num_failures} failure(s) so far)")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.running.discard(trial.trial_id)
-        self.log(f"[sweep] {PlannedRun.from_config(trial.config).run_id}: failed for good "
+        self.log(f"[sweep] {PlannedTrial.from_config(trial.config).name}: failed for good "
                  f"after {trial.num_failures} tries; a re-run of the sweep tries it again")
 
     def _log_fit_if_ready(self) -> None:

@@ -1,4 +1,4 @@
-"""The sweep: every planned mixture is one Ray Tune trial that trains one proxy.
+"""The sweep: every planned mixture is trained by a Ray Tune trial, alone or in a group.
 
 Flow of ``run_sweep(cfg)``:
 
@@ -13,6 +13,7 @@ Flow of ``run_sweep(cfg)``:
    (:mod:`raymix.sweep.strategy`); its suggestions then make the base of ``plan.csv``;
 4. run a Tune experiment over the planned runs that have no stored result yet (so a
    re-run after the driver died resumes instead of starting over, and nothing runs twice);
+   a trial trains ``compute.models_per_trial`` of them at once, as one stacked model;
 5. export mixtures.csv / metrics.csv (base size) and runs.csv / runs.parquet (every
    evaluation of every size, long format) from the aggregator's table.
 
@@ -26,6 +27,7 @@ sweeps), :mod:`~raymix.sweep.progress` (what is shown) and :mod:`~raymix.sweep.c
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from pathlib import Path
 
@@ -39,7 +41,7 @@ from raymix.errors import ConfigError, UserError
 from raymix.files import folder_problem
 from raymix.runs import RUN_COLUMN, ResultStore, SweepLayout, export_tables
 from raymix.sweep.aggregator import AggregatorLoad, actor_name, get_aggregator, store_summary
-from raymix.sweep.cluster import ray_cluster, trial_resources, trial_slots
+from raymix.sweep.cluster import models_per_trial, ray_cluster, trial_resources, trial_slots
 from raymix.sweep.experiment import check_experiment, start_experiment
 from raymix.sweep.plan import (
     CONFIRM_ID,
@@ -51,7 +53,7 @@ from raymix.sweep.plan import (
 )
 from raymix.sweep.progress import StopWhenStorageFails, SweepProgress, print_line
 from raymix.sweep.strategy import MixtureSuggester, strategy_settings, suggestions_in_flight
-from raymix.sweep.trial import PlannedRun, TrialSettings, proxy_data, proxy_trial
+from raymix.sweep.trial import PlannedTrial, TrialSettings, group_trials, proxy_data, proxy_trial
 from raymix.training import check_memory
 
 
@@ -186,17 +188,20 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
             made = len(ray.get(aggregator.suggestions.remote()))
             left = len(queued) + cfg.mixtures.count - made
             if left:
-                suggester = MixtureSuggester(aggregator, queued, cfg.training.seed, BASE_SCALE,
-                                             in_flight=lambda: suggestions_in_flight(cfg))
-                refused = _run_tune(cfg, prepared, suggester=suggester, count=left, **experiment)
+                per_trial = models_per_trial(cfg, left)
+                suggester = MixtureSuggester(
+                    aggregator, queued, cfg.training.seed, BASE_SCALE, per_trial=per_trial,
+                    in_flight=lambda: suggestions_in_flight(cfg, per_trial))
+                refused = _run_tune(cfg, prepared, suggester=suggester,
+                                    count=math.ceil(left / per_trial), **experiment)
                 _stop_if_refused(refused or suggester.refused, aggregator, sweep_dir,
                                  storage_field)
             plan = adaptive_plan(cfg, ray.get(aggregator.suggestions.remote()))
             save_plan(cfg, plan)
         todo = plan[~plan[RUN_COLUMN].isin(ray.get(aggregator.run_ids.remote()))]
         if len(todo):
-            _stop_if_refused(_run_tune(cfg, prepared, trials=planned_trials(cfg, todo),
-                                       **experiment),
+            trials = group_trials(planned_trials(cfg, todo), models_per_trial(cfg, len(todo)))
+            _stop_if_refused(_run_tune(cfg, prepared, trials=trials, **experiment),
                              aggregator, sweep_dir, storage_field)
         tune_seconds = time.perf_counter() - tune_started if to_train else 0.0
         paths = {k: Path(v) for k, v in ray.get(aggregator.export.remote()).items()}
@@ -230,19 +235,20 @@ def _stop_if_refused(refused: str | None, aggregator, sweep_dir: Path, storage_f
 
 
 def _run_tune(cfg: SweepConfig, prepared: PreparedData, *, aggregator_name: str,
-              progress: SweepProgress, trials: list[PlannedRun] | None = None,
+              progress: SweepProgress, trials: list[PlannedTrial] | None = None,
               suggester: MixtureSuggester | None = None, count: int = 0) -> str | None:
     """Run one Tune experiment; returns why the storage refused a result, if it did.
 
-    Its trials are either the given ``trials`` (a grid: one per planned run) or ``count``
-    suggestions of an adaptive strategy's ``suggester``.
+    Its trials are either the given ``trials`` (a grid: each one planned run or a group)
+    or ``count`` trials of an adaptive strategy's ``suggester`` (each takes
+    ``compute.models_per_trial`` suggestions).
     """
     settings = TrialSettings.of(cfg, aggregator_name)
     trainable = tune.with_parameters(proxy_trial, data=proxy_data(cfg, prepared),
                                      settings=settings)
     concurrent = cfg.compute.max_concurrent
     if suggester is None:
-        space, search = {"trial": tune.grid_search([t.to_config()["trial"] for t in trials])}, {}
+        space, search = {"runs": tune.grid_search([t.to_config()["runs"] for t in trials])}, {}
     else:
         space, search = {}, {"search_alg": suggester, "num_samples": count}
         # Tune keeps only one trial of a custom searcher pending unless told how many may
@@ -279,4 +285,4 @@ def _run_tune(cfg: SweepConfig, prepared: PreparedData, *, aggregator_name: str,
 
 
 def _trial_dirname(trial) -> str:
-    return PlannedRun.from_config(trial.config).run_id
+    return PlannedTrial.from_config(trial.config).name

@@ -47,7 +47,7 @@ from raymix.mixtures import (
 )
 from raymix.runs import RunRecord, SweepLayout
 from raymix.sweep.cluster import trial_slots
-from raymix.sweep.trial import PlannedRun
+from raymix.sweep.trial import PlannedRun, PlannedTrial
 
 MIN_INITIAL_RUNS = 8  # default initial runs: max(this, count // 4), at most count
 
@@ -256,17 +256,20 @@ class SweepStrategy:
                           json.dumps({"sampler": state, "run_ids": self.run_ids}))
 
 
-def suggestions_in_flight(cfg: SweepConfig) -> int:
+def suggestions_in_flight(cfg: SweepConfig, per_trial: int = 1) -> int:
     """How many runs an adaptive sweep keeps suggested and unfinished at a time.
 
-    ``compute.max_concurrent`` when set. Otherwise the trial slots the cluster has now,
-    plus one: the one more waits for the next free slot, whose trial then starts without
-    waiting for the GP, and on an autoscaling cluster its demand is what makes the
-    autoscaler add a node (the limit grows with each node). But never fewer than the
-    initial runs: they do not depend on results, so all of them go out at once, and a
-    cluster that starts with no worker nodes sees their whole demand.
+    ``compute.max_concurrent`` trials of ``per_trial`` runs when set. Otherwise the trial
+    slots the cluster has now, plus one, each of ``per_trial`` runs: the one more waits
+    for the next free slot, whose trial then starts without waiting for the GP, and on an
+    autoscaling cluster its demand is what makes the autoscaler add a node (the limit
+    grows with each node). But never fewer than the initial runs: they do not depend on
+    results, so all of them go out at once, and a cluster that starts with no worker
+    nodes sees their whole demand.
     """
-    return cfg.compute.max_concurrent or max(int(trial_slots(cfg)) + 1, initial_runs(cfg))
+    if cfg.compute.max_concurrent:
+        return cfg.compute.max_concurrent * per_trial
+    return max((int(trial_slots(cfg)) + 1) * per_trial, initial_runs(cfg))
 
 
 class MixtureSuggester(Searcher):
@@ -282,41 +285,48 @@ class MixtureSuggester(Searcher):
         Training seed of every run.
     scale : str
         Model size of every run (the sweep's base size).
+    per_trial : int, default=1
+        Suggestions one trial trains (as one stacked model: ``compute.models_per_trial``).
     in_flight : callable, optional
-        How many trials may be suggested and not yet finished, asked before each
-        suggestion, so the limit follows a cluster that grows or shrinks. Default: no limit.
+        How many runs may be suggested and not yet finished, asked before each trial,
+        so the limit follows a cluster that grows or shrinks. Default: no limit.
     """
 
     def __init__(self, aggregator, queued: list[Suggestion], seed: int, scale: str,
-                 in_flight: Callable[[], int] | None = None):
+                 per_trial: int = 1, in_flight: Callable[[], int] | None = None):
         super().__init__(metric="target_loss", mode="min")
         self.aggregator, self.queued = aggregator, list(queued)
-        self.seed, self.scale = seed, scale
+        self.seed, self.scale, self.per_trial = seed, scale, per_trial
         self.limit = in_flight
-        self.live: set[str] = set()  # trial ids suggested and not finished
-        self.most_live = 0  # the most at once, for the sweep's summary line
+        self.live: dict[str, int] = {}  # runs of each trial suggested and not finished
+        self.most_live = 0  # the most runs at once, for the sweep's summary line
         self.refused: str | None = None  # why the storage refused the strategy's state
 
     def suggest(self, trial_id: str) -> dict | str | None:
         import ray
 
-        if self.limit is not None and len(self.live) >= self.limit():
+        if self.limit is not None and sum(self.live.values()) >= self.limit():
             return None  # Tune asks again later
-        suggestion = (self.queued.pop(0) if self.queued
-                      else ray.get(self.aggregator.suggest.remote()))
-        if suggestion is not None and suggestion.refused:
-            self.refused = suggestion.refused
-        if suggestion is None or self.refused:
+        runs = []
+        while len(runs) < self.per_trial:
+            suggestion = (self.queued.pop(0) if self.queued
+                          else ray.get(self.aggregator.suggest.remote()))
+            if suggestion is not None and suggestion.refused:
+                self.refused = suggestion.refused
+            if suggestion is None or self.refused:
+                break
+            runs.append(PlannedRun(run_id=suggestion.run_id, seed=self.seed, scale=self.scale,
+                                   mixture=suggestion.mixture))
+        if not runs or self.refused:  # a run that is not saved is never handed out
             return Searcher.FINISHED
-        self.live.add(trial_id)
-        self.most_live = max(self.most_live, len(self.live))
-        return PlannedRun(run_id=suggestion.run_id, seed=self.seed, scale=self.scale,
-                          mixture=suggestion.mixture).to_config()
+        self.live[trial_id] = len(runs)
+        self.most_live = max(self.most_live, sum(self.live.values()))
+        return PlannedTrial(tuple(runs)).to_config()
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
-        """Free the trial's place; its record reached the aggregator, which observed it."""
-        self.live.discard(trial_id)
+        """Free the trial's place; its records reached the aggregator, which observed them."""
+        self.live.pop(trial_id, None)
 
     def save(self, checkpoint_path: str) -> None:
         """Nothing to do: the strategy is saved in ``strategy.json`` at every suggestion.

@@ -1,7 +1,10 @@
-"""One Tune trial: train one planned run's proxy, hand its record to the aggregator.
+"""One Tune trial: train one planned run's proxy (or a group of them), hand each record to
+the aggregator.
 
-What a trial needs comes in two typed pieces: the :class:`PlannedRun` (Tune's config of
-the trial: run id, seed, size and mixture) and the sweep-wide :class:`TrialSettings`
+What a trial needs comes in two typed pieces: the :class:`PlannedTrial` (Tune's config of
+the trial: its :class:`PlannedRun` s, each a run id, seed, size and mixture; more than one
+train together as one stacked model, ``compute.models_per_trial``) and the sweep-wide
+:class:`TrialSettings`
 (model sizes, training, where to report), plus the token arrays (:class:`ProxyData`),
 which travel once through Ray's object store (``tune.with_parameters``) so that every
 trial on a node reads the same zero-copy view.
@@ -23,13 +26,16 @@ from ray import tune
 from raymix.config import ModelConfig, SweepConfig, TrainingConfig
 from raymix.data import PreparedData
 from raymix.data.shards import Shard, TokenShards
-from raymix.runs import FAILED, Evaluation, RunRecord, SweepLayout
+from raymix.runs import FAILED, OK, Evaluation, RunRecord, SweepLayout
 from raymix.training import ProxyData, ProxyDiverged, ProxyOutOfMemory, train_proxy
+from raymix.training.group import train_group
 from raymix.training.loop import device_memory_gib
 from raymix.training.memory import trial_memory_gb
 from raymix.version import __version__
 
 NAMESPACE = "raymix"  # the Ray namespace of every raymix actor
+# what the aggregator answers a record: on disk now, stored before, or refused by the storage
+STORED, DUPLICATE, REFUSED = "stored", "duplicate", "refused"
 
 
 @dataclass(frozen=True)
@@ -41,13 +47,40 @@ class PlannedRun:
     scale: str  # a proxy size by name (BASE_SCALE, or an entry of ``scales``)
     mixture: dict[str, float]
 
+
+
+@dataclass(frozen=True)
+class PlannedTrial:
+    """What one Tune trial trains: one planned run alone, or several of one size as a
+    stacked group (:func:`~raymix.training.group.train_group`)."""
+
+    runs: tuple[PlannedRun, ...]
+
+    @property
+    def name(self) -> str:
+        """The first run's id, and how many more: ``run-0008`` or ``run-0008+7``."""
+        more = len(self.runs) - 1
+        return self.runs[0].run_id + (f"+{more}" if more else "")
+
     def to_config(self) -> dict[str, Any]:
         """Tune's ``config`` of the trial (plain data: Tune logs and pickles it)."""
-        return {"trial": dataclasses.asdict(self)}
+        return {"runs": [dataclasses.asdict(run) for run in self.runs]}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> PlannedRun:
-        return cls(**config["trial"])
+    def from_config(cls, config: dict[str, Any]) -> PlannedTrial:
+        return cls(tuple(PlannedRun(**run) for run in config["runs"]))
+
+
+def group_trials(runs: list[PlannedRun], size: int) -> list[PlannedTrial]:
+    """The trials that train ``runs``: groups of at most ``size`` runs of one proxy size, in
+    plan order, as even as can be (52 runs in groups of 16 make 4 trials of 13)."""
+    trials = []
+    for scale in dict.fromkeys(run.scale for run in runs):
+        same = [run for run in runs if run.scale == scale]
+        count = math.ceil(len(same) / size)
+        bounds = np.linspace(0, len(same), count + 1).round().astype(int)
+        trials += [PlannedTrial(tuple(same[a:b])) for a, b in zip(bounds, bounds[1:])]
+    return trials
 
 
 @dataclass(frozen=True)
@@ -116,41 +149,84 @@ def trial_tokens(tokens, read_in_place: str):
 
 
 def proxy_trial(config: dict, data: ProxyData, settings: TrialSettings) -> None:
-    """Tune function trainable: train one proxy, store its record, report to Tune.
+    """Tune function trainable: train the trial's proxies, store their records, report to Tune.
 
-    The record reaches the aggregator (and so the disk) before the trial's last
-    ``tune.report``, so a trial Tune counts as finished never loses its result.
+    Every record reaches the aggregator (and so the disk) before the trial's last
+    ``tune.report``, so a trial Tune counts as finished never loses a result. A group
+    retried after its trial died trains only its runs that have no stored record.
     """
-    run = PlannedRun.from_config(config)
-    training = dataclasses.replace(settings.training, seed=run.seed)
+    planned = PlannedTrial.from_config(config)
     aggregator = ray.get_actor(settings.aggregator, namespace=NAMESPACE)
+    runs = list(planned.runs)
+    if len(runs) > 1:
+        stored = set(ray.get(aggregator.run_ids.remote()))
+        runs = [run for run in runs if run.run_id not in stored]
     device = trial_device(settings.cpus_per_trial, settings.gpus_per_trial)
     memory = settings.memory_gib
     if memory is None and device.type == "cuda":  # this trial's share of its GPU
         memory = settings.gpus_per_trial * device_memory_gib(device)
-    save_to = str(Path(settings.checkpoints) / run.run_id) if settings.checkpoints else None
     started = time.time()
+    records = (_train_alone(runs[0], data, settings, device, memory) if len(runs) == 1
+               else _train_together(runs, data, settings, device, memory) if runs else [])
+    outcomes = []
+    for run, record in zip(runs, records):
+        record = dataclasses.replace(
+            record, run_id=run.run_id, scale=run.scale, raymix_version=__version__,
+            # where it ran, for an operator reading the records of a multi-node sweep
+            node_id=ray.get_runtime_context().get_node_id(),
+            gpu_ids=[str(g) for g in ray.get_gpu_ids()],
+            wall_seconds=time.time() - started, finished_at=time.time())
+        outcomes.append((record, ray.get(aggregator.add.remote(record))))
+    tune.report(_final_report(planned, outcomes))
+
+
+def _train_alone(run: PlannedRun, data: ProxyData, settings: TrialSettings, device,
+                 memory: float | None) -> list[RunRecord]:
+    """One proxy, reporting each evaluation to Tune as it is made."""
+    training = dataclasses.replace(settings.training, seed=run.seed)
+    save_to = str(Path(settings.checkpoints) / run.run_id) if settings.checkpoints else None
     try:
-        record = train_proxy(run.mixture, data, settings.models[run.scale], training,
-                             device=device, on_eval=lambda row: tune.report(_metrics(row)),
-                             save_to=save_to, target_logprobs=settings.target_logprobs,
-                             memory_gib=memory)
+        return [train_proxy(run.mixture, data, settings.models[run.scale], training,
+                            device=device, on_eval=lambda row: tune.report(_metrics(row)),
+                            save_to=save_to, target_logprobs=settings.target_logprobs,
+                            memory_gib=memory)]
     except (ProxyDiverged, ProxyOutOfMemory) as exc:
         # A diverged proxy is a result, not a crash: record it and do not retry. Nor a
         # proxy that ran out of GPU memory: a retry would run out again.
-        record = RunRecord(status=FAILED, reason=str(exc), mixture=run.mixture, seed=run.seed,
-                           target_name=data.target_name)
-    record = dataclasses.replace(
-        record, run_id=run.run_id, scale=run.scale, raymix_version=__version__,
-        # where it ran, for an operator reading the records of a multi-node sweep
-        node_id=ray.get_runtime_context().get_node_id(),
-        gpu_ids=[str(g) for g in ray.get_gpu_ids()],
-        wall_seconds=time.time() - started, finished_at=time.time())
-    outcome = ray.get(aggregator.add.remote(record))
-    final = record.final_target_loss
-    tune.report({"run_id": run.run_id, "status": record.status, "stored": outcome.status,
-                 "refused": outcome.reason or "", "final": True,
-                 "target_loss": math.nan if final is None else final})
+        return [_failed(run, str(exc), data)]
+
+
+def _train_together(runs: list[PlannedRun], data: ProxyData, settings: TrialSettings, device,
+                    memory: float | None) -> list[RunRecord]:
+    """Several proxies of one size as one stacked model (a diverged one fails alone)."""
+    save_to = [str(Path(settings.checkpoints) / run.run_id) if settings.checkpoints else None
+               for run in runs]
+    try:
+        return train_group([run.mixture for run in runs], [run.seed for run in runs], data,
+                           settings.models[runs[0].scale], settings.training, device=device,
+                           save_to=save_to, target_logprobs=settings.target_logprobs,
+                           memory_gib=memory)
+    except ProxyOutOfMemory as exc:  # the whole group: a retry would run out again
+        return [_failed(run, str(exc), data) for run in runs]
+
+
+def _failed(run: PlannedRun, reason: str, data: ProxyData) -> RunRecord:
+    return RunRecord(status=FAILED, reason=reason, mixture=run.mixture, seed=run.seed,
+                     target_name=data.target_name)
+
+
+def _final_report(planned: PlannedTrial, outcomes: list) -> dict:
+    """The trial's last Tune result: how many runs it holds, how many failed, its best run,
+    and whether the storage refused one (then the sweep stops)."""
+    ok = [(r.final_target_loss, r.run_id) for r, _ in outcomes if r.ok]
+    failed = sum(not r.ok for r, _ in outcomes)
+    refused = [o for _, o in outcomes if o.status == REFUSED]
+    best_loss, best_run = min(ok, default=(math.nan, planned.runs[0].run_id))
+    return {"run_id": best_run, "runs": len(planned.runs), "failed": failed,
+            "status": OK if ok or not outcomes else FAILED,
+            "stored": REFUSED if refused else STORED if outcomes else DUPLICATE,
+            "refused": refused[0].reason if refused else "", "final": True,
+            "target_loss": best_loss}
 
 
 def trial_device(cpus: float, gpus: float):

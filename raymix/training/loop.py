@@ -98,7 +98,7 @@ def token_logprobs(model: torch.nn.Module, tokens: np.ndarray, seq_len: int,
     for i in range(0, n_windows, windows):
         idx = starts[i:i + windows, None] + np.arange(seq_len + 1)
         batch = torch.from_numpy(tokens[idx].astype(np.int64)).to(device)
-        with _autocast(device):
+        with autocast(device):
             hidden = model.model(input_ids=batch[:, :-1]).last_hidden_state
             nll = token_nll(hidden, model.lm_head.weight, batch[:, 1:])
         out.append(-nll.double().cpu().numpy().reshape(-1))
@@ -106,7 +106,7 @@ def token_logprobs(model: torch.nn.Module, tokens: np.ndarray, seq_len: int,
     return np.concatenate(out)
 
 
-def _autocast(device: torch.device):
+def autocast(device: torch.device):
     # bf16 on GPUs (fast, no loss scaling needed); plain float32 on CPUs.
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
@@ -153,11 +153,17 @@ def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConf
         return _train(mixture, data, model_cfg, train_cfg, device, micro, loss_kind, started,
                       on_eval, save_to, target_logprobs)
     except torch.OutOfMemoryError as exc:
-        asked = str(exc).strip().splitlines()[0]
-        raise ProxyOutOfMemory(
-            f"the GPU ran out of memory at a micro-batch of {micro} sequences "
-            f"({asked}); set training.micro_batch_size lower or give each trial more "
-            "memory (compute.gpus_per_trial)") from None
+        raise out_of_memory(exc, micro) from None
+
+
+def out_of_memory(exc: torch.OutOfMemoryError, micro: int,
+                  what: str = "the proxy") -> ProxyOutOfMemory:
+    """The user's error for a CUDA out-of-memory while training ``what``."""
+    asked = str(exc).strip().splitlines()[0]
+    return ProxyOutOfMemory(
+        f"the GPU ran out of memory training {what} at a micro-batch of {micro} sequences "
+        f"({asked}); set training.micro_batch_size lower, compute.models_per_trial lower, "
+        "or give each trial more memory (compute.gpus_per_trial)")
 
 
 def device_memory_gib(device: torch.device) -> float:
@@ -187,7 +193,8 @@ def _train(mixture, data, model_cfg, train_cfg, device, micro, loss_kind, starte
                                   fused=device.type == "cuda")
     batches = MixtureBatches(data.train, mixture, train_cfg.steps, train_cfg.batch_size,
                              model_cfg.seq_len, seed=train_cfg.seed)
-    step_loss = StepLoss(model, loss_kind, device, compile_step(train_cfg.compile, device))
+    step_loss = StepLoss(solo_forward(model, loss_kind, device),
+                         compile_step(train_cfg.compile, device))
     eval_steps = set(train_cfg.eval_steps)
     evaluations = []
     tokens_per_step = train_cfg.batch_size * model_cfg.seq_len
@@ -195,17 +202,12 @@ def _train(mixture, data, model_cfg, train_cfg, device, micro, loss_kind, starte
     loop_started = time.perf_counter()
     with Prefetcher(batches, train_cfg.steps, device) as prefetch:
         for step in range(train_cfg.steps):
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, train_cfg)
-            batch = prefetch.next()
+            loss = step_loss.train_step(
+                step, prefetch.next(), micro, optimizer, train_cfg,
+                clip=lambda: torch.nn.utils.clip_grad_norm_(model.parameters(),
+                                                            train_cfg.grad_clip))
             if step == 0:  # compiles, when compiling: timed apart from training
-                loss = step_loss.first_step(batch, micro, optimizer)
                 first_step_seconds = time.perf_counter() - loop_started
-            else:
-                loss = step_loss.accumulate(batch, micro)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
             if step + 1 in eval_steps and data.valid:  # no validation sets: nothing to evaluate
                 eval_started = time.perf_counter()
                 losses = evaluate(model, data.valid, model_cfg.seq_len, train_cfg.eval_tokens,
@@ -254,30 +256,46 @@ class StepLoss:
     """The forward pass and loss of one micro-batch, compiled or not, and the gradient
     accumulation of a step over its micro-batches.
 
+    ``forward`` maps a micro-batch of windows to its mean loss: a scalar for one proxy
+    (:func:`solo_forward`), one per model ``[M]`` for a stack (``objective`` then makes
+    the scalar that is differentiated, and the micro-batches split ``split_dim``).
     When compiling, the first step compiles (forward and backward); if that fails, a
     one-line notice goes to stderr and the run goes on eagerly (``compiled`` False).
     """
 
-    def __init__(self, model: torch.nn.Module, loss: str, device: torch.device, compile: bool):
-        self.model, self.loss, self.device = model, loss, device
+    def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], compile: bool, *,
+                 objective: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 split_dim: int = 0):
+        self.eager = forward
+        self.objective = objective or (lambda loss: loss)
+        self.split_dim = split_dim
         self.compiled = compile
-        self._forward = torch.compile(self.eager) if compile else self.eager
+        self._forward = torch.compile(forward) if compile else forward
 
-    def eager(self, part: torch.Tensor) -> torch.Tensor:
-        with _autocast(self.device):
-            hidden = self.model.model(input_ids=part[:, :-1]).last_hidden_state
-            return lm_loss(hidden, self.model.lm_head.weight, part[:, 1:], self.loss)
+    def train_step(self, step: int, batch: torch.Tensor, micro: int,
+                   optimizer: torch.optim.Optimizer, cfg: TrainingConfig,
+                   clip: Callable[[], object]) -> torch.Tensor:
+        """Step ``step`` of training: its learning rate, the batch's gradient (compiling at
+        step 0), ``clip``, the optimiser's step. Returns the batch's mean loss (detached)."""
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, cfg)
+        loss = (self.first_step(batch, micro, optimizer) if step == 0
+                else self.accumulate(batch, micro))
+        clip()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
 
     def accumulate(self, batch: torch.Tensor, micro: int) -> torch.Tensor:
         """Backward of the whole batch's mean loss, a micro-batch at a time; returns that
         mean loss (detached). Micro-batches are equal, so the accumulated gradient is the
         whole batch's exactly."""
-        parts = batch.split(micro)
-        total = torch.zeros((), device=batch.device)
+        parts = batch.split(micro, dim=self.split_dim)
+        total = 0
         for part in parts:
             loss = self._forward(part)
-            (loss / len(parts)).backward()
-            total += loss.detach()
+            (self.objective(loss) / len(parts)).backward()
+            total = total + loss.detach()
         return total / len(parts)
 
     def first_step(self, batch: torch.Tensor, micro: int,
@@ -287,7 +305,7 @@ class StepLoss:
             return self.accumulate(batch, micro)
         try:
             loss = self.accumulate(batch, micro)
-            loss.item()  # waits for the compiled step to run
+            loss.sum().item()  # waits for the compiled step to run
             return loss
         except torch.OutOfMemoryError:
             raise
@@ -299,3 +317,13 @@ class StepLoss:
             self.compiled = False
             self._forward = self.eager
             return self.accumulate(batch, micro)
+
+
+def solo_forward(model: torch.nn.Module, loss: str,
+                 device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """One proxy's forward pass and mean loss on windows ``[B, T + 1]`` (for :class:`StepLoss`)."""
+    def forward(part: torch.Tensor) -> torch.Tensor:
+        with autocast(device):
+            hidden = model.model(input_ids=part[:, :-1]).last_hidden_state
+            return lm_loss(hidden, model.lm_head.weight, part[:, 1:], loss)
+    return forward

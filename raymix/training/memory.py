@@ -128,7 +128,8 @@ def check_memory(cfg: SweepConfig) -> None:
     """Every proxy size of ``cfg`` must fit the memory a trial gets, when the config says.
 
     The sizes are the base ``model``, each of ``scales``, ``validate`` and ``confirm``;
-    each at its micro-batch (:func:`micro_batch_for`).
+    each at its micro-batch (:func:`micro_batch_for`), as many at once as
+    ``compute.models_per_trial`` stacks in one trial (``auto`` picks a number that fits).
 
     Raises
     ------
@@ -141,19 +142,36 @@ def check_memory(cfg: SweepConfig) -> None:
     if given is None:
         return
     budget, source = given
+    group = 1 if c.models_per_trial == "auto" else c.models_per_trial
     vocab = cfg.data.tokenizer.vocab_size
     gpu = bool(c.gpus_per_trial)
     for where, model in proxy_sizes(cfg).items():
-        micro = micro_batch_for(model, cfg.training, vocab, budget, gpu=gpu)
-        need = training_memory_bytes(model, micro, vocab, gpu=gpu, loss=cfg.training.loss) / GIB
+        micro = micro_batch_for(model, cfg.training, vocab, budget / group, gpu=gpu)
+        need = group * training_memory_bytes(model, micro, vocab, gpu=gpu,
+                                             loss=cfg.training.loss) / GIB
         if need > budget:
+            models = (f"{group} proxies (compute.models_per_trial) of" if group > 1
+                      else "a proxy of")
             raise ConfigError(
-                where, f"a proxy of {llama_params(model, vocab) / 1e6:.1f}M parameters at "
+                where, f"{models} {llama_params(model, vocab) / 1e6:.1f}M parameters at "
                 f"a micro-batch of {micro} x seq_len {model.seq_len} (training.batch_size "
                 f"{cfg.training.batch_size}, training.micro_batch_size "
-                f"{cfg.training.micro_batch_size}) needs about {need:.1f} GiB to train, more "
+                f"{cfg.training.micro_batch_size}) need about {need:.1f} GiB to train, more "
                 f"than the {budget:.1f} GiB a trial gets ({source}); make the proxy or its "
-                "micro-batch smaller, or give each trial more memory")
+                "micro-batch smaller, stack fewer proxies per trial, or give each trial "
+                "more memory")
+
+
+def proxies_that_fit(cfg: SweepConfig, budget_gib: float) -> int:
+    """How many proxies of the config's largest size train at once in ``budget_gib`` (at
+    least 1), each at its whole batch or its configured micro-batch."""
+    vocab = cfg.data.tokenizer.vocab_size
+    gpu = bool(cfg.compute.gpus_per_trial)
+    micro = cfg.training.micro_batch_size
+    need = max(training_memory_bytes(model, cfg.training.batch_size if micro == "auto"
+                                     else micro, vocab, gpu=gpu, loss=cfg.training.loss)
+               for model in proxy_sizes(cfg).values())
+    return max(1, int(budget_gib * GIB // need))
 
 
 def proxy_sizes(cfg: SweepConfig) -> dict[str, ModelConfig]:

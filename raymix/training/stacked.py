@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import LlamaForCausalLM
 
+from raymix.training.loss import PLAIN, lm_loss
+
 # the stacked weights of one decoder layer, by transformers' names
 LAYER_WEIGHTS = {
     "attn_norm": "input_layernorm.weight",
@@ -126,14 +128,23 @@ class StackedLlama(nn.Module):
                                  * self._linear(h, layer["up"]), layer["down"])
         return self._rms_norm(x, self.norm)
 
-    def loss(self, ids: torch.Tensor) -> torch.Tensor:
+    def loss(self, ids: torch.Tensor, kind: str = PLAIN) -> torch.Tensor:
         """Each model's mean next-token loss on its windows ``ids [M, B, T + 1]``: shape
-        ``[M]``. Their sum's gradient is, for each model, its solo gradient."""
+        ``[M]``. Their sum's gradient is, for each model, its solo gradient.
+
+        ``kind`` is the loss of :mod:`~raymix.training.loss`: ``plain`` makes every
+        model's logits in one batched product; ``chunked`` and ``fused`` (for logits too
+        large to hold) go through the output layer one model at a time, a chunk at a time.
+        """
         hidden = self.hidden(ids[:, :, :-1])
+        targets = ids[:, :, 1:]
+        if kind != PLAIN:
+            return torch.stack([lm_loss(hidden[i], self.embed[i], targets[i], kind)
+                                for i in range(self.size)])
         m, b, t, h = hidden.shape
         logits = torch.bmm(hidden.reshape(m, b * t, h), self.embed.transpose(1, 2))
         nll = F.cross_entropy(logits.reshape(m * b * t, -1).float(),
-                              ids[:, :, 1:].reshape(-1), reduction="none")
+                              targets.reshape(-1), reduction="none")
         return nll.reshape(m, b * t).mean(1)
 
     @torch.no_grad()

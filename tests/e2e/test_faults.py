@@ -62,14 +62,19 @@ def _lost(sweep: Path, planned: int) -> int:
     return len(set(plan) - set(stored_runs(sweep)))
 
 
+# alone (slow: the random sweep's kill test, test_load.py, covers a solo resume) and grouped
+@pytest.mark.parametrize("per_trial", [pytest.param(1, marks=pytest.mark.slow), 2])
 def test_a_killed_driver_resumes_its_adaptive_strategy_with_every_mixture_once(tmp_path,
-                                                                               cache_dir):
+                                                                               cache_dir,
+                                                                               per_trial):
     """The hardest resume: mid-strategy, with suggestions in flight (a random sweep's plan
-    resumes by the same path once the strategy has made it)."""
+    resumes by the same path once the strategy has made it); alone, and two proxies a
+    trial (each trial takes two suggestions and trains them as one stacked model)."""
     config = write_config(tmp_path, cache_dir, training={"steps": 60, "eval_every": 20},
                           mixtures={"count": 8, "repeats": 1, "repeat_seeds": 1,
                                     "strategy": "bayesopt", "initial_runs": 3},
-                          search={"max_weight": {"licences": 0.5}})
+                          search={"max_weight": {"licences": 0.5}},
+                          compute={"models_per_trial": per_trial})
     sweep = tmp_path / "sweep"
     proc = raymix_cli("sweep", str(config), "--no-propose")
     try:
@@ -102,10 +107,44 @@ def test_a_killed_driver_resumes_its_adaptive_strategy_with_every_mixture_once(t
     # limit allows (2 slots + 1 waiting, or the runs left) before any had finished. (How
     # many then trained at once is checked in test_autoscaler.py: proxies of 60 steps are
     # shorter than a worker's start on a loaded machine, and Tune reuses the first worker.)
-    expected = min(3, 8 - len(stored_before))
+    expected = min(3 * per_trial, 8 - len(stored_before))
     counts, line = experiment_counts(out.splitlines(), "adaptive")
     assert counts["suggested"] == expected, line
     assert "9/9 done" in out and (sweep / "proposal.json").is_file()
+    if per_trial > 1:  # the resumed command's trials trained their runs in groups
+        assert any((r.group_size or 1) > 1 for r in records.values() if r.ok)
+
+
+def test_a_killed_grouped_sweep_resumes_and_trains_every_mixture_once(tmp_path, cache_dir):
+    """compute.models_per_trial 3: each trial trains 3 planned runs as one stacked model and
+    stores 3 records. The driver dies after the first groups; the same command trains the
+    rest, in groups again, and nothing is trained twice."""
+    config = write_config(tmp_path, cache_dir, mixtures={"count": 16, "repeats": 2},
+                          compute={"models_per_trial": 3})
+    sweep = tmp_path / "sweep"
+    proc = raymix_cli("sweep", str(config), "--no-propose")
+    try:
+        _wait_for(lambda: len(stored_runs(sweep)) >= 6, proc)
+    finally:
+        kill_session(proc)
+    stored_before = ResultStore(sweep).load_all()
+    assert 6 <= len(stored_before) < 18
+    assert {r.group_size for r in stored_before.values()} == {3}
+    out = finish(raymix_cli("sweep", str(config), "--no-propose"))
+    assert f"18 runs planned, {len(stored_before)} already stored" in out
+    assert "18/18 done" in out and "in groups of" in out
+    assert _lost(sweep, 18) == 0
+    records = ResultStore(sweep).load_all()
+    assert len(records) == 18 and all(r.ok for r in records.values())
+    for run_id, record in stored_before.items():  # kept as stored, not trained again
+        assert records[run_id].finished_at == record.finished_at
+    resumed = [r for k, r in records.items() if k not in stored_before]
+    assert all(2 <= r.group_size <= 3 for r in resumed)  # even groups of the runs left
+    plan = pd.read_csv(sweep / "plan.csv").set_index("run")
+    for run_id, record in records.items():  # each its own mixture and seed, as planned
+        assert record.seed == plan.loc[run_id, "seed"]
+        for domain, weight in record.mixture.items():
+            assert weight == pytest.approx(plan.loc[run_id, domain])
 
 
 @pytest.mark.slow  # 50 s

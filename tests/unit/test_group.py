@@ -52,3 +52,37 @@ def test_a_diverging_proxy_fails_alone_and_the_others_are_untouched(data,  # noq
     assert mixed[1].evaluations == []
     assert mixed[0].status == "ok"
     assert mixed[0].evaluations == calm[0].evaluations  # bit for bit
+
+
+@pytest.mark.parametrize("changes", [{"micro_batch_size": 2}, {"loss": "chunked"}])
+def test_micro_batches_and_the_chunked_loss_train_the_same_group(data, changes):  # noqa: F811
+    torch.set_num_threads(1)
+    cpu = torch.device("cpu")
+    whole = train_group(MIXTURES[:2], SEEDS[:2], data, MODEL, TRAIN, device=cpu)
+    other = train_group(MIXTURES[:2], SEEDS[:2], data, MODEL,
+                        dataclasses.replace(TRAIN, **changes), device=cpu)
+    for ours, theirs in zip(other, whole):
+        assert ours.micro_batch_size == changes.get("micro_batch_size", TRAIN.batch_size)
+        assert ours.loss == changes.get("loss", "plain") and ours.group_size == 2
+        for a, b in zip(ours.evaluations, theirs.evaluations):
+            assert a.target_loss == pytest.approx(b.target_loss, abs=1e-3)
+
+
+def test_a_group_keeps_each_final_model_and_its_target_logprobs(data, tmp_path):  # noqa: F811
+    torch.set_num_threads(1)
+    from transformers import LlamaForCausalLM
+
+    # a target corpus of its own, as MixMin's sweeps have
+    data = dataclasses.replace(data, valid={**data.valid, "held_out": data.valid["prose"]},
+                               target_name="held_out", target_weights={"held_out": 1.0})
+    places = [str(tmp_path / "a"), None]
+    records = train_group(MIXTURES[:2], SEEDS[:2], data, MODEL, TRAIN,
+                          device=torch.device("cpu"), save_to=places, target_logprobs=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+    kept = LlamaForCausalLM.from_pretrained(places[0])
+    solo_of_first = train_proxy(MIXTURES[0], data, MODEL, dataclasses.replace(TRAIN, seed=0),
+                                device=torch.device("cpu"), target_logprobs=True)
+    assert kept.config.hidden_size == MODEL.hidden
+    assert len(records[0].target_logprobs) == len(solo_of_first.target_logprobs)
+    assert sum(records[0].target_logprobs) == pytest.approx(sum(solo_of_first.target_logprobs),
+                                                            rel=1e-3)

@@ -66,3 +66,31 @@ def test_what_a_trial_gets_and_what_ray_reserves():
     assert trial_resources(cpu) == {"cpu": 1.0, "gpu": 0.0, "memory": 2 * GIB}
     gpu = parse_config({**TINY, "compute": {"gpus_per_trial": 0.5, "gpu_memory_gb": 80}})
     assert trial_resources(gpu) == {"cpu": 1.0, "gpu": 0.5}
+
+
+def test_models_per_trial_groups_what_fits_and_keeps_every_slot_busy(monkeypatch):
+    from raymix.errors import ConfigError
+    from raymix.sweep import cluster
+    from raymix.training.memory import check_memory, proxies_that_fit
+
+    monkeypatch.setattr(cluster, "trial_slots", lambda cfg: 4.0)
+    fixed = parse_config({**TINY, "compute": {"models_per_trial": 8}})
+    assert cluster.models_per_trial(fixed, 100) == 8
+    assert cluster.models_per_trial(fixed, 3) == 3  # never more than the runs
+    cpu = parse_config({**TINY, "compute": {"models_per_trial": "auto"}})
+    assert cluster.models_per_trial(cpu, 100) == 1  # a CPU step gains nothing from stacking
+    gpu = parse_config({**TINY, "compute": {"models_per_trial": "auto", "gpus_per_trial": 0.25,
+                                            "gpu_memory_gb": 80}})
+    fit = proxies_that_fit(gpu, 20.0)
+    assert fit > 128  # tiny proxies: memory is not what limits the group here
+    assert cluster.models_per_trial(gpu, 10_000) == cluster.MAX_AUTO_GROUP
+    assert cluster.models_per_trial(gpu, 100) == 25  # 4 slots, each a group of 25
+    small = parse_config({**TINY, "compute": {"models_per_trial": "auto", "gpus_per_trial": 1,
+                                              "gpu_memory_gb": 0.02}})
+    assert cluster.models_per_trial(small, 10_000) == proxies_that_fit(small, 0.02) < 128
+    # a number that does not fit the trial's memory is refused before anything starts
+    too_many = parse_config({**TINY, "compute": {"models_per_trial": 500, "gpus_per_trial": 1,
+                                                 "gpu_memory_gb": 0.02}})
+    with pytest.raises(ConfigError, match="500 proxies .compute.models_per_trial.") as refused:
+        check_memory(too_many)
+    assert refused.value.field == "model"

@@ -32,3 +32,31 @@ def test_the_aggregator_line_keeps_its_numbers_in_order():
     parsed = aggregator_line([describe_load(load)])
     assert parsed["add_ms_median"] <= parsed["add_ms_p99"] <= parsed["add_ms_max"] == 37.4
     assert (parsed["stored"], parsed["records_held"]) == (90, 300)
+
+
+def test_trials_group_runs_of_one_size_evenly_in_plan_order():
+    from raymix.sweep.trial import PlannedRun, PlannedTrial, group_trials
+
+    runs = [PlannedRun(f"run-{i:04d}", 0, "base", {"a": 1.0}) for i in range(52)]
+    runs += [PlannedRun(f"big-run-{i:04d}", 0, "big", {"a": 1.0}) for i in range(5)]
+    trials = group_trials(runs, 16)
+    assert [len(t.runs) for t in trials] == [13, 13, 13, 13, 5]  # even, one size each
+    assert [r for t in trials for r in t.runs] == runs  # each run once, in plan order
+    assert {r.scale for r in trials[-1].runs} == {"big"}
+    assert trials[0].name == "run-0000+12" and group_trials(runs[:1], 16)[0].name == "run-0000"
+    assert PlannedTrial.from_config(trials[1].to_config()) == trials[1]
+    assert [len(t.runs) for t in group_trials(runs[:52], 1)] == [1] * 52
+
+
+def test_a_groups_result_counts_all_its_runs_and_its_failures():
+    lines = []
+    progress = SweepProgress(total=10, already_done=0, log=lines.append)
+    progress.on_trial_result(0, [], None, {"final": True, "runs": 4, "failed": 1,
+                                           "status": "ok", "run_id": "run-0002",
+                                           "target_loss": 3.5})
+    progress.on_trial_result(0, [], None, {"final": True, "runs": 1, "failed": 1,
+                                           "status": "failed", "run_id": "run-0004",
+                                           "target_loss": float("nan")})
+    assert lines[0].startswith("[sweep] 4/10 done [1 of 4 failed]")
+    assert "best target loss 3.5000 (run-0002)" in lines[0]
+    assert lines[1].startswith("[sweep] 5/10 done [failed]")

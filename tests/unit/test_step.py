@@ -17,7 +17,13 @@ from raymix.config import ModelConfig, TrainingConfig, load_config, parse_config
 from raymix.errors import ConfigError
 from raymix.training import loop
 from raymix.training.batches import MixtureBatches, Prefetcher
-from raymix.training.loop import ProxyData, ProxyOutOfMemory, StepLoss, train_proxy
+from raymix.training.loop import (
+    ProxyData,
+    ProxyOutOfMemory,
+    StepLoss,
+    solo_forward,
+    train_proxy,
+)
 from raymix.training.memory import check_memory, micro_batch_for
 from raymix.training.model import build_model
 
@@ -37,7 +43,7 @@ def data() -> ProxyData:
 
 def _gradients(batch: torch.Tensor, micro: int, loss: str) -> dict[str, torch.Tensor]:
     model = build_model(MODEL, VOCAB, seed=0)
-    StepLoss(model, loss, torch.device("cpu"), compile=False).accumulate(batch, micro)
+    StepLoss(solo_forward(model, loss, torch.device("cpu")), compile=False).accumulate(batch, micro)
     return {name: p.grad.clone() for name, p in model.named_parameters()}
 
 

@@ -163,14 +163,44 @@ def test_the_suggester_hands_out_unfinished_runs_first_then_the_aggregators_as_r
 
     original, ray.get = ray.get, lambda value: value
     try:
-        assert suggester.suggest("t1") == {"trial": {"run_id": first.run_id, "seed": 3,
-                                                     "scale": "base", "mixture": first.mixture}}
+        assert suggester.suggest("t1") == {"runs": [{"run_id": first.run_id, "seed": 3,
+                                                     "scale": "base", "mixture": first.mixture}]}
         assert suggester.suggest("t2") is None  # no room: Tune asks again later
         slots[0] = 2  # a node joined
-        assert suggester.suggest("t2")["trial"]["run_id"] == "run-0001"
+        assert suggester.suggest("t2")["runs"][0]["run_id"] == "run-0001"
         assert suggester.suggest("t3") is None
         suggester.on_trial_complete("t1")
-        assert suggester.suggest("t3")["trial"]["run_id"] == "run-0002"
+        assert suggester.suggest("t3")["runs"][0]["run_id"] == "run-0002"
+    finally:
+        ray.get = original
+
+
+def test_a_grouped_suggester_hands_each_trial_a_group_and_counts_runs_in_flight(tmp_path):
+    class Aggregator:
+        def __init__(self, strategy):
+            self.suggest = type("M", (), {"remote": staticmethod(strategy.suggest)})
+
+    cfg = config(tmp_path)  # 12 mixtures
+    strategy = start(cfg)
+    first = strategy.suggest()
+    suggester = MixtureSuggester(Aggregator(strategy), [first], seed=3, scale="base",
+                                 per_trial=3, in_flight=lambda: 6)
+    import ray
+
+    original, ray.get = ray.get, lambda value: value
+    try:
+        ids = [run["run_id"] for run in suggester.suggest("t1")["runs"]]
+        assert ids == [first.run_id, "run-0001", "run-0002"]  # the unfinished one first
+        assert len(suggester.suggest("t2")["runs"]) == 3
+        assert suggester.suggest("t3") is None  # 6 runs in flight: no room
+        suggester.on_trial_complete("t1")
+        assert len(suggester.suggest("t3")["runs"]) == 3
+        suggester.on_trial_complete("t2")
+        last = [r["run_id"] for r in suggester.suggest("t4")["runs"]]
+        assert last == ["run-0009", "run-0010", "run-0011"]
+        suggester.on_trial_complete("t3")
+        assert suggester.suggest("t5") == MixtureSuggester.FINISHED  # all 12 suggested
+        assert suggester.most_live == 6
     finally:
         ray.get = original
 
