@@ -382,8 +382,8 @@ class ComputeConfig(Section):
     gpu_memory_gb: Float | None = None
     memory_per_trial_gb: Float | None = None
     # proxies one trial trains together as one stacked model (raymix/training/group.py):
-    # a number, or auto (GPU trials: as many as the trial's memory holds, no more than
-    # keeps every slot busy; CPU trials: 1)
+    # a number, or auto (as many as the trial's memory holds, at most 128 on a GPU and 8
+    # on CPUs, and no more than keeps every trial slot busy)
     models_per_trial: IntOrAuto = 1
 
 

@@ -20,7 +20,12 @@ from raymix.config import SweepConfig
 from raymix.sweep.trial import NAMESPACE
 from raymix.training.memory import GIB, proxies_that_fit, trial_memory_gb
 
-MAX_AUTO_GROUP = 128  # models_per_trial auto stacks no more proxies than this in one trial
+# models_per_trial auto stacks no more proxies than this in one trial: on a GPU, where a
+# step's cost is its kernel launches; on a CPU, where it is arithmetic and cache, groups of
+# 8 demo proxies made the demo's sweep 1.29x faster and groups of 13 only 1.06x
+# (bench/bench_grouped_sweep.py, docs/benchmarks.md)
+MAX_AUTO_GROUP = 128
+CPU_AUTO_GROUP = 8
 
 
 @contextlib.contextmanager
@@ -74,26 +79,27 @@ def trial_slots(cfg: SweepConfig) -> float:
     return slots
 
 
-def models_per_trial(cfg: SweepConfig, runs: int) -> int:
+def models_per_trial(cfg: SweepConfig, runs: int, rounds: int = 1) -> int:
     """How many of ``runs`` planned runs one trial trains as one stacked model.
 
     ``compute.models_per_trial`` when it is a number (no more than the runs). ``auto``:
-    on CPU trials 1 (a CPU step is bound by arithmetic, and a group is no faster:
-    docs/benchmarks.md); on GPU trials as many as the trial's memory holds
-    (``compute.gpu_memory_gb``, else this machine's GPU), but no more than
-    :data:`MAX_AUTO_GROUP` and no more than leaves every trial slot a group to train.
+    as many as the trial's memory holds (``compute.gpu_memory_gb`` or
+    ``memory_per_trial_gb``, else this machine's GPU), but no more than
+    :data:`MAX_AUTO_GROUP` on GPU trials and :data:`CPU_AUTO_GROUP` on CPU trials, and no
+    more than leaves every trial slot ``rounds`` groups to train (an adaptive sweep asks
+    for several, so that its strategy sees results between its suggestions).
     """
     setting = cfg.compute.models_per_trial
     if setting != "auto":
         return max(1, min(setting, runs))
     c = cfg.compute
-    if not c.gpus_per_trial:
-        return 1
     given = trial_memory_gb(c.gpus_per_trial, c.gpu_memory_gb, c.memory_per_trial_gb)
-    budget = given[0] if given else _local_gpu_gib(c.gpus_per_trial)
-    fit = proxies_that_fit(cfg, budget) if budget else MAX_AUTO_GROUP
-    every_slot_busy = math.ceil(runs / max(1.0, trial_slots(cfg)))
-    return max(1, min(MAX_AUTO_GROUP, fit, every_slot_busy))
+    budget = given[0] if given else (_local_gpu_gib(c.gpus_per_trial) if c.gpus_per_trial
+                                     else None)
+    most = MAX_AUTO_GROUP if c.gpus_per_trial else CPU_AUTO_GROUP
+    fit = proxies_that_fit(cfg, budget) if budget else most
+    every_slot_busy = math.ceil(runs / (max(1.0, trial_slots(cfg)) * rounds))
+    return max(1, min(most, fit, every_slot_busy))
 
 
 def _local_gpu_gib(gpus_per_trial: float) -> float | None:

@@ -56,6 +56,10 @@ from raymix.sweep.strategy import MixtureSuggester, strategy_settings, suggestio
 from raymix.sweep.trial import PlannedTrial, TrialSettings, group_trials, proxy_data, proxy_trial
 from raymix.training import check_memory
 
+# models_per_trial auto in an adaptive sweep: groups small enough that each trial slot
+# trains this many of them, so the strategy sees results between its suggestions
+ADAPTIVE_ROUNDS = 4
+
 
 @dataclasses.dataclass
 class SweepResult:
@@ -188,7 +192,7 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
             made = len(ray.get(aggregator.suggestions.remote()))
             left = len(queued) + cfg.mixtures.count - made
             if left:
-                per_trial = models_per_trial(cfg, left)
+                per_trial = models_per_trial(cfg, left, rounds=ADAPTIVE_ROUNDS)
                 suggester = MixtureSuggester(
                     aggregator, queued, cfg.training.seed, BASE_SCALE, per_trial=per_trial,
                     in_flight=lambda: suggestions_in_flight(cfg, per_trial))

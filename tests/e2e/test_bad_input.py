@@ -437,6 +437,12 @@ CASES = [
      "constraints.max_weight"),
     # ---- values out of bounds, and YAML that loads but is not what was meant
     ("negative GPUs per trial", config(compute__gpus_per_trial=-1), "compute.gpus_per_trial"),
+    ("no proxies per trial", config(compute__models_per_trial=0), "compute.models_per_trial"),
+    ("proxies per trial as a word", config(compute__models_per_trial="many"),
+     "compute.models_per_trial"),
+    ("more stacked proxies than a trial's memory holds",
+     config(compute__models_per_trial=1000, compute__gpus_per_trial=1,
+            compute__gpu_memory_gb=0.05), "model"),
     ("a billion mixtures", config(mixtures__count=1_000_000_000), "mixtures.count"),
     ("negative mixture seed", config(mixtures__seed=-1), "mixtures.seed"),
     ("negative fit seed", argv("fit", "ok.yaml", "--seed", "-1"), "--seed"),

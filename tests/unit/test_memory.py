@@ -78,13 +78,18 @@ def test_models_per_trial_groups_what_fits_and_keeps_every_slot_busy(monkeypatch
     assert cluster.models_per_trial(fixed, 100) == 8
     assert cluster.models_per_trial(fixed, 3) == 3  # never more than the runs
     cpu = parse_config({**TINY, "compute": {"models_per_trial": "auto"}})
-    assert cluster.models_per_trial(cpu, 100) == 1  # a CPU step gains nothing from stacking
+    assert cluster.models_per_trial(cpu, 100) == cluster.CPU_AUTO_GROUP
+    assert cluster.models_per_trial(cpu, 12) == 3  # 4 slots, each a group
+    tight = parse_config({**TINY, "compute": {"models_per_trial": "auto",
+                                              "memory_per_trial_gb": 0.01}})
+    assert cluster.models_per_trial(tight, 100) == proxies_that_fit(tight, 0.01) < 8
     gpu = parse_config({**TINY, "compute": {"models_per_trial": "auto", "gpus_per_trial": 0.25,
                                             "gpu_memory_gb": 80}})
     fit = proxies_that_fit(gpu, 20.0)
     assert fit > 128  # tiny proxies: memory is not what limits the group here
     assert cluster.models_per_trial(gpu, 10_000) == cluster.MAX_AUTO_GROUP
     assert cluster.models_per_trial(gpu, 100) == 25  # 4 slots, each a group of 25
+    assert cluster.models_per_trial(gpu, 100, rounds=4) == 7  # adaptive: 4 rounds a slot
     small = parse_config({**TINY, "compute": {"models_per_trial": "auto", "gpus_per_trial": 1,
                                               "gpu_memory_gb": 0.02}})
     assert cluster.models_per_trial(small, 10_000) == proxies_that_fit(small, 0.02) < 128
