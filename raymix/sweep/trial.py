@@ -40,13 +40,12 @@ STORED, DUPLICATE, REFUSED = "stored", "duplicate", "refused"
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One run of a sweep's plan: Tune's config of the trial that trains it."""
+    """One run of a sweep's plan: what one proxy trains on, and its name."""
 
     run_id: str
     seed: int
     scale: str  # a proxy size by name (BASE_SCALE, or an entry of ``scales``)
     mixture: dict[str, float]
-
 
 
 @dataclass(frozen=True)
