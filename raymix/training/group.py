@@ -59,11 +59,46 @@ class GroupBatches:
         return torch.stack([sampler[step] for sampler in self.samplers])
 
 
+class PerModelRate:
+    """An optimiser over stacked ``[M, ...]`` tensors with each model's own learning rate.
+
+    AdamW's change to a weight in one step (its decoupled decay and its Adam step) is
+    proportional to the learning rate, so a step at the base rate whose change to model
+    ``m``'s slice is then multiplied by ``ratios[m]`` is that model's step at
+    ``ratios[m]`` x the base rate: the optimiser's state (its moments) does not depend on
+    the rate. Costs one copy of the weights a step.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, ratios: list[float]):
+        self.optimizer = optimizer
+        self.param_groups = optimizer.param_groups
+        self.ratios = ratios
+        self._tensors: dict = {}
+
+    @torch.no_grad()
+    def step(self) -> None:
+        params = [p for group in self.param_groups for p in group["params"]]
+        before = [p.detach().clone() for p in params]
+        self.optimizer.step()
+        for p, old in zip(params, before):
+            p.copy_(old + self._ratios(p).reshape(-1, *[1] * (p.dim() - 1)) * (p - old))
+
+    def _ratios(self, p: torch.Tensor) -> torch.Tensor:
+        """The ratios as a tensor beside ``p`` (made once per device and dtype)."""
+        key = (p.device, p.dtype)
+        if key not in self._tensors:
+            self._tensors[key] = torch.tensor(self.ratios, dtype=p.dtype, device=p.device)
+        return self._tensors[key]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+
 def train_group(mixtures: list[dict[str, float]], seeds: list[int], data: ProxyData,
                 model_cfg: ModelConfig, train_cfg: TrainingConfig, *,
                 device: torch.device | None = None, save_to: list[str | None] | None = None,
-                target_logprobs: bool = False,
-                memory_gib: float | None = None) -> list[RunRecord]:
+                target_logprobs: bool = False, memory_gib: float | None = None,
+                learning_rates: list[float] | None = None) -> list[RunRecord]:
     """Train one proxy per mixture, all in one stacked model; one record per mixture.
 
     Parameters
@@ -87,6 +122,9 @@ def train_group(mixtures: list[dict[str, float]], seeds: list[int], data: ProxyD
     memory_gib : float, optional
         The memory the whole group may use, for ``training.micro_batch_size: auto``
         (each model gets an M-th of it; default as :func:`train_proxy`).
+    learning_rates : list of float, optional
+        Each proxy's peak learning rate, in place of ``train_cfg.lr`` (the schedule's shape
+        is ``train_cfg``'s for all): a group can train one mixture at several rates.
 
     Returns
     -------
@@ -100,6 +138,9 @@ def train_group(mixtures: list[dict[str, float]], seeds: list[int], data: ProxyD
     """
     if len(mixtures) != len(seeds) or not mixtures:
         raise ValueError("give one seed per mixture, and at least one mixture")
+    if learning_rates is not None and (len(learning_rates) != len(mixtures)
+                                       or min(learning_rates) <= 0):
+        raise ValueError("give one positive learning rate per mixture")
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     started = time.perf_counter()
     if memory_gib is None and device.type == "cuda":
@@ -114,7 +155,7 @@ def train_group(mixtures: list[dict[str, float]], seeds: list[int], data: ProxyD
                    data, model_cfg, train_cfg, device)
     try:
         return group.train(micro, loss_kind, started, save_to or [None] * size,
-                           target_logprobs)
+                           target_logprobs, learning_rates)
     except torch.OutOfMemoryError as exc:
         raise out_of_memory(exc, micro, f"a group of {size} proxies") from None
 
@@ -149,7 +190,8 @@ class _Group:
         # a failed model's loss is left out: its gradient is 0, the others' are their own
         return torch.where(self.alive, losses, torch.zeros_like(losses)).sum()
 
-    def train(self, micro: int, loss_kind: str, started: float, save_to, target_logprobs):
+    def train(self, micro: int, loss_kind: str, started: float, save_to, target_logprobs,
+              learning_rates):
         cfg, data, device = self.train_cfg, self.data, self.device
         eval_windows = min(EVAL_BATCH, micro)
         initial: list[dict] = [{} for _ in self.solos]
@@ -160,6 +202,8 @@ class _Group:
         optimizer = torch.optim.AdamW(self.stacked.parameters(), lr=cfg.lr, betas=(0.9, 0.95),
                                       weight_decay=cfg.weight_decay,
                                       fused=device.type == "cuda")
+        if learning_rates is not None and any(lr != cfg.lr for lr in learning_rates):
+            optimizer = PerModelRate(optimizer, [lr / cfg.lr for lr in learning_rates])
         samplers = [MixtureBatches(data.train, mix, cfg.steps, cfg.batch_size,
                                    self.model_cfg.seq_len, seed=seed)
                     for mix, seed in zip(self.mixtures, self.seeds)]

@@ -86,3 +86,21 @@ def test_a_group_keeps_each_final_model_and_its_target_logprobs(data, tmp_path):
     assert len(records[0].target_logprobs) == len(solo_of_first.target_logprobs)
     assert sum(records[0].target_logprobs) == pytest.approx(sum(solo_of_first.target_logprobs),
                                                             rel=1e-3)
+
+
+def test_each_proxy_of_a_group_can_train_at_its_own_learning_rate(data):  # noqa: F811
+    torch.set_num_threads(1)
+    cpu = torch.device("cpu")
+    rates = [TRAIN.lr, TRAIN.lr / 4]
+    group = train_group(MIXTURES[:2], SEEDS[:2], data, MODEL, TRAIN, device=cpu,
+                        learning_rates=rates)
+    for record, mixture, seed, lr in zip(group, MIXTURES, SEEDS, rates):
+        solo = train_proxy(mixture, data, MODEL, dataclasses.replace(TRAIN, seed=seed, lr=lr),
+                           device=cpu)
+        for ours, theirs in zip(record.evaluations, solo.evaluations):
+            assert ours.target_loss == pytest.approx(theirs.target_loss, abs=2e-3)
+    same = train_group(MIXTURES[:2], SEEDS[:2], data, MODEL, TRAIN, device=cpu)
+    # a quarter of the rate trains the second proxy measurably less far
+    assert group[1].final_target_loss > same[1].final_target_loss + 0.01
+    for ours, theirs in zip(group[0].evaluations, same[0].evaluations):  # the base rate's
+        assert ours.target_loss == pytest.approx(theirs.target_loss, abs=1e-5)
