@@ -35,7 +35,8 @@ def cv_figure(results: Sequence[CVResult], target_loss: np.ndarray) -> Figure:
     """Predicted (out-of-fold) vs actual loss, a panel per regressor, coloured by fold."""
     columns = min(len(results), 4)
     rows = -(-len(results) // columns)
-    fig = Figure(figsize=(4.0 * columns, 3.8 * rows))
+    # constrained layout: a row's axis labels never run into the next row's titles
+    fig = Figure(figsize=(4.0 * columns, 3.8 * rows), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     lo, hi = target_loss.min(), target_loss.max()
     for ax, result in zip(axes, results):
