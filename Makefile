@@ -48,7 +48,7 @@ test-unit: setup
 # RegMix's proxy shrunk, compiled and not, `raymix submit` and `ray job submit` of jobs, a
 # killed aggregator, a killed trial worker, storage that refuses results, a MixMin sweep,
 # Ray Data tokenizing as one process does, a killed adaptive sweep of one proxy a trial):
-# about 15 minutes more; CI runs them too
+# about 16.5 minutes more; CI runs them too
 test-slow: setup
 	$(PY) -m pytest -q -m slow --durations=5 tests
 
