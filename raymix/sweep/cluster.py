@@ -18,6 +18,7 @@ import ray
 
 from raymix.config import SweepConfig
 from raymix.sweep.trial import NAMESPACE
+from raymix.training.loop import device_memory_gib
 from raymix.training.memory import GIB, proxies_that_fit, trial_memory_gb
 
 # models_per_trial auto stacks no more proxies than this in one trial: on a GPU, where a
@@ -108,4 +109,4 @@ def _local_gpu_gib(gpus_per_trial: float) -> float | None:
 
     if not torch.cuda.is_available():
         return None
-    return min(1.0, gpus_per_trial) * torch.cuda.get_device_properties(0).total_memory / GIB
+    return min(1.0, gpus_per_trial) * device_memory_gib(torch.device("cuda", 0))

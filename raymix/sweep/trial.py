@@ -167,13 +167,13 @@ def proxy_trial(config: dict, data: ProxyData, settings: TrialSettings) -> None:
     started = time.time()
     records = (_train_alone(runs[0], data, settings, device, memory) if len(runs) == 1
                else _train_together(runs, data, settings, device, memory) if runs else [])
+    # where it ran, for an operator reading the records of a multi-node sweep
+    where = {"node_id": ray.get_runtime_context().get_node_id(),
+             "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
     outcomes = []
     for run, record in zip(runs, records):
         record = dataclasses.replace(
-            record, run_id=run.run_id, scale=run.scale, raymix_version=__version__,
-            # where it ran, for an operator reading the records of a multi-node sweep
-            node_id=ray.get_runtime_context().get_node_id(),
-            gpu_ids=[str(g) for g in ray.get_gpu_ids()],
+            record, run_id=run.run_id, scale=run.scale, raymix_version=__version__, **where,
             wall_seconds=time.time() - started, finished_at=time.time())
         outcomes.append((record, ray.get(aggregator.add.remote(record))))
     tune.report(_final_report(planned, outcomes))

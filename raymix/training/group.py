@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
 import torch
 
 from raymix.config import ModelConfig, TrainingConfig
@@ -38,9 +37,10 @@ from raymix.training.loop import (
     compile_step,
     device_memory_gib,
     evaluate,
+    how_steps_ran,
     out_of_memory,
+    rounded_target_logprobs,
     target_loss,
-    token_logprobs,
 )
 from raymix.training.loss import resolve_loss
 from raymix.training.memory import micro_batch_for
@@ -232,19 +232,14 @@ class _Group:
                     eval_seconds += time.perf_counter() - eval_started
         final_losses = losses.tolist()
         training_seconds = time.perf_counter() - loop_started - eval_seconds
-        steady = training_seconds - first_step_seconds
         self.stacked.unstack(self.solos)
         how = dict(
             tokens_seen=cfg.steps * tokens_per_step, **count_parameters(self.solos[0]),
             train_seconds=time.perf_counter() - started, device=str(device),
-            micro_batch_size=micro, loss=loss_kind, compiled=step_loss.compiled,
-            compile_seconds=first_step_seconds if step_loss.compiled else None,
+            micro_batch_size=micro, loss=loss_kind, group_size=len(self.solos),
             # each model's own rate: the group trains M times this many tokens a second
-            tokens_per_second=((cfg.steps - 1) * tokens_per_step / steady
-                               if cfg.steps > 1 and steady > 0 else None),
-            data_wait_fraction=(prefetch.waited / training_seconds if training_seconds > 0
-                                else None),
-            group_size=len(self.solos))
+            **how_steps_ran(step_loss.compiled, first_step_seconds, training_seconds,
+                            prefetch.waited, (cfg.steps - 1) * tokens_per_step))
         records = []
         for m, (mix, seed) in enumerate(zip(self.mixtures, self.seeds)):
             if self.reasons[m] is not None:
@@ -253,12 +248,9 @@ class _Group:
                 continue
             if save_to[m] is not None:
                 save_checkpoint(self.solos[m], save_to[m])
-            per_token = None
-            if target_logprobs:  # 6 decimals, as a solo run's
-                logprobs = token_logprobs(self.solos[m], data.valid[data.target_name],
-                                          self.model_cfg.seq_len, cfg.eval_tokens, device,
-                                          eval_windows)
-                per_token = np.round(logprobs, 6).tolist()
+            per_token = (rounded_target_logprobs(self.solos[m], data, self.model_cfg.seq_len,
+                                                 cfg, device, eval_windows)
+                         if target_logprobs else None)
             records.append(RunRecord(
                 mixture=mix, seed=seed, target_name=data.target_name,
                 evaluations=self.evaluations[m], final_train_loss=final_losses[m],

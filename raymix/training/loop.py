@@ -225,26 +225,44 @@ def _train(mixture, data, model_cfg, train_cfg, device, micro, loss_kind, starte
                     on_eval(row)
     final_train_loss = loss.item()  # also waits for a GPU to finish, before the clock stops
     training_seconds = time.perf_counter() - loop_started - eval_seconds
-    steady = training_seconds - first_step_seconds
     if save_to is not None:
         save_checkpoint(model, save_to)
-    per_token = None
-    if target_logprobs:  # 6 decimals: far below seed noise, and a third of the JSON
-        logprobs = token_logprobs(model, data.valid[data.target_name], model_cfg.seq_len,
-                                  train_cfg.eval_tokens, device, eval_windows)
-        per_token = np.round(logprobs, 6).tolist()
     return RunRecord(
         mixture=mixture, seed=train_cfg.seed, target_name=data.target_name,
         evaluations=evaluations, final_train_loss=final_train_loss,
         tokens_seen=train_cfg.steps * tokens_per_step, **count_parameters(model),
         train_seconds=time.perf_counter() - started, device=str(device),
-        target_logprobs=per_token, micro_batch_size=micro, loss=loss_kind,
-        compiled=step_loss.compiled,
-        compile_seconds=first_step_seconds if step_loss.compiled else None,
-        tokens_per_second=((train_cfg.steps - 1) * tokens_per_step / steady
-                           if train_cfg.steps > 1 and steady > 0 else None),
-        data_wait_fraction=prefetch.waited / training_seconds if training_seconds > 0 else None,
+        target_logprobs=(rounded_target_logprobs(model, data, model_cfg.seq_len, train_cfg,
+                                                 device, eval_windows)
+                         if target_logprobs else None),
+        micro_batch_size=micro, loss=loss_kind,
+        **how_steps_ran(step_loss.compiled, first_step_seconds, training_seconds,
+                        prefetch.waited, (train_cfg.steps - 1) * tokens_per_step),
         **initial)
+
+
+def how_steps_ran(compiled: bool, first_step_seconds: float, training_seconds: float,
+                  waited_seconds: float, tokens_after_first: int) -> dict:
+    """A record's fields on how the steps ran: whether compiled and the first step's
+    seconds (compilation included), training tokens per second after the first step
+    (evaluation left out), and the share of training time spent waiting for batches."""
+    steady = training_seconds - first_step_seconds
+    return {"compiled": compiled,
+            "compile_seconds": first_step_seconds if compiled else None,
+            "tokens_per_second": (tokens_after_first / steady
+                                  if tokens_after_first > 0 and steady > 0 else None),
+            "data_wait_fraction": (waited_seconds / training_seconds if training_seconds > 0
+                                   else None)}
+
+
+def rounded_target_logprobs(model: torch.nn.Module, data: ProxyData, seq_len: int,
+                            train_cfg: TrainingConfig, device: torch.device,
+                            windows: int) -> list[float]:
+    """The final model's log-probability of each target token (MixMin), to 6 decimals: far
+    below seed noise, and a third of the JSON."""
+    logprobs = token_logprobs(model, data.valid[data.target_name], seq_len,
+                              train_cfg.eval_tokens, device, windows)
+    return np.round(logprobs, 6).tolist()
 
 
 def compile_step(setting: str, device: torch.device) -> bool:
