@@ -4,9 +4,9 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.raymix-installed
 
-.PHONY: setup demo scaling-demo adaptive-demo lint test test-unit test-slow bench clean
+.PHONY: setup browser demo tasks-demo scaling-demo adaptive-demo lint test test-unit test-slow bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) browser
 
 # The CPU build of torch (a file on this kind of machine) goes in first on machines without
 # a GPU, so that pip does not pull a multi-GB CUDA build; a GPU machine keeps or gets CUDA.
@@ -18,6 +18,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 
+# headless Chromium for tests/e2e/test_report_html.py (skipped without it): Debian's
+# packages, installed as root where apt-get works; never a reason for setup to fail
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium chromium-driver >/dev/null) \
+		|| echo "setup: could not install chromium + chromium-driver; the browser test will skip"; \
+	else echo "setup: chromium + chromium-driver missing (apt-get install chromium" \
+		"chromium-driver as root); the browser test will skip"; fi
+
 demo: setup
 	$(VENV)/bin/raymix sweep jobs/configs/demo.yaml
 
@@ -25,6 +36,11 @@ demo: setup
 scaling-demo: setup
 	$(VENV)/bin/raymix sweep jobs/configs/scaling.yaml
 	$(VENV)/bin/raymix validate jobs/configs/scaling.yaml
+
+# the demo's domains, chosen for downstream tasks: cloze and multiple-choice items cut from
+# Python's language reference, scored in bits per byte (target.tasks)
+tasks-demo: setup
+	$(VENV)/bin/raymix sweep jobs/configs/tasks.yaml
 
 # the demo's question with 24 adaptively chosen proxies in place of 48 random ones
 adaptive-demo: setup

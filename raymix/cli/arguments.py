@@ -8,7 +8,14 @@ import math
 import re
 from pathlib import Path
 
-from raymix.config import FitConfig
+from raymix.config import (
+    FitConfig,
+    MlflowConfig,
+    SweepConfig,
+    TrackingConfig,
+    WandbConfig,
+    check_tracking,
+)
 from raymix.errors import ConfigError, UserError
 from raymix.files import folder_problem
 from raymix.scaling import Scale
@@ -34,6 +41,11 @@ FLAGS = {
     "domain": "--critical",
     "critical_share": "--critical",
     "throughput": "--throughput",
+    "mlflow": "--mlflow",
+    "mlflow_experiment": "--mlflow-experiment",
+    "wandb": "--wandb",
+    "wandb_mode": "--wandb-mode",
+    "tensorboard": "--tensorboard",
 }
 # ... and with a CONFIG, these are its fields
 CONFIG_FIELDS = {"folds": "fit.cv_folds", "regressors": "fit.regressors",
@@ -119,3 +131,50 @@ def check_folder(path, option: str) -> None:
 def replace_fit(fit_config: FitConfig, **changes) -> FitConfig:
     """``fit_config`` with the given fields changed (None values are ignored)."""
     return dataclasses.replace(fit_config, **{k: v for k, v in changes.items() if v is not None})
+
+
+# raymix sweep's tracking flags (argument name) -> the config field each sets
+TRACKING_FIELDS = {"mlflow": "tracking.mlflow.tracking_uri",
+                   "mlflow_experiment": "tracking.mlflow.experiment",
+                   "wandb": "tracking.wandb.project", "wandb_mode": "tracking.wandb.mode",
+                   "tensorboard": "tracking.tensorboard"}
+
+
+def with_tracking_flags(cfg: SweepConfig, args) -> SweepConfig:
+    """``cfg`` with ``raymix sweep``'s tracking flags applied over its ``tracking:`` section,
+    checked as the section is (a problem with a value a flag gave names the flag).
+
+    Raises
+    ------
+    UserError
+        ``--mlflow-experiment`` / ``--wandb-mode`` without a tracker to apply to, or a
+        value :func:`~raymix.config.check_tracking` refuses.
+    """
+    t = cfg.tracking
+    mlflow, wandb = t.mlflow, t.wandb
+    if args.mlflow is not None:
+        mlflow = MlflowConfig(args.mlflow, mlflow.experiment if mlflow else None)
+    if args.mlflow_experiment is not None:
+        if mlflow is None:
+            raise UserError("give --mlflow URI too (or tracking.mlflow in the config)",
+                            field="mlflow_experiment")
+        mlflow = dataclasses.replace(mlflow, experiment=args.mlflow_experiment)
+    if args.wandb is not None:
+        wandb = dataclasses.replace(wandb, project=args.wandb) if wandb else WandbConfig(
+            args.wandb)
+    if args.wandb_mode is not None:
+        if wandb is None:
+            raise UserError("give --wandb PROJECT too (or tracking.wandb in the config)",
+                            field="wandb_mode")
+        wandb = dataclasses.replace(wandb, mode=args.wandb_mode)
+    tracking = TrackingConfig(mlflow, wandb, t.tensorboard or args.tensorboard)
+    changed = dataclasses.replace(cfg, tracking=tracking)
+    try:
+        check_tracking(changed)
+    except ConfigError as exc:
+        given = [name for name, field in TRACKING_FIELDS.items()
+                 if getattr(args, name) and exc.field in (field, field.rpartition(".")[0])]
+        if given:
+            raise UserError(exc.problem, field=given[0]) from None
+        raise
+    return changed

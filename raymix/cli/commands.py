@@ -6,6 +6,8 @@
     raymix sweep CONFIG        train one proxy per mixture on Ray Tune, then fit, propose, report
     raymix fit CONFIG          cross-validated quality of each regressor on the sweep's results
     raymix propose CONFIG      the mixture predicted best, with baselines, and the report
+    raymix report DIR|CONFIG   (re)write a finished sweep's report/index.html and report.md
+                               (no training, no Ray)
 
     raymix validate CONFIG     train the proposal and baselines at a larger scale, compare
     raymix submit CONFIG --address URL [--command sweep|fit|propose|validate]
@@ -45,6 +47,7 @@ from raymix.cli.arguments import (
     error_line,
     parse_at,
     replace_fit,
+    with_tracking_flags,
 )
 from raymix.errors import ConfigNotice, UserError
 
@@ -96,6 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-propose", action="store_true",
                    help="stop after the sweep's runs and tables (no confirmation round, "
                         "no proposal)")
+    from raymix.config import WANDB_MODES
+
+    p.add_argument("--mlflow", metavar="URI",
+                   help="log each proxy run to MLflow at URI (tracking.mlflow.tracking_uri: "
+                        "http://host:5000 or sqlite:///runs/mlflow.db)")
+    p.add_argument("--mlflow-experiment", metavar="NAME",
+                   help="the MLflow experiment (default: the sweep's name)")
+    p.add_argument("--wandb", metavar="PROJECT",
+                   help="log each proxy run to this Weights & Biases project")
+    p.add_argument("--wandb-mode", choices=WANDB_MODES,
+                   help="W&B's mode (default: WANDB_MODE, else online)")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="write TensorBoard event files under <compute.storage>/tensorboard")
 
     p = commands.add_parser("fit", help="cross-validate the regressors on a sweep's or CSV results")
     _add_runs_arguments(p)
@@ -121,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", type=float, metavar="LOSS",
                    help="with --critical: the target loss before continual pretraining "
                         "(default with CONFIG: measured on the starting checkpoint)")
+
+    p = commands.add_parser("report", help="(re)write report/index.html and report.md of a "
+                                           "finished sweep (no training, no Ray)")
+    p.add_argument("sweep", metavar="DIR|CONFIG", help="the sweep's folder, or its YAML")
 
     p = commands.add_parser("validate", help="train the proposal and baselines at a larger "
                                              "scale and compare them with the predictions")
@@ -270,14 +290,16 @@ def _tokenize(args) -> int:
 def _sweep(args) -> int:
     from raymix.cli.summaries import summarise_speed
     from raymix.config import load_config
+    from raymix.runs import SweepLayout
     from raymix.sweep import run_sweep
+    from raymix.sweep.tracking import log_sweep
     from raymix.workflows.confirmation import (
         check_confirmation,
         run_confirmation,
         runs_per_round,
     )
 
-    cfg = load_config(args.config)
+    cfg = with_tracking_flags(load_config(args.config), args)
     c = cfg.confirm
     if c.rounds and not args.no_propose and cfg.mixtures.method != "per_domain":
         check_confirmation(cfg)  # a changed confirm section is refused before any work
@@ -291,10 +313,15 @@ def _sweep(args) -> int:
         print(speed)
     if args.no_propose:
         return 0
+    layout = SweepLayout(cfg.storage_path)
     if cfg.mixtures.method == "per_domain":  # one proxy per domain: MixMin proposes
-        return _print_mixmin(cfg, None)
+        status = _print_mixmin(cfg, None)
+        log_sweep(cfg, layout.mixmin)  # tracking: the sweep run
+        return status
     run_confirmation(cfg)  # the best candidates again, with new seeds (confirm.rounds)
-    return _print_proposal(cfg, None, None, None, None, None)
+    status = _print_proposal(cfg, None, None, None, None, None)
+    log_sweep(cfg, layout.proposal, layout.report)  # tracking: the sweep run
+    return status
 
 
 def _runs_source(args):
@@ -452,6 +479,14 @@ def _critical(args, source, at) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from raymix.workflows.reporting import load_sweep, report
+
+    page = report(load_sweep(args.sweep))
+    print(f"report: {page} (and report.md beside it)")
+    return 0
+
+
 def _validate(args) -> int:
     from raymix.config import load_config
     from raymix.report.markdown import validation_markdown
@@ -477,7 +512,8 @@ def _submit(args) -> int:
 
 
 COMMANDS = {"plan": _plan, "prepare": _prepare, "tokenize": _tokenize, "sweep": _sweep,
-            "fit": _fit, "propose": _propose, "validate": _validate, "submit": _submit}
+            "fit": _fit, "propose": _propose, "report": _report, "validate": _validate,
+            "submit": _submit}
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 Everything else in raymix takes a :class:`SweepConfig` (or one of its sections).
 """
 
-from raymix.config.checks import check_config, check_search
+from raymix.config.checks import check_config, check_search, check_tracking
 from raymix.config.parse import load_config, load_constraints, parse_config
 from raymix.config.schema import (
     AT_KEYS,
@@ -21,29 +21,37 @@ from raymix.config.schema import (
     SCALING_LAWS,
     SEARCH_METHODS,
     STRATEGIES,
+    WANDB_MODES,
     ComputeConfig,
     ConfirmConfig,
     DataConfig,
     DomainConfig,
     FitConfig,
     MixturesConfig,
+    MlflowConfig,
     ModelConfig,
     ModelOverrides,
     ScaleConfig,
     SearchConfig,
     SweepConfig,
     TargetConfig,
+    TaskConfig,
     TokenizerConfig,
+    TrackingConfig,
     TrainingConfig,
     ValidationConfig,
+    WandbConfig,
+    family_key,
+    task_key,
 )
 
 __all__ = [
     "AT_KEYS", "BASE_SCALE", "CHECKPOINTS", "CONFIRM_SCALE", "LOSSES", "MIXTURE_METHODS",
     "MODEL_FIELDS", "REGRESSOR_NAMES", "SCALING_LAWS", "SEARCH_METHODS", "STRATEGIES",
+    "WANDB_MODES", "MlflowConfig", "TrackingConfig", "WandbConfig", "check_tracking",
     "ComputeConfig", "ConfirmConfig", "DataConfig",
     "DomainConfig", "FitConfig", "MixturesConfig", "ModelConfig", "ModelOverrides",
-    "ScaleConfig", "SearchConfig", "SweepConfig", "TargetConfig", "TokenizerConfig",
+    "ScaleConfig", "SearchConfig", "SweepConfig", "TargetConfig", "TaskConfig", "TokenizerConfig",
     "TrainingConfig", "ValidationConfig", "check_config", "check_search", "load_config",
-    "load_constraints", "parse_config",
+    "load_constraints", "parse_config", "family_key", "task_key",
 ]

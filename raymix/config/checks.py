@@ -11,6 +11,7 @@ a trial gets (:func:`raymix.training.check_memory`), the repetition cap leaves a
 
 from __future__ import annotations
 
+import importlib.util
 import re
 
 from raymix.config.schema import (
@@ -26,6 +27,7 @@ from raymix.config.schema import (
     SEARCH_METHODS,
     STRATEGIES,
     TOKEN_DTYPES,
+    WANDB_MODES,
     ModelConfig,
     ModelOverrides,
     SearchConfig,
@@ -60,6 +62,7 @@ def check_config(cfg: SweepConfig) -> None:
     _check_init(cfg)
     _check_fit(cfg)
     check_search(cfg.search, cfg.domain_names, "search")
+    check_tracking(cfg)
 
 
 def _check_data(cfg: SweepConfig) -> None:
@@ -92,9 +95,11 @@ def _check_data(cfg: SweepConfig) -> None:
 
 def _check_target(cfg: SweepConfig) -> None:
     t, names = cfg.target, cfg.domain_names
-    _check((t.source is None) != (t.domains is None), "target",
-           "give exactly one of 'target.source' (a validation corpus) or 'target.domains' "
-           "(weights over training domains)")
+    given = [key for key in ("source", "domains", "tasks") if getattr(t, key) is not None]
+    _check(len(given) == 1, "target",
+           "give exactly one of 'target.source' (a validation corpus), 'target.domains' "
+           "(weights over training domains) or 'target.tasks' (downstream tasks)"
+           + (f"; got {' and '.join(given)}" if given else ""))
     _check(bool(NAME_PATTERN.match(t.name)), "target.name",
            f"must be a simple name (got {t.name!r})")
     if t.domains is not None:
@@ -103,10 +108,36 @@ def _check_target(cfg: SweepConfig) -> None:
                    f"names no training domain; choose from {', '.join(names)}")
             _check(w >= 0, f"target.domains.{d}", f"weight must be >= 0 (got {w})")
         _check(sum(t.domains.values()) > 0, "target.domains", "weights must not all be 0")
-    else:
-        _check(t.name not in names, "target.name",
-               f"{t.name!r} is also a training domain; use 'target.domains' for that")
+        return
+    _check(t.name not in names, "target.name",
+           f"{t.name!r} is also a training domain; use 'target.domains' for that")
+    if t.source is not None:
         _check(bool(t.source.strip()), "target.source", "must name a source")
+    else:
+        _check_tasks(t.tasks)
+
+
+def _check_tasks(tasks) -> None:
+    """Names, families and weights of ``target.tasks`` (their files: raymix.data.tasks)."""
+    _check(bool(tasks), "target.tasks", "list at least one task: {name, path[, family, "
+           "weight]}")
+    seen: set[str] = set()
+    for i, task in enumerate(tasks):
+        where = f"target.tasks[{i}]"
+        _check(bool(NAME_PATTERN.match(task.name)), f"{where}.name",
+               f"{NAME_RULE} (got {task.name!r})")
+        _check(task.name not in seen, f"{where}.name",
+               f"duplicate task {task.name!r}; give each task a unique name")
+        seen.add(task.name)
+        _check(task.family is None or bool(NAME_PATTERN.match(task.family)),
+               f"{where}.family", f"{NAME_RULE} (got {task.family!r})")
+        _check(bool(task.path.strip()), f"{where}.path",
+               "must name a JSONL file of items (or builtin:<task>)")
+        _check(task.weight >= 0, f"{where}.weight", f"must be >= 0 (got {task.weight})")
+        _check(task.max_items is None or task.max_items > 0, f"{where}.max_items",
+               "must be positive or left out")
+    _check(sum(task.weight for task in tasks) > 0, "target.tasks",
+           "the tasks' weights must not all be 0")
 
 
 def _check_model(m: ModelConfig, where: str) -> None:
@@ -167,9 +198,9 @@ def _check_mixtures(cfg: SweepConfig) -> None:
            f"must be between 1 and {MAX_MIXTURES:,} (got {mx.count:,})")
     _check(mx.method in MIXTURE_METHODS, "mixtures.method",
            f"must be one of {', '.join(MIXTURE_METHODS)} (got {mx.method!r})")
-    _check(mx.method != "per_domain" or cfg.target.source is not None, "mixtures.method",
-           "per_domain (MixMin) scores mixtures on a target corpus; give target.source, or "
-           "use dirichlet with target.domains")
+    _check(mx.method != "per_domain" or cfg.target.domains is None, "mixtures.method",
+           "per_domain (MixMin) scores mixtures on a target corpus or tasks; give "
+           "target.source or target.tasks, or use dirichlet with target.domains")
     _check(mx.temperature > 0, "mixtures.temperature", "must be positive")
     _check(0 < mx.min_strength <= mx.max_strength, "mixtures.min_strength",
            "must be positive and at most mixtures.max_strength")
@@ -343,3 +374,47 @@ def check_search(s: SearchConfig, names: list[str], where: str = "search") -> No
     _check(sum(upper.values()) >= 1 - SUM_SLACK, f"{where}.max_weight",
            f"maximum (and fixed) weights sum to {sum(upper.values()):.3g} < 1, so no mixture "
            "can meet them; raise some max_weight (a domain without one may take up to 1)")
+
+
+# the schemes of an MLflow tracking URI that need no server of raymix's own choosing: a
+# server, or a database (MLflow 3 keeps no file store)
+MLFLOW_FILE_STORE_FIX = "give a database such as sqlite:///runs/mlflow.db, or an MLflow server " \
+                        "(http://host:5000)"
+TRACKING_INSTALL = "pip install 'raymix[tracking]'"
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def check_tracking(cfg: SweepConfig) -> None:
+    """The ``tracking:`` section: URIs, modes, and that each tracker asked for is installed.
+
+    Whether a tracker's server can be reached is seen when the sweep starts (a warning,
+    :mod:`raymix.sweep.tracking`), not here: a config stays valid while a server is down.
+    """
+    t = cfg.tracking
+    if t.mlflow is not None:
+        uri = t.mlflow.tracking_uri.strip()
+        _check(bool(uri), "tracking.mlflow.tracking_uri", f"must name a tracking URI; "
+               f"{MLFLOW_FILE_STORE_FIX}")
+        scheme = uri.partition("://")[0].lower() if "://" in uri else ""
+        _check(scheme not in ("", "file"), "tracking.mlflow.tracking_uri",
+               f"{uri!r} is a folder: MLflow 3 keeps no file store; {MLFLOW_FILE_STORE_FIX}")
+        _check(t.mlflow.experiment is None or bool(t.mlflow.experiment.strip()),
+               "tracking.mlflow.experiment", "must be a name, or left out (the sweep's name)")
+        _check(installed("mlflow"), "tracking.mlflow",
+               f"MLflow is not installed; {TRACKING_INSTALL}")
+    if t.wandb is not None:
+        _check(bool(t.wandb.project.strip()), "tracking.wandb.project", "must name a project")
+        _check(t.wandb.mode is None or t.wandb.mode in WANDB_MODES, "tracking.wandb.mode",
+               f"must be one of {', '.join(WANDB_MODES)} (got {shown(t.wandb.mode)})")
+        _check(installed("wandb"), "tracking.wandb",
+               f"wandb is not installed; {TRACKING_INSTALL}")
+    if t.tensorboard:
+        _check(installed("tensorboardX"), "tracking.tensorboard",
+               f"tensorboardX is not installed; {TRACKING_INSTALL}")

@@ -33,7 +33,7 @@ MOVED_KEYS = {
     ("search", "exploration"): ("mixtures", "exploration"),
 }
 SECTIONS = ("data", "target", "model", "training", "mixtures", "compute", "fit", "search",
-            "scales", "validate", "confirm")
+            "scales", "validate", "confirm", "tracking")
 
 
 # ----------------------------------------------------------------------------- files

@@ -45,6 +45,7 @@ CHECKPOINTS = ("all", "final")  # which checkpoints the step laws see (fit.check
 SCALING_LAWS = ("auto", "nested", "joint")
 LOSSES = ("auto", "fused", "chunked", "plain")  # training.loss
 TOKEN_DTYPES = ("uint16", "uint32", "int32", "int64")  # of raw .bin token shards
+WANDB_MODES = ("online", "offline", "disabled")  # tracking.wandb.mode
 MODEL_FIELDS = ("layers", "hidden", "heads", "intermediate")  # what a scale may change
 
 
@@ -193,19 +194,54 @@ class DataConfig(Section):
     read_in_place: AutoBool = "auto"
 
 
+def task_key(name: str) -> str:
+    """A task's name in a record's losses (bits per byte): ``task:<name>``. The colon is
+    never in a domain's name, so it cannot clash with a validation set."""
+    return f"task:{name}"
+
+
+def family_key(name: str) -> str:
+    """A task family's name in a record's losses (its tasks' weighted bits per byte)."""
+    return f"family:{name}"
+
+
+@dataclass
+class TaskConfig(Section):
+    """One downstream task of a task target: a JSONL file of items, scored in bits per byte
+    of each item's gold continuation (:mod:`raymix.data.tasks`).
+
+    An item is ``{"context": ..., "continuation": ...}`` (cloze / completion) or
+    ``{"query": ..., "choices": [...], "gold": <index or the gold choice>}`` (multiple
+    choice, scored on the gold choice). ``path`` may be ``builtin:<task>``
+    (:data:`raymix.data.tasks.BUILTIN_TASKS`).
+    """
+
+    name: Str
+    path: Str
+    family: Str | None = None  # default: the task's own name
+    weight: Float = 1.0
+    max_items: Int | None = None  # the file's first items only
+
+    @property
+    def family_name(self) -> str:
+        return self.family or self.name
+
+
 @dataclass
 class TargetConfig(Section):
     """What loss the sweep minimises.
 
-    Either ``domains`` (a weighted set of training domains' validation splits, e.g.
-    ``{code: 0.7, docs: 0.3}``) or ``source`` (a separate validation corpus that is
-    not a training domain), named ``name``.
+    One of ``domains`` (a weighted set of training domains' validation splits, e.g.
+    ``{code: 0.7, docs: 0.3}``), ``source`` (a separate validation corpus that is
+    not a training domain), or ``tasks`` (downstream tasks: the weighted bits per byte
+    of their gold continuations), named ``name``.
     """
 
     name: Str = "target"
     source: Str | None = None
     text_field: Str = "text"
     domains: dict[Str, Float] | None = None
+    tasks: list[TaskConfig] | None = None
 
 
 # ----------------------------------------------------------------------------- the proxy
@@ -446,6 +482,51 @@ class SearchConfig(Section):
     pessimism: Float = 1.0  # method pessimistic: minimise mean + pessimism * std
 
 
+# ----------------------------------------------------------------------------- tracking
+
+
+@dataclass
+class MlflowConfig(Section):
+    """Log to MLflow: one MLflow run per proxy run, and one for the sweep.
+
+    ``tracking_uri``: an MLflow server (``http://host:5000``) or a database such as
+    ``sqlite:///runs/mlflow.db`` (a relative path starts at the YAML's folder). MLflow 3
+    keeps no file store, so a ``file:`` URI or a bare folder is refused.
+    """
+
+    tracking_uri: Str
+    experiment: Str | None = None  # default: the sweep's name
+
+
+@dataclass
+class WandbConfig(Section):
+    """Log to Weights & Biases: one W&B run per proxy run (grouped by the sweep's name)."""
+
+    project: Str
+    entity: Str | None = None  # default: your W&B default entity
+    mode: Str | None = None  # online | offline | disabled (default: WANDB_MODE, else online)
+    dir: Str | None = None  # where W&B writes its files (default: compute.storage)
+
+
+@dataclass
+class TrackingConfig(Section):
+    """Experiment trackers a sweep logs to (all off by default; raymix/sweep/tracking.py).
+
+    Each proxy run becomes one tracker run (its mixture weights, scale, seed and group
+    size as parameters, every evaluation's losses at its training token count), and the
+    end of the sweep one more run (the fit's cross-validated quality, proposal.json and
+    the report). A tracker that fails is one warning line; the sweep goes on without it.
+    """
+
+    mlflow: MlflowConfig | None = None
+    wandb: WandbConfig | None = None
+    tensorboard: Bool = False  # event files under <compute.storage>/tensorboard
+
+    @property
+    def enabled(self) -> bool:
+        return self.mlflow is not None or self.wandb is not None or self.tensorboard
+
+
 # ----------------------------------------------------------------------------- the whole file
 
 
@@ -463,6 +544,7 @@ class SweepConfig(Section):
     scales: list[ScaleConfig] = field(default_factory=list)
     validate: ValidationConfig = field(default_factory=ValidationConfig)
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     base_dir: Str = "."  # folder that relative paths are resolved against (not a YAML key)
 
     @property

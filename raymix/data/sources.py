@@ -29,6 +29,7 @@ from raymix.data.builtin import (
     unknown_builtin,
 )
 from raymix.data.shards import is_token_source
+from raymix.data.tasks import read_tasks
 from raymix.errors import ConfigError, UserError
 
 TEXT_SUFFIXES = frozenset({
@@ -43,7 +44,8 @@ MAX_BAD_BYTE_SHARE = 0.01
 
 
 def check_sources(cfg: SweepConfig) -> None:
-    """Catch the cheap mistakes before any reading: an unknown built-in name, a missing path.
+    """Catch the cheap mistakes before any reading: an unknown built-in name, a missing path,
+    a task file with a bad item.
 
     Raises
     ------
@@ -74,6 +76,7 @@ def check_sources(cfg: SweepConfig) -> None:
         elif not source.startswith("hf:") and not cfg.resolve(source).exists():
             raise ConfigError(field_name, f"no such file or folder {str(cfg.resolve(source))!r}; "
                               "fix the path (relative paths start at the config's folder)")
+    read_tasks(cfg)  # a task target's files are small: every item is checked now
 
 
 def read_documents(

@@ -451,7 +451,8 @@ def _built_from(source: str) -> dict:
 
 def _target_entry(cfg: SweepConfig, texts: _Texts, tokenizer: Tokenizer, dtype: np.dtype,
                   domains: dict, folder: Path) -> dict:
-    """The manifest's target: a corpus (its tokens written here) or weights over domains."""
+    """The manifest's target: a corpus (its tokens written here), weights over domains, or
+    tasks."""
     t = cfg.target
     if t.name in texts.tokens:  # a pre-tokenized target: its first tokens, copied here
         source = texts.tokens[t.name]
@@ -460,6 +461,8 @@ def _target_entry(cfg: SweepConfig, texts: _Texts, tokenizer: Tokenizer, dtype: 
         valid.tofile(folder / TARGET_FILE)
         return {"name": t.name, "kind": "corpus", "source": t.source, "valid_tokens": len(valid),
                 "source_sha256": _files_fingerprint(source), "valid_file": TARGET_FILE}
+    if t.tasks is not None:  # items read and tokenized when the sweep starts (data.tasks)
+        return {"name": t.name, "kind": "tasks", "valid_tokens": 0, "source_sha256": None}
     if texts.target is None:
         used = [d for d, w in t.domains.items() if w > 0]
         return {"name": t.name, "kind": "domains", "weights": dict(t.domains),

@@ -39,6 +39,12 @@ projection onto ``{lower <= w <= upper, sum(w) = 1}`` (:func:`kl_project`), whic
 ``w_i = clip(c * v_i, lower_i, upper_i)`` for the scalar ``c`` at which the weights sum to
 1. Every iterate stays in the box, and a domain with ``lower == upper`` keeps its value.
 
+**Weighted targets.** With ``weights`` (one per column of ``logprobs``, e.g. the items of
+downstream tasks, each weighing its task's share over its continuation's bytes), the
+loss is ``F(w) = - sum_t a_t log p_w(t)`` with ``a = weights / sum(weights)``: still
+convex, and the same update applies. A task target's columns are items, ``p_k(t)`` the
+probability proxy ``k`` gives item ``t``'s gold continuation after its context.
+
 **The pull towards the prior.** With ``kl_weight`` > 0 (``search.kl_weight``, as for
 every raymix proposal) the objective is ``F(w) + kl_weight * KL(w || prior)``: still
 convex, so the same update and certificate apply. ``objective`` then records this sum,
@@ -130,6 +136,7 @@ def mixmin(
     eta: float = 1.0,
     max_steps: int = 100,
     tol: float = 1e-4,
+    weights: Sequence[float] | np.ndarray | None = None,
 ) -> MixMinResult:
     """Minimise the mixture-of-proxies loss ``F(w)`` over a box on the simplex.
 
@@ -156,6 +163,9 @@ def mixmin(
         Most steps to take.
     tol : float, default=1e-4
         Stop once the duality gap, an upper bound on ``F(w) - min F``, is at most this.
+    weights : array of shape (t,), optional
+        How much each column of ``logprobs`` counts (positive; normalised to sum to 1).
+        Default: equally.
 
     Returns
     -------
@@ -174,9 +184,10 @@ def mixmin(
     lower, upper = _check_bounds(lower, upper, k)
     _check_settings(eta, max_steps, tol)
     pull = _check_pull(prior, kl_weight, upper, k)
+    a = _check_weights(weights, logprobs.shape[1])
 
     w = kl_project(np.ones(k), lower, upper)
-    loss, grad = _loss_and_gradient(logprobs, w, pull)
+    loss, grad = _loss_and_gradient(logprobs, w, pull, a)
     objective, gaps, iterates = [], [], []
     steps = 0
     while True:
@@ -186,28 +197,38 @@ def mixmin(
         iterates.append(w)
         if gap <= tol or steps == max_steps:
             break
-        w, loss, grad = _descent_step(logprobs, w, loss, grad, lower, upper, eta, pull)
+        w, loss, grad = _descent_step(logprobs, w, loss, grad, lower, upper, eta, pull, a)
         steps += 1
     return MixMinResult(weights=w, domains=names, objective=objective, gap=gaps,
                         steps=steps, converged=gap <= tol, iterates=np.array(iterates))
 
 
-def mixture_loss(logprobs, weights) -> float:
-    """``F(w)``: the target loss of the mixture of the per-domain proxies (no prior pull)."""
-    return _loss_and_gradient(_check_logprobs(logprobs), np.asarray(weights, dtype=float))[0]
+def mixture_loss(logprobs, weights, token_weights=None) -> float:
+    """``F(w)``: the target loss of the mixture ``weights`` of the per-domain proxies (no
+    prior pull), each column of ``logprobs`` counted by ``token_weights`` (default
+    equally; normalised to sum to 1)."""
+    logprobs = _check_logprobs(logprobs)
+    a = _check_weights(token_weights, logprobs.shape[1])
+    return _loss_and_gradient(logprobs, np.asarray(weights, dtype=float), None, a)[0]
 
 
 def _loss_and_gradient(logprobs: np.ndarray, w: np.ndarray,
-                       pull: tuple[float, np.ndarray] | None = None) -> tuple[float, np.ndarray]:
+                       pull: tuple[float, np.ndarray] | None = None,
+                       a: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """``F(w)`` and ``grad F(w)``, in log space (per-token probabilities underflow), plus
-    ``pull`` = (kl_weight, prior)'s ``kl_weight * KL(w || prior)`` and its gradient."""
+    ``pull`` = (kl_weight, prior)'s ``kl_weight * KL(w || prior)`` and its gradient;
+    ``a`` weighs the columns (None: their mean)."""
     with np.errstate(divide="ignore"):  # a domain held at weight 0 has log weight -inf
         log_w = np.log(w)
     joint = log_w[:, None] + logprobs  # log(w_k p_k(t))
     top = joint.max(axis=0)
     log_mix = top + np.log(np.exp(joint - top).sum(axis=0))  # log p_w(t), a logsumexp
-    loss = -float(log_mix.mean())
-    grad = -np.exp(logprobs - log_mix).mean(axis=1)  # -mean_t p_k(t) / p_w(t)
+    if a is None:
+        loss = -float(log_mix.mean())
+        grad = -np.exp(logprobs - log_mix).mean(axis=1)  # -mean_t p_k(t) / p_w(t)
+    else:
+        loss = -float(log_mix @ a)
+        grad = -np.exp(logprobs - log_mix) @ a  # -sum_t a_t p_k(t) / p_w(t)
     if pull is not None:
         weight, prior = pull
         held = w > 0  # 0 log 0 = 0; a weight held at 0 has no room to move either way
@@ -217,7 +238,7 @@ def _loss_and_gradient(logprobs: np.ndarray, w: np.ndarray,
     return loss, grad
 
 
-def _descent_step(logprobs, w, loss, grad, lower, upper, eta, pull=None):
+def _descent_step(logprobs, w, loss, grad, lower, upper, eta, pull=None, a=None):
     """One exponentiated-gradient step from ``w``; halve ``eta`` while it would raise F.
 
     Returns the new weights, loss and gradient (the old ones when even a tiny step fails,
@@ -231,7 +252,7 @@ def _descent_step(logprobs, w, loss, grad, lower, upper, eta, pull=None):
         # that underflowed able to grow back (exp(-inf) = 0 would pin it at 0 for good)
         v = np.maximum(np.exp(log_v - log_v.max()), np.finfo(float).tiny)
         new = kl_project(v, lower, upper)
-        new_loss, new_grad = _loss_and_gradient(logprobs, new, pull)
+        new_loss, new_grad = _loss_and_gradient(logprobs, new, pull, a)
         if new_loss <= loss + ASCENT_SLACK * max(1.0, abs(loss)):
             return new, new_loss, new_grad
         eta /= 2
@@ -317,6 +338,19 @@ def kl_project(v: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------- input checks
+
+
+def _check_weights(weights, t: int) -> np.ndarray | None:
+    """The columns' weights normalised to sum to 1 (None: equal), or a one-line UserError."""
+    if weights is None:
+        return None
+    a = np.asarray(weights, dtype=float)
+    if a.shape != (t,):
+        raise UserError(f"got shape {a.shape}, need ({t},): one weight per column of "
+                        "logprobs", field="weights")
+    if not (np.all(np.isfinite(a)) and np.all(a >= 0) and a.sum() > 0):
+        raise UserError("must be finite, >= 0 and not all 0", field="weights")
+    return a / a.sum()
 
 
 def _check_logprobs(logprobs) -> np.ndarray:

@@ -1,12 +1,20 @@
-"""Reports a person reads: Markdown with figures, for a fit, a proposal and the scaling laws.
+"""Reports a person reads, for a fit, a proposal and the scaling laws.
 
-- :mod:`~raymix.report.markdown`: :func:`write_report`, ``report.md`` and its figures;
-- :mod:`~raymix.report.figures`: the figures of a fit and a proposal;
-- :mod:`~raymix.report.scaling_plots`: the figures of the nested scaling laws and of a
-  check at a larger scale.
+- :mod:`~raymix.report.writer`: :func:`write_report`, both formats below from one
+  computation;
+- :mod:`~raymix.report.contents`: what a report shows, computed once (sensitivity,
+  interactions, scaling-law curves);
+- :mod:`~raymix.report.markdown`: ``report.md`` with PNG figures;
+- :mod:`~raymix.report.html`: ``index.html``, one self-contained page with Plotly
+  figures and a sortable table of the runs;
+- :mod:`~raymix.report.figures`: the PNG figures of a fit and a proposal;
+- :mod:`~raymix.report.scaling_plots`: the PNG figures of the nested scaling laws and of
+  a check at a larger scale.
 """
 
-from raymix.report.markdown import write_report
+from raymix.report.html import HTML_REPORT
 from raymix.report.scaling_plots import plot_predicted_vs_actual, plot_size_laws, plot_step_laws
+from raymix.report.writer import write_report
 
-__all__ = ["plot_predicted_vs_actual", "plot_size_laws", "plot_step_laws", "write_report"]
+__all__ = ["HTML_REPORT", "plot_predicted_vs_actual", "plot_size_laws", "plot_step_laws",
+           "write_report"]

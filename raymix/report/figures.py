@@ -1,4 +1,7 @@
-"""The figures of a fit and a proposal, drawn on Agg figures and written atomically.
+"""The PNG figures of a fit and a proposal, drawn on Agg figures and written atomically.
+
+They draw what :mod:`raymix.report.contents` computed (``index.html`` draws the same
+with Plotly, :mod:`raymix.report.html`).
 
 Every figure is a :class:`matplotlib.figure.Figure` (no pyplot state), saved as PNG
 through :func:`save_figure`, so a crash never leaves a half-written file.
@@ -16,13 +19,9 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from raymix.errors import UserError
 from raymix.files import atomic_write_bytes
-from raymix.regression import CVResult, interaction_matrix
-
-BASELINES = ("uniform", "token_proportional", "best_observed")
-MAX_INTERACTION_ROWS = 24  # one law per validation metric; more rows are unreadable anyway
-SENSITIVITY_POINTS = 41
+from raymix.regression import CVResult
+from raymix.report.contents import Sensitivity, weight_series
 
 
 def save_figure(fig: Figure, path: Path) -> None:
@@ -76,22 +75,6 @@ def residual_figure(chosen: CVResult, target_loss: np.ndarray,
     return fig
 
 
-def interaction_table(mixtures: pd.DataFrame, metrics: pd.DataFrame,
-                      seed: int = 0) -> pd.DataFrame | None:
-    """``t_ij`` of the mixing law fitted to each metric column (rows) over domains (columns).
-
-    None when there are too few runs to fit a law per metric.
-    """
-    metrics = metrics.loc[:, metrics.notna().all()].iloc[:, :MAX_INTERACTION_ROWS]
-    if metrics.empty:
-        return None
-    try:
-        t, _, _ = interaction_matrix(mixtures.to_numpy(float), metrics.to_numpy(float), seed=seed)
-    except UserError:
-        return None
-    return pd.DataFrame(t, index=[str(c) for c in metrics.columns], columns=mixtures.columns)
-
-
 def interaction_figure(t: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(max(5.0, 0.45 * t.shape[1] + 3), max(3.0, 0.35 * t.shape[0] + 1.5)))
     ax = fig.subplots()
@@ -112,15 +95,14 @@ def interaction_figure(t: pd.DataFrame) -> Figure:
 
 def weights_figure(proposal: dict[str, Any], domains: Sequence[str]) -> Figure:
     """Grouped bars: the proposed and the baseline weight of each domain."""
-    series = {"proposed": proposal["mixture"]}
-    series.update({name: proposal["baselines"][name]["mixture"] for name in BASELINES})
+    series = weight_series(proposal, domains)
     fig = Figure(figsize=(max(6.0, 0.7 * len(domains) + 2), 4.0))
     ax = fig.subplots()
     x = np.arange(len(domains))
     width = 0.8 / len(series)
-    for i, (name, mixture) in enumerate(series.items()):
+    for i, (name, weights) in enumerate(series.items()):
         offset = (i - (len(series) - 1) / 2) * width
-        ax.bar(x + offset, [mixture[d] for d in domains], width, label=name)
+        ax.bar(x + offset, weights, width, label=name)
     ax.set_xticks(x, domains, rotation=45, ha="right")
     ax.set_ylabel("weight")
     ax.set_title("proposed vs baseline mixtures")
@@ -128,45 +110,19 @@ def weights_figure(proposal: dict[str, Any], domains: Sequence[str]) -> Figure:
     return fig
 
 
-def sensitivity_curves(predict, mixture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted loss as each domain's weight sweeps 0..1, the others rescaled.
-
-    Returns the grid of weights (points,) and the predictions (domains, points). Moving
-    domain i to weight ``v`` scales every other weight by ``(1 - v) / (1 - w_i)``, which
-    keeps their proportions, as a person adjusting one knob of the proposal would.
-    """
-    grid = np.linspace(0.0, 1.0, SENSITIVITY_POINTS)
-    curves = np.empty((len(mixture), len(grid)))
-    for i in range(len(mixture)):
-        rest = np.delete(mixture, i)
-        rest = rest / rest.sum() if rest.sum() > 0 else np.full(len(rest), 1 / len(rest))
-        rows = np.insert(np.outer(1 - grid, rest), i, grid, axis=1)
-        curves[i] = predict(rows)
-    return grid, curves
-
-
-def sensitivity_figure(grid: np.ndarray, curves: np.ndarray, mixture: dict[str, float],
-                        upper: dict[str, float], predicted: float) -> Figure:
-    domains = list(mixture)
+def sensitivity_figure(s: Sensitivity) -> Figure:
+    """Each domain's curve (dotted above its bound), a dot at the proposed weight."""
     fig = Figure(figsize=(7.0, 4.2))
     ax = fig.subplots()
-    palette = colormaps["tab20"] if len(domains) > 10 else colormaps["tab10"]
-    for i, d in enumerate(domains):
+    palette = colormaps["tab20"] if len(s.domains) > 10 else colormaps["tab10"]
+    for i, d in enumerate(s.domains):
         color = palette(i % palette.N)
-        inside = grid <= upper[d] + 1e-12
-        ax.plot(grid[inside], curves[i][inside], color=color, label=d)
-        ax.plot(grid[~inside], curves[i][~inside], color=color, linestyle=":", alpha=0.6)
-        ax.scatter([mixture[d]], [predicted], color=color, s=18, zorder=3)
+        inside = s.grid <= s.upper[i] + 1e-12
+        ax.plot(s.grid[inside], s.curves[i][inside], color=color, label=d)
+        ax.plot(s.grid[~inside], s.curves[i][~inside], color=color, linestyle=":", alpha=0.6)
+        ax.scatter([s.mixture[i]], [s.predicted], color=color, s=18, zorder=3)
     ax.set_xlabel("weight of one domain (others rescaled); dotted: above its bound")
     ax.set_ylabel("predicted target loss")
     ax.set_title("sensitivity around the proposal (dots: proposed weights)", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     return fig
-
-
-def local_slopes(grid: np.ndarray, curves: np.ndarray, mixture: np.ndarray) -> np.ndarray:
-    """d(predicted loss)/d(weight) of each domain at the proposal, along its curve."""
-    return np.array([np.interp(w, grid, np.gradient(c, grid)) for w, c in zip(mixture, curves)])
-
-
-# ----------------------------------------------------------------------------- markdown

@@ -1,6 +1,7 @@
 """A Markdown report of a fit (and a proposal): how well the regressors predict, what they propose.
 
-:func:`write_report` writes ``report.md`` and the figures beside it:
+:func:`write_markdown` writes ``report.md`` and the figures beside it, from what
+:func:`raymix.report.contents.report_contents` computed:
 
 - ``cv_fit.png``: cross-validated predicted vs actual target loss, one panel per
   regressor (the chosen one first), points coloured by fold;
@@ -23,19 +24,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from raymix.files import atomic_write_bytes
 from raymix.formatting import format_number
-from raymix.report.figures import (
+from raymix.report.contents import (
     BASELINES,
+    ReportContents,
+    baseline_rows,
+    confirmation_scale,
+    gap_verdict,
+)
+from raymix.report.figures import (
     cv_figure,
     interaction_figure,
-    interaction_table,
-    local_slopes,
     residual_figure,
     save_figure,
-    sensitivity_curves,
     sensitivity_figure,
     weights_figure,
 )
@@ -90,15 +93,11 @@ def _proposal_markdown(proposal: dict[str, Any], domains: Sequence[str],
         f"| **proposed** | {format_number(proposal['predicted_target_loss'])} | "
         f"{format_number(proposal['predicted_std'])} | | |",
     ]
-    for name in BASELINES:
-        base = proposal["baselines"][name]
-        run = f" (run {base['run']})" if "run" in base else ""
-        noise = {True: " (above noise)", False: " (within noise)"}.get(base["gap_above_noise"], "")
-        seen = base.get("observed_target_loss", base.get("extrapolated_target_loss"))
-        lines.append(f"| {name}{run} | {format_number(base['predicted_target_loss'])} | "
-                     f"{format_number(base['predicted_std'])} | "
-                     f"{format_number(base['predicted_gap_to_proposal'])}{noise} | "
-                     f"{format_number(seen)} |")
+    for base in baseline_rows(proposal):
+        run = f" (run {base.run})" if base.run else ""
+        lines.append(f"| {base.name}{run} | {format_number(base.predicted)} | "
+                     f"{format_number(base.std)} | {format_number(base.gap)}{base.noise} | "
+                     f"{format_number(base.seen)} |")
     if proposal.get("confirmation"):
         lines += _confirmation_markdown(proposal["confirmation"])
     bounds = proposal["constraints"]
@@ -121,9 +120,7 @@ def _proposal_markdown(proposal: dict[str, Any], domains: Sequence[str],
 
 def _confirmation_markdown(verdict: dict[str, Any]) -> list[str]:
     """The confirmation round: each candidate measured again, best first."""
-    scale = verdict.get("scale", {})
-    where = ("the proxies' scale" if scale.get("at") != "confirm" else
-             f"a larger scale ({scale['steps']} steps, model {scale['model']['hidden']} wide)")
+    where = confirmation_scale(verdict)
     noise = verdict["noise_std"]
     lines = ["", "## Confirmation round", "",
              f"The proposal is the candidate that measured best when trained again at {where} "
@@ -146,74 +143,37 @@ def _confirmation_markdown(verdict: dict[str, Any]) -> list[str]:
 # ----------------------------------------------------------------------------- entry point
 
 
-def write_report(
-    out_dir: Path,
-    fitted,
-    target_loss,
-    *,
-    target: str = "target",
-    mixtures: pd.DataFrame | None = None,
-    metrics: pd.DataFrame | None = None,
-    proposal: dict[str, Any] | None = None,
-    scaling=None,
-) -> Path:
-    """Write ``report.md`` and its figures into ``out_dir``.
-
-    Parameters
-    ----------
-    out_dir : Path
-        Folder for the report (created if missing).
-    fitted : raymix.regression.FitResult
-        The fit: every regressor's cross-validation and the refitted estimator.
-    target_loss : array-like of shape (n,)
-        Actual target loss of each run, in the order the regressors were fitted on.
-    target : str
-        The target's name, for titles.
-    mixtures, metrics : DataFrame, optional
-        The runs' weights and validation metrics; with both, the interaction matrix
-        of the Data Mixing Law per metric is fitted and drawn.
-    proposal : dict, optional
-        ``Proposal.to_dict()`` (plus warnings): adds the weights and sensitivity parts.
-    scaling : raymix.scaling.NestedScalingLaw, optional
-        The step and size laws behind losses at a target scale: adds their plots and
-        held-out checks.
+def write_markdown(contents: ReportContents, out_dir: Path) -> Path:
+    """Write ``report.md`` and its PNG figures into ``out_dir`` (which exists).
 
     Returns
     -------
     Path
         The path of ``report.md``.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    y = np.asarray(target_loss, dtype=float)
-    ordered = sorted(fitted.results, key=lambda r: r.name != fitted.chosen.name)
-    save_figure(cv_figure(ordered, y), out_dir / CV_FIGURE)
-    noise_std = fitted.noise.std if fitted.noise else None
-    save_figure(residual_figure(fitted.chosen, y, noise_std), out_dir / RESIDUAL_FIGURE)
+    y = contents.target_loss
+    save_figure(cv_figure(contents.ordered, y), out_dir / CV_FIGURE)
+    save_figure(residual_figure(contents.fitted.chosen, y, contents.noise_std),
+                out_dir / RESIDUAL_FIGURE)
     lines: list[str] = []
-    if proposal is not None:
-        domains = fitted.domains
-        mixture = np.array([proposal["mixture"][d] for d in domains])
-        grid, curves = sensitivity_curves(lambda w: fitted.predict(w)[0], mixture)
-        save_figure(weights_figure(proposal, domains), out_dir / WEIGHTS_FIGURE)
-        save_figure(sensitivity_figure(grid, curves, proposal["mixture"],
-                                         proposal["constraints"]["upper"],
-                                         proposal["predicted_target_loss"]),
-                     out_dir / SENSITIVITY_FIGURE)
-        lines += _proposal_markdown(proposal, domains, local_slopes(grid, curves, mixture))
+    proposal, sensitivity = contents.proposal, contents.sensitivity
+    if proposal is not None and sensitivity is not None:
+        save_figure(weights_figure(proposal, sensitivity.domains), out_dir / WEIGHTS_FIGURE)
+        save_figure(sensitivity_figure(sensitivity), out_dir / SENSITIVITY_FIGURE)
+        lines += _proposal_markdown(proposal, sensitivity.domains, sensitivity.slopes)
     else:
-        lines += [f"# Fit of `{target}`", ""]
-    lines += _fit_markdown(fitted.quality(), target)
-    if mixtures is not None and metrics is not None:
-        t = interaction_table(mixtures, metrics)
-        if t is not None:
-            save_figure(interaction_figure(t), out_dir / INTERACTION_FIGURE)
-            lines += ["## Domain interactions", "",
-                      "One Data Mixing Law per validation metric, fitted on all runs; "
-                      "t_ij < 0: training on domain j lowers loss i.", "",
-                      f"![interaction matrix]({INTERACTION_FIGURE})", ""]
-    if scaling is not None:
-        lines += _scaling_section(scaling, out_dir)
+        lines += [f"# Fit of `{contents.target}`", ""]
+    lines += _fit_markdown(contents.quality, contents.target)
+    if contents.interactions is not None:
+        save_figure(interaction_figure(contents.interactions), out_dir / INTERACTION_FIGURE)
+        lines += ["## Domain interactions", "",
+                  "One Data Mixing Law per validation metric, fitted on all runs; "
+                  "t_ij < 0: training on domain j lowers loss i.", "",
+                  f"![interaction matrix]({INTERACTION_FIGURE})", ""]
+    if contents.scaling is not None:
+        lines += _scaling_section(contents.scaling, out_dir)
+    lines += ["The same report with interactive figures, the runs and any check at a larger "
+              "scale: [index.html](index.html).", ""]
     report = out_dir / "report.md"
     atomic_write_bytes(report, "\n".join(lines).encode())
     return report
@@ -257,16 +217,8 @@ def validation_markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {name} | {t['predicted']:.4f} | {measured} | {error} |")
     lines += ["", "Proposal against each baseline (measured gap > 0: the proposal is better):", ""]
     for name, g in result["proposal_vs"].items():
-        if g["significant"] is None:
-            verdict = ("cannot tell: one seed each and no noise floor (set validate.seeds to 2 "
-                       "or more, or repeat mixtures in the sweep: mixtures.repeats)")
-        elif not g["significant"]:
-            verdict = f"neither wins: the gap is within the noise ({g.get('noise_from', 'seeds')})"
-        else:
-            verdict = (f"the proposal {'beats it' if g['proposal_better'] else 'loses to it'} "
-                       f"(beyond the noise: {g.get('noise_from', 'seeds')})")
         lines.append(f"- {name}: measured gap {g['measured_gap']:+.4f}, predicted "
-                     f"{g['predicted_gap']:+.4f}: {verdict}")
+                     f"{g['predicted_gap']:+.4f}: {gap_verdict(g)}")
     ranking, err = result["ranking"], result["prediction_error"]
     rho = "n/a" if ranking["spearman"] is None else f"{ranking['spearman']:.3f}"
     lines += ["", f"Predicted order: {' < '.join(ranking['predicted'])}",

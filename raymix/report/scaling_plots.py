@@ -21,45 +21,30 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy.stats import spearmanr
 
+from raymix.report.contents import MAX_MIXTURES, CurveLine, size_lines, step_panels
 from raymix.report.figures import save_figure
 from raymix.scaling import NestedScalingLaw
 
-MAX_MIXTURES = 6  # more lines per panel are unreadable
-MAX_PANELS = 4
-CURVE_POINTS = 100
 
-
-def _shown_mixtures(law: NestedScalingLaw, limit: int) -> list:
-    """The best and worst predicted mixtures and a few between them."""
-    order = law.predicted_.sort_values().index
-    picks = np.unique(np.linspace(0, len(order) - 1, min(limit, len(order))).round().astype(int))
-    return [order[i] for i in picks]
-
-
-def _draw_curve(ax, curve, colour: str, label: str, x_end: float | None) -> None:
-    """Points, the fitted law up to ``x_end`` and the target point of one curve."""
-    ax.scatter(curve.x, curve.y, s=12, color=colour, label=label)
-    if curve.law is not None:
-        hi = max(curve.x.max(), x_end or 0.0)
-        grid = np.geomspace(curve.x.min(), hi, CURVE_POINTS)
-        ax.plot(grid, curve.predict(grid), color=colour, linewidth=1)
-    if curve.target_x is not None and curve.target_y is not None:
-        ax.scatter([curve.target_x], [curve.target_y], s=40, facecolors="none",
+def _draw_line(ax, line: CurveLine, colour: str) -> None:
+    """Points, the fitted law and the target point (hollow) of one curve."""
+    ax.scatter(line.x, line.y, s=12, color=colour, label=line.label)
+    if line.fit_x is not None:
+        ax.plot(line.fit_x, line.fit_y, color=colour, linewidth=1)
+    if line.target is not None:
+        ax.scatter([line.target[0]], [line.target[1]], s=40, facecolors="none",
                    edgecolors=colour, linewidths=1.5)
 
 
 def plot_step_laws(law: NestedScalingLaw, path: str | Path,
                    max_mixtures: int = MAX_MIXTURES) -> Path:
     """Loss against tokens per model size: checkpoints, step laws, the target point."""
-    mixtures = _shown_mixtures(law, max_mixtures)
-    sizes = sorted({params for _, params in law.curves_["step"]})[-MAX_PANELS:]
-    fig = Figure(figsize=(4.2 * len(sizes), 3.8))
-    axes = fig.subplots(1, len(sizes), squeeze=False).ravel()
-    for ax, params in zip(axes, sizes):
-        for i, mixture in enumerate(mixtures):
-            curve = law.curves_["step"].get((mixture, params))
-            if curve is not None:
-                _draw_curve(ax, curve, f"C{i % 10}", str(mixture), law.at_.tokens)
+    panels = step_panels(law, max_mixtures)
+    fig = Figure(figsize=(4.2 * len(panels), 3.8))
+    axes = fig.subplots(1, len(panels), squeeze=False).ravel()
+    for ax, (params, lines) in zip(axes, panels):
+        for i, line in enumerate(lines):
+            _draw_line(ax, line, f"C{i % 10}")
         ax.set_xscale("log")
         ax.set_xlabel("tokens")
         ax.set_title(f"{params:.3g} params", fontsize=10)
@@ -76,11 +61,10 @@ def plot_size_laws(law: NestedScalingLaw, path: str | Path,
     """Step-law values against model size, size laws and the predicted point."""
     fig = Figure(figsize=(5.5, 4.0))
     ax = fig.subplots()
-    size_curves = law.curves_["size"]
-    shown = [m for m in _shown_mixtures(law, len(law.predicted_)) if m in size_curves]
-    for i, mixture in enumerate(shown[:max_mixtures]):
-        _draw_curve(ax, size_curves[mixture], f"C{i % 10}", str(mixture), law.at_.params)
-    if not size_curves:
+    lines = size_lines(law, max_mixtures)
+    for i, line in enumerate(lines):
+        _draw_line(ax, line, f"C{i % 10}")
+    if not law.curves_["size"]:
         ax.text(0.5, 0.5, "no size law: every mixture was trained at the target size",
                 ha="center", va="center", transform=ax.transAxes, fontsize=9)
     ax.set_xscale("log")
@@ -88,7 +72,7 @@ def plot_size_laws(law: NestedScalingLaw, path: str | Path,
     ax.set_ylabel(f"{law.target_} at {law.at_.tokens:.3g} tokens")
     ax.set_title(f"size law E + A / N^alpha; hollow: at {law.at_.params:.3g} params",
                  fontsize=10)
-    if shown:
+    if lines:
         ax.legend(fontsize=7, title="mixture", title_fontsize=7)
     save_figure(fig, Path(path))
     return Path(path)

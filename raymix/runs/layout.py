@@ -17,6 +17,9 @@
     critical.json           ``propose --critical``: a new domain's critical share
     checkpoints/<run>/      each run's final model (training.save_checkpoint)
     tune/                   Ray Tune's own experiment folders (never read back)
+    tensorboard/            TensorBoard event files (tracking.tensorboard), one folder a run
+    tracking.json           which runs each experiment tracker holds (tracking:), so a
+                            resumed sweep logs none twice
     validate/               ``raymix validate``'s folder (``validate.storage``): a sweep
                             directory of its own, plus predictions.json, validate.json,
                             validate.md and validate.png
@@ -80,6 +83,14 @@ class SweepLayout:
     @property
     def tune(self) -> Path:
         return self.root / "tune"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    @property
+    def tracking(self) -> Path:
+        return self.root / "tracking.json"
 
     # the tables made from the records
     @property

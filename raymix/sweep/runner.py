@@ -53,7 +53,15 @@ from raymix.sweep.plan import (
 )
 from raymix.sweep.progress import StopWhenStorageFails, SweepProgress, print_line
 from raymix.sweep.strategy import MixtureSuggester, strategy_settings, suggestions_in_flight
-from raymix.sweep.trial import PlannedTrial, TrialSettings, group_trials, proxy_data, proxy_trial
+from raymix.sweep.tracking import open_tracker
+from raymix.sweep.trial import (
+    PlannedTrial,
+    TrialSettings,
+    group_trials,
+    proxy_data,
+    proxy_trial,
+    task_data,
+)
 from raymix.training import check_memory
 
 # models_per_trial auto in an adaptive sweep: groups small enough that each trial slot
@@ -128,6 +136,7 @@ def run_sweep(cfg: SweepConfig, *, log=print_line) -> SweepResult:
     # refusals first (changed settings, a cap no mixture meets), writes after: a refused
     # sweep leaves its storage folder as it was
     check_experiment(cfg, prepared)
+    task_data(cfg, prepared)  # a task target's items fit a window
     # an adaptive sweep's plan is made as it goes; it is on disk once all are suggested
     adaptive = cfg.is_adaptive and not SweepLayout(cfg.storage_path).plan.is_file()
     plan = None if adaptive else plan_mixtures(cfg, prepared)
@@ -168,6 +177,7 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
     if plan is None:
         strategy = {"settings": strategy_settings(cfg, prepared.train_tokens, prepared.prior),
                     "total": cfg.mixtures.count}
+    tracker = open_tracker(cfg)  # tracking: (a tracker that cannot be reached: one warning)
     with ray_cluster(cfg):
         aggregator = get_aggregator(sweep_dir, cfg.domain_names, cfg.target.name, cfg.name,
                                     strategy=strategy)
@@ -183,7 +193,8 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
         start_fit = (lambda: aggregator.fit_now.remote(*live_fit)) if live_fit else None
         progress = SweepProgress(total, len(done), log, start_fit=start_fit,
                                  fit_every=max(2 * cfg.fit.cv_folds, total // 4))
-        experiment = dict(aggregator_name=actor_name(cfg.name, sweep_dir), progress=progress)
+        experiment = dict(aggregator_name=actor_name(cfg.name, sweep_dir), progress=progress,
+                          tracker=tracker)
         tune_started = time.perf_counter()
         if plan is None:
             log(f"[sweep] {cfg.mixtures.strategy} strategy: {cfg.mixtures.count} mixtures "
@@ -240,12 +251,14 @@ def _stop_if_refused(refused: str | None, aggregator, sweep_dir: Path, storage_f
 
 def _run_tune(cfg: SweepConfig, prepared: PreparedData, *, aggregator_name: str,
               progress: SweepProgress, trials: list[PlannedTrial] | None = None,
-              suggester: MixtureSuggester | None = None, count: int = 0) -> str | None:
+              suggester: MixtureSuggester | None = None, count: int = 0,
+              tracker: tune.Callback | None = None) -> str | None:
     """Run one Tune experiment; returns why the storage refused a result, if it did.
 
     Its trials are either the given ``trials`` (a grid: each one planned run or a group)
     or ``count`` trials of an adaptive strategy's ``suggester`` (each takes
-    ``compute.models_per_trial`` suggestions).
+    ``compute.models_per_trial`` suggestions). ``tracker`` logs each completed trial's
+    runs to the experiment trackers (:mod:`raymix.sweep.tracking`).
     """
     settings = TrialSettings.of(cfg, aggregator_name)
     trainable = tune.with_parameters(proxy_trial, data=proxy_data(cfg, prepared),
@@ -273,7 +286,7 @@ def _run_tune(cfg: SweepConfig, prepared: PreparedData, *, aggregator_name: str,
             storage_path=str(SweepLayout(cfg.storage_path).tune),
             failure_config=tune.FailureConfig(max_failures=cfg.compute.max_retries),
             checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
-            callbacks=[progress],
+            callbacks=[progress] + ([tracker] if tracker else []),
             stop=stopper,
             verbose=0,
         ),

@@ -23,14 +23,16 @@ import numpy as np
 import ray
 from ray import tune
 
-from raymix.config import ModelConfig, SweepConfig, TrainingConfig
+from raymix.config import ModelConfig, SweepConfig, TrainingConfig, task_key
 from raymix.data import PreparedData
 from raymix.data.shards import Shard, TokenShards
+from raymix.data.tasks import read_tasks, task_windows
 from raymix.runs import FAILED, OK, Evaluation, RunRecord, SweepLayout
 from raymix.training import ProxyData, ProxyDiverged, ProxyOutOfMemory, train_proxy
 from raymix.training.group import train_group
 from raymix.training.loop import device_memory_gib
 from raymix.training.memory import trial_memory_gb
+from raymix.training.tasks import TaskWindows
 from raymix.version import __version__
 
 NAMESPACE = "raymix"  # the Ray namespace of every raymix actor
@@ -120,17 +122,37 @@ def _trial_memory(cfg: SweepConfig) -> float | None:
 
 
 def proxy_data(cfg: SweepConfig, prepared: PreparedData) -> ProxyData:
-    """The token arrays every trial reads, loaded once for the object store."""
+    """The token arrays every trial reads, loaded once for the object store; a task
+    target's items tokenized into windows here, on the driver."""
     valid = {d: np.asarray(prepared.valid(d)) for d in cfg.domain_names}
+    tasks, families = task_data(cfg, prepared)
     if cfg.target.domains is not None:
         weights = dict(cfg.target.domains)
+    elif cfg.target.tasks is not None:
+        weights = {task_key(task.name): task.weight for task in cfg.target.tasks}
     else:
         valid[cfg.target.name] = np.asarray(prepared.target_valid())
         weights = {cfg.target.name: 1.0}
     return ProxyData(train={d: trial_tokens(prepared.train(d), cfg.data.read_in_place)
                             for d in cfg.domain_names},
                      valid=valid, target_name=cfg.target.name, target_weights=weights,
-                     vocab_size=prepared.vocab_size)
+                     vocab_size=prepared.vocab_size, tasks=tasks, families=families)
+
+
+def task_data(cfg: SweepConfig, prepared: PreparedData) -> tuple[dict[str, TaskWindows],
+                                                                 dict[str, dict[str, float]]]:
+    """A task target's windows by task, and each family's tasks and weights (both empty
+    without tasks). A sweep calls this before writing anything: it refuses a continuation
+    longer than a window."""
+    tasks: dict[str, TaskWindows] = {}
+    families: dict[str, dict[str, float]] = {}
+    items = read_tasks(cfg)
+    for i, task in enumerate(cfg.target.tasks or []):
+        tasks[task.name] = TaskWindows(**task_windows(
+            items[task.name], prepared.tokenizer(), cfg.model.seq_len,
+            f"target.tasks[{i}].path"))
+        families.setdefault(task.family_name, {})[task.name] = task.weight
+    return tasks, families
 
 
 def trial_tokens(tokens, read_in_place: str):

@@ -36,7 +36,7 @@ from raymix.training.loop import (
     autocast,
     compile_step,
     device_memory_gib,
-    evaluate,
+    evaluate_proxy,
     how_steps_ran,
     out_of_memory,
     rounded_target_logprobs,
@@ -178,7 +178,7 @@ class _Group:
         """Each live model's validation losses, evaluated as its solo run (None: failed)."""
         self.stacked.unstack(self.solos)
         return [None if reason is not None else
-                evaluate(solo, self.data.valid, self.model_cfg.seq_len,
+                evaluate_proxy(solo, self.data, self.model_cfg.seq_len,
                          self.train_cfg.eval_tokens, self.device, windows)
                 for solo, reason in zip(self.solos, self.reasons)]
 

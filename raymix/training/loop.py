@@ -22,17 +22,18 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from raymix.config import ModelConfig, TrainingConfig
+from raymix.config import ModelConfig, TrainingConfig, family_key, task_key
 from raymix.runs import Evaluation, RunRecord
 from raymix.training.batches import MixtureBatches, Prefetcher
 from raymix.training.loss import lm_loss, resolve_loss, token_nll
 from raymix.training.memory import GIB, micro_batch_for
 from raymix.training.model import build_model, count_parameters, save_checkpoint
+from raymix.training.tasks import TaskWindows, bits_per_byte, continuation_logprobs
 
 EVAL_BATCH = 64  # validation windows per forward pass (at most: never more than a micro-batch)
 
@@ -46,9 +47,11 @@ class ProxyData:
     """Token arrays a proxy run reads (numpy views; shared, never copied per trial).
 
     ``valid`` holds every domain's validation split and, when the target is a separate
-    corpus, the target's tokens under the target's name. ``target_weights`` says how the
-    target loss is made from the ``valid`` losses: ``{target_name: 1.0}`` for a corpus,
-    or the configured weights over domains.
+    corpus, the target's tokens under the target's name. ``tasks`` holds downstream
+    tasks' items (a task target), ``families`` each task family's tasks and their weights.
+    ``target_weights`` says how the target loss is made from the losses of
+    :func:`evaluate_proxy`: ``{target_name: 1.0}`` for a corpus, the configured weights
+    over domains, or over tasks (``task:<name>``, bits per byte).
     """
 
     train: dict[str, np.ndarray]
@@ -56,6 +59,8 @@ class ProxyData:
     target_name: str
     target_weights: dict[str, float]
     vocab_size: int
+    tasks: dict[str, TaskWindows] = field(default_factory=dict)
+    families: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def learning_rate(step: int, cfg: TrainingConfig) -> float:
@@ -78,6 +83,23 @@ def evaluate(model: torch.nn.Module, valid: dict[str, np.ndarray], seq_len: int,
     return {name: -float(token_logprobs(model, tokens, seq_len, eval_tokens, device,
                                         windows).mean())
             for name, tokens in valid.items()}
+
+
+def evaluate_proxy(model: torch.nn.Module, data: ProxyData, seq_len: int, eval_tokens: int,
+                   device: torch.device, windows: int = EVAL_BATCH) -> dict[str, float]:
+    """What an evaluation records: :func:`evaluate`'s loss on every validation set, and
+    with tasks each task's and each family's bits per byte (``task:<name>``,
+    ``family:<name>``; a family is its tasks' weighted mean)."""
+    losses = evaluate(model, data.valid, seq_len, eval_tokens, device, windows)
+    for name, task in data.tasks.items():
+        losses[task_key(name)] = bits_per_byte(
+            continuation_logprobs(model, task, device, windows, autocast), task.nbytes)
+    for family, weights in data.families.items():
+        total = sum(weights.values())
+        losses[family_key(family)] = (
+            sum(losses[task_key(t)] * w for t, w in weights.items()) / total if total > 0
+            else float(np.mean([losses[task_key(t)] for t in weights])))
+    return losses
 
 
 @torch.no_grad()
@@ -182,7 +204,7 @@ def _train(mixture, data, model_cfg, train_cfg, device, micro, loss_kind, starte
     eval_windows = min(EVAL_BATCH, micro)
     initial = {}
     if train_cfg.init_from is not None and data.valid:
-        losses = evaluate(model, data.valid, model_cfg.seq_len, train_cfg.eval_tokens, device,
+        losses = evaluate_proxy(model, data, model_cfg.seq_len, train_cfg.eval_tokens, device,
                           eval_windows)
         initial = {"initial_losses": losses,
                    "initial_target_loss": target_loss(losses, data.target_weights)}
@@ -210,7 +232,7 @@ def _train(mixture, data, model_cfg, train_cfg, device, micro, loss_kind, starte
                 first_step_seconds = time.perf_counter() - loop_started
             if step + 1 in eval_steps and data.valid:  # no validation sets: nothing to evaluate
                 eval_started = time.perf_counter()
-                losses = evaluate(model, data.valid, model_cfg.seq_len, train_cfg.eval_tokens,
+                losses = evaluate_proxy(model, data, model_cfg.seq_len, train_cfg.eval_tokens,
                                   device, eval_windows)
                 row = Evaluation(step=step + 1, tokens=(step + 1) * tokens_per_step,
                                  train_loss=loss.item(), losses=losses,
@@ -258,10 +280,15 @@ def how_steps_ran(compiled: bool, first_step_seconds: float, training_seconds: f
 def rounded_target_logprobs(model: torch.nn.Module, data: ProxyData, seq_len: int,
                             train_cfg: TrainingConfig, device: torch.device,
                             windows: int) -> list[float]:
-    """The final model's log-probability of each target token (MixMin), to 6 decimals: far
-    below seed noise, and a third of the JSON."""
-    logprobs = token_logprobs(model, data.valid[data.target_name], seq_len,
-                              train_cfg.eval_tokens, device, windows)
+    """What MixMin scores mixtures of proxies on, to 6 decimals (far below seed noise, and
+    a third of the JSON): the final model's log-probability of each target token, or with
+    tasks of each item's gold continuation (the tasks' items in turn)."""
+    if data.tasks:
+        logprobs = np.concatenate([continuation_logprobs(model, task, device, windows, autocast)
+                                   for task in data.tasks.values()])
+    else:
+        logprobs = token_logprobs(model, data.valid[data.target_name], seq_len,
+                                  train_cfg.eval_tokens, device, windows)
     return np.round(logprobs, 6).tolist()
 
 

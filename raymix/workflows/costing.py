@@ -59,6 +59,7 @@ from raymix.config import (
     TokenizerConfig,
     TrainingConfig,
 )
+from raymix.data.tasks import read_tasks
 from raymix.errors import ConfigError, UserError
 from raymix.runs import SCALE_COLUMN, SEED_COLUMN
 from raymix.sweep.plan import adaptive_plan
@@ -108,12 +109,18 @@ def flops_per_token(model: ModelConfig, vocab_size: int) -> float:
 def eval_tokens_per_run(cfg: SweepConfig, model: ModelConfig, training: TrainingConfig) -> int:
     """Tokens one run evaluates, at most (a short validation set gives fewer): the first
     ``eval_tokens`` of every validation set at every evaluation (``training.eval_steps``,
-    and the starting checkpoint's when continuing from one), and MixMin's final pass."""
+    and the starting checkpoint's when continuing from one), and MixMin's final pass. A
+    task target's items are a window each (at most ``seq_len`` tokens)."""
     windows = max(1, training.eval_tokens // model.seq_len)
-    sets = len(cfg.domain_names) + (cfg.target.domains is None)  # a target corpus: one more
+    if cfg.target.tasks:
+        target = sum(len(items) for items in read_tasks(cfg).values())
+    else:  # a target corpus: one more validation set
+        target = windows * (cfg.target.source is not None)
+    per_evaluation = len(cfg.domain_names) * windows + target
     evaluations = len(training.eval_steps) + (training.init_from is not None)
     per_domain = cfg.mixtures.method == "per_domain"  # the target's log-probs at the end
-    return (evaluations * sets + per_domain) * windows * model.seq_len
+    final = target if cfg.target.tasks else windows
+    return (evaluations * per_evaluation + per_domain * final) * model.seq_len
 
 
 # ----------------------------------------------------------------------------- throughput

@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 
 from raymix.config import FitConfig
-from raymix.regression import FitResult, fit_regressor
-from raymix.report import write_report
+from raymix.regression import FitResult
 from raymix.runs import read_candidates, write_predictions
 from raymix.scaling import Scale
 from raymix.workflows.inputs import RunsSource, check_output_path, fit_inputs
+from raymix.workflows.reporting import write_runs_report
 
 
 def fit(source: RunsSource, *, fit_config: FitConfig | None = None,
@@ -27,8 +27,9 @@ def fit(source: RunsSource, *, fit_config: FitConfig | None = None,
         Regressors, folds, seed, ensembles. Default: the sweep config's ``fit``
         section, or ``FitConfig()`` for runs.
     report : path, optional
-        Write a report of the fit into this folder (CV and residual plots, interaction
-        matrix, the scaling laws). Nothing is written without it.
+        Write a report of the fit into this folder (``report.md`` and ``index.html``: CV
+        and residual plots, interaction matrix, the scaling laws, the runs). Nothing is
+        written without it.
     at : Scale, optional
         Fit the losses extrapolated to this scale by the nested step and size laws
         (default: the sweep config's ``fit.at``; for ``LongRuns``, the largest trained
@@ -41,13 +42,9 @@ def fit(source: RunsSource, *, fit_config: FitConfig | None = None,
         ``.predict(weights)``, ``.noise``; ``.scaling`` holds the laws at a target scale.
     """
     inputs = fit_inputs(source, fit_config, at)
-    runs, settings = inputs.runs, inputs.fit_config
-    fitted = fit_regressor(runs.mixtures, runs.objective, settings.regressors,
-                           settings.cv_folds, settings.seed, settings.ensemble)
-    fitted.scaling = inputs.scaling
+    fitted = inputs.fit()
     if report is not None:
-        write_report(Path(report), fitted, runs.objective.to_numpy(), target=runs.target,
-                     mixtures=runs.mixtures, metrics=runs.metrics, scaling=fitted.scaling)
+        write_runs_report(report, fitted, source, inputs.runs)
     return fitted
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from raymix.config import FitConfig, SweepConfig
 from raymix.errors import ConfigNotice, UserError
 from raymix.files import folder_problem, unsafe_target
+from raymix.regression import FitResult, fit_regressor
 from raymix.runs import (
     PARAMS,
     RUN_COLUMN,
@@ -139,6 +140,14 @@ class FitInputs:
     info: DataInfo | None  # a sweep's: the token prior and counts
     fit_config: FitConfig
     scaling: NestedScalingLaw | None  # when the losses were extrapolated to a target scale
+
+    def fit(self) -> FitResult:
+        """Cross-validate the regressors of ``fit_config`` on the runs; refit the best."""
+        settings = self.fit_config
+        fitted = fit_regressor(self.runs.mixtures, self.runs.objective, settings.regressors,
+                               settings.cv_folds, settings.seed, settings.ensemble)
+        fitted.scaling = self.scaling
+        return fitted
 
 
 def fit_inputs(source: RunsSource, fit_config: FitConfig | None = None,

@@ -15,17 +15,19 @@ from typing import Any
 import numpy as np
 
 from raymix.config import FitConfig, SearchConfig, SweepConfig
+from raymix.data.tasks import item_weights, read_tasks
 from raymix.errors import UserError
 from raymix.files import atomic_write_text
 from raymix.mixtures import build_constraints
 from raymix.proposal import Proposal, mixmin, mixture_loss, propose_mixture
 from raymix.proposal.proposer import confirmed_proposal
 from raymix.regression import FitResult
-from raymix.report import write_report
+from raymix.report import HTML_REPORT
 from raymix.runs import ResultStore, RunRecord
 from raymix.scaling import Scale
 from raymix.workflows.confirm_state import ConfirmState
 from raymix.workflows.inputs import RunsSource, check_output_path, fit_inputs
+from raymix.workflows.reporting import write_runs_report
 
 
 def propose(
@@ -65,7 +67,8 @@ def propose(
     output : path, optional
         Write the proposal there as JSON (``Proposal.to_dict()``).
     report : path, optional
-        Write a Markdown report into this folder.
+        Write the report into this folder: ``report.md`` with PNG figures, and
+        ``index.html`` (interactive figures and the runs, one self-contained page).
     confirmed : bool, default=True
         Apply a sweep's finished confirmation round; False gives the fit's own proposal.
 
@@ -94,10 +97,9 @@ def propose(
         atomic_write_text(Path(output), json.dumps(proposal.to_dict(), indent=1))
         proposal.files["proposal"] = str(output)
     if report is not None:
-        proposal.files["report"] = str(write_report(
-            Path(report), proposal.fit, runs.objective.to_numpy(), target=runs.target,
-            mixtures=runs.mixtures, metrics=runs.metrics, proposal=proposal.to_dict(),
-            scaling=proposal.scaling))
+        written = write_runs_report(report, proposal.fit, source, runs, proposal.to_dict())
+        proposal.files["report"] = str(written)
+        proposal.files["report_html"] = str(written.parent / HTML_REPORT)
     return proposal
 
 
@@ -140,13 +142,19 @@ def propose_mixmin(cfg: SweepConfig, *, output: str | Path | None = None) -> dic
     logprobs = np.array([by_domain[d] for d in domains])
     box = build_constraints(domains, cfg.search, available_tokens=info.train_tokens,
                             prior=info.prior)
+    # a task target weighs each item by its task's share over its bytes; the loss is then
+    # the weighted bits per byte, scale * F(w) (F's weights sum to 1)
+    items = item_weights(cfg, read_tasks(cfg)) if cfg.target.tasks else None
+    scale = float(items.sum()) if items is not None else 1.0
     found = mixmin(logprobs, domains=domains, lower=box.lower, upper=box.upper,
-                   prior=box.prior, kl_weight=box.kl_weight)
+                   prior=box.prior, kl_weight=box.kl_weight, weights=items)
     result = {"target": cfg.target.name, **found.to_dict(),
-              "predicted_target_loss": mixture_loss(logprobs, found.weights),
-              "single_domain_target_loss": {d: float(-logprobs[i].mean())
-                                            for i, d in enumerate(domains)},
-              "tokens_scored": int(logprobs.shape[1]),
+              "predicted_target_loss": scale * mixture_loss(logprobs, found.weights, items),
+              "single_domain_target_loss": {
+                  d: scale * mixture_loss(logprobs, np.eye(len(domains))[i], items)
+                  for i, d in enumerate(domains)},
+              ("items_scored" if items is not None else "tokens_scored"):
+                  int(logprobs.shape[1]),
               "constraints": box.to_dict()}
     files = {}
     if output is not None:

@@ -194,6 +194,11 @@ def with_files(files: dict[str, bytes], setup):
     return wrapped
 
 
+def _tasks(*tasks: dict) -> dict:
+    """A target section of downstream tasks."""
+    return {"name": "tasks", "tasks": list(tasks)}
+
+
 def tokens(files: dict, command: str = "prepare", tokenizer: bool = True, **changes):
     """A case: ``files`` (path -> a function of the folder that writes it) made in the world,
     then ``config(command, **changes)`` with the prepared cache's tokenizer.json named as
@@ -233,6 +238,13 @@ def few_runs(world: Path) -> list[str]:
     return ["fit", "--mixtures", "mix.csv", "--metrics", "met.csv", *TARGET]
 
 
+def started_sweep(world: Path) -> list[str]:
+    """``raymix report`` of a sweep folder that holds its config.yaml and no results."""
+    (world / "started").mkdir()
+    shutil.copy(world / "ok.yaml", world / "started" / "config.yaml")
+    return ["report", "started"]
+
+
 DELETE = object()
 TARGET = ("--target", "target_loss")
 BIG = {"layers": 8, "hidden": 512, "heads": 8, "intermediate": 2048}
@@ -269,6 +281,24 @@ CASES = [
     ("MixMin without a target corpus",
      config(mixtures__method="per_domain", target={"name": "t", "domains": {"code": 1.0}}),
      "mixtures.method"),
+    # ---- configs: a target of downstream tasks (target.tasks)
+    ("task item without a continuation",
+     with_files({"t.jsonl": b'{"context": "a", "continuation": " b"}\n{"context": "c"}\n'},
+                config(target=_tasks({"name": "t", "path": "t.jsonl"}))), "target.tasks[0].path"),
+    ("task item with an empty continuation",
+     with_files({"t.jsonl": b'{"context": "a", "continuation": ""}\n'},
+                config(target=_tasks({"name": "t", "path": "t.jsonl"}))), "target.tasks[0].path"),
+    ("choice list without the gold",
+     with_files({"t.jsonl": b'{"query": "q", "choices": [" a", " b"], "gold": " c"}\n'},
+                config(target=_tasks({"name": "t", "path": "t.jsonl"}))), "target.tasks[0].path"),
+    ("task file that is not there",
+     config(target=_tasks({"name": "t", "path": "nope.jsonl"})), "target.tasks[0].path"),
+    ("duplicate task names",
+     config(target=_tasks(*[{"name": "t", "path": "builtin:python_reference_cloze"}] * 2)),
+     "target.tasks[1].name"),
+    ("negative task weight",
+     config(target=_tasks({"name": "t", "path": "builtin:python_reference_cloze",
+                           "weight": -1})), "target.tasks[0].weight"),
     ("MixMin before any sweep", argv("propose", "ok.yaml", "--method", "mixmin"),
      "compute.storage"),
     ("MixMin from tables", table("met.csv", None, *TARGET, "--method", "mixmin",
@@ -297,6 +327,8 @@ CASES = [
     ("warmup longer than training", config(training__warmup_steps=500), "training.warmup_steps"),
     ("unknown regressor", config(fit__regressors=["xgboost"]), "fit.regressors[0]"),
     ("unknown section", config(surprise=1), "surprise"),
+    ("unknown W&B mode", config(tracking={"wandb": {"project": "p", "mode": "sometimes"}}),
+     "tracking.wandb.mode"),
     ("negative steps, prepare", config("prepare", training__steps=-1), "training.steps"),
     ("negative steps, fit", config("fit", training__steps=-1), "training.steps"),
     ("negative steps, propose", config("propose", training__steps=-1), "training.steps"),
@@ -483,6 +515,12 @@ CASES = [
      "--mixtures"),
     ("submit without CONFIG", argv("submit"), "CONFIG"),
     ("submit a config outside the repository", argv("submit", "ok.yaml"), "CONFIG"),
+    # ---- raymix report: a finished sweep's folder or config
+    ("report of a folder that is not a sweep", argv("report", "empty"), "empty"),
+    ("report of a sweep with no results yet", argv("report", "ok.yaml"), "ok.yaml"),
+    ("report of a sweep folder with no results yet",
+     started_sweep, "started"),
+    ("report of a missing path", argv("report", "nope.yaml"), "nope.yaml"),
     # ---- raymix plan: its config, and the speed file it reads
     ("missing config file, plan", argv("plan", "nope.yaml"), "nope.yaml"),
     ("negative steps, plan", config("plan", training__steps=-1), "training.steps"),

@@ -11,7 +11,7 @@ from raymix.errors import ConfigError, UserError
 from raymix.proposal import propose_mixture
 from raymix.regression import fit_regressor
 from raymix.regression.selection import CVResult, cross_validate, make_regressor, select_best
-from raymix.report.markdown import write_report
+from raymix.report import write_report
 
 DOMAINS = ["web", "code", "books", "math"]
 PRIOR = dict(zip(DOMAINS, [0.1, 0.2, 0.3, 0.4]))  # far from the bowl's optimum

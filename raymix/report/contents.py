@@ -1,0 +1,259 @@
+"""What a report shows, computed once for every format it is written in.
+
+:func:`report_contents` gathers a fit, its proposal and the sweep's extras into a
+:class:`ReportContents`: the cross-validated predictions, the sensitivity of the
+predicted loss to each weight, the domain interaction matrix, the curves of the step
+and size laws, the runs and a check at a larger scale. ``report.md``
+(:mod:`~raymix.report.markdown`, PNG figures) and ``index.html``
+(:mod:`~raymix.report.html`, Plotly figures) both draw from it, so the two never
+disagree and nothing is computed twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from raymix.errors import UserError
+from raymix.regression import CVResult, FitResult, interaction_matrix
+
+BASELINES = ("uniform", "token_proportional", "best_observed")
+MAX_INTERACTION_ROWS = 24  # one law per validation metric; more rows are unreadable anyway
+SENSITIVITY_POINTS = 41
+MAX_MIXTURES = 6  # scaling-law curves per panel; more lines are unreadable
+MAX_PANELS = 4  # model sizes shown of the step laws
+CURVE_POINTS = 100
+
+
+@dataclass
+class Sensitivity:
+    """Predicted loss as each domain's weight moves away from the proposal.
+
+    ``curves[i]`` is the prediction along ``grid`` for ``domains[i]`` (the others
+    rescaled, see :func:`sensitivity_curves`); ``slopes[i]`` its derivative at the
+    proposed weight ``mixture[i]``; ``upper[i]`` the domain's upper bound.
+    """
+
+    domains: list[str]
+    mixture: np.ndarray
+    upper: np.ndarray
+    predicted: float
+    grid: np.ndarray
+    curves: np.ndarray
+    slopes: np.ndarray
+
+
+@dataclass
+class CurveLine:
+    """One mixture's curve of a scaling law: its points, the fitted law drawn over
+    ``fit_x``, and its value at the target scale (``target``, or None)."""
+
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    fit_x: np.ndarray | None
+    fit_y: np.ndarray | None
+    target: tuple[float, float] | None
+
+
+@dataclass
+class ReportContents:
+    """Everything a report shows (see :func:`report_contents`)."""
+
+    target: str
+    fitted: FitResult
+    target_loss: np.ndarray
+    run_ids: list[str]
+    quality: dict[str, Any]
+    proposal: dict[str, Any] | None = None
+    sensitivity: Sensitivity | None = None
+    interactions: pd.DataFrame | None = None
+    scaling: Any = None  # NestedScalingLaw or JointScalingLaw
+    runs: pd.DataFrame | None = None
+    validation: dict[str, Any] | None = None
+
+    @property
+    def ordered(self) -> list[CVResult]:
+        """Every regressor's cross-validation, the chosen one first."""
+        return sorted(self.fitted.results, key=lambda r: r.name != self.fitted.chosen.name)
+
+    @property
+    def noise_std(self) -> float | None:
+        return self.fitted.noise.std if self.fitted.noise else None
+
+
+def report_contents(fitted: FitResult, target_loss, *, target: str = "target",
+                    mixtures: pd.DataFrame | None = None, metrics: pd.DataFrame | None = None,
+                    proposal: dict[str, Any] | None = None, scaling=None,
+                    runs: pd.DataFrame | None = None,
+                    validation: dict[str, Any] | None = None) -> ReportContents:
+    """Compute what a report shows (the arguments of :func:`raymix.report.write_report`)."""
+    y = np.asarray(target_loss, dtype=float)
+    run_ids = ([str(i) for i in mixtures.index] if mixtures is not None and len(mixtures) == len(y)
+               else [f"#{i}" for i in range(len(y))])
+    contents = ReportContents(target=target, fitted=fitted, target_loss=y, run_ids=run_ids,
+                              quality=fitted.quality(), proposal=proposal, scaling=scaling,
+                              runs=runs, validation=validation)
+    if proposal is not None:
+        contents.sensitivity = proposal_sensitivity(fitted, proposal)
+    if mixtures is not None and metrics is not None:
+        contents.interactions = interaction_table(mixtures, metrics)
+    return contents
+
+
+# ----------------------------------------------------------------------------- the proposal
+
+
+def sensitivity_curves(predict, mixture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted loss as each domain's weight sweeps 0..1, the others rescaled.
+
+    Returns the grid of weights (points,) and the predictions (domains, points). Moving
+    domain i to weight ``v`` scales every other weight by ``(1 - v) / (1 - w_i)``, which
+    keeps their proportions, as a person adjusting one knob of the proposal would.
+    """
+    grid = np.linspace(0.0, 1.0, SENSITIVITY_POINTS)
+    curves = np.empty((len(mixture), len(grid)))
+    for i in range(len(mixture)):
+        rest = np.delete(mixture, i)
+        rest = rest / rest.sum() if rest.sum() > 0 else np.full(len(rest), 1 / len(rest))
+        rows = np.insert(np.outer(1 - grid, rest), i, grid, axis=1)
+        curves[i] = predict(rows)
+    return grid, curves
+
+
+def local_slopes(grid: np.ndarray, curves: np.ndarray, mixture: np.ndarray) -> np.ndarray:
+    """d(predicted loss)/d(weight) of each domain at the proposal, along its curve."""
+    return np.array([np.interp(w, grid, np.gradient(c, grid)) for w, c in zip(mixture, curves)])
+
+
+def proposal_sensitivity(fitted: FitResult, proposal: dict[str, Any]) -> Sensitivity:
+    """The sensitivity curves and local slopes around ``proposal`` (``Proposal.to_dict()``)."""
+    domains = list(fitted.domains)
+    mixture = np.array([proposal["mixture"][d] for d in domains])
+    grid, curves = sensitivity_curves(lambda w: fitted.predict(w)[0], mixture)
+    upper = np.array([proposal["constraints"]["upper"][d] for d in domains])
+    return Sensitivity(domains=domains, mixture=mixture, upper=upper,
+                       predicted=float(proposal["predicted_target_loss"]), grid=grid,
+                       curves=curves, slopes=local_slopes(grid, curves, mixture))
+
+
+# ----------------------------------------------------------------------------- the runs
+
+
+def interaction_table(mixtures: pd.DataFrame, metrics: pd.DataFrame,
+                      seed: int = 0) -> pd.DataFrame | None:
+    """``t_ij`` of the mixing law fitted to each metric column (rows) over domains (columns).
+
+    None when there are too few runs to fit a law per metric.
+    """
+    metrics = metrics.loc[:, metrics.notna().all()].iloc[:, :MAX_INTERACTION_ROWS]
+    if metrics.empty:
+        return None
+    try:
+        t, _, _ = interaction_matrix(mixtures.to_numpy(float), metrics.to_numpy(float), seed=seed)
+    except UserError:
+        return None
+    return pd.DataFrame(t, index=[str(c) for c in metrics.columns], columns=mixtures.columns)
+
+
+# ----------------------------------------------------------------------------- scaling laws
+
+
+def shown_mixtures(law, limit: int) -> list:
+    """The best and worst predicted mixtures and a few between them."""
+    order = law.predicted_.sort_values().index
+    picks = np.unique(np.linspace(0, len(order) - 1, min(limit, len(order))).round().astype(int))
+    return [order[i] for i in picks]
+
+
+def curve_line(curve, label: str, x_end: float | None) -> CurveLine:
+    """The points, the fitted law up to ``x_end`` and the target point of one curve."""
+    fit_x = fit_y = None
+    if curve.law is not None:
+        hi = max(curve.x.max(), x_end or 0.0)
+        fit_x = np.geomspace(curve.x.min(), hi, CURVE_POINTS)
+        fit_y = curve.predict(fit_x)
+    target = None
+    if curve.target_x is not None and curve.target_y is not None:
+        target = (float(curve.target_x), float(curve.target_y))
+    return CurveLine(label, np.asarray(curve.x), np.asarray(curve.y), fit_x, fit_y, target)
+
+
+def step_panels(law, max_mixtures: int = MAX_MIXTURES) -> list[tuple[float, list[CurveLine]]]:
+    """Per model size (the largest :data:`MAX_PANELS`), the step laws of a few mixtures."""
+    mixtures = shown_mixtures(law, max_mixtures)
+    sizes = sorted({params for _, params in law.curves_["step"]})[-MAX_PANELS:]
+    panels = []
+    for params in sizes:
+        lines = [curve_line(law.curves_["step"][(m, params)], str(m), law.at_.tokens)
+                 for m in mixtures if (m, params) in law.curves_["step"]]
+        panels.append((params, lines))
+    return panels
+
+
+def size_lines(law, max_mixtures: int = MAX_MIXTURES) -> list[CurveLine]:
+    """The size laws of a few mixtures (none when every mixture ran at the target size)."""
+    size_curves = law.curves_["size"]
+    shown = [m for m in shown_mixtures(law, len(law.predicted_)) if m in size_curves]
+    return [curve_line(size_curves[m], str(m), law.at_.params) for m in shown[:max_mixtures]]
+
+
+@dataclass
+class BaselineRow:
+    """A baseline as the reports list it next to the proposal."""
+
+    name: str
+    run: str | None  # the run it is (best_observed)
+    predicted: float
+    std: float
+    gap: float  # predicted gap to the proposal
+    noise: str  # " (above noise)", " (within noise)" or ""
+    seen: float | None  # the loss it measured (observed, or extrapolated at a target scale)
+
+
+def baseline_rows(proposal: dict[str, Any]) -> list[BaselineRow]:
+    """The proposal's baselines, in :data:`BASELINES` order."""
+    rows = []
+    for name in BASELINES:
+        base = proposal["baselines"][name]
+        rows.append(BaselineRow(
+            name=name, run=base.get("run"), predicted=base["predicted_target_loss"],
+            std=base["predicted_std"], gap=base["predicted_gap_to_proposal"],
+            noise={True: " (above noise)", False: " (within noise)"}.get(
+                base["gap_above_noise"], ""),
+            seen=base.get("observed_target_loss", base.get("extrapolated_target_loss"))))
+    return rows
+
+
+def weight_series(proposal: dict[str, Any], domains: Sequence[str]) -> dict[str, list[float]]:
+    """The proposed weights and each baseline's, per domain: what the weights figures draw."""
+    series = {"proposed": proposal["mixture"]}
+    series.update({name: proposal["baselines"][name]["mixture"] for name in BASELINES})
+    return {name: [float(mixture.get(d, 0.0)) for d in domains]
+            for name, mixture in series.items()}
+
+
+# ----------------------------------------------------------------------------- checks, in words
+
+
+def gap_verdict(gap: dict[str, Any]) -> str:
+    """A check at a larger scale: whether the proposal beat one other mixture, in words."""
+    if gap["significant"] is None:
+        return ("cannot tell: one seed each and no noise floor (set validate.seeds to 2 "
+                "or more, or repeat mixtures in the sweep: mixtures.repeats)")
+    if not gap["significant"]:
+        return f"neither wins: the gap is within the noise ({gap.get('noise_from', 'seeds')})"
+    return (f"the proposal {'beats it' if gap['proposal_better'] else 'loses to it'} "
+            f"(beyond the noise: {gap.get('noise_from', 'seeds')})")
+
+
+def confirmation_scale(verdict: dict[str, Any]) -> str:
+    """Where a confirmation round trained its candidates, in words."""
+    scale = verdict.get("scale", {})
+    if scale.get("at") != "confirm":
+        return "the proxies' scale"
+    return f"a larger scale ({scale['steps']} steps, model {scale['model']['hidden']} wide)"

@@ -1,0 +1,472 @@
+"""Experiment trackers: MLflow, Weights & Biases and TensorBoard (the ``tracking:`` section).
+
+What a user sees in a tracker is one tracker run per **proxy run**, not per Tune trial:
+a trial may train a stacked group of runs (``compute.models_per_trial``), each with its
+own mixture. Each proxy run's tracker run holds
+
+- parameters: ``run_id``, ``scale``, ``seed``, ``group_size`` (1 for a proxy trained
+  alone), ``status``, and one ``mixture.<domain>`` weight per domain (0 where unused);
+- metrics at step = the training tokens seen: ``target_loss``, ``train_loss``,
+  ``train_step`` and ``loss/<set>`` for each validation set.
+
+:class:`RunTracker` is a Tune callback: when a trial completes, it reads its runs'
+records from ``results/<run>.json`` (the aggregator wrote them before the trial's last
+report) and logs each. :func:`log_sweep` ends the sweep: the runs not logged yet, then one
+sweep run with the fit's cross-validated quality, ``proposal.json`` and ``report/``.
+
+A resumed sweep logs no run twice: ``tracking.json`` in the sweep directory lists the
+runs each tracker destination holds (a run is added once its tracker run is written).
+
+A tracker that fails (a server that cannot be reached, an error of its client) is one
+warning line on stderr, and the sweep goes on without it, storing results as before.
+An http(s) server is probed once, before the sweep starts.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from raymix.config import SweepConfig
+from raymix.files import atomic_write_text
+from raymix.runs import RunRecord, SweepLayout
+
+PROBE_SECONDS = 3.0  # how long an http(s) tracking server may take to answer the probe
+WANDB_URL = "https://api.wandb.ai"  # W&B's server, unless WANDB_BASE_URL names another
+SWEEP_RUN = "sweep"  # the sweep-level tracker run's name suffix (and TensorBoard folder)
+# destinations that failed in this process: warned once, skipped from then on
+_FAILED: dict[str, str] = {}
+
+
+def warn(line: str) -> None:
+    """One warning line on stderr."""
+    print(line, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- what is logged
+
+
+@dataclass
+class TrackedRun:
+    """One proxy run as every tracker logs it."""
+
+    name: str  # the run id
+    params: dict[str, Any]
+    history: list[tuple[int, dict[str, float]]]  # (training tokens, metrics) per evaluation
+    ok: bool
+
+    @classmethod
+    def of(cls, record: RunRecord, domains: list[str]) -> TrackedRun:
+        params: dict[str, Any] = {
+            "run_id": record.run_id, "scale": record.scale, "seed": record.seed,
+            "group_size": record.group_size or 1, "status": record.status,
+            **{f"mixture.{d}": float(record.mixture.get(d, 0.0)) for d in domains}}
+        if record.reason:
+            params["reason"] = record.reason[:250]
+        history = []
+        for e in record.evaluations:
+            metrics = {"target_loss": e.target_loss, "train_loss": e.train_loss,
+                       "train_step": e.step, **{f"loss/{k}": v for k, v in e.losses.items()}}
+            history.append((int(e.tokens), {k: float(v) for k, v in metrics.items()}))
+        return cls(record.run_id, params, history, record.ok)
+
+    @property
+    def final_target_loss(self) -> float | None:
+        return self.history[-1][1]["target_loss"] if self.history else None
+
+
+@dataclass
+class SweepSummary:
+    """What the sweep-level tracker run logs."""
+
+    metrics: dict[str, float]  # the fit's cross-validated quality, the prediction
+    params: dict[str, Any]  # the regressor, the proposed mixture
+    step: int  # the runs the fit saw: a resumed sweep logs its quality again, further on
+    files: dict[str, Path]  # proposal.json (or mixmin.json) and the report folder
+
+    @classmethod
+    def of(cls, proposal_path: Path, report: Path | None) -> SweepSummary:
+        proposal = json.loads(Path(proposal_path).read_text())
+        metrics, params = {}, {}
+        regressor = proposal.get("regressor") or {}
+        for key, value in regressor.items():
+            if _number(value):
+                metrics[f"fit/{key}"] = float(value)
+        if "name" in regressor:
+            params["regressor"] = regressor["name"]
+        for name, scores in (proposal.get("regressors") or {}).items():
+            for key, value in scores.items():
+                if _number(value):
+                    metrics[f"fit/{_metric_name(name)}/{key}"] = float(value)
+        for key in ("predicted_target_loss", "predicted_std"):
+            if _number(proposal.get(key)):
+                metrics[key] = float(proposal[key])
+        measured = (proposal.get("confirmation") or {}).get("measured")
+        if _number(measured):
+            metrics["confirmed_target_loss"] = float(measured)
+        noise = (proposal.get("noise_floor") or {}).get("std")
+        if _number(noise):
+            metrics["noise_std"] = float(noise)
+        for domain, weight in (proposal.get("mixture") or {}).items():
+            params[f"proposal.{domain}"] = float(weight)
+        files = {"proposal": Path(proposal_path)}
+        if report is not None and Path(report).is_dir():
+            files["report"] = Path(report)
+        return cls(metrics, params, int(proposal.get("n_runs") or 0), files)
+
+
+def _metric_name(name: str) -> str:
+    """``name`` in the characters every tracker takes in a metric's name (MLflow's are the
+    fewest: letters, digits, ``_ - . / :`` and spaces): ``ensemble(gp+ridge)`` ->
+    ``ensemble_gp_ridge_``."""
+    return re.sub(r"[^A-Za-z0-9_\-./: ]", "_", name)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+# ----------------------------------------------------------------------------- the trackers
+
+
+@functools.cache
+def unreachable(url: str) -> str | None:
+    """Why the http(s) server at ``url`` gave no answer within :data:`PROBE_SECONDS`, or
+    None when it answered (any HTTP status is an answer). Probed once per process."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(url, timeout=PROBE_SECONDS).close()
+    except urllib.error.HTTPError:
+        return None
+    except urllib.error.URLError as exc:
+        return str(exc.reason)
+    except (OSError, ValueError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+class _Mlflow:
+    """One MLflow run per proxy run, in the experiment ``tracking.mlflow.experiment``."""
+
+    kind = "mlflow"
+
+    def __init__(self, uri: str, experiment: str, sweep: str):
+        # a server that stops answering mid-sweep costs seconds, not minutes of retries
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        from mlflow.tracking import MlflowClient
+        for name in ("mlflow", "alembic"):  # "creating tables...": not the sweep's news
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+        self.uri, self.sweep = uri, sweep
+        self.destination = f"mlflow {uri} experiment {experiment}"
+        self.client = MlflowClient(tracking_uri=uri)
+        found = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = found.experiment_id if found else self.client.create_experiment(
+            experiment, artifact_location=_local_artifacts(uri, experiment))
+
+    def log_run(self, run: TrackedRun) -> None:
+        from mlflow.entities import Metric, Param
+
+        tags = {"raymix.run_id": run.name, "raymix.sweep": self.sweep, "raymix.kind": "proxy"}
+        made = self.client.create_run(self.experiment_id, run_name=run.name, tags=tags)
+        now = int(time.time() * 1000)
+        params = [Param(k, str(v)) for k, v in run.params.items()]
+        metrics = [Metric(k, v, now, tokens) for tokens, row in run.history
+                   for k, v in row.items()]
+        self._batch(made.info.run_id, metrics, params)
+        self.client.set_terminated(made.info.run_id, status="FINISHED" if run.ok else "FAILED")
+
+    def log_sweep(self, summary: SweepSummary, known: str | None) -> str:
+        from mlflow.entities import Metric, Param
+
+        run_id = known if known and self._exists(known) else self.client.create_run(
+            self.experiment_id, run_name=f"{self.sweep}-{SWEEP_RUN}",
+            tags={"raymix.sweep": self.sweep, "raymix.kind": "sweep"}).info.run_id
+        now = int(time.time() * 1000)
+        params = [Param(k, str(v)) for k, v in summary.params.items()]
+        if known == run_id:  # a parameter once logged cannot change: a tag can
+            self.client.set_tag(run_id, "raymix.proposal", json.dumps(summary.params)[:5000])
+            params = []
+        self._batch(run_id, [Metric(k, v, now, summary.step)
+                             for k, v in summary.metrics.items()], params)
+        self.client.log_artifact(run_id, str(summary.files["proposal"]))
+        if "report" in summary.files:
+            self.client.log_artifacts(run_id, str(summary.files["report"]), "report")
+        self.client.set_terminated(run_id)
+        return run_id
+
+    def _exists(self, run_id: str) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_run(run_id).info.lifecycle_stage == "active"
+        except MlflowException:
+            return False
+
+    def _batch(self, run_id: str, metrics: list, params: list) -> None:
+        # MLflow takes at most 100 parameters and 1000 metrics in one call
+        for i in range(0, len(params), 100):
+            self.client.log_batch(run_id, params=params[i:i + 100])
+        for i in range(0, len(metrics), 1000):
+            self.client.log_batch(run_id, metrics=metrics[i:i + 1000])
+
+    def close(self) -> None:
+        pass
+
+
+def _local_artifacts(uri: str, experiment: str) -> str | None:
+    """Beside a local SQLite database, not in the working directory (MLflow's default)."""
+    if not uri.startswith("sqlite:///"):
+        return None  # a server keeps its own artifacts
+    return (Path(uri[len("sqlite:///"):]).parent / "mlartifacts" / experiment).resolve().as_uri()
+
+
+class _Wandb:
+    """One W&B run per proxy run, grouped by the sweep's name."""
+
+    kind = "wandb"
+
+    def __init__(self, project: str, entity: str | None, mode: str | None, folder: Path,
+                 sweep: str):
+        import wandb
+
+        self.wandb, self.sweep = wandb, sweep
+        self.init = dict(project=project, entity=entity, mode=mode, dir=str(folder),
+                         group=sweep, reinit="create_new",
+                         settings=wandb.Settings(silent=True, console="off"))
+        folder.mkdir(parents=True, exist_ok=True)
+        self.destination = f"wandb {entity or ''}/{project} in {folder}"
+
+    def log_run(self, run: TrackedRun) -> None:
+        made = self.wandb.init(name=run.name, job_type="proxy", config=run.params,
+                               tags=[run.params["scale"]], **self.init)
+        for tokens, row in run.history:
+            made.log(row, step=tokens)
+        made.finish(exit_code=0 if run.ok else 1)
+
+    def log_sweep(self, summary: SweepSummary, known: str | None) -> str:
+        resume = dict(id=known, resume="allow") if known else {}
+        made = self.wandb.init(name=f"{self.sweep}-{SWEEP_RUN}", job_type="sweep",
+                               config=summary.params, **resume, **self.init)
+        made.log(summary.metrics)
+        made.summary.update(summary.metrics)
+        artifact = self.wandb.Artifact(f"{self.sweep}-proposal", type="proposal")
+        artifact.add_file(str(summary.files["proposal"]))
+        if "report" in summary.files:
+            artifact.add_dir(str(summary.files["report"]), name="report")
+        made.log_artifact(artifact)
+        made.finish()
+        return made.id
+
+    def close(self) -> None:
+        pass
+
+
+class _TensorBoard:
+    """Event files: ``<storage>/tensorboard/<run>/`` per proxy run, ``.../sweep/`` for the
+    sweep; each proxy run's mixture and final target loss in the HParams tab."""
+
+    kind = "tensorboard"
+
+    def __init__(self, folder: Path):
+        from tensorboardX import SummaryWriter
+
+        self.writer, self.folder = SummaryWriter, folder
+        self.destination = f"tensorboard {folder}"
+
+    def log_run(self, run: TrackedRun) -> None:
+        with self.writer(str(self.folder / run.name)) as w:
+            for tokens, row in run.history:
+                for key, value in row.items():
+                    w.add_scalar(key, value, tokens)
+            if run.ok:
+                w.add_hparams(run.params, {"hparam/final_target_loss": run.final_target_loss},
+                              name="hparams")
+
+    def log_sweep(self, summary: SweepSummary, known: str | None) -> str:
+        with self.writer(str(self.folder / SWEEP_RUN)) as w:
+            for key, value in summary.metrics.items():
+                w.add_scalar(key, value, summary.step)
+            w.add_text("proposal", "```\n" + summary.files["proposal"].read_text() + "\n```",
+                       summary.step)
+        return SWEEP_RUN
+
+    def close(self) -> None:
+        pass
+
+
+# ----------------------------------------------------------------------------- which runs
+
+
+class Ledger:
+    """``tracking.json``: the runs each tracker destination holds, and its sweep run."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self.data = {}
+
+    def runs(self, destination: str) -> set[str]:
+        return set(self.data.get(destination, {}).get("runs", []))
+
+    def sweep_run(self, destination: str) -> str | None:
+        return self.data.get(destination, {}).get("sweep_run")
+
+    def add(self, destination: str, run_id: str | None = None, sweep_run: str | None = None):
+        entry = self.data.setdefault(destination, {"runs": []})
+        if run_id is not None:
+            entry["runs"].append(run_id)
+        if sweep_run is not None:
+            entry["sweep_run"] = sweep_run
+        atomic_write_text(self.path, json.dumps(self.data, indent=1))
+
+
+def _open(cfg: SweepConfig) -> list:
+    """The trackers ``cfg`` asks for that can be reached; one warning for each that cannot."""
+    t, storage = cfg.tracking, cfg.storage_path
+    wanted = []
+    if t.mlflow is not None:
+        uri = t.mlflow.tracking_uri.strip()
+        if uri.startswith("sqlite:///") and not uri[len("sqlite:///"):].startswith("/"):
+            uri = "sqlite:///" + str(cfg.resolve(uri[len("sqlite:///"):]))  # the YAML's folder
+        where = f"mlflow at {uri}"
+        server = uri if uri.split("://")[0].lower() in ("http", "https") else None
+        wanted.append((where, server, functools.partial(
+            _Mlflow, uri, t.mlflow.experiment or cfg.name, cfg.name)))
+    if t.wandb is not None:
+        w = t.wandb
+        mode = w.mode or os.environ.get("WANDB_MODE", "online")
+        if mode != "disabled":
+            server = os.environ.get("WANDB_BASE_URL", WANDB_URL) if mode == "online" else None
+            folder = cfg.resolve(w.dir) if w.dir else storage
+            wanted.append((f"wandb project {w.project}", server, functools.partial(
+                _Wandb, w.project, w.entity, w.mode, folder, cfg.name)))
+    if t.tensorboard:
+        folder = SweepLayout(storage).tensorboard
+        wanted.append((f"tensorboard in {folder}", None,
+                       functools.partial(_TensorBoard, folder)))
+    opened = []
+    for where, server, make in wanted:
+        if where in _FAILED:
+            continue
+        why = unreachable(server) if server else None
+        if why is not None:
+            _fail(where, f"unreachable ({why})")
+            continue
+        try:
+            tracker = make()
+        except Exception as exc:  # a tracker's own error, whatever it is
+            _fail(where, f"failed ({_reason(exc)})")
+            continue
+        tracker.where = where  # how warnings name it
+        opened.append(tracker)
+    return opened
+
+
+def _fail(where: str, what: str) -> None:
+    if where not in _FAILED:
+        _FAILED[where] = what
+        warn(f"[sweep] tracking: {where} {what}; the sweep goes on without it")
+
+
+def _reason(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+class RunTracker(tune.Callback):
+    """Logs each completed trial's proxy runs to the trackers (a Tune callback).
+
+    Make it with :func:`open_tracker`. Tune pickles its callbacks with the experiment:
+    the trackers' clients are left out and opened again where needed.
+    """
+
+    def __init__(self, cfg: SweepConfig, trackers: list):
+        self.cfg, self._trackers = cfg, trackers
+
+    def __getstate__(self):
+        return {"cfg": self.cfg, "_trackers": None}
+
+    @property
+    def trackers(self) -> list:
+        if self._trackers is None:
+            self._trackers = _open(self.cfg)
+        return [t for t in self._trackers if t.where not in _FAILED]
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.log_runs([run["run_id"] for run in trial.config.get("runs", [])])
+
+    def log_runs(self, run_ids: list[str]) -> int:
+        """Log the stored records of ``run_ids`` that a tracker does not hold yet; returns
+        how many tracker runs were written."""
+        layout = SweepLayout(self.cfg.storage_path)
+        ledger, written = Ledger(layout.tracking), 0
+        records = {}
+        for run_id in run_ids:
+            try:
+                records[run_id] = RunRecord.from_json(json.loads(
+                    layout.record(run_id).read_text()))
+            except (OSError, ValueError):
+                continue  # not stored (a trial that failed for good): nothing to log
+        for tracker in self.trackers:
+            done = ledger.runs(tracker.destination)
+            for run_id, record in records.items():
+                if run_id in done:
+                    continue
+                try:
+                    tracker.log_run(TrackedRun.of(record, self.cfg.domain_names))
+                except Exception as exc:  # never the sweep's failure
+                    _fail(tracker.where, f"failed ({_reason(exc)})")
+                    break
+                ledger.add(tracker.destination, run_id=run_id)
+                written += 1
+        return written
+
+
+def open_tracker(cfg: SweepConfig) -> RunTracker | None:
+    """The sweep's tracker callback, or None when ``tracking:`` is off (or every tracker
+    it names failed: each is one warning line)."""
+    if not cfg.tracking.enabled:
+        return None
+    trackers = _open(cfg)
+    return RunTracker(cfg, trackers) if trackers else None
+
+
+def log_sweep(cfg: SweepConfig, proposal: str | Path, report: str | Path | None = None) -> None:
+    """End a sweep in its trackers: log the stored runs none holds yet (runs of a session
+    that died before logging them, or of a sweep that turned tracking on later), then the
+    sweep run: the fit's quality as metrics, ``proposal`` and the ``report`` folder as
+    artifacts. A re-run of the sweep logs to the same sweep run where the tracker can."""
+    tracker = open_tracker(cfg)
+    if tracker is None or not Path(proposal).is_file():
+        return
+    layout = SweepLayout(cfg.storage_path)
+    stored = sorted(p.stem for p in layout.results.glob("*.json")) \
+        if layout.results.is_dir() else []
+    tracker.log_runs(stored)
+    summary = SweepSummary.of(Path(proposal), Path(report) if report else None)
+    ledger = Ledger(layout.tracking)
+    for t in tracker.trackers:
+        try:
+            run_id = t.log_sweep(summary, ledger.sweep_run(t.destination))
+        except Exception as exc:  # never the sweep's failure
+            _fail(t.where, f"failed ({_reason(exc)})")
+            continue
+        ledger.add(t.destination, sweep_run=run_id)

@@ -1,0 +1,124 @@
+"""``raymix report``: a finished sweep's report, (re)written with no training and no Ray.
+
+Every report of runs goes through :func:`write_runs_report`: ``raymix fit --report``,
+``raymix propose`` and the end of ``raymix sweep`` write ``report.md`` and
+``index.html`` with it; for a sweep it adds what only its directory holds (every run's
+record, ``raymix validate``'s check). :func:`report` refits a finished sweep's stored
+tables and rewrites its ``report/`` around the stored ``proposal.json``;
+:func:`load_sweep` reads the sweep from its directory or its config.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from raymix.config import SweepConfig
+from raymix.config.parse import parse_config, read_yaml
+from raymix.errors import UserError
+from raymix.files import folder_problem
+from raymix.regression import FitResult
+from raymix.report import HTML_REPORT, write_report
+from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore, Runs, SweepLayout
+from raymix.workflows.inputs import RunsSource, fit_inputs
+
+
+def run_table(source: RunsSource, runs: Runs) -> pd.DataFrame:
+    """One row per run: id, scale, seed, weights and final target loss.
+
+    A sweep's every stored record (each scale, repeats, confirmation runs; a failed run
+    with no loss); for tables, the runs that were fitted.
+    """
+    loss = f"final {runs.target}"
+    if not isinstance(source, SweepConfig):
+        table = runs.mixtures.copy()
+        table[loss] = runs.objective.to_numpy(dtype=float)
+        return table.rename_axis(RUN_COLUMN).reset_index()
+    domains = source.domain_names
+    records = sorted(ResultStore(source.storage_path).load_all().values(),
+                     key=lambda r: r.run_id)
+    rows = [{RUN_COLUMN: r.run_id, SCALE_COLUMN: r.scale, SEED_COLUMN: r.seed,
+             **{d: float(r.mixture.get(d, 0.0)) for d in domains},
+             loss: r.final_target_loss if r.ok else None} for r in records]
+    table = pd.DataFrame(rows, columns=[RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, *domains, loss])
+    if any(not r.ok for r in records):
+        table.insert(3, "status", [r.status for r in records])
+    table[loss] = table[loss].astype(float)
+    return table
+
+
+def sweep_validation(cfg: SweepConfig) -> dict[str, Any] | None:
+    """The result of ``raymix validate`` on this sweep (its ``validate.json``), if any."""
+    path = SweepLayout(cfg.validate_path).validation_json
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_runs_report(out_dir: str | Path, fitted: FitResult, source: RunsSource, runs: Runs,
+                      proposal: dict[str, Any] | None = None) -> Path:
+    """``report.md`` and ``index.html`` of a fit of ``runs`` (and its proposal) into
+    ``out_dir``; a sweep's adds its check at a larger scale. Returns report.md's path."""
+    validation = sweep_validation(source) if isinstance(source, SweepConfig) else None
+    return write_report(Path(out_dir), fitted, runs.objective.to_numpy(), target=runs.target,
+                        mixtures=runs.mixtures, metrics=runs.metrics, proposal=proposal,
+                        scaling=fitted.scaling, runs=run_table(source, runs),
+                        validation=validation)
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    """A finished sweep, from its directory (its ``config.yaml``) or from its config YAML.
+
+    Raises
+    ------
+    UserError
+        Naming ``path``: not a sweep directory or config, or a sweep with no results yet.
+    """
+    given = str(path)
+    folder = Path(path).expanduser()
+    if folder.is_dir():
+        layout = SweepLayout(folder.resolve())
+        if not layout.config.is_file():
+            raise UserError(f"{layout.root} is not a sweep directory (it has no "
+                            f"{layout.config.name}); give a sweep's folder (compute.storage) "
+                            "or its config YAML", field=given)
+        raw = read_yaml(layout.config, given)
+        if not isinstance(raw, dict):
+            raise UserError(f"{layout.config} is not a sweep's config.yaml", field=given)
+        # the stored config's relative paths started at the YAML's folder, which may be
+        # anywhere: the sweep is this folder
+        raw.setdefault("compute", {})["storage"] = str(layout.root)
+        cfg = parse_config(raw, base_dir=layout.root)
+    else:
+        from raymix.config import load_config
+
+        cfg = load_config(folder)
+    layout = SweepLayout(cfg.storage_path)
+    missing = [p.name for p in (layout.mixtures, layout.metrics) if not p.is_file()]
+    if missing:
+        raise UserError(f"the sweep in {layout.root} has no results yet (no {missing[0]}); "
+                        "run 'raymix sweep CONFIG' first", field=given)
+    return cfg
+
+
+def report(cfg: SweepConfig) -> Path:
+    """Rewrite a finished sweep's ``report/`` (``report.md``, figures, ``index.html``).
+
+    The stored tables are fitted again as ``raymix propose`` fits them (``fit`` section,
+    ``fit.at``), and the report shows the stored ``proposal.json`` (none: a report of the
+    fit alone); nothing is trained and no cluster starts.
+
+    Returns
+    -------
+    Path
+        The path of ``index.html``.
+    """
+    layout = SweepLayout(cfg.storage_path)
+    problem = folder_problem(layout.report)
+    if problem:
+        raise UserError(f"{problem}; the report cannot be written", field="compute.storage")
+    inputs = fit_inputs(cfg)
+    proposal = json.loads(layout.proposal.read_text()) if layout.proposal.is_file() else None
+    written = write_runs_report(layout.report, inputs.fit(), cfg, inputs.runs, proposal)
+    return written.parent / HTML_REPORT

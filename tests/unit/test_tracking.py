@@ -1,0 +1,159 @@
+"""The ``tracking:`` section, ``raymix sweep``'s tracking flags, and what a tracker holds
+of stored runs (MLflow in SQLite, TensorBoard's event files; no Ray cluster)."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+
+import pytest
+from conftest import TINY
+
+from raymix.cli.arguments import with_tracking_flags
+from raymix.cli.commands import build_parser
+from raymix.config import SweepConfig, parse_config
+from raymix.errors import ConfigError, UserError
+from raymix.runs import Evaluation, ResultStore, RunRecord
+
+
+def tiny(**tracking) -> dict:
+    raw = copy.deepcopy(TINY)
+    if tracking:
+        raw["tracking"] = tracking
+    return raw
+
+
+def test_tracking_is_off_by_default():
+    cfg = parse_config(tiny())
+    assert not cfg.tracking.enabled
+    assert cfg.tracking.mlflow is None and cfg.tracking.wandb is None
+    assert not cfg.tracking.tensorboard
+
+
+def test_tracking_section_parses():
+    cfg = parse_config(tiny(mlflow={"tracking_uri": "sqlite:///runs/mlflow.db"},
+                            wandb={"project": "mix", "mode": "offline", "dir": "wb"},
+                            tensorboard=True))
+    t = cfg.tracking
+    assert t.enabled and t.tensorboard
+    assert (t.mlflow.tracking_uri, t.mlflow.experiment) == ("sqlite:///runs/mlflow.db", None)
+    assert (t.wandb.project, t.wandb.mode, t.wandb.dir, t.wandb.entity) == ("mix", "offline",
+                                                                              "wb", None)
+    assert cfg.to_dict()["tracking"]["wandb"]["project"] == "mix"  # stored in config.yaml
+
+
+@pytest.mark.parametrize("tracking, field, words", [
+    ({"mlflow": {"tracking_uri": "./mlruns"}}, "tracking.mlflow.tracking_uri", "file store"),
+    ({"mlflow": {"tracking_uri": "file:///tmp/mlruns"}}, "tracking.mlflow.tracking_uri",
+     "sqlite:///"),
+    ({"mlflow": {"tracking_uri": " "}}, "tracking.mlflow.tracking_uri", "URI"),
+    ({"mlflow": {"tracking_uri": "http://h:5000", "experiment": ""}},
+     "tracking.mlflow.experiment", "name"),
+    ({"mlflow": {"experiment": "x"}}, "tracking.mlflow.tracking_uri", "missing"),
+    ({"mlflow": {"tracking_uri": "http://h:5000", "port": 1}}, "tracking.mlflow.port",
+     "unknown key"),
+    ({"wandb": {"project": "p", "mode": "sometimes"}}, "tracking.wandb.mode", "offline"),
+    ({"wandb": {"project": ""}}, "tracking.wandb.project", "project"),
+    ({"tensorboard": "yes"}, "tracking.tensorboard", "true or false"),
+    ({"comet": {}}, "tracking.comet", "unknown key"),
+])
+def test_tracking_mistakes_name_their_field(tracking, field, words):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(tiny(**tracking))
+    assert caught.value.field == field and words in caught.value.problem
+
+
+def test_a_tracker_that_is_not_installed_is_one_line_naming_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # what `import mlflow` sees without it
+    with pytest.raises(ConfigError) as caught:
+        parse_config(tiny(mlflow={"tracking_uri": "http://h:5000"}))
+    assert caught.value.field == "tracking.mlflow"
+    assert "pip install 'raymix[tracking]'" in caught.value.problem
+    parse_config(tiny())  # tracking off: no tracker needed
+
+
+def sweep_args(*flags: str) -> argparse.Namespace:
+    return build_parser().parse_args(["sweep", "c.yaml", *flags])
+
+
+def test_flags_set_the_tracking_fields():
+    cfg = parse_config(tiny(mlflow={"tracking_uri": "http://h:5000", "experiment": "e"}))
+    changed = with_tracking_flags(cfg, sweep_args("--mlflow", "sqlite:///m.db", "--wandb", "p",
+                                                  "--wandb-mode", "offline", "--tensorboard"))
+    t = changed.tracking
+    assert (t.mlflow.tracking_uri, t.mlflow.experiment) == ("sqlite:///m.db", "e")
+    assert (t.wandb.project, t.wandb.mode) == ("p", "offline") and t.tensorboard
+    assert with_tracking_flags(cfg, sweep_args()).tracking == cfg.tracking  # no flag: as is
+
+
+@pytest.mark.parametrize("flags, field", [
+    (("--mlflow", "mlruns"), "mlflow"),
+    (("--mlflow-experiment", "e"), "mlflow_experiment"),
+    (("--wandb-mode", "offline"), "wandb_mode"),
+])
+def test_flag_mistakes_name_the_flag(flags, field):
+    with pytest.raises(UserError) as caught:
+        with_tracking_flags(parse_config(tiny()), sweep_args(*flags))
+    assert caught.value.field == field
+
+
+def stored_sweep(tmp_path, **tracking) -> SweepConfig:
+    raw = tiny(**tracking)
+    raw["compute"]["storage"] = str(tmp_path / "sweep")
+    cfg = parse_config(raw, base_dir=tmp_path)
+    store = ResultStore(cfg.storage_path)
+    for i in range(3):
+        store.write(RunRecord(
+            run_id=f"run-000{i}", mixture={"code": 0.25 * (i + 1), "readmes": 1 - 0.25 * (i + 1)},
+            seed=i, group_size=3, target_name="python_reference",
+            evaluations=[Evaluation(step=s, tokens=s * 512, train_loss=4.0,
+                                    losses={"code": 3.0 + i, "python_reference": 3.5 - s / 100},
+                                    target_loss=3.5 - s / 100) for s in (10, 20, 30)]))
+    return cfg
+
+
+def test_stored_runs_become_one_tracker_run_each_and_never_twice(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from raymix.sweep.tracking import log_sweep, open_tracker
+
+    cfg = stored_sweep(tmp_path, mlflow={"tracking_uri": "sqlite:///ml/mlflow.db"},
+                       tensorboard=True)
+    tracker = open_tracker(cfg)
+    # a trial of a group of two, then a resumed session that sees one of them again
+    assert tracker.log_runs(["run-0000", "run-0001", "run-0009"]) == 2 * 2
+    assert open_tracker(cfg).log_runs(["run-0001"]) == 0
+    proposal = cfg.storage_path / "proposal.json"
+    proposal.write_text(json.dumps({
+        "mixture": {"code": 0.6, "licences": 0.1, "readmes": 0.3}, "n_runs": 3,
+        "regressor": {"name": "ensemble(gp+ridge)", "cv_spearman": 0.9, "cv_mae": 0.1},
+        "regressors": {"ensemble(gp+ridge)": {"cv_spearman": 0.9}}}))
+    (cfg.storage_path / "report").mkdir()
+    (cfg.storage_path / "report" / "report.md").write_text("# report\n")
+    log_sweep(cfg, proposal, cfg.storage_path / "report")  # logs run-0002, then the sweep
+    log_sweep(cfg, proposal, cfg.storage_path / "report")  # the same sweep run again
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/ml/mlflow.db")
+    experiment = client.get_experiment_by_name("tiny")
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    assert sorted(runs) == ["run-0000", "run-0001", "run-0002", "tiny-sweep"]
+    run = runs["run-0001"]
+    assert run.data.params["mixture.code"] == "0.5" and run.data.params["mixture.licences"] == "0.0"
+    assert (run.data.params["seed"], run.data.params["group_size"]) == ("1", "3")
+    history = client.get_metric_history(run.info.run_id, "target_loss")
+    assert [(m.step, round(m.value, 3)) for m in history] == [(5120, 3.4), (10240, 3.3),
+                                                              (15360, 3.2)]
+    assert len(client.get_metric_history(run.info.run_id, "loss/code")) == 3
+    sweep = runs["tiny-sweep"]
+    assert sweep.data.metrics["fit/cv_spearman"] == 0.9
+    assert "fit/ensemble_gp_ridge_/cv_spearman" in sweep.data.metrics
+    assert {a.path for a in client.list_artifacts(sweep.info.run_id)} == {"proposal.json",
+                                                                          "report"}
+    # the artifacts sit beside the database, not in the working directory
+    assert list((tmp_path / "ml" / "mlartifacts").rglob("proposal.json"))
+    events = cfg.storage_path / "tensorboard"
+    assert sorted(p.name for p in events.iterdir()) == ["run-0000", "run-0001", "run-0002",
+                                                        "sweep"]
+    assert list((events / "run-0002").glob("events.out.tfevents.*"))
