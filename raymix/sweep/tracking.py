@@ -77,7 +77,8 @@ class TrackedRun:
         history = []
         for e in record.evaluations:
             metrics = {"target_loss": e.target_loss, "train_loss": e.train_loss,
-                       "train_step": e.step, **{f"loss/{k}": v for k, v in e.losses.items()}}
+                       "train_step": e.step,
+                       **{f"loss/{_metric_name(k)}": v for k, v in e.losses.items()}}
             history.append((int(e.tokens), {k: float(v) for k, v in metrics.items()}))
         return cls(record.run_id, params, history, record.ok)
 
