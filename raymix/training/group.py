@@ -42,7 +42,7 @@ from raymix.training.loop import (
     rounded_target_logprobs,
     target_loss,
 )
-from raymix.training.loss import resolve_loss
+from raymix.training.loss import CHUNKED, FUSED, resolve_loss
 from raymix.training.memory import micro_batch_for
 from raymix.training.model import build_model, count_parameters, save_checkpoint
 from raymix.training.stacked import StackedLlama, clip_grad_norm_per_model
@@ -151,6 +151,9 @@ def train_group(mixtures: list[dict[str, float]], seeds: list[int], data: ProxyD
                             gpu=device.type == "cuda")
     loss_kind = resolve_loss(train_cfg.loss, device, size * micro * model_cfg.seq_len,
                              data.vocab_size)
+    # a stack's loss without whole logits is the batched chunked one (liger-kernel fuses one
+    # model's output layer; a stack's would go one model at a time): the record says so
+    loss_kind = CHUNKED if loss_kind == FUSED else loss_kind
     group = _Group([{d: w for d, w in mix.items() if w > 0} for mix in mixtures], list(seeds),
                    data, model_cfg, train_cfg, device)
     try:

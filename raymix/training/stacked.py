@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import LlamaForCausalLM
 
-from raymix.training.loss import PLAIN, lm_loss
+from raymix.training.loss import PLAIN, stacked_lm_loss
 
 # the stacked weights of one decoder layer, by transformers' names
 LAYER_WEIGHTS = {
@@ -134,14 +134,15 @@ class StackedLlama(nn.Module):
 
         ``kind`` is the loss of :mod:`~raymix.training.loss`: ``plain`` makes every
         model's logits in one batched product; ``chunked`` and ``fused`` (for logits too
-        large to hold) go through the output layer one model at a time, a chunk at a time.
+        large to hold) go through the output layer a chunk of tokens of every model at a
+        time (:func:`~raymix.training.loss.stacked_lm_loss`).
         """
         hidden = self.hidden(ids[:, :, :-1])
         targets = ids[:, :, 1:]
-        if kind != PLAIN:
-            return torch.stack([lm_loss(hidden[i], self.embed[i], targets[i], kind)
-                                for i in range(self.size)])
         m, b, t, h = hidden.shape
+        if kind != PLAIN:
+            return stacked_lm_loss(hidden.reshape(m, b * t, h), self.embed,
+                                   targets.reshape(m, b * t))
         logits = torch.bmm(hidden.reshape(m, b * t, h), self.embed.transpose(1, 2))
         nll = F.cross_entropy(logits.reshape(m * b * t, -1).float(),
                               targets.reshape(-1), reduction="none")

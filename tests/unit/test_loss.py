@@ -4,7 +4,14 @@ import pytest
 import torch
 
 from raymix.training import loss as lossmod
-from raymix.training.loss import CHUNKED, PLAIN, lm_loss, resolve_loss, token_nll
+from raymix.training.loss import (
+    CHUNKED,
+    PLAIN,
+    lm_loss,
+    resolve_loss,
+    stacked_lm_loss,
+    token_nll,
+)
 
 
 def _inputs(tokens=300, hidden=16, vocab=97, seed=0):
@@ -63,3 +70,28 @@ def test_chunk_size_bounds_the_logits_held():
     assert lossmod.chunk_tokens(50_304) * 50_304 <= lossmod.LOGIT_BUDGET
     assert lossmod.chunk_tokens(4096) == 32_768
     assert lossmod.chunk_tokens(10**9) == 256
+
+
+@pytest.mark.parametrize("chunk", [16, 50])  # 4 chunks, and one
+def test_stacked_chunked_loss_is_each_models_plain_loss_and_gradient(monkeypatch, chunk):
+    """M models' losses a chunk of every model's tokens at a time (a stacked group whose
+    logits are too large to hold) equal each model's plain loss, and so do the gradients
+    of any weighted sum of them (a group's objective)."""
+    torch.manual_seed(0)
+    m, n, h, v = 3, 50, 8, 37
+    monkeypatch.setattr(lossmod, "LOGIT_BUDGET", m * v * chunk)
+    hidden = torch.randn(m, n, h, requires_grad=True)
+    weight = torch.randn(m, v, h, requires_grad=True)
+    targets = torch.randint(0, v, (m, n))
+    coef = torch.tensor([1.0, 0.0, 2.5])  # the middle model failed: no gradient for it
+    grads = []
+    for losses in (lambda: stacked_lm_loss(hidden, weight, targets),
+                   lambda: torch.stack([lm_loss(hidden[i], weight[i], targets[i], PLAIN)
+                                        for i in range(m)])):
+        out = losses()
+        (out * coef).sum().backward()
+        grads.append((out.detach(), hidden.grad.clone(), weight.grad.clone()))
+        hidden.grad = weight.grad = None
+    for got, want in zip(*grads):
+        assert torch.allclose(got, want, atol=1e-5)
+    assert grads[0][1][1].abs().max() == 0
