@@ -101,8 +101,8 @@ def _fused(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) ->
 @torch.compiler.disable
 def _chunked(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
              dtype: torch.dtype) -> torch.Tensor:
-    return _ChunkedCrossEntropy.apply(hidden, weight, targets, chunk_tokens(weight.size(0)),
-                                      dtype)
+    return _ChunkedCrossEntropy.apply(hidden[None], weight[None], targets[None],
+                                      chunk_tokens(weight.size(0)), dtype)[0]
 
 
 def stacked_lm_loss(hidden: torch.Tensor, weight: torch.Tensor,
@@ -111,7 +111,7 @@ def stacked_lm_loss(hidden: torch.Tensor, weight: torch.Tensor,
 
     ``hidden [M, N, hidden]``, ``weight [M, vocab, hidden]`` (each model's output layer),
     ``targets [M, N]``. A chunk of tokens of every model at a time goes through one
-    batched product (:class:`_StackedChunkedCrossEntropy`), the chunk sized so that all M
+    batched product (:class:`_ChunkedCrossEntropy`), the chunk sized so that all M
     models' logits of it are :data:`LOGIT_BUDGET`. This is a stacked group's loss where its
     logits are too large to hold: liger-kernel has no batched kernel, and one model at a
     time through it was 14x slower (a group of 64 demo proxies on an H200, docs/benchmarks.md).
@@ -123,7 +123,7 @@ def stacked_lm_loss(hidden: torch.Tensor, weight: torch.Tensor,
 
 @torch.compiler.disable  # a loop over chunks, eagerly, as _chunked
 def _stacked_chunked(hidden, weight, targets, step, dtype):
-    return _StackedChunkedCrossEntropy.apply(hidden, weight, targets, step, dtype)
+    return _ChunkedCrossEntropy.apply(hidden, weight, targets, step, dtype)
 
 
 @torch.no_grad()
@@ -152,45 +152,13 @@ def _matmul_dtype(device: torch.device) -> torch.dtype:
 
 
 class _ChunkedCrossEntropy(torch.autograd.Function):
-    """Linear layer + mean cross-entropy, a chunk of tokens at a time, gradients in forward.
+    """Linear layer + mean cross-entropy of M models (a leading model axis; M = 1 for one
+    proxy), a chunk of tokens at a time, gradients in forward.
 
     For each chunk: logits = h W^T; loss += logsumexp(logits) - logits[target];
     dlogits = (softmax(logits) - onehot(target)) / N; dh = dlogits W; dW += dlogits^T h.
-    The backward only scales the stored dh and dW by the incoming gradient.
+    The backward only scales the stored dh and dW by the incoming gradient (one per model).
     """
-
-    @staticmethod
-    def forward(ctx, hidden, weight, targets, step, dtype):
-        n = targets.numel()
-        w = weight.to(dtype)
-        grad_hidden = torch.empty_like(hidden)
-        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
-        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
-        for start in range(0, n, step):
-            h = hidden[start:start + step].to(dtype)
-            t = targets[start:start + step]
-            logits = (h @ w.T).float()
-            lse = torch.logsumexp(logits, dim=-1)
-            total += (lse - logits.gather(1, t[:, None]).squeeze(1)).sum()
-            probs = logits.sub_(lse[:, None]).exp_()  # softmax, in place of the logits
-            probs[torch.arange(len(t), device=t.device), t] -= 1.0
-            dlogits = probs.div_(n).to(dtype)
-            grad_hidden[start:start + step] = dlogits @ w
-            grad_weight += (dlogits.T @ h).float()
-        ctx.save_for_backward(grad_hidden, grad_weight)
-        ctx.weight_dtype = weight.dtype
-        return total / n
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        grad_hidden, grad_weight = ctx.saved_tensors
-        return (grad_hidden * grad_output, (grad_weight * grad_output).to(ctx.weight_dtype),
-                None, None, None)
-
-
-class _StackedChunkedCrossEntropy(torch.autograd.Function):
-    """:class:`_ChunkedCrossEntropy` for M models at once (a leading model axis): each
-    model's mean loss, its gradients computed in the forward pass, chunk by chunk."""
 
     @staticmethod
     def forward(ctx, hidden, weight, targets, step, dtype):
