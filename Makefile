@@ -59,12 +59,13 @@ test: lint
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
-# the fourteen longest end-to-end tests (multi-scale + validate, continual pretraining, a
+# the nineteen longest end-to-end tests (multi-scale + validate, continual pretraining, a
 # node removed mid-sweep, a confirmation round killed and resumed, the README's Python API,
 # RegMix's proxy shrunk, compiled and not, `raymix submit` and `ray job submit` of jobs, a
 # killed aggregator, a killed trial worker, storage that refuses results, a MixMin sweep,
-# Ray Data tokenizing as one process does, a killed adaptive sweep of one proxy a trial):
-# about 16.5 minutes more; CI runs them too
+# Ray Data tokenizing as one process does, killed adaptive sweeps of 1 and 2 proxies a
+# trial, a diverging proxy, a sweep and a MixMin sweep with a task target, an unreachable
+# tracking server): about 20 minutes more; CI runs them too
 test-slow: setup
 	$(PY) -m pytest -q -m slow --durations=5 tests
 

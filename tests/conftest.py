@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from raymix.data.tasks import builtin_task
 from raymix.runs import ResultStore
 
 # the benchmarks' helpers that tests share (bench/bench_sweep_load.py: a sweep under load)
@@ -92,6 +93,35 @@ TINY = {
     # no confirmation round unless a test asks for one (each adds a dozen runs)
     "confirm": {"rounds": 0},
 }
+
+
+# ----------------------------------------------------------------------------- a task target
+
+# a reference sentence is up to ~100 tokens of the tiny sweep's 512-token vocabulary
+WINDOW = {"seq_len": 128}
+
+
+def _choice_file(folder: Path, cache: Path) -> Path:
+    """Multiple-choice items written as a user would: real reference paragraphs, the gold
+    ending among two other items' endings."""
+    items = builtin_task("python_reference_cloze", cache)[100:130]
+    path = folder / "choice.jsonl"
+    with path.open("w") as f:
+        for i, item in enumerate(items):
+            others = [items[(i + 7) % len(items)].continuation,
+                      items[(i + 13) % len(items)].continuation]
+            gold = i % 3
+            choices = [*others[:gold], item.continuation, *others[gold:]]
+            f.write(json.dumps({"query": item.context, "choices": choices, "gold": gold}) + "\n")
+    return path
+
+
+def task_target(folder: Path, cache: Path) -> dict:
+    return {"name": "tasks", "source": None, "tasks": [
+        {"name": "cloze", "path": "builtin:python_reference_cloze", "family": "completion",
+         "max_items": 40},
+        {"name": "choice", "path": str(_choice_file(folder, cache)), "family": "choice",
+         "weight": 3.0}]}
 
 
 @pytest.fixture(scope="module")

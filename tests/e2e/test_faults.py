@@ -63,7 +63,10 @@ def _lost(sweep: Path, planned: int) -> int:
 
 
 # alone (slow: the random sweep's kill test, test_load.py, covers a solo resume) and grouped
-@pytest.mark.parametrize("per_trial", [pytest.param(1, marks=pytest.mark.slow), 2])
+# both in make test-slow (90 s each): test_a_killed_grouped_sweep_... keeps a killed and
+# resumed sweep of groups in the default run
+@pytest.mark.slow
+@pytest.mark.parametrize("per_trial", [1, 2])
 def test_a_killed_driver_resumes_its_adaptive_strategy_with_every_mixture_once(tmp_path,
                                                                                cache_dir,
                                                                                per_trial):
@@ -184,6 +187,7 @@ def test_a_killed_aggregator_restarts_from_storage_and_nothing_is_lost(tmp_path,
     assert len(pd.read_csv(sweep / "metrics.csv")) == 8
 
 
+@pytest.mark.slow  # 36 s; a failed run inside a group: tests/unit/test_group.py
 def test_a_diverging_proxy_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path, cache_dir):
     config = write_config(tmp_path, cache_dir, training={"lr": 1.0e6},
                           mixtures={"count": 3, "repeats": 0})

@@ -7,44 +7,17 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import finish, raymix_cli, write_config
+from conftest import WINDOW, finish, raymix_cli, task_target, write_config
 
-from raymix.data.tasks import builtin_task
 from raymix.runs import ResultStore
 
-# a reference sentence is up to ~100 tokens of the tiny sweep's 512-token vocabulary
-WINDOW = {"seq_len": 128}
 
-
-def _choice_file(folder: Path, cache: Path) -> Path:
-    """Multiple-choice items written as a user would: real reference paragraphs, the gold
-    ending among two other items' endings."""
-    items = builtin_task("python_reference_cloze", cache)[100:130]
-    path = folder / "choice.jsonl"
-    with path.open("w") as f:
-        for i, item in enumerate(items):
-            others = [items[(i + 7) % len(items)].continuation,
-                      items[(i + 13) % len(items)].continuation]
-            gold = i % 3
-            choices = [*others[:gold], item.continuation, *others[gold:]]
-            f.write(json.dumps({"query": item.context, "choices": choices, "gold": gold}) + "\n")
-    return path
-
-
-def _task_target(folder: Path, cache: Path) -> dict:
-    return {"name": "tasks", "source": None, "tasks": [
-        {"name": "cloze", "path": "builtin:python_reference_cloze", "family": "completion",
-         "max_items": 40},
-        {"name": "choice", "path": str(_choice_file(folder, cache)), "family": "choice",
-         "weight": 3.0}]}
-
-
+@pytest.mark.slow  # 43 s; make test sweeps with a task target in test_tracking_sweep.py
 def test_a_sweep_with_a_task_target_records_every_task_and_proposes(tmp_path, cache_dir):
-    config = write_config(tmp_path, cache_dir, target=_task_target(tmp_path, cache_dir),
+    config = write_config(tmp_path, cache_dir, target=task_target(tmp_path, cache_dir),
                           model=WINDOW)
     out = finish(raymix_cli("sweep", str(config)))
     sweep = tmp_path / "sweep"
@@ -69,7 +42,7 @@ def test_a_sweep_with_a_task_target_records_every_task_and_proposes(tmp_path, ca
 
 @pytest.mark.slow  # 45 s
 def test_mixmin_mixes_per_domain_proxies_on_task_items(tmp_path, cache_dir):
-    config = write_config(tmp_path, cache_dir, target=_task_target(tmp_path, cache_dir),
+    config = write_config(tmp_path, cache_dir, target=task_target(tmp_path, cache_dir),
                           mixtures={"method": "per_domain", "repeats": 0}, model=WINDOW)
     out = finish(raymix_cli("sweep", str(config)))
     assert "MixMin proposal" in out

@@ -8,7 +8,8 @@ import json
 import os
 
 import pandas as pd
-from conftest import finish, raymix_cli, stored_runs, write_config
+import pytest
+from conftest import WINDOW, finish, raymix_cli, stored_runs, task_target, write_config
 
 # W&B never reaches the network, never asks for a login
 WANDB_ENV = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DISABLE_GIT": "true",
@@ -18,9 +19,11 @@ WANDB_ENV = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DISABLE_GIT
 def test_every_proxy_run_is_one_tracker_run(tmp_path, cache_dir):
     from mlflow.tracking import MlflowClient
 
-    # 5 runs in stacked groups of up to 3: each run's own mixture must reach the trackers
+    # 5 runs in stacked groups of up to 3: each run's own mixture must reach the trackers;
+    # the target is downstream tasks, whose bits per byte reach them too
     config = write_config(tmp_path, cache_dir, mixtures={"count": 4, "repeats": 1},
                           compute={"models_per_trial": 3},
+                          target=task_target(tmp_path, cache_dir), model=WINDOW,
                           tracking={"mlflow": {"tracking_uri": "sqlite:///mlflow.db"},
                                     "wandb": {"project": "raymix-test", "dir": "wandb-files"},
                                     "tensorboard": True})
@@ -49,6 +52,9 @@ def test_every_proxy_run_is_one_tracker_run(tmp_path, cache_dir):
         assert [(m.step, m.value) for m in history] == [
             (e["tokens"], e["target_loss"]) for e in record["evaluations"]]
         assert len(client.get_metric_history(logged.info.run_id, "loss/code")) == 3
+        cloze = client.get_metric_history(logged.info.run_id, "loss/task:cloze")
+        assert [m.value for m in cloze] == [e["losses"]["task:cloze"]
+                                            for e in record["evaluations"]]
     assert max(int(r.data.params["group_size"]) for r in runs.values()
                if r.info.run_name != "tiny-sweep") > 1
     sweep_run = runs["tiny-sweep"]
@@ -70,6 +76,7 @@ def test_every_proxy_run_is_one_tracker_run(tmp_path, cache_dir):
     # a resumed sweep logs no run twice: tests/unit/test_tracking.py (the same ledger)
 
 
+@pytest.mark.slow  # 35 s
 def test_an_unreachable_tracking_server_is_one_warning_and_the_sweep_goes_on(tmp_path,
                                                                               cache_dir):
     config = write_config(tmp_path, cache_dir, mixtures={"count": 3, "repeats": 0})
