@@ -65,7 +65,7 @@ test-unit: setup
 # killed aggregator, a killed trial worker, storage that refuses results, a MixMin sweep,
 # Ray Data tokenizing as one process does, killed adaptive sweeps of 1 and 2 proxies a
 # trial, a diverging proxy, a sweep and a MixMin sweep with a task target, an unreachable
-# tracking server): about 20 minutes more; CI runs them too
+# tracking server): about 23.5 minutes more; CI runs them too
 test-slow: setup
 	$(PY) -m pytest -q -m slow --durations=5 tests
 
