@@ -49,6 +49,7 @@ from raymix.cli.arguments import (
     replace_fit,
     with_tracking_flags,
 )
+from raymix.config import WANDB_MODES
 from raymix.errors import ConfigNotice, UserError
 
 
@@ -99,8 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-propose", action="store_true",
                    help="stop after the sweep's runs and tables (no confirmation round, "
                         "no proposal)")
-    from raymix.config import WANDB_MODES
-
     p.add_argument("--mlflow", metavar="URI",
                    help="log each proxy run to MLflow at URI (tracking.mlflow.tracking_uri: "
                         "http://host:5000 or sqlite:///runs/mlflow.db)")

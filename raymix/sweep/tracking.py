@@ -163,8 +163,6 @@ def unreachable(url: str) -> str | None:
 class _Mlflow:
     """One MLflow run per proxy run, in the experiment ``tracking.mlflow.experiment``."""
 
-    kind = "mlflow"
-
     def __init__(self, uri: str, experiment: str, sweep: str):
         # a server that stops answering mid-sweep costs seconds, not minutes of retries
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -226,10 +224,6 @@ class _Mlflow:
         for i in range(0, len(metrics), 1000):
             self.client.log_batch(run_id, metrics=metrics[i:i + 1000])
 
-    def close(self) -> None:
-        pass
-
-
 def _local_artifacts(uri: str, experiment: str) -> str | None:
     """Beside a local SQLite database, not in the working directory (MLflow's default)."""
     if not uri.startswith("sqlite:///"):
@@ -239,8 +233,6 @@ def _local_artifacts(uri: str, experiment: str) -> str | None:
 
 class _Wandb:
     """One W&B run per proxy run, grouped by the sweep's name."""
-
-    kind = "wandb"
 
     def __init__(self, project: str, entity: str | None, mode: str | None, folder: Path,
                  sweep: str):
@@ -274,15 +266,9 @@ class _Wandb:
         made.finish()
         return made.id
 
-    def close(self) -> None:
-        pass
-
-
 class _TensorBoard:
     """Event files: ``<storage>/tensorboard/<run>/`` per proxy run, ``.../sweep/`` for the
     sweep; each proxy run's mixture and final target loss in the HParams tab."""
-
-    kind = "tensorboard"
 
     def __init__(self, folder: Path):
         from tensorboardX import SummaryWriter
@@ -306,10 +292,6 @@ class _TensorBoard:
             w.add_text("proposal", "```\n" + summary.files["proposal"].read_text() + "\n```",
                        summary.step)
         return SWEEP_RUN
-
-    def close(self) -> None:
-        pass
-
 
 # ----------------------------------------------------------------------------- which runs
 

@@ -21,10 +21,10 @@ output layer's products run in bf16 and the softmax in float32, as in the plain 
 
 from __future__ import annotations
 
-import importlib.util
-
 import torch
 import torch.nn.functional as F
+
+from raymix.config.checks import installed
 
 LOGIT_BUDGET = 2**27  # logits (float32 elements) one chunk holds: 512 MiB
 FUSED, CHUNKED, PLAIN = "fused", "chunked", "plain"
@@ -41,7 +41,7 @@ def chunk_tokens(vocab_size: int) -> int:
 
 def fused_available() -> bool:
     """liger-kernel is installed (its kernels need a CUDA GPU and Triton)."""
-    return importlib.util.find_spec("liger_kernel") is not None
+    return installed("liger_kernel")
 
 
 def resolve_loss(loss: str, device: torch.device, tokens: int, vocab_size: int) -> str:

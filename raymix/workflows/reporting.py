@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from raymix.config import SweepConfig
+from raymix.config import SweepConfig, load_config
 from raymix.config.parse import parse_config, read_yaml
 from raymix.errors import UserError
 from raymix.files import folder_problem
@@ -91,8 +91,6 @@ def load_sweep(path: str | Path) -> SweepConfig:
         raw.setdefault("compute", {})["storage"] = str(layout.root)
         cfg = parse_config(raw, base_dir=layout.root)
     else:
-        from raymix.config import load_config
-
         cfg = load_config(folder)
     layout = SweepLayout(cfg.storage_path)
     missing = [p.name for p in (layout.mixtures, layout.metrics) if not p.is_file()]
