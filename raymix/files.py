@@ -1,11 +1,12 @@
 """Crash-safe writes: a reader (or a crash) sees the old file or the whole new one, never half.
 
-The bytes go to a temporary file in the same folder (same file system), are flushed to
-disk, and the temporary file is renamed over the destination. The rename happens only
-when nothing is there or a regular file is: a symlink, a device (``/dev/stdout``), a FIFO
-or a folder at the destination is refused (:class:`UnsafeTarget`), since renaming over it
-would replace the link or the device node itself. New files get the mode the umask
-gives, as ``open`` would.
+A file under the local mirror of an object-storage URI goes to the store first
+(:mod:`raymix.storage`). The bytes go to a temporary file in the same folder (same file
+system), are flushed to disk, and the temporary file is renamed over the destination. The
+rename happens only when nothing is there or a regular file is: a symlink, a device
+(``/dev/stdout``), a FIFO or a folder at the destination is refused (:class:`UnsafeTarget`),
+since renaming over it would replace the link or the device node itself. New files get the
+mode the umask gives, as ``open`` would.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from raymix.storage import upload
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,11 +89,15 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     ------
     UnsafeTarget
         When a symlink, device, FIFO, socket or folder is at ``path``.
+    raymix.storage.StorageError
+        When ``path`` lies in the local mirror of a storage URI and the store refused it
+        (the local file is then left as it was).
     """
     path = Path(path)
     found = unsafe_target(path)
     if found:
         raise UnsafeTarget(f"{path} is {found}; raymix writes only new or regular files")
+    upload(path, data)  # under a mirror of object storage: the store first (raymix.storage)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
