@@ -15,6 +15,7 @@ from raymix.config import (
     TrackingConfig,
     WandbConfig,
     check_tracking,
+    parse_overrides,
 )
 from raymix.errors import ConfigError, UserError
 from raymix.files import folder_problem
@@ -46,10 +47,14 @@ FLAGS = {
     "wandb": "--wandb",
     "wandb_mode": "--wandb-mode",
     "tensorboard": "--tensorboard",
+    "overrides": "--set",
 }
 # ... and with a CONFIG, these are its fields
 CONFIG_FIELDS = {"folds": "fit.cv_folds", "regressors": "fit.regressors",
                  "min_tokens": "fit.min_tokens"}
+# keys of the config file named like an argument: a ConfigError about one is the file's
+# (a stored config.yaml's ``overrides`` record), not the flag's
+CONFIG_KEYS = {"overrides"}
 
 
 def error_line(exc: UserError, args) -> str:
@@ -59,7 +64,7 @@ def error_line(exc: UserError, args) -> str:
     :data:`CONFIG_FIELDS`) unless their flag was given too.
     """
     field = exc.field
-    if isinstance(exc, ConfigError) and field not in FLAGS:
+    if isinstance(exc, ConfigError) and (field not in FLAGS or field in CONFIG_KEYS):
         return str(exc)
     flag = FLAGS.get(field)
     from_config = (field in CONFIG_FIELDS and getattr(args, "config", None) is not None
@@ -69,6 +74,32 @@ def error_line(exc: UserError, args) -> str:
     if flag is not None:
         return f"{flag}: {exc.problem}"
     return str(exc)
+
+
+def add_set_argument(parser) -> None:
+    """``--set KEY=VALUE``, repeatable, on a command that reads a CONFIG (``args.overrides``,
+    a list; pass it to :func:`raymix.config.load_config`)."""
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="change one of the CONFIG's values for this command, e.g. --set "
+             "training.steps=100 or --set data.domains[0].max_tokens=1e6 (repeat for more; "
+             "VALUE is read as YAML; relative paths start at the CONFIG's folder, as the "
+             "file's do; a sweep records them in its config.yaml)")
+
+
+def set_flags(overrides) -> list[str]:
+    """The ``--set`` arguments that give ``overrides`` to another raymix command (a job's),
+    after checking that each is ``KEY=VALUE`` with a known section.
+
+    ``["training.steps=100"]`` -> ``["--set", "training.steps=100"]``; quote each with
+    :func:`shlex.quote` for a shell.
+
+    Raises
+    ------
+    UserError
+        On ``overrides`` (``--set``), as :func:`raymix.config.parse_overrides`.
+    """
+    return [arg for override in parse_overrides(overrides) for arg in ("--set", override.text)]
 
 
 def parse_at(spec: str) -> Scale:

@@ -35,6 +35,7 @@ from raymix.config.schema import (
     shown,
 )
 from raymix.errors import ConfigError
+from raymix.storage import is_uri, uri_problem
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 NAME_RULE = "must start with a letter and use letters, digits, '_', '-', '.'"
@@ -224,6 +225,11 @@ def _check_mixtures(cfg: SweepConfig) -> None:
 
 def _check_compute(cfg: SweepConfig) -> None:
     c = cfg.compute
+    for field, location in (("compute.storage", c.storage), ("validate.storage",
+                                                             cfg.validate.storage)):
+        if location and is_uri(location):  # its form; whether it takes writes: at the sweep
+            problem = uri_problem(location)
+            _check(problem is None, field, problem or "")
     _check(c.cpus_per_trial > 0, "compute.cpus_per_trial", "must be positive")
     _check(c.gpus_per_trial >= 0 and (c.gpus_per_trial <= 1
                                       or float(c.gpus_per_trial).is_integer()),

@@ -1,4 +1,9 @@
-"""YAML to config: read the file safely, migrate old keys, build the dataclasses.
+"""YAML to config: read the file safely, apply overrides, migrate old keys, build the
+dataclasses.
+
+The file is read by :mod:`raymix.config.safe_yaml` (plain data only), and ``KEY=VALUE``
+overrides (the command line's ``--set``, :mod:`raymix.config.overrides`) change its data
+before anything is checked, so an overridden value is checked as the file's own.
 
 Parsing is strict: an unknown key, a wrong type or an impossible value raises a
 :class:`~raymix.errors.ConfigError` naming the field (``training.steps``) and the fix.
@@ -16,13 +21,14 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from raymix.config.checks import check_config
-from raymix.config.schema import SearchConfig, SweepConfig
+from raymix.config.overrides import apply_overrides, parse_overrides
+from raymix.config.safe_yaml import read_yaml
+from raymix.config.schema import SECTIONS, SearchConfig, SweepConfig
 from raymix.errors import ConfigError, ConfigNotice
 
 # old place -> new place of keys that moved (search.strategy: the sweep's way of choosing
@@ -32,110 +38,24 @@ MOVED_KEYS = {
     ("search", "initial_runs"): ("mixtures", "initial_runs"),
     ("search", "exploration"): ("mixtures", "exploration"),
 }
-SECTIONS = ("data", "target", "model", "training", "mixtures", "compute", "fit", "search",
-            "scales", "validate", "confirm", "tracking")
 
 
 # ----------------------------------------------------------------------------- files
 
 
-def read_yaml(path: str | Path, field: str) -> Any:
-    """The data of a YAML file (safe loading: tags that would run code are refused).
-
-    ``field`` names the file in errors (``config``, ``constraints``).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(field, f"no such file {str(path)!r}; pass the path of a YAML file")
-    try:
-        return _strict_load(path.read_text())
-    except _Refused as exc:
-        raise ConfigError(field, f"{path.name} line {exc.line}: {exc}") from None
-    except yaml.constructor.ConstructorError as exc:  # e.g. !!python/object: never run
-        mark = exc.problem_mark
-        raise ConfigError(field, f"{path.name} line {mark.line + 1}: {exc.problem}; configs "
-                          "are plain YAML data (safe loading), remove the tag") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(field, f"{path.name} is not valid YAML{where}; fix its syntax") from None
-    except UnicodeDecodeError:
-        raise ConfigError(field, f"{path.name} is not a text file; pass a YAML file") from None
-
-
-MAX_YAML_NODES = 100_000  # after aliases are expanded: a config is a few hundred
-
-
-class _Refused(Exception):
-    """A YAML document that loads, but not as a config should (see :func:`_strict_load`)."""
-
-    def __init__(self, problem: str, line: int):
-        super().__init__(problem)
-        self.line = line
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """Safe loading that refuses a key given twice in one mapping (YAML keeps the last)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # <<: *defaults may be overridden
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:  # an unhashable key: SafeLoader refuses it itself
-                continue
-            if duplicate:
-                raise _Refused(f"key {key!r} is given twice in one mapping; keep one",
-                               key_node.start_mark.line + 1)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _strict_load(text: str) -> Any:
-    """``yaml.safe_load`` that also refuses duplicate keys, and documents whose aliases
-    expand to more than :data:`MAX_YAML_NODES` nodes ("billion laughs")."""
-    loader = _StrictLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        if _expanded_nodes(node, {}) > MAX_YAML_NODES:
-            raise _Refused(f"its anchors and aliases expand to more than {MAX_YAML_NODES:,} "
-                           "values; a config needs far fewer, write it out", 1)
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
-def _expanded_nodes(node, counted: dict) -> int:
-    """How many nodes ``node`` holds with every alias expanded (capped just past the limit)."""
-    if id(node) in counted:
-        return counted[id(node)]
-    total = 1
-    if isinstance(node, yaml.MappingNode):
-        children = [child for pair in node.value for child in pair]
-    elif isinstance(node, yaml.SequenceNode):
-        children = node.value
-    else:
-        children = []
-    for child in children:
-        total += _expanded_nodes(child, counted)
-        if total > MAX_YAML_NODES:
-            break
-    counted[id(node)] = total
-    return total
-
-
-def load_config(path: str | Path) -> SweepConfig:
-    """Read and check a sweep config YAML.
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
+    """Read and check a sweep config YAML, with ``KEY=VALUE`` overrides applied.
 
     Parameters
     ----------
     path : str or Path
         The YAML file; relative paths inside it start at its folder.
+    overrides : sequence of str, optional
+        ``KEY=VALUE`` changes to the file's data, in order (the command line's ``--set``):
+        ``training.steps=100``, ``fit.regressors=[ridge, gp]``,
+        ``data.domains[0].max_tokens=1e6``. Values are read as YAML; relative paths start
+        at the file's folder, as the file's own do (:mod:`raymix.config.overrides`).
+        They are recorded in the config's ``overrides``.
 
     Returns
     -------
@@ -143,10 +63,15 @@ def load_config(path: str | Path) -> SweepConfig:
 
     Raises
     ------
+    UserError
+        On ``overrides``: an override that cannot be applied (no ``=``, an unknown
+        section, an index out of range, a key into a value).
     ConfigError
-        Naming the field to fix (``config`` for the file itself).
+        Naming the field to fix (``config`` for the file itself), for the file's values
+        and the overrides' alike.
     """
     path = Path(path)
+    overrides = parse_overrides(overrides)  # a malformed override: refused before the file
     raw = read_yaml(path, "config")
     if raw is None:
         raise ConfigError("config", f"{path.name} is empty; start it with 'data:' "
@@ -154,7 +79,7 @@ def load_config(path: str | Path) -> SweepConfig:
     if not isinstance(raw, dict):
         raise ConfigError("config", f"{path.name} holds a {type(raw).__name__}, not a mapping "
                           "of sections; start it with 'data:' (see jobs/configs/demo.yaml)")
-    return parse_config(raw, base_dir=path.resolve().parent)
+    return parse_config(raw, base_dir=path.resolve().parent, overrides=overrides)
 
 
 def load_constraints(path: str | Path) -> SearchConfig:
@@ -191,8 +116,20 @@ def load_constraints(path: str | Path) -> SearchConfig:
 # ----------------------------------------------------------------------------- parsing
 
 
-def parse_config(raw: Any, base_dir: str | Path = ".") -> SweepConfig:
+def parse_config(raw: Any, base_dir: str | Path = ".",
+                 overrides: Sequence[str] = ()) -> SweepConfig:
     """Build a checked :class:`SweepConfig` from a plain dict (as loaded from YAML).
+
+    Parameters
+    ----------
+    raw : dict
+        The YAML's data; not changed. A sweep's stored ``config.yaml`` reads back as it
+        was written: its ``overrides`` list is a record of values already applied.
+    base_dir : str or Path
+        The folder relative paths start at (the YAML's).
+    overrides : sequence of str, optional
+        ``KEY=VALUE`` changes applied to ``raw`` first (see :func:`load_config`), and
+        added to the config's ``overrides``.
 
     Keys in their old place (:data:`MOVED_KEYS`) are moved, with a
     :class:`~raymix.errors.ConfigNotice` once the config is accepted.
@@ -200,9 +137,11 @@ def parse_config(raw: Any, base_dir: str | Path = ".") -> SweepConfig:
     if not isinstance(raw, dict):
         raise ConfigError("<top level>", f"must be a mapping of keys to values "
                           f"(got {type(raw).__name__})")
+    if overrides:
+        raw = _overridden(raw, parse_overrides(overrides))
     if "data" not in raw:
         raise ConfigError("data", "missing; add a 'data:' section with a 'domains:' list")
-    unknown = sorted(set(raw) - {"name", *SECTIONS})
+    unknown = sorted(set(raw) - {"name", "overrides", *SECTIONS})
     if unknown:
         raise ConfigError(unknown[0], f"unknown section; allowed: name, {', '.join(SECTIONS)}")
     raw, moved = migrate(raw)
@@ -217,6 +156,15 @@ def parse_config(raw: Any, base_dir: str | Path = ".") -> SweepConfig:
         warnings.warn(f"{old} is now {new}: move it there (read from {old} this time)",
                       ConfigNotice, stacklevel=2)
     return cfg
+
+
+def _overridden(raw: dict, overrides: list) -> dict:
+    """``raw`` with the overrides applied (a copy), and their texts added to its record."""
+    out = apply_overrides(raw, overrides)
+    recorded = out.get("overrides")
+    if recorded is None or isinstance(recorded, list):  # else the schema names the mistake
+        out["overrides"] = [*(recorded or []), *(o.text for o in overrides)]
+    return out
 
 
 def _without_empty_sections(raw: dict) -> dict:

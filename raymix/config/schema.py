@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+from raymix.storage import is_uri, local_folder, user_cache_dir
+
 # built by raymix.regression.make_regressor; "auto" cross-validates the others and picks
 REGRESSOR_NAMES = ("ridge", "loglinear", "lightgbm", "mixing_law", "implicit_law", "gp")
 SEARCH_METHODS = ("auto", "simulate", "exact", "tpe", "cmaes", "pessimistic")
@@ -47,6 +49,9 @@ LOSSES = ("auto", "fused", "chunked", "plain")  # training.loss
 TOKEN_DTYPES = ("uint16", "uint32", "int32", "int64")  # of raw .bin token shards
 WANDB_MODES = ("online", "offline", "disabled")  # tracking.wandb.mode
 MODEL_FIELDS = ("layers", "hidden", "heads", "intermediate")  # what a scale may change
+# the sections of the YAML, in the order a config is written (beside them: name, overrides)
+SECTIONS = ("data", "target", "model", "training", "mixtures", "compute", "fit", "search",
+            "scales", "validate", "confirm", "tracking")
 
 
 # ----------------------------------------------------------------------------- YAML scalars
@@ -183,7 +188,9 @@ class TokenizerConfig(Section):
 class DataConfig(Section):
     domains: list[DomainConfig]
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    cache_dir: Str = ".raymix/cache"
+    # where prepared data goes (relative: to the YAML's folder); default: the user's cache,
+    # shared by every config (prepared data is keyed by content), see SweepConfig.cache_path
+    cache_dir: Str | None = None
     valid_fraction: Float = 0.05
     max_valid_tokens: Int = 65_536  # per domain; validation beyond this is wasted eval time
     max_text_bytes: Int | None = 8_000_000  # per domain read from its source
@@ -545,6 +552,9 @@ class SweepConfig(Section):
     validate: ValidationConfig = field(default_factory=ValidationConfig)
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    # the KEY=VALUE overrides (--set) this config was read with, already applied to the
+    # values above: a record, kept in the sweep's config.yaml (never applied again)
+    overrides: list[Str] = field(default_factory=list)
     base_dir: Str = "."  # folder that relative paths are resolved against (not a YAML key)
 
     @property
@@ -552,13 +562,24 @@ class SweepConfig(Section):
         return [d.name for d in self.data.domains]
 
     @property
+    def storage_location(self) -> str:
+        """Where the sweep's results live: an object-storage URI as given, or the folder
+        (resolved against the config's folder)."""
+        storage = self.compute.storage
+        return storage if is_uri(storage) else str(self.resolve(storage))
+
+    @property
     def storage_path(self) -> Path:
-        return self.resolve(self.compute.storage)
+        """The sweep directory as a local folder: the folder itself, or the local mirror
+        of a URI (:func:`raymix.storage.local_folder`)."""
+        return local_folder(self.storage_location)
 
     @property
     def validate_path(self) -> Path:
         v = self.validate.storage
-        return self.resolve(v) if v else self.storage_path / "validate"
+        if not v:
+            return self.storage_path / "validate"
+        return local_folder(v) if is_uri(v) else self.resolve(v)
 
     @property
     def is_adaptive(self) -> bool:
@@ -572,6 +593,13 @@ class SweepConfig(Section):
 
     @property
     def cache_path(self) -> Path:
+        """Where prepared data goes: ``data.cache_dir`` (relative to the YAML's folder), or
+        when the config names none, ``prepared/`` in the user's cache
+        (:func:`raymix.storage.user_cache_dir`: ``$RAYMIX_CACHE``, else
+        ``$XDG_CACHE_HOME/raymix``, else ``~/.cache/raymix``), beside ``downloads/`` of the
+        built-in corpus. Prepared data is keyed by content, so configs anywhere share it."""
+        if self.data.cache_dir is None:  # a relative variable starts at the working directory
+            return Path(os.path.abspath(user_cache_dir() / "prepared"))
         return self.resolve(self.data.cache_dir)
 
     def resolve(self, path: str) -> Path:
@@ -584,7 +612,14 @@ class SweepConfig(Section):
             return Path(os.path.abspath(Path(self.base_dir) / p))
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as plain YAML data (what a sweep stores in its ``config.yaml``)."""
+        """The config as plain YAML data (what a sweep stores in its ``config.yaml``).
+
+        Its ``overrides``, if any, come right after ``name``: the values are the
+        overridden ones, the list says which were given on the command line.
+        """
         out = dataclasses.asdict(self)
         out.pop("base_dir")
-        return out
+        overrides = out.pop("overrides")
+        if not overrides:
+            return out
+        return {"name": out.pop("name"), "overrides": overrides, **out}
