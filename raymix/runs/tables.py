@@ -140,12 +140,14 @@ def preview(columns, limit: int = 8) -> str:
     return ", ".join(columns[:limit]) + (", ..." if len(columns) > limit else "")
 
 
-def check_csv_header(path: Path, field: str) -> None:
+def check_csv_header(path: Path, field: str, *, unnamed_first: bool = False) -> None:
     """Refuse a CSV header that pandas would read into something else than meant.
 
     pandas renames a repeated column (``loss``, ``loss.1``: a fit could use the wrong one),
     names an empty one ``Unnamed: 7`` (a trailing comma), and reads a semicolon- or
     tab-separated file as one column. Each is a one-line error naming the file and column.
+    With ``unnamed_first`` the first column may have no name (pandas' index, which
+    ``DataFrame.to_csv`` writes by default); the caller then checks its values.
     """
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -160,7 +162,7 @@ def check_csv_header(path: Path, field: str) -> None:
                                 f"looks separated by {called}; raymix reads comma-separated "
                                 "CSV, save it with commas", field=field)
     for position, name in enumerate(names, start=1):
-        if name == "":
+        if name == "" and not (unnamed_first and position == 1):
             raise UserError(f"{path.name} column {position} has no name (a trailing comma?); "
                             "name it or remove it", field=field)
         if names.index(name) + 1 != position:

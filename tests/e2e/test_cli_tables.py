@@ -83,6 +83,33 @@ def test_propose_from_csv_honours_a_constraints_file(tables, tmp_path):
         assert (tmp_path / "rep" / name).is_file()
 
 
+def test_fit_reads_olmix_pair_as_olmix_writes_it(tables, tmp_path, capsys):
+    """Olmix's ratios.csv/metrics.csv: pandas' index, then run, name, index, then the data."""
+    from raymix.cli.commands import main
+
+    paths = {}
+    for table, name in (("mix.csv", "ratios.csv"), ("met.csv", "metrics.csv")):
+        frame = pd.read_csv(tables / table)
+        frame.insert(0, "run", frame.pop("id"))
+        frame.insert(1, "name", [f"swarm-{run}" for run in frame["run"]])
+        frame.insert(2, "index", range(len(frame)))
+        frame.to_csv(tmp_path / name)  # index=True, as Olmix's frames are saved
+        paths[name] = str(tmp_path / name)
+    argv = ["fit", "--mixtures", paths["ratios.csv"], "--metrics", paths["metrics.csv"],
+            "--target", "target_loss", "--regressor", "gp"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert ("note: ratios.csv: ids from column 'run'; left out as metadata: column 1 "
+            "(pandas' index), 'name', 'index'; 4 domains: web, code, books, math") in err
+    assert "note: metrics.csv: ids from column 'run'" in err
+
+    other = pd.read_csv(paths["metrics.csv"], index_col=0).assign(run=lambda f: f["name"])
+    other.to_csv(paths["metrics.csv"])  # another id in 'run': the pair no longer lines up
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--metrics" in err and "no run id" in err
+
+
 # ----------------------------------------------------------------------------- long table
 
 

@@ -28,6 +28,7 @@ def test_pair_is_joined_on_the_id_column(tmp_path):
     mix_path, met_path, mixtures, metrics = _write_pair(tmp_path)
     runs = read_runs(mix_path, met_path, ["loss/web"])
     assert runs.domains == DOMAINS
+    assert runs.notes == []  # RegMix's layout: 'index' is the id, nothing set aside
     assert list(runs.mixtures.index) == [str(i) for i in range(1, 13)]
     expected = metrics.set_index(metrics["index"].astype(str))["loss/web"]
     assert np.allclose(runs.objective.to_numpy(), expected.loc[runs.mixtures.index].to_numpy())
@@ -125,3 +126,113 @@ def test_candidates_need_exactly_the_fitted_domains(tmp_path):
         read_candidates(path, DOMAINS + ["math"])
     with pytest.raises(UserError, match="column 'books', which is no domain"):
         read_candidates(path, ["web", "code"])
+
+
+# ----------------------------------------------------------------------------- Olmix
+
+def _olmix_frames(n=12, seed=0, without_metrics=(), runs=None):
+    """ratios and metrics as Olmix builds them: one dict per run, ``run, name, index`` first.
+
+    Runs in ``without_metrics`` have no metrics row, and Olmix then drops their ratios row
+    too, so pandas' index (written by ``to_csv``) has gaps.
+    """
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.ones(len(DOMAINS)), size=n)
+    runs = runs or [f"{rng.integers(16**8):08x}" for _ in range(n)]  # W&B-like run ids
+    ratios = pd.DataFrame([{"run": runs[i], "name": f"swarm-{i:04d}", "index": i,
+                            **dict(zip(DOMAINS, weights[i]))} for i in range(n)])
+    metrics = pd.DataFrame([{"run": runs[i], "name": f"swarm-{i:04d}", "index": i,
+                             "arc_challenge_bpb": 1 + rng.random(),
+                             "hellaswag_bpb": 1 + rng.random()}
+                            for i in range(n) if i not in without_metrics])
+    ratios = ratios[ratios["run"].isin(metrics["run"])]
+    return ratios, metrics
+
+
+def _write_olmix(folder, ratios, metrics, **to_csv):
+    mix_path, met_path = folder / "ratios.csv", folder / "metrics.csv"
+    ratios.to_csv(mix_path, **to_csv)  # pandas' default index=True: an unnamed first column
+    metrics.to_csv(met_path, **to_csv)
+    return mix_path, met_path
+
+
+def test_olmix_pair_as_olmix_writes_it(tmp_path):
+    ratios, metrics = _olmix_frames(without_metrics={3, 7})
+    mix_path, met_path = _write_olmix(tmp_path, ratios, metrics)
+    assert mix_path.read_text().startswith(",run,name,index,web,code,books\n")
+    runs = read_runs(mix_path, met_path, ["hellaswag"])
+    assert runs.domains == DOMAINS
+    assert sorted(runs.metrics.columns) == ["arc_challenge_bpb", "hellaswag_bpb"]
+    assert list(runs.mixtures.index) == list(ratios["run"])  # ids from 'run'
+    assert np.allclose(runs.mixtures.to_numpy(), ratios[DOMAINS].to_numpy())
+    assert np.allclose(runs.objective.to_numpy(), metrics["hellaswag_bpb"].to_numpy())
+    mix_note, met_note = runs.notes
+    for note, name in ((mix_note, "ratios.csv"), (met_note, "metrics.csv")):
+        assert note.startswith(f"{name}: ids from column 'run'; left out as metadata: "
+                               "column 1 (pandas' index), 'name', 'index'; ")
+    assert mix_note.endswith("3 domains: web, code, books")
+    assert met_note.endswith("2 metrics: arc_challenge_bpb, hellaswag_bpb")
+
+
+def test_olmix_index_column_is_not_read_as_a_domain(tmp_path):
+    # without pandas' index, as Olmix's README shows them: 'index' 1 would make run 1's
+    # weights sum to 2 if it were a domain
+    ratios, metrics = _olmix_frames()
+    mix_path, met_path = _write_olmix(tmp_path, ratios, metrics, index=False)
+    runs = read_runs(mix_path, met_path, ["arc_challenge_bpb"])
+    assert runs.domains == DOMAINS
+    assert np.allclose(runs.mixtures.to_numpy(), ratios[DOMAINS].to_numpy())
+    assert "left out as metadata: 'name', 'index'" in runs.notes[0]
+
+
+def test_olmix_run_id_and_an_id_column_given(tmp_path):
+    ratios, metrics = _olmix_frames()
+    renamed = [f.rename(columns={"run": "run_id"}) for f in (ratios, metrics)]
+    runs = read_runs(*_write_olmix(tmp_path, *renamed), ["arc"])  # Olmix's other id name
+    assert list(runs.mixtures.index) == list(ratios["run"]) and runs.domains == DOMAINS
+    runs = read_runs(*_write_olmix(tmp_path, ratios, metrics), ["arc"], id_column="name")
+    assert list(runs.mixtures.index) == list(ratios["name"]) and runs.domains == DOMAINS
+    assert "left out as metadata: column 1 (pandas' index), 'run', 'index'" in runs.notes[0]
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("other_runs", r"^metrics: no run id of metrics\.csv matches one of ratios\.csv"),
+    ("metrics_by_name", r"^metrics: no run id .*ids from column 'run' of ratios\.csv and "
+                        r"'name' of metrics\.csv"),
+    ("text_in_unnamed_first", r"^mixtures: ratios\.csv column 1 has no name and holds 'x'"),
+    ("unnamed_in_the_middle", r"^mixtures: ratios\.csv column 3 has no name"),
+    ("non_numeric_weight", r"^mixtures: .*non-numeric value 'abc' in column 'code'"),
+    ("duplicate_column", r"^mixtures: ratios\.csv has column 'web' twice"),
+    ("only_metadata", r"^metrics: metrics\.csv has no column besides the id 'run'"),
+])
+def test_bad_olmix_tables_are_one_line_errors(tmp_path, kind, message):
+    ratios, metrics = _olmix_frames()
+    ratios, metrics = ratios.astype(object), metrics.astype(object)
+    if kind == "other_runs":  # a metrics file of another swarm
+        metrics["run"] = [f"other{i}" for i in range(len(metrics))]
+    elif kind == "metrics_by_name":  # no 'run': its first column gives the ids
+        metrics = metrics.drop(columns="run")
+    elif kind == "non_numeric_weight":
+        ratios.loc[4, "code"] = "abc"
+    elif kind == "only_metadata":
+        metrics = metrics[["run", "name", "index"]]
+    mix_path, met_path = _write_olmix(tmp_path, ratios, metrics)
+    text = mix_path.read_text()
+    if kind == "text_in_unnamed_first":
+        mix_path.write_text(text.replace("\n4,", "\nx,"))
+    elif kind == "unnamed_in_the_middle":
+        mix_path.write_text(text.replace(",name,", ",,", 1))
+    elif kind == "duplicate_column":
+        mix_path.write_text(text.replace(",code,", ",web,", 1))
+    with pytest.raises(UserError, match=message) as info:
+        read_runs(mix_path, met_path, ["arc"])
+    assert "\n" not in str(info.value)
+
+
+def test_a_regmix_pair_saved_with_pandas_index_keeps_its_ids(tmp_path):
+    mix_path, met_path, mixtures, metrics = _write_pair(tmp_path)
+    mixtures.to_csv(mix_path)  # ',index,web,...': the id is still RegMix's 'index'
+    runs = read_runs(mix_path, met_path, ["loss/web"])
+    assert list(runs.mixtures.index) == [str(i) for i in range(1, 13)]
+    assert runs.notes == ["mix.csv: ids from column 'index'; left out as metadata: column 1 "
+                          "(pandas' index); 3 domains: web, code, books"]
