@@ -1,12 +1,18 @@
-"""Entry point for `ray job submit`: fit the regressors and propose a mixture for a finished sweep.
+"""An example entry point for a Ray job: fit the regressors and propose a mixture.
 
-    ray job submit --address http://127.0.0.1:8265 --runtime-env jobs/runtime_env.yaml -- \
-        python jobs/propose.py jobs/configs/demo.yaml
+`python -m raymix propose CONFIG` does the same; this file is for a project that wants a
+script of its own next to its config. Copy it into the project folder, then from there:
+
+    ray job submit --address http://127.0.0.1:8265 --working-dir . \
+        --runtime-env-json '{"pip": ["raymix==0.1.0"]}' -- python propose.py sweep.yaml
+
+(`raymix submit sweep.yaml --command propose` builds the same job, after checking the config,
+its storage and the folder's size.)
 """
 
 import sys
 
-from raymix.cli.commands import main
+from raymix.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["propose", *sys.argv[1:]]))

@@ -1,14 +1,20 @@
-"""Entry point for `ray job submit`: train the proposal and baselines at the validation scale.
+"""An example entry point for a Ray job: train the proposal and baselines at the validation scale.
 
-    ray job submit --address http://127.0.0.1:8265 --runtime-env jobs/runtime_env.yaml -- \
-        python jobs/validate.py jobs/configs/scaling.yaml
+`python -m raymix validate CONFIG` does the same; this file is for a project that wants a
+script of its own next to its config. Copy it into the project folder, then from there:
+
+    ray job submit --address http://127.0.0.1:8265 --working-dir . \
+        --runtime-env-json '{"pip": ["raymix==0.1.0"]}' -- python validate.py sweep.yaml
+
+(`raymix submit sweep.yaml --command validate` builds the same job, after checking the config,
+its storage and the folder's size.)
 
 Inside a Ray job, RAY_ADDRESS is set, so the validation runs join that cluster.
 """
 
 import sys
 
-from raymix.cli.commands import main
+from raymix.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["validate", *sys.argv[1:]]))
