@@ -1,5 +1,9 @@
+"""``python -m raymix COMMAND ...``: the ``raymix`` command line, for Ray jobs and for
+environments whose scripts folder is not on PATH."""
+
 import sys
 
-from raymix.cli.commands import main
+from raymix.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -55,6 +55,19 @@ def no_ray_left_behind():
     assert not left, f"Ray daemons left running by the tests: {sorted(left)}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def a_user_cache_of_their_own(tmp_path_factory):
+    """A config that names no data.cache_dir prepares into the user's cache: in the tests,
+    a folder of their own ($RAYMIX_CACHE, which Ray's workers and subprocesses inherit)."""
+    before = os.environ.get("RAYMIX_CACHE")
+    os.environ["RAYMIX_CACHE"] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if before is None:
+        os.environ.pop("RAYMIX_CACHE", None)
+    else:
+        os.environ["RAYMIX_CACHE"] = before
+
+
 @pytest.fixture(autouse=True)
 def unit_tests_start_no_cluster(request, monkeypatch):
     """tests/unit runs in seconds because nothing there starts Ray: keep it that way."""
@@ -187,3 +200,80 @@ def kill_session(proc: subprocess.Popen) -> None:
 
 def stored_runs(sweep_dir: Path) -> list[str]:
     return sorted(ResultStore(sweep_dir).load_all())
+
+
+# ----------------------------------------------------------------------------- object storage
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class S3Server:
+    """moto's standalone S3-compatible server on loopback, and the environment that points
+    raymix, pyarrow, Ray Tune and boto3 at it."""
+
+    def __init__(self, folder: Path, extra_env: dict | None = None):
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.env = {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                    "AWS_EC2_METADATA_DISABLED": "true"}
+        server = Path(sys.executable).with_name("moto_server")
+        self.log = (folder / "moto.log").open("w")
+        self.proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(extra_env or {})},
+                                     start_new_session=True)
+        deadline = time.monotonic() + 60
+        import urllib.request
+
+        while True:
+            try:
+                urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    log = folder / "moto.log"
+                    raise RuntimeError(f"moto_server did not start ({log})") from None
+                time.sleep(0.2)
+
+    def client(self, **credentials):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=credentials.get("key", "testing"),
+                            aws_secret_access_key=credentials.get("secret", "testing"))
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket,
+                                                                        Prefix=prefix)
+        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """A real S3-compatible server (moto) for this module's tests, its environment set
+    for this process and the Ray clusters and commands it starts; a bucket 'raymix-test'."""
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    before = {k: os.environ.get(k) for k in server.env}
+    os.environ.update(server.env)
+    server.client().create_bucket(Bucket="raymix-test")
+    yield server
+    server.stop()
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -30,6 +30,9 @@ nested step and size laws of Data Mixing Laws:
 largest share of a new domain that keeps the target (original data) loss at or below
 its value before continual pretraining (``--baseline``, or measured by the sweep).
 
+Every command that reads a CONFIG takes ``--set KEY=VALUE`` (repeatable) to change one
+of its values for that command: ``raymix sweep demo.yaml --set training.steps=100``.
+
 A user mistake prints one line ``raymix: error: ...`` and exits with status 2.
 """
 
@@ -42,6 +45,7 @@ import warnings
 from pathlib import Path
 
 from raymix.cli.arguments import (
+    add_set_argument,
     check_folder,
     check_output,
     error_line,
@@ -49,6 +53,7 @@ from raymix.cli.arguments import (
     replace_fit,
     with_tracking_flags,
 )
+from raymix.cli.init import add_init_parser, run_init
 from raymix.config import WANDB_MODES
 from raymix.errors import ConfigNotice, UserError
 
@@ -64,10 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="raymix", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"raymix {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    add_init_parser(commands)  # raymix init DIR SOURCE...: a sweep.yaml for your own data
 
     p = commands.add_parser("plan", help="print what the sweep will cost (runs, FLOPs, memory, "
                                          "GPU-hours, wall time); nothing starts")
     p.add_argument("config", help="sweep YAML")
+    add_set_argument(p)
     p.add_argument("--json", action="store_true", help="print the estimate as JSON, for tools")
     p.add_argument("--throughput", metavar="FILE.json",
                    help="measured proxy speed (a result of bench/bench_proxy_speed.py or "
@@ -76,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("prepare", help="build the tokenizer and token arrays (cached)")
     p.add_argument("config", help="sweep YAML")
+    add_set_argument(p)
     p.add_argument("--export", metavar="DIR",
                    help="also write the tokens as flat .npy shards, the tokenizer and a "
                         "manifest into DIR (a new folder), for a training run of your own")
@@ -97,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("sweep", help="run (or resume) the sweep, then fit and propose")
     p.add_argument("config", help="sweep YAML")
+    add_set_argument(p)
     p.add_argument("--no-propose", action="store_true",
                    help="stop after the sweep's runs and tables (no confirmation round, "
                         "no proposal)")
@@ -140,22 +149,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("report", help="(re)write report/index.html and report.md of a "
                                            "finished sweep (no training, no Ray)")
     p.add_argument("sweep", metavar="DIR|CONFIG", help="the sweep's folder, or its YAML")
+    add_set_argument(p)  # with a CONFIG only: a folder's stored config is what its runs used
 
     p = commands.add_parser("validate", help="train the proposal and baselines at a larger "
                                              "scale and compare them with the predictions")
     p.add_argument("config", help="sweep YAML (its validate: section sets the scale)")
+    add_set_argument(p)
 
     from raymix.cli.submit import COMMANDS as JOB_COMMANDS
     from raymix.cli.submit import DEFAULT_ADDRESS
 
     p = commands.add_parser("submit", help="run sweep/fit/propose/validate on a Ray cluster "
                                            "as a job and follow its logs")
-    p.add_argument("config", nargs="?", help="sweep YAML inside this repository")
+    p.add_argument("config", nargs="?",
+                   help="sweep YAML; its folder (or --working-dir) is uploaded with the job")
     p.add_argument("--address", default=DEFAULT_ADDRESS,
                    help=f"the cluster's job server (default {DEFAULT_ADDRESS})")
     p.add_argument("--command", dest="job_command", choices=JOB_COMMANDS, default="sweep",
                    help="what the job runs (default sweep)")
-    p.add_argument("--python", default="python", help="the python the job runs on the head")
+    add_set_argument(p)  # checked here, and passed on to the job's command
+    p.add_argument("--working-dir", metavar="DIR",
+                   help="the project folder to upload, holding the config (default: the "
+                        "config's folder); .git, virtual environments and caches stay behind")
+    install = p.add_mutually_exclusive_group()
+    install.add_argument("--wheel", metavar="PATH.whl",
+                         help="install this raymix wheel on the cluster (it must lie in the "
+                              "working dir) instead of raymix==<this version> from pip")
+    install.add_argument("--no-install", action="store_true",
+                         help="install nothing: the cluster's nodes already have raymix")
+    p.add_argument("--shared-storage", action="store_true",
+                   help="compute.storage (a local absolute path) is mounted on every node")
+    p.add_argument("--python", default="python",
+                   help="the python that runs the job on the head (default python: with "
+                        "raymix installed by the job, that of Ray's pip environment)")
     p.add_argument("--no-wait", action="store_true", help="submit and return")
     p.add_argument("--stop", metavar="JOB_ID", help="stop a submitted job instead")
     return parser
@@ -167,6 +193,7 @@ def _add_runs_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("config", nargs="?",
                    help="sweep YAML (or give --mixtures/--metrics/--target, or --runs/--target)")
+    add_set_argument(p)
     p.add_argument("--mixtures", metavar="MIX.csv", help="run id + one weight column per domain")
     p.add_argument("--metrics", metavar="MET.csv", help="run id + one column per metric")
     p.add_argument("--runs", metavar="RUNS.csv",
@@ -177,7 +204,8 @@ def _add_runs_arguments(p: argparse.ArgumentParser) -> None:
                         "through the nested step and size laws")
     p.add_argument("--target", action="append", metavar="COLUMN[=WEIGHT]",
                    help="metric to minimise; repeat with =WEIGHT for a weighted sum")
-    p.add_argument("--id", metavar="NAME", help="id column of the CSVs (default: the first)")
+    p.add_argument("--id", metavar="NAME",
+                   help="id column of the CSVs (default: 'run' if there is one, else the first)")
     p.add_argument("--regressor", choices=("auto", *REGRESSOR_NAMES),
                    help="regressor to use (default auto: cross-validate all, keep the best)")
     p.add_argument("--law", choices=SCALING_LAWS,
@@ -237,7 +265,7 @@ def _plan(args) -> int:
     from raymix.config import load_config
     from raymix.workflows.costing import cost_preview
 
-    preview = cost_preview(load_config(args.config), throughput=args.throughput)
+    preview = cost_preview(load_config(args.config, args.overrides), throughput=args.throughput)
     if args.json:
         print(json.dumps(preview.to_dict(), indent=1))
     else:
@@ -251,7 +279,7 @@ def _prepare(args) -> int:
     from raymix.config import load_config
     from raymix.data import prepare
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.overrides)
     if args.export is not None:  # refused before any work
         if args.shard_tokens is not None and args.shard_tokens < 1:
             raise UserError(f"--shard-tokens: must be a positive number of tokens (got "
@@ -298,7 +326,7 @@ def _sweep(args) -> int:
         runs_per_round,
     )
 
-    cfg = with_tracking_flags(load_config(args.config), args)
+    cfg = with_tracking_flags(load_config(args.config, args.overrides), args)
     c = cfg.confirm
     if c.rounds and not args.no_propose and cfg.mixtures.method != "per_domain":
         check_confirmation(cfg)  # a changed confirm section is refused before any work
@@ -330,11 +358,13 @@ def _runs_source(args):
 
     given = [name for name in ("mixtures", "metrics", "runs", "domains", "target", "id")
              if getattr(args, name) is not None]
+    if args.config is None and args.overrides:
+        raise UserError("--set: goes with a CONFIG; the tables have no config values to set")
     if args.config is not None:
         if given:
             raise UserError(f"--{given[0]}: give either CONFIG or the tables (--mixtures, "
                             "--metrics, --target; or --runs, --target), not both")
-        source = load_config(args.config)
+        source = load_config(args.config, args.overrides)
         fit_config = source.fit
     elif args.runs is not None:
         for name in ("mixtures", "metrics", "id"):
@@ -449,7 +479,7 @@ def _mixmin(args) -> int:
     if args.config is None or given:
         raise UserError(f"--method: mixmin reads the per-domain proxies of a sweep; give its "
                         f"CONFIG{' and not --' + given[0] if given else ''}")
-    return _print_mixmin(load_config(args.config), args.output)
+    return _print_mixmin(load_config(args.config, args.overrides), args.output)
 
 
 def _print_mixmin(cfg, output) -> int:
@@ -481,7 +511,7 @@ def _critical(args, source, at) -> int:
 def _report(args) -> int:
     from raymix.workflows.reporting import load_sweep, report
 
-    page = report(load_sweep(args.sweep))
+    page = report(load_sweep(args.sweep, args.overrides))
     print(f"report: {page} (and report.md beside it)")
     return 0
 
@@ -491,7 +521,7 @@ def _validate(args) -> int:
     from raymix.report.markdown import validation_markdown
     from raymix.workflows.validation import run_validation
 
-    result = run_validation(load_config(args.config))
+    result = run_validation(load_config(args.config, args.overrides))
     print(validation_markdown(result.to_dict()))
     print("files: " + ", ".join(result.files.values()))
     return 0
@@ -507,10 +537,13 @@ def _submit(args) -> int:
     if args.config is None:
         raise UserError("CONFIG: missing; give the sweep YAML to run as a job (or --stop JOB_ID)")
     return submit(args.config, address=args.address, command=args.job_command,
+                  overrides=args.overrides, working_dir=args.working_dir, wheel=args.wheel,
+                  install=not args.no_install, shared_storage=args.shared_storage,
                   python=args.python, wait=not args.no_wait)
 
 
-COMMANDS = {"plan": _plan, "prepare": _prepare, "tokenize": _tokenize, "sweep": _sweep,
+COMMANDS = {"init": run_init,
+            "plan": _plan, "prepare": _prepare, "tokenize": _tokenize, "sweep": _sweep,
             "fit": _fit, "propose": _propose, "report": _report, "validate": _validate,
             "submit": _submit}
 

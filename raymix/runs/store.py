@@ -31,6 +31,7 @@ from raymix.runs.tables import (
     TOKENS,
     loss_column,
 )
+from raymix.storage import refresh
 
 
 class ResultStore:
@@ -50,6 +51,7 @@ class ResultStore:
     def load_all(self) -> dict[str, RunRecord]:
         """Every stored record by run id (temporary files of an interrupted write are skipped)."""
         folder = self.layout.results
+        refresh(folder)  # object storage: what other nodes stored since (raymix.storage)
         if not folder.is_dir():
             return {}
         records = {}

@@ -5,6 +5,10 @@ mixed: :func:`check_experiment` refuses a config whose runs would measure someth
 than the stored ones (another model, training, target, mixtures, data or strategy), and
 writes nothing. :func:`start_experiment` then records what the runs measure
 (``data.json``, ``config.yaml``), after checking that the folder takes writes.
+
+``config.yaml`` holds the values the runs were made with, ``--set`` overrides applied, and
+the overrides themselves as its ``overrides`` list; values are compared, so a re-run with
+the same ``--set`` resumes, and one whose ``--set`` changes what runs measure is refused.
 """
 
 from __future__ import annotations
@@ -53,9 +57,9 @@ def check_experiment(cfg: SweepConfig, prepared: PreparedData,
             if stored.get(section, {}).get(key, defaults[section][key]) != value:
                 raise UserError(
                     f"{sweep_dir} holds runs made with {section}.{key} = "
-                    f"{stored.get(section, {}).get(key)!r}, not {value!r}; use a new "
-                    f"{storage_field} folder (or delete the old one) to start another sweep",
-                    field=f"{section}.{key}")
+                    f"{stored.get(section, {}).get(key)!r}, not {value!r}{_given(stored, cfg)}; "
+                    f"use a new {storage_field} folder (or delete the old one) to start "
+                    "another sweep", field=f"{section}.{key}")
     stored_scales = {entry["name"]: entry for entry in stored.get("scales", [])}
     for i, entry in enumerate(current["scales"]):
         before = stored_scales.get(entry["name"])
@@ -69,6 +73,19 @@ def check_experiment(cfg: SweepConfig, prepared: PreparedData,
         raise UserError(f"{sweep_dir} holds runs on other prepared data (the domains, their "
                         f"texts or the tokenizer changed); use a new {storage_field} folder",
                         field="data")
+
+
+def _given(stored: dict, cfg: SweepConfig) -> str:
+    """Which ``--set`` overrides the stored runs and this config were made with, where they
+    differ (nothing where they agree: the file changed)."""
+    before = stored.get("overrides") or []
+    if before == cfg.overrides:
+        return ""
+    return f" (they were made with {_flags(before)}, this config has {_flags(cfg.overrides)})"
+
+
+def _flags(overrides: list[str]) -> str:
+    return " ".join(f"--set {o}" for o in overrides) if overrides else "no --set"
 
 
 def start_experiment(cfg: SweepConfig, prepared: PreparedData,

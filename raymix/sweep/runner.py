@@ -40,6 +40,7 @@ from raymix.data import PreparedData, prepare
 from raymix.errors import ConfigError, UserError
 from raymix.files import folder_problem
 from raymix.runs import RUN_COLUMN, ResultStore, SweepLayout, export_tables
+from raymix.storage import is_uri, location_of, write_problem
 from raymix.sweep.aggregator import AggregatorLoad, actor_name, get_aggregator, store_summary
 from raymix.sweep.cluster import models_per_trial, ray_cluster, trial_resources, trial_slots
 from raymix.sweep.experiment import check_experiment, start_experiment
@@ -129,9 +130,9 @@ def run_sweep(cfg: SweepConfig, *, log=print_line) -> SweepResult:
         (what was stored is kept; the same call goes on once it is fixed).
     """
     check_memory(cfg)
-    problem = folder_problem(cfg.storage_path)
+    problem = storage_problem(cfg.storage_location)
     if problem:
-        raise ConfigError("compute.storage", f"{problem}; give a folder you can write to")
+        raise ConfigError("compute.storage", problem)
     prepared = prepare(cfg, log=log)
     # refusals first (changed settings, a cap no mixture meets), writes after: a refused
     # sweep leaves its storage folder as it was
@@ -231,6 +232,16 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
                        dataclasses.asdict(load) if load.stored else {})
 
 
+def storage_problem(location: str) -> str | None:
+    """Why a sweep cannot store its results at ``location`` (a folder, or an object-storage
+    URI that must take a test write), with the fix; None when it can."""
+    if is_uri(location):
+        problem = write_problem(location)
+        return f"{problem}; give a bucket and prefix you can write to" if problem else None
+    problem = folder_problem(location)
+    return f"{problem}; give a folder you can write to" if problem else None
+
+
 def describe_load(load: AggregatorLoad) -> str:
     """One line on what storing the results cost the aggregator."""
     return (f"[sweep] aggregator: {load.stored:,} results stored, {load.add_ms_median:.1f} ms "
@@ -244,9 +255,9 @@ def _stop_if_refused(refused: str | None, aggregator, sweep_dir: Path, storage_f
     if refused:
         stored = ray.get(aggregator.summary.remote()).stored
         raise UserError(
-            f"{sweep_dir} refused a result ({refused}); the sweep stopped. The {stored} "
-            "results stored before are kept: free space or fix the permissions, then run the "
-            "same command again to go on", field=storage_field)
+            f"{location_of(sweep_dir)} refused a result ({refused}); the sweep stopped. The "
+            f"{stored} results stored before are kept: free space or fix the permissions, then "
+            "run the same command again to go on", field=storage_field)
 
 
 def _run_tune(cfg: SweepConfig, prepared: PreparedData, *, aggregator_name: str,
@@ -283,7 +294,8 @@ def _run_tune(cfg: SweepConfig, prepared: PreparedData, *, aggregator_name: str,
         run_config=tune.RunConfig(
             # two experiments of one sweep (adaptive, then the plan) get folders of their own
             name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}-{kind}",
-            storage_path=str(SweepLayout(cfg.storage_path).tune),
+            # Tune writes its own folder, to the URI itself when the storage is one
+            storage_path=location_of(SweepLayout(cfg.storage_path).tune),
             failure_config=tune.FailureConfig(max_failures=cfg.compute.max_retries),
             checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
             callbacks=[progress] + ([tracker] if tracker else []),

@@ -41,6 +41,7 @@ from ray import tune
 from raymix.config import SweepConfig
 from raymix.files import atomic_write_text
 from raymix.runs import RunRecord, SweepLayout
+from raymix.storage import push_tree
 
 PROBE_SECONDS = 3.0  # how long an http(s) tracking server may take to answer the probe
 WANDB_URL = "https://api.wandb.ai"  # W&B's server, unless WANDB_BASE_URL names another
@@ -453,3 +454,5 @@ def log_sweep(cfg: SweepConfig, proposal: str | Path, report: str | Path | None 
             _fail(t.where, f"failed ({_reason(exc)})")
             continue
         ledger.add(t.destination, sweep_run=run_id)
+    if cfg.tracking.tensorboard:
+        push_tree(layout.tensorboard)  # storage on a URI: the event files go there too

@@ -11,6 +11,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from raymix.config import ModelConfig
 from raymix.errors import UserError
+from raymix.storage import push_tree
 
 
 def llama_config(model: ModelConfig, vocab_size: int) -> LlamaConfig:
@@ -59,6 +60,7 @@ def save_checkpoint(model: torch.nn.Module, folder: str) -> None:
     model.save_pretrained(partial)
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(partial, folder)
+    push_tree(folder)  # a sweep on object storage: the model goes to the store too
 
 
 def non_embedding_params(model: ModelConfig, vocab_size: int) -> int:

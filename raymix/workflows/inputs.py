@@ -32,6 +32,7 @@ from raymix.runs import (
     read_runs,
 )
 from raymix.scaling import JointScalingLaw, NestedScalingLaw, Scale
+from raymix.storage import refresh
 
 RunsSource = SweepConfig | Runs | LongRuns
 
@@ -39,6 +40,7 @@ RunsSource = SweepConfig | Runs | LongRuns
 def load_results(cfg: SweepConfig) -> tuple[Runs, DataInfo]:
     """A sweep's runs (mixtures, metrics, target) and what they were trained on."""
     layout = SweepLayout(cfg.storage_path)
+    refresh(layout.root)  # object storage: tables another node wrote since
     missing = [p.name for p in (layout.mixtures, layout.metrics) if not p.is_file()]
     if missing:
         raise UserError(f"{layout.root} has no {missing[0]}; run 'raymix sweep CONFIG' first",
@@ -60,6 +62,7 @@ def load_results(cfg: SweepConfig) -> tuple[Runs, DataInfo]:
 def load_long_results(cfg: SweepConfig) -> tuple[LongRuns, DataInfo]:
     """A sweep's every checkpoint of every size (``runs.csv``) and what it was trained on."""
     layout = SweepLayout(cfg.storage_path)
+    refresh(layout.root)
     if not layout.runs_csv.is_file():
         raise UserError(f"{layout.root} has no {layout.runs_csv.name}; run 'raymix sweep "
                         "CONFIG' first", field="compute.storage")

@@ -11,6 +11,7 @@ tables and rewrites its ``report/`` around the stored ``proposal.json``;
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from raymix.files import folder_problem
 from raymix.regression import FitResult
 from raymix.report import HTML_REPORT, write_report
 from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore, Runs, SweepLayout
+from raymix.storage import StorageError, is_uri, local_folder, uri_problem
 from raymix.workflows.inputs import RunsSource, fit_inputs
 
 
@@ -67,17 +69,26 @@ def write_runs_report(out_dir: str | Path, fitted: FitResult, source: RunsSource
                         validation=validation)
 
 
-def load_sweep(path: str | Path) -> SweepConfig:
+def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
     """A finished sweep, from its directory (its ``config.yaml``) or from its config YAML.
+
+    ``overrides`` (``KEY=VALUE``, :func:`~raymix.config.load_config`) go with a config YAML
+    only: a directory's stored config is what its runs were made with (its own
+    ``overrides`` included).
 
     Raises
     ------
     UserError
-        Naming ``path``: not a sweep directory or config, or a sweep with no results yet.
+        Naming ``path``: not a sweep directory or config, or a sweep with no results yet;
+        naming ``overrides`` when given with a directory.
     """
     given = str(path)
-    folder = Path(path).expanduser()
-    if folder.is_dir():
+    remote = is_uri(given)
+    folder = _sweep_folder(given) if remote else Path(path).expanduser()
+    if (folder.is_dir() or remote) and overrides:
+        raise UserError(f"goes with a CONFIG; {given} is a sweep's folder, whose stored "
+                        "config.yaml is what its runs were made with", field="overrides")
+    if folder.is_dir() or remote:
         layout = SweepLayout(folder.resolve())
         if not layout.config.is_file():
             raise UserError(f"{layout.root} is not a sweep directory (it has no "
@@ -88,16 +99,29 @@ def load_sweep(path: str | Path) -> SweepConfig:
             raise UserError(f"{layout.config} is not a sweep's config.yaml", field=given)
         # the stored config's relative paths started at the YAML's folder, which may be
         # anywhere: the sweep is this folder
-        raw.setdefault("compute", {})["storage"] = str(layout.root)
+        raw.setdefault("compute", {})["storage"] = given.rstrip("/") if remote else str(
+            layout.root)
         cfg = parse_config(raw, base_dir=layout.root)
     else:
-        cfg = load_config(folder)
+        cfg = load_config(folder, overrides)
     layout = SweepLayout(cfg.storage_path)
     missing = [p.name for p in (layout.mixtures, layout.metrics) if not p.is_file()]
     if missing:
         raise UserError(f"the sweep in {layout.root} has no results yet (no {missing[0]}); "
                         "run 'raymix sweep CONFIG' first", field=given)
     return cfg
+
+
+def _sweep_folder(uri: str) -> Path:
+    """The local mirror of a sweep on object storage, brought down (one line if it cannot)."""
+    problem = uri_problem(uri)
+    if problem:
+        raise UserError(problem, field=uri)
+    try:
+        return local_folder(uri)
+    except StorageError as exc:
+        raise UserError(f"cannot read the sweep ({exc}); check the URI and the store's "
+                        "credentials", field=uri) from None
 
 
 def report(cfg: SweepConfig) -> Path:
