@@ -59,13 +59,16 @@ test: lint
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
-# the nineteen longest end-to-end tests (multi-scale + validate, continual pretraining, a
-# node removed mid-sweep, a confirmation round killed and resumed, the README's Python API,
-# RegMix's proxy shrunk, compiled and not, `raymix submit` and `ray job submit` of jobs, a
-# killed aggregator, a killed trial worker, storage that refuses results, a MixMin sweep,
-# Ray Data tokenizing as one process does, killed adaptive sweeps of 1 and 2 proxies a
-# trial, a diverging proxy, a sweep and a MixMin sweep with a task target, an unreachable
-# tracking server): about 23.5 minutes more; CI runs them too
+# the twenty-three longest end-to-end tests (multi-scale + validate, continual pretraining,
+# a node removed mid-sweep, a confirmation round killed and resumed, the README's Python
+# API, RegMix's proxy shrunk, compiled and not, `raymix submit` and `ray job submit` of
+# jobs, a killed aggregator, a killed trial worker, storage that refuses results, a MixMin
+# sweep, Ray Data tokenizing as one process does, killed adaptive sweeps of 1 and 2 proxies
+# a trial, a diverging proxy, a sweep and a MixMin sweep with a task target, an unreachable
+# tracking server, a shrunk copy of what `raymix init` writes, a sweep killed and resumed
+# from an S3 bucket, a bucket that starts refusing writes mid-sweep, a newcomer's whole
+# path from a wheel built from this clone: init, plan, submit to a token-authenticated head,
+# the report read back from S3): about 28.5 minutes more; CI runs them too
 test-slow: setup
 	$(PY) -m pytest -q -m slow --durations=5 tests
 

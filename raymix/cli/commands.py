@@ -1,5 +1,7 @@
 """The ``raymix`` command line: prepare -> sweep -> fit -> propose, one YAML as the source of truth.
 
+    raymix init DIR SOURCE...  a commented DIR/sweep.yaml for your own domains, sized for this
+                               machine (or --gpus N) and a time budget (--hours)
     raymix plan CONFIG         what the sweep will cost: runs, FLOPs, memory, GPU-hours, wall
                                time (nothing starts; --json for tools)
     raymix prepare CONFIG      tokenizer + token arrays (cached)
@@ -11,7 +13,12 @@
 
     raymix validate CONFIG     train the proposal and baselines at a larger scale, compare
     raymix submit CONFIG --address URL [--command sweep|fit|propose|validate]
-                               the same on a Ray cluster, as a job; follows its logs
+                               the same on a Ray cluster, as a job of CONFIG's folder;
+                               follows its logs
+
+Every command that reads a CONFIG takes ``--set KEY=VALUE`` (repeatable), and
+``compute.storage`` may be an object-storage URI (``s3://bucket/prefix``);
+``raymix report s3://bucket/prefix`` reads a sweep from there.
 
 ``fit`` and ``propose`` also work on anyone's results, the wide CSV pair of RegMix/Olmix:
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -402,8 +403,19 @@ def submit(config: str | Path, *, address: str = DEFAULT_ADDRESS, command: str =
     if not wait:
         log(f"[submit] follow it with 'ray job logs --follow {job_id} --address {address}'")
         return 0
+    shown: list[str] = []
     try:
-        asyncio.run(_follow(client, job_id, log))
+        try:
+            asyncio.run(_follow(client, job_id, log, shown))
+        except RuntimeError as exc:  # Ray's SDK: the log stream dropped (close code 1006)
+            log(f"[submit] the job's log stream closed early ({_first_line(exc)}); waiting "
+                "for the job to end")
+            _wait_for_end(client, job_id)
+            rest = client.get_job_logs(job_id)
+            if rest.startswith("".join(shown)):
+                rest = rest[len("".join(shown)):]
+            if rest.strip():
+                log(rest.rstrip("\n"))
     except KeyboardInterrupt:
         log(f"[submit] stopped following; job {job_id} goes on. Stop it with "
             f"'raymix submit --stop {job_id} --address {address}'")
@@ -411,9 +423,15 @@ def submit(config: str | Path, *, address: str = DEFAULT_ADDRESS, command: str =
     return _exit_status(client.get_job_info(job_id), log)
 
 
-async def _follow(client, job_id: str, log) -> None:
+async def _follow(client, job_id: str, log, shown: list[str]) -> None:
     async for lines in client.tail_job_logs(job_id):
+        shown.append(lines)
         log(lines.rstrip("\n"))
+
+
+def _wait_for_end(client, job_id: str, poll_s: float = 2.0) -> None:
+    while not client.get_job_status(job_id).is_terminal():
+        time.sleep(poll_s)
 
 
 def _exit_status(info, log) -> int:

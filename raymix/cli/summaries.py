@@ -7,6 +7,7 @@ from typing import Any
 from raymix.formatting import format_number
 from raymix.regression import FitResult
 from raymix.scaling import holdout_summary
+from raymix.storage import location_of
 
 
 def summarise_critical(result: dict[str, Any]) -> str:
@@ -118,7 +119,8 @@ def summarise_proposal(proposal: dict, files: dict[str, str]) -> str:
         lines.append(f"  vs {name:18s} {base['predicted_target_loss']:.4f}{extra}")
     lines.extend(f"WARNING: {w}" for w in proposal.get("warnings", []))
     if files:
-        lines.append("files: " + ", ".join(files.values()))
+        # a sweep on object storage: where its files are (not their local mirror)
+        lines.append("files: " + ", ".join(location_of(f) for f in files.values()))
     return "\n".join(lines)
 
 

@@ -168,7 +168,7 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
         stored = ResultStore(sweep_dir).load_all()
         if set(plan[RUN_COLUMN]) <= set(stored):  # all trained: no cluster needed
             log(f"[sweep] {len(plan)} runs planned, all already stored, 0 to train "
-                f"-> {sweep_dir}")
+                f"-> {location_of(sweep_dir)}")
             records = [stored[k] for k in sorted(stored)]
             paths = export_tables(sweep_dir, records, cfg.domain_names, cfg.target.name)
             mine = store_summary(stored[r] for r in plan[RUN_COLUMN])
@@ -189,7 +189,7 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
         total = planned_runs(cfg) if plan is None else len(plan)
         to_train = max(0, total - len(done))
         log(f"[sweep] {total} runs planned, {len(done)} already stored, "
-            f"{to_train} to train -> {sweep_dir}")
+            f"{to_train} to train -> {location_of(sweep_dir)}")
         slots = trial_slots(cfg)
         start_fit = (lambda: aggregator.fit_now.remote(*live_fit)) if live_fit else None
         progress = SweepProgress(total, len(done), log, start_fit=start_fit,
