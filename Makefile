@@ -68,7 +68,7 @@ test-unit: setup
 # tracking server, a shrunk copy of what `raymix init` writes, a sweep killed and resumed
 # from an S3 bucket, a bucket that starts refusing writes mid-sweep, a newcomer's whole
 # path from a wheel built from this clone: init, plan, submit to a token-authenticated head,
-# the report read back from S3): about 28.5 minutes more; CI runs them too
+# the report read back from S3): about 19 minutes more here; CI runs them too
 test-slow: setup
 	$(PY) -m pytest -q -m slow --durations=5 tests
 

@@ -327,3 +327,53 @@ def test_the_example_runtime_env_matches_what_raymix_submit_builds():
                               "runtime_env.yaml").read_text())
     assert example["pip"] == [f"raymix=={__version__}"]  # bumped with the version
     assert example["excludes"] == submit_module.EXCLUDES and example["working_dir"] == "."
+
+
+# ----------------------------------------------------------------------------- following
+
+
+class _DroppingJobServer:
+    """Ray's job SDK as seen over a connection whose log stream drops mid-job (Ray raises
+    RuntimeError 'WebSocket connection closed unexpectedly with close code 1006')."""
+
+    def __init__(self):
+        self.polls = 0
+
+    def submit_job(self, **job):
+        return "raysubmit_1"
+
+    def tail_job_logs(self, job_id):
+        async def lines():
+            yield "[sweep] 1/2 done\n"
+            raise RuntimeError("WebSocket connection closed unexpectedly with close code 1006")
+        return lines()
+
+    def get_job_status(self, job_id):
+        self.polls += 1
+
+        class Status:
+            def is_terminal(inner):
+                return self.polls >= 2
+        return Status()
+
+    def get_job_logs(self, job_id):
+        return "[sweep] 1/2 done\n[sweep] 2/2 done\n"
+
+    def get_job_info(self, job_id):
+        class Info:
+            status, message, driver_exit_code = "SUCCEEDED", None, 0
+            submission_id = job_id
+        return Info()
+
+
+def test_a_dropped_log_stream_waits_for_the_job_and_shows_the_rest(project, monkeypatch):
+    server = _DroppingJobServer()
+    monkeypatch.setattr(submit_module, "_client", lambda address: server)
+    monkeypatch.setattr(submit_module, "_wait_for_end",
+                        lambda client, job_id: [None for _ in iter(
+                            lambda: client.get_job_status(job_id).is_terminal(), True)])
+    lines: list[str] = []
+    status = submit_module.submit(project / "sweep.yaml", install="none", log=lines.append)
+    assert status == 0
+    assert any("log stream closed early" in line for line in lines), lines
+    assert lines.count("[sweep] 1/2 done") == 1 and "[sweep] 2/2 done" in lines, lines
