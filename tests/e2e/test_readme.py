@@ -2,8 +2,9 @@
 
 The blocks run in a folder laid out like the repository: ``jobs/configs/demo.yaml`` is
 a tiny config on the same built-in corpus (the real demo trains for minutes), RegMix's
-published runs are where the README reads them (``../shared/reference/regmix``, as in
-CI), and ``jobs/constraints/regmix.yaml`` is the repository's.
+published runs are where the README reads them (``regmix/data``, a clone of RegMix's
+repository; here the copy in ``../shared/reference/regmix``), and
+``jobs/constraints/regmix.yaml`` is the repository's.
 """
 
 from __future__ import annotations
@@ -41,12 +42,12 @@ def test_the_readme_python_api_runs_top_to_bottom(tmp_path, monkeypatch):
     (work / "jobs" / "constraints").mkdir()
     shutil.copy(ROOT / "jobs" / "constraints" / "regmix.yaml", work / "jobs" / "constraints")
     raw = json.loads(json.dumps(TINY))
-    raw["data"]["cache_dir"] = "../../.raymix/cache"  # relative to the config, as the demo's
+    raw["data"]["cache_dir"] = "../../.raymix/cache"  # relative to the config
     raw["compute"]["storage"] = "../../runs/demo"
     raw["confirm"] = {"rounds": 1, "candidates": 1, "observed": 1, "seeds": 2}
     (work / "jobs" / "configs" / "demo.yaml").write_text(yaml.safe_dump(raw))
-    (tmp_path / "shared" / "reference").mkdir(parents=True)
-    (tmp_path / "shared" / "reference" / "regmix").symlink_to(REGMIX)
+    (work / "regmix").mkdir()
+    (work / "regmix" / "data").symlink_to(REGMIX)  # where a clone of RegMix has its runs
     monkeypatch.chdir(work)
 
     names: dict = {}
