@@ -81,6 +81,14 @@ bench: setup
 	$(PY) bench/bench_mixing_laws.py
 	$(PY) bench/bench_proposal_speed.py
 	$(PY) bench/bench_scaling_laws.py
+	# the settings a backtest chooses, the mixing law on sparse swarms, ranking transfer,
+	# the proposal's bootstrap, one proposal per objective, batch-synchronous adaptive sweeps
+	$(PY) bench/bench_backtest.py
+	$(PY) bench/bench_mixing_law_swarms.py
+	$(PY) bench/bench_ranking_transfer.py
+	$(PY) bench/bench_bootstrap.py
+	$(PY) bench/bench_objectives.py
+	$(PY) bench/bench_reproducible.py
 	# after make demo / make adaptive-demo: their proposals at 4x the parameters, 2x the tokens
 	if [ -f runs/demo/proposal.json ]; then $(PY) bench/bench_proposal_at_scale.py; fi
 	if [ -f runs/adaptive/proposal.json ]; then \

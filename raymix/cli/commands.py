@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("regression", "mixmin"), default="regression",
                    help="regression: fit the runs and search (default); mixmin: mix the "
                         "proxies of a 'mixtures.method: per_domain' sweep (needs CONFIG)")
+    p.add_argument("--per-objective", action="store_true",
+                   help="also propose one mixture per objective (each target domain, task or "
+                        "--target column, and their average; or target.objectives) and show "
+                        "what each costs on the others (objectives.json)")
     p.add_argument("--critical", metavar="DOMAIN",
                    help="continual pretraining: the largest share of DOMAIN that keeps the "
                         "target loss at or below --baseline")
@@ -216,11 +220,12 @@ def _add_runs_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--regressor", choices=("auto", *REGRESSOR_NAMES),
                    help="regressor to use (default auto: cross-validate all, keep the best)")
     p.add_argument("--law", choices=SCALING_LAWS,
-                   help="with --at: how losses are extrapolated (default auto: nested step and "
-                        "size laws with 3 sizes or more, else the joint law L(N, D))")
+                   help="with --at: how losses are extrapolated (default auto: the nested step "
+                        "and size laws or the joint law L(N, D), chosen by a backtest on the "
+                        "runs at a like ratio of extrapolation)")
     p.add_argument("--share-exponents", action="store_true", default=None,
                    help="with --at and the nested laws: one step exponent per size, one size "
-                        "exponent for all mixtures")
+                        "exponent for all mixtures (default: chosen by the backtest)")
     p.add_argument("--min-tokens", type=float, metavar="D",
                    help="with --at: leave out checkpoints before D tokens (the warm-up)")
     p.add_argument("--folds", type=int, help="cross-validation folds (default 5)")
@@ -353,7 +358,8 @@ def _sweep(args) -> int:
         log_sweep(cfg, layout.mixmin)  # tracking: the sweep run
         return status
     run_confirmation(cfg)  # the best candidates again, with new seeds (confirm.rounds)
-    status = _print_proposal(cfg, None, None, None, None, None)
+    status = _print_proposal(cfg, None, None, None, None, None,
+                             per_objective=cfg.target.objectives is not None)
     log_sweep(cfg, layout.proposal, layout.report)  # tracking: the sweep run
     return status
 
@@ -440,8 +446,11 @@ def _fit(args) -> int:
 
 
 def _propose(args) -> int:
-    from raymix.config import load_constraints
+    from raymix.config import SweepConfig, load_constraints
 
+    if args.per_objective and (args.method == "mixmin" or args.critical is not None):
+        raise UserError("--per-objective: goes with the fitted proposal, not with --critical "
+                        "or --method mixmin")
     if args.output is not None:
         check_output(args.output, "--output")
     if args.report is not None:
@@ -457,25 +466,56 @@ def _propose(args) -> int:
         raise UserError(f"--output: give the path of the {what} to write")
     if args.critical is not None:
         return _critical(args, source, at)
-    return _print_proposal(source, search, fit_config, at, args.output, args.report)
+    per_objective = args.per_objective or (isinstance(source, SweepConfig)
+                                           and source.target.objectives is not None)
+    return _print_proposal(source, search, fit_config, at, args.output, args.report,
+                           per_objective=per_objective, targets=args.target)
 
 
-def _print_proposal(source, search, fit_config, at, output, report) -> int:
-    """Propose (a sweep's files go to its folder unless given) and print the summary."""
-    from raymix.cli.summaries import summarise_proposal, summarise_scaling
+def _print_proposal(source, search, fit_config, at, output, report, *,
+                    per_objective: bool = False, targets=None) -> int:
+    """Propose (a sweep's files go to its folder unless given) and print the summary;
+    with ``per_objective``, one proposal per objective and their trade-off too (the
+    objectives of tables: each ``--target`` column and their weighted average)."""
+    from raymix.cli.summaries import summarise_objectives, summarise_proposal, summarise_scaling
     from raymix.config import SweepConfig
     from raymix.runs import SweepLayout
-    from raymix.workflows.proposing import propose
+    from raymix.workflows.proposing import propose, propose_per_objective
 
     if isinstance(source, SweepConfig):
         layout = SweepLayout(source.storage_path)
         output, report = output or layout.proposal, report or layout.report
+    if per_objective:
+        if at is not None:
+            raise UserError("--per-objective: proposes at the proxies' scale; leave out --at")
+        objectives = None if isinstance(source, SweepConfig) else _table_objectives(source,
+                                                                                    targets)
+        result = propose_per_objective(source, objectives, search=search,
+                                       fit_config=fit_config, output=output, report=report)
+        print(summarise_proposal(result.usual.to_dict(), result.usual.files))
+        print(summarise_objectives(result.to_dict(), result.files))
+        return 0
     proposal = propose(source, search=search, fit_config=fit_config, at=at, output=output,
                        report=report)
     if proposal.scaling is not None:
         print(summarise_scaling(proposal.scaling.stages_))
     print(summarise_proposal(proposal.to_dict(), proposal.files))
     return 0
+
+
+def _table_objectives(source, targets) -> dict[str, dict[str, float]]:
+    """The objectives of runs from tables: each ``--target`` column alone, and the
+    weighted average (the usual target)."""
+    from raymix.proposal.objectives import default_objectives
+    from raymix.runs import LongRuns, parse_targets
+    from raymix.runs.tables import resolve_target
+
+    if isinstance(source, LongRuns):
+        raise UserError("--per-objective: needs the wide tables (--mixtures, --metrics), "
+                        "whose metrics hold each objective")
+    weights = {resolve_target(c, source.metrics, "--metrics"): w
+               for c, w in parse_targets(targets).items()}
+    return default_objectives(weights, field="targets")
 
 
 def _mixmin(args) -> int:

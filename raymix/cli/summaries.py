@@ -6,7 +6,7 @@ from typing import Any
 
 from raymix.formatting import format_number
 from raymix.regression import FitResult
-from raymix.scaling import holdout_summary
+from raymix.scaling import backtest_summary, holdout_summary
 from raymix.storage import location_of
 
 
@@ -53,6 +53,8 @@ def summarise_scaling(stages: dict[str, Any]) -> str:
         lines.append(f"  {stages['law']}; E {shared['E']:.4g}, alpha {shared['alpha']:.3g}, "
                      f"beta {shared['beta']:.3g} shared by every mixture")
     lines += [f"  note: {note}" for note in stages["notes"]]
+    if "backtest" in stages:  # fit.law / share_exponents / checkpoints left auto
+        lines += [f"  {line}" for line in backtest_summary(stages["backtest"])]
     return "\n".join(lines)
 
 
@@ -110,6 +112,8 @@ def summarise_proposal(proposal: dict, files: dict[str, str]) -> str:
         lines.append(f"  {domain:20s} {weight:.3f}{note}")
     lines.append(f"predicted target loss: {proposal['predicted_target_loss']:.4f} "
                  f"± {proposal['predicted_std']:.4f}")
+    if proposal.get("uncertainty"):
+        lines += uncertainty_lines(proposal["uncertainty"])
     if confirmation:
         lines.append(_confirmation_lines(confirmation))
     for name, base in proposal["baselines"].items():
@@ -122,6 +126,64 @@ def summarise_proposal(proposal: dict, files: dict[str, str]) -> str:
         # a sweep on object storage: where its files are (not their local mirror)
         lines.append("files: " + ", ".join(location_of(f) for f in files.values()))
     return "\n".join(lines)
+
+
+def summarise_objectives(result: dict[str, Any], files: dict[str, str]) -> str:
+    """The proposal per objective and the trade-off matrix, for the terminal.
+
+    ``result`` is ``ObjectiveProposals.to_dict()``: row ``[i]`` is the mixture proposed
+    for objective ``i``, column ``[j]`` its predicted loss on objective ``j``, as the
+    excess over ``j``'s own proposal in percent (the diagonal: ``j``'s own loss).
+    """
+    proposals, rows = result["objectives"], result["tradeoff"]["rows"]
+    names = list(proposals)
+    lines = [f"one proposal per objective ({len(names)}; regressors chosen on "
+             f"'{result['chosen_on']}': {', '.join(result['regressors'])}):"]
+    table = [("", "objective", "own loss", "CV Spearman", "largest weights")]
+    for i, name in enumerate(names):
+        p = proposals[name]
+        top = sorted(p["mixture"].items(), key=lambda kv: -kv[1])[:3]
+        table.append((f"[{i + 1}]", name, f"{p['predicted_loss']:.4f}",
+                      format_number(p["regressor"]["cv_spearman"], 3),
+                      ", ".join(f"{d} {w:.2f}" for d, w in top)))
+    lines += _table(table, right=(2, 3))
+    lines.append("trade-off: the mixture of row [i] on objective [j], % above [j]'s own "
+                 "proposal:")
+    matrix = [("proposed for", *(f"[{j + 1}]" for j in range(len(names))))]
+    for i, row in enumerate(names):
+        matrix.append((f"[{i + 1}] {row}"[:24],
+                       *("-" if i == j else f"{rows[row][col]['excess_percent']:+.1f}"
+                         for j, col in enumerate(names))))
+    lines += _table(matrix, right=tuple(range(1, len(names) + 1)))
+    lines.extend(f"WARNING: [{i + 1}] {name}: {w}" for i, name in enumerate(names)
+                 for w in proposals[name]["warnings"])
+    lines.extend(f"WARNING: {w}" for w in result.get("warnings", []))
+    if files:
+        lines.append("files: " + ", ".join(location_of(f) for f in files.values()))
+    return "\n".join(lines)
+
+
+WIDEST = 5  # domains whose weight spread the terminal shows
+
+
+def uncertainty_lines(u: dict[str, Any]) -> list[str]:
+    """The bootstrap's interval, P(beats each baseline) and weight spread (indented lines).
+
+    ``u`` is ``ProposalUncertainty.to_dict()``.
+    """
+    (lo, hi), (run_lo, run_hi) = u["interval"], u["run_interval"]
+    beats = ", ".join(f"{name.replace('_', ' ')} {p:.2f}" for name, p in u["p_beats"].items())
+    widest = sorted(u["weights"].items(), key=lambda kv: kv[1][0] - kv[1][1])[:WIDEST]
+    spread = ", ".join(f"{d} {w_lo:.2f}-{w_hi:.2f}" for d, (w_lo, w_hi) in widest)
+    if len(u["weights"]) > WIDEST:
+        spread += f" (the {WIDEST} widest of {len(u['weights'])})"
+    lines = [f"  {u['level']:.0%} interval: {lo:.4f} to {hi:.4f} (one run measured: {run_lo:.4f} "
+             f"to {run_hi:.4f}); {u['refits']} bootstrap refits of {u['regressor']}",
+             f"  P(proposal beats): {beats}",
+             f"  weights across refits ({(1 - u['level']) / 2:.0%}-{(1 + u['level']) / 2:.0%}): "
+             f"{spread}; their optima lie {u['mean_distance']:.0%} (total variation) from "
+             "the proposal on average"]
+    return lines + ([f"  note: {u['note']}"] if u.get("note") else [])
 
 
 def summarise_speed(speed: dict[str, Any]) -> str | None:

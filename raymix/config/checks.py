@@ -32,7 +32,9 @@ from raymix.config.schema import (
     ModelOverrides,
     SearchConfig,
     SweepConfig,
+    family_key,
     shown,
+    task_key,
 )
 from raymix.errors import ConfigError
 from raymix.storage import is_uri, uri_problem
@@ -101,6 +103,7 @@ def _check_target(cfg: SweepConfig) -> None:
            "give exactly one of 'target.source' (a validation corpus), 'target.domains' "
            "(weights over training domains) or 'target.tasks' (downstream tasks)"
            + (f"; got {' and '.join(given)}" if given else ""))
+    _check_objectives(cfg)
     _check(bool(NAME_PATTERN.match(t.name)), "target.name",
            f"must be a simple name (got {t.name!r})")
     if t.domains is not None:
@@ -116,6 +119,27 @@ def _check_target(cfg: SweepConfig) -> None:
         _check(bool(t.source.strip()), "target.source", "must name a source")
     else:
         _check_tasks(t.tasks)
+
+
+def _check_objectives(cfg: SweepConfig) -> None:
+    """``target.objectives``: each a name and weights over metrics the sweep records."""
+    t = cfg.target
+    if t.objectives is None:
+        return
+    metrics = [*cfg.domain_names, t.name, *(task_key(task.name) for task in t.tasks or []),
+               *(family_key(task.family_name) for task in t.tasks or [])]
+    _check(bool(t.objectives), "target.objectives",
+           "give {name: {metric: weight}}, or leave it out for the default objectives")
+    for name, weights in t.objectives.items():
+        where = f"target.objectives.{name}"
+        _check(bool(name.strip()), "target.objectives", "an objective's name is empty")
+        _check(bool(weights), where, "give its metrics and weights, e.g. {code: 1.0}")
+        for metric, w in weights.items():
+            _check(metric.removesuffix("_loss") in metrics, where,
+                   f"{metric!r} is no metric the sweep records; choose from "
+                   f"{', '.join(dict.fromkeys(metrics))}")
+            _check(w >= 0, where, f"the weight of {metric!r} must be >= 0 (got {w})")
+        _check(sum(weights.values()) > 0, where, "the weights must not all be 0")
 
 
 def _check_tasks(tasks) -> None:
@@ -221,6 +245,8 @@ def _check_mixtures(cfg: SweepConfig) -> None:
     _check(mx.initial_runs is None or 1 <= mx.initial_runs <= mx.count,
            "mixtures.initial_runs", f"must be between 1 and mixtures.count ({mx.count})")
     _check(mx.exploration >= 0, "mixtures.exploration", f"must be >= 0 (got {mx.exploration})")
+    _check(mx.batch_size is None or 1 <= mx.batch_size <= mx.count, "mixtures.batch_size",
+           f"must be between 1 and mixtures.count ({mx.count}), or null (got {mx.batch_size})")
 
 
 def _check_compute(cfg: SweepConfig) -> None:
@@ -318,8 +344,8 @@ def _check_fit(cfg: SweepConfig) -> None:
     _check(f.min_tokens is None or f.min_tokens > 0, "fit.min_tokens", "must be positive or null")
     _check(f.law in SCALING_LAWS, "fit.law",
            f"must be one of {', '.join(SCALING_LAWS)} (got {f.law!r})")
-    _check(f.checkpoints in CHECKPOINTS, "fit.checkpoints",
-           f"must be one of {', '.join(CHECKPOINTS)} (got {f.checkpoints!r})")
+    _check(f.checkpoints in ("auto", *CHECKPOINTS), "fit.checkpoints",
+           f"must be one of auto, {', '.join(CHECKPOINTS)} (got {f.checkpoints!r})")
     for i, r in enumerate(f.regressors):
         _check(r in REGRESSOR_NAMES, f"fit.regressors[{i}]",
                f"unknown regressor {r!r}; choose from {', '.join(REGRESSOR_NAMES)}")
@@ -349,6 +375,9 @@ def check_search(s: SearchConfig, names: list[str], where: str = "search") -> No
     _check(s.max_epochs > 0, f"{where}.max_epochs", "must be positive")
     _check(s.kl_weight >= 0, f"{where}.kl_weight", f"must be >= 0 (got {s.kl_weight})")
     _check(s.pessimism >= 0, f"{where}.pessimism", f"must be >= 0 (got {s.pessimism})")
+    _check(s.bootstrap >= 2, f"{where}.bootstrap",
+           f"must be at least 2 (got {s.bootstrap}); to skip the bootstrap set "
+           f"{where}.uncertainty: false")
     for key in ("min_weight", "max_weight", "fixed_weight", "available_tokens", "prior"):
         for d, w in getattr(s, key).items():
             _check(d in names, f"{where}.{key}.{d}",

@@ -33,7 +33,8 @@ from typing import Annotated, Any
 from raymix.storage import is_uri, local_folder, user_cache_dir
 
 # built by raymix.regression.make_regressor; "auto" cross-validates the others and picks
-REGRESSOR_NAMES = ("ridge", "loglinear", "lightgbm", "mixing_law", "implicit_law", "gp")
+REGRESSOR_NAMES = ("ridge", "loglinear", "lightgbm", "lightgbm_regmix", "mixing_law",
+                   "implicit_law", "gp")
 SEARCH_METHODS = ("auto", "simulate", "exact", "tpe", "cmaes", "pessimistic")
 MIXTURE_METHODS = ("dirichlet", "uniform", "per_domain")
 STRATEGIES = ("random", "bayesopt", "design")  # how a sweep chooses its mixtures
@@ -43,7 +44,7 @@ AT_KEYS = ("params", "tokens")
 CHECKPOINTS = ("all", "final")  # which checkpoints the step laws see (fit.checkpoints)
 # how losses are extrapolated to a target scale (fit.law): step law then size law per
 # mixture (nested), one L(N, D) per mixture with shared E and exponents (joint), or auto:
-# nested where the runs have 3 sizes or more, else joint (a size law needs 3 sizes)
+# the one a backtest on the runs chooses (without one: nested with 3 sizes or more, else joint)
 SCALING_LAWS = ("auto", "nested", "joint")
 LOSSES = ("auto", "fused", "chunked", "plain")  # training.loss
 TOKEN_DTYPES = ("uint16", "uint32", "int32", "int64")  # of raw .bin token shards
@@ -241,7 +242,8 @@ class TargetConfig(Section):
     One of ``domains`` (a weighted set of training domains' validation splits, e.g.
     ``{code: 0.7, docs: 0.3}``), ``source`` (a separate validation corpus that is
     not a training domain), or ``tasks`` (downstream tasks: the weighted bits per byte
-    of their gold continuations), named ``name``.
+    of their gold continuations), named ``name``. ``objectives`` names the losses to propose
+    one mixture each for (``raymix propose --per-objective``).
     """
 
     name: Str = "target"
@@ -249,6 +251,12 @@ class TargetConfig(Section):
     text_field: Str = "text"
     domains: dict[Str, Float] | None = None
     tasks: list[TaskConfig] | None = None
+    # objectives to propose one mixture each for, and their trade-off (raymix/proposal/
+    # objectives.py): {name: {metric: weight}}, a metric being a training domain's
+    # validation loss, task:<name>, family:<name> or the target's name. Set, `propose` and
+    # `sweep` do it; unset, `propose --per-objective` takes each target domain or task
+    # and their average
+    objectives: dict[Str, dict[Str, Float]] | None = None
 
 
 # ----------------------------------------------------------------------------- the proxy
@@ -408,6 +416,11 @@ class MixturesConfig(Section):
     strategy: Str = "random"  # random | bayesopt | design
     initial_runs: Int | None = None  # runs before the GP takes over; default max(8, count // 4)
     exploration: Float = 1.0  # the GP's lower confidence bound: mean - exploration * std
+    # adaptive strategies: null suggests each mixture as a trial slot frees (the slots stay
+    # busy; the mixtures depend on the order results arrive); a number suggests the
+    # initial runs, then batches of this many, each once every run before it is in:
+    # the same config gives the same mixtures on any cluster (raymix/sweep/strategy.py)
+    batch_size: Int | None = None
 
 
 @dataclass
@@ -445,8 +458,10 @@ class FitConfig(Section):
     # the target scale {params: non-embedding parameters, tokens: training tokens}: when
     # set, losses are first extrapolated there by the nested step and size laws
     at: dict[Str, Float] = field(default_factory=dict)
-    checkpoints: Str = "all"  # step-law points: every evaluation, or each run's "final" one
-    share_exponents: Bool = False  # one step exponent per size, one size exponent overall
+    # law, share_exponents and checkpoints left auto are chosen by a backtest at the ratio
+    # of extrapolation asked for (raymix.scaling.backtest); explicit values skip it
+    checkpoints: Str = "auto"  # step-law points: auto, every evaluation, or each run's "final"
+    share_exponents: AutoBool = "auto"  # one step exponent per size, one size exponent overall
     min_tokens: Float | None = None  # step laws skip earlier checkpoints (the warm-up)
     law: Str = "auto"  # auto | nested | joint (see SCALING_LAWS)
 
@@ -487,6 +502,11 @@ class SearchConfig(Section):
     kl_weight: Float = 0.0
     seed: Int = 0
     pessimism: Float = 1.0  # method pessimistic: minimise mean + pessimism * std
+    # the proposal's uncertainty: `bootstrap` refits of the chosen regressor on resampled
+    # runs give a 90% interval, P(beats each baseline) and the weights' spread
+    # (raymix/proposal/uncertainty.py); false skips it
+    uncertainty: Bool = True
+    bootstrap: Int = 100
 
 
 # ----------------------------------------------------------------------------- tracking

@@ -41,7 +41,11 @@ observations as JSON types (floats round-trip exactly through :mod:`json`), and
 :meth:`AdaptiveSampler.from_dict` rebuilds a sampler whose next suggestions are exactly
 those the uninterrupted one would have made. The GP is fitted to the observations
 sorted by mixture, so the order in which runs finished (which a cluster decides) does
-not change what is suggested.
+not change what is suggested, and every suggestion computes with one BLAS thread, so the
+machine's core count does not change its floating-point sums either. Which runs have
+finished when a suggestion is asked for is the caller's to fix: a sweep's synchronous
+batches (``mixtures.batch_size``, :mod:`raymix.sweep.strategy`) ask for each batch only
+once every run before it is observed.
 """
 
 from __future__ import annotations
@@ -333,15 +337,18 @@ class AdaptiveSampler:
             raise UserError(f"suggest needs n >= 1 (got {n})")
         n = int(n)
         rng = np.random.default_rng([self.seed, len(self.suggested)])
-        first = self._initial_rows(n, rng)
-        rest = n - len(first)
-        if rest and len(self.losses) >= MIN_GP_RUNS:
-            rows = np.vstack([first, self._bayesopt_rows(rest, first, rng)])
-        elif rest:
-            rows = np.vstack([first, sample_regmix(rest, self.box, rng)])
-        else:
-            rows = first
-        rows = self.box.project(rows)
+        # one BLAS thread: the same sums in the same order on any machine's core count
+        # (and a GP of up to a few thousand runs is no faster with more)
+        with threadpool_limits(1, user_api="blas"):
+            first = self._initial_rows(n, rng)
+            rest = n - len(first)
+            if rest and len(self.losses) >= MIN_GP_RUNS:
+                rows = np.vstack([first, self._bayesopt_rows(rest, first, rng)])
+            elif rest:
+                rows = np.vstack([first, sample_regmix(rest, self.box, rng)])
+            else:
+                rows = first
+            rows = self.box.project(rows)
         self.suggested.extend(row.copy() for row in rows)
         return rows
 

@@ -6,7 +6,8 @@ searches the bounded simplex for the mixture with the lowest predicted loss
 and scores the baselines (uniform, token-proportional, best observed run) with the same
 model, so the proposal can be judged against what a person would have done anyway. The
 :class:`Proposal` says which bounds bind and gives plain-language warnings where the fit
-should not be trusted.
+should not be trusted; bootstrap refits of the regressor (:mod:`raymix.proposal.uncertainty`)
+say how sure it is: an interval, P(beats each baseline) and the weights' spread.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from raymix.errors import UserError
 from raymix.formatting import format_number
 from raymix.mixtures import BOX_TOLERANCE, Constraints, build_constraints, named_weights
 from raymix.proposal.search import SearchResult, search_mixture
+from raymix.proposal.uncertainty import ProposalUncertainty, bootstrap_uncertainty
 from raymix.regression import FitResult, fit_regressor, min_meaningful_difference
 from raymix.regression.fitting import aligned_target
 from raymix.scaling import NestedScalingLaw
@@ -43,7 +45,8 @@ class Proposal:
     mixture : dict of str to float
         The proposed weight of each domain (a property; ``weights`` is the array).
     predicted_target_loss, predicted_std : float
-        The fit's prediction for it, and its uncertainty (``uncertainty`` says which).
+        The fit's prediction for it, and its typical error (``predicted_std_source`` says
+        which: a residual spread, not an interval on the proposal's advantage).
     baselines : dict
         ``uniform``, ``token_proportional`` and ``best_observed``: each mixture, its
         predicted loss and how much worse than the proposal that is.
@@ -52,6 +55,10 @@ class Proposal:
         the regressor extrapolates.
     warnings : list of str
         Plain-language reasons not to trust the proposal (empty when there are none).
+    uncertainty : ProposalUncertainty or None
+        Bootstrap refits of the regressor: a 90% interval of the predicted loss, P(the
+        proposal beats each baseline) and the spread of the optimum's weights (None when
+        ``search.uncertainty`` is false).
     fit : FitResult
         The fit behind it; ``fit.predict`` predicts any other mixture.
     constraints : Constraints
@@ -83,6 +90,7 @@ class Proposal:
     confirmation: dict[str, Any] | None = None
     confirmed_weights: np.ndarray | None = field(default=None, repr=False)
     files: dict[str, str] = field(default_factory=dict)
+    uncertainty: ProposalUncertainty | None = None
 
     @property
     def domains(self) -> list[str]:
@@ -99,7 +107,7 @@ class Proposal:
         return named_weights(self.domains, self.weights)
 
     @property
-    def uncertainty(self) -> str:
+    def predicted_std_source(self) -> str:
         return self.fit.uncertainty_source
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,7 +124,8 @@ class Proposal:
             "mixture": self.mixture,
             "predicted_target_loss": self.predicted_target_loss,
             "predicted_std": self.predicted_std,
-            "uncertainty": self.uncertainty,
+            "predicted_std_source": self.predicted_std_source,
+            "uncertainty": None if self.uncertainty is None else self.uncertainty.to_dict(),
             "baselines": baselines,
             "nearest_run": self.nearest_run,
             **self.fit.quality(),
@@ -136,6 +145,17 @@ def _json_label(label: Any) -> Any:
     return label if isinstance(label, (str, int, float)) else str(label)
 
 
+def baseline_mixtures(constraints: Constraints, X: np.ndarray,
+                      y: np.ndarray) -> dict[str, np.ndarray]:
+    """Uniform and token-proportional (moved into the bounds), and the best run's mixture."""
+    k = len(constraints.domains)
+    return {
+        "uniform": constraints.project(np.full(k, 1.0 / k)),
+        "token_proportional": constraints.project(constraints.prior),
+        "best_observed": X[int(np.argmin(y))],  # as run, even where it breaks a bound
+    }
+
+
 def _baselines(
     fitted: FitResult,
     constraints: Constraints,
@@ -150,13 +170,8 @@ def _baselines(
     it is predicted to be; with a measured noise floor, whether that gap is larger than
     run-to-run noise.
     """
-    k = len(fitted.domains)
+    mixtures = baseline_mixtures(constraints, X, y)
     best = int(np.argmin(y))
-    mixtures = {
-        "uniform": constraints.project(np.full(k, 1.0 / k)),
-        "token_proportional": constraints.project(constraints.prior),
-        "best_observed": X[best],  # as run, even where it breaks a bound of the search
-    }
     mean, std = fitted.predict(np.vstack(list(mixtures.values())))
     floor = min_meaningful_difference(fitted.noise) if fitted.noise else None
     out = {}
@@ -213,7 +228,12 @@ def propose_mixture(
         ``.to_dict()`` is JSON-ready::
 
             {"target", "mixture": {domain: weight}, "predicted_target_loss", "predicted_std",
-             "uncertainty": how predicted_std was obtained,
+             "predicted_std_source": how predicted_std was obtained,
+             "uncertainty": {"refits", "interval": [lo, hi] (90%, expected loss),
+                             "run_interval": [lo, hi] (one run's measured loss),
+                             "p_beats": {baseline: P(proposal predicted lower)},
+                             "weights": {domain: [5%, 95%] of the refits' optima},
+                             "mean_distance", ...} or None,
              "baselines": {"uniform" | "token_proportional" | "best_observed":
                            {"mixture", "predicted_target_loss", "predicted_std",
                             "predicted_gap_to_proposal", "gap_above_noise",
@@ -240,11 +260,18 @@ def propose_mixture(
     X = mixtures.to_numpy(dtype=float)
     result = search_mixture(fitted.estimator, constraints, search, runs=(X, y))
     mean, std = fitted.predict(result.mixture[None, :])
+    uncertainty = None
+    if search.uncertainty:
+        uncertainty = bootstrap_uncertainty(
+            fitted, constraints, search, X, y, result.mixture,
+            baseline_mixtures(constraints, X, y), method=result.method,
+            refits=search.bootstrap, field_name=f"{where}.bootstrap")
     proposal = Proposal(
         fit=fitted, constraints=constraints, search=result,
         predicted_target_loss=float(mean[0]), predicted_std=float(std[0]),
         baselines=_baselines(fitted, constraints, X, y, mixtures.index, float(mean[0])),
-        nearest_run=_nearest_run(result.mixture, X, mixtures.index), target=target)
+        nearest_run=_nearest_run(result.mixture, X, mixtures.index), target=target,
+        uncertainty=uncertainty)
     proposal.warnings = fit_warnings(proposal)
     return proposal
 
@@ -259,12 +286,16 @@ def confirmed_proposal(proposal: Proposal, mixtures: pd.DataFrame, target_loss: 
     weights = proposal.constraints.project(np.asarray(weights, dtype=float))
     mean, std = proposal.fit.predict(weights[None, :])
     X, y = mixtures.to_numpy(dtype=float), np.asarray(target_loss, dtype=float)
+    uncertainty = proposal.uncertainty
+    if uncertainty is not None:  # the same refits, judged at the winner
+        uncertainty = uncertainty.moved_to(weights, float(mean[0]),
+                                           baseline_mixtures(proposal.constraints, X, y))
     confirmed = dataclasses.replace(
         proposal, confirmed_weights=weights, confirmation=confirmation,
         predicted_target_loss=float(mean[0]), predicted_std=float(std[0]),
         baselines=_baselines(proposal.fit, proposal.constraints, X, y, mixtures.index,
                              float(mean[0])),
-        nearest_run=_nearest_run(weights, X, mixtures.index))
+        nearest_run=_nearest_run(weights, X, mixtures.index), uncertainty=uncertainty)
     confirmed.warnings = [w for w in proposal.warnings if w not in fit_warnings(proposal)] \
         + fit_warnings(confirmed)
     return confirmed
@@ -301,13 +332,23 @@ def fit_warnings(proposal: Proposal) -> list[str]:
     weights = np.array([best["mixture"][d] for d in box.domains])
     inside = bool(np.all((weights >= box.lower - BOX_TOLERANCE)
                          & (weights <= box.upper + BOX_TOLERANCE)))
+    boot = proposal.uncertainty
+    p_best = None if boot is None else boot.p_beats["best_observed"]
+    odds = ("" if boot is None else f" (P(proposal beats it) {p_best:.2f} over {boot.refits} "
+            "bootstrap refits)")
     if gap < 0 and inside:
         warnings.append(
             f"the best observed run ({best['run']}) meets the constraints and is predicted "
-            f"{format_number(-gap)} better than the proposal: the search missed it; try "
+            f"{format_number(-gap)} better than the proposal{odds}: the search missed it; try "
             "search.method exact or cmaes, or more candidates")
     elif gap < 0:
         pass  # the best run breaks a bound the proposal must keep: nothing to warn about
+    elif p_best is not None and p_best < 0.5:
+        warnings.append(
+            f"the proposal is predicted {format_number(gap)} better than the best observed run "
+            f"({best['run']}), but only {p_best:.0%} of {boot.refits} bootstrap refits of the "
+            "regressor agree: the runs do not single it out; check both in a confirmation "
+            "round (confirm:) or run more mixtures")
     elif best["gap_above_noise"] is False:
         warnings.append(
             f"the proposal is predicted to beat the best observed run by {format_number(gap)}, "
@@ -318,11 +359,27 @@ def fit_warnings(proposal: Proposal) -> list[str]:
 
 
 def _confirmation_warnings(verdict: dict[str, Any]) -> list[str]:
-    """When the confirmation round's winner is not clearly better than the runner-up."""
+    """When the confirmation round's winner is not clearly better than the runner-up, and
+    when a run the sweep trained measured better than the fit's own proposal."""
+    warnings = []
     margin, noise = verdict.get("margin"), verdict.get("noise_std")
     if verdict.get("margin_beyond_noise") is False:
-        return [f"the confirmation round's winner ({verdict['winner']}) measured "
-                f"{format_number(margin)} better than {verdict['runner_up']}, within the seed "
-                f"noise (std {format_number(noise)} per run): the two are not "
-                "distinguishable; either is a sound choice (more confirm.seeds would tell)"]
-    return []
+        warnings.append(
+            f"the confirmation round's winner ({verdict['winner']}) measured "
+            f"{format_number(margin)} better than {verdict['runner_up']}, within the seed "
+            f"noise (std {format_number(noise)} per run): the two are not "
+            "distinguishable; either is a sound choice (more confirm.seeds would tell)")
+    measured = {name: row for name, row in verdict["candidates"].items()
+                if row.get("measured") is not None}
+    fit = [n for n, r in measured.items() if r["source"] == "fit" and n.endswith("proposal")]
+    observed = [n for n, r in measured.items() if r["source"] == "observed"]
+    if fit and observed:
+        ours = min(fit, key=lambda n: measured[n]["measured"])
+        theirs = min(observed, key=lambda n: measured[n]["measured"])
+        gap = measured[ours]["measured"] - measured[theirs]["measured"]
+        if gap > 0:
+            warnings.append(
+                f"the confirmation round measured the best observed run ({theirs}) "
+                f"{format_number(gap)} better than the fit's proposal: the regressor's "
+                "optimum did not hold up when trained again")
+    return warnings

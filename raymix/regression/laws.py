@@ -26,14 +26,37 @@ Both forms are a floor plus a sum of exponentials, ``L(r) = C + sum_k exp(b_k + 
   2% (0.06 at a loss of 3) sits in the paper's absolute range of 0.02 - 0.08. On the
   paper's clean 5Mix runs least squares would be 2% better (held-out MAE 0.0354 vs
   0.0363 per domain); 2% keeps a run that is 0.1 off from pulling the whole fit.
-* Bounds (L-BFGS-B): ``0 <= c <= min(y)``, the floor no run can go below; ``k > 0``
-  through ``b = log k``; ``|t_j| <= 25``, enough for weights in [0, 1] (``exp(t . r)``
-  then spans e^+-25) and a guard against the flat directions along which ``t`` drifts.
-* Restarts: hundreds of random starting points (plus, for the explicit law, closed-form
-  starts from least squares on ``log(y - c)`` over a grid of floors ``c``) are scored
-  at once with one vectorised evaluation; only the best few are refined by L-BFGS-B
-  with the analytic gradient. The paper refines thousands of starts; on its data the
-  best few screened starts already reach the same optimum.
+* Bounds (L-BFGS-B): ``0 <= c <= max(y)``; ``k > 0`` through ``b = log k``;
+  ``|t_j| <= 25``, enough for weights in [0, 1] (``exp(t . r)`` then spans e^+-25) and a
+  guard against the flat directions along which ``t`` drifts. The floor may sit above
+  the lowest runs: a loss that falls steeply with its own domain's weight (RegMix's ArXiv
+  and GitHub losses) is fitted best with a floor above the few runs heavy in that domain,
+  which the Huber loss then treats as outliers. Capping the floor at ``min(y)`` (before
+  issue 27) forced those fits into a worse basin (5-fold CV R^2 0.26 and 0.13 on RegMix's
+  512 runs; 0.80 and 0.83 now, docs/benchmarks.md).
+* Ridge (explicit law): ``sum_j lambda_j (t_j - mean(t))^2 / 2`` on the simplex
+  (``t_j^2`` off it) is added to the mean Huber loss (in units of ``delta^2``), with
+  ``lambda_j = ridge / n / (1 + (m_j / 0.01)^2)`` for a domain of mean weight ``m_j``
+  over the runs. In a sparse swarm a domain that is in few runs, or only as a sliver,
+  has a slope that those runs' noise sets: unpenalised it drifts toward the bound, and a
+  held-out run heavy in that domain is predicted far off (CV R^2 below 0 on 64-domain
+  swarms). The ridge pulls such slopes toward the mean slope, i.e. an unknown domain is
+  predicted to act like an average one. Dividing by ``n`` keeps the balance against the
+  data the same for any number of runs; the factor in ``m_j`` leaves domains the runs
+  carry in earnest (mean weight 5% or more: at most 1/26 of the ridge) nearly
+  unpenalised, since their slopes are measured and can be large (the paper's 5Mix laws
+  reach ``|t| = 31``; a flat ridge of 0.1 made their held-out error 31% worse). The
+  default 0.1 was chosen on RegMix's runs, dense and split into sparse 24- and 64-domain
+  swarms (bench/bench_mixing_law_swarms.py, docs/DECISIONS.md).
+* Restarts: hundreds of random starting points of two kinds (slopes of spread 3, and
+  small slopes with one helping domain as Olmix starts them; each with the floor and
+  amplitude that fit it by least squares), plus, for the explicit law, closed-form starts
+  from ridge least squares on ``log(y - c)`` over a grid of floors ``c``, are scored at
+  once with one vectorised evaluation. For the explicit law the best 8 of each kind then
+  run 60 L-BFGS-B iterations and the best 3 of those go on to convergence: the first
+  objective of a start says little about where it converges, and refining only the 3
+  best screened starts (before issue 27) often kept the closed-form starts' basin. The
+  paper and Olmix refine hundreds to thousands of starts fully.
 
 Identifiability: on the simplex (weights summing to 1) ``k`` is redundant with a
 constant shift of ``t``: ``k exp(t . r) = k e^a exp((t - a) . r)``. When every row sums to
@@ -70,12 +93,15 @@ from raymix.errors import UserError
 
 T_BOUND = 25.0  # |t_j|; weights lie in [0, 1]
 LOG_K_BOUND = 60.0  # |log k|
+RIDGE = 0.1  # the explicit law's default penalty on t (see the module docstring)
+EXPOSURE = 0.01  # a domain whose mean weight is 1% gets half the ridge
 SIMPLEX_TOL = 1e-2  # RegMix's weights sum to 0.996 - 1.003 after rounding
 CENTRE_WEIGHT = 1.0  # weight of (sum_j t_j)^2; any positive value gives the same fit
 EXP_CAP = 700.0  # exp(700) is near the float64 limit: clip instead of overflowing
 START_T_SCALE = 3.0  # spread of random t starts: exp(t . r) varies ~e^3 across the simplex
 FLOOR_GRID = 24  # floors c tried by the closed-form starts of the explicit law
-EXPLICIT_REFINE = 3  # best starts refined by L-BFGS-B (they agree on the 5Mix data)
+EXPLICIT_REFINE = 3  # raced starts refined to convergence
+RACE, RACE_ITER = 8, 60  # best screened starts of each kind raced, and their iterations
 EXPLICIT_MAX_ITER = 2000  # the explicit law converges in ~100-300 iterations
 CHUNK_ROWS = 65536  # rows per block in predict / gradient
 ITER_PER_RUN, MAX_ITER_CAP = 10, 3000  # the implicit law's default early stopping
@@ -158,19 +184,32 @@ def _terms(X: np.ndarray, b: np.ndarray, T: np.ndarray) -> np.ndarray:
     return np.exp(Z, out=Z)  # in place: this is the whole cost of predicting many candidates
 
 
-def _objective(theta, X, y, delta, K, centre):
-    """Mean Huber loss / delta^2 (+ the simplex centring penalty) and its gradient."""
+def _shrunk(T: np.ndarray, centre: bool) -> np.ndarray:
+    """The part of the slopes the ridge penalises: ``t`` less its mean on the simplex
+    (where a constant shift of ``t`` changes no prediction), else ``t`` itself."""
+    return T - T.mean(axis=-1, keepdims=True) if centre else T
+
+
+def _huber(res: np.ndarray, delta: float) -> np.ndarray:
+    """Huber loss of each residual, in units of ``delta**2``."""
+    absres = np.abs(res)
+    return np.where(absres <= delta, 0.5 * res ** 2, delta * (absres - 0.5 * delta)) / delta ** 2
+
+
+def _objective(theta, X, y, delta, K, centre, ridge):
+    """Mean Huber loss / delta^2, the ridge on ``t`` and the simplex centring; and the gradient."""
     n, d = X.shape
     C, b, T = _unpack(theta, K, d)
     E = _terms(X, b, T)
     res = C + E.sum(axis=1) - y
-    absres = np.abs(res)
-    huber = np.where(absres <= delta, 0.5 * res ** 2, delta * (absres - 0.5 * delta))
     scale = 1.0 / (n * delta ** 2)  # O(1) objective whatever the loss level
     psi = np.clip(res, -delta, delta) * scale
     weighted = psi[:, None] * E
     grad_T = weighted.T @ X
-    value = huber.sum() * scale
+    value = _huber(res, delta).mean()
+    shrunk = _shrunk(T, centre)
+    value += 0.5 * (ridge * shrunk ** 2).sum()
+    grad_T += _shrunk(ridge * shrunk, centre)  # the centring projection is symmetric
     if centre:
         sums = T.sum(axis=1)
         value += 0.5 * CENTRE_WEIGHT * (sums ** 2).sum()
@@ -178,38 +217,61 @@ def _objective(theta, X, y, delta, K, centre):
     return value, np.concatenate([[psi.sum()], weighted.sum(axis=0), grad_T.ravel()])
 
 
-def _screen(C, b, T, X, y, delta) -> np.ndarray:
-    """Huber objective of many starts at once: C (R,), b (R, K), T (R, K, d) -> (R,)."""
+def _screen(C, b, T, X, y, delta, centre, ridge) -> np.ndarray:
+    """Objective of many starts at once: C (R,), b (R, K), T (R, K, d) -> (R,)."""
     Z = np.einsum("nd,rkd->rnk", X, T) + b[:, None, :]
     res = C[:, None] + np.exp(np.minimum(Z, EXP_CAP)).sum(axis=2) - y
-    absres = np.abs(res)
-    huber = np.where(absres <= delta, 0.5 * res ** 2, delta * (absres - 0.5 * delta))
-    value = huber.mean(axis=1) / delta ** 2
+    value = _huber(res, delta).mean(axis=1)
+    value += 0.5 * (ridge * _shrunk(T, centre) ** 2).sum(axis=(1, 2))
     return np.where(np.isfinite(value), value, np.inf)
 
 
-def _closed_form_starts(X, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Explicit-law starts: for each floor c on a grid, log(y - c) = b + t . r by least squares.
+def _closed_form_starts(X, y, delta, centre, ridge) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Explicit-law starts: for each floor c on a grid, log(y - c) = b + t . r by ridge
+    least squares.
 
     Rows are weighted by ``y - c`` so that the log-scale fit approximates the original
-    scale; lstsq's minimum-norm solution handles the rank deficiency on the simplex.
+    scale, and the ridge rows carry the objective's penalty on that scale; lstsq's
+    minimum-norm solution handles the rank deficiency on the simplex.
     """
+    n, d = X.shape
     floors = y.min() * (1.0 - np.geomspace(1e-3, 1.0, FLOOR_GRID))  # from just below min(y) to 0
-    design = np.column_stack([np.ones(len(X)), X])
+    design = np.column_stack([np.ones(n), X])
+    penalty = np.sqrt(n * ridge)[:, None] * delta * _shrunk(np.eye(d), centre)  # ridge rows
+    penalty = np.column_stack([np.zeros(d), penalty])
     coefs = []
     for c in floors:
         gap = y - c
-        coefs.append(np.linalg.lstsq(design * gap[:, None], np.log(gap) * gap, rcond=None)[0])
+        A = np.vstack([design * gap[:, None], penalty])
+        coefs.append(np.linalg.lstsq(A, np.r_[np.log(gap) * gap, np.zeros(d)], rcond=None)[0])
     coefs = np.array(coefs)
     return floors, coefs[:, :1], coefs[:, None, 1:]
 
 
-def _random_starts(rng, X, y, K, count) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random floors and slopes; amplitudes matched to the mean gap above the floor."""
-    C = rng.uniform(0.0, y.min(), count)
-    T = rng.normal(0.0, START_T_SCALE, (count, K, X.shape[1]))
-    mean_terms = np.exp(np.einsum("nd,rkd->rnk", X, np.clip(T, -T_BOUND, T_BOUND))).mean(axis=1)
-    b = np.log((y.mean() - C) / K)[:, None] - np.log(mean_terms)
+def _random_starts(rng, X, y, K, count, small=False):
+    """Random slopes; the floor and the amplitude that fit them best by least squares.
+
+    For a slope ``t``, ``y = C + A exp(t . r)`` is linear in ``C`` and ``A``: solving for
+    them makes each start as good as its slopes allow, so that screening compares slopes,
+    not lucky floors. A floor outside ``[0, min(y))`` or a negative amplitude (slopes that
+    point the wrong way) falls back to a random floor and the amplitude matching the mean.
+    """
+    d = X.shape[1]
+    if not small:
+        T = np.clip(rng.normal(0.0, START_T_SCALE, (count, K, d)), -T_BOUND, T_BOUND)
+    else:  # small slopes, one domain helping: Olmix's starts
+        T = rng.uniform(0.0, 0.1, (count, K, d))
+        rows = np.arange(count)[:, None], np.arange(K)[None, :]
+        helps = rng.integers(0, d, (count, K))
+        T[rows[0], rows[1], helps] = -rng.uniform(0.0, 1.0, (count, K))
+    terms = np.exp(np.einsum("nd,rkd->rnk", X, T)).sum(axis=2)  # (count, n)
+    centred = terms - terms.mean(axis=1, keepdims=True)
+    amplitude = (centred @ (y - y.mean())) / np.maximum((centred ** 2).sum(axis=1), 1e-300)
+    C = y.mean() - amplitude * terms.mean(axis=1)
+    bad = ~((amplitude > 0) & (C >= 0) & (C < y.min()))
+    C[bad] = rng.uniform(0.0, y.min(), bad.sum())
+    amplitude[bad] = (y.mean() - C[bad]) / terms[bad].mean(axis=1)
+    b = np.repeat(np.log(amplitude)[:, None], K, axis=1)
     return C, b, T
 
 
@@ -221,38 +283,61 @@ def _warm_starts(rng, warm, K, count) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return np.full(count, C0), b, T
 
 
-def _fit_exp_sum(X, y, *, K, restarts, delta, rng, centre, max_iter, n_refine, warm=None):
+def _ridge(X: np.ndarray, strength: float) -> np.ndarray:
+    """Each domain's ridge in the mean objective: ``strength / n``, less for a domain the
+    runs give much weight (mean weight ``m``: times ``1 / (1 + (m / EXPOSURE)^2)``)."""
+    return strength / len(X) / (1.0 + (X.mean(axis=0) / EXPOSURE) ** 2)
+
+
+def _refine(theta, *, X, y, delta, K, centre, ridge, max_iter):
+    """L-BFGS-B from ``theta`` within the bounds; scipy's result."""
+    bounds = ([(0.0, y.max())] + [(-LOG_K_BOUND, LOG_K_BOUND)] * K
+              + [(-T_BOUND, T_BOUND)] * (K * X.shape[1]))
+    return minimize(_objective, theta, args=(X, y, delta, K, centre, ridge), jac=True,
+                    method="L-BFGS-B", bounds=bounds,
+                    options={"maxiter": max_iter, "ftol": 1e-12, "gtol": 1e-9})
+
+
+def _fit_exp_sum(X, y, *, K, restarts, delta, rng, centre, max_iter, n_refine, warm=None,
+                 ridge=None, race=0):
     """Fit ``C + sum_k exp(b_k + t_k . r)``: screen starts, refine the best with L-BFGS-B.
+
+    With ``race``, the ``race`` best screened starts of each kind (random, small, closed
+    form) first run :data:`RACE_ITER` iterations, and the ``n_refine`` best of those go on.
 
     Returns
     -------
-    C : float
-    b : ndarray of shape (K,)
-    T : ndarray of shape (K, d)
+    theta : ndarray
+        Flat parameters (C, b, T) of the fit with the lowest objective.
     objective : float
-        Training objective of the returned fit.
+        Its training objective.
     """
-    d = X.shape[1]
-    starts = [_random_starts(rng, X, y, K, restarts)]
+    ridge = np.zeros(X.shape[1]) if ridge is None else ridge
+    families = [_random_starts(rng, X, y, K, restarts)]
     if warm is None:
-        starts.append(_closed_form_starts(X, y))
+        families.append(_random_starts(rng, X, y, K, restarts, small=True))
+        families.append(_closed_form_starts(X, y, delta, centre, ridge))
     else:
-        starts.append(_warm_starts(rng, warm, K, max(restarts // 2, 1)))
-    C, b, T = (np.concatenate(parts) for parts in zip(*starts))
-    C = np.clip(C, 0.0, y.min())
-    b = np.clip(b, -LOG_K_BOUND, LOG_K_BOUND)
-    T = np.clip(T, -T_BOUND, T_BOUND)
-    best_starts = np.argsort(_screen(C, b, T, X, y, delta))[:n_refine]
-    bounds = [(0.0, y.min())] + [(-LOG_K_BOUND, LOG_K_BOUND)] * K + [(-T_BOUND, T_BOUND)] * (K * d)
+        families.append(_warm_starts(rng, warm, K, max(restarts // 2, 1)))
+    thetas, scores = [], []
+    for C, b, T in families:
+        C = np.clip(C, 0.0, y.min())
+        b = np.clip(b, -LOG_K_BOUND, LOG_K_BOUND)
+        T = np.clip(T, -T_BOUND, T_BOUND)
+        score = _screen(C, b, T, X, y, delta, centre, ridge)
+        keep = np.argsort(score)[:race or len(score)]
+        thetas += [np.concatenate([[C[i]], b[i], T[i].ravel()]) for i in keep]
+        scores += list(score[keep])
+    refine = functools.partial(_refine, X=X, y=y, delta=delta, K=K, centre=centre, ridge=ridge)
+    if race:
+        raced = [refine(theta, max_iter=RACE_ITER) for theta in thetas]
+        thetas, scores = [r.x for r in raced], [r.fun for r in raced]
     best = None
-    for i in best_starts:
-        result = minimize(_objective, np.concatenate([[C[i]], b[i], T[i].ravel()]),
-                          args=(X, y, delta, K, centre), jac=True, method="L-BFGS-B",
-                          bounds=bounds, options={"maxiter": max_iter, "ftol": 1e-12, "gtol": 1e-9})
+    for i in np.argsort(scores)[:n_refine]:
+        result = refine(thetas[i], max_iter=max_iter)
         if best is None or result.fun < best.fun:
             best = result
-    C, b, T = _unpack(best.x, K, d)
-    return float(C), b.copy(), T.copy(), float(best.fun)
+    return best.x, float(best.fun)
 
 
 class _ExpSumLaw(RegressorMixin, BaseEstimator):
@@ -314,8 +399,9 @@ class MixingLaw(_ExpSumLaw):
     """Explicit data mixing law ``L(r) = c + k * exp(t . r)`` for one validation target.
 
     The multi-domain form of Ye et al. (ICLR 2025). Fitted robustly (Huber
-    loss, bounded L-BFGS-B with analytic gradients, many screened restarts); see the
-    module docstring for the bounds and the parametrisation.
+    loss, a ridge on ``t``, bounded L-BFGS-B with analytic gradients, many screened and
+    raced restarts); see the module docstring for the bounds, the ridge and the
+    parametrisation.
 
     Parameters
     ----------
@@ -326,11 +412,17 @@ class MixingLaw(_ExpSumLaw):
         Huber threshold as a fraction of the mean target loss.
     seed : int, default=0
         Seed of the random starts.
+    ridge : float, default=0.1
+        Penalty on the slopes ``t`` (less their mean on the simplex) against the Huber
+        loss summed over runs in units of ``delta^2``: ``ridge / 2 * (t_j - mean(t))^2``
+        for a domain no run carries, less for domains with more mean weight (see the
+        module docstring). It keeps the slopes of domains that few runs contain near the
+        mean slope; 0 turns it off.
 
     Attributes
     ----------
     c_ : float
-        Loss floor, in ``[0, min(y)]``.
+        Loss floor, in ``[0, max(y)]``.
     k_ : float
         Scale of the exponential term (positive). On the simplex, the loss of the
         uniform mixture above the floor.
@@ -343,10 +435,12 @@ class MixingLaw(_ExpSumLaw):
         Number of domains.
     """
 
-    def __init__(self, restarts: int = 200, huber_delta: float = 0.02, seed: int = 0):
+    def __init__(self, restarts: int = 200, huber_delta: float = 0.02, seed: int = 0,
+                 ridge: float = RIDGE):
         self.restarts = restarts
         self.huber_delta = huber_delta
         self.seed = seed
+        self.ridge = ridge
 
     def fit(self, X, y) -> MixingLaw:
         """Fit the law to mixtures ``X`` (n, n_domains) and their losses ``y`` (n,).
@@ -358,13 +452,18 @@ class MixingLaw(_ExpSumLaw):
             parameters (``n_domains + 1`` on the simplex, else ``n_domains + 2``).
         """
         self._check_settings()
+        if isinstance(self.ridge, bool) or not isinstance(self.ridge, (int, float)) \
+                or not self.ridge >= 0:
+            raise UserError(f"ridge must be a number >= 0 (got {self.ridge!r})")
         X, y, simplex = _check_fit_data(X, y, "MixingLaw")
         self.delta_ = self.huber_delta * float(y.mean())
         with _one_blas_thread():
-            C, b, T, _ = _fit_exp_sum(X, y, K=1, restarts=self.restarts, delta=self.delta_,
-                                      rng=np.random.default_rng(self.seed), centre=simplex,
-                                      max_iter=EXPLICIT_MAX_ITER, n_refine=EXPLICIT_REFINE)
-        self.c_, self.k_, self.t_ = C, float(np.exp(b[0])), T[0]
+            theta, _ = _fit_exp_sum(X, y, K=1, restarts=self.restarts, delta=self.delta_,
+                                    rng=np.random.default_rng(self.seed), centre=simplex,
+                                    max_iter=EXPLICIT_MAX_ITER, n_refine=EXPLICIT_REFINE,
+                                    ridge=_ridge(X, self.ridge), race=RACE)
+        C, b, T = _unpack(theta, 1, X.shape[1])
+        self.c_, self.k_, self.t_ = float(C), float(np.exp(b[0])), T[0].copy()
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -446,10 +545,11 @@ class ImplicitMixingLaw(_ExpSumLaw):
         floors, log_amplitudes, slopes = [], [], []
         with _one_blas_thread():
             for bag in range(self.n_bags):
-                C, b, T, _ = _fit_exp_sum(
+                theta, _ = _fit_exp_sum(
                     X, y, K=self.n_components, restarts=self.restarts, delta=self.delta_,
                     rng=np.random.default_rng([self.seed, bag]), centre=simplex,
                     max_iter=max_iter, n_refine=1, warm=warm)
+                C, b, T = _unpack(theta, self.n_components, X.shape[1])
                 floors.append(C)
                 log_amplitudes.append(b - np.log(self.n_bags))  # the average of the bags
                 slopes.append(T)

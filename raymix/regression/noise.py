@@ -42,6 +42,13 @@ class NoiseFloor:
         return asdict(self)
 
 
+def mixture_groups(X, decimals: int = 6) -> np.ndarray:
+    """The mixture each run repeats: runs whose rows are equal after rounding to
+    ``decimals`` share an id (0, 1, ... in the order of the sorted unique rows)."""
+    rounded = np.round(np.asarray(X, dtype=float), decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return np.unique(rounded, axis=0, return_inverse=True)[1].reshape(-1)
+
+
 def noise_floor(X, y, decimals: int = 6) -> NoiseFloor | None:
     """Pooled standard deviation of the loss among runs that repeat a mixture.
 
@@ -59,10 +66,9 @@ def noise_floor(X, y, decimals: int = 6) -> NoiseFloor | None:
         None when no mixture was run twice. The pooled variance is the sum of
         squared deviations from each mixture's mean over the sum of (runs - 1).
     """
-    X = np.round(np.asarray(X, dtype=float), decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
     y = np.asarray(y, dtype=float)
-    _, group, counts = np.unique(X, axis=0, return_inverse=True, return_counts=True)
-    group = group.reshape(-1)
+    group = mixture_groups(X, decimals)
+    counts = np.bincount(group)
     repeated = counts[group] > 1
     if not repeated.any():
         return None

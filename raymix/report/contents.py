@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from raymix.errors import UserError
+from raymix.formatting import format_number
 from raymix.regression import CVResult, FitResult, interaction_matrix
 
 BASELINES = ("uniform", "token_proportional", "best_observed")
@@ -227,6 +228,37 @@ def baseline_rows(proposal: dict[str, Any]) -> list[BaselineRow]:
                 base["gap_above_noise"], ""),
             seen=base.get("observed_target_loss", base.get("extrapolated_target_loss"))))
     return rows
+
+
+def std_source(proposal: dict[str, Any]) -> str:
+    """How the proposal's ``predicted_std`` was obtained (``uncertainty`` held it before the
+    bootstrap took that key: a stored ``proposal.json`` may still say it there)."""
+    old = proposal.get("uncertainty")
+    return proposal.get("predicted_std_source") or (old if isinstance(old, str) else "")
+
+
+def uncertainty_sentences(proposal: dict[str, Any]) -> list[str]:
+    """The bootstrap's interval, P(beats each baseline) and weight spread, in words (none
+    when the proposal has no bootstrap)."""
+    u = proposal.get("uncertainty")
+    if not isinstance(u, dict):
+        return []
+    (lo, hi), (run_lo, run_hi) = u["interval"], u["run_interval"]
+    beats = ", ".join(f"{name} {p:.2f}" for name, p in u["p_beats"].items())
+    spread = ", ".join(f"{d} {format_number(a, 3)}–{format_number(b, 3)}"
+                       for d, (a, b) in u["weights"].items())
+    sentences = [
+        f"Bootstrap: {u['refits']} refits of {u['regressor']} on runs resampled with "
+        f"replacement. {u['level']:.0%} interval of the predicted loss "
+        f"{format_number(lo)} to {format_number(hi)}; of one run's measured loss "
+        f"{format_number(run_lo)} to {format_number(run_hi)} (run noise "
+        f"{format_number(u['run_noise'])}: {u['run_noise_source']}).",
+        f"P(the proposal beats), the share of refits that predict it lower: {beats}.",
+        f"Each refit's optimum ({u['search']['method']}, a smaller search), "
+        f"{(1 - u['level']) / 2:.0%}–{(1 + u['level']) / 2:.0%} of each weight: {spread}; "
+        f"on average {u['mean_distance']:.0%} of the weight (total variation) away from "
+        "the proposal."]
+    return sentences + ([u["note"]] if u.get("note") else [])
 
 
 def weight_series(proposal: dict[str, Any], domains: Sequence[str]) -> dict[str, list[float]]:

@@ -40,7 +40,9 @@ from raymix.report.contents import (
     confirmation_scale,
     gap_verdict,
     size_lines,
+    std_source,
     step_panels,
+    uncertainty_sentences,
     weight_series,
 )
 from raymix.scaling import holdout_summary
@@ -97,6 +99,8 @@ def write_html(contents: ReportContents, out_dir: Path) -> Path:
     sections = []
     if contents.proposal is not None:
         sections.append(_proposal_section(page, contents))
+        if contents.proposal.get("objectives"):
+            sections.append(_objectives_section(contents.proposal["objectives"]))
     sections.append(_fit_section(page, contents))
     if contents.interactions is not None:
         sections.append(_interaction_section(page, contents))
@@ -171,14 +175,15 @@ def _proposal_section(page: _Page, contents: ReportContents) -> tuple[str, str, 
              f"{format_number(proposal['predicted_target_loss'])}</span></b> ± "
              f'<span id="predicted-std" data-value="{_raw(proposal["predicted_std"])}">'
              f"{format_number(proposal['predicted_std'])}</span> "
-             f"({escape(proposal['uncertainty'])}).</p>"]
+             f"({escape(std_source(proposal))}).</p>"]
+    parts += [f'<p class="uncertainty">{escape(s)}</p>' for s in uncertainty_sentences(proposal)]
     parts += [f'<p class="warning">{escape(w)}</p>' for w in proposal.get("warnings", [])]
     rows = ['<tr data-mixture="proposed"><td><b>proposed</b></td>'
             + _cell(proposal["predicted_target_loss"],
                     value=_raw(proposal["predicted_target_loss"]))
             + _cell(proposal["predicted_std"]) + "<td></td><td></td></tr>"]
     for base in baseline_rows(proposal):
-        run = f" (run {escape(base.run)})" if base.run else ""
+        run = f" (run {escape(str(base.run))})" if base.run is not None else ""
         rows.append(f'<tr data-mixture="{base.name}"><td>{base.name}{run}</td>'
                     + _cell(base.predicted, value=_raw(base.predicted)) + _cell(base.std)
                     + f"<td>{format_number(base.gap)}{base.noise}</td>"
@@ -469,6 +474,37 @@ def _scaling_section(page: _Page, law) -> tuple[str, str, str]:
 
 
 # ----------------------------------------------------------------------------- validate, runs
+
+
+def _objectives_section(result: dict[str, Any]) -> tuple[str, str, str]:
+    """One proposal per objective (``ObjectiveProposals.to_dict()``) and the trade-off:
+    each row's mixture predicted on each column's objective, and its excess there."""
+    proposals, rows = result["objectives"], result["tradeoff"]["rows"]
+    names = list(proposals)
+    domains = list(next(iter(proposals.values()))["mixture"])
+    parts = [f"<p>Each objective fitted and searched under the same constraints (regressors "
+             f"chosen on {escape(result['chosen_on'])}: "
+             f"{escape(', '.join(result['regressors']))}).</p>",
+             _table(["objective", "predicted loss", "CV Spearman", *domains],
+                    [f'<tr data-objective="{escape(n)}"><td>{escape(n)}</td>'
+                     + _cell(proposals[n]["predicted_loss"])
+                     + _cell(proposals[n]["regressor"]["cv_spearman"], 3)
+                     + "".join(_cell(proposals[n]["mixture"][d], 3, weight=_raw(
+                         proposals[n]["mixture"][d])) for d in domains) + "</tr>"
+                     for n in names], "objectives-table"),
+             "<p>Row: the mixture proposed for an objective; column: the objective it is "
+             "predicted on; each cell: the predicted loss and its excess over the column's "
+             "own proposal.</p>"]
+    cells = []
+    for row in names:
+        tds = "".join(f'<td data-excess="{_raw(c["excess"])}">'
+                      f'{format_number(c["predicted"])}'
+                      + ("" if row == col else f" ({c['excess_percent']:+.1f}%)") + "</td>"
+                      for col, c in rows[row].items())
+        cells.append(f'<tr data-objective="{escape(row)}"><td>{escape(row)}</td>{tds}</tr>')
+    parts.append(_table(["proposed for", *names], cells, "tradeoff-table"))
+    parts += [f'<p class="warning">{escape(w)}</p>' for w in result.get("warnings", [])]
+    return "objectives", "One proposal per objective", "\n".join(parts)
 
 
 def _validation_section(page: _Page, result: dict[str, Any]) -> tuple[str, str, str]:

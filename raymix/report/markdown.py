@@ -33,6 +33,8 @@ from raymix.report.contents import (
     baseline_rows,
     confirmation_scale,
     gap_verdict,
+    std_source,
+    uncertainty_sentences,
 )
 from raymix.report.figures import (
     cv_figure,
@@ -43,7 +45,7 @@ from raymix.report.figures import (
     weights_figure,
 )
 from raymix.report.scaling_plots import plot_size_laws, plot_step_laws
-from raymix.scaling import holdout_summary
+from raymix.scaling import backtest_summary, holdout_summary
 
 CV_FIGURE = "cv_fit.png"
 RESIDUAL_FIGURE = "residuals.png"
@@ -86,7 +88,8 @@ def _proposal_markdown(proposal: dict[str, Any], domains: Sequence[str],
         "# Proposed mixture", "",
         f"Search: **{search['method']}**. Predicted target loss "
         f"**{format_number(proposal['predicted_target_loss'])}** "
-        f"± {format_number(proposal['predicted_std'])} ({proposal['uncertainty']}).", "",
+        f"± {format_number(proposal['predicted_std'])} ({std_source(proposal)}).", "",
+        *[f"{sentence}\n" for sentence in uncertainty_sentences(proposal)],
         *[f"> **Warning:** {w}\n" for w in proposal.get("warnings", [])],
         "| mixture | predicted target loss | ± | gap to proposal | observed |",
         "|---|---|---|---|---|",
@@ -115,6 +118,33 @@ def _proposal_markdown(proposal: dict[str, Any], domains: Sequence[str],
                      + f" | {format_number(slope)} |")
     lines += ["", f"![proposed vs baseline weights]({WEIGHTS_FIGURE})", "",
               f"![sensitivity]({SENSITIVITY_FIGURE})", ""]
+    return lines
+
+
+def _objectives_markdown(result: dict[str, Any], domains: Sequence[str]) -> list[str]:
+    """One proposal per objective (``ObjectiveProposals.to_dict()``) and the trade-off."""
+    proposals, rows = result["objectives"], result["tradeoff"]["rows"]
+    names = list(proposals)
+    lines = ["## One proposal per objective", "",
+             f"Each objective fitted and searched under the same constraints (regressors "
+             f"chosen on `{result['chosen_on']}`: {', '.join(result['regressors'])}).", "",
+             "| objective | predicted loss | CV Spearman | " + " | ".join(domains) + " |",
+             "|---" * (len(domains) + 3) + "|"]
+    for name in names:
+        p = proposals[name]
+        lines.append(f"| {name} | {format_number(p['predicted_loss'])} | "
+                     f"{format_number(p['regressor']['cv_spearman'], 3)} | "
+                     + " | ".join(format_number(p["mixture"][d], 3) for d in domains) + " |")
+    lines += ["", "What each mixture costs on the others: row = the mixture proposed for an "
+              "objective, column = the objective it is predicted on; each cell is the "
+              "predicted loss and its excess over the column's own proposal.", "",
+              "| proposed for | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for row in names:
+        cells = [f"**{format_number(c['predicted'])}**" if row == col else
+                 f"{format_number(c['predicted'])} ({c['excess_percent']:+.1f}%)"
+                 for col, c in rows[row].items()]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    lines += [*(f"\n> **Warning:** {w}" for w in result.get("warnings", [])), ""]
     return lines
 
 
@@ -161,6 +191,8 @@ def write_markdown(contents: ReportContents, out_dir: Path) -> Path:
         save_figure(weights_figure(proposal, sensitivity.domains), out_dir / WEIGHTS_FIGURE)
         save_figure(sensitivity_figure(sensitivity), out_dir / SENSITIVITY_FIGURE)
         lines += _proposal_markdown(proposal, sensitivity.domains, sensitivity.slopes)
+        if proposal.get("objectives"):
+            lines += _objectives_markdown(proposal["objectives"], sensitivity.domains)
     else:
         lines += [f"# Fit of `{contents.target}`", ""]
     lines += _fit_markdown(contents.quality, contents.target)
@@ -198,6 +230,11 @@ def _scaling_section(law, out_dir: Path) -> list[str]:
         plot_size_laws(law, out_dir / SIZE_FIGURE)
         lines += ["", f"![size laws]({SIZE_FIGURE})"]
     lines += [f"- {note}" for note in stages["notes"]]
+    if "backtest" in stages:  # the settings chosen by a backtest (raymix.scaling.backtest)
+        summary = backtest_summary(stages["backtest"])
+        lines += ["", f"- {summary[0]}"]
+        if len(summary) > 1:
+            lines += ["", "```", *summary[1:], "```"]
     return lines + [""]
 
 

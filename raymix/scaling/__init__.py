@@ -7,12 +7,24 @@
   (:class:`NestedScalingLaw`), then a mixture regressor on those predictions;
 - :mod:`~raymix.scaling.joint`: one law ``E + A_m / N^alpha + B_m / D^beta`` per mixture
   over every checkpoint of every size, ``E`` and the exponents shared
-  (:class:`JointScalingLaw`): two sizes per mixture suffice.
+  (:class:`JointScalingLaw`): two sizes per mixture suffice;
+- :mod:`~raymix.scaling.backtest`: which law and settings to use, chosen by holding out
+  the runs' largest sizes / latest checkpoints at the ratio of extrapolation asked for
+  (:func:`backtest_scaling`).
 """
 
+from raymix.scaling.backtest import (
+    BacktestResult,
+    Setting,
+    backtest_scaling,
+    backtest_summary,
+    rule_setting,
+    settings_to_try,
+)
 from raymix.scaling.joint import JointScalingLaw, fit_joint_law
 from raymix.scaling.nested import NestedScalingLaw, Scale, holdout_summary
 from raymix.scaling.power_law import PowerLaw, fit_shared_exponent
 
-__all__ = ["JointScalingLaw", "NestedScalingLaw", "PowerLaw", "Scale", "fit_joint_law",
-           "fit_shared_exponent", "holdout_summary"]
+__all__ = ["BacktestResult", "JointScalingLaw", "NestedScalingLaw", "PowerLaw", "Scale",
+           "Setting", "backtest_scaling", "backtest_summary", "fit_joint_law",
+           "fit_shared_exponent", "holdout_summary", "rule_setting", "settings_to_try"]

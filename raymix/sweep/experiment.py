@@ -32,7 +32,7 @@ NEUTRAL_KEYS = {("training", "save_checkpoint")}  # change nothing that a run me
 # how an adaptive sweep chooses its mixtures: check_strategy compares these as resolved
 # (initial_runs None is its default count), and only for an adaptive sweep
 STRATEGY_KEYS = {("mixtures", "strategy"), ("mixtures", "initial_runs"),
-                 ("mixtures", "exploration")}
+                 ("mixtures", "exploration"), ("mixtures", "batch_size")}
 
 
 def check_experiment(cfg: SweepConfig, prepared: PreparedData,

@@ -9,8 +9,9 @@ Flow of ``run_sweep(cfg)``:
 2. start (or join) a Ray cluster and get the sweep's aggregator actor, which rebuilds its
    table from ``results/`` on disk;
 3. in an adaptive sweep (``mixtures.strategy`` bayesopt or design), first a Tune
-   experiment whose trials the aggregator's strategy suggests one by one as slots free
-   (:mod:`raymix.sweep.strategy`); its suggestions then make the base of ``plan.csv``;
+   experiment whose trials the aggregator's strategy suggests one by one as slots free,
+   or in reproducible batches (``mixtures.batch_size``, :mod:`raymix.sweep.strategy`); its
+   suggestions then make the base of ``plan.csv``;
 4. run a Tune experiment over the planned runs that have no stored result yet (so a
    re-run after the driver died resumes instead of starting over, and nothing runs twice);
    a trial trains ``compute.models_per_trial`` of them at once, as one stacked model;
@@ -198,8 +199,11 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
                           tracker=tracker)
         tune_started = time.perf_counter()
         if plan is None:
+            batch = cfg.mixtures.batch_size
             log(f"[sweep] {cfg.mixtures.strategy} strategy: {cfg.mixtures.count} mixtures "
-                f"({strategy['settings']['initial']} initial), each suggested as a slot frees")
+                f"({strategy['settings']['initial']} initial), "
+                + (f"then batches of {batch}, each once the runs before it are in "
+                   "(reproducible)" if batch else "each suggested as a slot frees"))
             queued = ray.get(aggregator.suggestions.remote(unfinished_only=True))
             made = len(ray.get(aggregator.suggestions.remote()))
             left = len(queued) + cfg.mixtures.count - made
@@ -208,10 +212,18 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
                 suggester = MixtureSuggester(
                     aggregator, queued, cfg.training.seed, BASE_SCALE, per_trial=per_trial,
                     in_flight=lambda: suggestions_in_flight(cfg, per_trial))
+                # a trial never spans two batches: up to one trial per run
                 refused = _run_tune(cfg, prepared, suggester=suggester,
-                                    count=math.ceil(left / per_trial), **experiment)
+                                    count=left if batch else math.ceil(left / per_trial),
+                                    **experiment)
                 _stop_if_refused(refused or suggester.refused, aggregator, sweep_dir,
                                  storage_field)
+                if suggester.stalled:  # a batch that cannot finish: its runs failed
+                    lost = ", ".join(suggester.errored) or "runs of the batch"
+                    raise UserError(f"{lost} stored no result, and the next batch of mixtures "
+                                    "waits for every run before it; run the same command "
+                                    "again: it trains the runs with no result first, then "
+                                    "goes on", field="mixtures.batch_size")
             plan = adaptive_plan(cfg, ray.get(aggregator.suggestions.remote()))
             save_plan(cfg, plan)
         todo = plan[~plan[RUN_COLUMN].isin(ray.get(aggregator.run_ids.remote()))]

@@ -19,6 +19,18 @@ front (RegMix). It chooses them as results come in:
   rebuilds the strategy from both, first trains the suggestions that have no result,
   and goes on with the same strategy.
 
+Two ways to hand out suggestions (``mixtures.batch_size``):
+
+- asynchronous (null, the default): each suggestion is made when a slot asks for it,
+  from the results in at that moment. No slot waits, but which results are in depends
+  on the cluster (how many slots, which run finished first), and so do the mixtures;
+- synchronous batches (a number): the initial runs are one batch, then each batch of
+  ``batch_size`` is made, all at once, only when every run suggested before it has its
+  result (or failed). Each batch then sees exactly the batches before it, and the
+  sampler's observations are sorted by mixture, not arrival: the same config suggests
+  bit-identical mixtures on one slot or a hundred, in any arrival order. The cost is
+  the slots left idle while a batch's last runs finish (``bench/bench_reproducible.py``).
+
 The strategy's box is the proposal's (the ``search`` section's bounds and repetition
 cap) inside the proxies' own repetition cap (``mixtures.max_epochs``): the proxies look
 where the proposal may land.
@@ -59,6 +71,7 @@ SETTING_FIELDS = {
     "lower": "search.min_weight (or fixed_weight)",
     "upper": "search.max_weight (or fixed_weight, target_tokens, max_epochs, mixtures.max_epochs)",
     "prior": "search.prior",
+    "batch_size": "mixtures.batch_size",
 }
 
 
@@ -67,12 +80,15 @@ class Suggestion:
     """One mixture the strategy hands out, with its run id; or why none could be.
 
     ``refused`` is set (and nothing is handed out) when the storage refused to save the
-    strategy's state: a run that is not saved is never handed out.
+    strategy's state: a run that is not saved is never handed out. ``wait`` is set (and
+    nothing is handed out) by synchronous batches while the runs of the batch before
+    are still training.
     """
 
     run_id: str = ""
     mixture: dict[str, float] | None = None
     refused: str | None = None
+    wait: bool = False
 
 
 def initial_runs(cfg: SweepConfig) -> int:
@@ -111,7 +127,8 @@ def strategy_settings(cfg: SweepConfig, train_tokens: dict[str, int],
     return {"domains": cfg.domain_names, "lower": box.lower.tolist(),
             "upper": box.upper.tolist(), "prior": box.prior.tolist(),
             "strategy": cfg.mixtures.strategy, "initial": initial_runs(cfg),
-            "seed": cfg.mixtures.seed, "exploration": cfg.mixtures.exploration}
+            "seed": cfg.mixtures.seed, "exploration": cfg.mixtures.exploration,
+            "batch_size": cfg.mixtures.batch_size}
 
 
 def check_strategy(cfg: SweepConfig, train_tokens: dict[str, int], prior: dict[str, float],
@@ -137,7 +154,8 @@ def check_strategy(cfg: SweepConfig, train_tokens: dict[str, int], prior: dict[s
                             f"(strategy random); use a new {storage_field} folder for a "
                             f"{cfg.mixtures.strategy} sweep", field="mixtures.strategy")
         return
-    stored = saved["sampler"]
+    # a strategy saved before synchronous batches existed handed out asynchronously
+    stored = {**saved["sampler"], "batch_size": saved.get("batch_size")}
     for key, value in strategy_settings(cfg, train_tokens, prior).items():
         if key in SETTING_FIELDS and not _same(stored[key], value):
             raise UserError(f"{sweep_dir} holds a sweep made with {key} = {_short(stored[key])}, "
@@ -146,7 +164,7 @@ def check_strategy(cfg: SweepConfig, train_tokens: dict[str, int], prior: dict[s
 
 
 def _same(a, b) -> bool:
-    if isinstance(a, list):
+    if isinstance(a, list) and isinstance(b, list):
         return np.allclose(np.asarray(a, float), np.asarray(b, float), rtol=0, atol=1e-12)
     return a == b
 
@@ -184,6 +202,16 @@ class SweepStrategy:
         Mixtures to suggest in all (``mixtures.count``).
     records : dict of str to RunRecord
         The stored results by run id; those of suggested runs are observed.
+
+    Attributes
+    ----------
+    batch_size : int or None
+        None: each suggestion made when asked (asynchronous). A number: synchronous
+        batches (the module docstring); the setting a stored strategy was made with wins.
+    handed : int
+        Suggestions handed out so far (a synchronous batch is saved whole, then handed
+        out one by one). On a restart, every saved suggestion counts as handed out: the
+        driver trains those with no result first (:meth:`unfinished`).
     """
 
     def __init__(self, sweep_dir: str | Path, settings: dict[str, Any], total: int,
@@ -194,12 +222,16 @@ class SweepStrategy:
         if saved is not None:
             self.sampler = AdaptiveSampler.from_dict(saved["sampler"])
             self.run_ids: list[str] = saved["run_ids"]
+            self.batch_size = saved.get("batch_size")  # none saved: asynchronous
         else:
             self.sampler = AdaptiveSampler(settings["domains"], settings["lower"],
                                            settings["upper"],
                                            **{k: v for k, v in settings.items()
-                                              if k not in ("domains", "lower", "upper")})
+                                              if k not in ("domains", "lower", "upper",
+                                                           "batch_size")})
             self.run_ids = []
+            self.batch_size = settings.get("batch_size")
+        self.handed = len(self.run_ids)
         self.resolved: set[str] = set()
         for run_id in self.run_ids:
             if run_id in records:
@@ -219,20 +251,44 @@ class SweepStrategy:
     def suggest(self) -> Suggestion | None:
         """The next run to train (saved before it is returned), or None when all are made.
 
-        When the storage refuses ``strategy.json``, the suggestion is taken back and the
-        answer says why (``refused``): a run that is not saved is never handed out.
+        With synchronous batches, the answer is ``wait`` while the batch is handed out
+        and its runs have not all finished. When the storage refuses ``strategy.json``,
+        the suggestion is taken back and the answer says why (``refused``): a run that is
+        not saved is never handed out.
         """
-        if len(self.run_ids) >= self.total:
-            return None
-        self.sampler.suggest(1)  # appended to sampler.suggested
-        self.run_ids.append(f"run-{len(self.run_ids):04d}")
+        if self.handed == len(self.run_ids):  # none made and not handed out: make more
+            if len(self.run_ids) >= self.total:
+                return None
+            if self.batch_size is not None and len(self.resolved) < len(self.run_ids):
+                return Suggestion(wait=True)
+            refused = self._make(self._next_batch())
+            if refused:
+                return Suggestion(refused=refused)
+        self.handed += 1
+        return self._suggestion(self.handed - 1)
+
+    def _next_batch(self) -> int:
+        """How many suggestions to make now: 1, or a whole synchronous batch (the initial
+        runs first, then ``batch_size`` at a time, never past ``total``)."""
+        made = len(self.run_ids)
+        if self.batch_size is None:
+            return 1
+        initial = self.sampler.initial
+        return min(initial - made if made < initial else self.batch_size, self.total - made)
+
+    def _make(self, n: int) -> str | None:
+        """Make and save ``n`` suggestions; why the storage refused them, if it did (then
+        they are taken back)."""
+        self.sampler.suggest(n)  # appended to sampler.suggested
+        first = len(self.run_ids)
+        self.run_ids.extend(f"run-{i:04d}" for i in range(first, first + n))
         try:
             self.save()
         except OSError as exc:
-            self.sampler.suggested.pop()
-            self.run_ids.pop()
-            return Suggestion(refused=exc.strerror or str(exc))
-        return self._suggestion(len(self.run_ids) - 1)
+            del self.sampler.suggested[first:]
+            del self.run_ids[first:]
+            return exc.strerror or str(exc)
+        return None
 
     def unfinished(self) -> list[Suggestion]:
         """Suggested runs with no stored result (they were training when the sweep stopped)."""
@@ -253,7 +309,8 @@ class SweepStrategy:
         # holds the settings and the suggestions only
         state = {**self.sampler.to_dict(), "mixtures": [], "losses": [], "failed": []}
         atomic_write_text(self.layout.strategy,
-                          json.dumps({"sampler": state, "run_ids": self.run_ids}))
+                          json.dumps({"sampler": state, "run_ids": self.run_ids,
+                                      "batch_size": self.batch_size}))
 
 
 def suggestions_in_flight(cfg: SweepConfig, per_trial: int = 1) -> int:
@@ -290,6 +347,15 @@ class MixtureSuggester(Searcher):
     in_flight : callable, optional
         How many runs may be suggested and not yet finished, asked before each trial,
         so the limit follows a cluster that grows or shrinks. Default: no limit.
+
+    Attributes
+    ----------
+    stalled : bool
+        With synchronous batches: nothing trains, yet the batch is not done (its trials
+        that failed in every retry, ``errored``, stored no record). The experiment then
+        ends; the same command trains the runs with no record first, and goes on.
+    errored : list of str
+        The runs of trials that ended in an error.
     """
 
     def __init__(self, aggregator, queued: list[Suggestion], seed: int, scale: str,
@@ -298,16 +364,22 @@ class MixtureSuggester(Searcher):
         self.aggregator, self.queued = aggregator, list(queued)
         self.seed, self.scale, self.per_trial = seed, scale, per_trial
         self.limit = in_flight
-        self.live: dict[str, int] = {}  # runs of each trial suggested and not finished
+        self.live: dict[str, list[str]] = {}  # runs of each trial suggested and not finished
         self.most_live = 0  # the most runs at once, for the sweep's summary line
         self.refused: str | None = None  # why the storage refused the strategy's state
+        self.waiting = False  # the strategy waits for a batch: ask again when a trial ends
+        self.errored: list[str] = []
+        self.stalled = False
 
     def suggest(self, trial_id: str) -> dict | str | None:
         import ray
 
-        if self.limit is not None and sum(self.live.values()) >= self.limit():
-            return None  # Tune asks again later
+        if self.waiting and self.live:
+            return None  # Tune asks again later; the batch's runs are still training
+        if self.limit is not None and sum(map(len, self.live.values())) >= self.limit():
+            return None
         runs = []
+        self.waiting = False
         while len(runs) < self.per_trial:
             suggestion = (self.queued.pop(0) if self.queued
                           else ray.get(self.aggregator.suggest.remote()))
@@ -315,18 +387,29 @@ class MixtureSuggester(Searcher):
                 self.refused = suggestion.refused
             if suggestion is None or self.refused:
                 break
+            if suggestion.wait:  # a trial never spans two batches
+                self.waiting = True
+                break
             runs.append(PlannedRun(run_id=suggestion.run_id, seed=self.seed, scale=self.scale,
                                    mixture=suggestion.mixture))
+        if self.waiting and not runs:
+            if self.live:
+                return None
+            self.stalled = True  # nothing trains, yet the batch is not done
+            return Searcher.FINISHED
         if not runs or self.refused:  # a run that is not saved is never handed out
             return Searcher.FINISHED
-        self.live[trial_id] = len(runs)
-        self.most_live = max(self.most_live, sum(self.live.values()))
+        self.live[trial_id] = [run.run_id for run in runs]
+        self.most_live = max(self.most_live, sum(map(len, self.live.values())))
         return PlannedTrial(tuple(runs)).to_config()
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
-        """Free the trial's place; its records reached the aggregator, which observed them."""
-        self.live.pop(trial_id, None)
+        """Free the trial's place; its records reached the aggregator, which observed them
+        (unless it ended in an error)."""
+        runs = self.live.pop(trial_id, [])
+        if error:
+            self.errored.extend(runs)
 
     def save(self, checkpoint_path: str) -> None:
         """Nothing to do: the strategy is saved in ``strategy.json`` at every suggestion.

@@ -88,6 +88,19 @@ class TrackedRun:
         return self.history[-1][1]["target_loss"] if self.history else None
 
 
+def _uncertainty_metrics(u: Any) -> dict[str, float]:
+    """The bootstrap's interval, P(beats each baseline) and weight shift, as metrics."""
+    if not isinstance(u, dict):  # none, or the old proposal.json's words
+        return {}
+    values = {"uncertainty/interval_low": u["interval"][0],
+              "uncertainty/interval_high": u["interval"][1],
+              "uncertainty/run_interval_low": u["run_interval"][0],
+              "uncertainty/run_interval_high": u["run_interval"][1],
+              "uncertainty/mean_distance": u["mean_distance"], "uncertainty/refits": u["refits"],
+              **{f"uncertainty/p_beats_{name}": p for name, p in u["p_beats"].items()}}
+    return {k: float(v) for k, v in values.items() if _number(v)}
+
+
 @dataclass
 class SweepSummary:
     """What the sweep-level tracker run logs."""
@@ -120,6 +133,7 @@ class SweepSummary:
         noise = (proposal.get("noise_floor") or {}).get("std")
         if _number(noise):
             metrics["noise_std"] = float(noise)
+        metrics.update(_uncertainty_metrics(proposal.get("uncertainty")))
         for domain, weight in (proposal.get("mixture") or {}).items():
             params[f"proposal.{domain}"] = float(weight)
         files = {"proposal": Path(proposal_path)}

@@ -126,7 +126,9 @@ def run_confirmation(cfg: SweepConfig, *, log=print_line) -> dict[str, Any] | No
 def _choose(cfg: SweepConfig, state: ConfirmState):
     """The next round's candidates, from a fit of every stored run."""
     c = cfg.confirm
-    proposal = propose(cfg, confirmed=False)
+    # the candidates need the fit's optimum, not its bootstrap
+    search = dataclasses.replace(cfg.search, uncertainty=False)
+    proposal = propose(cfg, search=search, confirmed=False)
     runs = fit_inputs(cfg).runs
     earlier = [x.weights(proposal.domains) for r in state.rounds for x in r]
     state.fits.append({"round": len(state.rounds) + 1, "runs": len(runs.objective),

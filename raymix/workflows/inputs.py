@@ -31,7 +31,13 @@ from raymix.runs import (
     read_long_runs,
     read_runs,
 )
-from raymix.scaling import JointScalingLaw, NestedScalingLaw, Scale
+from raymix.scaling import (
+    NestedScalingLaw,
+    Scale,
+    backtest_scaling,
+    rule_setting,
+    settings_to_try,
+)
 from raymix.storage import refresh
 
 RunsSource = SweepConfig | Runs | LongRuns
@@ -116,23 +122,45 @@ def check_at(long: LongRuns, at: Scale) -> None:
                                    "extrapolates backwards there"), stacklevel=2)
 
 
+def _auto_or_bool(value) -> bool | str:
+    """``fit.share_exponents`` as given in YAML (``"true"``, ``"false"``, ``"auto"``) or
+    Python (a bool): a bool, or ``"auto"``."""
+    return value if value == "auto" else value in (True, "true")
+
+
 def at_scale(long: LongRuns, at: Scale, fit_config: FitConfig) -> NestedScalingLaw:
     """The scaling laws of ``long`` (``fit_config.law``), extrapolated to ``at``.
 
-    ``auto`` is the nested laws when the runs have 3 model sizes or more (measured best
-    there, docs/benchmarks.md), else the joint law, whose shared exponents need only 2.
+    Each of ``fit.law``, ``fit.share_exponents`` and ``fit.checkpoints`` left ``auto`` is
+    chosen by a backtest (:func:`raymix.scaling.backtest_scaling`): the settings they leave open
+    are fitted on the runs without their largest sizes and/or latest checkpoints, at the
+    ratio of extrapolation nearest the one asked for, and the one that predicts the held-out
+    runs best is used. Explicit values skip it. Its table is ``stages_["backtest"]``.
     """
     check_at(long, at)
-    law = fit_config.law
-    if law == "auto":
-        law = "nested" if long.frame[PARAMS].nunique() >= 3 else "joint"
-    if law == "joint":
-        return JointScalingLaw(checkpoints=fit_config.checkpoints,
-                               min_tokens=fit_config.min_tokens).fit(long, at)
-    return NestedScalingLaw(share_step_exponent=fit_config.share_exponents,
-                            share_size_exponent=fit_config.share_exponents,
-                            checkpoints=fit_config.checkpoints,
-                            min_tokens=fit_config.min_tokens).fit(long, at)
+    law, checkpoints = fit_config.law, fit_config.checkpoints
+    share = _auto_or_bool(fit_config.share_exponents)
+    settings = settings_to_try(law, share, checkpoints)
+    fallback = rule_setting(long, law, share, checkpoints)
+    result = None
+    if len(settings) > 1:
+        result = backtest_scaling(long, at, settings, fallback, fit_config.min_tokens)
+        setting = result.chosen
+    else:
+        setting = settings[0]
+    try:
+        fitted = setting.make(fit_config.min_tokens).fit(long, at)
+    except UserError as exc:
+        if result is None or setting == fallback:
+            raise
+        # the winner on the held-out part cannot reach the target on all the runs
+        fitted = fallback.make(fit_config.min_tokens).fit(long, at)
+        result.note = (f"the backtest's choice ({setting}) cannot be fitted on all the runs "
+                       f"({str(exc).split(';')[0]}); using the rule ({fallback})")
+        result.chosen = fallback
+    if result is not None:
+        fitted.stages_["backtest"] = result.to_dict()
+    return fitted
 
 
 @dataclass

@@ -14,16 +14,24 @@ from typing import Any
 
 import numpy as np
 
-from raymix.config import FitConfig, SearchConfig, SweepConfig
+from raymix.config import FitConfig, SearchConfig, SweepConfig, task_key
 from raymix.data.tasks import item_weights, read_tasks
 from raymix.errors import UserError
 from raymix.files import atomic_write_text
 from raymix.mixtures import build_constraints
 from raymix.proposal import Proposal, mixmin, mixture_loss, propose_mixture
+from raymix.proposal.objectives import (
+    OBJECTIVES_FILE,
+    ObjectiveProposals,
+    ObjectiveSpec,
+    default_objectives,
+    propose_objectives,
+    resolve_objectives,
+)
 from raymix.proposal.proposer import confirmed_proposal
 from raymix.regression import FitResult
 from raymix.report import HTML_REPORT
-from raymix.runs import ResultStore, RunRecord
+from raymix.runs import LongRuns, ResultStore, RunRecord, loss_column
 from raymix.scaling import Scale
 from raymix.workflows.confirm_state import ConfirmState
 from raymix.workflows.inputs import RunsSource, check_output_path, fit_inputs
@@ -101,6 +109,91 @@ def propose(
         proposal.files["report"] = str(written)
         proposal.files["report_html"] = str(written.parent / HTML_REPORT)
     return proposal
+
+
+def propose_per_objective(
+    source: RunsSource,
+    objectives: ObjectiveSpec | None = None,
+    *,
+    search: SearchConfig | None = None,
+    fit_config: FitConfig | None = None,
+    output: str | Path | None = None,
+    report: str | Path | None = None,
+    confirmed: bool = True,
+) -> ObjectiveProposals:
+    """The usual proposal (:func:`propose`), and one mixture per objective with their
+    trade-off: what each objective's mixture costs on the others (as Olmix shows it).
+
+    Parameters
+    ----------
+    source : SweepConfig or Runs
+        As in :func:`propose`, at the proxies' own scale (each objective needs its
+        metrics, which scaling laws do not extrapolate).
+    objectives : dict, optional
+        ``{name: {metric column: weight}}``; a column may drop its ``_loss``
+        (``code``, ``task:arc``). Default: a sweep's ``target.objectives``, else each
+        of its target's domains (``target.domains``) or tasks (``target.tasks``) alone
+        and their weighted average. Runs from tables need them given.
+    search, fit_config, output, report, confirmed
+        As in :func:`propose`; ``objectives.json`` is written beside ``output``, and the
+        report gets a section of the trade-off.
+
+    Returns
+    -------
+    ObjectiveProposals
+        ``.usual`` is :func:`propose`'s proposal; ``.proposals`` one per objective
+        (:func:`raymix.proposal.objectives.propose_objectives`); ``.tradeoff`` the matrix.
+    """
+    field = "objectives"
+    if isinstance(source, SweepConfig):
+        field = "target.objectives"
+        objectives = objectives or source.target.objectives or target_objectives(source)
+    elif objectives is None:
+        raise UserError("name the objectives as {name: {metric column: weight}} (the CLI: "
+                        "repeat --target COLUMN[=WEIGHT])", field="objectives")
+    fit_config = fit_config or (source.fit if isinstance(source, SweepConfig) else FitConfig())
+    if fit_config.at or isinstance(source, LongRuns):
+        raise UserError("a proposal per objective needs each metric at the proxies' scale; "
+                        "leave out the target scale (fit.at, --at) and give the runs' wide "
+                        "tables", field="at")
+    inputs = fit_inputs(source, fit_config)
+    runs, info = inputs.runs, inputs.info
+    resolved = resolve_objectives(objectives, list(runs.metrics.columns), field=field)
+    proposal = propose(source, search=search, fit_config=inputs.fit_config, output=output,
+                       confirmed=confirmed)
+    if search is None:
+        search = source.search if isinstance(source, SweepConfig) else SearchConfig()
+    # an objective that is the usual target (the average, by default) reuses its fit
+    fitted = {o.name: proposal.fit for o in resolved
+              if np.allclose(o.values(runs.metrics).reindex(runs.objective.index),
+                             runs.objective, rtol=1e-6, atol=0)}
+    result = propose_objectives(
+        runs.mixtures, runs.metrics, resolved, prior=info.prior if info else None,
+        fit_config=inputs.fit_config, search=search,
+        available_tokens=info.train_tokens if info else None, fitted=fitted, field=field)
+    result.usual = proposal
+    if output is not None:
+        path = Path(output).parent / OBJECTIVES_FILE
+        atomic_write_text(path, json.dumps(result.to_dict(), indent=1))
+        result.files["objectives"] = str(path)
+    if report is not None:
+        written = write_runs_report(report, proposal.fit, source, runs,
+                                    {**proposal.to_dict(), "objectives": result.to_dict()})
+        proposal.files["report"] = str(written)
+        proposal.files["report_html"] = str(written.parent / HTML_REPORT)
+    return result
+
+
+def target_objectives(cfg: SweepConfig) -> dict[str, dict[str, float]]:
+    """A sweep's default objectives: each target domain or task alone, and the target."""
+    t = cfg.target
+    if t.domains is not None:
+        weights = {loss_column(d): w for d, w in t.domains.items()}
+    elif t.tasks is not None:
+        weights = {loss_column(task_key(task.name)): task.weight for task in t.tasks}
+    else:
+        weights = {loss_column(t.name): 1.0}
+    return default_objectives(weights, average=t.name, field="target.objectives")
 
 
 def _with_confirmation(cfg: SweepConfig, proposal: Proposal, runs) -> Proposal:

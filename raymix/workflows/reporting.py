@@ -21,6 +21,7 @@ from raymix.config import SweepConfig, load_config
 from raymix.config.parse import parse_config, read_yaml
 from raymix.errors import UserError
 from raymix.files import folder_problem
+from raymix.proposal.objectives import OBJECTIVES_FILE
 from raymix.regression import FitResult
 from raymix.report import HTML_REPORT, write_report
 from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore, Runs, SweepLayout
@@ -142,5 +143,8 @@ def report(cfg: SweepConfig) -> Path:
         raise UserError(f"{problem}; the report cannot be written", field="compute.storage")
     inputs = fit_inputs(cfg)
     proposal = json.loads(layout.proposal.read_text()) if layout.proposal.is_file() else None
+    objectives = layout.proposal.parent / OBJECTIVES_FILE  # propose --per-objective's
+    if proposal is not None and objectives.is_file():
+        proposal["objectives"] = json.loads(objectives.read_text())
     written = write_runs_report(layout.report, inputs.fit(), cfg, inputs.runs, proposal)
     return written.parent / HTML_REPORT

@@ -132,7 +132,8 @@ def _predictions(cfg: SweepConfig, scale: dict[str, float], log) -> dict[str, An
     if at is not None:
         # what the base proxies alone would propose: does predicting at scale pick better?
         mixtures["proxy_scale_proposal"] = propose(
-            cfg, fit_config=dataclasses.replace(cfg.fit, at={}), confirmed=False).mixture
+            cfg, fit_config=dataclasses.replace(cfg.fit, at={}), confirmed=False,
+            search=dataclasses.replace(cfg.search, uncertainty=False)).mixture
     for name, weights in cfg.validate.mixtures.items():
         total = sum(weights.values())
         mixtures[name] = {d: weights.get(d, 0.0) / total for d in cfg.domain_names}

@@ -16,7 +16,7 @@ from raymix.report import write_report
 DOMAINS = ["web", "code", "books", "math"]
 PRIOR = dict(zip(DOMAINS, [0.1, 0.2, 0.3, 0.4]))  # far from the bowl's optimum
 OPTIMUM = np.array([0.35, 0.3, 0.2, 0.15])
-SMALL_SEARCH = SearchConfig(method="simulate", candidates=20_000, top_k=50)
+SMALL_SEARCH = SearchConfig(method="simulate", candidates=20_000, top_k=50, bootstrap=20)
 TREES = FitConfig(regressors=["ridge", "lightgbm"], ensemble=False)
 RIDGE = FitConfig(regressors=["ridge"], cv_folds=4)
 
@@ -136,7 +136,8 @@ def test_proposal_finds_the_optimum_of_a_convex_surface(bowl_runs, bowl_proposal
                                                ("lightgbm", "tpe")])
 def test_other_regressors_and_methods_find_the_optimum(bowl_runs, regressor, method):
     mixtures, loss = bowl_runs
-    search = SearchConfig(method=method, trials=300, restarts=8, candidates=5000)
+    search = SearchConfig(method=method, trials=300, restarts=8, candidates=5000,
+                          uncertainty=False)  # the search alone (test_uncertainty.py: the rest)
     p = propose_mixture(mixtures, loss, prior=PRIOR, search=search,
                 fit_config=FitConfig(regressors=[regressor], cv_folds=3))
     assert p.search.method == method
@@ -147,8 +148,9 @@ def test_proposal_dict_is_json_and_complete(bowl_runs, bowl_proposal):
     mixtures, loss = bowl_runs
     out = json.loads(json.dumps(bowl_proposal.to_dict()))
     assert set(out) == {"target", "mixture", "predicted_target_loss", "predicted_std",
-                        "uncertainty", "baselines", "nearest_run", "regressor", "regressors",
-                        "noise_floor", "n_runs", "constraints", "search", "warnings"}
+                        "predicted_std_source", "uncertainty", "baselines", "nearest_run",
+                        "regressor", "regressors", "noise_floor", "n_runs", "constraints",
+                        "search", "warnings"}
     assert list(out["mixture"]) == DOMAINS
     assert sum(out["mixture"].values()) == pytest.approx(1.0)
     assert set(out["regressors"]) == {"ridge", "lightgbm"}
@@ -156,7 +158,8 @@ def test_proposal_dict_is_json_and_complete(bowl_runs, bowl_proposal):
         out["regressor"])
     # no GP: the uncertainty is the cross-validated RMSE
     assert out["predicted_std"] == pytest.approx(out["regressor"]["cv_rmse"])
-    assert "cross-validated RMSE" in out["uncertainty"]
+    assert "cross-validated RMSE" in out["predicted_std_source"]
+    assert out["uncertainty"]["refits"] == 20 and out["uncertainty"]["regressor"] == "lightgbm"
     assert out["search"]["method"] == "simulate"
     assert out["n_runs"] == 200 and out["noise_floor"] is None
     best = out["baselines"]["best_observed"]
@@ -187,7 +190,7 @@ def test_proposal_never_breaks_a_bound(method):
             continue
         tried += 1
         search = SearchConfig(method=method, candidates=2000, top_k=20, seed=trial, restarts=4,
-                              min_weight=dict(zip(DOMAINS, lower)),
+                              bootstrap=10, min_weight=dict(zip(DOMAINS, lower)),
                               max_weight=dict(zip(DOMAINS, upper)))
         out = propose_mixture(pd.DataFrame(X, columns=DOMAINS), y, prior=PRIOR, fit_config=RIDGE,
                       search=search).to_dict()
@@ -196,6 +199,10 @@ def test_proposal_never_breaks_a_bound(method):
             w = np.array([mixture[d] for d in DOMAINS])
             assert np.all(w >= lower - 1e-9) and np.all(w <= upper + 1e-9)
             assert w.sum() == pytest.approx(1.0, abs=1e-9)
+        # every bootstrap refit's optimum keeps the bounds too
+        spread = out["uncertainty"]["weights"]
+        assert all(lower[i] - 1e-9 <= spread[d][0] <= spread[d][1] <= upper[i] + 1e-9
+                   for i, d in enumerate(DOMAINS))
         for name in ("uniform", "token_proportional"):
             assert out["predicted_target_loss"] <= out["baselines"][name]["predicted_target_loss"]
     assert tried >= 6

@@ -1,5 +1,6 @@
 """The regressor family: fits, gradients, GP uncertainty, auto choice, ensembles, noise floor."""
 
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,17 +8,25 @@ from scipy import stats
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
+from raymix.config import load_config
 from raymix.errors import UserError
 from raymix.regression import NoiseFloor, SimplexGP, noise_floor
 from raymix.regression.gp import gp_negative_log_likelihood
 from raymix.regression.selection import (
+    AUTO_CANDIDATES,
     AutoRegressor,
     Ensemble,
+    choose,
     cross_validate,
+    cv_shuffles,
     ensemble_name,
     fit_auto,
     make_regressor,
+    score_predictions,
+    select_best,
 )
+
+DEMO = Path(__file__).resolve().parents[2] / "jobs" / "configs" / "demo.yaml"
 
 LAWS = ["mixing_law", "implicit_law"]
 T = np.array([-1.5, 0.4, -0.3, 0.8])  # how each of 4 domains moves the log loss
@@ -148,7 +157,7 @@ def auto_fit():
     X = _mixtures(80, seed=6)
     y = 3.0 + ((X - [0.4, 0.3, 0.2, 0.1]) ** 2).sum(1) + np.random.default_rng(0).normal(
         0, 0.002, 80)  # a bowl: ridge cannot rank it, the others can
-    return X, y, fit_auto(X, y, ["ridge", "lightgbm", "gp"], folds=5, seed=0)
+    return X, y, fit_auto(X, y, ["ridge", "lightgbm", "gp"], folds=5, seed=0, shuffles=1)
 
 
 def test_auto_picks_the_best_candidate_and_refits_it(auto_fit):
@@ -241,3 +250,124 @@ def test_auto_skips_a_law_that_needs_more_runs_than_a_fold_has():
     assert [r.name for r in results] == ["ridge"] and chosen.name == "ridge"
     with pytest.raises(UserError, match="needs at least 18"):
         fit_auto(X, y, ["mixing_law"])
+
+
+# ----------------------------------------------------------------------------- rank criteria
+
+
+def _offsets_versus_order():
+    """Two out-of-fold predictions of a target whose folds sit at different levels.
+
+    ``offsets`` gets each fold's level right but the order inside every fold backwards:
+    pooled over folds it ranks well, within each fold as badly as possible. ``order``
+    gets the order inside every fold right but puts every fold at the same level.
+    """
+    fold = np.repeat(np.arange(5), 8)
+    within = np.tile(np.linspace(0.0, 1.0, 8), 5)
+    y = 10.0 * fold + within
+    offsets = score_predictions("offsets", y, 10.0 * fold - within, fold)
+    order = score_predictions("order", y, within, fold)
+    return y, offsets, order
+
+
+def test_fold_spearman_is_the_mean_within_folds():
+    y, offsets, order = _offsets_versus_order()
+    assert offsets.spearman > 0.9 > order.spearman
+    assert offsets.fold_spearman == pytest.approx(-1.0)
+    assert order.fold_spearman == pytest.approx(1.0)
+    assert offsets.metrics()["cv_fold_spearman"] == pytest.approx(-1.0)
+
+
+def test_fold_criterion_prefers_the_order_within_folds_over_their_offsets():
+    y, offsets, order = _offsets_versus_order()
+    assert select_best([offsets, order]).name == "offsets"  # pooled: the offsets win
+    assert select_best([offsets, order], "fold_spearman").name == "order"
+    chosen, results, members = choose([[offsets, order]], y, criterion="fold_spearman")
+    # their average cancels the order inside each fold: no ranking there, so it ranks last
+    assert [r.name for r in results] == ["offsets", "order", "ensemble(order+offsets)"]
+    assert np.isnan(results[-1].fold_spearman)
+    assert chosen is order and members is None
+    # pooled, that average ranks best of all: the offsets alone earn it 0.98
+    pooled = choose([[offsets, order]], y)[0]
+    assert pooled.name == "ensemble(offsets+order)" and pooled.spearman > 0.95
+
+
+def test_fold_spearman_skips_folds_without_a_ranking():
+    fold = np.repeat([0, 1], 4)
+    y = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    predictions = np.array([1.0, 1.0, 1.0, 1.0, 5.0, 7.0, 6.0, 8.0])  # fold 0 constant
+    by_hand = stats.spearmanr(y[4:], predictions[4:])[0]
+    assert score_predictions("x", y, predictions, fold).fold_spearman == pytest.approx(by_hand)
+    flat = score_predictions("flat", y, np.ones(8), fold)
+    assert np.isnan(flat.fold_spearman)
+    assert select_best([flat, score_predictions("x", y, predictions, fold)],
+                       "fold_spearman").name == "x"  # NaN ranks last
+
+
+def test_auto_by_fold_spearman_is_deterministic_for_a_seed(law_runs):
+    X, y = law_runs
+    names = ["ridge", "loglinear", "lightgbm"]
+    first = fit_auto(X, y, names, seed=3, criterion="fold_spearman")
+    again = fit_auto(X, y, names, seed=3, criterion="fold_spearman")
+    assert first[1].name == again[1].name
+    np.testing.assert_array_equal(first[0].predict(X), again[0].predict(X))
+    for a, b in zip(first[2], again[2]):
+        assert (a.name, a.fold_spearman) == (b.name, b.fold_spearman)
+    assert first[1].fold_spearman == max(r.fold_spearman for r in first[2])
+    model = AutoRegressor(names=names, seed=3, criterion="fold_spearman").fit(X, y)
+    assert model.chosen_.name == first[1].name
+
+
+def test_an_unknown_criterion_names_its_field(law_runs):
+    with pytest.raises(UserError, match="^criterion: unknown criterion 'kendall'"):
+        fit_auto(*law_runs, ["ridge"], criterion="kendall")
+
+
+# ----------------------------------------------------------------------------- RegMix's LightGBM
+
+
+def test_lightgbm_at_regmixs_settings_is_a_regressor_name_but_no_default_candidate(law_runs):
+    model = make_regressor("lightgbm_regmix", seed=4)
+    params = model.get_params()
+    assert (params["n_estimators"], params["learning_rate"], params["num_leaves"]) == (
+        1000, 0.01, 31)
+    assert params["random_state"] == 4
+    assert "lightgbm_regmix" not in AUTO_CANDIDATES and "lightgbm" in AUTO_CANDIDATES
+    X, y = law_runs  # 60 runs: enough for leaves of 20
+    assert stats.spearmanr(y, model.fit(X, y).predict(X))[0] > 0.8
+    config = load_config(DEMO, ["fit.regressors=[lightgbm_regmix, gp]"])
+    assert config.fit.regressors == ["lightgbm_regmix", "gp"]
+    with pytest.raises(UserError, match="fit.regressors"):
+        load_config(DEMO, ["fit.regressors=[lightgbm_regmix, lightgbm_regmix]"])
+
+
+# ----------------------------------------------------------------------------- CV shuffles
+
+
+def test_auto_averages_two_cv_shuffles_below_256_runs(law_runs):
+    X, y = law_runs
+    names = ["ridge", "loglinear"]
+    _, chosen, results = fit_auto(X, y, names, seed=2, ensemble=False)  # 60 runs: 2 shuffles
+    for result in results:
+        each = [cross_validate(result.name, X, y, seed=s) for s in (2, 3)]
+        assert result.shuffles == 2
+        assert result.spearman == pytest.approx(np.mean([r.spearman for r in each]))
+        assert result.mae == pytest.approx(np.mean([r.mae for r in each]))
+        np.testing.assert_array_equal(result.predictions, each[0].predictions)
+    once = fit_auto(X, y, names, seed=2, ensemble=False, shuffles=1)[2]
+    assert [r.shuffles for r in once] == [1, 1]
+    assert once[0].spearman == cross_validate("ridge", X, y, seed=2).spearman
+    assert (cv_shuffles(255), cv_shuffles(256)) == (2, 1)
+
+
+def test_an_average_over_shuffles_is_scored_shuffle_by_shuffle(law_runs):
+    X, y = law_runs
+    _, chosen, results = fit_auto(X, y, ["ridge", "loglinear"], seed=0)
+    average = results[-1]
+    assert average.name.startswith("ensemble(") and average.shuffles == 2
+    by_shuffle = [stats.spearmanr(y, np.mean([cross_validate(n, X, y, seed=s).predictions
+                                              for n in ("ridge", "loglinear")], axis=0))[0]
+                  for s in (0, 1)]
+    assert average.spearman == pytest.approx(np.mean(by_shuffle))
+    with pytest.raises(UserError, match="^shuffles: "):
+        fit_auto(X, y, ["ridge"], shuffles=0)

@@ -23,6 +23,7 @@ from raymix.sweep.strategy import (
 )
 
 STRATEGY_KEYS = ("strategy", "initial_runs", "exploration")  # mixtures.*, search.* before 0.2
+MIXTURE_KEYS = (*STRATEGY_KEYS, "batch_size")  # what config() puts in the mixtures section
 
 DOMAINS = ["web", "code", "books", "papers"]
 TOKENS = {"web": 4_000_000, "code": 2_000_000, "books": 1_000_000, "papers": 100_000}
@@ -34,8 +35,8 @@ OPTIMUM = np.array([0.45, 0.3, 0.15, 0.1])
 def raw_config(tmp_path, fit=None, **search) -> dict:
     """The test sweep as YAML data; ``search`` keys of the strategy go to ``mixtures``."""
     mixtures = {"strategy": "bayesopt", "initial_runs": 4,
-                **{k: v for k, v in search.items() if k in STRATEGY_KEYS}}
-    search = {k: v for k, v in search.items() if k not in STRATEGY_KEYS}
+                **{k: v for k, v in search.items() if k in MIXTURE_KEYS}}
+    search = {k: v for k, v in search.items() if k not in MIXTURE_KEYS}
     for d in DOMAINS:  # the sources must exist; their texts are never read here
         (tmp_path / f"{d}.txt").write_text(d)
     raw = {"name": "t",
@@ -216,6 +217,7 @@ def test_initial_runs_default_to_a_quarter_of_the_count_at_least_eight(tmp_path)
     ({"strategy": "design"}, "mixtures.strategy"),
     ({"exploration": 2.0}, "mixtures.exploration"),
     ({"initial_runs": 5}, "mixtures.initial_runs"),
+    ({"batch_size": 4}, "mixtures.batch_size"),
     ({"min_weight": {"web": 0.3}}, "search.min_weight"),
     ({"max_weight": {"code": 0.4}}, "search.max_weight"),
 ])
@@ -331,3 +333,101 @@ def test_an_adaptive_sweep_proposes_as_it_searched_unless_told_otherwise(tmp_pat
     assert told.fit.regressors == ["ridge", "gp"] and told.search.method == "simulate"
     regmix = config(tmp_path, strategy="random")
     assert "lightgbm" in regmix.fit.regressors and regmix.search.method == "auto"
+
+
+# ----------------------------------------------------------------------------- reproducible batches
+
+
+def simulate(cfg, folder, slots: int, order_seed: int) -> list[dict]:
+    """A sweep on a simulated cluster of ``slots`` trial slots: a suggestion whenever a slot
+    is free, and the runs in training finish in a random order (``order_seed``). Returns
+    every suggested mixture, in run-id order."""
+    folder.mkdir(parents=True)
+    strategy = SweepStrategy(folder, strategy_settings(cfg, TOKENS, PRIOR),
+                             cfg.mixtures.count, {})
+    arrivals = np.random.default_rng(order_seed)
+    training = []
+    while True:
+        while len(training) < slots:
+            run = strategy.suggest()
+            if run is None or run.wait:
+                break
+            training.append(run)
+        if not training:
+            break
+        done = training.pop(int(arrivals.integers(len(training))))
+        strategy.observe(record(done.run_id, done.mixture, true_loss(done.mixture)))
+    assert strategy.suggest() is None  # mixtures.count made, every one observed
+    return [s.mixture for s in strategy.suggestions()]
+
+
+def test_synchronous_batches_suggest_the_same_mixtures_whatever_the_cluster_and_arrivals(
+        tmp_path):
+    cfg = config(tmp_path, batch_size=3)  # 12 mixtures: 4 initial, then 3 batches of 3
+    one_slot = simulate(cfg, tmp_path / "a", slots=1, order_seed=0)
+    many = simulate(cfg, tmp_path / "b", slots=5, order_seed=1)
+    other_order = simulate(cfg, tmp_path / "c", slots=3, order_seed=2)
+    assert len(one_slot) == 12
+    assert many == one_slot and other_order == one_slot  # bit for bit: dicts of floats
+    # asynchronous suggestions are made from the results in at the time, which the
+    # cluster decides: the same settings give other mixtures on another cluster
+    asynchronous = config(tmp_path)
+    assert simulate(asynchronous, tmp_path / "d", slots=1, order_seed=0) != \
+        simulate(asynchronous, tmp_path / "e", slots=5, order_seed=1)
+
+
+def test_a_batch_is_made_whole_and_the_next_waits_for_every_run_of_it(tmp_path):
+    cfg = config(tmp_path, batch_size=3)
+    strategy = start(cfg)
+    initial = [strategy.suggest() for _ in range(4)]
+    assert [r.run_id for r in initial] == [f"run-{i:04d}" for i in range(4)]
+    assert strategy.suggest() == Suggestion(wait=True)  # none of the initial runs is in
+    for run in initial[:3]:
+        strategy.observe(record(run.run_id, run.mixture, true_loss(run.mixture)))
+    assert strategy.suggest().wait
+    strategy.observe(record(initial[3].run_id, initial[3].mixture))  # failed: it is done too
+    batch = strategy.suggest()
+    assert batch.run_id == "run-0004"
+    # the whole batch was made at once and saved before its first run was handed out
+    saved = json.loads(SweepLayout(cfg.storage_path).strategy.read_text())
+    assert saved["run_ids"][-1] == "run-0006" and saved["batch_size"] == 3
+    # a new aggregator (a driver restarted) reads it: the rest of the batch is unfinished,
+    # for the driver to train first, and the next batch still waits for it
+    restored = start(cfg, {r.run_id: record(r.run_id, r.mixture, 3.0) for r in initial})
+    assert [r.run_id for r in restored.unfinished()] == ["run-0004", "run-0005", "run-0006"]
+    assert restored.unfinished()[0] == batch and restored.suggest().wait
+
+
+def test_a_suggester_never_spans_two_batches_and_stops_when_a_batch_cannot_finish(tmp_path):
+    class Aggregator:  # the actor's interface, called in-process (ray.get of a plain value)
+        def __init__(self, strategy):
+            self.suggest = type("M", (), {"remote": staticmethod(strategy.suggest)})
+
+    cfg = config(tmp_path, batch_size=3)
+    strategy = start(cfg)
+    suggester = MixtureSuggester(Aggregator(strategy), [], seed=0, scale="base", per_trial=3)
+    import ray
+
+    original, ray.get = ray.get, lambda value: value
+    try:
+        first = suggester.suggest("t1")["runs"]
+        second = suggester.suggest("t2")["runs"]
+        # 4 initial runs in trials of 3: the second trial holds the batch's last run only
+        assert [len(first), len(second)] == [3, 1]
+        assert suggester.suggest("t3") is None and suggester.waiting  # Tune asks again later
+        for run in first:
+            strategy.observe(record(run["run_id"], run["mixture"], true_loss(run["mixture"])))
+        suggester.on_trial_complete("t1")
+        assert suggester.suggest("t3") is None  # t2 still trains
+        # t2 failed in every retry and stored nothing: the batch can never finish
+        suggester.on_trial_complete("t2", error=True)
+        assert suggester.suggest("t3") == MixtureSuggester.FINISHED
+        assert suggester.stalled and suggester.errored == ["run-0003"]
+    finally:
+        ray.get = original
+
+
+@pytest.mark.parametrize("size", [0, 13])
+def test_a_batch_size_outside_one_to_the_count_names_its_field(tmp_path, size):
+    with pytest.raises(ConfigError, match=r"mixtures\.batch_size"):
+        config(tmp_path, batch_size=size)  # 12 mixtures
