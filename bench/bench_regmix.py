@@ -23,8 +23,8 @@ from common import REGMIX_TARGET, bench_parser, load_regmix, machine, write_reco
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
-from raymix.config import REGRESSOR_NAMES
 from raymix.regression import AutoRegressor, make_regressor
+from raymix.regression.registry import AUTO_CANDIDATES
 
 TARGET = REGMIX_TARGET  # RegMix's own target: the Pile-CC validation loss
 PUBLISHED = {"ridge": 90.08, "lightgbm": 98.45}  # RegMix's linear and LightGBM, 1M, 512 runs
@@ -140,7 +140,8 @@ def main() -> None:
     columns = list(data[1].columns)
     targets = columns if args.targets is None else [
         c for c in columns if c in args.targets or c.split("the_pile_")[-1][:-9] in args.targets]
-    candidates = list(REGRESSOR_NAMES) if args.regressors is None else args.regressors
+    # auto's default candidates (RegMix's own LightGBM: bench_ranking_transfer.py)
+    candidates = list(AUTO_CANDIDATES) if args.regressors is None else args.regressors
     names = candidates + ["auto"]
     repeats = {name: args.repeats for name in names}
     results, start = {}, time.perf_counter()
