@@ -49,6 +49,7 @@ _PUBLIC = {
     "predict": "raymix.workflows.fitting",
     "run_confirmation": "raymix.workflows.confirmation",
     "propose": "raymix.workflows.proposing",
+    "propose_per_objective": "raymix.workflows.proposing",
     "critical": "raymix.workflows.continual",
     "run_validation": "raymix.workflows.validation",
     # what they take and return
@@ -62,6 +63,8 @@ _PUBLIC = {
     "RunRecord": "raymix.runs.record",
     "FitResult": "raymix.regression.fitting",
     "Proposal": "raymix.proposal.proposer",
+    "ObjectiveProposals": "raymix.proposal.objectives",
+    "ProposalUncertainty": "raymix.proposal.uncertainty",
     "CriticalProportion": "raymix.proposal.critical_share",
     "ValidationResult": "raymix.workflows.validation",
     "CostPreview": "raymix.workflows.costing",
@@ -95,7 +98,9 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
     from raymix.data.tokenize_shards import tokenize_to_shards
     from raymix.errors import ConfigError, UserError
     from raymix.proposal.critical_share import CriticalProportion
+    from raymix.proposal.objectives import ObjectiveProposals
     from raymix.proposal.proposer import Proposal
+    from raymix.proposal.uncertainty import ProposalUncertainty
     from raymix.regression.fitting import FitResult
     from raymix.runs.long import read_long_runs
     from raymix.runs.record import RunRecord

@@ -164,6 +164,11 @@ def interaction_table(mixtures: pd.DataFrame, metrics: pd.DataFrame,
 # ----------------------------------------------------------------------------- scaling laws
 
 
+def scaling_title(stages) -> str:
+    """The report's heading for the laws behind ``stages`` (``law.stages_``)."""
+    return "Joint scaling law" if "shared" in stages else "Nested scaling laws"
+
+
 def shown_mixtures(law, limit: int) -> list:
     """The best and worst predicted mixtures and a few between them."""
     order = law.predicted_.sort_values().index

@@ -39,13 +39,14 @@ from raymix.report.contents import (
     baseline_rows,
     confirmation_scale,
     gap_verdict,
+    scaling_title,
     size_lines,
     std_source,
     step_panels,
     uncertainty_sentences,
     weight_series,
 )
-from raymix.scaling import holdout_summary
+from raymix.scaling import backtest_summary, holdout_summary
 
 HTML_REPORT = "index.html"
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -448,6 +449,11 @@ def _scaling_section(page: _Page, law) -> tuple[str, str, str]:
     notes = [f"<li>{escape(note)}</li>" for note in stages["notes"]]
     if checks or notes:
         parts.append("<ul>" + "".join(checks + notes) + "</ul>")
+    if "backtest" in stages:  # the settings chosen by a backtest (raymix.scaling.backtest)
+        summary = backtest_summary(stages["backtest"])
+        parts.append(f"<p>{escape(summary[0])}</p>")
+        if len(summary) > 1:
+            parts.append(f'<pre id="backtest">{escape(chr(10).join(summary[1:]))}</pre>')
     panels = step_panels(law)
     fig = make_subplots(rows=1, cols=len(panels), horizontal_spacing=0.06,
                         subplot_titles=[f"{params:.3g} params" for params, _ in panels])
@@ -470,7 +476,7 @@ def _scaling_section(page: _Page, law) -> tuple[str, str, str]:
         if not lines:
             parts.append("<p>No size law: every mixture was trained at the target size.</p>")
         parts.append(page.figure(fig, "size-laws", 400))
-    return "scaling", "Nested scaling laws", "\n".join(parts)
+    return "scaling", scaling_title(stages), "\n".join(parts)
 
 
 # ----------------------------------------------------------------------------- validate, runs

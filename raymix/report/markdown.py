@@ -33,6 +33,7 @@ from raymix.report.contents import (
     baseline_rows,
     confirmation_scale,
     gap_verdict,
+    scaling_title,
     std_source,
     uncertainty_sentences,
 )
@@ -215,7 +216,7 @@ def _scaling_section(law, out_dir: Path) -> list[str]:
     """Plots of the step and size laws, and their held-out checks."""
     stages = law.stages_
     at = stages["target_scale"]
-    lines = ["## Nested scaling laws", "",
+    lines = [f"## {scaling_title(stages)}", "",
              f"Losses extrapolated to {at['params']:.4g} non-embedding parameters "
              f"({at['params_from']}) and {at['tokens']:.4g} tokens ({at['tokens_from']}); "
              f"{stages['n_predicted']} of {stages['n_mixtures']} mixtures predicted.", ""]

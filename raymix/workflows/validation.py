@@ -39,7 +39,7 @@ from raymix.regression import NOISE_SIGMAS, gap_se, seed_noise
 from raymix.report import plot_predicted_vs_actual
 from raymix.report.markdown import validation_markdown
 from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore, SweepLayout
-from raymix.scaling import Scale
+from raymix.scaling import JointScalingLaw, Scale
 from raymix.sweep import train_plan
 from raymix.sweep.experiment import check_experiment, start_experiment
 from raymix.sweep.progress import print_line
@@ -139,7 +139,9 @@ def _predictions(cfg: SweepConfig, scale: dict[str, float], log) -> dict[str, An
         mixtures[name] = {d: weights.get(d, 0.0) / total for d in cfg.domain_names}
     X = np.array([[m[d] for d in proposal.domains] for m in mixtures.values()])
     mean, std = proposal.fit.predict(X)
-    where = ("the validation scale (nested step and size laws)" if at is not None
+    laws = ("joint scaling law" if isinstance(proposal.scaling, JointScalingLaw)
+            else "nested step and size laws")
+    where = (f"the validation scale ({laws})" if at is not None
              else "the proxy scale (the sweep has one model size: add `scales` to predict "
                   "at the validation scale)")
     log(f"[validate] predictions at {where}")

@@ -186,3 +186,17 @@ def test_a_choice_that_cannot_fit_all_the_runs_falls_back_to_the_rule(monkeypatc
     assert isinstance(law, JointScalingLaw)
     assert "cannot be fitted on all the runs" in law.stages_["backtest"]["note"]
     assert law.stages_["backtest"]["chosen"] == str(Setting("joint"))
+
+
+def test_the_report_names_the_law_used_and_shows_the_backtest(tmp_path):
+    from raymix.workflows.fitting import fit
+
+    runs = _table(joint_loss, noise=0.004)
+    fitted = fit(runs, fit_config=FitConfig(regressors=["ridge"], cv_folds=3),
+                 at=Scale(params=1e9, tokens=3e10), report=tmp_path)
+    assert fitted.scaling.stages_["backtest"]["chosen_setting"]["law"] == "joint"
+    report = (tmp_path / "report.md").read_text()
+    assert "## Joint scaling law" in report and "Nested scaling laws" not in report
+    assert "backtest of the settings" in report
+    page = (tmp_path / "index.html").read_text()
+    assert 'id="backtest"' in page and "Joint scaling law" in page
