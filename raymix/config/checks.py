@@ -1,18 +1,26 @@
 """The config's values, and how its sections fit together.
 
-:func:`check_config` runs on every config :mod:`raymix.config.parse` builds: positive
-sizes, names, known methods, weights that can sum to 1, a target that names domains,
-and so on. Each problem is a :class:`~raymix.errors.ConfigError` naming the field and the
-fix. Checks that need more than the config are made where that is at hand, before any
-work: the sources exist (:func:`raymix.data.check_sources`), every proxy fits the memory
-a trial gets (:func:`raymix.training.check_memory`), the repetition cap leaves a mixture
-(:func:`raymix.mixtures.build_constraints`).
+:func:`check_config` runs on every config :mod:`raymix.config.parse` builds: the
+schema's ranges (:class:`~raymix.config.schema.Range`, for a config built in Python too),
+names of at most 64 characters, known methods, weights that can sum to 1, a target that
+names domains, the product bounds (evaluations per run, runs in all, the search's work, a
+proxy's parameters), and so on. Each problem is a :class:`~raymix.errors.ConfigError`
+naming the field and the fix. Checks that need more than the config are made where that
+is at hand, before any work: the sources exist (:func:`raymix.data.check_sources`), every
+proxy fits the memory a trial gets (:func:`raymix.training.check_memory`), the
+repetition cap leaves a mixture (:func:`raymix.mixtures.build_constraints`); what the
+sweep's end would refuse is checked by ``raymix plan``
+(:func:`raymix.workflows.costing.check_sweep_end`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib.util
 import re
+import typing
+from typing import Any
 
 from raymix.config.schema import (
     AT_KEYS,
@@ -20,6 +28,8 @@ from raymix.config.schema import (
     CHECKPOINTS,
     CONFIRM_SCALE,
     LOSSES,
+    MAX_NAME,
+    MAX_PARAMS,
     MIXTURE_METHODS,
     MODEL_FIELDS,
     REGRESSOR_NAMES,
@@ -30,6 +40,7 @@ from raymix.config.schema import (
     WANDB_MODES,
     ModelConfig,
     ModelOverrides,
+    Range,
     SearchConfig,
     SweepConfig,
     family_key,
@@ -39,9 +50,16 @@ from raymix.config.schema import (
 from raymix.errors import ConfigError
 from raymix.storage import is_uri, uri_problem
 
-NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
-NAME_RULE = "must start with a letter and use letters, digits, '_', '-', '.'"
+NAME_PATTERN = re.compile(rf"^[A-Za-z][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}$")
+NAME_RULE = (f"must start with a letter and use letters, digits, '_', '-', '.' (at most "
+             f"{MAX_NAME} characters)")
 SUM_SLACK = 1e-9  # bounds that sum to 1 within this meet the simplex
+# product bounds: what the ranges of single fields allow together, capped at what a real
+# sweep needs (each refused in one line naming the fields, before anything starts)
+MAX_EVALUATIONS = 10_000  # per run: training.steps / training.eval_every
+MAX_PLANNED_RUNS = 1_000_000  # every run of a sweep, its confirmation rounds and validate
+MAX_SEARCH_WORK = 1_000_000_000  # search.candidates x search.restarts
+MAX_PROXY_PARAMS = 1e11  # non-embedding parameters of any proxy size: a proxy, not a frontier model
 
 
 def _check(ok: bool, field_name: str, problem: str) -> None:
@@ -49,10 +67,91 @@ def _check(ok: bool, field_name: str, problem: str) -> None:
         raise ConfigError(field_name, problem)
 
 
+def shown_key(name: str) -> str:
+    """A mapping's key as a field name shows it: whole up to :data:`MAX_NAME` characters,
+    else cut (``target.domains.<key>`` never echoes a huge key)."""
+    return name if len(name) <= MAX_NAME else shown(name, MAX_NAME)
+
+
+def check_name(value: str, field_name: str, rule: str = NAME_RULE) -> None:
+    """A name (of the config, a domain, a task, a scale...): a word of at most
+    :data:`MAX_NAME` characters; the error echoes it cut (:func:`shown`)."""
+    _check(bool(NAME_PATTERN.match(value)), field_name, f"{rule} (got {shown(value)})")
+
+
+def check_ranges(section: Any, where: str = "") -> None:
+    """Check every value of ``section`` (a config dataclass, walked down) against the
+    :class:`~raymix.config.schema.Range` its field declares.
+
+    The parser's pydantic schema applies the same ranges to YAML; this applies them to a
+    section built in Python (``SearchConfig(bootstrap=0)`` given to
+    :func:`raymix.propose_mixture`), so the schema stays the one source of the bounds.
+    ``where`` prefixes the field names (``search``, ``constraints``).
+    """
+    for name, hint in _hints(type(section)).items():
+        value = getattr(section, name)
+        field_name = f"{where}.{name}" if where else name
+        if value is None:
+            continue
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, field_name)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if dataclasses.is_dataclass(item):
+                    check_ranges(item, f"{field_name}[{i}]")
+        else:
+            _check_value(value, hint, field_name)
+
+
+def _check_value(value: Any, hint: Any, field_name: str) -> None:
+    """``value`` (a number, or a mapping of them, nested) against the ranges in ``hint``."""
+    if isinstance(value, dict):
+        inner = _value_hint(hint)
+        for k, v in value.items():
+            _check_value(v, inner, f"{field_name}.{shown_key(str(k))}")
+        return
+    for rule in _ranges(hint):
+        try:
+            rule.check(value)
+        except ValueError as exc:
+            raise ConfigError(field_name, str(exc)) from None
+
+
+@functools.cache
+def _hints(cls) -> dict[str, Any]:
+    return {k: v for k, v in typing.get_type_hints(cls, include_extras=True).items()
+            if k in {f.name for f in dataclasses.fields(cls)}}
+
+
+def _value_hint(hint: Any) -> Any:
+    """A mapping's values' annotation (through ``| None``)."""
+    for arg in (hint, *typing.get_args(hint)):
+        if typing.get_origin(arg) is dict:
+            return typing.get_args(arg)[1]
+    return None
+
+
+def _ranges(hint: Any) -> list[Range]:
+    """The ranges in an annotation: its own, through ``| None`` and nested aliases."""
+    if hint is None:
+        return []
+    found = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Range)]
+    for arg in typing.get_args(hint):
+        if typing.get_origin(arg) is not dict:
+            found += _ranges(arg) if arg is not type(None) else []
+    return found
+
+
 def check_config(cfg: SweepConfig) -> None:
-    """Check the values and the consistency between sections."""
-    _check(bool(NAME_PATTERN.match(cfg.name)), "name",
-           f"must be a word of letters, digits, '_', '-' or '.' (got {cfg.name!r})")
+    """Check the values and the consistency between sections.
+
+    Each value within its field's range (:func:`check_ranges`: the parser's schema made
+    the same check on YAML), then what one field cannot say alone: names, fields that
+    depend on each other, and the product bounds (evaluations per run, runs in all, the
+    search's work, the proxies' parameters).
+    """
+    check_ranges(cfg)
+    check_name(cfg.name, "name")
     _check_data(cfg)
     _check_target(cfg)
     _check_model(cfg.model, "model")
@@ -64,6 +163,7 @@ def check_config(cfg: SweepConfig) -> None:
     _check_confirm(cfg)
     _check_init(cfg)
     _check_fit(cfg)
+    _check_sizes(cfg)
     check_search(cfg.search, cfg.domain_names, "search")
     check_tracking(cfg)
 
@@ -73,13 +173,10 @@ def _check_data(cfg: SweepConfig) -> None:
     _check(bool(cfg.data.domains), "data.domains",
            "must be a non-empty list of {name, source} entries")
     for i, d in enumerate(cfg.data.domains):
-        _check(bool(NAME_PATTERN.match(d.name)), f"data.domains[{i}].name",
-               f"{NAME_RULE} (got {d.name!r})")
+        check_name(d.name, f"data.domains[{i}].name")
         _check(d.name not in names[:i], f"data.domains[{i}].name",
                f"duplicate domain {d.name!r}; give each domain a unique name")
         _check(bool(d.source.strip()), f"data.domains[{i}].source", "must name a source")
-        _check(d.max_tokens is None or d.max_tokens > 0, f"data.domains[{i}].max_tokens",
-               "must be positive or left out")
         _check(d.dtype is None or d.dtype in TOKEN_DTYPES, f"data.domains[{i}].dtype",
                f"must be one of {', '.join(TOKEN_DTYPES)} (got {shown(d.dtype)})")
     _check(len(names) >= 2, "data.domains", "list at least 2 domains to mix")
@@ -87,30 +184,21 @@ def _check_data(cfg: SweepConfig) -> None:
     tok = cfg.data.tokenizer
     _check(tok.path is not None or tok.vocab_size >= 257, "data.tokenizer.vocab_size",
            f"must be at least 257 (the 256 byte symbols + 1) (got {tok.vocab_size})")
-    _check(tok.vocab_size <= 1_000_000, "data.tokenizer.vocab_size", "must be at most 1,000,000")
-    _check(tok.sample_bytes > 0, "data.tokenizer.sample_bytes", "must be positive")
-    _check(0 < cfg.data.valid_fraction < 0.5, "data.valid_fraction",
-           f"must be between 0 and 0.5 (got {cfg.data.valid_fraction})")
-    _check(cfg.data.max_valid_tokens > 0, "data.max_valid_tokens", "must be positive")
-    _check(cfg.data.max_text_bytes is None or cfg.data.max_text_bytes > 0,
-           "data.max_text_bytes", "must be positive or null")
 
 
 def _check_target(cfg: SweepConfig) -> None:
     t, names = cfg.target, cfg.domain_names
-    given = [key for key in ("source", "domains", "tasks") if getattr(t, key) is not None]
+    given = [k for k in ("source", "domains", "tasks") if getattr(t, k) is not None]
     _check(len(given) == 1, "target",
            "give exactly one of 'target.source' (a validation corpus), 'target.domains' "
            "(weights over training domains) or 'target.tasks' (downstream tasks)"
            + (f"; got {' and '.join(given)}" if given else ""))
     _check_objectives(cfg)
-    _check(bool(NAME_PATTERN.match(t.name)), "target.name",
-           f"must be a simple name (got {t.name!r})")
+    check_name(t.name, "target.name")
     if t.domains is not None:
-        for d, w in t.domains.items():
-            _check(d in names, f"target.domains.{d}",
+        for d in t.domains:
+            _check(d in names, f"target.domains.{shown_key(d)}",
                    f"names no training domain; choose from {', '.join(names)}")
-            _check(w >= 0, f"target.domains.{d}", f"weight must be >= 0 (got {w})")
         _check(sum(t.domains.values()) > 0, "target.domains", "weights must not all be 0")
         return
     _check(t.name not in names, "target.name",
@@ -131,14 +219,15 @@ def _check_objectives(cfg: SweepConfig) -> None:
     _check(bool(t.objectives), "target.objectives",
            "give {name: {metric: weight}}, or leave it out for the default objectives")
     for name, weights in t.objectives.items():
-        where = f"target.objectives.{name}"
+        where = f"target.objectives.{shown_key(name)}"
         _check(bool(name.strip()), "target.objectives", "an objective's name is empty")
+        _check(len(name) <= MAX_NAME, where, f"an objective's name has at most {MAX_NAME} "
+               f"characters (got {len(name):,})")
         _check(bool(weights), where, "give its metrics and weights, e.g. {code: 1.0}")
-        for metric, w in weights.items():
+        for metric in weights:
             _check(metric.removesuffix("_loss") in metrics, where,
-                   f"{metric!r} is no metric the sweep records; choose from "
+                   f"{shown(metric)} is no metric the sweep records; choose from "
                    f"{', '.join(dict.fromkeys(metrics))}")
-            _check(w >= 0, where, f"the weight of {metric!r} must be >= 0 (got {w})")
         _check(sum(weights.values()) > 0, where, "the weights must not all be 0")
 
 
@@ -149,103 +238,91 @@ def _check_tasks(tasks) -> None:
     seen: set[str] = set()
     for i, task in enumerate(tasks):
         where = f"target.tasks[{i}]"
-        _check(bool(NAME_PATTERN.match(task.name)), f"{where}.name",
-               f"{NAME_RULE} (got {task.name!r})")
+        check_name(task.name, f"{where}.name")
         _check(task.name not in seen, f"{where}.name",
                f"duplicate task {task.name!r}; give each task a unique name")
         seen.add(task.name)
-        _check(task.family is None or bool(NAME_PATTERN.match(task.family)),
-               f"{where}.family", f"{NAME_RULE} (got {task.family!r})")
+        if task.family is not None:
+            check_name(task.family, f"{where}.family")
         _check(bool(task.path.strip()), f"{where}.path",
                "must name a JSONL file of items (or builtin:<task>)")
-        _check(task.weight >= 0, f"{where}.weight", f"must be >= 0 (got {task.weight})")
-        _check(task.max_items is None or task.max_items > 0, f"{where}.max_items",
-               "must be positive or left out")
     _check(sum(task.weight for task in tasks) > 0, "target.tasks",
            "the tasks' weights must not all be 0")
 
 
+def non_embedding_params(m: ModelConfig) -> int:
+    """A proxy's parameters outside its (tied) embedding, from its shape: q, k, v, o,
+    gate, up, down and two RMSNorms per layer, and the final RMSNorm (as
+    :func:`raymix.training.memory.llama_params` counts them)."""
+    h, i = m.hidden, m.intermediate
+    return m.layers * (4 * h * h + 3 * h * i + 2 * h) + h
+
+
 def _check_model(m: ModelConfig, where: str) -> None:
-    for key in ("layers", "hidden", "heads", "intermediate", "seq_len"):
-        _check(getattr(m, key) > 0, f"{where}.{key}", "must be a positive whole number")
     _check(m.hidden % m.heads == 0, f"{where}.heads", f"must divide the hidden size ({m.hidden})")
     _check((m.hidden // m.heads) % 2 == 0, f"{where}.heads",
            "hidden / heads must be even (rotary embeddings)")
+    params = non_embedding_params(m)
+    _check(params <= MAX_PROXY_PARAMS, f"{where}.layers",
+           f"{where}.layers x hidden x intermediate make {params:.3g} non-embedding "
+           f"parameters, above the {MAX_PROXY_PARAMS:.0e} a proxy may have; make the "
+           "proxy smaller")
 
 
 def _check_overrides(entry: ModelOverrides, base: ModelConfig, where: str) -> None:
-    for key in MODEL_FIELDS:
-        value = getattr(entry, key)
-        _check(value is None or value > 0, f"{where}.{key}", "must be a positive whole number")
     _check_model(entry.applied_to(base), where)
 
 
-MAX_MIXTURES = 100_000  # mixtures.count: each is a proxy run
-MAX_CANDIDATES = 10_000_000  # search.candidates: simulated mixtures, held in memory at once
-MAX_SEED = 2**32 - 1  # numpy's and torch's seeds
-MAX_MODELS_PER_TRIAL = 1024  # compute.models_per_trial: proxies stacked in one trial
-
-
-def check_seed(value: int, field: str) -> None:
-    """A seed must be a whole number from 0 to 2**32 - 1 (what numpy accepts)."""
-    _check(0 <= value <= MAX_SEED, field, f"must be between 0 and {MAX_SEED:,} (got {value})")
+def evaluations(steps: int, eval_every: int | None) -> int:
+    """How many evaluations a run of ``steps`` makes (``len(training.eval_steps)``),
+    counted without listing them."""
+    every = eval_every or max(1, steps // 4)
+    return -(-steps // every)  # ceil: every ``every`` steps before the last, and the last
 
 
 def _check_training(cfg: SweepConfig) -> None:
     tr = cfg.training
-    for field_name, value in (("training.seed", tr.seed), ("mixtures.seed", cfg.mixtures.seed),
-                              ("fit.seed", cfg.fit.seed),
-                              ("data.seed", cfg.data.seed)):
-        check_seed(value, field_name)
-    for key in ("steps", "batch_size", "eval_tokens"):
-        _check(getattr(tr, key) > 0, f"training.{key}", "must be a positive whole number")
-    _check(tr.lr > 0, "training.lr", "must be positive")
-    _check(0 <= tr.warmup_steps < tr.steps, "training.warmup_steps",
-           f"must be >= 0 and below training.steps ({tr.steps})")
-    _check(0 <= tr.min_lr_ratio <= 1, "training.min_lr_ratio", "must be between 0 and 1")
-    _check(tr.weight_decay >= 0, "training.weight_decay", "must be >= 0")
-    _check(tr.eval_every is None or 0 < tr.eval_every, "training.eval_every", "must be positive")
-    _check(len(tr.eval_steps) >= 3, "training.eval_every",
-           f"gives only {len(tr.eval_steps)} evaluations; use at most training.steps // 3")
+    _check(tr.warmup_steps < tr.steps, "training.warmup_steps",
+           f"must be below training.steps ({tr.steps})")
+    count = evaluations(tr.steps, tr.eval_every)
+    _check(count <= MAX_EVALUATIONS, "training.eval_every",
+           f"training.steps / training.eval_every make {count:,} evaluations a run, above "
+           f"{MAX_EVALUATIONS:,}; raise training.eval_every to at least "
+           f"{-(-tr.steps // MAX_EVALUATIONS):,}")
+    _check(count >= 3, "training.eval_every",
+           f"gives only {count} evaluations; use at most training.steps // 3")
     micro = tr.micro_batch_size
     if micro != "auto":
-        _check(0 < micro <= tr.batch_size and tr.batch_size % micro == 0,
+        _check(micro <= tr.batch_size and tr.batch_size % micro == 0,
                "training.micro_batch_size",
                f"must divide training.batch_size ({tr.batch_size}) evenly, or be auto "
                f"(got {micro})")
     _check(tr.loss in LOSSES, "training.loss",
-           f"must be one of {', '.join(LOSSES)} (got {tr.loss!r})")
+           f"must be one of {', '.join(LOSSES)} (got {shown(tr.loss)})")
 
 
 def _check_mixtures(cfg: SweepConfig) -> None:
     mx, names = cfg.mixtures, cfg.domain_names
-    _check(1 <= mx.count <= MAX_MIXTURES, "mixtures.count",
-           f"must be between 1 and {MAX_MIXTURES:,} (got {mx.count:,})")
     _check(mx.method in MIXTURE_METHODS, "mixtures.method",
-           f"must be one of {', '.join(MIXTURE_METHODS)} (got {mx.method!r})")
+           f"must be one of {', '.join(MIXTURE_METHODS)} (got {shown(mx.method)})")
     _check(mx.method != "per_domain" or cfg.target.domains is None, "mixtures.method",
            "per_domain (MixMin) scores mixtures on a target corpus or tasks; give "
            "target.source or target.tasks, or use dirichlet with target.domains")
-    _check(mx.temperature > 0, "mixtures.temperature", "must be positive")
-    _check(0 < mx.min_strength <= mx.max_strength, "mixtures.min_strength",
-           "must be positive and at most mixtures.max_strength")
-    _check(mx.num_strengths >= 1, "mixtures.num_strengths", "must be at least 1")
-    _check(mx.max_epochs > 0, "mixtures.max_epochs", "must be positive")
-    _check(0 <= mx.min_weight < 1 / len(names), "mixtures.min_weight",
+    _check(mx.min_strength <= mx.max_strength, "mixtures.min_strength",
+           "must be at most mixtures.max_strength")
+    _check(mx.min_weight < 1 / len(names), "mixtures.min_weight",
            f"must be in [0, 1/{len(names)})")
-    _check(0 <= mx.repeats <= mx.count, "mixtures.repeats",
+    _check(mx.repeats <= mx.count, "mixtures.repeats",
            f"must be between 0 and mixtures.count ({mx.count})")
-    _check(mx.repeat_seeds >= 1, "mixtures.repeat_seeds", "must be at least 1")
     _check(mx.strategy in STRATEGIES, "mixtures.strategy",
-           f"must be one of {', '.join(STRATEGIES)} (got {mx.strategy!r})")
+           f"must be one of {', '.join(STRATEGIES)} (got {shown(mx.strategy)})")
     _check(mx.strategy == "random" or mx.method != "per_domain", "mixtures.strategy",
            f"{mx.strategy} chooses the mixtures itself, while mixtures.method per_domain "
            "trains one proxy per domain (MixMin); use mixtures.strategy: random with it, or "
            "another mixtures.method")
-    _check(mx.initial_runs is None or 1 <= mx.initial_runs <= mx.count,
+    _check(mx.initial_runs is None or mx.initial_runs <= mx.count,
            "mixtures.initial_runs", f"must be between 1 and mixtures.count ({mx.count})")
-    _check(mx.exploration >= 0, "mixtures.exploration", f"must be >= 0 (got {mx.exploration})")
-    _check(mx.batch_size is None or 1 <= mx.batch_size <= mx.count, "mixtures.batch_size",
+    _check(mx.batch_size is None or mx.batch_size <= mx.count, "mixtures.batch_size",
            f"must be between 1 and mixtures.count ({mx.count}), or null (got {mx.batch_size})")
 
 
@@ -256,29 +333,16 @@ def _check_compute(cfg: SweepConfig) -> None:
         if location and is_uri(location):  # its form; whether it takes writes: at the sweep
             problem = uri_problem(location)
             _check(problem is None, field, problem or "")
-    _check(c.cpus_per_trial > 0, "compute.cpus_per_trial", "must be positive")
-    _check(c.gpus_per_trial >= 0 and (c.gpus_per_trial <= 1
-                                      or float(c.gpus_per_trial).is_integer()),
+    _check(c.gpus_per_trial <= 1 or float(c.gpus_per_trial).is_integer(),
            "compute.gpus_per_trial", "must be 0, a fraction <= 1 (e.g. 0.25) or a whole number "
            f"(got {c.gpus_per_trial:g})")
-    _check(c.max_concurrent is None or c.max_concurrent >= 1, "compute.max_concurrent",
-           "must be at least 1 or null")
-    _check(c.max_retries >= 0, "compute.max_retries", "must be >= 0")
-    _check(c.num_cpus is None or c.num_cpus >= 1, "compute.num_cpus", "must be at least 1")
-    _check(c.models_per_trial == "auto" or 1 <= c.models_per_trial <= MAX_MODELS_PER_TRIAL,
-           "compute.models_per_trial",
-           f"must be between 1 and {MAX_MODELS_PER_TRIAL}, or auto (got {c.models_per_trial})")
-    for key in ("gpu_memory_gb", "memory_per_trial_gb"):
-        value = getattr(c, key)
-        _check(value is None or value > 0, f"compute.{key}", "must be positive (GiB) or null")
 
 
 def _check_scales(cfg: SweepConfig) -> None:
     names = [BASE_SCALE, CONFIRM_SCALE]
     for i, scale in enumerate(cfg.scales):
         where = f"scales[{i}]"
-        _check(bool(NAME_PATTERN.match(scale.name)), f"{where}.name",
-               f"{NAME_RULE} (got {scale.name!r})")
+        check_name(scale.name, f"{where}.name")
         _check(scale.name not in names, f"{where}.name",
                f"{scale.name!r} is taken ({BASE_SCALE!r} is the model section's size, "
                f"{CONFIRM_SCALE!r} the confirmation round's); "
@@ -287,39 +351,63 @@ def _check_scales(cfg: SweepConfig) -> None:
         _check(any(getattr(scale, k) is not None for k in MODEL_FIELDS), where,
                "changes no model field; set at least one of " + ", ".join(MODEL_FIELDS))
         _check_overrides(scale, cfg.model, where)
-        _check(scale.mixtures is None or 1 <= scale.mixtures <= cfg.mixtures.count,
+        _check(scale.mixtures is None or scale.mixtures <= cfg.mixtures.count,
                f"{where}.mixtures", f"must be between 1 and mixtures.count ({cfg.mixtures.count})")
 
 
 def _check_validation(cfg: SweepConfig) -> None:
     v = cfg.validate
     _check_overrides(v, cfg.model, "validate")
-    _check(v.steps is None or v.steps >= 3, "validate.steps", "must be at least 3")
-    _check(v.seeds >= 1, "validate.seeds", "must be at least 1")
     for name, weights in v.mixtures.items():
-        where = f"validate.mixtures.{name}"
-        _check(bool(NAME_PATTERN.match(name)), where,
-               "must be a simple name (letters, digits, '_', '-', '.')")
-        for d, w in weights.items():
-            _check(d in cfg.domain_names, f"{where}.{d}",
+        where = f"validate.mixtures.{shown_key(name)}"
+        check_name(name, where, "must be a simple name (letters, digits, '_', '-', '.'; at "
+                   f"most {MAX_NAME} characters)")
+        for d in weights:
+            _check(d in cfg.domain_names, f"{where}.{shown_key(d)}",
                    f"names no domain; choose from {', '.join(cfg.domain_names)}")
-            _check(w >= 0, f"{where}.{d}", f"must be >= 0 (got {w})")
         _check(sum(weights.values()) > 0, where, "weights must not all be 0")
 
 
 def _check_confirm(cfg: SweepConfig) -> None:
     c = cfg.confirm
     _check_overrides(c, cfg.model, "confirm")
-    _check(c.rounds >= 0, "confirm.rounds", "must be >= 0 (0: no confirmation round)")
-    _check(c.candidates >= 0 and c.observed >= 0 and c.candidates + c.observed >= 2,
+    _check(c.candidates + c.observed >= 2,
            "confirm.candidates", "confirm.candidates + confirm.observed must be at least 2 "
            "(or set confirm.rounds: 0)")
-    _check(c.candidates <= 20 and c.observed <= 20, "confirm.candidates",
-           "must be at most 20 (and so confirm.observed): each is trained confirm.seeds times")
-    _check(2 <= c.seeds <= 20, "confirm.seeds", "must be between 2 and 20 (the noise of a "
-           "mean needs two seeds)")
-    _check(c.steps is None or c.steps >= 3, "confirm.steps", "must be at least 3")
-    _check(0 <= c.min_distance < 1, "confirm.min_distance", "must be in [0, 1) (total variation)")
+
+
+def planned_runs(cfg: SweepConfig) -> int:
+    """Every run the config asks for, at most: the sweep's (its mixtures, their repeats
+    with ``repeat_seeds`` other seeds, each scale's), its confirmation rounds' and
+    ``raymix validate``'s (as :func:`raymix.sweep.plan.planned_runs`,
+    :func:`raymix.workflows.confirmation.runs_per_round` and
+    :func:`raymix.workflows.validation.planned_validation_runs` count them; MixMin's
+    sweep trains one proxy per domain and no round)."""
+    mx, c, v = cfg.mixtures, cfg.confirm, cfg.validate
+    if mx.method == "per_domain":
+        sweep, rounds = len(cfg.data.domains), 0
+    else:
+        sweep = mx.count + mx.repeats * mx.repeat_seeds + sum(s.mixtures or mx.count
+                                                             for s in cfg.scales)
+        rounds = c.rounds * (c.candidates + c.observed) * c.seeds
+    validate = (5 + len(v.mixtures)) * v.seeds  # the proposal, baselines, your mixtures
+    return sweep + rounds + validate
+
+
+def _check_sizes(cfg: SweepConfig) -> None:
+    """The product bound on runs in all (:func:`planned_runs`), naming the largest term."""
+    runs = planned_runs(cfg)
+    mx, c = cfg.mixtures, cfg.confirm
+    if runs > MAX_PLANNED_RUNS:  # name the largest term
+        terms = {"mixtures.repeat_seeds": mx.repeats * mx.repeat_seeds,
+                 "mixtures.count": mx.count * (1 + len(cfg.scales)),
+                 "confirm.rounds": c.rounds * (c.candidates + c.observed) * c.seeds,
+                 "validate.seeds": (5 + len(cfg.validate.mixtures)) * cfg.validate.seeds}
+        field = max(terms, key=terms.get)
+        _check(False, field,
+               f"the config plans {runs:,} runs (mixtures.count x (1 + repeats x "
+               f"repeat_seeds) and scales, confirm.rounds x (candidates + observed) x "
+               f"seeds, validate's), above {MAX_PLANNED_RUNS:,}; lower {field}")
 
 
 def _check_init(cfg: SweepConfig) -> None:
@@ -328,30 +416,30 @@ def _check_init(cfg: SweepConfig) -> None:
         return
     folder = cfg.resolve(path)
     _check((folder / "config.json").is_file(), "training.init_from",
-           f"{str(folder)!r} is not a saved model (no config.json); give a folder written by "
-           "save_pretrained, e.g. <storage>/checkpoints/<run> of a sweep with save_checkpoint")
+           f"{shown(str(folder))} is not a saved model (no config.json); give a folder written "
+           "by save_pretrained, e.g. <storage>/checkpoints/<run> of a sweep with save_checkpoint")
     _check(any(folder.glob("*.safetensors")), "training.init_from",
-           f"{str(folder)!r} holds no .safetensors weights; raymix loads no pickled weights "
-           "(pytorch_model.bin): save the model again with "
+           f"{shown(str(folder))} holds no .safetensors weights; raymix loads no pickled "
+           "weights (pytorch_model.bin): save the model again with "
            "save_pretrained(safe_serialization=True)")
 
 
 def _check_fit(cfg: SweepConfig) -> None:
     f = cfg.fit
-    for key, value in f.at.items():
-        _check(key in AT_KEYS, f"fit.at.{key}", f"unknown key; use {' and/or '.join(AT_KEYS)}")
-        _check(value > 0, f"fit.at.{key}", f"must be positive (got {value})")
-    _check(f.min_tokens is None or f.min_tokens > 0, "fit.min_tokens", "must be positive or null")
+    for k, value in f.at.items():
+        _check(k in AT_KEYS, f"fit.at.{shown_key(k)}",
+               f"unknown key; use {' and/or '.join(AT_KEYS)}")
+        _check(k != "params" or value <= MAX_PARAMS, "fit.at.params",
+               f"must be at most {MAX_PARAMS:.0e} parameters (got {value:g})")
     _check(f.law in SCALING_LAWS, "fit.law",
-           f"must be one of {', '.join(SCALING_LAWS)} (got {f.law!r})")
+           f"must be one of {', '.join(SCALING_LAWS)} (got {shown(f.law)})")
     _check(f.checkpoints in ("auto", *CHECKPOINTS), "fit.checkpoints",
-           f"must be one of auto, {', '.join(CHECKPOINTS)} (got {f.checkpoints!r})")
+           f"must be one of auto, {', '.join(CHECKPOINTS)} (got {shown(f.checkpoints)})")
     for i, r in enumerate(f.regressors):
         _check(r in REGRESSOR_NAMES, f"fit.regressors[{i}]",
-               f"unknown regressor {r!r}; choose from {', '.join(REGRESSOR_NAMES)}")
+               f"unknown regressor {shown(r)}; choose from {', '.join(REGRESSOR_NAMES)}")
         _check(r not in f.regressors[:i], f"fit.regressors[{i}]", f"{r!r} is listed twice")
     _check(bool(f.regressors), "fit.regressors", "name at least one regressor")
-    _check(f.cv_folds >= 2, "fit.cv_folds", "must be at least 2")
 
 
 def check_search(s: SearchConfig, names: list[str], where: str = "search") -> None:
@@ -361,50 +449,40 @@ def check_search(s: SearchConfig, names: list[str], where: str = "search") -> No
     ``constraints`` in a stand-alone constraints file). Checks that need token counts
     (the repetition cap) happen in :func:`raymix.mixtures.build_constraints`.
     """
+    check_ranges(s, where)
     _check(s.method in SEARCH_METHODS, f"{where}.method",
-           f"must be one of {', '.join(SEARCH_METHODS)} (got {s.method!r})")
-    _check(1 <= s.candidates <= MAX_CANDIDATES, f"{where}.candidates",
-           f"must be between 1 and {MAX_CANDIDATES:,} (got {s.candidates:,})")
-    check_seed(s.seed, f"{where}.seed")
-    _check(1 <= s.top_k <= s.candidates, f"{where}.top_k",
+           f"must be one of {', '.join(SEARCH_METHODS)} (got {shown(s.method)})")
+    _check(s.top_k <= s.candidates, f"{where}.top_k",
            f"must be between 1 and {where}.candidates")
-    _check(s.trials >= 1, f"{where}.trials", "must be at least 1")
-    _check(s.restarts >= 1, f"{where}.restarts", "must be at least 1")
-    _check(s.target_tokens is None or s.target_tokens > 0, f"{where}.target_tokens",
-           "must be positive or null")
-    _check(s.max_epochs > 0, f"{where}.max_epochs", "must be positive")
-    _check(s.kl_weight >= 0, f"{where}.kl_weight", f"must be >= 0 (got {s.kl_weight})")
-    _check(s.pessimism >= 0, f"{where}.pessimism", f"must be >= 0 (got {s.pessimism})")
-    _check(s.bootstrap >= 2, f"{where}.bootstrap",
-           f"must be at least 2 (got {s.bootstrap}); to skip the bootstrap set "
-           f"{where}.uncertainty: false")
-    for key in ("min_weight", "max_weight", "fixed_weight", "available_tokens", "prior"):
-        for d, w in getattr(s, key).items():
-            _check(d in names, f"{where}.{key}.{d}",
+    work = s.candidates * s.restarts
+    _check(work <= MAX_SEARCH_WORK, f"{where}.restarts",
+           f"{where}.candidates x {where}.restarts is {work:,}, above {MAX_SEARCH_WORK:,}; "
+           "lower one of them")
+    for k in ("min_weight", "max_weight", "fixed_weight", "available_tokens", "prior"):
+        for d in getattr(s, k):
+            _check(d in names, f"{where}.{k}.{shown_key(d)}",
                    f"names no domain; choose from {', '.join(names)}")
-            if key in ("min_weight", "max_weight", "fixed_weight"):
-                _check(0 <= w <= 1, f"{where}.{key}.{d}", f"must be between 0 and 1 (got {w})")
-            else:
-                _check(w >= 0, f"{where}.{key}.{d}", f"must be >= 0 (got {w})")
     if s.prior:
         _check(set(s.prior) == set(names), f"{where}.prior",
                f"give a weight for every domain ({', '.join(names)}) or leave it out")
         _check(sum(s.prior.values()) > 0, f"{where}.prior", "weights must not all be 0")
     if s.available_tokens:
         missing = [d for d in names if d not in s.available_tokens]
-        _check(not missing, f"{where}.available_tokens.{missing[0] if missing else ''}",
+        first = shown_key(missing[0]) if missing else ""
+        _check(not missing, f"{where}.available_tokens.{first}",
                "missing; give every domain's token count or leave available_tokens out")
     for d in s.fixed_weight:
-        for key in ("min_weight", "max_weight"):
-            _check(d not in getattr(s, key), f"{where}.{key}.{d}",
+        for k in ("min_weight", "max_weight"):
+            _check(d not in getattr(s, k), f"{where}.{k}.{shown_key(d)}",
                    "the domain also has a fixed_weight; keep one of the two")
     lower = {**s.min_weight, **s.fixed_weight}
-    key = "fixed_weight" if sum(s.fixed_weight.values()) > 1 + SUM_SLACK else "min_weight"
-    _check(sum(lower.values()) <= 1 + SUM_SLACK, f"{where}.{key}",
+    k = "fixed_weight" if sum(s.fixed_weight.values()) > 1 + SUM_SLACK else "min_weight"
+    _check(sum(lower.values()) <= 1 + SUM_SLACK, f"{where}.{k}",
            f"minimum and fixed weights sum to {sum(lower.values()):.3g} > 1; lower them")
     for d, lo in s.min_weight.items():
         hi = s.max_weight.get(d, 1.0)
-        _check(lo <= hi, f"{where}.min_weight.{d}", f"is above {where}.max_weight.{d} ({hi})")
+        _check(lo <= hi, f"{where}.min_weight.{shown_key(d)}",
+               f"is above {where}.max_weight.{shown_key(d)} ({hi})")
     upper = {d: s.fixed_weight.get(d, s.max_weight.get(d, 1.0)) for d in names}
     _check(sum(upper.values()) >= 1 - SUM_SLACK, f"{where}.max_weight",
            f"maximum (and fixed) weights sum to {sum(upper.values()):.3g} < 1, so no mixture "

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from raymix.config.safe_yaml import Refused, load_yaml
-from raymix.config.schema import SECTIONS
+from raymix.config.schema import SECTIONS, shown
 from raymix.errors import UserError
 
 FIELD = "overrides"  # what errors name: load_config's argument, the command line's --set
@@ -88,18 +88,18 @@ def parse_overrides(texts: Sequence[str | Override]) -> list[Override]:
 def parse_override(text: str) -> Override:
     """One ``KEY=VALUE`` (see :func:`parse_overrides`)."""
     if not isinstance(text, str):
-        raise UserError(f"{text!r} is not a string; give KEY=VALUE, e.g. {EXAMPLE}",
+        raise UserError(f"{shown(text)} is not a string; give KEY=VALUE, e.g. {EXAMPLE}",
                         field=FIELD)
     key, sep, value_text = text.partition("=")
     key = key.strip()
     if not sep:
-        raise UserError(f"{text!r} has no '='; give KEY=VALUE, e.g. {EXAMPLE}", field=FIELD)
+        raise UserError(f"{shown(text)} has no '='; give KEY=VALUE, e.g. {EXAMPLE}", field=FIELD)
     if not key:
-        raise UserError(f"{text!r} has no key before '='; give KEY=VALUE, e.g. {EXAMPLE}",
+        raise UserError(f"{shown(text)} has no key before '='; give KEY=VALUE, e.g. {EXAMPLE}",
                         field=FIELD)
     path = _key_path(key)
     if path[0] not in TOP_LEVEL:
-        raise UserError(f"{key}: unknown section {path[0]!r}; a key starts with one of "
+        raise UserError(f"{_cut(key)}: unknown section {shown(path[0])}; a key starts with one of "
                         f"{', '.join(TOP_LEVEL)}", field=FIELD)
     return Override(text, key, path, _yaml_value(key, value_text))
 
@@ -138,7 +138,7 @@ def apply_overrides(raw: dict, overrides: Sequence[str | Override]) -> dict:
 
 def _key_path(key: str) -> tuple[str | int, ...]:
     """``"data.domains[0].max_tokens"`` -> ``("data", "domains", 0, "max_tokens")``."""
-    bad = (f"{key}: not a key; give a dotted path such as training.steps or "
+    bad = (f"{_cut(key)}: not a key; give a dotted path such as training.steps or "
            "data.domains[0].max_tokens")
     path: list[str | int] = []
     for step in key.split("."):
@@ -151,7 +151,7 @@ def _key_path(key: str) -> tuple[str | int, ...]:
         for index in indices:
             number = index.removesuffix("]").strip()
             if not index.endswith("]") or not number.isdigit():
-                raise UserError(f"{key}: [{index} is not a list index; write a whole number "
+                raise UserError(f"{_cut(key)}: [{index} is not a list index; write a whole number "
                                 "in brackets, e.g. data.domains[0]", field=FIELD)
             path.append(int(number))
     return tuple(path)
@@ -162,13 +162,14 @@ def _yaml_value(key: str, text: str) -> Any:
     try:
         return load_yaml(text)
     except Refused as exc:  # a key given twice, aliases that expand too far
-        problem = f"the value {text!r}: {exc}"
+        problem = f"the value {shown(text)}: {exc}"
     except yaml.constructor.ConstructorError as exc:  # e.g. !!python/object: never run
-        problem = (f"the value {text!r} has a tag safe loading refuses ({exc.problem}); "
+        problem = (f"the value {shown(text)} has a tag safe loading refuses ({exc.problem}); "
                    "values are plain YAML data, remove the tag")
     except yaml.YAMLError:
-        problem = f"the value {text!r} is not valid YAML; quote a string, or close its brackets"
-    raise UserError(f"{key}: {problem}", field=FIELD)
+        problem = (f"the value {shown(text)} is not valid YAML; quote a string, or close its "
+                   "brackets")
+    raise UserError(f"{_cut(key)}: {problem}", field=FIELD)
 
 
 # ----------------------------------------------------------------------------- applying
@@ -182,15 +183,15 @@ def _apply(raw: dict, override: Override) -> None:
         if child is None:  # left out, or an empty section (``model:``): a new mapping
             if isinstance(override.path[depth + 1], int):
                 where = _spelled(override.path[:depth + 1])
-                raise UserError(f"{override.key}: {where} is not in the config, so it has no "
+                raise UserError(f"{_cut(override.key)}: {where} is not in the config, so it has no "
                                 f"item [{override.path[depth + 1]}] to change; set {where} "
                                 "as a whole", field=FIELD)
             child = {}
             _put(node, step, child, override, depth)
         elif not isinstance(child, dict | list):
             where = _spelled(override.path[:depth + 1])
-            raise UserError(f"{override.key}: {where} is {child!r}, not a mapping or list "
-                            f"to set keys in; set {where} itself", field=FIELD)
+            raise UserError(f"{_cut(override.key)}: {where} is {shown(child)}, not a mapping or "
+                            f"list to set keys in; set {where} itself", field=FIELD)
         node = child
     _put(node, override.path[-1], override.value, override, len(override.path) - 1)
 
@@ -213,7 +214,7 @@ def _put(node: dict | list, step: str | int, value: Any, override: Override,
 def _mapping_key(step: str | int, override: Override, depth: int) -> str:
     if isinstance(step, int):
         where = _spelled(override.path[:depth])
-        raise UserError(f"{override.key}: {where} is a mapping, not a list; name its key "
+        raise UserError(f"{_cut(override.key)}: {where} is a mapping, not a list; name its key "
                         f"(e.g. {where}.KEY) in place of [{step}]", field=FIELD)
     return step
 
@@ -221,15 +222,21 @@ def _mapping_key(step: str | int, override: Override, depth: int) -> str:
 def _list_index(items: list, step: str | int, override: Override, depth: int) -> int:
     where = _spelled(override.path[:depth])
     if isinstance(step, str) and not step.isdigit():
-        raise UserError(f"{override.key}: {where} is a list; pick its item by index "
-                        f"({where}[0], {where}[1], ...), not by {step!r}", field=FIELD)
+        raise UserError(f"{_cut(override.key)}: {where} is a list; pick its item by index "
+                        f"({where}[0], {where}[1], ...), not by {shown(step)}", field=FIELD)
     index = int(step)
     if index >= len(items):
         held = (f"has {len(items)} item{'s' * (len(items) != 1)} (index 0 to {len(items) - 1})"
                 if items else "is empty")
-        raise UserError(f"{override.key}: index {index} is out of range: {where} {held}; "
+        raise UserError(f"{_cut(override.key)}: index {index} is out of range: {where} {held}; "
                         f"to change the list's length, set {where} as a whole", field=FIELD)
     return index
+
+
+def _cut(text: str) -> str:
+    """A key as an error shows it: whole, or cut when long (an error never echoes a
+    huge key)."""
+    return text if len(text) <= 100 else shown(text)
 
 
 def _spelled(path: Sequence[str | int]) -> str:
@@ -237,7 +244,7 @@ def _spelled(path: Sequence[str | int]) -> str:
     out = ""
     for step in path:
         out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
-    return out
+    return _cut(out)
 
 
 def _unshared(value: Any) -> Any:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from raymix.config.checks import check_config
+from raymix.config.checks import check_config, shown_key
 from raymix.config.overrides import apply_overrides, parse_overrides
 from raymix.config.safe_yaml import read_yaml
 from raymix.config.schema import SECTIONS, SearchConfig, SweepConfig
@@ -141,9 +141,10 @@ def parse_config(raw: Any, base_dir: str | Path = ".",
         raw = _overridden(raw, parse_overrides(overrides))
     if "data" not in raw:
         raise ConfigError("data", "missing; add a 'data:' section with a 'domains:' list")
-    unknown = sorted(set(raw) - {"name", "overrides", *SECTIONS})
+    unknown = sorted(set(raw) - {"name", "overrides", *SECTIONS}, key=str)
     if unknown:
-        raise ConfigError(unknown[0], f"unknown section; allowed: name, {', '.join(SECTIONS)}")
+        raise ConfigError(shown_key(str(unknown[0])),
+                          f"unknown section; allowed: name, {', '.join(SECTIONS)}")
     raw, moved = migrate(raw)
     try:
         cfg = _validated(SweepConfig, {"name": "sweep", **_without_empty_sections(raw),
@@ -248,10 +249,14 @@ def _validated(cls, raw: Any, where: str):
 
 
 def _field_name(loc) -> str:
-    """('data', 'domains', 1, 'name') -> 'data.domains[1].name'."""
+    """('data', 'domains', 1, 'name') -> 'data.domains[1].name'; a mapping's key is cut
+    to a few dozen characters (an error never echoes a huge key)."""
     name = ""
     for part in loc:
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{shown_key(str(part))}" if name else shown_key(str(part))
     return name
 
 

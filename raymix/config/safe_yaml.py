@@ -4,7 +4,11 @@ Both a config file (:func:`read_yaml`) and the value of a ``--set`` override
 (:func:`load_yaml`) are read here, so they follow the same rules: tags that would run
 code are refused (safe loading), a key given twice in one mapping is refused (YAML would
 keep the last silently), and so is a document whose anchors and aliases expand to more
-than :data:`MAX_YAML_NODES` values ("billion laughs").
+than :data:`MAX_YAML_NODES` values ("billion laughs"), an alias that refers to itself, a
+document nested deeper than :data:`MAX_YAML_DEPTH` levels (PyYAML composes recursively,
+so thousands of levels end in a RecursionError) and one larger than
+:data:`MAX_YAML_BYTES` (checked before a byte is read: a sweep config is a few kB, and
+parsing 50 MB takes minutes and gigabytes).
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from typing import Any
 import yaml
 
 from raymix.errors import ConfigError
+from raymix.files import input_problem
 
 MAX_YAML_NODES = 100_000  # after aliases are expanded: a config is a few hundred
+MAX_YAML_DEPTH = 64  # levels of nested mappings and lists: a config has about five
+MAX_YAML_BYTES = 1_000_000  # a config or constraints file is a few kB; a --set value less
 
 
 class Refused(Exception):
@@ -33,8 +40,16 @@ def read_yaml(path: str | Path, field: str) -> Any:
     ``field`` names the file in errors (``config``, ``constraints``).
     """
     path = Path(path)
-    if not path.is_file():
+    problem = input_problem(path)
+    if problem == "missing":
         raise ConfigError(field, f"no such file {str(path)!r}; pass the path of a YAML file")
+    if problem:
+        raise ConfigError(field, f"{str(path)!r} is {problem}; pass the path of a YAML file")
+    size = path.stat().st_size
+    if size > MAX_YAML_BYTES:
+        raise ConfigError(field, f"{path.name} is {size:,} bytes, more than a YAML file "
+                          f"raymix reads ({MAX_YAML_BYTES:,}); a config is a few kB, pass "
+                          "the right file")
     try:
         return load_yaml(path.read_text())
     except Refused as exc:
@@ -52,16 +67,21 @@ def read_yaml(path: str | Path, field: str) -> Any:
 
 
 def load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` that also refuses duplicate keys, and documents whose aliases
-    expand to more than :data:`MAX_YAML_NODES` nodes.
+    """``yaml.safe_load`` that also refuses duplicate keys, documents whose aliases expand
+    to more than :data:`MAX_YAML_NODES` nodes or refer to themselves, documents nested
+    deeper than :data:`MAX_YAML_DEPTH` and text longer than :data:`MAX_YAML_BYTES`.
 
     Raises
     ------
     Refused
-        A key given twice, or too many values once aliases are expanded.
+        A key given twice, too many values once aliases are expanded, an alias inside
+        itself, too deep or too long.
     yaml.YAMLError
         Text that is not YAML, or a tag that safe loading refuses.
     """
+    if len(text) > MAX_YAML_BYTES:
+        raise Refused(f"it is {len(text):,} characters, more than raymix reads "
+                      f"({MAX_YAML_BYTES:,}); a config is a few kB", 1)
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()
@@ -71,12 +91,30 @@ def load_yaml(text: str) -> Any:
             raise Refused(f"its anchors and aliases expand to more than {MAX_YAML_NODES:,} "
                           "values; a config needs far fewer, write it out", 1)
         return loader.construct_document(node)
+    except RecursionError:  # aliases nested in aliases: deep once expanded, though few
+        raise Refused(f"its aliases nest values more than {MAX_YAML_DEPTH} levels deep once "
+                      "expanded; write the values out", 1) from None
     finally:
         loader.dispose()
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """Safe loading that refuses a key given twice in one mapping (YAML keeps the last)."""
+    """Safe loading that refuses a key given twice in one mapping (YAML keeps the last),
+    and nesting deeper than :data:`MAX_YAML_DEPTH` (refused as it is met, before the
+    recursive composer runs out of stack)."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                line = self.peek_event().start_mark.line + 1
+                raise Refused(f"it is nested more than {MAX_YAML_DEPTH} levels deep; a config "
+                              "needs a handful, flatten it", line)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -96,9 +134,17 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def _expanded_nodes(node, counted: dict) -> int:
-    """How many nodes ``node`` holds with every alias expanded (capped just past the limit)."""
+    """How many nodes ``node`` holds with every alias expanded (capped just past the limit).
+
+    ``counted`` maps a node's id to its count, or to None while the node is being counted:
+    meeting such a node again means an alias inside its own anchor (``a: &a [*a]``).
+    """
     if id(node) in counted:
+        if counted[id(node)] is None:
+            raise Refused("an alias refers to the value it is part of, which never ends; "
+                          "write the value out", node.start_mark.line + 1)
         return counted[id(node)]
+    counted[id(node)] = None
     total = 1
     if isinstance(node, yaml.MappingNode):
         children = [child for pair in node.value for child in pair]

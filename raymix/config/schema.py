@@ -147,6 +147,86 @@ IntOrAuto = Annotated[int | str, Scalar(_whole_number_or_auto)]
 AutoBool = Annotated[str, Scalar(_auto_or_bool)]  # "auto", "true" or "false"
 
 
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric field may take: ``low <= value <= high`` (a pydantic validator).
+
+    Written beside the field's scalar rule, ``Annotated[Int, Range(1, 10_000_000)]``, so
+    the bounds live on the schema: the parser refuses a value outside them in one line
+    naming the field, the README's config table is made from them
+    (:func:`raymix.config.table.config_table`) and the fuzz tests draw values in and out
+    of them. ``low_open`` excludes ``low`` itself (``temperature`` must be above 0),
+    ``high_open`` excludes ``high``. ``why`` says what the
+    bound is for, in the table. A value that is not a number (``auto``) is left to the
+    field's scalar rule.
+    """
+
+    low: float
+    high: float
+    low_open: bool = False
+    why: str = ""
+    high_open: bool = False
+
+    def contains(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def describe(self) -> str:
+        """``> 0 and <= 10`` or ``1 to 10,000,000``: the range in the README's words."""
+        if self.low_open or self.high_open:
+            low = f"{'>' if self.low_open else '>='} {_number_text(self.low)}"
+            high = f"{'<' if self.high_open else '<='} {_number_text(self.high)}"
+            return f"{low} and {high}"
+        return f"{_number_text(self.low)} to {_number_text(self.high)}"
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not self.contains(value):
+            got = f"{float(value):g}" if abs(value) >= 1e15 else shown(value)
+            raise ValueError(f"must be {self.describe()} (got {got})")
+        return value
+
+    def __get_pydantic_core_schema__(self, source, handler):
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+
+def _number_text(value: float) -> str:
+    """1e-06 -> '1e-06', 10000000 -> '10,000,000', 0.5 -> '0.5'."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:g}"
+
+
+# ----------------------------------------------------------------------------- the bounds
+
+# Each numeric field's range, chosen from what a real sweep needs: a proxy is a small
+# model trained briefly, many times. Shared kinds of value get one alias each, so a seed
+# or a weight has one range wherever it appears.
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds
+MAX_NAME = 64  # characters of any name: the config's, a domain's, a task's, a scale's...
+MAX_STEPS = 10_000_000
+MAX_MIXTURES = 100_000  # mixtures.count: each is a proxy run
+MAX_CANDIDATES = 10_000_000  # search.candidates: simulated mixtures, drawn in chunks
+MAX_MODELS_PER_TRIAL = 1024  # compute.models_per_trial: proxies stacked in one trial
+MAX_TOKENS = 1e16  # any token count: ten times the largest pretraining corpora
+MAX_PARAMS = 1e15  # fit.at.params: a target model's parameters
+MAX_WEIGHT = 1e6  # relative weights (normalised to sum to 1)
+
+Seed = Annotated[Int, Range(0, MAX_SEED, why="numpy's and torch's seeds")]
+Weight = Annotated[Float, Range(0, MAX_WEIGHT, why="relative: normalised to sum to 1")]
+Share = Annotated[Float, Range(0, 1, why="a share of the mixture")]
+Tokens = Annotated[Float, Range(0, MAX_TOKENS, why="ten times the largest corpora")]
+Layers = Annotated[Int, Range(1, 256)]
+Hidden = Annotated[Int, Range(1, 65_536)]
+Heads = Annotated[Int, Range(1, 4096, why="must divide hidden")]
+Intermediate = Annotated[Int, Range(1, 262_144)]
+Steps = Annotated[Int, Range(1, MAX_STEPS)]
+LongerSteps = Annotated[Int, Range(3, MAX_STEPS, why="three evaluations at least")]
+Count = Annotated[Int, Range(1, MAX_MIXTURES, why="each is a proxy run")]
+
+
 class Section:
     """Base of every section: pydantic refuses keys a section does not have."""
 
@@ -169,10 +249,10 @@ class DomainConfig(Section):
     ``max_tokens`` caps how many of its tokens are prepared (its token budget).
     """
 
-    name: Str
-    source: Str
-    text_field: Str = "text"
-    max_tokens: Int | None = None
+    name: Str  # what the tables and the proposal call the domain
+    source: Str  # builtin:<name>, a folder, .jsonl/.json/.parquet, hf:<name>, token shards
+    text_field: Str = "text"  # the text's key in .jsonl/.json/.parquet records
+    max_tokens: Annotated[Int, Range(1, MAX_TOKENS)] | None = None  # its token budget
     dtype: Str | None = None  # of raw .bin token shards: uint16, uint32, int32 or int64
 
 
@@ -180,9 +260,12 @@ class DomainConfig(Section):
 class TokenizerConfig(Section):
     """Train a byte-level BPE (``vocab_size``) or load ``path`` (a tokenizer.json)."""
 
-    vocab_size: Int = 4096
-    path: Str | None = None
-    sample_bytes: Int = 4_000_000  # per domain, for training the BPE
+    # the byte-level BPE trained on the domains
+    vocab_size: Annotated[Int, Range(1, 1_000_000, why="at least 257 for a BPE trained "
+                                     "here (the 256 bytes + 1)")] = 4096
+    path: Str | None = None  # a tokenizer.json to load instead
+    # per domain, for training the BPE
+    sample_bytes: Annotated[Int, Range(1, 100_000_000_000)] = 4_000_000
 
 
 @dataclass
@@ -192,10 +275,13 @@ class DataConfig(Section):
     # where prepared data goes (relative: to the YAML's folder); default: the user's cache,
     # shared by every config (prepared data is keyed by content), see SweepConfig.cache_path
     cache_dir: Str | None = None
-    valid_fraction: Float = 0.05
-    max_valid_tokens: Int = 65_536  # per domain; validation beyond this is wasted eval time
-    max_text_bytes: Int | None = 8_000_000  # per domain read from its source
-    seed: Int = 0  # of the documents a token source's max_tokens draws
+    # each domain's held-out tail (capped by max_valid_tokens)
+    valid_fraction: Annotated[Float, Range(0.0001, 0.5, high_open=True)] = 0.05
+    # per domain; validation beyond this is wasted eval time
+    max_valid_tokens: Annotated[Int, Range(1, 10_000_000_000)] = 65_536
+    # per domain read from its source
+    max_text_bytes: Annotated[Int, Range(1, MAX_TOKENS)] | None = 8_000_000
+    seed: Seed = 0  # of the documents a token source's max_tokens draws
     # how trials get training tokens: auto reads token sources in place (memory map) and
     # sends raymix's own prepared arrays through Ray's object store; true reads both in
     # place (cache_dir on storage every node reaches); false sends both through the store
@@ -224,11 +310,11 @@ class TaskConfig(Section):
     (:data:`raymix.data.tasks.BUILTIN_TASKS`).
     """
 
-    name: Str
-    path: Str
+    name: Str  # its loss is task:<name>
+    path: Str  # a JSONL file of items, or builtin:<task>
     family: Str | None = None  # default: the task's own name
-    weight: Float = 1.0
-    max_items: Int | None = None  # the file's first items only
+    weight: Weight = 1.0  # its share of the target loss
+    max_items: Annotated[Int, Range(1, 100_000_000)] | None = None  # the file's first items only
 
     @property
     def family_name(self) -> str:
@@ -246,17 +332,17 @@ class TargetConfig(Section):
     one mixture each for (``raymix propose --per-objective``).
     """
 
-    name: Str = "target"
-    source: Str | None = None
-    text_field: Str = "text"
-    domains: dict[Str, Float] | None = None
-    tasks: list[TaskConfig] | None = None
+    name: Str = "target"  # the target loss's name
+    source: Str | None = None  # a validation corpus that is not a training domain
+    text_field: Str = "text"  # the text's key in the corpus's records
+    domains: dict[Str, Weight] | None = None  # or weights over training domains
+    tasks: list[TaskConfig] | None = None  # or downstream tasks
     # objectives to propose one mixture each for, and their trade-off (raymix/proposal/
     # objectives.py): {name: {metric: weight}}, a metric being a training domain's
     # validation loss, task:<name>, family:<name> or the target's name. Set, `propose` and
     # `sweep` do it; unset, `propose --per-objective` takes each target domain or task
     # and their average
-    objectives: dict[Str, dict[Str, Float]] | None = None
+    objectives: dict[Str, dict[Str, Weight]] | None = None
 
 
 # ----------------------------------------------------------------------------- the proxy
@@ -266,21 +352,21 @@ class TargetConfig(Section):
 class ModelConfig(Section):
     """The proxy: a tiny Llama built with transformers.LlamaConfig, tied embeddings."""
 
-    layers: Int = 2
-    hidden: Int = 128
-    heads: Int = 4
-    intermediate: Int = 512
-    seq_len: Int = 128
+    layers: Layers = 2  # transformer blocks
+    hidden: Hidden = 128  # the model's width
+    heads: Heads = 4  # attention heads
+    intermediate: Intermediate = 512  # the MLP's width
+    seq_len: Annotated[Int, Range(2, 131_072)] = 128  # tokens per training sequence
 
 
 @dataclass(kw_only=True)
 class ModelOverrides(Section):
     """Model fields that another size changes; those left out keep ``model``'s values."""
 
-    layers: Int | None = None
-    hidden: Int | None = None
-    heads: Int | None = None
-    intermediate: Int | None = None
+    layers: Layers | None = None  # default: model.layers
+    hidden: Hidden | None = None  # default: model.hidden
+    heads: Heads | None = None  # default: model.heads
+    intermediate: Intermediate | None = None  # default: model.intermediate
 
     def applied_to(self, base: ModelConfig) -> ModelConfig:
         """``base`` with the model fields set here (those not None)."""
@@ -290,16 +376,23 @@ class ModelOverrides(Section):
 
 @dataclass
 class TrainingConfig(Section):
-    steps: Int = 200
-    batch_size: Int = 16
-    lr: Float = 3e-3
-    warmup_steps: Int = 20
-    min_lr_ratio: Float = 0.1  # cosine decays to lr * min_lr_ratio
-    weight_decay: Float = 0.1
-    grad_clip: Float = 1.0
-    eval_every: Int | None = None  # default: steps // 4 (so at least 3 evals + the last)
-    eval_tokens: Int = 16_384  # per validation set and evaluation
-    seed: Int = 0
+    steps: Steps = 200  # optimizer steps of one run
+    batch_size: Annotated[Int, Range(1, 65_536)] = 16  # sequences per step
+    # AdamW's peak learning rate
+    lr: Annotated[Float, Range(1e-8, 10, why="smaller trains nothing")] = 3e-3
+    # linear warmup, then cosine decay
+    warmup_steps: Annotated[Int, Range(0, MAX_STEPS, why="below training.steps")] = 20
+    min_lr_ratio: Annotated[Float, Range(0, 1)] = 0.1  # cosine decays to lr * min_lr_ratio
+    weight_decay: Annotated[Float, Range(0, 100)] = 0.1  # AdamW's
+    # the gradient norm's clip
+    grad_clip: Annotated[Float, Range(1e-4, 1e6, why="a clip at or near 0 stops training; "
+                                      "0 or below is no setting")] = 1.0
+    # default: steps // 4 (so at least 3 evals + the last)
+    eval_every: Annotated[Int, Range(1, MAX_STEPS, why="at most 10,000 evaluations a run")] \
+        | None = None
+    # per validation set and evaluation
+    eval_tokens: Annotated[Int, Range(1, 1_000_000_000)] = 16_384
+    seed: Seed = 0
     # continual pretraining: start from this checkpoint (a save_pretrained folder, e.g. a
     # run's checkpoint from save_checkpoint) instead of a random initialisation
     init_from: Str | None = None
@@ -310,7 +403,7 @@ class TrainingConfig(Section):
     # loss without the whole batch's logits (auto: fused on CUDA when liger-kernel is
     # installed, else chunked; plain holds every logit); torch.compile of the step (auto:
     # on for CUDA; a compilation that fails falls back to eager with a notice).
-    micro_batch_size: IntOrAuto = "auto"
+    micro_batch_size: Annotated[IntOrAuto, Range(1, 65_536, why="divides batch_size")] = "auto"
     loss: Str = "auto"  # auto | fused | chunked | plain (LOSSES)
     compile: AutoBool = "auto"
 
@@ -340,8 +433,9 @@ class ScaleConfig(ModelOverrides):
     the first that many of the sweep's mixtures at this size (default: all of them).
     """
 
-    name: Str
-    mixtures: Int | None = None
+    name: Str  # the size's name in the tables (not base or confirm)
+    # the first this many of the sweep's mixtures (default: all)
+    mixtures: Annotated[Int, Range(1, MAX_MIXTURES, why="at most mixtures.count")] | None = None
 
 
 @dataclass(kw_only=True)
@@ -354,9 +448,10 @@ class ValidationConfig(ModelOverrides):
     own to compare (``{name: {domain: weight}}``, normalised to sum to 1).
     """
 
-    steps: Int | None = None
-    seeds: Int = 2
-    mixtures: dict[Str, dict[Str, Float]] = field(default_factory=dict)
+    steps: LongerSteps | None = None  # default: training.steps
+    seeds: Annotated[Int, Range(1, 100)] = 2  # each mixture trained with this many seeds
+    # mixtures of your own to compare: {name: {domain: weight}}
+    mixtures: dict[Str, dict[Str, Weight]] = field(default_factory=dict)
     storage: Str | None = None  # default: <compute.storage>/validate
 
 
@@ -373,12 +468,16 @@ class ConfirmConfig(ModelOverrides):
     (at the proxy scale) joining the fit. ``rounds: 0`` proposes the fit's best unconfirmed.
     """
 
-    rounds: Int = 1
-    candidates: Int = 3
-    observed: Int = 2
-    seeds: Int = 3
-    steps: Int | None = None
-    min_distance: Float = 0.05
+    rounds: Annotated[Int, Range(0, 100)] = 1  # 0: propose the fit's best unconfirmed
+    # the fit's best distinct mixtures
+    candidates: Annotated[Int, Range(0, 20, why="each is trained confirm.seeds times")] = 3
+    # the best mixtures the sweep trained
+    observed: Annotated[Int, Range(0, 20, why="each is trained confirm.seeds times")] = 2
+    # new seeds for each
+    seeds: Annotated[Int, Range(2, 20, why="the noise of a mean needs two seeds")] = 3
+    steps: LongerSteps | None = None  # default: training.steps
+    # total variation
+    min_distance: Annotated[Float, Range(0, 1, high_open=True)] = 0.05
 
     def changes_scale(self) -> bool:
         """Whether the confirmation trains another size or length than the proxies."""
@@ -400,47 +499,60 @@ class MixturesConfig(Section):
     section's bounds, where the proposal may land.
     """
 
-    count: Int = 48
+    count: Count = 48  # mixtures, each a proxy run
     method: Str = "dirichlet"  # or "uniform", or "per_domain": one proxy per domain (MixMin)
-    temperature: Float = 0.5  # prior ** temperature, renormalised
-    min_strength: Float = 0.1
-    max_strength: Float = 5.0
-    num_strengths: Int = 15
-    max_epochs: Float = 15.0  # repetition cap: w_i * tokens_per_run <= max_epochs * tokens_i
-    min_weight: Float = 2e-4  # smaller weights are set to 0
-    seed: Int = 0
+    # prior ** temperature, renormalised
+    temperature: Annotated[Float, Range(0, 100, low_open=True)] = 0.5
+    # Dirichlet strengths (concentrations) drawn from
+    min_strength: Annotated[Float, Range(0.001, 10_000)] = 0.1
+    max_strength: Annotated[Float, Range(0.001, 10_000)] = 5.0
+    num_strengths: Annotated[Int, Range(1, 1000)] = 15  # strengths between the two
+    # repetition cap: w_i * tokens_per_run <= max_epochs * tokens_i
+    max_epochs: Annotated[Float, Range(1e-6, 1e6)] = 15.0
+    # smaller weights are set to 0
+    min_weight: Annotated[Float, Range(0, 1, high_open=True, why="below 1 / domains")] = 2e-4
+    seed: Seed = 0
     # run-to-run noise: the first `repeats` mixtures are trained again with
     # `repeat_seeds` other seeds, so fits can tell real differences from noise
-    repeats: Int = 0
-    repeat_seeds: Int = 2
+    repeats: Annotated[Int, Range(0, MAX_MIXTURES, why="at most mixtures.count")] = 0
+    repeat_seeds: Annotated[Int, Range(1, 100)] = 2  # other seeds of each repeated mixture
     strategy: Str = "random"  # random | bayesopt | design
-    initial_runs: Int | None = None  # runs before the GP takes over; default max(8, count // 4)
-    exploration: Float = 1.0  # the GP's lower confidence bound: mean - exploration * std
+    # runs before the GP takes over; default max(8, count // 4)
+    initial_runs: Annotated[Int, Range(1, MAX_MIXTURES, why="at most mixtures.count")] \
+        | None = None
+    # the GP's lower confidence bound: mean - exploration * std
+    exploration: Annotated[Float, Range(0, 100)] = 1.0
     # adaptive strategies: null suggests each mixture as a trial slot frees (the slots stay
     # busy; the mixtures depend on the order results arrive); a number suggests the
     # initial runs, then batches of this many, each once every run before it is in:
     # the same config gives the same mixtures on any cluster (raymix/sweep/strategy.py)
-    batch_size: Int | None = None
+    batch_size: Annotated[Int, Range(1, MAX_MIXTURES, why="at most mixtures.count")] \
+        | None = None
 
 
 @dataclass
 class ComputeConfig(Section):
-    storage: Str = "runs/sweep"
-    cpus_per_trial: Float = 1.0
-    gpus_per_trial: Float = 0.0  # fractional: 0.25 packs 4 proxies per GPU
-    max_concurrent: Int | None = None  # default: as many as the cluster fits
-    max_retries: Int = 2
+    storage: Str = "runs/sweep"  # the sweep directory: a folder or s3://, gs://...
+    # CPUs each trial asks Ray for
+    cpus_per_trial: Annotated[Float, Range(0.01, 1024, why="Ray's granularity is 0.0001; "
+                                           "a node has at most about 1,000")] = 1.0
+    # fractional: 0.25 packs 4 proxies per GPU
+    gpus_per_trial: Annotated[Float, Range(0, 8, why="a node's GPUs at most; a fraction <= 1 "
+                                           "or a whole number")] = 0.0
+    # default: as many as the cluster fits
+    max_concurrent: Annotated[Int, Range(1, 100_000)] | None = None
+    max_retries: Annotated[Int, Range(0, 100)] = 2  # of a failed trial
     address: Str | None = None  # Ray address; None starts (or joins) a local cluster
-    num_cpus: Int | None = None  # for a local cluster only
+    num_cpus: Annotated[Int, Range(1, 100_000)] | None = None  # for a local cluster only
     # the memory a trial gets, checked against every proxy size before anything starts
     # (raymix/training/memory.py): one GPU's memory (GiB; a trial gets gpus_per_trial of
     # it), or for CPU trials the RAM each may use (GiB; also asked of Ray for placement)
-    gpu_memory_gb: Float | None = None
-    memory_per_trial_gb: Float | None = None
+    gpu_memory_gb: Annotated[Float, Range(0.01, 10_000)] | None = None
+    memory_per_trial_gb: Annotated[Float, Range(0.01, 100_000)] | None = None
     # proxies one trial trains together as one stacked model (raymix/training/group.py):
     # a number, or auto (as many as the trial's memory holds, at most 128 on a GPU and 8
     # on CPUs, and no more than keeps every trial slot busy)
-    models_per_trial: IntOrAuto = 1
+    models_per_trial: Annotated[IntOrAuto, Range(1, MAX_MODELS_PER_TRIAL)] = 1
 
 
 # ----------------------------------------------------------------------------- fit and proposal
@@ -450,19 +562,24 @@ class ComputeConfig(Section):
 class FitConfig(Section):
     """Which regressors are cross-validated; the best (or their ensemble) is used."""
 
+    # cross-validated; the best (or an ensemble) is used
     regressors: list[Str] = field(
         default_factory=lambda: ["ridge", "loglinear", "lightgbm", "mixing_law", "gp"])
     ensemble: Bool = True  # average the best few when that cross-validates better
-    cv_folds: Int = 5
-    seed: Int = 0
+    # of the cross-validation
+    cv_folds: Annotated[Int, Range(2, 100, why="at most the runs of the sweep's first fit")] = 5
+    seed: Seed = 0
     # the target scale {params: non-embedding parameters, tokens: training tokens}: when
     # set, losses are first extrapolated there by the nested step and size laws
-    at: dict[Str, Float] = field(default_factory=dict)
+    at: dict[Str, Annotated[Float, Range(1, MAX_TOKENS,
+                                         why="params <= 1e15, tokens <= 1e16")]] = \
+        field(default_factory=dict)
     # law, share_exponents and checkpoints left auto are chosen by a backtest at the ratio
     # of extrapolation asked for (raymix.scaling.backtest); explicit values skip it
     checkpoints: Str = "auto"  # step-law points: auto, every evaluation, or each run's "final"
     share_exponents: AutoBool = "auto"  # one step exponent per size, one size exponent overall
-    min_tokens: Float | None = None  # step laws skip earlier checkpoints (the warm-up)
+    # step laws skip earlier checkpoints (the warm-up)
+    min_tokens: Annotated[Float, Range(1, MAX_TOKENS)] | None = None
     law: Str = "auto"  # auto | nested | joint (see SCALING_LAWS)
 
 
@@ -487,26 +604,35 @@ class SearchConfig(Section):
     sets them (:func:`raymix.config.parse.parse_config`).
     """
 
-    method: Str = "auto"
-    candidates: Int = 100_000
-    top_k: Int = 100
-    trials: Int = 400  # TPE's cost grows with the trials: 1000 on 17 domains take ~30 s
-    restarts: Int = 32
-    target_tokens: Int | None = None  # token budget of the target run (repetition cap)
-    max_epochs: Float = 4.0
-    min_weight: dict[Str, Float] = field(default_factory=dict)
-    max_weight: dict[Str, Float] = field(default_factory=dict)
-    fixed_weight: dict[Str, Float] = field(default_factory=dict)
-    available_tokens: dict[Str, Float] = field(default_factory=dict)
-    prior: dict[Str, Float] = field(default_factory=dict)
-    kl_weight: Float = 0.0
-    seed: Int = 0
-    pessimism: Float = 1.0  # method pessimistic: minimise mean + pessimism * std
+    method: Str = "auto"  # auto: exact where the regressor has gradients, else simulate
+    # simulate: draws inside the bounds, the top_k best averaged
+    candidates: Annotated[Int, Range(1, MAX_CANDIDATES)] = 100_000
+    top_k: Annotated[Int, Range(1, MAX_CANDIDATES, why="at most candidates")] = 100
+    # TPE's cost grows with the trials: 1000 on 17 domains take ~30 s
+    trials: Annotated[Int, Range(1, 10_000, why="TPE's cost grows faster than the trials")] = 400
+    restarts: Annotated[Int, Range(1, 10_000)] = 32  # exact: starts of the optimisation
+    # token budget of the target run (repetition cap)
+    target_tokens: Annotated[Int, Range(1, MAX_TOKENS)] | None = None
+    # with target_tokens: no domain repeated more often in the target run
+    max_epochs: Annotated[Float, Range(1e-6, 1e6)] = 4.0
+    min_weight: dict[Str, Share] = field(default_factory=dict)  # per domain
+    max_weight: dict[Str, Share] = field(default_factory=dict)  # per domain
+    fixed_weight: dict[Str, Share] = field(default_factory=dict)  # per domain
+    # each domain's tokens for the repetition cap (default: the sweep's data)
+    available_tokens: dict[Str, Tokens] = field(default_factory=dict)
+    # the KL term's prior (default: token shares)
+    prior: dict[Str, Weight] = field(default_factory=dict)
+    # adds kl_weight * KL(w || prior) to the objective
+    kl_weight: Annotated[Float, Range(0, 1e6)] = 0.0
+    seed: Seed = 0
+    # method pessimistic: minimise mean + pessimism * std
+    pessimism: Annotated[Float, Range(0, 100)] = 1.0
     # the proposal's uncertainty: `bootstrap` refits of the chosen regressor on resampled
     # runs give a 90% interval, P(beats each baseline) and the weights' spread
     # (raymix/proposal/uncertainty.py); false skips it
     uncertainty: Bool = True
-    bootstrap: Int = 100
+    # refits of the bootstrap
+    bootstrap: Annotated[Int, Range(2, 10_000, why="to skip it set uncertainty: false")] = 100
 
 
 # ----------------------------------------------------------------------------- tracking
@@ -521,7 +647,7 @@ class MlflowConfig(Section):
     keeps no file store, so a ``file:`` URI or a bare folder is refused.
     """
 
-    tracking_uri: Str
+    tracking_uri: Str  # an MLflow server or a database (sqlite:///...)
     experiment: Str | None = None  # default: the sweep's name
 
 
@@ -529,7 +655,7 @@ class MlflowConfig(Section):
 class WandbConfig(Section):
     """Log to Weights & Biases: one W&B run per proxy run (grouped by the sweep's name)."""
 
-    project: Str
+    project: Str  # the W&B project
     entity: Str | None = None  # default: your W&B default entity
     mode: Str | None = None  # online | offline | disabled (default: WANDB_MODE, else online)
     dir: Str | None = None  # where W&B writes its files (default: compute.storage)
@@ -559,7 +685,7 @@ class TrackingConfig(Section):
 
 @dataclass
 class SweepConfig(Section):
-    name: Str
+    name: Str  # the sweep's name (its runs, trackers and Ray actors carry it)
     data: DataConfig
     target: TargetConfig
     model: ModelConfig = field(default_factory=ModelConfig)

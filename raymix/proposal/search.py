@@ -26,11 +26,12 @@ minimised over the mixtures that meet a :class:`~raymix.mixtures.Constraints` bo
 ``pessimistic``
     For regressors with a predictive standard deviation (``gp``): the candidate with the
     lowest upper confidence bound ``mean + pessimism * std`` among ``candidates`` draws
-    in the bounds, every observed run, and draws around the best runs. It proposes where
-    the model is sure the loss is low rather than where it extrapolates: on RegMix's
-    response surface the plain argmin of a GP fitted to 32 adaptively chosen runs landed
-    as far off as 5.47 (optimum 5.12), the bound's worst seed at 5.22
-    (bench/bench_strategy_surface.py). The default proposal rule of adaptive sweeps.
+    in the bounds, every observed run (the best :data:`RUN_CANDIDATES` of a bigger table),
+    and draws around the best runs. It proposes where the model is sure the loss is low
+    rather than where it extrapolates: on RegMix's response surface the plain argmin of
+    a GP fitted to 32 adaptively chosen runs landed as far off as 5.47 (optimum 5.12),
+    the bound's worst seed at 5.22 (bench/bench_strategy_surface.py). The default
+    proposal rule of adaptive sweeps.
 ``auto``
     ``exact`` when the regressor has gradients, else ``simulate``.
 
@@ -66,6 +67,9 @@ PREDICT_CHUNK = 65_536  # candidates drawn and predicted at a time: ~9 MB for 17
 START_POOL = 20_000  # candidates drawn to pick the exact method's best starts from
 MAX_ITERATIONS = 500  # SLSQP iterations per start; smooth laws converge in 10-50
 LOG_FLOOR = 1e-12  # KL's gradient log(w / p) + 1 is -inf at w = 0: evaluate it here
+# pessimistic: at most this many observed runs, those of lowest loss, join its candidates;
+# a GP's predictive std at each costs runs-it-conditions-on^2, minutes for a million runs
+RUN_CANDIDATES = 10_000
 NO_STD = ("search.method: pessimistic needs a regressor with a predictive standard deviation; "
           "set fit.regressors: [gp], or use another search.method")
 NO_GRADIENT = ("method exact needs a differentiable regressor (ridge, loglinear, mixing_law, "
@@ -415,6 +419,9 @@ def _pessimistic(model, constraints: Constraints, search: SearchConfig, runs=Non
     k = len(constraints.domains)
     X, y = runs if runs is not None else (np.empty((0, k)), np.empty(0))
     X, y = np.asarray(X, dtype=float).reshape(-1, k), np.asarray(y, dtype=float)
+    if len(y) > RUN_CANDIDATES:  # a big table: its best runs are the ones that can win
+        best_runs = np.sort(np.argsort(y, kind="stable")[:RUN_CANDIDATES])
+        X, y = X[best_runs], y[best_runs]
     pool = np.vstack([constraints.project(X),
                       candidates_near_runs(search.candidates, constraints, X, y, rng)])
     best = (np.inf, None, 0.0, 0.0)  # bound, mixture, mean, std

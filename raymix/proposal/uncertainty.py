@@ -21,6 +21,11 @@ Application*, 1997, section 3.8), so repeats are never split into "different" po
 
 Only the chosen regressor (or ensemble) is refitted, not the cross-validated choice
 among regressors: the interval is conditional on that choice (docs/DECISIONS.md).
+
+A table of more than :data:`MAX_RUNS` runs is bootstrapped from a seeded draw of that
+many (with a note): each refit then costs what a fit of that many runs costs. The spread
+is then that of a fit on fewer runs than the table holds: wider, so the interval and
+P(beats) err on the cautious side.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from raymix.mixtures import Constraints
 from raymix.proposal.search import resolve_method, search_mixture
 from raymix.regression import Ensemble, FitResult, SimplexGP
 from raymix.regression.noise import mixture_groups
+from raymix.regression.subsample import draw_rows, note_subsample
 
 LEVEL = 0.9  # the intervals' coverage
 MIN_REFITS = 2
@@ -49,6 +55,11 @@ REFIT_RESTARTS = 4  # ... and SLSQP starts (the proposal's search: 100,000 and 3
 # averages) one of them and there are more runs than given here
 EXPENSIVE = {"mixing_law": 0, "implicit_law": 0, "gp": 128}
 EXPENSIVE_REFITS = 25
+# The bootstrap resamples at most this many runs, a seeded draw beyond (with a note): 100
+# refits of a million runs would take hours (a LightGBM fit takes 20 s there, half a
+# second at 20,000), and 20,000 runs pin a regressor down far tighter than any proxy
+# sweep needs to tell its proposal from the baselines.
+MAX_RUNS = 20_000
 
 
 @dataclass
@@ -86,7 +97,8 @@ class ProposalUncertainty:
     search : dict
         The refits' search: method and budget.
     note : str or None
-        Why fewer refits were made than asked for.
+        Why fewer refits were made than asked for, or fewer runs resampled (a table of
+        more than :data:`MAX_RUNS`).
     predictions : ndarray of shape (refits, 1 + baselines)
         Each refit's prediction of the proposal, then each baseline (not in ``to_dict``).
     optima : ndarray of shape (refits, k)
@@ -138,7 +150,10 @@ class ProposalUncertainty:
 def resample(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Row indices of one bootstrap resample: mixtures drawn with replacement, then the
     runs (seeds) of each drawn mixture drawn with replacement, as many as it has."""
-    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    _, group = np.unique(groups, return_inverse=True)
+    # each mixture's rows in ascending order, by one sort (not one scan per mixture)
+    order = np.argsort(group.reshape(-1), kind="stable")
+    members = np.split(order, np.cumsum(np.bincount(group.reshape(-1)))[:-1])
     drawn = rng.integers(len(members), size=len(members))
     return np.concatenate([rng.choice(members[g], size=len(members[g])) for g in drawn])
 
@@ -253,6 +268,14 @@ def bootstrap_uncertainty(fitted: FitResult, constraints: Constraints, search: S
     """
     refits, note = refits_for(fitted, check_refits(refits, field_name))
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+    n_runs = len(y)
+    drawn = draw_rows(n_runs, MAX_RUNS, seed=search.seed)
+    if drawn is not None:
+        X, y = X[drawn], y[drawn]
+        why = "each refit costs a fit; its spread is then wider than the whole table's"
+        note_subsample("the bootstrap", MAX_RUNS, why, verb="resamples")
+        note = "; ".join(filter(None, [note, f"resampled a seeded draw of {MAX_RUNS:,} "
+                                              f"of the {n_runs:,} runs ({why})"]))
     cheap = refit_search(search, method, fitted.estimator, len(constraints.domains))
     models, optima = [], []
     for model, _ in bootstrap_refits(fitted.estimator, X, y, refits, seed=search.seed):

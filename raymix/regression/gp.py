@@ -7,10 +7,17 @@ from scipy import linalg, optimize
 from sklearn.base import BaseEstimator, RegressorMixin
 from threadpoolctl import threadpool_limits
 
+from raymix.regression.subsample import subsample
+
 SQRT5 = np.sqrt(5.0)
 SCREEN_ITER = 10  # L-BFGS-B iterations that each GP start gets before the best is finished
 SMALL_GP = 2000  # up to this many runs the GP fits with one BLAS thread
 THETA_RUNS = 512  # the likelihood search sees at most this many runs (see SimplexGP)
+# The whole fit uses at most this many runs, a seeded draw beyond (with a note): the
+# posterior is a runs x runs matrix factorised once, so 2,000 runs take 32 MB and a
+# second, where the 1.35M runs of a big table asked for terabytes. A smooth surface over
+# a few dozen domains is pinned down long before 2,000 runs.
+MAX_RUNS = 2_000
 
 
 def _distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -79,7 +86,11 @@ class SimplexGP(RegressorMixin, BaseEstimator):
     the search sees a random ``theta_runs`` of them (seeded), and the posterior then
     conditions on all of them with one factorisation: at 1,500 runs a fit takes seconds
     instead of a minute and a half, and hyperparameters (a handful of numbers) are
-    estimated about as well from 512 runs as from all (docs/DECISIONS.md).
+    estimated about as well from 512 runs as from all (docs/DECISIONS.md). Beyond
+    ``max_runs`` runs (:data:`MAX_RUNS`, 2,000) the whole fit, posterior included, uses a
+    seeded draw of ``max_runs`` of them and says so in a
+    :class:`~raymix.regression.subsample.BigTableNotice`: the posterior's memory grows
+    as runs^2 and its time as runs^3.
 
     The model is scikit-learn's ``GaussianProcessRegressor(ConstantKernel() *
     Matern(nu=2.5) + WhiteKernel(), normalize_y=True)`` on ``sqrt(w)``, fitted several
@@ -103,6 +114,9 @@ class SimplexGP(RegressorMixin, BaseEstimator):
     theta_runs : int, default=512
         The most runs the likelihood search sees; more are subsampled for it (not for
         the posterior).
+    max_runs : int, optional
+        The most runs the fit uses at all (default :data:`MAX_RUNS`, 2,000); more are
+        subsampled (seeded by ``seed``), with a note.
 
     Attributes
     ----------
@@ -119,13 +133,15 @@ class SimplexGP(RegressorMixin, BaseEstimator):
     BOUNDS = ((1e-3, 1e3), (1e-2, 1e3), (1e-6, 1.0))
 
     def __init__(self, n_restarts: int = 2, max_iter: int = 50, seed: int = 0,
-                 chunk_size: int = 8192, theta=None, theta_runs: int = THETA_RUNS):
+                 chunk_size: int = 8192, theta=None, theta_runs: int = THETA_RUNS,
+                 max_runs: int | None = None):
         self.n_restarts = n_restarts
         self.max_iter = max_iter
         self.seed = seed
         self.chunk_size = chunk_size
         self.theta = theta
         self.theta_runs = theta_runs
+        self.max_runs = max_runs
 
     @staticmethod
     def _inputs(X) -> np.ndarray:
@@ -145,8 +161,12 @@ class SimplexGP(RegressorMixin, BaseEstimator):
                                  method="L-BFGS-B", bounds=bounds, options={"maxiter": max_iter})
 
     def fit(self, X, y):
-        """Fit the hyperparameters and the posterior to mixtures ``X`` and loss ``y``."""
-        Z, y = self._inputs(X), np.asarray(y, dtype=float)
+        """Fit the hyperparameters and the posterior to mixtures ``X`` and loss ``y``
+        (a seeded draw of ``max_runs`` of them when there are more)."""
+        limit = MAX_RUNS if self.max_runs is None else self.max_runs
+        Z, y = subsample(self._inputs(X), np.asarray(y, dtype=float), limit, self.seed,
+                         what="gp",
+                         why="its memory grows as runs^2 and its time as runs^3")
         k = Z.shape[1]
         self.y_mean_, self.y_scale_ = float(y.mean()), float(y.std()) or 1.0
         t = (y - self.y_mean_) / self.y_scale_

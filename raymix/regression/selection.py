@@ -18,10 +18,22 @@ runs allow (RegMix's 1M train -> test runs; Data Mixing Laws' 70M -> 410M runs,
 ``bench/bench_ranking_transfer.py``) the pooled Spearman over two shuffles chose best
 on average; the within-fold mean was no better than the pooled one.
 ``make_regressor("auto")`` wraps that in one estimator (:class:`AutoRegressor`).
+
+Big tables: each fold fits on at most :data:`CV_MAX_TRAIN_RUNS` of its training runs (a
+seeded draw) and still predicts every run it holds out, so the scores cover every run
+and a million-run table cross-validates in about the time of 50,000; the chosen
+regressor is refitted on all runs (each regressor bounds its own fit: the GP and the
+mixing laws fit on a seeded draw beyond their ``MAX_RUNS``). A choice among several
+regressors leaves the GP out of a table of more than :data:`AUTO_MAX_RUNS` runs. Only the
+refit's notes reach the user: the candidates' notes during cross-validation are about
+models that are thrown away.
 """
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,11 +45,22 @@ from sklearn.utils.metaestimators import available_if
 
 from raymix.errors import UserError
 from raymix.regression.registry import AUTO_CANDIDATES, ESTIMATORS, REGRESSORS
+from raymix.regression.subsample import BigTableNotice, draw_rows, note_subsample
 
 MIN_TRAIN_RUNS = 3  # per cross-validation training fold
 AUTO = "auto"
 CRITERIA = ("spearman", "fold_spearman")  # what fit_auto ranks candidates by
 SHUFFLE_TWICE_BELOW = 256  # runs; fewer: fit_auto averages 2 CV shuffles (cv_shuffles)
+# A fold fits on at most this many of its training runs (a seeded draw beyond, with a
+# note) and predicts all the runs it holds out. LightGBM fits 50,000 runs in about half a
+# second and the log-linear law in two, so the 5 folds of 6 candidates on a million runs
+# take a minute or two instead of half an hour; ranks are stable long before 50,000 runs.
+CV_MAX_TRAIN_RUNS = 50_000
+# A choice among several regressors leaves each of these out of a table of more runs
+# (with a note). The GP fits 2,000 runs at most, and predicting each held-out run costs
+# 2,000 kernel terms: on a million runs that was three quarters of auto's time, for a
+# model fitted on 0.2% of them. Named alone, it is still fitted (on its seeded draw).
+AUTO_MAX_RUNS = {"gp": 100_000}
 
 
 def make_regressor(name: str, seed: int = 0) -> RegressorMixin:
@@ -63,8 +86,10 @@ def make_regressor(name: str, seed: int = 0) -> RegressorMixin:
           not among the default candidates: below about 40 runs it cannot split and
           predicts a constant.
         - ``mixing_law``, ``implicit_law``: :class:`raymix.regression.MixingLaw`,
-          :class:`raymix.regression.ImplicitMixingLaw` with 5 implicit domains.
-        - ``gp``: :class:`SimplexGP`.
+          :class:`raymix.regression.ImplicitMixingLaw` with 5 implicit domains; beyond
+          20,000 and 2,000 runs they fit on a seeded draw of that many, with a note.
+        - ``gp``: :class:`SimplexGP`; beyond 2,000 runs it fits on a seeded draw of
+          2,000, with a note.
         - ``auto``: :class:`AutoRegressor` over all of the above but ``lightgbm_regmix``
           (:data:`AUTO_CANDIDATES`).
     seed : int, default=0
@@ -229,6 +254,11 @@ def cross_validate(name: str, X, y, *, folds: int = 5, seed: int = 0) -> CVResul
     Returns
     -------
     CVResult
+
+    Notes
+    -----
+    A fold with more than :data:`CV_MAX_TRAIN_RUNS` training runs fits on a seeded draw
+    of that many (with a note) and predicts every run it holds out.
     """
     X, y = check_training_data(X, y, folds)
     make_regressor(name, seed)  # an unknown name fails before any fitting
@@ -236,6 +266,12 @@ def cross_validate(name: str, X, y, *, folds: int = 5, seed: int = 0) -> CVResul
     fold = np.empty(len(y), dtype=int)
     splits = KFold(n_splits=folds, shuffle=True, random_state=seed).split(X)
     for i, (train, test) in enumerate(splits):
+        drawn = draw_rows(len(train), CV_MAX_TRAIN_RUNS, seed=seed + i)
+        if drawn is not None:
+            note_subsample("each cross-validation fold", CV_MAX_TRAIN_RUNS,
+                           "it still predicts all the runs it holds out; the chosen "
+                           "regressor is refitted on all runs")
+            train = train[drawn]
         model = make_regressor(name, seed).fit(X[train], y[train])
         predictions[test] = model.predict(X[test])
         fold[test] = i
@@ -392,6 +428,34 @@ def choose(shuffled: list[list[CVResult]], y, *, criterion: str = "spearman",
     return chosen, results, members
 
 
+def affordable(names: list[str], n_runs: int) -> list[str]:
+    """The candidates a choice among ``names`` makes on ``n_runs`` runs: all of them, less
+    those a table that big leaves out (:data:`AUTO_MAX_RUNS`, with a note). A single name,
+    or a list that would be left empty, is kept as it is: the user asked for it."""
+    out = [name for name in names if n_runs > AUTO_MAX_RUNS.get(name, n_runs)]
+    kept = [name for name in names if name not in out]
+    if len(names) < 2 or not out or not kept:
+        return names
+    for name in dict.fromkeys(out):
+        warnings.warn(BigTableNotice(
+            f"the choice of regressor leaves {name} out of tables of more than "
+            f"{AUTO_MAX_RUNS[name]:,} runs (it would fit a seeded draw of them, and predicting "
+            f"every held-out run costs most of the fit's time); name it alone to use it"),
+            stacklevel=3)
+    return kept
+
+
+@contextlib.contextmanager
+def _only_cv_notes() -> Iterator[None]:
+    """Drop the notes of the candidates' own fits ("gp fits on a seeded draw ..."): those
+    models are thrown away, the chosen one's notes come from its refit. Cross-validation's
+    own note is kept."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=f"({'|'.join(ESTIMATORS)}) ",
+                                category=BigTableNotice)
+        yield
+
+
 def cv_shuffles(n_runs: int) -> int:
     """How many CV shuffles :func:`fit_auto` averages by default: 2 below
     :data:`SHUFFLE_TWICE_BELOW` runs, else 1."""
@@ -410,7 +474,9 @@ def fit_auto(X, y, names=AUTO_CANDIDATES, folds: int = 5, seed: int = 0, ensembl
     y : array-like of shape (n,)
         Target loss of each run.
     names : sequence of str, default=AUTO_CANDIDATES
-        Candidate regressors (not ``auto``).
+        Candidate regressors (not ``auto``). Of two or more, those that a table of this
+        many runs leaves out (:data:`AUTO_MAX_RUNS`: the GP beyond 100,000) are dropped,
+        with a note.
     folds : int, default=5
         Cross-validation folds.
     seed : int, default=0
@@ -447,14 +513,16 @@ def fit_auto(X, y, names=AUTO_CANDIDATES, folds: int = 5, seed: int = 0, ensembl
                         field="regressors")
     check_criterion(criterion)
     X, y = check_training_data(X, y, folds)
+    names = affordable(names, len(y))
     shuffles = cv_shuffles(len(y)) if shuffles is None else shuffles
     if shuffles < 1:
         raise UserError(f"must be at least 1 (got {shuffles})", field="shuffles")
     singles = []  # per candidate, its result on each shuffle
     for name in names:
         try:
-            singles.append([cross_validate(name, X, y, folds=folds, seed=seed + s)
-                            for s in range(shuffles)])
+            with _only_cv_notes():
+                singles.append([cross_validate(name, X, y, folds=folds, seed=seed + s)
+                                for s in range(shuffles)])
         except UserError as exc:
             if exc.field == "regressors":  # an unknown name is the user's to fix, not to skip
                 raise

@@ -59,8 +59,12 @@ from raymix.config import (
     TokenizerConfig,
     TrainingConfig,
 )
+from raymix.config.schema import MAX_TOKENS
 from raymix.data.tasks import read_tasks
 from raymix.errors import ConfigError, UserError
+from raymix.files import input_problem
+from raymix.mixtures import build_constraints
+from raymix.regression.selection import check_training_data
 from raymix.runs import SCALE_COLUMN, SEED_COLUMN
 from raymix.sweep.plan import adaptive_plan
 from raymix.sweep.strategy import Suggestion
@@ -182,6 +186,11 @@ def read_measurements(path: str | Path, vocab_size: int = BENCH_VOCAB) -> list[M
         Naming ``throughput``: the file is missing, not JSON, or holds no measurement.
     """
     path = Path(path)
+    problem = input_problem(path)
+    if problem and problem != "missing":  # a FIFO would block the read
+        raise UserError(f"{path} is {problem}; give a result file of "
+                        "bench/bench_proxy_speed.py or bench/bench_gpu_proxy.py",
+                        field="throughput")
     try:
         data = json.loads(path.read_text())
     except OSError as exc:
@@ -443,11 +452,24 @@ class CostPreview:
     refusal: ConfigError | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The preview as JSON data (``raymix plan --json``)."""
+        """The preview as JSON data (``raymix plan --json``): every number finite, an
+        infinite or undefined one (a time no rate gives) is None, so the JSON is JSON."""
         out = dataclasses.asdict(dataclasses.replace(self, refusal=None))
         r = self.refusal
         out["refusal"] = None if r is None else {"field": r.field, "problem": r.problem}
-        return out
+        return _finite(out)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite replaced by None (JSON has no
+    Infinity or NaN), in nested dicts and lists."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def cost_preview(cfg: SweepConfig, *, throughput: str | Path | None = None) -> CostPreview:
@@ -501,6 +523,9 @@ def cost_preview(cfg: SweepConfig, *, throughput: str | Path | None = None) -> C
     refusal = None
     try:
         check_memory(cfg)  # what the sweep (and raymix validate) refuses first
+        # what it would refuse only after training
+        check_sweep_end(cfg, runs=sum(g.runs for g in groups
+                                      if g.command == SWEEP and g.phase == 1))
     except ConfigError as exc:
         refusal = exc
     used = {p.rate_from for p in proxies.values() if p.rate is not None}
@@ -513,6 +538,58 @@ def cost_preview(cfg: SweepConfig, *, throughput: str | Path | None = None) -> C
                        trial=trial, proxies=list(proxies.values()), groups=groups,
                        commands=commands, rate=rate,
                        notes=_notes(cfg, proxies, commands, measurements), refusal=refusal)
+
+
+# ----------------------------------------------------------------------------- the sweep's end
+
+
+def check_sweep_end(cfg: SweepConfig, runs: int | None = None) -> None:
+    """Refuse, before anything starts, what the sweep's end would refuse after training.
+
+    The end of a sweep fits the runs and searches the constraints' box. From the config
+    alone this checks, with the functions the end itself calls:
+
+    - ``fit.cv_folds`` against the runs of the sweep's first fit (its planned runs:
+      mixtures, repeats, scales; :func:`raymix.regression.selection.check_training_data`);
+    - the search's box (:func:`raymix.mixtures.build_constraints`): with
+      ``search.target_tokens``, the repetition cap must leave a mixture. The sweep's
+      token counts are known once its data is prepared, so each domain is taken to hold
+      the most it may (``search.available_tokens``, else its ``max_tokens``, else
+      :data:`~raymix.config.schema.MAX_TOKENS`): a box empty even then is empty.
+
+    Parameters
+    ----------
+    cfg : SweepConfig
+    runs : int, optional
+        The runs of the sweep's plan, where already counted (default: counted here).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``fit.cv_folds``, or the search field that leaves no mixture.
+    """
+    if cfg.mixtures.method == "per_domain":  # MixMin: no fit, no search box
+        return
+    runs = len(_plan(cfg)) if runs is None else runs
+    try:
+        check_training_data(np.zeros((runs, 1)), np.arange(runs, dtype=float),
+                            cfg.fit.cv_folds)
+    except UserError as exc:
+        raise ConfigError("fit.cv_folds", f"{exc.problem} (the {runs:,} runs the sweep plans "
+                          "are its first fit's)") from None
+    tokens = _most_tokens(cfg)
+    try:
+        build_constraints(cfg.domain_names, cfg.search, available_tokens=tokens)
+    except ConfigError as exc:
+        if cfg.search.available_tokens:  # the counts the box is made with: exact
+            raise
+        raise ConfigError(exc.field, f"no mixture even with every domain's most tokens "
+                          f"(max_tokens, else {MAX_TOKENS:.0e}): {exc.problem}") from None
+
+
+def _most_tokens(cfg: SweepConfig) -> dict[str, float]:
+    """Each domain's most training tokens: its ``max_tokens``, else the schema's cap."""
+    return {d.name: float(d.max_tokens or MAX_TOKENS) for d in cfg.data.domains}
 
 
 def _sizes(cfg: SweepConfig) -> dict[str, tuple[str, ModelConfig, TrainingConfig]]:

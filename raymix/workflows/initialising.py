@@ -37,7 +37,7 @@ import yaml
 
 from raymix.config import SweepConfig, parse_config
 from raymix.config.checks import NAME_PATTERN, NAME_RULE
-from raymix.config.schema import TOKEN_DTYPES, DataConfig
+from raymix.config.schema import TOKEN_DTYPES, DataConfig, shown
 from raymix.data.shards import (
     TokenSource,
     check_vocabulary,
@@ -302,14 +302,15 @@ def named_sources(sources: list[str], folder: Path) -> list[tuple[str, Path]]:
                             "data; write builtin: and hf: sources into the config by hand (see "
                             "jobs/configs/demo.yaml)", field="sources")
         if name is not None and not NAME_PATTERN.match(name):
-            raise UserError(f"{argument!r}: the domain name {name!r} {NAME_RULE}",
+            raise UserError(f"{shown(argument)}: the domain name {shown(name)} {NAME_RULE}",
                             field="sources")
         name = name if name is not None else default_name(path)
         if name is None:
             raise UserError(f"{argument!r} is a glob; name its domain: NAME={path}",
                             field="sources")
         if not NAME_PATTERN.match(name):
-            raise UserError(f"{argument!r} makes the domain name {name!r}, which {NAME_RULE}; "
+            raise UserError(f"{shown(argument)} makes the domain name {shown(name)}, which "
+                            f"{NAME_RULE}; "
                             f"name it as NAME=PATH", field="sources")
         for other, other_path in named:
             if other == name:
@@ -714,7 +715,7 @@ def _sweep_name(name: str | None, folder: Path) -> str:
     if name is None:
         return folder.name if NAME_PATTERN.match(folder.name) else "sweep"
     if not NAME_PATTERN.match(name):
-        raise UserError(f"{NAME_RULE} (got {name!r})", field="name")
+        raise UserError(f"{NAME_RULE} (got {shown(name)})", field="name")
     return name
 
 
@@ -744,7 +745,8 @@ def _target(target: str | None, target_domains: str | None, named: list[tuple[st
         given, path = split_name(target)
         label = given if given is not None else default_name(path)
         if label is None or not NAME_PATTERN.match(label):
-            raise UserError(f"{target!r} makes the target name {label!r}, which {NAME_RULE}; "
+            raise UserError(f"{shown(target)} makes the target name {shown(label)}, which "
+                            f"{NAME_RULE}; "
                             "name it as NAME=PATH", field="target")
         if label in names:
             raise UserError(f"{target!r} makes the target name {label!r}, a domain's too; "

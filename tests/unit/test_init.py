@@ -136,7 +136,7 @@ def test_when_nothing_fits_the_cheapest_is_written_with_a_warning():
 
 def test_gpu_memory_too_small_for_any_proxy_is_refused():
     with pytest.raises(UserError) as caught:
-        sized(gpus=8, gpu_memory_gb=1e-4)
+        sized(gpus=8, gpu_memory_gb=0.02)
     assert caught.value.field == "gpu_memory_gb"
 
 

@@ -120,7 +120,7 @@ def test_interaction_matrix_stacks_one_law_per_target():
 
 def test_estimators_follow_sklearn_conventions(explicit_fit):
     assert clone(explicit_fit).get_params() == {"restarts": 200, "huber_delta": 0.02, "seed": 0,
-                                                "ridge": 0.1}
+                                                "ridge": 0.1, "max_runs": None}
     assert not hasattr(clone(explicit_fit), "t_")
     X = _mixtures(30, seed=18)
     y = _explicit(X)

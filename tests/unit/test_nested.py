@@ -198,8 +198,8 @@ def test_parse_at(spec, scale):
     ("", r"^at: give the target scale"),
     ("size=1e9", r"'size=1e9' is not params=N or tokens=D"),
     ("params", r"'params' is not params=N"),
-    ("params=-3", r"params must be a positive number .*got '-3'"),
-    ("tokens=lots", r"tokens must be a positive number"),
+    ("params=-3", r"params must be a number above 0 .*got '-3'"),
+    ("tokens=lots", r"tokens must be a number above 0"),
     ("params=1e8,params=2e8", r"params is given twice"),
 ])
 def test_parse_at_errors_name_the_option(spec, message):

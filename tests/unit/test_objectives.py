@@ -146,7 +146,7 @@ def _config(folder, **target) -> dict:
 
 @pytest.mark.parametrize("objectives, field", [
     ({"x": {"ghost": 1.0}}, "target.objectives.x"),
-    ({"x": {"a": -1.0}}, "target.objectives.x"),
+    ({"x": {"a": -1.0}}, "target.objectives.x.a"),
     ({}, "target.objectives"),
 ])
 def test_config_objectives_must_name_recorded_metrics(tmp_path, objectives, field):

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -371,3 +372,180 @@ def test_an_average_over_shuffles_is_scored_shuffle_by_shuffle(law_runs):
     assert average.spearman == pytest.approx(np.mean(by_shuffle))
     with pytest.raises(UserError, match="^shuffles: "):
         fit_auto(X, y, ["ridge"], shuffles=0)
+
+
+# ----------------------------------------------------------------------------- big tables
+# The limits are module constants; each test sets one small so that a table of a few
+# hundred runs is "big" and the test stays fast.
+
+
+def _sizes_seen(monkeypatch, cls) -> list[int]:
+    """How many runs each fit of ``cls`` conditioned on (its ``alpha_``), as fits happen."""
+    sizes, fit = [], cls.fit
+
+    def recording(self, X, y):
+        fitted = fit(self, X, y)
+        sizes.append(len(fitted.alpha_))
+        return fitted
+    monkeypatch.setattr(cls, "fit", recording)
+    return sizes
+
+
+def test_gp_beyond_its_limit_fits_a_seeded_draw_and_says_so(monkeypatch):
+    from raymix.regression import gp, subsample
+
+    monkeypatch.setattr(gp, "MAX_RUNS", 50)
+    X = _mixtures(200, seed=8)
+    y = _law(X, noise=0.005)
+    with pytest.warns(subsample.BigTableNotice, match=r"^gp fits on a seeded draw of 50 runs"):
+        model = make_regressor("gp", seed=3).fit(X, y)
+        again = make_regressor("gp", seed=3).fit(X, y)
+    assert model.alpha_.shape == (50,)  # the posterior holds 50 runs, not 200
+    rows = subsample.draw_rows(200, 50, seed=3)
+    np.testing.assert_allclose(model.Z_ * model.length_scales_, np.sqrt(X[rows]))
+    np.testing.assert_array_equal(again.alpha_, model.alpha_)  # seeded: the same draw
+    test = _mixtures(100, seed=9)
+    assert stats.spearmanr(model.predict(test), _law(test))[0] > 0.9  # still a good fit
+    small = SimplexGP(max_runs=500).fit(X, y)  # under its own limit: every run
+    assert small.alpha_.shape == (200,)
+
+
+def test_auto_on_a_table_beyond_the_gp_limit_never_fits_the_whole_gp(monkeypatch, recwarn):
+    from raymix.regression import gp
+
+    monkeypatch.setattr(gp, "MAX_RUNS", 50)
+    sizes = _sizes_seen(monkeypatch, SimplexGP)
+    X = _mixtures(300, seed=10)  # 300 runs: one CV shuffle, 240 runs to fit in each fold
+    y = _law(X, noise=0.005)
+    model, chosen, _ = fit_auto(X, y, ["ridge", "gp"], ensemble=False)
+    assert len(sizes) >= 5 and max(sizes) == 50  # every fold, and the refit if chosen
+    gp_notes = [w for w in recwarn if str(w.message).startswith("gp fits")]
+    # the candidates' notes are dropped; the refit of a chosen GP makes one
+    assert bool(gp_notes) == (chosen.name == "gp")
+
+
+def test_a_choice_among_regressors_leaves_the_gp_out_of_a_bigger_table(monkeypatch):
+    from raymix.regression import selection, subsample
+
+    monkeypatch.setattr(selection, "AUTO_MAX_RUNS", {"gp": 100})
+    sizes = _sizes_seen(monkeypatch, SimplexGP)
+    X = _mixtures(150, seed=17)
+    y = _law(X, noise=0.005)
+    with pytest.warns(subsample.BigTableNotice, match="^the choice of regressor leaves gp out "
+                                                      "of tables of more than 100 runs"):
+        _, chosen, results = fit_auto(X, y, ["ridge", "gp", "loglinear"])
+    assert sizes == [] and "gp" not in chosen.name
+    assert [r.name for r in results][:2] == ["ridge", "loglinear"]
+    alone = fit_auto(X[:120], y[:120], ["gp"], shuffles=1)[1]  # asked for alone: fitted
+    assert alone.name == "gp" and len(sizes) == 6  # 5 folds and the refit
+    fit_auto(X[:100], y[:100], ["ridge", "gp"], shuffles=1, ensemble=False)  # at the limit
+    assert len(sizes) >= 11  # 5 folds each, the refit when chosen
+
+
+def test_cross_validation_beyond_its_limit_fits_each_fold_on_a_draw_and_predicts_all(
+        monkeypatch):
+    from raymix.regression import selection, subsample
+
+    monkeypatch.setattr(selection, "CV_MAX_TRAIN_RUNS", 40)
+    X = _mixtures(200, seed=11)
+    y = _law(X, noise=0.005)
+    with pytest.warns(subsample.BigTableNotice, match="^each cross-validation fold fits "
+                                                       "on a seeded draw of 40 runs"):
+        result = cross_validate("ridge", X, y, seed=4)
+    # every run is predicted held out, once, as with all runs
+    assert np.isfinite(result.predictions).all()
+    assert np.bincount(result.fold).tolist() == [40] * 5
+    assert result.spearman > 0.8
+    full = cross_validate("ridge", X[:40], y[:40], seed=4)  # no draw: no note
+    assert full.predictions.shape == (40,)
+
+
+def test_a_law_beyond_its_limit_fits_the_seeded_draw(monkeypatch):
+    from raymix.regression import laws, subsample
+    from raymix.regression.laws import MixingLaw
+
+    monkeypatch.setattr(laws, "MAX_RUNS", 30)
+    X = _mixtures(120, seed=12)
+    y = _law(X, noise=0.005)
+    with pytest.warns(subsample.BigTableNotice, match="^mixing_law fits on a seeded draw"):
+        drawn = MixingLaw(restarts=20, seed=5).fit(X, y)
+    rows = subsample.draw_rows(120, 30, seed=5)
+    direct = MixingLaw(restarts=20, seed=5, max_runs=1000).fit(X[rows], y[rows])
+    np.testing.assert_allclose(drawn.t_, direct.t_)
+
+
+def test_loglinear_chooses_its_offset_on_a_draw_and_fits_every_run(monkeypatch):
+    from sklearn.linear_model import Ridge
+
+    from raymix.regression import linear
+
+    monkeypatch.setattr(linear, "SELECT_RUNS", 50)
+    X = _mixtures(300, seed=13)
+    y = _law(X, noise=0.005)
+    model = make_regressor("loglinear").fit(X, y)
+    every = Ridge(alpha=model.alpha_).fit(X, np.log(y - model.offset_))
+    np.testing.assert_allclose(model.coef_, every.coef_)
+
+
+def test_the_bootstrap_of_a_big_table_resamples_a_seeded_draw_and_says_so(monkeypatch):
+    from raymix.config import FitConfig, SearchConfig
+    from raymix.proposal import propose_mixture, uncertainty
+    from raymix.regression import subsample
+
+    monkeypatch.setattr(uncertainty, "MAX_RUNS", 40)
+    X = _mixtures(150, seed=14)
+    mixtures = pd.DataFrame(X, columns=list("abcd"))
+    search = SearchConfig(method="simulate", candidates=500, bootstrap=5)
+    with pytest.warns(subsample.BigTableNotice, match="^the bootstrap resamples a seeded draw "
+                                                       "of 40 runs"):
+        proposal = propose_mixture(mixtures, _law(X, noise=0.005), search=search,
+                                   fit_config=FitConfig(regressors=["ridge"]))
+    assert proposal.uncertainty.refits == 5
+    assert "resampled a seeded draw of 40 of the 150 runs" in proposal.uncertainty.note
+
+
+def test_resampling_by_mixture_draws_as_one_scan_per_mixture_did():
+    from raymix.proposal.uncertainty import resample
+
+    groups = np.random.default_rng(0).integers(0, 30, 200) * 7  # labels need not be 0..n-1
+    labels = np.unique(groups)
+    for seed in range(3):
+        members = [np.flatnonzero(groups == g) for g in labels]  # the former way
+        rng = np.random.default_rng(seed)
+        drawn = rng.integers(len(members), size=len(members))
+        before = np.concatenate([rng.choice(members[g], size=len(members[g])) for g in drawn])
+        np.testing.assert_array_equal(resample(groups, np.random.default_rng(seed)), before)
+
+
+def test_the_command_line_prints_the_gp_note_once(monkeypatch, tmp_path, capsys):
+    from raymix.cli.commands import main
+    from raymix.regression import gp
+
+    monkeypatch.setattr(gp, "MAX_RUNS", 50)
+    X = _mixtures(150, seed=15)
+    ids = [f"r{i}" for i in range(len(X))]
+    pd.DataFrame(X, index=pd.Index(ids, name="run"), columns=list("abcd")).to_csv(
+        tmp_path / "mix.csv")
+    pd.DataFrame({"loss": _law(X, noise=0.005)}, index=pd.Index(ids, name="run")).to_csv(
+        tmp_path / "met.csv")
+    assert main(["fit", "--mixtures", str(tmp_path / "mix.csv"), "--metrics",
+                 str(tmp_path / "met.csv"), "--target", "loss", "--regressor", "gp"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
+    assert notes == ["raymix: note: gp fits on a seeded draw of 50 runs when a table has more "
+                     "(its memory grows as runs^2 and its time as runs^3)"]
+
+
+def test_the_pessimistic_search_of_a_big_table_weighs_only_its_best_runs(monkeypatch):
+    from raymix.config import SearchConfig
+    from raymix.mixtures import build_constraints
+    from raymix.proposal import search
+
+    monkeypatch.setattr(search, "RUN_CANDIDATES", 20)
+    X = _mixtures(100, seed=16)
+    y = _law(X, noise=0.005)
+    model = SimplexGP(seed=0).fit(X, y)
+    box = build_constraints(list("abcd"), SearchConfig())
+    found = search.search_mixture(model, box, SearchConfig(method="pessimistic",
+                                                           candidates=200), runs=(X, y))
+    assert found.details["runs_among_candidates"] == 20
+    assert found.details["candidates"] == 220

@@ -103,7 +103,7 @@ def test_a_proxy_that_cannot_fit_even_one_sequence_is_refused():
 
 
 @pytest.mark.parametrize("value, problem", [
-    (3, "must divide training.batch_size"), (0, "must divide"), ("half", "whole number or auto"),
+    (3, "must divide training.batch_size"), (0, "must be 1 to"), ("half", "whole number or auto"),
 ])
 def test_bad_micro_batch_sizes_are_refused(value, problem):
     with pytest.raises(ConfigError, match=problem):
