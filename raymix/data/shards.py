@@ -31,6 +31,7 @@ import numpy as np
 
 from raymix.config.schema import TOKEN_DTYPES
 from raymix.errors import ConfigError
+from raymix.files import input_problem
 
 TOKEN_SUFFIXES = (".npy", ".bin")
 MEGATRON_MAGIC = b"MMIDIDX\x00\x00"
@@ -256,13 +257,13 @@ def _token_files(source: str, base_dir: Path) -> list[Path]:
     path = _resolve(source, base_dir)
     if any(c in source for c in "*?["):
         files = [Path(p) for p in sorted(glob.glob(str(path)))]
-    elif path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file())
-    elif path.is_file():
-        files = [path]
+    elif input_problem(path, folders=True) is None and path.is_dir():
+        files = sorted(path.iterdir())
     else:
-        return []
-    return [p for p in files if p.suffix in TOKEN_SUFFIXES and not p.with_suffix(".idx").is_file()]
+        files = [path]
+    # regular files only (input_problem): a FIFO would block, a file of /proc never ends
+    return [p for p in files if p.suffix in TOKEN_SUFFIXES and input_problem(p) is None
+            and not p.with_suffix(".idx").is_file()]
 
 
 def _megatron_prefix(source: str, base_dir: Path) -> Path | None:
@@ -270,17 +271,33 @@ def _megatron_prefix(source: str, base_dir: Path) -> Path | None:
     ``prefix.idx``, or None."""
     path = _resolve(source, base_dir)
     prefix = path.with_suffix("") if path.suffix in (".bin", ".idx") else path
-    if prefix.with_suffix(".idx").is_file() and prefix.with_suffix(".bin").is_file():
+    if prefix.name and all(input_problem(prefix.with_suffix(s)) is None
+                           for s in (".idx", ".bin")):
         return prefix
     return None
 
 
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every file numpy.save writes
+
+
 def _npy_shard(path: Path, field_name: str) -> Shard:
+    """The shard of a ``.npy`` file, its header checked first: an empty file, another
+    format or a header cut short is named here (numpy's EOFError and pickle messages
+    would not say which file, nor what to do)."""
+    with open(path, "rb") as f:
+        start = f.read(len(NPY_MAGIC))
+    if not start:
+        raise ConfigError(field_name, f"{str(path)!r} is empty (0 bytes), not a .npy shard; "
+                                      "write it again with numpy.save, or delete it")
+    if start != NPY_MAGIC:
+        raise ConfigError(field_name, f"{str(path)!r} is not a .npy file (it does not start "
+                                      "with numpy's header); write shards with numpy.save")
     try:
         array = np.load(path, mmap_mode="r")
-    except (ValueError, OSError) as exc:
-        raise ConfigError(field_name, f"{str(path)!r} is not a readable .npy file ({exc}); "
-                                      "write shards with numpy.save") from None
+    except (ValueError, OSError, EOFError) as exc:  # a header or data cut short
+        raise ConfigError(field_name, f"{str(path)!r} is a truncated or damaged .npy file "
+                                      f"({exc}); write it again with numpy.save, or delete "
+                                      "it") from None
     if array.ndim != 1 or array.dtype.kind not in "ui":
         raise ConfigError(field_name, f"{str(path)!r} holds a {array.ndim}-d {array.dtype} "
                                       "array; a token shard is one flat array of integer ids")
@@ -322,6 +339,14 @@ def _read_megatron(prefix: Path, field_name: str) -> TokenSource:
                          shape=(sequences,))
     doc_index = np.memmap(idx, dtype=np.int64, mode="r", offset=34 + 12 * sequences,
                           shape=(documents,))
+    if sequences and int(np.min(lengths)) < 0:
+        raise ConfigError(field_name, f"{where} gives a sequence a negative length: a damaged "
+                                      "index; write the dataset again")
+    # document_indices: the first sequence of each document, rising, then the count itself
+    if documents and not _rising_within(np.asarray(doc_index), sequences):
+        raise ConfigError(field_name, f"{where} has document indices outside its "
+                                      f"{sequences:,} sequences (past its data) or out of "
+                                      "order: a damaged index; write the dataset again")
     tokens = int(np.asarray(lengths, dtype=np.int64).sum())
     bin_size = bin_path.stat().st_size
     contiguous = sequences == 0 or (
@@ -340,6 +365,11 @@ def _read_megatron(prefix: Path, field_name: str) -> TokenSource:
         np.zeros(1, dtype=np.int64)
     return TokenSource("megatron", [Shard(str(bin_path), dtype.name, 0, tokens)],
                        doc_starts=starts)
+
+
+def _rising_within(values: np.ndarray, top: int) -> bool:
+    """Are ``values`` in ``[0, top]`` and never falling?"""
+    return bool(values.min() >= 0 and values.max() <= top and np.all(np.diff(values) >= 0))
 
 
 def document_starts(source: TokenSource, stream: TokenShards, eot: int | None):

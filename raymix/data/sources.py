@@ -18,6 +18,8 @@ field that holds the source.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from raymix.data.builtin import (
 from raymix.data.shards import is_token_source
 from raymix.data.tasks import read_tasks
 from raymix.errors import ConfigError, UserError
+from raymix.files import input_problem
 
 TEXT_SUFFIXES = frozenset({
     ".txt", ".text", ".md", ".markdown", ".rst", ".tex", ".org", ".adoc",
@@ -73,9 +76,8 @@ def check_sources(cfg: SweepConfig) -> None:
             name = source.removeprefix("builtin:")
             if name not in BUILTIN_SOURCES:
                 raise ConfigError(field_name, unknown_builtin(name))
-        elif not source.startswith("hf:") and not cfg.resolve(source).exists():
-            raise ConfigError(field_name, f"no such file or folder {str(cfg.resolve(source))!r}; "
-                              "fix the path (relative paths start at the config's folder)")
+        elif not source.startswith("hf:") and _path_problem(where):
+            raise ConfigError(field_name, _path_problem(where))
     read_tasks(cfg)  # a task target's files are small: every item is checked now
 
 
@@ -135,20 +137,32 @@ def _resolve(source: str, base_dir: Path) -> Path:
     return path if path.is_absolute() else (Path(base_dir) / path).resolve()
 
 
+def _path_problem(path: str | Path) -> str | None:
+    """Why a source path of documents cannot be read (missing, a FIFO, a device, under
+    ``/proc``), as the message of its error, or None."""
+    problem = input_problem(path, folders=True)
+    if problem == "missing":
+        return (f"no such file or folder {str(path)!r}; fix the path (relative paths start "
+                "at the config's folder)")
+    if problem:
+        return (f"{str(path)!r} is {problem}; a source is a folder or a file of documents "
+                "or token shards")
+    return None
+
+
 def _read_path(path: Path, text_field: str, max_bytes: int | None, field_name: str) -> list[str]:
     """Read a folder, a record file or a single text file."""
-    if not path.exists():
-        raise ConfigError(
-            field_name,
-            f"no such file or folder {str(path)!r}; fix the path (relative paths are "
-            "resolved against the config file's folder)",
-        )
+    problem = _path_problem(path)
+    if problem:
+        raise ConfigError(field_name, problem)
     if path.is_file():
         if path.suffix.lower() in RECORD_BUILDERS:
             return _read_records([path], str(path), text_field, max_bytes, field_name)
         return take_bytes(_read_text_files([path], field_name, max_bytes), max_bytes)
 
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
+    # regular files only: a FIFO, a device or a link into /proc in the folder is skipped
+    files = sorted(p for p in path.rglob("*")
+                   if not _hidden(p, path) and input_problem(p) is None)
     records = [p for p in files if p.suffix.lower() in FOLDER_RECORD_SUFFIXES]
     if records:
         where = f"the .jsonl/.parquet files in {str(path)!r}"
@@ -240,7 +254,8 @@ def _read_dataset(load, where: str, fix: str, text_field: str, max_bytes: int | 
     of which mean "this source cannot be read"; our own ConfigErrors pass through.
     """
     try:
-        return take_bytes(_texts(load(), text_field, where, field_name), max_bytes)
+        with _quiet_datasets():
+            return take_bytes(_texts(load(), text_field, where, field_name), max_bytes)
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - see the docstring
@@ -248,6 +263,20 @@ def _read_dataset(load, where: str, fix: str, text_field: str, max_bytes: int | 
         raise ConfigError(
             field_name, f"could not read {where} ({type(exc).__name__}: {first_line}); {fix}"
         ) from None
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """The ``datasets`` library's loggers silenced while raymix reads: a file it cannot
+    parse is logged at ERROR before the exception that raymix turns into its one line."""
+    import datasets  # first: importing it sets its loggers' level, which would undo ours
+
+    level = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(level)
 
 
 def _texts(dataset, text_field: str, where: str, field_name: str) -> Iterator[str]:

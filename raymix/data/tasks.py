@@ -24,6 +24,7 @@ Every mistake in a task file is a :class:`~raymix.errors.ConfigError` naming
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -31,11 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, pre_tokenizers
 
 from raymix.config import SweepConfig, TaskConfig
 from raymix.data.builtin import builtin_documents
 from raymix.errors import ConfigError
+from raymix.files import input_problem
 
 BUILTIN_TASKS: dict[str, str] = {
     "python_reference_cloze": "the last sentence of a paragraph of Python's language "
@@ -56,6 +58,7 @@ class TaskItem:
 
     context: str
     continuation: str
+    where: str = dataclasses.field(default="", compare=False)  # "line 3 of t.jsonl"
 
     def scored(self) -> tuple[str, str]:
         """(context, continuation) as scored: the context's trailing spaces moved to the
@@ -77,12 +80,45 @@ def read_tasks(cfg: SweepConfig) -> dict[str, list[TaskItem]]:
     ConfigError
         Naming ``target.tasks[i].path`` and the line: no such file, a line that is not a
         JSON object, a missing field, an empty context or continuation, a choice list
-        without the gold, no items.
+        without the gold, a continuation longer than ``model.seq_len`` tokens, no items.
     """
     out: dict[str, list[TaskItem]] = {}
+    count = _token_count(cfg) if cfg.target.tasks else None
     for i, task in enumerate(cfg.target.tasks or []):
-        out[task.name] = read_task(task, f"target.tasks[{i}].path", cfg)
+        field_name = f"target.tasks[{i}].path"
+        out[task.name] = read_task(task, field_name, cfg)
+        _check_lengths(out[task.name], count, cfg.model.seq_len, field_name)
     return out
+
+
+def _token_count(cfg: SweepConfig):
+    """A function of a text: its number of tokens under ``data.tokenizer.path``, or, when
+    ``prepare`` will train the tokenizer, a floor of it: the pieces the byte-level
+    pre-tokenizer cuts the text into (a BPE token never spans two), whatever merges the
+    training finds. A tokenizer file that cannot be read gives the floor too: its own
+    check names it."""
+    path = cfg.data.tokenizer.path
+    if path and input_problem(cfg.resolve(path)) is None:
+        try:
+            tokenizer = Tokenizer.from_file(str(cfg.resolve(path)))
+            return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+        except Exception:  # noqa: BLE001, S110 - tokenizers raises a bare Exception
+            pass
+    pieces = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    return lambda text: len(pieces.pre_tokenize_str(text))
+
+
+def _check_lengths(items: list[TaskItem], count, seq_len: int, field_name: str) -> None:
+    """Refuse an item whose continuation alone fills more than a window (``model.seq_len``
+    tokens): no proxy could score it. :func:`task_windows` checks again with the prepared
+    tokenizer."""
+    for item in items:
+        tokens = count(item.scored()[1])
+        if tokens > seq_len:
+            where = item.where or "an item"
+            raise ConfigError(field_name, f"{where}: its continuation is {tokens:,} tokens or "
+                              f"more, longer than model.seq_len ({seq_len}); shorten it or "
+                              "raise model.seq_len")
 
 
 def read_task(task: TaskConfig, field_name: str, cfg: SweepConfig) -> list[TaskItem]:
@@ -102,9 +138,12 @@ def read_task(task: TaskConfig, field_name: str, cfg: SweepConfig) -> list[TaskI
 
 
 def _read_jsonl(path: Path, field_name: str) -> list[TaskItem]:
-    if not path.is_file():
+    problem = input_problem(path)  # a FIFO would block, a file of /proc never ends
+    if problem == "missing":
         raise ConfigError(field_name, f"no such file {str(path)!r}; give a JSONL file of items "
                           "(relative paths start at the config's folder)")
+    if problem:
+        raise ConfigError(field_name, f"{str(path)!r} is {problem}; give a JSONL file of items")
     items = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -112,7 +151,8 @@ def _read_jsonl(path: Path, field_name: str) -> list[TaskItem]:
         raise ConfigError(field_name, f"cannot read {str(path)!r} as UTF-8 text ({exc})") from None
     for number, line in enumerate(lines, start=1):
         if line.strip():
-            items.append(_item(line, f"{field_name}", f"line {number} of {path.name}"))
+            where = f"line {number} of {path.name}"
+            items.append(dataclasses.replace(_item(line, field_name, where), where=where))
     return items
 
 

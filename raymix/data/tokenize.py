@@ -54,7 +54,7 @@ from raymix.data.shards import (
 )
 from raymix.data.sources import check_sources, read_documents
 from raymix.errors import ConfigError, UserError
-from raymix.files import folder_problem
+from raymix.files import folder_problem, input_problem
 from raymix.version import __version__
 
 EOT = "<|endoftext|>"
@@ -82,7 +82,16 @@ class PreparedData:
     def open(cls, path: Path) -> PreparedData:
         """Open a prepared folder written by :func:`prepare`."""
         path = Path(path)
-        return cls(path=path, manifest=json.loads((path / "manifest.json").read_text()))
+        try:
+            manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:  # cut short, or not JSON at all
+            raise UserError(f"{path / 'manifest.json'} is damaged or cut short ({exc}); "
+                            f"delete the folder {path} and run 'raymix prepare CONFIG' again "
+                            "to build it") from None
+        if not isinstance(manifest, dict):
+            raise UserError(f"{path / 'manifest.json'} is not a prepared folder's manifest; "
+                            f"delete the folder {path} and run 'raymix prepare CONFIG' again")
+        return cls(path=path, manifest=manifest)
 
     @property
     def domains(self) -> list[str]:
@@ -344,9 +353,11 @@ def _files_fingerprint(source: TokenSource) -> str:
 
 
 def _file_sha256(path: Path) -> str:
-    if not path.is_file():
-        raise ConfigError("data.tokenizer.path",
-                          f"no such file {str(path)!r}; give the path of a tokenizer.json")
+    problem = input_problem(path)  # a FIFO or a device would block the read
+    if problem:
+        what = f"no such file {str(path)!r}" if problem == "missing" else \
+            f"{str(path)!r} is {problem}"
+        raise ConfigError("data.tokenizer.path", f"{what}; give the path of a tokenizer.json")
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 

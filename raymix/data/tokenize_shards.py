@@ -42,16 +42,24 @@ MANIFEST = "manifest.json"
 def input_files(source: str) -> list[Path]:
     """The input files ``source`` names: a file, a folder (its record or text files, in
     sorted order, recursively) or a glob."""
+    from raymix.files import input_problem
+
     path = Path(source).expanduser()
+    problem = None if any(c in source for c in "*?[") else input_problem(path, folders=True)
+    if problem == "missing":
+        raise UserError(f"no such file or folder {source!r}", field="SOURCE")
+    if problem:
+        raise UserError(f"{source!r} is {problem}; give a file or folder of documents",
+                        field="SOURCE")
     if any(c in source for c in "*?["):
         files = [Path(p) for p in sorted(glob.glob(str(path), recursive=True))]
     elif path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-    elif path.is_file():
-        files = [path]
+        files = sorted(path.rglob("*"))
     else:
-        raise UserError(f"no such file or folder {source!r}", field="SOURCE")
-    files = [p for p in files if p.suffix.lower() in RECORD_SUFFIXES + TEXT_SUFFIXES]
+        files = [path]
+    # regular files only: a FIFO would block, a link into /proc never ends
+    files = [p for p in files if p.suffix.lower() in RECORD_SUFFIXES + TEXT_SUFFIXES
+             and input_problem(p) is None]
     if not files:
         raise UserError(f"{source!r} holds no .jsonl, .json, .parquet or text files",
                         field="SOURCE")
@@ -208,10 +216,14 @@ def plan_tokenize(source: str, tokenizer_path: str | Path, output: str | Path, *
     tokenizer (shards of this one are kept: a resumed run)."""
     from tokenizers import Tokenizer
 
-    from raymix.files import folder_problem
+    from raymix.files import folder_problem, input_problem
 
     files = input_files(source)
     tokenizer_path = Path(tokenizer_path).expanduser()
+    problem = input_problem(tokenizer_path)
+    if problem:
+        raise UserError(f"{str(tokenizer_path)!r} is {problem}; give a tokenizer.json file",
+                        field="--tokenizer")
     try:
         vocab = Tokenizer.from_file(str(tokenizer_path)).get_vocab_size()
     except Exception as exc:  # noqa: BLE001 - tokenizers raises a bare Exception

@@ -294,3 +294,53 @@ def confirmation_scale(verdict: dict[str, Any]) -> str:
     if scale.get("at") != "confirm":
         return "the proxies' scale"
     return f"a larger scale ({scale['steps']} steps, model {scale['model']['hidden']} wide)"
+
+
+# ----------------------------------------------------------------------------- a stored proposal
+
+
+def proposal_problem(proposal: Any, domains: Sequence[str]) -> str | None:
+    """What keeps a stored proposal (``proposal.json``) from being shown, or None.
+
+    The fields every report reads, with their types: the mixture, the constraints' bounds
+    and each baseline's mixture (a finite weight in [0, 1] for each of ``domains``), the
+    predicted loss (a finite number) and its spread (a number or null). A file cut short,
+    edited by hand or of another shape is named by the caller, not met as a traceback
+    halfway through writing the report.
+    """
+    if not isinstance(proposal, dict):
+        return "not a JSON object"
+    for key in ("mixture", "constraints", "baselines", "search"):
+        if not isinstance(proposal.get(key), dict):
+            return f"its {key!r} is missing or not a mapping"
+    if not _finite(proposal.get("predicted_target_loss")):
+        return (f"its predicted_target_loss is {_shown(proposal.get('predicted_target_loss'))}, "
+                "not a number")
+    if proposal.get("predicted_std") is not None and not _finite(proposal["predicted_std"]):
+        return f"its predicted_std is {_shown(proposal['predicted_std'])}, not a number"
+    weights = {"mixture": proposal["mixture"],
+               **{f"constraints.{b}": proposal["constraints"].get(b) for b in ("lower", "upper")}}
+    for name in BASELINES:
+        base = proposal["baselines"].get(name)
+        if not isinstance(base, dict):
+            return f"its baseline {name!r} is missing or not a mapping"
+        weights[f"baselines.{name}.mixture"] = base.get("mixture")
+    for where, mixture in weights.items():
+        if not isinstance(mixture, dict):
+            return f"its {where} is missing or not a mapping"
+        for d in domains:
+            if not _finite(mixture.get(d)) or not 0 <= mixture[d] <= 1:
+                return (f"its {where} gives domain {d!r} the weight {_shown(mixture.get(d))}, "
+                        "not a number in [0, 1]")
+    return None
+
+
+def _finite(value: Any) -> bool:
+    """A finite int or float (JSON's true and false are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        bool(np.isfinite(value))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."

@@ -19,6 +19,7 @@ and every file is written atomically, so a crash never leaves a half-written rep
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,25 @@ SIZE_FIGURE = "size_laws.png"
 INTERACTION_FIGURE = "interaction.png"
 WEIGHTS_FIGURE = "weights.png"
 SENSITIVITY_FIGURE = "sensitivity.png"
+MARKDOWN_REPORT = "report.md"
+
+
+def _md(text: Any) -> str:
+    """A name (a domain's, a run's, an objective's...) as Markdown text: HTML's special
+    characters escaped (a Markdown viewer renders raw HTML, so a domain called
+    ``<img onerror=...>`` would run in it) and the table separator ``|`` too."""
+    return html.escape(str(text), quote=False).replace("|", "\\|")
+
+
+def _code(text: Any) -> str:
+    """A name as a code span: shown as written (raw HTML is not read inside one), with no
+    backtick that would end the span early."""
+    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
 
 
 def _fit_markdown(quality: dict[str, Any], target: str) -> list[str]:
     chosen = quality["regressor"]["name"]
-    lines = [f"## How well the runs predict `{target}`", "",
+    lines = [f"## How well the runs predict {_code(target)}", "",
              f"{quality['n_runs']} runs; regressor **{chosen}** was chosen by cross-validated "
              "Spearman (how well it ranks mixtures it was not fitted on).", "",
              "| regressor | Spearman | Pearson | MAE | RMSE | R² |", "|---|---|---|---|---|---|"]
@@ -91,14 +106,14 @@ def _proposal_markdown(proposal: dict[str, Any], domains: Sequence[str],
         f"**{format_number(proposal['predicted_target_loss'])}** "
         f"± {format_number(proposal['predicted_std'])} ({std_source(proposal)}).", "",
         *[f"{sentence}\n" for sentence in uncertainty_sentences(proposal)],
-        *[f"> **Warning:** {w}\n" for w in proposal.get("warnings", [])],
+        *[f"> **Warning:** {_md(w)}\n" for w in proposal.get("warnings", [])],
         "| mixture | predicted target loss | ± | gap to proposal | observed |",
         "|---|---|---|---|---|",
         f"| **proposed** | {format_number(proposal['predicted_target_loss'])} | "
         f"{format_number(proposal['predicted_std'])} | | |",
     ]
     for base in baseline_rows(proposal):
-        run = f" (run {base.run})" if base.run else ""
+        run = f" (run {_md(base.run)})" if base.run else ""
         lines.append(f"| {base.name}{run} | {format_number(base.predicted)} | "
                      f"{format_number(base.std)} | {format_number(base.gap)}{base.noise} | "
                      f"{format_number(base.seen)} |")
@@ -113,9 +128,9 @@ def _proposal_markdown(proposal: dict[str, Any], domains: Sequence[str],
         weights = [proposal["mixture"][d]]
         weights += [proposal["baselines"][b]["mixture"][d] for b in BASELINES]
         weights += [bounds["lower"][d], bounds["upper"][d]]
-        mark = (f" (at {binding[d]['bound']} bound: {binding[d]['constraint']})"
+        mark = (f" (at {binding[d]['bound']} bound: {_md(binding[d]['constraint'])})"
                 if d in binding else "")
-        lines.append(f"| {d}{mark} | " + " | ".join(format_number(w) for w in weights)
+        lines.append(f"| {_md(d)}{mark} | " + " | ".join(format_number(w) for w in weights)
                      + f" | {format_number(slope)} |")
     lines += ["", f"![proposed vs baseline weights]({WEIGHTS_FIGURE})", "",
               f"![sensitivity]({SENSITIVITY_FIGURE})", ""]
@@ -128,24 +143,26 @@ def _objectives_markdown(result: dict[str, Any], domains: Sequence[str]) -> list
     names = list(proposals)
     lines = ["## One proposal per objective", "",
              f"Each objective fitted and searched under the same constraints (regressors "
-             f"chosen on `{result['chosen_on']}`: {', '.join(result['regressors'])}).", "",
-             "| objective | predicted loss | CV Spearman | " + " | ".join(domains) + " |",
+             f"chosen on {_code(result['chosen_on'])}: {', '.join(result['regressors'])}).", "",
+             "| objective | predicted loss | CV Spearman | "
+             + " | ".join(_md(d) for d in domains) + " |",
              "|---" * (len(domains) + 3) + "|"]
     for name in names:
         p = proposals[name]
-        lines.append(f"| {name} | {format_number(p['predicted_loss'])} | "
+        lines.append(f"| {_md(name)} | {format_number(p['predicted_loss'])} | "
                      f"{format_number(p['regressor']['cv_spearman'], 3)} | "
                      + " | ".join(format_number(p["mixture"][d], 3) for d in domains) + " |")
     lines += ["", "What each mixture costs on the others: row = the mixture proposed for an "
               "objective, column = the objective it is predicted on; each cell is the "
               "predicted loss and its excess over the column's own proposal.", "",
-              "| proposed for | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+              "| proposed for | " + " | ".join(_md(n) for n in names) + " |",
+              "|---" * (len(names) + 1) + "|"]
     for row in names:
         cells = [f"**{format_number(c['predicted'])}**" if row == col else
                  f"{format_number(c['predicted'])} ({c['excess_percent']:+.1f}%)"
                  for col, c in rows[row].items()]
-        lines.append(f"| {row} | " + " | ".join(cells) + " |")
-    lines += [*(f"\n> **Warning:** {w}" for w in result.get("warnings", [])), ""]
+        lines.append(f"| {_md(row)} | " + " | ".join(cells) + " |")
+    lines += [*(f"\n> **Warning:** {_md(w)}" for w in result.get("warnings", [])), ""]
     return lines
 
 
@@ -163,8 +180,9 @@ def _confirmation_markdown(verdict: dict[str, Any]) -> list[str]:
         row = verdict["candidates"][name]
         beyond = {True: " (beyond noise)", False: " (within noise)"}.get(
             row.get("beaten_beyond_noise"), "")
-        lines.append(f"| {'**' + name + '**' if name == verdict['winner'] else name} | "
-                     f"{row['source']} | {format_number(row['measured'])} ± "
+        shown = f"**{_md(name)}**" if name == verdict["winner"] else _md(name)
+        lines.append(f"| {shown} | "
+                     f"{_md(row['source'])} | {format_number(row['measured'])} ± "
                      f"{format_number(row['measured_std'] or 0.0)} | "
                      f"{format_number(row['predicted'])} | "
                      f"{format_number(row['gap_to_winner'])}{beyond} |")
@@ -195,7 +213,7 @@ def write_markdown(contents: ReportContents, out_dir: Path) -> Path:
         if proposal.get("objectives"):
             lines += _objectives_markdown(proposal["objectives"], sensitivity.domains)
     else:
-        lines += [f"# Fit of `{contents.target}`", ""]
+        lines += [f"# Fit of {_code(contents.target)}", ""]
     lines += _fit_markdown(contents.quality, contents.target)
     if contents.interactions is not None:
         save_figure(interaction_figure(contents.interactions), out_dir / INTERACTION_FIGURE)
@@ -207,7 +225,7 @@ def write_markdown(contents: ReportContents, out_dir: Path) -> Path:
         lines += _scaling_section(contents.scaling, out_dir)
     lines += ["The same report with interactive figures, the runs and any check at a larger "
               "scale: [index.html](index.html).", ""]
-    report = out_dir / "report.md"
+    report = out_dir / MARKDOWN_REPORT
     atomic_write_bytes(report, "\n".join(lines).encode())
     return report
 
@@ -230,7 +248,7 @@ def _scaling_section(law, out_dir: Path) -> list[str]:
     if not stages["size"].get("skipped"):
         plot_size_laws(law, out_dir / SIZE_FIGURE)
         lines += ["", f"![size laws]({SIZE_FIGURE})"]
-    lines += [f"- {note}" for note in stages["notes"]]
+    lines += [f"- {_md(note)}" for note in stages["notes"]]
     if "backtest" in stages:  # the settings chosen by a backtest (raymix.scaling.backtest)
         summary = backtest_summary(stages["backtest"])
         lines += ["", f"- {summary[0]}"]
@@ -252,15 +270,15 @@ def validation_markdown(result: dict[str, Any]) -> str:
                     f"{t['measured']:.4f} ± {t['measured_std'] or 0:.4f} "
                     f"({len(t['measured_losses'])})")
         error = "" if t["error"] is None else f"{t['error']:+.4f}"
-        lines.append(f"| {name} | {t['predicted']:.4f} | {measured} | {error} |")
+        lines.append(f"| {_md(name)} | {t['predicted']:.4f} | {measured} | {error} |")
     lines += ["", "Proposal against each baseline (measured gap > 0: the proposal is better):", ""]
     for name, g in result["proposal_vs"].items():
-        lines.append(f"- {name}: measured gap {g['measured_gap']:+.4f}, predicted "
+        lines.append(f"- {_md(name)}: measured gap {g['measured_gap']:+.4f}, predicted "
                      f"{g['predicted_gap']:+.4f}: {gap_verdict(g)}")
     ranking, err = result["ranking"], result["prediction_error"]
     rho = "n/a" if ranking["spearman"] is None else f"{ranking['spearman']:.3f}"
-    lines += ["", f"Predicted order: {' < '.join(ranking['predicted'])}",
-              f"Measured order:  {' < '.join(ranking['measured'])}",
+    lines += ["", f"Predicted order: {' < '.join(_md(n) for n in ranking['predicted'])}",
+              f"Measured order:  {' < '.join(_md(n) for n in ranking['measured'])}",
               f"Ranking held: {'yes' if ranking['held'] else 'no'} (Spearman {rho}).",
               f"Prediction error: MAE {err['mae']:.4f} ({err['mape_percent']:.2f}%), "
               f"mean {err['mean']:+.4f} (measured - predicted)."]

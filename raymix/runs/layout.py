@@ -16,6 +16,10 @@
     mixmin.json             MixMin's proposal (mixtures.method per_domain)
     critical.json           ``propose --critical``: a new domain's critical share
     checkpoints/<run>/      each run's final model (training.save_checkpoint)
+    resume/<run>.safetensors
+                            a run of a stacked group, unfinished: its state at its last
+                            evaluation, so a retried trial goes on from there (dropped
+                            once the run's record is stored)
     tune/                   Ray Tune's own experiment folders (never read back)
     tensorboard/            TensorBoard event files (tracking.tensorboard), one folder a run
     tracking.json           which runs each experiment tracker holds (tracking:), so a
@@ -79,6 +83,13 @@ class SweepLayout:
     @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
+
+    @property
+    def resume(self) -> Path:
+        return self.root / "resume"
+
+    def resume_state(self, run_id: str) -> Path:
+        return self.resume / f"{run_id}.safetensors"
 
     @property
     def tune(self) -> Path:

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from raymix.errors import UserError
+from raymix.files import input_problem
 from raymix.runs.tables import (
     PARAMS,
     RUN_COLUMN,
@@ -43,7 +44,9 @@ from raymix.runs.tables import (
     SUM_TOLERANCE,
     TOKENS,
     LongRuns,
+    check_column_names,
     check_csv_header,
+    check_losses,
     checked_weights,
     numeric_columns,
     parse_targets,
@@ -57,6 +60,7 @@ SCALE_COLUMNS = (RUN_COLUMN, PARAMS, TOKENS, STEP, SEED_COLUMN, "total_params")
 NOT_WEIGHTS = (*SCALE_COLUMNS, "train_loss")
 CONSTANT_TOLERANCE = 1e-9  # weights of one run written in different rows
 DOMAINS_HINT = "name the weight columns (domains, e.g. web,code,books)"
+MAX_COUNT = 1e16  # params and tokens: a count beyond any training run (the config's MAX_TOKENS)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -81,8 +85,10 @@ def read_long_runs(path: str | Path, targets: Sequence[str] | dict[str, float],
     LongRuns
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"no such file {str(path)!r}", field="runs")
+    problem = input_problem(path)  # a FIFO would block the read
+    if problem:
+        raise UserError(f"no such file {str(path)!r}" if problem == "missing" else
+                        f"{str(path)!r} is {problem}; give a CSV or Parquet file", field="runs")
     if path.suffix != ".parquet":
         check_csv_header(path, "runs")
     try:
@@ -114,6 +120,7 @@ def long_runs_from_frame(frame: pd.DataFrame, targets: Sequence[str] | dict[str,
 def _long_runs(frame, targets, domains, source: str, first_row: int) -> LongRuns:
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
+    check_column_names(frame.columns, source, "runs")  # a Parquet table's too
 
     def row(i: int) -> str:
         return f"{source} row {i + first_row}"
@@ -135,16 +142,21 @@ def _long_runs(frame, targets, domains, source: str, first_row: int) -> LongRuns
 
     scale = numeric_columns(frame, [PARAMS, TOKENS], row, "runs")
     for column in (PARAMS, TOKENS):
-        bad = ~(scale[column] > 0)  # also catches missing cells
+        # counts: at least 1 and at most MAX_COUNT (a tiny or huge count overflows the
+        # scaling laws' powers); a missing cell is NaN, and so bad too
+        bad = ~((scale[column] >= 1) & (scale[column] <= MAX_COUNT))
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             value = scale[column].iloc[i]
             shown = "no value" if np.isnan(value) else f"{column} = {value:g}"
-            raise UserError(f"{row(i)} has {shown}; {column} must be a positive number in "
-                            "every row", field="runs")
+            raise UserError(f"{row(i)} has {shown}; {column} must be a number from 1 to "
+                            f"{MAX_COUNT:g} in every row", field="runs")
     mix = checked_weights(numeric_columns(frame, domains, row, "runs"), row, "runs",
                           sum_field="domains", sum_hint=DOMAINS_HINT)
-    objective = sum(numeric_columns(frame, [c], row, "runs")[c] * w for c, w in resolved.items())
+    losses = numeric_columns(frame, list(resolved), row, "runs")
+    for column in resolved:
+        check_losses(losses[column], column, row, "runs", positive=True)
+    objective = sum(losses[c] * w for c, w in resolved.items())
     out = pd.concat([run.rename(RUN_COLUMN), scale, mix, objective.rename("objective")], axis=1)
     _check_runs(out, domains, row)
 

@@ -13,11 +13,13 @@ read as version 1, which had the same fields.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from raymix.config import BASE_SCALE
 from raymix.errors import UserError
+from raymix.runs.tables import MAX_LOSS
 
 SCHEMA_VERSION = 1
 OK, FAILED = "ok", "failed"
@@ -112,6 +114,39 @@ class RunRecord:
         values["evaluations"] = [Evaluation(**e) for e in data.get("evaluations", [])]
         values.setdefault("seed", 0)
         return cls(**values)
+
+
+def record_problem(record: RunRecord) -> str | None:
+    """What makes a stored record one no fit may read, or None: a weight that is not a
+    number >= 0, a loss that is not finite or beyond :data:`~raymix.runs.tables.MAX_LOSS`
+    (a trial stores finite losses only: a diverged run is a failed record), a token count
+    that is not a positive number."""
+    if not isinstance(record.mixture, dict):
+        return "its mixture is not a mapping of domains to weights"
+    for domain, weight in record.mixture.items():
+        if not _number(weight) or not 0 <= weight <= 1:
+            return f"the weight of domain {domain!r} is {_shown(weight)}, not a number in [0, 1]"
+    for ev in record.evaluations:
+        if not isinstance(ev.losses, dict):
+            return f"its losses at step {ev.step!r} are not a mapping of names to losses"
+        if not _number(ev.tokens) or ev.tokens <= 0:
+            return f"its tokens at step {ev.step!r} are {_shown(ev.tokens)}, not a positive number"
+        for name, loss in (("target", ev.target_loss), ("train", ev.train_loss),
+                           *ev.losses.items()):
+            if not _number(loss) or abs(loss) > MAX_LOSS:
+                return (f"its {name} loss at step {ev.step!r} is {_shown(loss)}, not a finite "
+                        f"loss within +-{MAX_LOSS:g}")
+    return None
+
+
+def _number(value: Any) -> bool:
+    """A finite int or float (JSON's true and false are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
 
 
 @dataclass(kw_only=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -21,7 +22,7 @@ from raymix.config import BASE_SCALE, CONFIRM_SCALE
 from raymix.errors import UserError
 from raymix.files import atomic_write_frame, atomic_write_text
 from raymix.runs.layout import SweepLayout
-from raymix.runs.record import DataInfo, RunRecord
+from raymix.runs.record import DataInfo, RunRecord, record_problem
 from raymix.runs.tables import (
     PARAMS,
     RUN_COLUMN,
@@ -32,6 +33,12 @@ from raymix.runs.tables import (
     loss_column,
 )
 from raymix.storage import refresh
+
+# how to recover from a damaged file that a sweep writes as it runs (data.json, a record)
+RESUME = ("delete it and run 'raymix sweep CONFIG' again: the sweep resumes, and writes "
+          "what is missing again")
+RESUME_RUN = ("delete it and run 'raymix sweep CONFIG' again: the sweep resumes and trains "
+              "that run again")
 
 
 class ResultStore:
@@ -58,7 +65,7 @@ class ResultStore:
         for path in sorted(folder.glob("*.json")):
             if not path.is_file():
                 continue  # not a record (something else took the name)
-            record = RunRecord.from_json(json.loads(path.read_text()))
+            record = read_record(path)
             records[record.run_id] = record
         return records
 
@@ -71,7 +78,43 @@ class ResultStore:
         if not path.is_file():
             raise UserError(f"{self.sweep_dir} has no {path.name}; run 'raymix sweep CONFIG' "
                             "first", field="compute.storage")
-        return DataInfo.from_json(json.loads(path.read_text()))
+        data = read_stored_json(path, RESUME)
+        try:
+            return DataInfo.from_json(data)
+        except (TypeError, AttributeError) as exc:  # a field missing, or not a JSON object
+            raise damaged(path, f"{type(exc).__name__}: {exc}", RESUME) from None
+
+
+def damaged(path: Path, why: str, recover: str) -> UserError:
+    """The one-line error of a stored file that cannot be read: which file, why, and how
+    to recover (``recover``)."""
+    return UserError(f"{path} is damaged or cut short ({why}); {recover}", field=None)
+
+
+def read_stored_json(path: Path, recover: str) -> Any:
+    """The JSON data of a file of a sweep directory, or :func:`damaged` naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        first_line = (str(exc).splitlines() or [""])[0][:120]
+        raise damaged(path, f"not JSON: {first_line}", recover) from None
+
+
+def read_record(path: Path) -> RunRecord:
+    """The run record stored at ``path`` (``results/<run>.json``), checked: a record that
+    is not JSON, misses a field or holds a weight or loss no fit may read is one line
+    naming the file (:func:`~raymix.runs.record.record_problem`)."""
+    data = read_stored_json(path, RESUME_RUN)
+    if not isinstance(data, dict):
+        raise damaged(path, "not a JSON object", RESUME_RUN)
+    try:
+        record = RunRecord.from_json(data)
+    except (TypeError, AttributeError) as exc:  # a field missing or of another shape
+        raise damaged(path, f"{type(exc).__name__}: {exc}", RESUME_RUN) from None
+    problem = record_problem(record)
+    if problem:
+        raise damaged(path, problem, RESUME_RUN)
+    return record
 
 
 def tables(records: list[RunRecord], domains: list[str],

@@ -28,6 +28,13 @@ from raymix.errors import UserError
 RUN_COLUMN, SEED_COLUMN, SCALE_COLUMN = "run", "seed", "scale"
 PARAMS, TOKENS, STEP = "params", "tokens", "step"
 SUM_TOLERANCE = 0.02  # published weights are rounded (RegMix: 17 domains on a 0.001 grid)
+# A loss (nats or bits per token or byte) of even an untrained proxy is about ln(vocab),
+# under 20; beyond MAX_LOSS a value is a unit or a writing mistake, and values near the
+# float limit (1e307) overflow the regressors' squares into NaN.
+MAX_LOSS = 1e4
+# Column names of a table are domain and metric names: a config caps names at 64
+# characters (MAX_NAME); a header longer than this is not a name (and breaks the figures).
+MAX_COLUMN_NAME = 200
 
 
 def loss_column(name: str) -> str:
@@ -155,6 +162,7 @@ def check_csv_header(path: Path, field: str, *, unnamed_first: bool = False) -> 
     except (UnicodeDecodeError, csv.Error):
         return  # pandas says what is wrong with the file
     names = [name.strip() for name in header]
+    check_column_names(names, path.name, field)
     if len(names) == 1:
         for sep, called in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
             if sep in names[0]:
@@ -169,6 +177,36 @@ def check_csv_header(path: Path, field: str, *, unnamed_first: bool = False) -> 
             raise UserError(f"{path.name} has column {name!r} twice (columns "
                             f"{names.index(name) + 1} and {position}); give each column one "
                             "name", field=field)
+
+
+def check_column_names(names: Sequence[str], source: str, field: str) -> None:
+    """Refuse a column name longer than :data:`MAX_COLUMN_NAME` characters, shown cut."""
+    for position, name in enumerate(names, start=1):
+        if len(str(name)) > MAX_COLUMN_NAME:
+            raise UserError(f"{source} column {position} has a name of {len(str(name)):,} "
+                            f"characters ({str(name)[:40]!r}...); a domain or metric name has "
+                            f"at most {MAX_COLUMN_NAME}, shorten it", field=field)
+
+
+def check_losses(values: pd.Series, column: str, row: RowName, field: str, *,
+                 positive: bool = False) -> None:
+    """Refuse a loss that is infinite or beyond :data:`MAX_LOSS` in size (or, with
+    ``positive``, not above 0: the scaling laws are power laws of positive losses), naming
+    its row and column. A missing value (NaN: a failed run) is left to the caller."""
+    numbers = values.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(numbers) | (np.abs(numbers) > MAX_LOSS)  # NaN compares False
+        low = numbers <= 0 if positive else np.zeros(len(numbers), dtype=bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise UserError(f"{row(i)} has {numbers[i]:g} in column {column!r}, which is no loss "
+                        f"(a loss is finite and within +-{MAX_LOSS:g}); fix or remove that row",
+                        field=field)
+    if low.any():
+        i = int(np.flatnonzero(low)[0])
+        raise UserError(f"{row(i)} has {numbers[i]:g} in column {column!r}; the scaling laws "
+                        "fit losses above 0 (a cross-entropy or bits per byte): fix or remove "
+                        "that row", field=field)
 
 
 def numeric_columns(frame: pd.DataFrame, columns: Sequence[str], row: RowName,

@@ -33,11 +33,12 @@ import numpy as np
 import pandas as pd
 
 from raymix.errors import UserError
-from raymix.files import atomic_write_frame
+from raymix.files import atomic_write_frame, input_problem
 from raymix.runs.tables import (
     RUN_COLUMN,
     Runs,
     check_csv_header,
+    check_losses,
     checked_weights,
     numeric_columns,
     parse_targets,
@@ -105,8 +106,10 @@ def _check_pandas_index(table: pd.DataFrame, column: str, position: int, name: s
 def _read_table(path: str | Path, field: str, id_column: str | None) -> _Table:
     """A CSV indexed by its id column, with a one-line error for each way it can be wrong."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"no such file {str(path)!r}", field=field)
+    problem = input_problem(path)  # a FIFO would block the read
+    if problem:
+        raise UserError(f"no such file {str(path)!r}" if problem == "missing" else
+                        f"{str(path)!r} is {problem}; give a CSV file", field=field)
     check_csv_header(path, field, unnamed_first=True)
     try:
         header = [str(c) for c in pd.read_csv(path, nrows=0).columns]
@@ -199,10 +202,13 @@ def read_runs(
     # target cells must be numbers; other metrics are only shown (interaction matrix), so
     # a stray text cell there becomes NaN instead of an error
     others = [c for c in met_table.columns if c not in resolved]
-    metric_table = numeric_columns(met_table, list(resolved),
-                                   lambda i: f"{met_name} run {met_table.index[i]!r}",
-                                   "metrics").join(
-        met_table[others].apply(pd.to_numeric, errors="coerce"))
+    def met_row(i: int) -> str:
+        return f"{met_name} run {met_table.index[i]!r}"
+
+    targets = numeric_columns(met_table, list(resolved), met_row, "metrics")
+    for column in resolved:
+        check_losses(targets[column], column, met_row, "metrics")
+    metric_table = targets.join(met_table[others].apply(pd.to_numeric, errors="coerce"))
 
     notes = [_columns_note(name, read, kind)
              for name, read, kind in ((mix_name, mix_read, "domains"),

@@ -21,6 +21,7 @@ from raymix.errors import UserError
 from raymix.files import atomic_write_text
 from raymix.proposal.confirmation import Candidate, confirmation_verdict
 from raymix.runs import ResultStore, SweepLayout
+from raymix.runs.store import damaged, read_stored_json
 
 FORMAT = 1
 EXTENDABLE = {"rounds"}  # settings a config may raise without starting the round again
@@ -51,7 +52,12 @@ class ConfirmState:
         settings = dataclasses.asdict(cfg.confirm)
         if not path.is_file():
             return cls(settings)
-        stored = json.loads(path.read_text())
+        recover = ("delete it and run 'raymix sweep CONFIG' again: the confirmation round is "
+                   "chosen and trained again")
+        stored = read_stored_json(path, recover)
+        if not (isinstance(stored, dict) and isinstance(stored.get("settings"), dict)
+                and isinstance(stored.get("rounds"), list)):
+            raise damaged(path, "not a confirmation round's settings and rounds", recover)
         for key, value in settings.items():
             before = stored["settings"].get(key)
             if key not in EXTENDABLE and before != value:

@@ -10,7 +10,6 @@ tables and rewrites its ``report/`` around the stored ``proposal.json``;
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,10 @@ from raymix.files import folder_problem
 from raymix.proposal.objectives import OBJECTIVES_FILE
 from raymix.regression import FitResult
 from raymix.report import HTML_REPORT, write_report
+from raymix.report.contents import proposal_problem
+from raymix.report.writer import check_report_folder
 from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore, Runs, SweepLayout
+from raymix.runs.store import damaged, read_stored_json
 from raymix.storage import StorageError, is_uri, local_folder, uri_problem
 from raymix.workflows.inputs import RunsSource, fit_inputs
 
@@ -56,18 +58,37 @@ def run_table(source: RunsSource, runs: Runs) -> pd.DataFrame:
 def sweep_validation(cfg: SweepConfig) -> dict[str, Any] | None:
     """The result of ``raymix validate`` on this sweep (its ``validate.json``), if any."""
     path = SweepLayout(cfg.validate_path).validation_json
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_stored_json(path, "delete it, or run 'raymix validate CONFIG' again to write "
+                            "it") if path.is_file() else None
+
+
+# how to recover from a damaged proposal.json (or its per-objective proposals)
+REPROPOSE = ("delete it (the report then shows the fit alone), or write it again with "
+             "'raymix propose CONFIG'")
+
+
+def _stored_proposal(layout: SweepLayout, domains: Sequence[str]) -> dict[str, Any] | None:
+    """The sweep's ``proposal.json`` (None without one), checked before any report file is
+    written: a damaged one is one line naming it and how to recover."""
+    if not layout.proposal.is_file():
+        return None
+    proposal = read_stored_json(layout.proposal, REPROPOSE)
+    problem = proposal_problem(proposal, domains)
+    if problem:
+        raise damaged(layout.proposal, problem, REPROPOSE)
+    return proposal
 
 
 def write_runs_report(out_dir: str | Path, fitted: FitResult, source: RunsSource, runs: Runs,
-                      proposal: dict[str, Any] | None = None) -> Path:
+                      proposal: dict[str, Any] | None = None, force: bool = False) -> Path:
     """``report.md`` and ``index.html`` of a fit of ``runs`` (and its proposal) into
-    ``out_dir``; a sweep's adds its check at a larger scale. Returns report.md's path."""
+    ``out_dir``; a sweep's adds its check at a larger scale. Returns report.md's path.
+    ``force``: replace files of the report's names that no earlier report wrote."""
     validation = sweep_validation(source) if isinstance(source, SweepConfig) else None
     return write_report(Path(out_dir), fitted, runs.objective.to_numpy(), target=runs.target,
                         mixtures=runs.mixtures, metrics=runs.metrics, proposal=proposal,
                         scaling=fitted.scaling, runs=run_table(source, runs),
-                        validation=validation)
+                        validation=validation, force=force)
 
 
 def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
@@ -95,9 +116,14 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
             raise UserError(f"{layout.root} is not a sweep directory (it has no "
                             f"{layout.config.name}); give a sweep's folder (compute.storage) "
                             "or its config YAML", field=given)
-        raw = read_yaml(layout.config, given)
+        restore = ("give 'raymix report' the sweep's config YAML instead, or copy that YAML "
+                   "over this file")
+        try:
+            raw = read_yaml(layout.config, given)
+        except UserError as exc:  # garbage in the stored config: say which file, and what to do
+            raise damaged(layout.config, exc.problem, restore) from None
         if not isinstance(raw, dict):
-            raise UserError(f"{layout.config} is not a sweep's config.yaml", field=given)
+            raise damaged(layout.config, "not a sweep's config.yaml", restore)
         # the stored config's relative paths started at the YAML's folder, which may be
         # anywhere: the sweep is this folder
         raw.setdefault("compute", {})["storage"] = given.rstrip("/") if remote else str(
@@ -125,12 +151,14 @@ def _sweep_folder(uri: str) -> Path:
                         "credentials", field=uri) from None
 
 
-def report(cfg: SweepConfig) -> Path:
+def report(cfg: SweepConfig, force: bool = False) -> Path:
     """Rewrite a finished sweep's ``report/`` (``report.md``, figures, ``index.html``).
 
     The stored tables are fitted again as ``raymix propose`` fits them (``fit`` section,
     ``fit.at``), and the report shows the stored ``proposal.json`` (none: a report of the
-    fit alone); nothing is trained and no cluster starts.
+    fit alone); nothing is trained and no cluster starts. A file of a name the report
+    writes that no earlier report wrote (a user's ``index.html``) is refused unless
+    ``force`` (:func:`raymix.report.writer.check_report_folder`).
 
     Returns
     -------
@@ -141,10 +169,12 @@ def report(cfg: SweepConfig) -> Path:
     problem = folder_problem(layout.report)
     if problem:
         raise UserError(f"{problem}; the report cannot be written", field="compute.storage")
+    check_report_folder(layout.report, force=force)  # every file, before any work
     inputs = fit_inputs(cfg)
-    proposal = json.loads(layout.proposal.read_text()) if layout.proposal.is_file() else None
+    proposal = _stored_proposal(layout, cfg.domain_names)
     objectives = layout.proposal.parent / OBJECTIVES_FILE  # propose --per-objective's
     if proposal is not None and objectives.is_file():
-        proposal["objectives"] = json.loads(objectives.read_text())
-    written = write_runs_report(layout.report, inputs.fit(), cfg, inputs.runs, proposal)
+        proposal["objectives"] = read_stored_json(objectives, REPROPOSE)
+    written = write_runs_report(layout.report, inputs.fit(), cfg, inputs.runs, proposal,
+                                force=force)
     return written.parent / HTML_REPORT

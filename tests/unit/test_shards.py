@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 
 import numpy as np
@@ -92,13 +93,53 @@ def test_megatron_dataset_reads_its_documents_from_the_index(tmp_path):
     (lambda p: np.save(p / "a.npy", np.zeros((3, 4), np.uint16)), "a.npy", None,
      "2-d uint16 array; a token shard is one flat array"),
     (lambda p: (p / "a.npy").write_bytes(b"not numpy"), "a.npy", None,
-     "not a readable .npy file"),
+     "is not a .npy file"),
+    # a folder of zero-byte .npy files (numpy's EOFError), a shard cut short (its mmap)
+    (lambda p: [(p / f"{c}.npy").write_bytes(b"") for c in "ab"], ".", None,
+     r"a\.npy' is empty \(0 bytes\), not a \.npy shard; write it again"),
+    (lambda p: (np.save(p / "a.npy", _stream()),
+                (p / "a.npy").write_bytes((p / "a.npy").read_bytes()[:500])), "a.npy", None,
+     "a truncated or damaged .npy file"),
+    (lambda p: (np.save(p / "a.npy", _stream()),
+                (p / "a.npy").write_bytes((p / "a.npy").read_bytes()[:60])), "a.npy", None,
+     "a truncated or damaged .npy file"),
 ])
 def test_bad_shards_are_one_line_errors_naming_the_file(tmp_path, make, source, dtype, message):
     make(tmp_path)
     with pytest.raises(ConfigError, match=message) as caught:
         read_token_source(source, tmp_path, dtype, FIELD)
     assert FIELD in str(caught.value) and "\n" not in str(caught.value)
+
+
+def _damaged_index(prefix, sequences: int, position: int, value: bytes) -> None:
+    """Overwrite the index's bytes at ``position`` of its document index."""
+    idx = prefix.with_suffix(".idx")
+    data = bytearray(idx.read_bytes())
+    start = 34 + 12 * sequences + position  # after the header, lengths and pointers
+    data[start: start + len(value)] = value
+    idx.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("position, value", [
+    (8 * 2, (10**6).to_bytes(8, "little")),  # a document past the data (IndexError before)
+    (8 * 2, (-1).to_bytes(8, "little", signed=True)),
+    (8 * 1, (3).to_bytes(8, "little")),  # out of order: 0, 3, 2, 3
+])
+def test_megatron_document_index_past_its_data_is_refused(tmp_path, position, value):
+    prefix = write_megatron([np.arange(10, dtype=np.uint16)] * 3, tmp_path / "d")
+    _damaged_index(prefix, 3, position, value)
+    with pytest.raises(ConfigError, match="document indices outside its 3 sequences") as caught:
+        read_token_source("d", tmp_path, None, FIELD)
+    assert "d.idx" in str(caught.value)
+
+
+def test_special_files_are_never_token_shards(tmp_path):
+    """A FIFO named like a shard would block np.load: it is not listed, so the source is
+    refused as holding no shards (and /proc, whose files never end, holds none either)."""
+    os.mkfifo(tmp_path / "a.npy")
+    assert not is_token_source(str(tmp_path), tmp_path)
+    assert not is_token_source("*.npy", tmp_path)
+    assert not is_token_source("/proc", tmp_path) and not is_token_source("/", tmp_path)
 
 
 def test_megatron_index_that_disagrees_with_its_bin_is_refused(tmp_path):

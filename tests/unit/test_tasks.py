@@ -85,7 +85,7 @@ def test_a_bad_item_is_one_line_naming_the_file_field_and_line(tmp_path, item, w
 @pytest.mark.parametrize("tasks, target, field, words", [
     ([{"name": "x", "path": "p"}, {"name": "x", "path": "q"}], {}, "target.tasks[1].name",
      "duplicate task 'x'"),
-    ([{"name": "x", "path": "p", "weight": -1}], {}, "target.tasks[0].weight", "must be >= 0"),
+    ([{"name": "x", "path": "p", "weight": -1}], {}, "target.tasks[0].weight", "must be"),
     ([{"name": "x", "path": "p", "weight": 0}], {}, "target.tasks", "must not all be 0"),
     ([{"name": "x", "path": "p"}], {"source": "a.txt"}, "target", "got source and tasks"),
     ([], {}, "target.tasks", "list at least one task"),
@@ -100,6 +100,49 @@ def test_a_missing_task_file_names_the_field(tmp_path):
     cfg = _config(tmp_path, [{"name": "x", "path": "nowhere.jsonl"}])
     with pytest.raises(ConfigError, match=r"target.tasks\[0\].path.*no such file"):
         check_sources(cfg)
+
+
+def test_special_files_as_task_files_are_refused_before_reading(tmp_path):
+    """A FIFO would block the read and /dev/zero never ends: refused, naming the field."""
+    import os
+
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    for path, words in (("pipe.jsonl", "is a FIFO"), ("/dev/zero", "is a device")):
+        cfg = _config(tmp_path, [{"name": "x", "path": path}])
+        with pytest.raises(ConfigError, match=rf"target.tasks\[0\].path.*{words}"):
+            read_tasks(cfg)
+
+
+def test_a_continuation_longer_than_a_window_is_refused_before_prepare(tmp_path):
+    """Before any tokenizer is trained: the byte-level pieces of a continuation are a floor
+    of its tokens under any tokenizer prepare trains, so 80 words cannot fit 64 tokens; the
+    error names the field and the line. The same items fit a longer window."""
+    name = _task_file(tmp_path, "long", [
+        {"context": "a", "continuation": " fits"},
+        {"context": "b", "continuation": " word" * 80}])
+    cfg = _config(tmp_path, [{"name": "x", "path": name}])
+    cfg.model.seq_len = 64
+    with pytest.raises(ConfigError, match=r"target.tasks\[0\].path.*line 2 of long.jsonl: its "
+                       r"continuation is 80 tokens or more, longer than model.seq_len \(64\)"):
+        read_tasks(cfg)
+    cfg.model.seq_len = 128
+    assert len(read_tasks(cfg)["x"]) == 2
+
+
+def test_a_continuation_is_counted_with_the_configs_tokenizer(tmp_path, tokenizer):
+    """With data.tokenizer.path the count is exact: a word of many pieces is one item too
+    long for a window the pieces alone would pass."""
+    tokenizer.save(str(tmp_path / "tok.json"))
+    text = " " + "qzxv" * 30  # one pre-tokenizer piece, many tokens of a 300-token vocabulary
+    tokens = len(tokenizer.encode(text, add_special_tokens=False).ids)
+    name = _task_file(tmp_path, "t", [{"context": "a", "continuation": text}])
+    cfg = _config(tmp_path, [{"name": "x", "path": name}])
+    cfg.data.tokenizer.path = "tok.json"
+    cfg.model.seq_len = tokens - 1
+    with pytest.raises(ConfigError, match=f"line 1 of t.jsonl: its continuation is {tokens} "):
+        read_tasks(cfg)
+    cfg.model.seq_len = tokens
+    assert read_tasks(cfg)["x"][0].where == "line 1 of t.jsonl"
 
 
 def test_builtin_tasks_are_real_reference_paragraphs_and_disjoint(tmp_path):
