@@ -32,8 +32,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from raymix.secrets import mask_uri
+
 LOCAL_SCHEMES = ("", "file")
-SKIPPED = frozenset({"tune", "checkpoints", "tensorboard", "wandb"})  # never pulled
+SKIPPED = frozenset({"tune", "checkpoints", "tensorboard", "wandb", "resume"})  # not pulled whole
 PROBE_TIMEOUT_S = 30.0  # a store that does not answer a probe write in this long is refused
 
 
@@ -70,18 +72,18 @@ def mirrors_root() -> Path:
 def uri_problem(location: str) -> str | None:
     """What is wrong with the form of a storage URI, or None (nothing is contacted)."""
     parts = urlsplit(location)
-    if parts.query or parts.fragment:
-        return (f"{location!r} has a query string; give the endpoint by AWS_ENDPOINT_URL (and "
-                "the region by AWS_DEFAULT_REGION) and the URI as scheme://bucket/prefix")
-    if not parts.netloc:
-        return f"{location!r} names no bucket; write it as {parts.scheme}://bucket/prefix"
+    shown = mask_uri(location)  # no message echoes a secret
     if "@" in parts.netloc or (":" in parts.netloc and parts.scheme in ("s3", "gs")):
-        shown = f"{parts.scheme}://...@{parts.netloc.rpartition('@')[2]}"  # no secret echoed
         return (f"{shown!r} carries credentials or a port in its bucket; give credentials "
                 "by the store's environment variables (AWS_ACCESS_KEY_ID, ...)")
+    if parts.query or parts.fragment:
+        return (f"{shown!r} has a query string; give the endpoint by AWS_ENDPOINT_URL (and "
+                "the region by AWS_DEFAULT_REGION) and the URI as scheme://bucket/prefix")
+    if not parts.netloc:
+        return f"{shown!r} names no bucket; write it as {parts.scheme}://bucket/prefix"
     segments = [s for s in parts.path.split("/") if s]
     if any(s in (".", "..") for s in segments):
-        return f"{location!r} has '.' or '..' in its path; write the prefix out"
+        return f"{shown!r} has '.' or '..' in its path; write the prefix out"
     return None
 
 

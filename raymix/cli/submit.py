@@ -38,6 +38,7 @@ from pathlib import Path
 from raymix.cli.arguments import set_flags
 from raymix.config import SweepConfig, load_config
 from raymix.errors import UserError
+from raymix.secrets import mask_uri
 from raymix.storage import is_uri
 from raymix.version import __version__
 
@@ -387,21 +388,22 @@ def submit(config: str | Path, *, address: str = DEFAULT_ADDRESS, command: str =
     job = plan_job(config, command=command, overrides=overrides, working_dir=working_dir,
                    wheel=wheel, install=install, shared_storage=shared_storage, python=python)
     client = _client(address)
+    shown = mask_uri(address)  # the address connects with its credentials; lines show none
     if job.unshared_storage:  # an absolute local path: fine on one node, not on several
         try:
             nodes = cluster_nodes(address)
         except Exception as exc:  # the state API's errors are plain exceptions
             fields = ", ".join(f"{name} {path!r}" for name, path in job.unshared_storage)
-            log(f"[submit] note: could not ask {address} how many nodes the cluster has "
+            log(f"[submit] note: could not ask {shown} how many nodes the cluster has "
                 f"({_first_line(exc)}); {fields}: on several nodes every node must mount "
                 "it (--shared-storage says so), or use an s3:// or gs:// URI")
         else:
             check_storage(job.config, nodes=nodes)
     job_id = client.submit_job(entrypoint=job.entrypoint, runtime_env=job.runtime_env)
-    log(f"[submit] job {job_id} on {address}: {job.entrypoint} (working dir {job.working_dir}, "
-        f"{_mib(job.upload_bytes)}; raymix: {job.install})")
+    log(f"[submit] job {job_id} on {shown}: {mask_uri(job.entrypoint)} (working dir "
+        f"{job.working_dir}, {_mib(job.upload_bytes)}; raymix: {job.install})")
     if not wait:
-        log(f"[submit] follow it with 'ray job logs --follow {job_id} --address {address}'")
+        log(f"[submit] follow it with 'ray job logs --follow {job_id} --address {shown}'")
         return 0
     shown: list[str] = []
     try:
@@ -418,7 +420,7 @@ def submit(config: str | Path, *, address: str = DEFAULT_ADDRESS, command: str =
                 log(rest.rstrip("\n"))
     except KeyboardInterrupt:
         log(f"[submit] stopped following; job {job_id} goes on. Stop it with "
-            f"'raymix submit --stop {job_id} --address {address}'")
+            f"'raymix submit --stop {job_id} --address {shown}'")
         return 130
     return _exit_status(client.get_job_info(job_id), log)
 
@@ -437,7 +439,7 @@ def _wait_for_end(client, job_id: str, poll_s: float = 2.0) -> None:
 def _exit_status(info, log) -> int:
     status = str(info.status.value if hasattr(info.status, "value") else info.status)
     log(f"[submit] job {info.submission_id}: {status.lower()}"
-        + (f" ({info.message})" if info.message and status != "SUCCEEDED" else ""))
+        + (f" ({mask_uri(info.message)})" if info.message and status != "SUCCEEDED" else ""))
     if status == "SUCCEEDED":
         return 0
     if status == "STOPPED":
@@ -465,12 +467,14 @@ def _client(address: str):
     try:
         return JobSubmissionClient(address)
     except ConnectionError as exc:
-        raise UserError(f"--address: no Ray job server answers at {address} ({_first_line(exc)}); "
+        raise UserError(f"--address: no Ray job server answers at {mask_uri(address)} "
+                        f"({_first_line(exc)}); "
                         "start one with 'ray start --head', or forward a cluster's with "
                         "'ray dashboard cluster.yaml'") from None
     except Exception as exc:  # the SDK raises plain exceptions for auth and version problems
         if "auth" in str(exc).lower():
-            raise UserError(f"--address: {address} refused this client: {_auth_fix()}") from None
+            raise UserError(f"--address: {mask_uri(address)} refused this client: "
+                            f"{_auth_fix()}") from None
         raise
 
 
@@ -483,4 +487,7 @@ def _auth_fix() -> str:
 
 
 def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """The first line of ``exc``'s message, any secret in a URI masked (the SDK's errors
+    repeat the address)."""
+    return mask_uri(str(exc).strip().splitlines()[0]) if str(exc).strip() else \
+        type(exc).__name__

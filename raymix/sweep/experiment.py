@@ -7,8 +7,9 @@ writes nothing. :func:`start_experiment` then records what the runs measure
 (``data.json``, ``config.yaml``), after checking that the folder takes writes.
 
 ``config.yaml`` holds the values the runs were made with, ``--set`` overrides applied, and
-the overrides themselves as its ``overrides`` list; values are compared, so a re-run with
-the same ``--set`` resumes, and one whose ``--set`` changes what runs measure is refused.
+the overrides themselves as its ``overrides`` list (the secret of any URI masked); values
+are compared, so a re-run with the same ``--set`` resumes, and one whose ``--set``
+changes what runs measure is refused.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ import yaml
 
 from raymix.config import SweepConfig
 from raymix.config.parse import migrate
+from raymix.config.safe_yaml import read_yaml
 from raymix.data import PreparedData
 from raymix.errors import UserError
 from raymix.files import atomic_write_text
 from raymix.runs import DataInfo, ResultStore, SweepLayout
+from raymix.runs.store import damaged
+from raymix.secrets import mask_uri, masked
 from raymix.sweep.strategy import check_strategy
 from raymix.training import non_embedding_params
 
@@ -33,6 +37,19 @@ NEUTRAL_KEYS = {("training", "save_checkpoint")}  # change nothing that a run me
 # (initial_runs None is its default count), and only for an adaptive sweep
 STRATEGY_KEYS = {("mixtures", "strategy"), ("mixtures", "initial_runs"),
                  ("mixtures", "exploration"), ("mixtures", "batch_size")}
+
+
+def _stored_config(layout: SweepLayout, storage_field: str) -> dict:
+    """The sweep folder's ``config.yaml``, or one line naming it when it is damaged."""
+    recover = (f"copy the config YAML the sweep was made with over it, or use a new "
+               f"{storage_field} folder")
+    try:
+        raw = read_yaml(layout.config, storage_field)
+    except UserError as exc:
+        raise damaged(layout.config, exc.problem, recover) from None
+    if not isinstance(raw, dict):
+        raise damaged(layout.config, "not a sweep's config.yaml", recover)
+    return raw
 
 
 def check_experiment(cfg: SweepConfig, prepared: PreparedData,
@@ -46,7 +63,7 @@ def check_experiment(cfg: SweepConfig, prepared: PreparedData,
     check_strategy(cfg, prepared.train_tokens, prepared.prior, storage_field)
     if not layout.config.is_file():
         return
-    stored, _ = migrate(yaml.safe_load(layout.config.read_text()))  # keys that moved since
+    stored, _ = migrate(_stored_config(layout, storage_field))  # keys that moved since
     current = cfg.to_dict()
     defaults = SweepConfig(name="defaults", data=cfg.data, target=cfg.target).to_dict()
     for section in RESULT_SECTIONS:
@@ -79,13 +96,13 @@ def _given(stored: dict, cfg: SweepConfig) -> str:
     """Which ``--set`` overrides the stored runs and this config were made with, where they
     differ (nothing where they agree: the file changed)."""
     before = stored.get("overrides") or []
-    if before == cfg.overrides:
+    if before == masked(cfg.overrides):  # as stored: any secret masked
         return ""
     return f" (they were made with {_flags(before)}, this config has {_flags(cfg.overrides)})"
 
 
 def _flags(overrides: list[str]) -> str:
-    return " ".join(f"--set {o}" for o in overrides) if overrides else "no --set"
+    return mask_uri(" ".join(f"--set {o}" for o in overrides)) if overrides else "no --set"
 
 
 def start_experiment(cfg: SweepConfig, prepared: PreparedData,
@@ -105,8 +122,13 @@ def start_experiment(cfg: SweepConfig, prepared: PreparedData,
                                           for name, m in cfg.scale_models().items()},
                     prepared=prepared.path.name)
     ResultStore(sweep_dir).write_data_info(info)
-    atomic_write_text(SweepLayout(sweep_dir).config,
-                      yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    atomic_write_text(SweepLayout(sweep_dir).config, stored_config(cfg))
+
+
+def stored_config(cfg: SweepConfig) -> str:
+    """``config.yaml``'s text: the config's values and overrides, with the secret of any
+    URI in them masked (``http://user:***@host``); the sweep folder never holds one."""
+    return yaml.safe_dump(masked(cfg.to_dict()), sort_keys=False)
 
 
 def _check_writable(folder: Path, storage_field: str) -> None:

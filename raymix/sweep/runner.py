@@ -43,7 +43,13 @@ from raymix.files import folder_problem
 from raymix.runs import RUN_COLUMN, ResultStore, SweepLayout, export_tables
 from raymix.storage import is_uri, location_of, write_problem
 from raymix.sweep.aggregator import AggregatorLoad, actor_name, get_aggregator, store_summary
-from raymix.sweep.cluster import models_per_trial, ray_cluster, trial_resources, trial_slots
+from raymix.sweep.cluster import (
+    check_local_resources,
+    models_per_trial,
+    ray_cluster,
+    trial_resources,
+    trial_slots,
+)
 from raymix.sweep.experiment import check_experiment, start_experiment
 from raymix.sweep.plan import (
     CONFIRM_ID,
@@ -126,11 +132,13 @@ def run_sweep(cfg: SweepConfig, *, log=print_line) -> SweepResult:
     Raises
     ------
     UserError
-        Before anything is written: a proxy too large for a trial, a missing source, a
-        storage folder of another sweep. During the sweep: storage that refuses results
-        (what was stored is kept; the same call goes on once it is fixed).
+        Before anything is written: a proxy too large for a trial, a trial that this
+        machine cannot run (a GPU on a machine without one, more CPUs than it has), a
+        missing source, a storage folder of another sweep. During the sweep: storage that
+        refuses results (what was stored is kept; the same call goes on once it is fixed).
     """
     check_memory(cfg)
+    check_local_resources(cfg)  # a trial no node holds would wait forever
     problem = storage_problem(cfg.storage_location)
     if problem:
         raise ConfigError("compute.storage", problem)
@@ -180,7 +188,7 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
         strategy = {"settings": strategy_settings(cfg, prepared.train_tokens, prepared.prior),
                     "total": cfg.mixtures.count}
     tracker = open_tracker(cfg)  # tracking: (a tracker that cannot be reached: one warning)
-    with ray_cluster(cfg):
+    with ray_cluster(cfg, log=log):
         aggregator = get_aggregator(sweep_dir, cfg.domain_names, cfg.target.name, cfg.name,
                                     strategy=strategy)
         done = set(ray.get(aggregator.run_ids.remote()))

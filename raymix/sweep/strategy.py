@@ -185,6 +185,9 @@ def _saved_state(layout: SweepLayout) -> dict[str, Any] | None:
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read {path} ({exc}); restore it from a backup or use a new "
                         "folder", field="compute.storage") from None
+    if not isinstance(state, dict):
+        raise UserError(f"cannot read {path} (not a JSON object); restore it from a backup "
+                        "or use a new folder", field="compute.storage")
     if "search" in state:  # raymix 0.1 called the sampler's state "search"
         state["sampler"] = state.pop("search")
     return state

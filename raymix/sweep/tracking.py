@@ -20,6 +20,12 @@ runs each tracker destination holds (a run is added once its tracker run is writ
 A tracker that fails (a server that cannot be reached, an error of its client) is one
 warning line on stderr, and the sweep goes on without it, storing results as before.
 An http(s) server is probed once, before the sweep starts.
+
+Credentials: a ``tracking_uri`` such as ``http://user:password@host:5000`` is used as
+given to connect (and to probe, with HTTP Basic authentication), and shown or stored
+only masked (``http://user:***@host:5000``, :mod:`raymix.secrets`), with a one-time note
+that MLflow's own ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` keep the
+password out of the config altogether.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from ray import tune
 from raymix.config import SweepConfig
 from raymix.files import atomic_write_text
 from raymix.runs import RunRecord, SweepLayout
+from raymix.secrets import has_credentials, mask_uri
 from raymix.storage import push_tree
 
 PROBE_SECONDS = 3.0  # how long an http(s) tracking server may take to answer the probe
@@ -48,11 +55,17 @@ WANDB_URL = "https://api.wandb.ai"  # W&B's server, unless WANDB_BASE_URL names 
 SWEEP_RUN = "sweep"  # the sweep-level tracker run's name suffix (and TensorBoard folder)
 # destinations that failed in this process: warned once, skipped from then on
 _FAILED: dict[str, str] = {}
+CREDENTIALS_NOTE = (
+    "[sweep] tracking: tracking.mlflow.tracking_uri carries a password; raymix uses it to "
+    "connect and shows and stores it masked ({uri}). To keep it out of the config, give it "
+    "as MLflow's MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD environment "
+    "variables (or MLFLOW_TRACKING_TOKEN) instead")
+_NOTED: set[str] = set()  # the URIs whose credentials note was shown in this process
 
 
 def warn(line: str) -> None:
-    """One warning line on stderr."""
-    print(line, file=sys.stderr, flush=True)
+    """One warning line on stderr (any secret in a URI masked)."""
+    print(mask_uri(line), file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------------------- what is logged
@@ -74,7 +87,7 @@ class TrackedRun:
             "group_size": record.group_size or 1, "status": record.status,
             **{f"mixture.{d}": float(record.mixture.get(d, 0.0)) for d in domains}}
         if record.reason:
-            params["reason"] = record.reason[:250]
+            params["reason"] = mask_uri(record.reason)[:250]  # never a secret as a parameter
         history = []
         for e in record.evaluations:
             metrics = {"target_loss": e.target_loss, "train_loss": e.train_loss,
@@ -160,19 +173,40 @@ def _number(value) -> bool:
 @functools.cache
 def unreachable(url: str) -> str | None:
     """Why the http(s) server at ``url`` gave no answer within :data:`PROBE_SECONDS`, or
-    None when it answered (any HTTP status is an answer). Probed once per process."""
+    None when it answered (any HTTP status is an answer). Probed once per process.
+
+    Credentials in ``url`` (``http://user:password@host``) are sent as HTTP Basic
+    authentication, not as part of the address; the reason never repeats them.
+    """
     import urllib.error
     import urllib.request
 
     try:
-        urllib.request.urlopen(url, timeout=PROBE_SECONDS).close()
+        request = _request(url)
+        urllib.request.urlopen(request, timeout=PROBE_SECONDS).close()
     except urllib.error.HTTPError:
         return None
     except urllib.error.URLError as exc:
-        return str(exc.reason)
+        return mask_uri(str(exc.reason))
     except (OSError, ValueError) as exc:
-        return str(exc) or type(exc).__name__
+        return mask_uri(str(exc)) or type(exc).__name__
     return None
+
+
+def _request(url: str):
+    """A GET of ``url`` with its user part moved into an Authorization header."""
+    import base64
+    import urllib.request
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return urllib.request.Request(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return urllib.request.Request(urlunsplit(parts._replace(netloc=host)),
+                                  headers={"Authorization": f"Basic {token}"})
 
 
 class _Mlflow:
@@ -186,8 +220,9 @@ class _Mlflow:
         for name in ("mlflow", "alembic"):  # "creating tables...": not the sweep's news
             logging.getLogger(name).setLevel(logging.WARNING)
 
-        self.uri, self.sweep = uri, sweep
-        self.destination = f"mlflow {uri} experiment {experiment}"
+        self.uri, self.sweep = uri, sweep  # credentials and all: the client connects with it
+        # stored in tracking.json: masked
+        self.destination = f"mlflow {mask_uri(uri)} experiment {experiment}"
         self.client = MlflowClient(tracking_uri=uri)
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = found.experiment_id if found else self.client.create_experiment(
@@ -344,7 +379,10 @@ def _open(cfg: SweepConfig) -> list:
         uri = t.mlflow.tracking_uri.strip()
         if uri.startswith("sqlite:///") and not uri[len("sqlite:///"):].startswith("/"):
             uri = "sqlite:///" + str(cfg.resolve(uri[len("sqlite:///"):]))  # the YAML's folder
-        where = f"mlflow at {uri}"
+        where = f"mlflow at {mask_uri(uri)}"
+        if has_credentials(uri) and uri not in _NOTED:
+            _NOTED.add(uri)
+            warn(CREDENTIALS_NOTE.format(uri=mask_uri(uri)))
         server = uri if uri.split("://")[0].lower() in ("http", "https") else None
         wanted.append((where, server, functools.partial(
             _Mlflow, uri, t.mlflow.experiment or cfg.name, cfg.name)))
@@ -385,7 +423,7 @@ def _fail(where: str, what: str) -> None:
 
 
 def _reason(exc: Exception) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = mask_uri(" ".join(str(exc).split())) or type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
 
 

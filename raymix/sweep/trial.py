@@ -28,8 +28,9 @@ from raymix.data import PreparedData
 from raymix.data.shards import Shard, TokenShards
 from raymix.data.tasks import read_tasks, task_windows
 from raymix.runs import FAILED, OK, Evaluation, RunRecord, SweepLayout
+from raymix.storage import refresh
 from raymix.training import ProxyData, ProxyDiverged, ProxyOutOfMemory, train_proxy
-from raymix.training.group import train_group
+from raymix.training.group import cohorts, load_state, state_key, train_group
 from raymix.training.loop import device_memory_gib
 from raymix.training.memory import trial_memory_gb
 from raymix.training.tasks import TaskWindows
@@ -94,6 +95,8 @@ class TrialSettings:
     cpus_per_trial: float
     gpus_per_trial: float
     checkpoints: str | None = None  # keep each final model under this folder
+    # the sweep directory: a group's unfinished runs keep their states there (resume/)
+    sweep_dir: str | None = None
     target_logprobs: bool = False  # record per-token target log-probs (MixMin)
     # the memory a trial gets (GiB), for micro_batch_size auto; None: a GPU trial takes
     # gpus_per_trial of its device's memory, a CPU trial the whole batch at once
@@ -111,6 +114,7 @@ class TrialSettings:
                    cpus_per_trial=cfg.compute.cpus_per_trial,
                    gpus_per_trial=cfg.compute.gpus_per_trial,
                    checkpoints=str(checkpoints) if checkpoints else None,
+                   sweep_dir=str(cfg.storage_path),
                    target_logprobs=cfg.mixtures.method == "per_domain",
                    memory_gib=_trial_memory(cfg))
 
@@ -174,61 +178,115 @@ def proxy_trial(config: dict, data: ProxyData, settings: TrialSettings) -> None:
 
     Every record reaches the aggregator (and so the disk) before the trial's last
     ``tune.report``, so a trial Tune counts as finished never loses a result. A group
-    retried after its trial died trains only its runs that have no stored record.
+    stores each run's record as soon as that run is done and keeps each unfinished run's
+    state at every evaluation (``resume/<run>.safetensors``): retried after its trial died, it
+    trains only its runs that have no stored record, each from its last state.
     """
     planned = PlannedTrial.from_config(config)
     aggregator = ray.get_actor(settings.aggregator, namespace=NAMESPACE)
     runs = list(planned.runs)
+    states = _ResumeStates(settings.sweep_dir if len(runs) > 1 else None)
     if len(runs) > 1:
         stored = set(ray.get(aggregator.run_ids.remote()))
+        for run in runs:  # a trial that died between storing a record and dropping its state
+            if run.run_id in stored:
+                states.drop(run.run_id)
         runs = [run for run in runs if run.run_id not in stored]
     device = trial_device(settings.cpus_per_trial, settings.gpus_per_trial)
     memory = settings.memory_gib
     if memory is None and device.type == "cuda":  # this trial's share of its GPU
         memory = settings.gpus_per_trial * device_memory_gib(device)
     started = time.time()
-    records = (_train_alone(runs[0], data, settings, device, memory) if len(runs) == 1
-               else _train_together(runs, data, settings, device, memory) if runs else [])
     # where it ran, for an operator reading the records of a multi-node sweep
     where = {"node_id": ray.get_runtime_context().get_node_id(),
              "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
     outcomes = []
-    for run, record in zip(runs, records):
+
+    def store(run: PlannedRun, record: RunRecord) -> None:
+        """Hand ``run``'s record to the aggregator now; drop its state once it is stored."""
         record = dataclasses.replace(
             record, run_id=run.run_id, scale=run.scale, raymix_version=__version__, **where,
             wall_seconds=time.time() - started, finished_at=time.time())
-        outcomes.append((record, ray.get(aggregator.add.remote(record))))
-    tune.report(_final_report(planned, outcomes))
+        outcome = ray.get(aggregator.add.remote(record))
+        outcomes.append((record, outcome))
+        if outcome.status != REFUSED:
+            states.drop(run.run_id)
+
+    resumed_from = 0
+    if len(planned.runs) == 1:
+        store(runs[0], _train_alone(runs[0], data, settings, device, memory))
+    elif runs:  # a group, even of the one run left: it resumes from its state
+        resumed_from = _train_together(runs, data, settings, device, memory, states, store)
+    tune.report(_final_report(planned, outcomes, resumed_from))
 
 
 def _train_alone(run: PlannedRun, data: ProxyData, settings: TrialSettings, device,
-                 memory: float | None) -> list[RunRecord]:
+                 memory: float | None) -> RunRecord:
     """One proxy, reporting each evaluation to Tune as it is made."""
     training = dataclasses.replace(settings.training, seed=run.seed)
     save_to = str(Path(settings.checkpoints) / run.run_id) if settings.checkpoints else None
     try:
-        return [train_proxy(run.mixture, data, settings.models[run.scale], training,
-                            device=device, on_eval=lambda row: tune.report(_metrics(row)),
-                            save_to=save_to, target_logprobs=settings.target_logprobs,
-                            memory_gib=memory)]
+        return train_proxy(run.mixture, data, settings.models[run.scale], training,
+                           device=device, on_eval=lambda row: tune.report(_metrics(row)),
+                           save_to=save_to, target_logprobs=settings.target_logprobs,
+                           memory_gib=memory)
     except (ProxyDiverged, ProxyOutOfMemory) as exc:
         # A diverged proxy is a result, not a crash: record it and do not retry. Nor a
         # proxy that ran out of GPU memory: a retry would run out again.
-        return [_failed(run, str(exc), data)]
+        return _failed(run, str(exc), data)
+
+
+class _ResumeStates:
+    """Where a group's runs keep their states (``resume/<run>.safetensors`` of the sweep directory;
+    nowhere for a trial of one run, or without a sweep directory)."""
+
+    def __init__(self, sweep_dir: str | None):
+        self.layout = SweepLayout(sweep_dir) if sweep_dir else None
+        if self.layout is not None:
+            try:
+                refresh(self.layout.resume)  # object storage: states another node wrote
+            except OSError:
+                pass  # the store cannot be listed now: runs without a state start at step 0
+
+    def path(self, run_id: str) -> str | None:
+        return str(self.layout.resume_state(run_id)) if self.layout else None
+
+    def drop(self, run_id: str) -> None:
+        if self.layout is not None:
+            self.layout.resume_state(run_id).unlink(missing_ok=True)
 
 
 def _train_together(runs: list[PlannedRun], data: ProxyData, settings: TrialSettings, device,
-                    memory: float | None) -> list[RunRecord]:
-    """Several proxies of one size as one stacked model (a diverged one fails alone)."""
-    save_to = [str(Path(settings.checkpoints) / run.run_id) if settings.checkpoints else None
-               for run in runs]
-    try:
-        return train_group([run.mixture for run in runs], [run.seed for run in runs], data,
-                           settings.models[runs[0].scale], settings.training, device=device,
-                           save_to=save_to, target_logprobs=settings.target_logprobs,
-                           memory_gib=memory)
-    except ProxyOutOfMemory as exc:  # the whole group: a retry would run out again
-        return [_failed(run, str(exc), data) for run in runs]
+                    memory: float | None, states: _ResumeStates, store) -> int:
+    """Several proxies of one size as one stacked model (a diverged one fails alone), each
+    record handed to ``store`` as soon as its run is done. Runs with a state go on from
+    it; runs whose states are at different steps (a re-run sweep regroups what is left)
+    train as one group per step. Returns the furthest step resumed from (0: none)."""
+    model = settings.models[runs[0].scale]
+    paths = [states.path(run.run_id) for run in runs]
+    saved = [load_state(path, state_key(run.mixture, run.seed, model, settings.training))
+             if path else None for run, path in zip(runs, paths)]
+    for cohort in cohorts(saved):
+        members = [runs[i] for i in cohort]
+        done: set[int] = set()
+
+        def on_done(m: int, record: RunRecord, members=members, done=done) -> None:
+            done.add(m)
+            store(members[m], record)
+
+        try:
+            train_group([run.mixture for run in members], [run.seed for run in members], data,
+                        model, settings.training, device=device,
+                        save_to=[str(Path(settings.checkpoints) / run.run_id)
+                                 if settings.checkpoints else None for run in members],
+                        target_logprobs=settings.target_logprobs, memory_gib=memory,
+                        states=[saved[i] for i in cohort],
+                        checkpoint_to=[paths[i] for i in cohort], on_done=on_done)
+        except ProxyOutOfMemory as exc:  # the whole group: a retry would run out again
+            for m, run in enumerate(members):
+                if m not in done:
+                    store(run, _failed(run, str(exc), data))
+    return max((state.step for state in saved if state is not None), default=0)
 
 
 def _failed(run: PlannedRun, reason: str, data: ProxyData) -> RunRecord:
@@ -236,9 +294,10 @@ def _failed(run: PlannedRun, reason: str, data: ProxyData) -> RunRecord:
                      target_name=data.target_name)
 
 
-def _final_report(planned: PlannedTrial, outcomes: list) -> dict:
+def _final_report(planned: PlannedTrial, outcomes: list, resumed_from: int = 0) -> dict:
     """The trial's last Tune result: how many runs it holds, how many failed, its best run,
-    and whether the storage refused one (then the sweep stops)."""
+    whether the storage refused one (then the sweep stops), and the step a retried group
+    resumed from (0: from the start)."""
     ok = [(r.final_target_loss, r.run_id) for r, _ in outcomes if r.ok]
     failed = sum(not r.ok for r, _ in outcomes)
     refused = [o for _, o in outcomes if o.status == REFUSED]
@@ -247,7 +306,7 @@ def _final_report(planned: PlannedTrial, outcomes: list) -> dict:
             "status": OK if ok or not outcomes else FAILED,
             "stored": REFUSED if refused else STORED if outcomes else DUPLICATE,
             "refused": refused[0].reason if refused else "", "final": True,
-            "target_loss": best_loss}
+            "target_loss": best_loss, "resumed_from_step": resumed_from}
 
 
 def trial_device(cpus: float, gpus: float):

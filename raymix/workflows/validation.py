@@ -41,6 +41,7 @@ from raymix.report.markdown import validation_markdown
 from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore, SweepLayout
 from raymix.scaling import JointScalingLaw, Scale
 from raymix.sweep import train_plan
+from raymix.sweep.cluster import check_local_resources
 from raymix.sweep.experiment import check_experiment, start_experiment
 from raymix.sweep.progress import print_line
 from raymix.training import check_memory, non_embedding_params
@@ -178,6 +179,7 @@ def run_validation(cfg: SweepConfig, *, log=print_line) -> ValidationResult:
         the validation folder, ``validate.storage`` or ``<compute.storage>/validate``.
     """
     check_memory(cfg)
+    check_local_resources(cfg)  # a trial this machine cannot run would wait forever
     vcfg = validation_config(cfg)
     prepared = prepare(cfg, log=log)
     layout = SweepLayout(vcfg.storage_path)

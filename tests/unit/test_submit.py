@@ -377,3 +377,33 @@ def test_a_dropped_log_stream_waits_for_the_job_and_shows_the_rest(project, monk
     assert status == 0
     assert any("log stream closed early" in line for line in lines), lines
     assert lines.count("[sweep] 1/2 done") == 1 and "[sweep] 2/2 done" in lines, lines
+
+
+# ----------------------------------------------------------------------------- secrets
+
+
+def test_lines_show_the_address_and_overrides_with_their_secrets_masked(project, client,
+                                                                         monkeypatch):
+    monkeypatch.setattr(submit_module, "cluster_nodes", lambda address: 1)
+    lines = []
+    submit(project / "sweep.yaml", address="http://admin:hunter2@head:8265", wait=False,
+           overrides=["tracking.mlflow.tracking_uri=http://me:hunter2@mlflow:5000"],
+           log=lines.append)
+    assert lines and not any("hunter2" in line for line in lines)
+    assert "on http://admin:***@head:8265:" in lines[0]
+    assert "http://me:***@mlflow:5000" in lines[0]
+    entrypoint, _ = client.submitted[0]
+    assert "http://me:hunter2@mlflow:5000" in entrypoint  # the job itself gets the real one
+
+
+def test_a_job_server_that_does_not_answer_is_one_line_without_the_password(project, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    status = main(["submit", str(project / "sweep.yaml"), "--address",
+                   f"http://admin:hunter2@127.0.0.1:{port}", "--no-wait"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert "hunter2" not in err and f"admin:***@127.0.0.1:{port}" in err

@@ -157,3 +157,88 @@ def test_stored_runs_become_one_tracker_run_each_and_never_twice(tmp_path):
     assert sorted(p.name for p in events.iterdir()) == ["run-0000", "run-0001", "run-0002",
                                                         "sweep"]
     assert list((events / "run-0002").glob("events.out.tfevents.*"))
+
+
+# ----------------------------------------------------------------------------- credentials
+
+
+@pytest.fixture
+def basic_auth_server():
+    """A real HTTP server on localhost that answers 200 to user:pass in Basic auth and
+    401 to anyone else; yields its port and the Authorization headers it received."""
+    import base64
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str | None] = []
+    expected = "Basic " + base64.b64encode(b"user:s3cret pass").decode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200 if seen[-1] == expected else 401)
+            self.end_headers()
+
+        def log_message(self, *args):  # not the test's output
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], seen, expected
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_live_server_with_credentials_in_its_uri_is_reachable_and_gets_them(basic_auth_server):
+    from raymix.sweep.tracking import unreachable
+
+    port, seen, expected = basic_auth_server
+    assert unreachable(f"http://user:s3cret%20pass@127.0.0.1:{port}/") is None
+    assert seen == [expected]  # sent as Basic authentication, not as part of the address
+
+
+def test_an_unreachable_server_with_credentials_is_one_warning_without_the_password(
+        tmp_path, capsys):
+    import socket
+
+    from raymix.sweep import tracking
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"http://user:hunter2@127.0.0.1:{port}"
+    cfg = stored_sweep(tmp_path, mlflow={"tracking_uri": uri})
+    assert tracking.open_tracker(cfg) is None  # unreachable: the sweep goes on without it
+    err = capsys.readouterr().err
+    assert "hunter2" not in err
+    assert f"http://user:***@127.0.0.1:{port}" in err and "unreachable" in err
+    assert "MLFLOW_TRACKING_USERNAME" in err  # how to keep the password out of the config
+
+
+def test_the_stored_config_masks_the_secret_of_every_uri(tmp_path):
+    import yaml
+
+    from raymix.sweep.experiment import stored_config
+
+    cfg = stored_sweep(tmp_path, mlflow={"tracking_uri": "http://user:hunter2@host:5000"})
+    cfg.compute.address = "ray://admin:hunter2@head:10001"
+    cfg.overrides = ["tracking.mlflow.tracking_uri=https://tok3n-hunter2@host/x"]
+    text = stored_config(cfg)
+    assert "hunter2" not in text
+    stored = yaml.safe_load(text)
+    assert stored["tracking"]["mlflow"]["tracking_uri"] == "http://user:***@host:5000"
+    assert stored["compute"]["address"] == "ray://admin:***@head:10001"
+    assert stored["overrides"] == ["tracking.mlflow.tracking_uri=https://***@host/x"]
+    assert stored["model"] == cfg.to_dict()["model"]  # everything else as it was
+
+
+def test_a_client_error_that_repeats_the_uri_is_shown_masked():
+    from raymix.sweep.tracking import _reason
+
+    # requests' errors repeat the URL they were given, credentials and all
+    error = ConnectionError("HTTPConnectionPool: Max retries exceeded with url: "
+                            "http://user:hunter2@10.0.0.1:5000/api/2.0/mlflow/experiments")
+    assert "hunter2" not in _reason(error) and "user:***@10.0.0.1" in _reason(error)
