@@ -319,12 +319,14 @@ class StepLoss:
 
     def train_step(self, step: int, batch: torch.Tensor, micro: int,
                    optimizer: torch.optim.Optimizer, cfg: TrainingConfig,
-                   clip: Callable[[], object]) -> torch.Tensor:
+                   clip: Callable[[], object], first: bool | None = None) -> torch.Tensor:
         """Step ``step`` of training: its learning rate, the batch's gradient (compiling at
-        step 0), ``clip``, the optimiser's step. Returns the batch's mean loss (detached)."""
+        the first step: step 0, or ``first``, the step a resumed run starts at), ``clip``,
+        the optimiser's step. Returns the batch's mean loss (detached)."""
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, cfg)
-        loss = (self.first_step(batch, micro, optimizer) if step == 0
+        first = step == 0 if first is None else first
+        loss = (self.first_step(batch, micro, optimizer) if first
                 else self.accumulate(batch, micro))
         clip()
         optimizer.step()

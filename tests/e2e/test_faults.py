@@ -172,6 +172,43 @@ def test_a_killed_trial_worker_is_retried_and_nothing_is_lost(tmp_path, cache_di
     assert len(pd.read_csv(sweep / "mixtures.csv")) == 6
 
 
+@pytest.mark.slow  # 3 min on a loaded 2-core machine (Ray, 600 steps, a retry)
+def test_a_killed_group_trial_resumes_its_models_from_their_checkpoints(tmp_path, cache_dir):
+    """compute.models_per_trial 2: one trial trains both planned runs as one stacked model
+    and writes each model's state at every evaluation. Its worker is killed after the
+    first; Tune's retry goes on from the last states, not from step 0, and stores each
+    run exactly once."""
+    steps = 600
+    config = write_config(tmp_path, cache_dir, training={"steps": steps, "eval_every": 60},
+                          mixtures={"count": 2, "repeats": 0},
+                          compute={"models_per_trial": 2})
+    sweep = tmp_path / "sweep"
+    states = SweepLayout(sweep).resume
+    proc = raymix_cli("sweep", str(config), "--no-propose")
+    try:
+        _wait_for(lambda: len(list(states.glob("*.safetensors"))) == 2, proc)  # both checkpointed
+        training = _processes(proc, "ray::ImplicitFunc.train")
+        assert training and not stored_runs(sweep)  # killed mid-group, nothing stored yet
+        os.kill(training[0], signal.SIGKILL)
+        out = finish(proc)
+    finally:
+        kill_session(proc)
+    assert ": its worker died; retrying" in out
+    assert _lost(sweep, 2) == 0
+    assert "2 runs stored (0 failed)" in out
+    records = ResultStore(sweep).load_all()
+    assert sorted(records) == ["run-0000", "run-0001"]  # one file per run: none twice
+    for record in records.values():
+        assert record.ok and record.group_size == 2
+        # every evaluation once, the ones before the kill kept from the checkpoint
+        assert [e.step for e in record.evaluations] == list(range(60, steps + 1, 60))
+    # Tune's last result of the trial (its retry): where the group went on from
+    results = SweepLayout(sweep).tune.glob("*-plan/run-0000+1/result.json")
+    last = json.loads(next(results).read_text().splitlines()[-1])
+    assert 60 <= last["resumed_from_step"] < steps
+    assert not list(states.glob("*")), "states are dropped once the records are stored"
+
+
 @pytest.mark.slow  # 1 minute
 def test_a_killed_aggregator_restarts_from_storage_and_nothing_is_lost(tmp_path, cache_dir):
     _, sweep, proc = _start_sweep(tmp_path, cache_dir, count=8, steps=60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -104,3 +105,136 @@ def test_each_proxy_of_a_group_can_train_at_its_own_learning_rate(data):  # noqa
     assert group[1].final_target_loss > same[1].final_target_loss + 0.01
     for ours, theirs in zip(group[0].evaluations, same[0].evaluations):  # the base rate's
         assert ours.target_loss == pytest.approx(theirs.target_loss, abs=1e-5)
+
+
+# ----------------------------------------------------------------------------- losing nothing
+
+SHORT = dataclasses.replace(TRAIN, steps=10, eval_every=5)  # evaluations at 5 and 10
+
+
+def _keys(train=SHORT, mixtures=MIXTURES[:2], seeds=SEEDS[:2]):
+    return [group_module.state_key(mix, seed, MODEL, train) for mix, seed in zip(mixtures, seeds)]
+
+
+def test_a_resumed_group_trains_as_it_would_have_uninterrupted(data, tmp_path,  # noqa: F811
+                                                               monkeypatch):
+    """10 steps straight vs 5, a checkpoint, and 5 more from it: the same models, the
+    same losses (the weights, AdamW's moments, the samplers' positions all carried)."""
+    torch.set_num_threads(1)
+    cpu = torch.device("cpu")
+    paths = [str(tmp_path / "a.pt"), str(tmp_path / "b.pt")]
+    straight = train_group(MIXTURES[:2], SEEDS[:2], data, MODEL, SHORT, device=cpu,
+                           checkpoint_to=paths)
+    # the checkpoint after step 5 (none after the last step: the record follows)
+    states = [group_module.load_state(p, k) for p, k in zip(paths, _keys())]
+    assert [s.step for s in states] == [5, 5]
+    assert [[e.step for e in s.evaluations] for s in states] == [[5], [5]]
+    steps_run = []
+    original = group_module.StepLoss.train_step
+
+    def counted(self, step, *args, **kwargs):
+        steps_run.append(step)
+        return original(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(group_module.StepLoss, "train_step", counted)
+    resumed = train_group(MIXTURES[:2], SEEDS[:2], data, MODEL, SHORT, device=cpu,
+                          states=states)
+    assert steps_run == list(range(5, 10))  # only the steps after the checkpoint
+    for ours, theirs in zip(resumed, straight):
+        assert ours.final_train_loss == pytest.approx(theirs.final_train_loss, abs=1e-5)
+        assert [e.step for e in ours.evaluations] == [5, 10]
+        for a, b in zip(ours.evaluations, theirs.evaluations):
+            assert a.train_loss == pytest.approx(b.train_loss, abs=1e-5)
+            assert a.target_loss == pytest.approx(b.target_loss, abs=1e-5)
+        assert ours.tokens_seen == theirs.tokens_seen
+
+
+def test_states_of_another_run_or_a_torn_file_are_not_resumed_from(data, tmp_path):  # noqa: F811
+    torch.set_num_threads(1)
+    paths = [str(tmp_path / "a.pt"), str(tmp_path / "b.pt")]
+    train_group(MIXTURES[:2], SEEDS[:2], data, MODEL, SHORT, device=torch.device("cpu"),
+                checkpoint_to=paths)
+    first, second = _keys()
+    assert group_module.load_state(paths[0], first).step == 5
+    assert group_module.load_state(paths[0], second) is None  # another run's
+    longer = _keys(dataclasses.replace(SHORT, steps=20))[0]
+    assert group_module.load_state(paths[0], longer) is None  # other settings
+    assert group_module.load_state(str(tmp_path / "none.pt"), first) is None
+    torn = tmp_path / "torn.pt"
+    torn.write_bytes((tmp_path / "a.pt").read_bytes()[:100])
+    assert group_module.load_state(str(torn), first) is None
+    states = [group_module.load_state(paths[0], first), None]
+    assert group_module.cohorts(states) == [[0], [1]]
+    with pytest.raises(ValueError, match="one step"):
+        train_group(MIXTURES[:2], SEEDS[:2], data, MODEL, SHORT, states=states)
+
+
+def test_each_record_is_handed_on_as_its_model_is_done(data, tmp_path,  # noqa: F811
+                                                       monkeypatch):
+    """A diverging model's record at the evaluation where it fails, the others' in order
+    when the loop ends, each before a later model's final model is kept."""
+    torch.set_num_threads(1)
+    build = group_module.build_model
+
+    def broken_second(model_cfg, vocab_size, seed, init_from=None):
+        model = build(model_cfg, vocab_size, seed, init_from)
+        if seed == SEEDS[1]:
+            with torch.no_grad():
+                model.model.layers[0].mlp.up_proj.weight.fill_(float("inf"))
+        return model
+
+    monkeypatch.setattr(group_module, "build_model", broken_second)
+    places = [str(tmp_path / f"model{m}") for m in range(3)]
+    done = []
+
+    def on_done(m, record):
+        kept = [Path(p).is_dir() for p in places]
+        done.append((m, record.status, len(done_evaluations), kept))
+
+    done_evaluations: list = []
+    original = group_module._Group._record
+
+    def counted(self, step, *args, **kwargs):
+        done_evaluations.append(step)
+        return original(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(group_module._Group, "_record", counted)
+    records = train_group(MIXTURES[:3], SEEDS[:3], data, MODEL, SHORT,
+                          device=torch.device("cpu"), save_to=places, on_done=on_done)
+    # model 1 failed at the first evaluation, before the second was made
+    assert done[0][:3] == (1, "failed", 1)
+    # then 0 and 2 after the last evaluation, each with its own model kept, not the next's
+    assert [d[:3] for d in done[1:]] == [(0, "ok", 2), (2, "ok", 2)]
+    assert done[1][3] == [True, False, False] and done[2][3] == [True, False, True]
+    assert [r.status for r in records] == ["ok", "failed", "ok"]
+
+
+def test_a_regrouped_trial_resumes_what_it_can_and_stores_each_run_once(data,  # noqa: F811
+                                                                       tmp_path):
+    """A re-run sweep regroups the runs left: here one with a state at step 5 and two
+    without. The trial trains them as two groups (one per step) and hands on three
+    records, each once; the state's run goes on from its checkpoint."""
+    from raymix.config import BASE_SCALE
+    from raymix.runs import SweepLayout
+    from raymix.sweep.trial import PlannedRun, TrialSettings, _ResumeStates, _train_together
+
+    torch.set_num_threads(1)
+    cpu = torch.device("cpu")
+    runs = [PlannedRun(f"run-{i}", SEEDS[i], BASE_SCALE, MIXTURES[i]) for i in range(3)]
+    layout = SweepLayout(tmp_path)
+    before = train_group(MIXTURES[:2], SEEDS[:2], data, MODEL, SHORT, device=cpu,
+                         checkpoint_to=[str(layout.resume_state(r.run_id)) for r in runs[:2]])
+    layout.resume_state("run-1").unlink()  # its record was stored, say: run-1 starts over
+    settings = TrialSettings(models={BASE_SCALE: MODEL}, training=SHORT, aggregator="-",
+                             cpus_per_trial=1, gpus_per_trial=0, sweep_dir=str(tmp_path))
+    stored = []
+    resumed = _train_together(runs, data, settings, cpu, None, _ResumeStates(str(tmp_path)),
+                              lambda run, record: stored.append((run.run_id, record)))
+    assert resumed == 5
+    assert sorted(run_id for run_id, _ in stored) == ["run-0", "run-1", "run-2"]
+    records = dict(stored)
+    assert [records[r].group_size for r in ("run-0", "run-1", "run-2")] == [1, 2, 2]
+    for ours, theirs in zip(records["run-0"].evaluations, before[0].evaluations):
+        assert ours.target_loss == pytest.approx(theirs.target_loss, abs=1e-4)
+    for ours, theirs in zip(records["run-1"].evaluations, before[1].evaluations):
+        assert ours.target_loss == pytest.approx(theirs.target_loss, abs=1e-4)
