@@ -3,6 +3,7 @@ naming the library's fields by the flags that set them."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import re
@@ -18,7 +19,7 @@ from raymix.config import (
     parse_overrides,
 )
 from raymix.errors import ConfigError, UserError
-from raymix.files import folder_problem
+from raymix.files import check_not_input
 from raymix.scaling import Scale
 
 SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}  # 100M, 1B, 2T
@@ -76,6 +77,65 @@ def error_line(exc: UserError, args) -> str:
     return str(exc)
 
 
+# ----------------------------------------------------------------------------- option ranges
+# Every numeric option has a range, checked by argparse as it reads the option (one line:
+# ``raymix: error: argument --workers: must be ...``), before anything is read or started.
+# Each is what a real use needs, with room: more is a typo or an attack (1e9 workers).
+MAX_WORKERS = 1024  # Ray Data actors of `raymix tokenize` (a large cluster's CPUs)
+MAX_FOLDS = 1000  # cross-validation folds (each refits every regressor)
+MAX_SEED = 2**32 - 1  # numpy's seeds
+MAX_SHARD_TOKENS = 10**11  # tokens per exported shard (200 GB of uint16)
+MAX_TOKENS = 1e16  # training tokens (--min-tokens, --at tokens=): beyond any run made
+MAX_PARAMS = 1e15  # model parameters (--at params=)
+MAX_LOSS = 1e4  # a loss (--baseline), in nats or bits
+MAX_MACHINES = 100_000  # CPUs or GPUs of a cluster (raymix init --cpus, --gpus)
+MAX_GPU_MEMORY_GB = 4096  # one GPU's memory (raymix init --gpu-memory)
+MAX_HOURS = 24 * 365  # a sweep's wall time (raymix init --hours)
+
+
+def _number_text(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
+def whole_number(low: int, high: int):
+    """An argparse ``type=``: a whole number from ``low`` to ``high`` (``1e3`` is read as
+    1000), else one line naming the range."""
+    def parse(text: str) -> int:
+        try:
+            value = float(text.replace("_", ""))
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value.is_integer() and low <= value <= high):
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {_number_text(low)} to {_number_text(high)} "
+                f"(got {text[:40]!r})")
+        return int(value)
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def number_in(low: float, high: float, *, above: bool = True):
+    """An argparse ``type=``: a number above ``low`` (or from ``low``, with ``above``
+    False) up to ``high``; ``1B``, ``100M`` are read too. NaN and infinities are refused."""
+    def parse(text: str) -> float:
+        match = re.fullmatch(r"([0-9.eE+-]+)\s*([kKmMbBgGtT]?)", text.strip())
+        try:
+            value = float(match.group(1)) * SUFFIXES.get(match.group(2).lower(), 1.0)
+        except (AttributeError, ValueError):
+            value = math.nan
+        inside = (value > low if above else value >= low) and value <= high
+        if not (math.isfinite(value) and inside):
+            word = "above" if above else "from"
+            raise argparse.ArgumentTypeError(
+                f"must be a number {word} {_number_text(low)} up to {_number_text(high)} "
+                f"(got {text[:40]!r})")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
 def add_set_argument(parser) -> None:
     """``--set KEY=VALUE``, repeatable, on a command that reads a CONFIG (``args.overrides``,
     a list; pass it to :func:`raymix.config.load_config`)."""
@@ -129,15 +189,11 @@ def parse_at(spec: str) -> Scale:
 
 
 def _positive_number(text: str, key: str, spec: str) -> float:
-    match = re.fullmatch(r"([0-9.eE+-]+)\s*([kKmMbBgGtT]?)", text)
+    high = MAX_PARAMS if key == "params" else MAX_TOKENS
     try:
-        value = float(match.group(1)) * SUFFIXES.get(match.group(2).lower(), 1.0)
-    except (AttributeError, ValueError):
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise UserError(f"{spec!r}: {key} must be a positive number such as 1e9 or 1B "
-                        f"(got {text!r})", field="at")
-    return value
+        return number_in(0, high)(text)
+    except argparse.ArgumentTypeError as exc:
+        raise UserError(f"{spec[:80]!r}: {key} {exc}, e.g. 1e9 or 1B", field="at") from None
 
 
 def check_output(path, option: str) -> None:
@@ -152,11 +208,37 @@ def check_output(path, option: str) -> None:
         raise UserError(f"{option}: folder {str(parent)!r} does not exist; create it first")
 
 
-def check_folder(path, option: str) -> None:
-    """A folder to write into must be one, or be creatable, and take a new file."""
-    problem = folder_problem(path)
-    if problem:
-        raise UserError(f"{option}: {problem}; give another path")
+def add_force_argument(parser) -> None:
+    """``--force`` on a command that writes a report (``args.force``)."""
+    parser.add_argument(
+        "--force", action="store_true",
+        help="replace files in the report folder named like the report's (index.html, "
+             "report.md, the figures) even when no earlier raymix report wrote them")
+
+
+def check_report(path, force: bool, option: str | None = "--report") -> None:
+    """The report folder ``path`` takes every file of the report, and none of them
+    replaces a user's file (:func:`raymix.report.writer.check_report_folder`)."""
+    from raymix.report.writer import check_report_folder  # matplotlib: only when asked
+
+    check_report_folder(path, force=force, field=option)
+
+
+def report_paths(folder) -> list[Path]:
+    """Every file a report in ``folder`` may write (None: none)."""
+    from raymix.report.writer import REPORT_FILES, REPORT_MARKER
+
+    if folder is None:
+        return []
+    return [Path(folder).expanduser() / name for name in (*REPORT_FILES, REPORT_MARKER)]
+
+
+def check_outputs_are_not_inputs(outputs: dict, inputs: dict) -> None:
+    """No output of a command may be one of its inputs (one shared check,
+    :func:`raymix.files.check_not_input`): ``outputs`` maps each output flag to its files,
+    ``inputs`` each input's name (flag) to its path."""
+    for option, paths in outputs.items():
+        check_not_input(paths, inputs, field=option)
 
 
 def replace_fit(fit_config: FitConfig, **changes) -> FitConfig:

@@ -40,7 +40,11 @@ its value before continual pretraining (``--baseline``, or measured by the sweep
 Every command that reads a CONFIG takes ``--set KEY=VALUE`` (repeatable) to change one
 of its values for that command: ``raymix sweep demo.yaml --set training.steps=100``.
 
-A user mistake prints one line ``raymix: error: ...`` and exits with status 2.
+A user mistake prints one line ``raymix: error: ...`` and exits with status 2, before any
+work: numeric options have ranges, no output may be one of the command's inputs, and every
+file an output or a report will write is checked first. A report folder keeps a user's
+files of the report's names (``index.html``) unless ``--force``. Anything else is a bug: its
+traceback, then one line saying where to report it, exit status 1.
 """
 
 from __future__ import annotations
@@ -48,21 +52,34 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
 from raymix.cli.arguments import (
+    MAX_FOLDS,
+    MAX_LOSS,
+    MAX_SEED,
+    MAX_SHARD_TOKENS,
+    MAX_TOKENS,
+    MAX_WORKERS,
+    add_force_argument,
     add_set_argument,
-    check_folder,
     check_output,
+    check_outputs_are_not_inputs,
+    check_report,
     error_line,
+    number_in,
     parse_at,
     replace_fit,
+    report_paths,
+    whole_number,
     with_tracking_flags,
 )
 from raymix.cli.init import add_init_parser, run_init
 from raymix.config import WANDB_MODES
 from raymix.errors import ConfigNotice, UserError
+from raymix.secrets import mask_uri
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", metavar="DIR",
                    help="also write the tokens as flat .npy shards, the tokenizer and a "
                         "manifest into DIR (a new folder), for a training run of your own")
-    p.add_argument("--shard-tokens", type=int, default=None, metavar="N",
+    p.add_argument("--shard-tokens", type=whole_number(1, MAX_SHARD_TOKENS), default=None,
+                   metavar="N",
                    help="tokens per exported shard (default 100,000,000)")
 
     p = commands.add_parser("tokenize", help="tokenize a large text corpus into .npy token "
@@ -106,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, metavar="DIR",
                    help="where the shards and manifest.json go (a re-run keeps those written)")
     p.add_argument("--text-field", default="text", help="the records' text column")
-    p.add_argument("--workers", type=int, default=0, metavar="N",
+    p.add_argument("--workers", type=whole_number(0, MAX_WORKERS), default=0, metavar="N",
                    help="0: tokenize in this process (default); N: with Ray Data on N workers, "
                         "on the cluster of RAY_ADDRESS or a local one")
 
@@ -127,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="W&B's mode (default: WANDB_MODE, else online)")
     p.add_argument("--tensorboard", action="store_true",
                    help="write TensorBoard event files under <compute.storage>/tensorboard")
+    add_force_argument(p)
 
     p = commands.add_parser("fit", help="cross-validate the regressors on a sweep's or CSV results")
     _add_runs_arguments(p)
@@ -134,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="predict these mixtures (id column + one column per domain)")
     p.add_argument("--output", metavar="PREDICTIONS.csv", help="where --predict writes")
     p.add_argument("--report", metavar="DIR", help="write a report of the fit into DIR")
+    add_force_argument(p)
 
     p = commands.add_parser("propose", help="propose the mixture predicted best, with a report")
     _add_runs_arguments(p)
@@ -143,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write proposal.json (default with CONFIG: the sweep folder)")
     p.add_argument("--report", metavar="DIR",
                    help="report folder (default with CONFIG: report/ in the sweep folder)")
+    add_force_argument(p)
     p.add_argument("--method", choices=("regression", "mixmin"), default="regression",
                    help="regression: fit the runs and search (default); mixmin: mix the "
                         "proxies of a 'mixtures.method: per_domain' sweep (needs CONFIG)")
@@ -153,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--critical", metavar="DOMAIN",
                    help="continual pretraining: the largest share of DOMAIN that keeps the "
                         "target loss at or below --baseline")
-    p.add_argument("--baseline", type=float, metavar="LOSS",
+    p.add_argument("--baseline", type=number_in(0, MAX_LOSS), metavar="LOSS",
                    help="with --critical: the target loss before continual pretraining "
                         "(default with CONFIG: measured on the starting checkpoint)")
 
@@ -161,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "finished sweep (no training, no Ray)")
     p.add_argument("sweep", metavar="DIR|CONFIG", help="the sweep's folder, or its YAML")
     add_set_argument(p)  # with a CONFIG only: a folder's stored config is what its runs used
+    add_force_argument(p)
 
     p = commands.add_parser("validate", help="train the proposal and baselines at a larger "
                                              "scale and compare them with the predictions")
@@ -226,10 +248,12 @@ def _add_runs_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--share-exponents", action="store_true", default=None,
                    help="with --at and the nested laws: one step exponent per size, one size "
                         "exponent for all mixtures (default: chosen by the backtest)")
-    p.add_argument("--min-tokens", type=float, metavar="D",
+    p.add_argument("--min-tokens", type=number_in(0, MAX_TOKENS), metavar="D",
                    help="with --at: leave out checkpoints before D tokens (the warm-up)")
-    p.add_argument("--folds", type=int, help="cross-validation folds (default 5)")
-    p.add_argument("--seed", type=int, help="seed of the folds and regressors (default 0)")
+    p.add_argument("--folds", type=whole_number(2, MAX_FOLDS),
+                   help="cross-validation folds (default 5)")
+    p.add_argument("--seed", type=whole_number(0, MAX_SEED),
+                   help="seed of the folds and regressors (default 0)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,14 +266,38 @@ def main(argv: list[str] | None = None) -> int:
             status = COMMANDS[args.command](args)
         except UserError as exc:
             # a refusal is one line: the notices come with the run that gets past it
-            print(f"raymix: error: {error_line(exc, args)}", file=sys.stderr)
+            print(f"raymix: error: {mask_uri(error_line(exc, args))}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             _print_notices(notices)
             print("raymix: interrupted; run the same command again to resume", file=sys.stderr)
             return 130
+        except Exception:  # a bug, not a user's mistake: its traceback, and where to send it
+            traceback.print_exc()
+            print(bug_line(), file=sys.stderr)
+            return 1
     _print_notices(notices)
     return status
+
+
+def bug_line() -> str:
+    """The line under an unexpected exception's traceback: it is a bug; where to report it
+    (the package's issue tracker, from its metadata, where it names one)."""
+    from raymix.version import __version__
+
+    where = "to raymix's maintainers"
+    try:
+        from importlib.metadata import PackageNotFoundError, metadata
+
+        urls = metadata("raymix").get_all("Project-URL") or []
+    except (ImportError, PackageNotFoundError):
+        urls = []
+    for entry in urls:  # "Issues, https://github.com/..."
+        label, _, url = entry.partition(",")
+        if label.strip().lower() in ("issues", "bug tracker", "tracker", "bugs"):
+            where = f"at {url.strip()}"
+    return (f"raymix: this is a bug in raymix {__version__}; please report it with the "
+            f"command and the traceback above {where}")
 
 
 _python_showwarning = warnings.showwarning
@@ -271,15 +319,13 @@ def _print_notices(notices: dict[str, None]) -> None:
 
 
 def _plan(args) -> int:
-    import json
-
-    from raymix.cli.summaries import summarise_cost
+    from raymix.cli.summaries import json_text, summarise_cost
     from raymix.config import load_config
     from raymix.workflows.costing import cost_preview
 
     preview = cost_preview(load_config(args.config, args.overrides), throughput=args.throughput)
-    if args.json:
-        print(json.dumps(preview.to_dict(), indent=1))
+    if args.json:  # JSON a tool can read: no NaN or Infinity (null instead)
+        print(json_text(preview.to_dict()))
     else:
         print(summarise_cost(preview.to_dict()))
     if preview.refusal is not None:  # what the sweep would refuse: one line, exit 2
@@ -293,9 +339,6 @@ def _prepare(args) -> int:
 
     cfg = load_config(args.config, args.overrides)
     if args.export is not None:  # refused before any work
-        if args.shard_tokens is not None and args.shard_tokens < 1:
-            raise UserError(f"--shard-tokens: must be a positive number of tokens (got "
-                            f"{args.shard_tokens})")
         export = Path(args.export).expanduser()
         if export.exists() or export.is_symlink():
             raise UserError(f"--export: {str(export)!r} exists; give a new folder (an export "
@@ -312,12 +355,15 @@ def _prepare(args) -> int:
 
 
 def _tokenize(args) -> int:
-    from raymix.data.tokenize_shards import plan_tokenize
+    from raymix.data.tokenize_shards import MANIFEST, plan_tokenize
     from raymix.sweep.cluster import ray_session
 
-    if args.workers < 0:
-        raise UserError(f"--workers: must be 0 (this process) or more (got {args.workers})")
     job = plan_tokenize(args.source, args.tokenizer, args.output, text_field=args.text_field)
+    shards = [row["shard"] for row in job.rows]
+    check_outputs_are_not_inputs(  # a shard or the manifest written over a text file read
+        {"--output": [*shards, Path(job.output) / MANIFEST]},
+        {"--tokenizer": args.tokenizer,
+         **{f"SOURCE {Path(row['input']).name}": row["input"] for row in job.rows}})
     if args.workers:
         with ray_session(None, args.workers):
             job.run(args.workers)
@@ -337,6 +383,7 @@ def _sweep(args) -> int:
         run_confirmation,
         runs_per_round,
     )
+    from raymix.workflows.costing import check_sweep_end
 
     cfg = with_tracking_flags(load_config(args.config, args.overrides), args)
     c = cfg.confirm
@@ -344,6 +391,9 @@ def _sweep(args) -> int:
         check_confirmation(cfg)  # a changed confirm section is refused before any work
         print(f"[sweep] the runs, then {c.rounds} confirmation round{'s' * (c.rounds > 1)} of "
               f"up to {runs_per_round(cfg)} runs each (confirm)")
+    _check_sweep_outputs(cfg, args)
+    if not args.no_propose:  # the fit's folds and the search's box, before any training
+        check_sweep_end(cfg)
     result = run_sweep(cfg)
     print(f"[sweep] {result.stored} runs stored ({result.failed} failed), "
           f"{result.trained_now} trained by this command")
@@ -359,9 +409,29 @@ def _sweep(args) -> int:
         return status
     run_confirmation(cfg)  # the best candidates again, with new seeds (confirm.rounds)
     status = _print_proposal(cfg, None, None, None, None, None,
-                             per_objective=cfg.target.objectives is not None)
+                             per_objective=cfg.target.objectives is not None, force=args.force)
     log_sweep(cfg, layout.proposal, layout.report)  # tracking: the sweep run
     return status
+
+
+def _check_sweep_outputs(cfg, args) -> None:
+    """What the end of a sweep writes (the proposal and its report, or MixMin's) is
+    checked before the first trial: a symlink there, or a user's index.html in its
+    report folder, is refused now rather than after the compute is spent."""
+    from raymix.proposal.objectives import OBJECTIVES_FILE
+    from raymix.runs import SweepLayout
+    from raymix.storage import is_uri
+    from raymix.workflows.inputs import check_output_path
+
+    if args.no_propose or is_uri(str(cfg.storage_location)):
+        return  # object storage: its local mirror is raymix's own (run_sweep checks the URI)
+    layout = SweepLayout(cfg.storage_path)
+    if cfg.mixtures.method == "per_domain":
+        check_output_path(layout.mixmin, field="compute.storage")
+        return
+    for path in (layout.proposal, layout.proposal.parent / OBJECTIVES_FILE):
+        check_output_path(path, field="compute.storage")
+    check_report(layout.report, args.force, None)
 
 
 def _runs_source(args):
@@ -401,15 +471,8 @@ def _runs_source(args):
         fit_config = FitConfig()
     for note in getattr(source, "notes", []):
         print(f"note: {note}", file=sys.stderr)
-    if args.folds is not None and args.folds < 2:
-        raise UserError(f"--folds: must be at least 2 (got {args.folds})")
-    if args.seed is not None and not 0 <= args.seed < 2**32:
-        raise UserError(f"--seed: must be between 0 and 4,294,967,295 (got {args.seed})")
     regressors = None if args.regressor in (None, "auto") else [args.regressor]
     at = parse_at(args.at) if args.at is not None else None
-    if args.min_tokens is not None and not args.min_tokens > 0:
-        raise UserError(f"--min-tokens: must be a positive number of tokens (got "
-                        f"{args.min_tokens:g})")
     return source, replace_fit(fit_config, regressors=regressors, cv_folds=args.folds,
                                seed=args.seed, law=args.law,
                                share_exponents=args.share_exponents,
@@ -426,14 +489,15 @@ def _fit(args) -> int:
     if args.output is not None:
         check_output(args.output, "--output")
     if args.report is not None:
-        check_folder(args.report, "--report")
+        check_report(args.report, args.force)
     source, fit_config, at = _runs_source(args)
+    _check_not_inputs(args, source)
     if args.predict is not None:  # a bad candidates file is refused before the fit
         from raymix.runs import read_candidates
 
         domains = source.domain_names if hasattr(source, "domain_names") else source.domains
         read_candidates(args.predict, domains, args.id)
-    fitted = fit(source, fit_config=fit_config, report=args.report, at=at)
+    fitted = fit(source, fit_config=fit_config, report=args.report, at=at, force=args.force)
     if fitted.scaling is not None:
         print(summarise_scaling(fitted.scaling.stages_))
     print(summarise_fit(fitted))
@@ -454,13 +518,14 @@ def _propose(args) -> int:
     if args.output is not None:
         check_output(args.output, "--output")
     if args.report is not None:
-        check_folder(args.report, "--report")
+        check_report(args.report, args.force)
     if args.baseline is not None and args.critical is None:
         raise UserError("--baseline: goes with --critical DOMAIN")
     if args.method == "mixmin":
         return _mixmin(args)
     search = load_constraints(args.constraints) if args.constraints else None
     source, fit_config, at = _runs_source(args)
+    _check_not_inputs(args, source)
     if args.config is None and args.output is None:
         what = "critical share's JSON" if args.critical else "PROPOSAL.json"
         raise UserError(f"--output: give the path of the {what} to write")
@@ -469,11 +534,36 @@ def _propose(args) -> int:
     per_objective = args.per_objective or (isinstance(source, SweepConfig)
                                            and source.target.objectives is not None)
     return _print_proposal(source, search, fit_config, at, args.output, args.report,
-                           per_objective=per_objective, targets=args.target)
+                           per_objective=per_objective, targets=args.target, force=args.force)
+
+
+def _check_not_inputs(args, source=None) -> None:
+    """Refuse an output of ``fit`` or ``propose`` (``--output``, each file of ``--report``,
+    ``objectives.json`` beside the output) that is one of its inputs: a table, the
+    candidates, the constraints, the CONFIG or its sweep's stored files."""
+    from raymix.config import SweepConfig
+    from raymix.proposal.objectives import OBJECTIVES_FILE
+    from raymix.runs import SweepLayout
+    from raymix.storage import is_uri
+
+    inputs = {f"--{name}": getattr(args, name, None)
+              for name in ("mixtures", "metrics", "runs", "predict", "constraints")}
+    inputs["CONFIG"] = args.config
+    if isinstance(source, SweepConfig) and not is_uri(str(source.storage_location)):
+        layout = SweepLayout(source.storage_path)
+        inputs.update({f"the sweep's {p.name}": p for p in (
+            layout.config, layout.mixtures, layout.metrics, layout.runs_csv,
+            layout.runs_parquet, layout.data_info, layout.confirmation)})
+    output = getattr(args, "output", None)
+    outputs = [output]
+    if output is not None and getattr(args, "per_objective", False):
+        outputs.append(Path(output).expanduser().parent / OBJECTIVES_FILE)
+    check_outputs_are_not_inputs({"--output": outputs, "--report": report_paths(args.report)},
+                                 inputs)
 
 
 def _print_proposal(source, search, fit_config, at, output, report, *,
-                    per_objective: bool = False, targets=None) -> int:
+                    per_objective: bool = False, targets=None, force: bool = False) -> int:
     """Propose (a sweep's files go to its folder unless given) and print the summary;
     with ``per_objective``, one proposal per objective and their trade-off too (the
     objectives of tables: each ``--target`` column and their weighted average)."""
@@ -491,12 +581,13 @@ def _print_proposal(source, search, fit_config, at, output, report, *,
         objectives = None if isinstance(source, SweepConfig) else _table_objectives(source,
                                                                                     targets)
         result = propose_per_objective(source, objectives, search=search,
-                                       fit_config=fit_config, output=output, report=report)
+                                       fit_config=fit_config, output=output, report=report,
+                                       force=force)
         print(summarise_proposal(result.usual.to_dict(), result.usual.files))
         print(summarise_objectives(result.to_dict(), result.files))
         return 0
     proposal = propose(source, search=search, fit_config=fit_config, at=at, output=output,
-                       report=report)
+                       report=report, force=force)
     if proposal.scaling is not None:
         print(summarise_scaling(proposal.scaling.stages_))
     print(summarise_proposal(proposal.to_dict(), proposal.files))
@@ -526,7 +617,9 @@ def _mixmin(args) -> int:
     if args.config is None or given:
         raise UserError(f"--method: mixmin reads the per-domain proxies of a sweep; give its "
                         f"CONFIG{' and not --' + given[0] if given else ''}")
-    return _print_mixmin(load_config(args.config, args.overrides), args.output)
+    cfg = load_config(args.config, args.overrides)
+    _check_not_inputs(args, cfg)
+    return _print_mixmin(cfg, args.output)
 
 
 def _print_mixmin(cfg, output) -> int:
@@ -558,7 +651,7 @@ def _critical(args, source, at) -> int:
 def _report(args) -> int:
     from raymix.workflows.reporting import load_sweep, report
 
-    page = report(load_sweep(args.sweep, args.overrides))
+    page = report(load_sweep(args.sweep, args.overrides), force=args.force)
     print(f"report: {page} (and report.md beside it)")
     return 0
 

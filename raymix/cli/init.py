@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import argparse
 
+from raymix.cli.arguments import (
+    MAX_GPU_MEMORY_GB,
+    MAX_HOURS,
+    MAX_MACHINES,
+    number_in,
+    whole_number,
+)
 from raymix.config.schema import TOKEN_DTYPES
 from raymix.errors import ConfigError, UserError
 
@@ -56,14 +63,15 @@ def add_init_parser(commands) -> None:
                    help="the column of .jsonl/.parquet records that holds the text "
                         "(default text)")
     p.add_argument("--dtype", choices=TOKEN_DTYPES, help="the dtype of raw .bin token shards")
-    p.add_argument("--cpus", type=int, metavar="N",
+    p.add_argument("--cpus", type=whole_number(1, MAX_MACHINES), metavar="N",
                    help="CPUs for the trials (default: this machine's; with --gpus: the "
                         "cluster's, shared among the GPU trials)")
-    p.add_argument("--gpus", type=int, metavar="N",
+    p.add_argument("--gpus", type=whole_number(1, MAX_MACHINES), metavar="N",
                    help="size the sweep for a GPU cluster of N GPUs (default: CPUs only)")
-    p.add_argument("--gpu-memory", type=float, metavar="GB", dest="gpu_memory_gb",
+    p.add_argument("--gpu-memory", type=number_in(0, MAX_GPU_MEMORY_GB), metavar="GB",
+                   dest="gpu_memory_gb",
                    help="with --gpus: each GPU's memory, to check the proxies fit")
-    p.add_argument("--hours", type=float, metavar="H",
+    p.add_argument("--hours", type=number_in(0, MAX_HOURS), metavar="H",
                    help="the wall time raymix sweep may take (default 1)")
     p.add_argument("--name", help="the sweep's name (default: DIR's name)")
 

@@ -8,6 +8,7 @@ import pandas as pd
 
 from raymix.config import FitConfig
 from raymix.regression import FitResult
+from raymix.report.writer import check_report_folder
 from raymix.runs import read_candidates, write_predictions
 from raymix.scaling import Scale
 from raymix.workflows.inputs import RunsSource, check_output_path, fit_inputs
@@ -15,7 +16,8 @@ from raymix.workflows.reporting import write_runs_report
 
 
 def fit(source: RunsSource, *, fit_config: FitConfig | None = None,
-        report: str | Path | None = None, at: Scale | None = None) -> FitResult:
+        report: str | Path | None = None, at: Scale | None = None,
+        force: bool = False) -> FitResult:
     """Cross-validate the regressors on the runs; refit the best (or best ensemble).
 
     Parameters
@@ -34,6 +36,9 @@ def fit(source: RunsSource, *, fit_config: FitConfig | None = None,
         Fit the losses extrapolated to this scale by the nested step and size laws
         (default: the sweep config's ``fit.at``; for ``LongRuns``, the largest trained
         scale).
+    force : bool, default=False
+        Replace files of the report's names in ``report`` that no earlier report wrote
+        (a user's ``index.html``); without it they are refused before any work.
 
     Returns
     -------
@@ -41,10 +46,12 @@ def fit(source: RunsSource, *, fit_config: FitConfig | None = None,
         ``.chosen`` (the regressor's cross-validation), ``.results`` (every candidate's),
         ``.predict(weights)``, ``.noise``; ``.scaling`` holds the laws at a target scale.
     """
+    if report is not None:
+        check_report_folder(report, force=force, field="report")
     inputs = fit_inputs(source, fit_config, at)
     fitted = inputs.fit()
     if report is not None:
-        write_runs_report(report, fitted, source, inputs.runs)
+        write_runs_report(report, fitted, source, inputs.runs, force=force)
     return fitted
 
 

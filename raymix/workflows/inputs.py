@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 from raymix.config import FitConfig, SweepConfig
 from raymix.errors import ConfigNotice, UserError
-from raymix.files import folder_problem, unsafe_target
+from raymix.files import output_problem
 from raymix.regression import FitResult, fit_regressor
 from raymix.runs import (
     PARAMS,
@@ -82,14 +81,9 @@ def check_output_path(output, field: str = "output") -> None:
     (a symlink, a device, a FIFO or a folder is there, or its folder takes no file)."""
     if output is None:
         return
-    output = Path(output).expanduser()
-    problem = folder_problem(output.parent)  # first: a symlink loop fails any lstat below
+    problem = output_problem(output)
     if problem:
-        raise UserError(f"{problem}; give another path", field=field)
-    found = unsafe_target(output)
-    if found:
-        raise UserError(f"{str(output)!r} is {found}, which raymix does not write over; give "
-                        "the path of a new or regular file", field=field)
+        raise UserError(f"{problem}; give another path (a new or regular file)", field=field)
 
 
 def config_at(fit_config: FitConfig) -> Scale | None:

@@ -31,6 +31,7 @@ from raymix.proposal.objectives import (
 from raymix.proposal.proposer import confirmed_proposal
 from raymix.regression import FitResult
 from raymix.report import HTML_REPORT
+from raymix.report.writer import check_report_folder
 from raymix.runs import LongRuns, ResultStore, RunRecord, loss_column
 from raymix.scaling import Scale
 from raymix.workflows.confirm_state import ConfirmState
@@ -48,6 +49,7 @@ def propose(
     output: str | Path | None = None,
     report: str | Path | None = None,
     confirmed: bool = True,
+    force: bool = False,
 ) -> Proposal:
     """Fit the runs and propose the mixture predicted best, next to the baselines.
 
@@ -79,6 +81,9 @@ def propose(
         ``index.html`` (interactive figures and the runs, one self-contained page).
     confirmed : bool, default=True
         Apply a sweep's finished confirmation round; False gives the fit's own proposal.
+    force : bool, default=False
+        Replace files of the report's names in ``report`` that no earlier report wrote
+        (a user's ``index.html``); without it they are refused before any work.
 
     Returns
     -------
@@ -87,6 +92,8 @@ def propose(
         ``.warnings``, ``.fit`` (predicts other mixtures), ``.files`` (what was written).
     """
     check_output_path(output)
+    if report is not None:
+        check_report_folder(report, force=force, field="report")
     inputs = fit_inputs(source, fit_config, at)
     runs, info = inputs.runs, inputs.info
     where = "search" if search is None else "constraints"
@@ -105,7 +112,8 @@ def propose(
         atomic_write_text(Path(output), json.dumps(proposal.to_dict(), indent=1))
         proposal.files["proposal"] = str(output)
     if report is not None:
-        written = write_runs_report(report, proposal.fit, source, runs, proposal.to_dict())
+        written = write_runs_report(report, proposal.fit, source, runs, proposal.to_dict(),
+                                    force=force)
         proposal.files["report"] = str(written)
         proposal.files["report_html"] = str(written.parent / HTML_REPORT)
     return proposal
@@ -120,6 +128,7 @@ def propose_per_objective(
     output: str | Path | None = None,
     report: str | Path | None = None,
     confirmed: bool = True,
+    force: bool = False,
 ) -> ObjectiveProposals:
     """The usual proposal (:func:`propose`), and one mixture per objective with their
     trade-off: what each objective's mixture costs on the others (as Olmix shows it).
@@ -134,7 +143,7 @@ def propose_per_objective(
         (``code``, ``task:arc``). Default: a sweep's ``target.objectives``, else each
         of its target's domains (``target.domains``) or tasks (``target.tasks``) alone
         and their weighted average. Runs from tables need them given.
-    search, fit_config, output, report, confirmed
+    search, fit_config, output, report, confirmed, force
         As in :func:`propose`; ``objectives.json`` is written beside ``output``, and the
         report gets a section of the trade-off.
 
@@ -156,6 +165,10 @@ def propose_per_objective(
         raise UserError("a proposal per objective needs each metric at the proxies' scale; "
                         "leave out the target scale (fit.at, --at) and give the runs' wide "
                         "tables", field="at")
+    if output is not None:  # objectives.json goes beside it: checked before any work too
+        check_output_path(Path(output).parent / OBJECTIVES_FILE)
+    if report is not None:
+        check_report_folder(report, force=force, field="report")
     inputs = fit_inputs(source, fit_config)
     runs, info = inputs.runs, inputs.info
     resolved = resolve_objectives(objectives, list(runs.metrics.columns), field=field)
@@ -178,7 +191,8 @@ def propose_per_objective(
         result.files["objectives"] = str(path)
     if report is not None:
         written = write_runs_report(report, proposal.fit, source, runs,
-                                    {**proposal.to_dict(), "objectives": result.to_dict()})
+                                    {**proposal.to_dict(), "objectives": result.to_dict()},
+                                    force=force)
         proposal.files["report"] = str(written)
         proposal.files["report_html"] = str(written.parent / HTML_REPORT)
     return result
