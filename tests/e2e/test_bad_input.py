@@ -245,6 +245,131 @@ def started_sweep(world: Path) -> list[str]:
     return ["report", "started"]
 
 
+def _outputs_sweep(name: str, kind: str):
+    """``raymix report done`` of a finished-looking sweep folder whose ``report/NAME`` is
+    a user's file (``user``), a symlink to an earlier output, or a FIFO. The refusal comes
+    before any table is read, so the tables are the world's CSVs."""
+
+    def setup(world: Path) -> list[str]:
+        sweep = world / "done"
+        (sweep / "report").mkdir(parents=True)
+        shutil.copy(world / "ok.yaml", sweep / "config.yaml")
+        shutil.copy(world / "mix.csv", sweep / "mixtures.csv")
+        shutil.copy(world / "met.csv", sweep / "metrics.csv")
+        target = sweep / "report" / name
+        if kind == "user":
+            target.write_text("<p>my own page</p>\n")
+        elif kind == "symlink":
+            target.symlink_to(world / "out.json")
+        else:
+            os.mkfifo(target)
+        return ["report", "done"]
+
+    return setup
+
+
+def _outputs_user_report(name: str, setup):
+    """``setup``, after putting a user's own ``rep/NAME`` into the world."""
+    def wrapped(world: Path) -> list[str]:
+        (world / "rep").mkdir()
+        (world / "rep" / name).write_text("mine\n")
+        return setup(world)
+    return wrapped
+
+
+def _outputs_hard_link(world: Path) -> list[str]:
+    """``propose --output`` a hard link of the metrics table (another name, one file)."""
+    os.link(world / "met.csv", world / "linked.json")
+    return ["propose", "--mixtures", "mix.csv", "--metrics", "met.csv", *TARGET,
+            "--output", "linked.json"]
+
+
+def _outputs_symlinked_input(world: Path) -> list[str]:
+    """``fit --predict`` through a symlink to the candidates, ``--output`` the file."""
+    (world / "cand-link.csv").symlink_to(world / "cand.csv")
+    return ["fit", "--mixtures", "mix.csv", "--metrics", "met.csv", *TARGET,
+            "--predict", "cand-link.csv", "--output", "cand.csv"]
+
+
+def _readers_big_file(name: str, megabytes: int, *args: str):
+    """A case: ``args`` after writing a YAML file of ``megabytes`` MB (a comment after a
+    name), made here rather than kept in the repository."""
+    def setup(world: Path) -> list[str]:
+        with open(world / name, "w") as f:
+            f.write("name: big\n# " + "x" * (megabytes * 1_000_000) + "\n")
+        return list(args)
+    return setup
+
+
+def _readers_fifo(name: str, *args: str):
+    """A case: ``args`` after making a FIFO called ``name`` (reading it would block)."""
+    def setup(world: Path) -> list[str]:
+        (world / name).parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(world / name)
+        (world / "docs.jsonl").write_text('{"text": "a"}\n')
+        return list(args)
+    return setup
+
+
+def _readers_truncated_npy(path: Path) -> None:
+    np.save(path, np.arange(5000, dtype=np.uint16))
+    path.write_bytes(path.read_bytes()[:3000])
+
+
+def _readers_megatron_past_data(path: Path) -> None:
+    """A Megatron dataset whose document index points past its 30 sequences."""
+    write_megatron([np.arange(100, dtype=np.uint16)] * 30, path)
+    idx = path.with_suffix(".idx")
+    data = bytearray(idx.read_bytes())
+    start = 34 + 12 * 30  # header, lengths (int32) and pointers (int64) of 30 sequences
+    data[start + 8 * 5: start + 8 * 6] = (10**6).to_bytes(8, "little")
+    idx.write_bytes(bytes(data))
+
+
+def _readers_sweep(damage):
+    """A case: ``raymix report done`` of a finished sweep folder (its config.yaml, data.json,
+    tables, records and a proposal.json) after ``damage(folder)``."""
+    def setup(world: Path) -> list[str]:
+        from raymix.runs import DataInfo, Evaluation, RunRecord
+
+        done = world / "done"
+        (done / "results").mkdir(parents=True)
+        shutil.copy(world / "ok.yaml", done / "config.yaml")
+        mix = pd.read_csv(world / "mix.csv").rename(columns={"id": "run"})
+        mix.to_csv(done / "mixtures.csv", index=False)
+        loss = pd.read_csv(world / "met.csv")["target_loss"]
+        pd.DataFrame({"run": mix["run"], "python_reference_loss": loss}).to_csv(
+            done / "metrics.csv", index=False)
+        info = DataInfo(prior={d: 1 / 3 for d in DOMAINS}, train_tokens={d: 10**5 for d in DOMAINS},
+                        tokens_per_run=15360, non_embedding_params={"model": 12_000},
+                        prepared="prepared-0")
+        (done / "data.json").write_text(json.dumps(info.to_json()))
+        for i, row in mix.iterrows():
+            record = RunRecord(run_id=row["run"], mixture={d: float(row[d]) for d in DOMAINS},
+                               seed=0, evaluations=[Evaluation(30, 15360, 4.0, {},
+                                                               float(loss[i]))])
+            (done / "results" / f"{row['run']}.json").write_text(json.dumps(record.to_json()))
+        (done / "proposal.json").write_text('{"mixture": {"code": 0.5, "licences": 0.2')
+        damage(done)
+        return ["report", "done"]
+    return setup
+
+
+def _readers_edit_json(name: str, change):
+    """Damage for :func:`_readers_sweep`: ``change`` the JSON data of ``name``."""
+    def damage(done: Path) -> None:
+        data = json.loads((done / name).read_text())
+        change(data)
+        (done / name).write_text(json.dumps(data))
+    return damage
+
+
+def _readers_long_continuation() -> bytes:
+    """A cloze item whose continuation is 300 words: more than the tiny model's 64 tokens
+    with any tokenizer the byte-level pre-tokenizer feeds."""
+    return (json.dumps({"context": "a", "continuation": " word" * 300}) + "\n").encode()
+
+
 DELETE = object()
 TARGET = ("--target", "target_loss")
 BIG = {"layers": 8, "hidden": 512, "heads": 8, "intermediate": 2048}
@@ -634,6 +759,296 @@ CASES = [
      argv("init", "new", "ok.yaml", "constraints.yaml", "--target-domains", "ok,nope"),
      "--target-domains"),
 ]
+
+# Issue 28's cases, one list per area (each kept by whoever works on that area)
+CASES_BOUNDS = [
+    # ---- every numeric field has a range on the schema (one line naming it, before work)
+    ("grad_clip below 0", config(training__grad_clip=-1), "training.grad_clip"),
+    ("grad_clip 0", config("plan", training__grad_clip=0), "training.grad_clip"),
+    ("cv_folds 1e9, plan", config("plan", fit={"cv_folds": 1e9}), "fit.cv_folds"),
+    ("max_epochs 1e-320 with target_tokens, plan",
+     config("plan", search={"max_epochs": 1e-320, "target_tokens": 1e9}), "search.max_epochs"),
+    ("max_epochs 1e-320 with target_tokens, sweep",
+     config(search={"max_epochs": 1e-320, "target_tokens": 1e9}), "search.max_epochs"),
+    ("layers 1e300", config(model__layers=1e300), "model.layers"),
+    ("layers 1e300, plan", config("plan", model__layers=1e300), "model.layers"),
+    ("repeat_seeds 1e9, plan", config("plan", mixtures__repeat_seeds=1e9),
+     "mixtures.repeat_seeds"),
+    ("confirm rounds 1e9", config(confirm={"rounds": 1e9}), "confirm.rounds"),
+    ("steps 1e12 with eval_every 1", config(training__steps=1e12, training__eval_every=1),
+     "training.steps"),
+    ("num_strengths 1e12", config(mixtures__num_strengths=1e12), "mixtures.num_strengths"),
+    ("constraints with restarts 1e12",
+     file("constraints.yaml", "method: exact\nrestarts: 1e12\n", "propose", "--mixtures",
+          "mix.csv", "--metrics", "met.csv", *TARGET, "--constraints", "constraints.yaml"),
+     "constraints.restarts"),
+    ("constraints with tpe trials 1e12",
+     file("constraints.yaml", "method: tpe\ntrials: 1e12\n", "propose", "--mixtures",
+          "mix.csv", "--metrics", "met.csv", *TARGET, "--constraints", "constraints.yaml"),
+     "constraints.trials"),
+    ("cpus_per_trial 1e-300", config(compute__cpus_per_trial=1e-300), "compute.cpus_per_trial"),
+    ("gpus_per_trial 1e300", config(compute__gpus_per_trial=1e300), "compute.gpus_per_trial"),
+    ("memory_per_trial_gb 1e308", config(compute__memory_per_trial_gb=1e308),
+     "compute.memory_per_trial_gb"),
+    ("max_retries 1e18", config(compute__max_retries=1e18), "compute.max_retries"),
+    ("validate seeds 1e12", config(validate={"seeds": 1e12}), "validate.seeds"),
+    ("validate steps 1e300", config(validate={"steps": 1e300}), "validate.steps"),
+    ("fit.at params 1e308", config(fit={"at": {"params": 1e308, "tokens": 1e9}}),
+     "fit.at.params"),
+    ("batch_size 1e9", config(training__batch_size=1e9), "training.batch_size"),
+    ("temperature 1e308", config(mixtures__temperature=1e308), "mixtures.temperature"),
+    ("task weight 1e308",
+     config(target=_tasks({"name": "t", "path": "builtin:python_reference_cloze",
+                           "weight": 1e308})), "target.tasks[0].weight"),
+    ("num_cpus 1e18", config(compute__num_cpus=1e18), "compute.num_cpus"),
+    ("lr 1e-320", config(training__lr=1e-320), "training.lr"),
+    ("min_strength 1e-320", config(mixtures__min_strength=1e-320), "mixtures.min_strength"),
+    ("nan weight bound", config(search={"min_weight": {"code": float("nan")}}),
+     "search.min_weight.code"),
+    ("inf repetition cap", config("plan", mixtures__max_epochs=float("inf")),
+     "mixtures.max_epochs"),
+    ("target weight inf", config(target={"name": "t", "domains": {"code": float("inf")}}),
+     "target.domains.code"),
+    # ---- products of fields
+    ("10M evaluations a run", config("plan", training__steps=10_000_000,
+                                     training__eval_every=1), "training.eval_every"),
+    ("a million runs and more, plan",
+     config("plan", mixtures__count=100_000, mixtures__repeats=100_000,
+            mixtures__repeat_seeds=100), "mixtures.repeat_seeds"),
+    ("search candidates x restarts", config(search={"candidates": 10_000_000,
+                                                    "restarts": 10_000}), "search.restarts"),
+    ("a proxy of a trillion parameters",
+     config("plan", model={"layers": 256, "hidden": 65_536, "heads": 512,
+                           "intermediate": 262_144, "seq_len": 64}), "model.layers"),
+    # ---- names: short, and never echoed whole
+    ("a 1 MB config name, --set", argv("plan", "ok.yaml", "--set", "name=" + "x" * 1_000_000),
+     "1,000,002 characters"),
+    ("a 900 kB config name", config(name="x" * 900_000), "900,002 characters"),
+    ("a 10,000-character domain name", config(data__domains__0__name="d" * 10_000),
+     "data.domains[0].name"),
+    # ---- what the sweep's end would refuse, refused by plan
+    ("more folds than the sweep has runs, plan", config("plan", fit={"cv_folds": 20}),
+     "fit.cv_folds"),
+    ("a repetition cap the proposal cannot meet, plan",
+     config("plan", data__domains__0__max_tokens=1e6, data__domains__1__max_tokens=1e6,
+            data__domains__2__max_tokens=1e6, search={"target_tokens": 1e9}),
+     "search.max_epochs"),
+]
+CASES_RESOURCES_AND_SECRETS = [
+    # a trial no node can hold waits forever: refused before Ray starts
+    ("GPU trial on a machine without a GPU", config("sweep", compute__gpus_per_trial=1),
+     "compute.gpus_per_trial"),
+    ("GPU trial on a machine without a GPU, validate",
+     config("validate", compute__gpus_per_trial=1), "compute.gpus_per_trial"),
+    ("more CPUs per trial than the machine has", config("sweep", compute__cpus_per_trial=512),
+     "compute.cpus_per_trial"),
+    ("more CPUs per trial than compute.num_cpus gives the local cluster",
+     config("sweep", compute__num_cpus=1, compute__cpus_per_trial=2), "compute.cpus_per_trial"),
+    # a secret in a URI is never echoed: the line shows it masked
+    ("storage URI with credentials and a query string",
+     config("sweep", compute__storage="s3://key:hunter2@bucket/runs?x=1"),
+     "s3://key:***@bucket"),
+]
+CASES_OUTPUTS = [
+    # ---- inputs are never outputs (realpath, symlinks followed, hard links)
+    ("outputs: propose --output the mixtures table",
+     table("met.csv", None, *TARGET, "--output", "mix.csv", command="propose"),
+     "--output: 'mix.csv' is also this command's input (--mixtures"),
+    ("outputs: fit --output the candidates",
+     table("met.csv", None, *TARGET, "--predict", "cand.csv", "--output", "cand.csv"),
+     "--output: 'cand.csv' is also this command's input (--predict"),
+    ("outputs: --output the candidates a symlink reads", _outputs_symlinked_input, "--predict"),
+    ("outputs: --output a hard link of an input", _outputs_hard_link, "--metrics"),
+    ("outputs: propose --output its CONFIG", argv("propose", "ok.yaml", "--output", "ok.yaml"),
+     "--output"),
+    ("outputs: MixMin --output its CONFIG",
+     argv("propose", "ok.yaml", "--method", "mixmin", "--output", "./ok.yaml"), "--output"),
+    ("outputs: --report over the --constraints it reads, even with --force",
+     file("report.md", "method: exact\n", "propose", "--mixtures", "mix.csv", "--metrics",
+          "met.csv", *TARGET, "--constraints", "report.md", "--output", "p.json", "--report",
+          ".", "--force"), "is also this command's input (--constraints"),
+    # ---- report folders: a user's file of a report's name is never replaced unasked
+    ("outputs: report into a folder with a user's index.html",
+     _outputs_sweep("index.html", "user"), "index.html' is not from an earlier raymix report"),
+    ("outputs: fit --report into a folder with a user's report.md",
+     _outputs_user_report("report.md", table("met.csv", None, *TARGET, "--report", "rep")),
+     "--report"),
+    ("outputs: propose --report into a folder with a user's figure",
+     _outputs_user_report("cv_fit.png", table("met.csv", None, *TARGET, "--output", "p.json",
+                                              "--report", "rep", command="propose")),
+     "--force"),
+    ("outputs: report whose index.html is a symlink", _outputs_sweep("index.html", "symlink"),
+     "index.html' is a symlink"),
+    ("outputs: report whose report.md is a FIFO", _outputs_sweep("report.md", "fifo"),
+     "report.md' is a FIFO"),
+    ("outputs: a sweep whose report folder holds a user's index.html, before any trial",
+     with_files({"runs/sweep/report/index.html": b"<p>mine</p>"}, argv("sweep", "ok.yaml")),
+     "index.html' is not from an earlier raymix report"),
+    ("outputs: report whose index.html is a symlink, even with --force",
+     lambda world: _outputs_sweep("index.html", "symlink")(world) + ["--force"],
+     "index.html' is a symlink"),
+    # ---- outputs that cannot be written: one line each
+    ("outputs: a 300-character --output",
+     table("met.csv", None, *TARGET, "--output", "p" * 295 + ".json", command="propose"),
+     "--output"),
+    ("outputs: a 300-character --report",
+     table("met.csv", None, *TARGET, "--report", "r" * 300), "--report"),
+    ("outputs: a 300-character --output of predictions",
+     table("met.csv", None, *TARGET, "--predict", "cand.csv", "--output", "p" * 300),
+     "--output"),
+    ("outputs: tokenize --output under a file",
+     file("docs.jsonl", '{"text": "a"}\n', "tokenize", "docs.jsonl", "--tokenizer", "ok.yaml",
+          "--output", "mix.csv/shards"), "--"),
+    # ---- every numeric option has a range (argparse's one line)
+    ("options: tokenize --workers 1e9",
+     file("docs.jsonl", '{"text": "a"}\n', "tokenize", "docs.jsonl", "--tokenizer", "ok.yaml",
+          "--output", "new", "--workers", "1e9"), "argument --workers: must be a whole number"),
+    ("options: --folds 1e9", table("met.csv", None, *TARGET, "--folds", "1e9"), "--folds"),
+    ("options: --folds nan", table("met.csv", None, *TARGET, "--folds", "nan"), "--folds"),
+    ("options: --seed 1e20", table("met.csv", None, *TARGET, "--seed", "1e20"), "--seed"),
+    ("options: --min-tokens inf", table("runs.csv", None, "--runs", "runs.csv", *TARGET,
+                                        "--min-tokens", "inf"), "--min-tokens"),
+    ("options: --min-tokens 1e300", table("runs.csv", None, "--runs", "runs.csv", *TARGET,
+                                          "--min-tokens", "1e300"), "--min-tokens"),
+    ("options: --baseline nan", table("met.csv", None, *TARGET, "--output", "out.json",
+                                      "--critical", "code", "--baseline", "nan",
+                                      command="propose"), "--baseline"),
+    ("options: --baseline -3", table("met.csv", None, *TARGET, "--output", "out.json",
+                                     "--critical", "code", "--baseline=-3", command="propose"),
+     "--baseline"),
+    ("options: --at params=1e300", table("runs.csv", None, "--runs", "runs.csv", *TARGET,
+                                         "--at", "params=1e300"), "--at"),
+    ("options: --at tokens=inf", table("runs.csv", None, "--runs", "runs.csv", *TARGET,
+                                       "--at", "tokens=inf"), "--at"),
+    ("options: --shard-tokens 1e15",
+     argv("prepare", "ok.yaml", "--export", "new", "--shard-tokens", "1e15"), "--shard-tokens"),
+    ("options: init --gpus 1e9",
+     argv("init", "new", "ok.yaml", "constraints.yaml", "--gpus", "1e9"), "--gpus"),
+    ("options: init --cpus 1e12",
+     argv("init", "new", "ok.yaml", "constraints.yaml", "--cpus", "1e12"), "--cpus"),
+    ("options: init --cpus 0", argv("init", "new", "ok.yaml", "constraints.yaml", "--cpus", "0"),
+     "--cpus"),
+    ("options: init --hours 1e9",
+     argv("init", "new", "ok.yaml", "constraints.yaml", "--hours", "1e9"), "--hours"),
+    ("options: init --hours nan",
+     argv("init", "new", "ok.yaml", "constraints.yaml", "--hours", "nan"), "--hours"),
+    ("options: init --gpu-memory inf",
+     argv("init", "new", "ok.yaml", "constraints.yaml", "--gpus", "8", "--gpu-memory", "inf"),
+     "--gpu-memory"),
+]
+CASES_READERS = [
+    # ---- YAML: depth and size, before parsing
+    ("YAML nested 3,000 levels",
+     file("deep.yaml", "a: " + "[" * 3000 + "]" * 3000 + "\n", "sweep", "deep.yaml"),
+     "nested more than 64 levels"),
+    ("YAML nested 3,000 levels in a --set value",
+     argv("plan", "ok.yaml", "--set", "name=" + "[" * 3000 + "]" * 3000), "nested more than"),
+    ("a YAML alias inside itself", file("self.yaml", "a: &a [*a]\n", "sweep", "self.yaml"),
+     "refers to the value it is part of"),
+    ("50 MB config", _readers_big_file("big.yaml", 50, "plan", "big.yaml"),
+     "bytes, more than a YAML file raymix reads"),
+    ("50 MB constraints file",
+     _readers_big_file("constraints.yaml", 50, "propose", "--mixtures", "mix.csv", "--metrics",
+                       "met.csv", *TARGET, "--constraints", "constraints.yaml", "--output",
+                       "out.json"), "constraints"),
+    ("FIFO as a config", _readers_fifo("pipe.yaml", "sweep", "pipe.yaml"), "is a FIFO"),
+    # ---- token shards and Megatron datasets
+    ("zero-byte .npy shards",
+     tokens({"tok/a.npy": lambda p: p.write_bytes(b""), "tok/b.npy": lambda p: p.write_bytes(b"")},
+            data__domains__0__source="tok"), "is empty (0 bytes)"),
+    ("truncated .npy shard",
+     tokens({"tok/a.npy": _readers_truncated_npy}, data__domains__0__source="tok"),
+     "truncated or damaged .npy"),
+    ("a .npy shard that is not numpy's",
+     tokens({"tok/a.npy": lambda p: p.write_bytes(b"hello" * 100)},
+            data__domains__0__source="tok"), "is not a .npy file"),
+    ("Megatron .idx past its data",
+     tokens({"meg/d": _readers_megatron_past_data}, data__domains__1__source="meg/d"),
+     "document indices outside its 30 sequences"),
+    ("Megatron .idx with the wrong magic",
+     tokens({"meg/d": lambda p: (write_megatron([np.arange(100, dtype=np.uint16)] * 3, p),
+                                 p.with_suffix(".idx").write_bytes(b"XXXX" * 40))},
+            data__domains__1__source="meg/d"), "is not a Megatron index"),
+    # ---- special files as inputs: refused before they are opened (they would hang)
+    ("/proc as a source", config("prepare", data__domains__0__source="/proc"),
+     "data.domains[0].source"),
+    ("/proc as a target source", config("prepare", target__source="/proc/self"),
+     "target.source"),
+    ("FIFO as a source", lambda world: (os.mkfifo(world / "pipe.txt"), config(
+        "prepare", data__domains__2__source="pipe.txt")(world))[1], "is a FIFO"),
+    ("FIFO as tokenize --tokenizer",
+     _readers_fifo("tok.json", "tokenize", "docs.jsonl", "--tokenizer", "tok.json", "--output",
+                   "new"), "--tokenizer"),
+    ("FIFO as tokenize SOURCE",
+     _readers_fifo("pipe.jsonl", "tokenize", "pipe.jsonl", "--tokenizer", "ok.yaml",
+                   "--output", "new"), "SOURCE"),
+    ("FIFO as plan --throughput",
+     _readers_fifo("speed.json", "plan", "ok.yaml", "--throughput", "speed.json"),
+     "--throughput"),
+    ("FIFO as --mixtures",
+     _readers_fifo("pipe.csv", "fit", "--mixtures", "pipe.csv", "--metrics", "met.csv",
+                   *TARGET), "--mixtures"),
+    ("FIFO as a task file",
+     lambda world: (os.mkfifo(world / "t.jsonl"), config(
+         "prepare", target=_tasks({"name": "t", "path": "t.jsonl"}))(world))[1],
+     "target.tasks[0].path"),
+    ("device as a task file", config("prepare", target=_tasks({"name": "t",
+                                                                "path": "/dev/zero"})),
+     "target.tasks[0].path"),
+    # ---- a bad .jsonl: the one line, no log lines of the datasets library
+    ("bad .jsonl without log lines",
+     with_files({"bad.jsonl": b'{"text": "a"}\n{not json\n'},
+                config("prepare", data__domains__2__source="bad.jsonl")),
+     "data.domains[2].source"),
+    # ---- task items that no window holds
+    ("task continuation longer than seq_len, prepare",
+     with_files({"t.jsonl": _readers_long_continuation()},
+                config("prepare", target=_tasks({"name": "t", "path": "t.jsonl"}))),
+     "line 1 of t.jsonl: its continuation is 300 tokens or more"),
+    ("task continuation longer than seq_len, plan",
+     with_files({"t.jsonl": _readers_long_continuation()},
+                config("plan", target=_tasks({"name": "t", "path": "t.jsonl"}))),
+     "longer than model.seq_len"),
+    # ---- raymix report of a damaged sweep folder: the file, and how to recover
+    ("truncated proposal.json under report", _readers_sweep(lambda done: None),
+     "proposal.json is damaged or cut short"),
+    ("truncated run record under report",
+     _readers_sweep(lambda done: (done / "proposal.json").unlink() or (
+         done / "results" / "r3.json").write_text('{"run_id": "r3", "mixt')),
+     "r3.json is damaged or cut short"),
+    ("string weight under report",
+     _readers_sweep(lambda done: (done / "proposal.json").unlink() or _readers_edit_json(
+         "results/r2.json", lambda r: r["mixture"].update(code="0.4"))(done)),
+     "the weight of domain 'code' is '0.4'"),
+    ("record loss near 1e307 under report",
+     _readers_sweep(lambda done: (done / "proposal.json").unlink() or _readers_edit_json(
+         "results/r2.json", lambda r: r["evaluations"][0].update(target_loss=1e307))(done)),
+     "r2.json is damaged"),
+    ("garbage config.yaml under report",
+     _readers_sweep(lambda done: (done / "config.yaml").write_bytes(b"\x00\xff: [")),
+     "config.yaml is damaged"),
+    ("truncated data.json under report",
+     _readers_sweep(lambda done: (done / "proposal.json").unlink() or (
+         done / "data.json").write_text('{"prior": {')), "data.json is damaged"),
+    # ---- tables: losses no fit can use, scales that are no numbers, names that are no names
+    ("metrics near 1e307", table("met.csv", cell(3, "target_loss", 1e307), *TARGET),
+     "which is no loss"),
+    ("metrics near 1e307 in a long table",
+     table("runs.csv", cell(4, "target_loss", -1e307), "--runs", "runs.csv", *TARGET),
+     "which is no loss"),
+    ("tokens=inf in a long table",
+     table("runs.csv", cell(1, "tokens", "inf"), "--runs", "runs.csv", *TARGET),
+     "tokens = inf"),
+    ("damaged prepared manifest",
+     lambda world: (next(world.glob("cache/prepared-*/manifest.json")).write_text('{"dom'),
+                    ["prepare", "ok.yaml"])[1], "manifest.json is damaged or cut short"),
+    ("a 10,000-character column name",
+     rewritten("mix.csv", _header(lambda h: h.replace("readmes", "r" * 10_000)), *TARGET),
+     "10,000 characters"),
+]
+CASES_BIG = [
+]
+CASES += CASES_BOUNDS + CASES_RESOURCES_AND_SECRETS + CASES_OUTPUTS + CASES_READERS + CASES_BIG
 
 
 def test_there_are_enough_cases():
