@@ -469,8 +469,8 @@ def _runs_source(args):
                                 "--target COLUMN")
         source = read_runs(args.mixtures, args.metrics, args.target, id_column=args.id)
         fit_config = FitConfig()
-    for note in getattr(source, "notes", []):
-        print(f"note: {note}", file=sys.stderr)
+    for note in getattr(source, "notes", []):  # printed once the command gets past refusals
+        warnings.warn(note, ConfigNotice, stacklevel=2)
     regressors = None if args.regressor in (None, "auto") else [args.regressor]
     at = parse_at(args.at) if args.at is not None else None
     return source, replace_fit(fit_config, regressors=regressors, cv_folds=args.folds,
