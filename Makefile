@@ -89,6 +89,9 @@ bench: setup
 	$(PY) bench/bench_bootstrap.py
 	$(PY) bench/bench_objectives.py
 	$(PY) bench/bench_reproducible.py
+	# big tables (10k to 1M runs) through fit and propose; a group's per-model checkpoints
+	$(PY) bench/bench_big_table.py
+	$(PY) bench/bench_group_checkpoints.py
 	# after make demo / make adaptive-demo: their proposals at 4x the parameters, 2x the tokens
 	if [ -f runs/demo/proposal.json ]; then $(PY) bench/bench_proposal_at_scale.py; fi
 	if [ -f runs/adaptive/proposal.json ]; then \
