@@ -36,7 +36,6 @@ from raymix.report.markdown import (
     WEIGHTS_FIGURE,
     write_markdown,
 )
-from raymix.runs import SweepLayout
 from raymix.version import __version__
 
 REPORT_MARKER = ".raymix-report"  # JSON: {"raymix": version, "files": [names it wrote]}
@@ -87,13 +86,7 @@ def check_report_folder(out_dir: str | Path, *, force: bool = False,
 
 
 def _listed(out_dir: Path) -> set[str]:
-    """The files an earlier report wrote into ``out_dir`` (none: no marker, or not ours).
-
-    A sweep directory's own ``report/`` folder is raymix's whatever it holds: a sweep made
-    before reports kept a marker resumes without ``--force``."""
-    layout = SweepLayout(out_dir.parent)
-    if out_dir == layout.report and layout.config.is_file():
-        return set(REPORT_FILES)
+    """The files an earlier report wrote into ``out_dir`` (none: no marker, or not ours)."""
     try:
         listed = json.loads((out_dir / REPORT_MARKER).read_text()).get("files", [])
     except (OSError, ValueError, AttributeError):

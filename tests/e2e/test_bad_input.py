@@ -848,6 +848,12 @@ CASES_RESOURCES_AND_SECRETS = [
     ("storage URI with credentials and a query string",
      config("sweep", compute__storage="s3://key:hunter2@bucket/runs?x=1"),
      "s3://key:***@bucket"),
+    ("tracking URI with credentials that the config refuses",
+     config("plan", tracking={"mlflow": {"tracking_uri": "file://me:hunter2@host/runs"}}),
+     "file://me:***@host/runs"),
+    ("a sweep folder whose config.yaml is garbage",
+     with_files({"runs/sweep/config.yaml": b"name: [unclosed\n"}, argv("sweep", "ok.yaml")),
+     "config.yaml is damaged or cut short"),
 ]
 CASES_OUTPUTS = [
     # ---- inputs are never outputs (realpath, symlinks followed, hard links)
