@@ -59,7 +59,7 @@ test: lint
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
-# the twenty-three longest end-to-end tests (multi-scale + validate, continual pretraining,
+# the longest end-to-end tests (multi-scale + validate, continual pretraining,
 # a node removed mid-sweep, a confirmation round killed and resumed, the README's Python
 # API, RegMix's proxy shrunk, compiled and not, `raymix submit` and `ray job submit` of
 # jobs, a killed aggregator, a killed trial worker, storage that refuses results, a MixMin
@@ -68,7 +68,9 @@ test-unit: setup
 # tracking server, a shrunk copy of what `raymix init` writes, a sweep killed and resumed
 # from an S3 bucket, a bucket that starts refusing writes mid-sweep, a newcomer's whole
 # path from a wheel built from this clone: init, plan, submit to a token-authenticated head,
-# the report read back from S3): about 19 minutes more here; CI runs them too
+# the report read back from S3, a sweep of 300 runs killed twice, a killed group sweep and a
+# group trial killed and resumed from its checkpoints, an autoscaling cluster from zero, the
+# fuzz tests at ten times the examples): about 35 minutes more here; CI runs them too
 test-slow: setup
 	$(PY) -m pytest -q -m slow --durations=5 tests
 

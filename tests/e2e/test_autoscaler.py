@@ -63,6 +63,7 @@ def _alive_workers(head_id: str) -> set[str]:
     return {n["NodeID"] for n in ray.nodes() if n["Alive"] and n["NodeID"] != head_id}
 
 
+@pytest.mark.slow
 def test_an_adaptive_sweep_scales_the_cluster_up_from_zero_and_back_down(autoscaling_head,
                                                                         tmp_path):
     head_id = ray.get_runtime_context().get_node_id()

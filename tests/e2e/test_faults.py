@@ -118,6 +118,7 @@ def test_a_killed_driver_resumes_its_adaptive_strategy_with_every_mixture_once(t
         assert any((r.group_size or 1) > 1 for r in records.values() if r.ok)
 
 
+@pytest.mark.slow
 def test_a_killed_grouped_sweep_resumes_and_trains_every_mixture_once(tmp_path, cache_dir):
     """compute.models_per_trial 3: each trial trains 3 planned runs as one stacked model and
     stores 3 records. The driver dies after the first groups; the same command trains the

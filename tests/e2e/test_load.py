@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from bench_sweep_load import sweep_with_kills, write_config  # bench/ is on the path (conftest)
 from conftest import TINY
 
 RUNS = 300
 
 
+@pytest.mark.slow
 def test_a_sweep_of_hundreds_killed_twice_stores_every_run_exactly_once(tmp_path, cache_dir):
     base = json.loads(json.dumps(TINY))
     base["data"]["cache_dir"] = str(cache_dir)
