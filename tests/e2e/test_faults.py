@@ -229,7 +229,10 @@ def test_a_killed_aggregator_restarts_from_storage_and_nothing_is_lost(tmp_path,
 
 @pytest.mark.slow  # 36 s; a failed run inside a group: tests/unit/test_group.py
 def test_a_diverging_proxy_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path, cache_dir):
-    config = write_config(tmp_path, cache_dir, training={"lr": 1.0e6},
+    # the largest learning rate and weight decay the config allows: AdamW's decay then
+    # multiplies every weight by -999 a step, and the loss is NaN by the first evaluation
+    config = write_config(tmp_path, cache_dir,
+                          training={"lr": 10, "weight_decay": 100, "warmup_steps": 0},
                           mixtures={"count": 3, "repeats": 0})
     sweep = tmp_path / "sweep"
     out = finish(raymix_cli("sweep", str(config), "--no-propose"))
