@@ -20,6 +20,7 @@ from raymix.config import (
 )
 from raymix.errors import ConfigError, UserError
 from raymix.files import check_not_input
+from raymix.formatting import number_text
 from raymix.scaling import Scale
 
 SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}  # 100M, 1B, 2T
@@ -93,8 +94,6 @@ MAX_GPU_MEMORY_GB = 4096  # one GPU's memory (raymix init --gpu-memory)
 MAX_HOURS = 24 * 365  # a sweep's wall time (raymix init --hours)
 
 
-def _number_text(value: float) -> str:
-    return f"{int(value):,}" if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
 def whole_number(low: int, high: int):
@@ -107,7 +106,7 @@ def whole_number(low: int, high: int):
             value = math.nan
         if not (math.isfinite(value) and value.is_integer() and low <= value <= high):
             raise argparse.ArgumentTypeError(
-                f"must be a whole number from {_number_text(low)} to {_number_text(high)} "
+                f"must be a whole number from {number_text(low)} to {number_text(high)} "
                 f"(got {text[:40]!r})")
         return int(value)
 
@@ -128,7 +127,7 @@ def number_in(low: float, high: float, *, above: bool = True):
         if not (math.isfinite(value) and inside):
             word = "above" if above else "from"
             raise argparse.ArgumentTypeError(
-                f"must be a number {word} {_number_text(low)} up to {_number_text(high)} "
+                f"must be a number {word} {number_text(low)} up to {number_text(high)} "
                 f"(got {text[:40]!r})")
         return value
 

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
-from raymix.formatting import format_number
+from raymix.formatting import finite, format_number
 from raymix.regression import FitResult
 from raymix.scaling import backtest_summary, holdout_summary
 from raymix.storage import location_of
-
-
-def finite(value: Any) -> Any:
-    """``value`` (dicts, lists, numbers) with every NaN or infinity made None: what JSON
-    can hold (``Infinity`` is no JSON; a tool's parser refuses it)."""
-    if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item") and getattr(value, "shape", None) == ():  # a numpy scalar
-        return finite(value.item())
-    return value
 
 
 def json_text(data: Any) -> str:

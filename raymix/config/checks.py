@@ -252,8 +252,8 @@ def _check_tasks(tasks) -> None:
 
 def non_embedding_params(m: ModelConfig) -> int:
     """A proxy's parameters outside its (tied) embedding, from its shape: q, k, v, o,
-    gate, up, down and two RMSNorms per layer, and the final RMSNorm (as
-    :func:`raymix.training.memory.llama_params` counts them)."""
+    gate, up, down and two RMSNorms per layer, and the final RMSNorm (what
+    :func:`raymix.training.memory.llama_params` adds the embedding to)."""
     h, i = m.hidden, m.intermediate
     return m.layers * (4 * h * h + 3 * h * i + 2 * h) + h
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+from raymix.formatting import number_text
 from raymix.storage import is_uri, local_folder, user_cache_dir
 
 # built by raymix.regression.make_regressor; "auto" cross-validates the others and picks
@@ -175,10 +176,10 @@ class Range:
     def describe(self) -> str:
         """``> 0 and <= 10`` or ``1 to 10,000,000``: the range in the README's words."""
         if self.low_open or self.high_open:
-            low = f"{'>' if self.low_open else '>='} {_number_text(self.low)}"
-            high = f"{'<' if self.high_open else '<='} {_number_text(self.high)}"
+            low = f"{'>' if self.low_open else '>='} {number_text(self.low)}"
+            high = f"{'<' if self.high_open else '<='} {number_text(self.high)}"
             return f"{low} and {high}"
-        return f"{_number_text(self.low)} to {_number_text(self.high)}"
+        return f"{number_text(self.low)} to {number_text(self.high)}"
 
     def check(self, value: Any) -> Any:
         if isinstance(value, (int, float)) and not self.contains(value):
@@ -192,11 +193,6 @@ class Range:
         return core_schema.no_info_after_validator_function(self.check, handler(source))
 
 
-def _number_text(value: float) -> str:
-    """1e-06 -> '1e-06', 10000000 -> '10,000,000', 0.5 -> '0.5'."""
-    if float(value).is_integer() and abs(value) < 1e15:
-        return f"{int(value):,}"
-    return f"{value:g}"
 
 
 # ----------------------------------------------------------------------------- the bounds

@@ -38,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from raymix.config import ModelConfig, SweepConfig, TrainingConfig
+from raymix.config.checks import non_embedding_params as shape_params
 from raymix.errors import ConfigError
 from raymix.training.loss import PLAIN, chunk_tokens
 
@@ -63,9 +64,7 @@ CPU_FLOAT32 = MemoryModel(17.89, 0.0, 38.71, 17.09, 17_328.0, 0.0)
 
 def llama_params(model: ModelConfig, vocab_size: int) -> int:
     """Parameters of raymix's proxy (a Llama with tied embeddings), counted from its shape."""
-    h, i = model.hidden, model.intermediate
-    per_layer = 4 * h * h + 3 * h * i + 2 * h  # q, k, v, o; gate, up, down; two RMSNorms
-    return vocab_size * h + model.layers * per_layer + h  # + the final RMSNorm
+    return vocab_size * model.hidden + shape_params(model)  # + the tied embedding
 
 
 def training_memory_bytes(model: ModelConfig, micro_batch: int, vocab_size: int, *,

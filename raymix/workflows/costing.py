@@ -63,6 +63,7 @@ from raymix.config.schema import MAX_TOKENS
 from raymix.data.tasks import read_tasks
 from raymix.errors import ConfigError, UserError
 from raymix.files import input_problem
+from raymix.formatting import finite
 from raymix.mixtures import build_constraints
 from raymix.regression.selection import check_training_data
 from raymix.runs import SCALE_COLUMN, SEED_COLUMN
@@ -457,19 +458,7 @@ class CostPreview:
         out = dataclasses.asdict(dataclasses.replace(self, refusal=None))
         r = self.refusal
         out["refusal"] = None if r is None else {"field": r.field, "problem": r.problem}
-        return _finite(out)
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every float that is not finite replaced by None (JSON has no
-    Infinity or NaN), in nested dicts and lists."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+        return finite(out)
 
 
 def cost_preview(cfg: SweepConfig, *, throughput: str | Path | None = None) -> CostPreview:

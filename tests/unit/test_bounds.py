@@ -16,7 +16,8 @@ from raymix.config import load_constraints, parse_config
 from raymix.config.schema import Range
 from raymix.config.table import _fields, _kind, config_table, readme_block
 from raymix.errors import ConfigError
-from raymix.workflows.costing import _finite, check_sweep_end, cost_preview
+from raymix.formatting import finite
+from raymix.workflows.costing import check_sweep_end, cost_preview
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -181,7 +182,7 @@ def test_plan_refuses_a_repetition_cap_no_mixture_meets():
 def test_the_preview_is_json_without_infinity():
     preview = cost_preview(parse_config(TINY))
     json.dumps(preview.to_dict(), allow_nan=False)
-    assert _finite({"a": [math.inf, 1.0, {"b": math.nan}], "c": "x"}) == \
+    assert finite({"a": [math.inf, 1.0, {"b": math.nan}], "c": "x"}) == \
         {"a": [None, 1.0, {"b": None}], "c": "x"}
 
 
