@@ -8,6 +8,17 @@ train together as one stacked model, ``compute.models_per_trial``) and the sweep
 (model sizes, training, where to report), plus the token arrays (:class:`ProxyData`),
 which travel once through Ray's object store (``tune.with_parameters``) so that every
 trial on a node reads the same zero-copy view.
+
+What a trial tells Tune, while it trains, is one of three results, told apart by their
+``"event"`` (the driver's callbacks read them; a result without one is not raymix's):
+
+- ``"eval"``: one proxy's evaluation the moment it is made (a group of 8 sends 8 at each
+  evaluation step): ``run_id``, ``step``, ``steps`` (the run's total), ``tokens``,
+  ``train_loss``, ``target_loss`` and ``loss/<name>`` of each validation set (:func:`_metrics`);
+- ``"progress"``: a heartbeat between evaluations, at most every ``progress_seconds``
+  (:class:`~raymix.training.loop.Progress`: ``step``, ``steps``, ``models`` still
+  training, ``tokens_per_s`` of them all together);
+- ``"final"``: the trial's last result, once every record is stored (:func:`_final_report`).
 """
 
 from __future__ import annotations
@@ -29,9 +40,9 @@ from raymix.data.shards import Shard, TokenShards
 from raymix.data.tasks import read_tasks, task_windows
 from raymix.runs import FAILED, OK, Evaluation, RunRecord, SweepLayout
 from raymix.storage import refresh
-from raymix.training import ProxyData, ProxyDiverged, ProxyOutOfMemory, train_proxy
+from raymix.training import ProxyData, ProxyDiverged, ProxyOutOfMemory, loop, train_proxy
 from raymix.training.group import cohorts, load_state, state_key, train_group
-from raymix.training.loop import device_memory_gib
+from raymix.training.loop import Progress, device_memory_gib
 from raymix.training.memory import trial_memory_gb
 from raymix.training.tasks import TaskWindows
 from raymix.version import __version__
@@ -39,6 +50,8 @@ from raymix.version import __version__
 NAMESPACE = "raymix"  # the Ray namespace of every raymix actor
 # what the aggregator answers a record: on disk now, stored before, or refused by the storage
 STORED, DUPLICATE, REFUSED = "stored", "duplicate", "refused"
+# the kinds of a trial's Tune results (their "event"; see the module's docstring)
+EVAL_EVENT, PROGRESS_EVENT, FINAL_EVENT = "eval", "progress", "final"
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,9 @@ class TrialSettings:
     # the memory a trial gets (GiB), for micro_batch_size auto; None: a GPU trial takes
     # gpus_per_trial of its device's memory, a CPU trial the whole batch at once
     memory_gib: float | None = None
+    # at most how often (seconds) a trial reports its progress between evaluations; None:
+    # the training loop's PROGRESS_SECONDS
+    progress_seconds: float | None = None
 
     @classmethod
     def of(cls, cfg: SweepConfig, aggregator: str) -> TrialSettings:
@@ -116,7 +132,9 @@ class TrialSettings:
                    checkpoints=str(checkpoints) if checkpoints else None,
                    sweep_dir=str(cfg.storage_path),
                    target_logprobs=cfg.mixtures.method == "per_domain",
-                   memory_gib=_trial_memory(cfg))
+                   memory_gib=_trial_memory(cfg),
+                   # the driver's: a test shortens it for the sweep's trials
+                   progress_seconds=loop.PROGRESS_SECONDS)
 
 
 def _trial_memory(cfg: SweepConfig) -> float | None:
@@ -222,12 +240,16 @@ def proxy_trial(config: dict, data: ProxyData, settings: TrialSettings) -> None:
 
 def _train_alone(run: PlannedRun, data: ProxyData, settings: TrialSettings, device,
                  memory: float | None) -> RunRecord:
-    """One proxy, reporting each evaluation to Tune as it is made."""
+    """One proxy, reporting each evaluation to Tune as it is made, and its progress between."""
     training = dataclasses.replace(settings.training, seed=run.seed)
     save_to = str(Path(settings.checkpoints) / run.run_id) if settings.checkpoints else None
     try:
         return train_proxy(run.mixture, data, settings.models[run.scale], training,
-                           device=device, on_eval=lambda row: tune.report(_metrics(row)),
+                           device=device,
+                           on_eval=lambda row: tune.report(_metrics(row, run.run_id,
+                                                                    training.steps)),
+                           on_progress=_report_progress,
+                           progress_seconds=settings.progress_seconds,
                            save_to=save_to, target_logprobs=settings.target_logprobs,
                            memory_gib=memory)
     except (ProxyDiverged, ProxyOutOfMemory) as exc:
@@ -259,6 +281,7 @@ class _ResumeStates:
 def _train_together(runs: list[PlannedRun], data: ProxyData, settings: TrialSettings, device,
                     memory: float | None, states: _ResumeStates, store) -> int:
     """Several proxies of one size as one stacked model (a diverged one fails alone), each
+    evaluation reported to Tune as it is made and the group's progress between, each
     record handed to ``store`` as soon as its run is done. Runs with a state go on from
     it; runs whose states are at different steps (a re-run sweep regroups what is left)
     train as one group per step. Returns the furthest step resumed from (0: none)."""
@@ -274,6 +297,9 @@ def _train_together(runs: list[PlannedRun], data: ProxyData, settings: TrialSett
             done.add(m)
             store(members[m], record)
 
+        def on_eval(m: int, row: Evaluation, members=members) -> None:
+            tune.report(_metrics(row, members[m].run_id, settings.training.steps))
+
         try:
             train_group([run.mixture for run in members], [run.seed for run in members], data,
                         model, settings.training, device=device,
@@ -281,7 +307,9 @@ def _train_together(runs: list[PlannedRun], data: ProxyData, settings: TrialSett
                                  if settings.checkpoints else None for run in members],
                         target_logprobs=settings.target_logprobs, memory_gib=memory,
                         states=[saved[i] for i in cohort],
-                        checkpoint_to=[paths[i] for i in cohort], on_done=on_done)
+                        checkpoint_to=[paths[i] for i in cohort], on_done=on_done,
+                        on_eval=on_eval, on_progress=_report_progress,
+                        progress_seconds=settings.progress_seconds)
         except ProxyOutOfMemory as exc:  # the whole group: a retry would run out again
             for m, run in enumerate(members):
                 if m not in done:
@@ -306,6 +334,7 @@ def _final_report(planned: PlannedTrial, outcomes: list, resumed_from: int = 0) 
             "status": OK if ok or not outcomes else FAILED,
             "stored": REFUSED if refused else STORED if outcomes else DUPLICATE,
             "refused": refused[0].reason if refused else "", "final": True,
+            "event": FINAL_EVENT,
             "target_loss": best_loss, "resumed_from_step": resumed_from}
 
 
@@ -321,9 +350,15 @@ def trial_device(cpus: float, gpus: float):
     return torch.device("cpu")
 
 
-def _metrics(row: Evaluation) -> dict:
-    """An evaluation as Tune metrics (flat names)."""
-    out = {"step": row.step, "tokens": row.tokens, "train_loss": row.train_loss,
-           "target_loss": row.target_loss}
+def _metrics(row: Evaluation, run_id: str, steps: int) -> dict:
+    """Run ``run_id``'s evaluation as a Tune result (an "eval", flat names; ``steps``: the
+    run's total)."""
+    out = {"event": EVAL_EVENT, "run_id": run_id, "step": row.step, "steps": steps,
+           "tokens": row.tokens, "train_loss": row.train_loss, "target_loss": row.target_loss}
     out.update({f"loss/{k}": v for k, v in row.losses.items()})
     return out
+
+
+def _report_progress(progress: Progress) -> None:
+    """A training loop's heartbeat as a Tune result (a "progress")."""
+    tune.report({"event": PROGRESS_EVENT, **dataclasses.asdict(progress)})

@@ -17,7 +17,10 @@
 
 Summing the losses gives each model its solo gradient, so model ``m`` of a group trains as
 its solo run would, up to float rounding (tests/unit/test_group.py). The step can be
-compiled (``training.compile``), as the solo step is.
+compiled (``training.compile``), as the solo step is. As a solo run's, each evaluation
+is handed on the moment it is made (``on_eval``), and a heartbeat in between
+(``on_progress``, :class:`~raymix.training.loop.ProgressClock`), so a watcher hears from
+a group long before its last step.
 
 Nothing of a group is lost when its trial dies:
 
@@ -51,6 +54,8 @@ from raymix.runs import FAILED, Evaluation, RunRecord
 from raymix.training.batches import MixtureBatches, Prefetcher
 from raymix.training.loop import (
     EVAL_BATCH,
+    Progress,
+    ProgressClock,
     ProxyData,
     StepLoss,
     autocast,
@@ -254,7 +259,10 @@ def train_group(mixtures: list[dict[str, float]], seeds: list[int], data: ProxyD
                 learning_rates: list[float] | None = None,
                 states: list[ModelState | None] | None = None,
                 checkpoint_to: list[str | None] | None = None,
-                on_done: Callable[[int, RunRecord], None] | None = None) -> list[RunRecord]:
+                on_done: Callable[[int, RunRecord], None] | None = None,
+                on_eval: Callable[[int, Evaluation], None] | None = None,
+                on_progress: Callable[[Progress], None] | None = None,
+                progress_seconds: float | None = None) -> list[RunRecord]:
     """Train one proxy per mixture, all in one stacked model; one record per mixture.
 
     Parameters
@@ -292,6 +300,14 @@ def train_group(mixtures: list[dict[str, float]], seeds: list[int], data: ProxyD
         ``on_done(m, record)`` as soon as proxy ``m`` is done: at the evaluation where it
         fails, or when the loop ends, in order, each before the next proxy's final model
         is kept or its log-probabilities made (its own come first).
+    on_eval : callable, optional
+        ``on_eval(m, row)`` with each :class:`~raymix.runs.Evaluation` of proxy ``m`` as
+        it is made (the row its record holds); a proxy that fails at an evaluation gets
+        none there (``on_done`` has its failed record).
+    on_progress : callable, optional
+        ``on_progress(progress)`` with a :class:`~raymix.training.loop.Progress` of the
+        whole group (its live proxies, their tokens per second together) at most every
+        ``progress_seconds`` (default :data:`~raymix.training.loop.PROGRESS_SECONDS`).
 
     Returns
     -------
@@ -330,11 +346,14 @@ def train_group(mixtures: list[dict[str, float]], seeds: list[int], data: ProxyD
     # model's output layer; a stack's would go one model at a time): the record says so
     loss_kind = CHUNKED if loss_kind == FUSED else loss_kind
     group = _Group([{d: w for d, w in mix.items() if w > 0} for mix in mixtures], list(seeds),
-                   data, model_cfg, train_cfg, device, keys, on_done)
+                   data, model_cfg, train_cfg, device, keys, on_done, on_eval)
     group.restore(states)
+    clock = ProgressClock(on_progress, train_cfg.steps, train_cfg.batch_size * model_cfg.seq_len,
+                          start=group.start, seconds=progress_seconds)
     try:
         return group.train(micro, loss_kind, started, save_to or [None] * size,
-                           target_logprobs, learning_rates, checkpoint_to or [None] * size)
+                           target_logprobs, learning_rates, checkpoint_to or [None] * size,
+                           clock)
     except torch.OutOfMemoryError as exc:
         raise out_of_memory(exc, micro, f"a group of {size} proxies") from None
 
@@ -344,10 +363,12 @@ class _Group:
 
     def __init__(self, mixtures, seeds, data: ProxyData, model_cfg: ModelConfig,
                  train_cfg: TrainingConfig, device: torch.device, keys: list[str],
-                 on_done: Callable[[int, RunRecord], None] | None):
+                 on_done: Callable[[int, RunRecord], None] | None,
+                 on_eval: Callable[[int, Evaluation], None] | None = None):
         self.mixtures, self.seeds, self.data = mixtures, seeds, data
         self.model_cfg, self.train_cfg, self.device = model_cfg, train_cfg, device
         self.keys, self.on_done = keys, on_done or (lambda m, record: None)
+        self.on_eval = on_eval or (lambda m, row: None)
         self.solos = [build_model(model_cfg, data.vocab_size, seed, train_cfg.init_from)
                       .to(device) for seed in seeds]
         self.stacked = StackedLlama(self.solos).to(device)
@@ -415,7 +436,7 @@ class _Group:
         return torch.where(self.alive, losses, torch.zeros_like(losses)).sum()
 
     def train(self, micro: int, loss_kind: str, started: float, save_to, target_logprobs,
-              learning_rates, checkpoint_to):
+              learning_rates, checkpoint_to, clock: ProgressClock):
         cfg, data, device = self.train_cfg, self.data, self.device
         eval_windows = min(EVAL_BATCH, micro)
         if cfg.init_from is not None and data.valid and not self.states:
@@ -465,6 +486,8 @@ class _Group:
                         self._checkpoint(step + 1, adamw, batches.rng_states.pop(step + 1),
                                          checkpoint_to)
                     eval_seconds += time.perf_counter() - eval_started
+                # the live count from the reasons, not ``alive``: no GPU sync
+                clock.tick(step + 1, models=self.reasons.count(None))
         final_losses = losses.tolist()
         training_seconds = time.perf_counter() - loop_started - eval_seconds
         self.stacked.unstack(self.solos)
@@ -513,7 +536,8 @@ class _Group:
 
     def _record(self, step: int, train_losses: list[float], *, step_tokens: int,
                 windows: int) -> None:
-        """Evaluate every live model at ``step``; fail those whose loss is not finite."""
+        """Evaluate every live model at ``step``; fail those whose loss is not finite;
+        hand each live one's row on (``on_eval``) once its record holds it."""
         for m, scores in enumerate(self.evaluate(windows)):
             if scores is None:
                 continue
@@ -525,3 +549,4 @@ class _Group:
                              f"(target) at step {step}")
                 continue
             self.evaluations[m].append(row)
+            self.on_eval(m, row)

@@ -11,6 +11,7 @@ its speed can be compared with a bare PyTorch loop (bench/bench_proxy_speed.py):
             (loss / micro-batches).backward()
         clip; AdamW step with warmup + cosine
         at each evaluation step: mean per-token loss on every validation set and the target
+        at most every PROGRESS_SECONDS: a heartbeat (step, tokens per second)
 
 The forward and loss of a micro-batch can be compiled (``training.compile``); the
 first step's compilation is timed apart from training (``RunRecord.compile_seconds``).
@@ -36,6 +37,7 @@ from raymix.training.model import build_model, count_parameters, save_checkpoint
 from raymix.training.tasks import TaskWindows, bits_per_byte, continuation_logprobs
 
 EVAL_BATCH = 64  # validation windows per forward pass (at most: never more than a micro-batch)
+PROGRESS_SECONDS = 10.0  # a training loop's heartbeat (on_progress) comes at most this often
 
 
 class ProxyDiverged(RuntimeError):
@@ -61,6 +63,58 @@ class ProxyData:
     vocab_size: int
     tasks: dict[str, TaskWindows] = field(default_factory=dict)
     families: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A training loop's heartbeat (``on_progress``): where it is, between evaluations.
+
+    Attributes
+    ----------
+    step : int
+        Steps done.
+    steps : int
+        The run's total steps.
+    models : int
+        Proxies still training (1 for a solo run; a group's live ones).
+    tokens_per_s : float
+        Training tokens per second since the last heartbeat (or the loop's start), all
+        the models together; wall time, evaluations included.
+    """
+
+    step: int
+    steps: int
+    models: int
+    tokens_per_s: float
+
+
+class ProgressClock:
+    """Says when a training loop calls ``on_progress``: at most once every ``seconds``
+    (default :data:`PROGRESS_SECONDS`) and at most once per step.
+
+    The loop calls :meth:`tick` after each step. It reads ``time.monotonic()`` only: no
+    GPU sync (a GPU's queued steps finish later; the rate over an interval is right all
+    the same). Without ``on_progress`` a tick does nothing.
+    """
+
+    def __init__(self, on_progress: Callable[[Progress], None] | None, steps: int,
+                 tokens_per_step: int, *, start: int = 0, seconds: float | None = None):
+        self.on_progress, self.steps, self.tokens_per_step = on_progress, steps, tokens_per_step
+        self.seconds = PROGRESS_SECONDS if seconds is None else seconds
+        self.last_time, self.last_step = time.monotonic(), start
+
+    def tick(self, step: int, models: int) -> None:
+        """``step`` steps are done, ``models`` proxies train on: a heartbeat if it is time."""
+        if self.on_progress is None:
+            return
+        now = time.monotonic()
+        if now - self.last_time < self.seconds or step == self.last_step:
+            return
+        tokens = (step - self.last_step) * self.tokens_per_step * models
+        rate = tokens / max(now - self.last_time, 1e-9)
+        self.last_time, self.last_step = now, step
+        self.on_progress(Progress(step=step, steps=self.steps, models=models,
+                                  tokens_per_s=rate))
 
 
 def learning_rate(step: int, cfg: TrainingConfig) -> float:
@@ -141,11 +195,15 @@ def target_loss(losses: dict[str, float], weights: dict[str, float]) -> float:
 def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConfig,
                 train_cfg: TrainingConfig, *, device: torch.device | None = None,
                 on_eval: Callable[[Evaluation], None] | None = None,
+                on_progress: Callable[[Progress], None] | None = None,
+                progress_seconds: float | None = None,
                 save_to: str | None = None, target_logprobs: bool = False,
                 memory_gib: float | None = None) -> RunRecord:
     """Train one proxy on ``mixture`` and return its record (without a run id).
 
-    ``on_eval`` is called with each :class:`~raymix.runs.Evaluation` as it is made. The
+    ``on_eval`` is called with each :class:`~raymix.runs.Evaluation` as it is made, and
+    ``on_progress`` with a :class:`Progress` at most every ``progress_seconds`` (default
+    :data:`PROGRESS_SECONDS`) between them (:class:`ProgressClock`). The
     record holds the mixture, every evaluation, tokens seen, parameter counts, wall time
     and how the steps ran (micro-batch, loss, compilation, tokens per second, the share
     of time spent waiting for batches); for continual pretraining
@@ -173,7 +231,7 @@ def train_proxy(mixture: dict[str, float], data: ProxyData, model_cfg: ModelConf
     loss_kind = resolve_loss(train_cfg.loss, device, micro * model_cfg.seq_len, data.vocab_size)
     try:
         return _train(mixture, data, model_cfg, train_cfg, device, micro, loss_kind, started,
-                      on_eval, save_to, target_logprobs)
+                      on_eval, save_to, target_logprobs, on_progress, progress_seconds)
     except torch.OutOfMemoryError as exc:
         raise out_of_memory(exc, micro) from None
 
@@ -198,7 +256,7 @@ class ProxyOutOfMemory(RuntimeError):
 
 
 def _train(mixture, data, model_cfg, train_cfg, device, micro, loss_kind, started, on_eval,
-           save_to, target_logprobs) -> RunRecord:
+           save_to, target_logprobs, on_progress, progress_seconds) -> RunRecord:
     model = build_model(model_cfg, data.vocab_size, train_cfg.seed,
                         train_cfg.init_from).to(device)
     eval_windows = min(EVAL_BATCH, micro)
@@ -222,6 +280,8 @@ def _train(mixture, data, model_cfg, train_cfg, device, micro, loss_kind, starte
     tokens_per_step = train_cfg.batch_size * model_cfg.seq_len
     eval_seconds = first_step_seconds = 0.0
     loop_started = time.perf_counter()
+    clock = ProgressClock(on_progress, train_cfg.steps, tokens_per_step,
+                          seconds=progress_seconds)
     with Prefetcher(batches, train_cfg.steps, device) as prefetch:
         for step in range(train_cfg.steps):
             loss = step_loss.train_step(
@@ -245,6 +305,7 @@ def _train(mixture, data, model_cfg, train_cfg, device, micro, loss_kind, starte
                 eval_seconds += time.perf_counter() - eval_started
                 if on_eval is not None:
                     on_eval(row)
+            clock.tick(step + 1, models=1)
     final_train_loss = loss.item()  # also waits for a GPU to finish, before the clock stops
     training_seconds = time.perf_counter() - loop_started - eval_seconds
     if save_to is not None:

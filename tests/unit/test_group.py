@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,26 @@ from test_proxy import MODEL, TRAIN, data  # noqa: F401  (the fixture: real text
 from raymix.training import group as group_module
 from raymix.training import train_proxy
 from raymix.training.group import train_group
+from raymix.training.loop import ProgressClock
 
 MIXTURES = [{"code": 0.8, "prose": 0.2}, {"code": 0.3, "prose": 0.7}, {"code": 0.5, "prose": 0.5},
             {"code": 0.1, "prose": 0.9}]
 SEEDS = [0, 1, 2, 3]
+
+
+def _second_diverges(monkeypatch) -> None:
+    """The proxy of seed ``SEEDS[1]`` starts with weights that are not finite: it diverges
+    at its group's first evaluation."""
+    build = group_module.build_model
+
+    def broken_second(model_cfg, vocab_size, seed, init_from=None):
+        model = build(model_cfg, vocab_size, seed, init_from)
+        if seed == SEEDS[1]:
+            with torch.no_grad():
+                model.model.layers[0].mlp.up_proj.weight.fill_(float("inf"))
+        return model
+
+    monkeypatch.setattr(group_module, "build_model", broken_second)
 
 
 def test_a_group_of_four_trains_each_proxy_as_its_solo_run(data):  # noqa: F811
@@ -38,16 +55,7 @@ def test_a_diverging_proxy_fails_alone_and_the_others_are_untouched(data,  # noq
     torch.set_num_threads(1)
     cpu = torch.device("cpu")
     calm = train_group(MIXTURES[:2], SEEDS[:2], data, MODEL, TRAIN, device=cpu)
-    build = group_module.build_model
-
-    def broken_second(model_cfg, vocab_size, seed, init_from=None):
-        model = build(model_cfg, vocab_size, seed, init_from)
-        if seed == SEEDS[1]:  # its weights are not finite from the start: it diverges
-            with torch.no_grad():
-                model.model.layers[0].mlp.up_proj.weight.fill_(float("inf"))
-        return model
-
-    monkeypatch.setattr(group_module, "build_model", broken_second)
+    _second_diverges(monkeypatch)
     mixed = train_group(MIXTURES[:2], SEEDS[:2], data, MODEL, TRAIN, device=cpu)
     assert mixed[1].status == "failed" and "loss became nan" in mixed[1].reason
     assert mixed[1].evaluations == []
@@ -174,16 +182,7 @@ def test_each_record_is_handed_on_as_its_model_is_done(data, tmp_path,  # noqa: 
     """A diverging model's record at the evaluation where it fails, the others' in order
     when the loop ends, each before a later model's final model is kept."""
     torch.set_num_threads(1)
-    build = group_module.build_model
-
-    def broken_second(model_cfg, vocab_size, seed, init_from=None):
-        model = build(model_cfg, vocab_size, seed, init_from)
-        if seed == SEEDS[1]:
-            with torch.no_grad():
-                model.model.layers[0].mlp.up_proj.weight.fill_(float("inf"))
-        return model
-
-    monkeypatch.setattr(group_module, "build_model", broken_second)
+    _second_diverges(monkeypatch)
     places = [str(tmp_path / f"model{m}") for m in range(3)]
     done = []
 
@@ -238,3 +237,84 @@ def test_a_regrouped_trial_resumes_what_it_can_and_stores_each_run_once(data,  #
         assert ours.target_loss == pytest.approx(theirs.target_loss, abs=1e-4)
     for ours, theirs in zip(records["run-1"].evaluations, before[1].evaluations):
         assert ours.target_loss == pytest.approx(theirs.target_loss, abs=1e-4)
+
+
+# ----------------------------------------------------------------------------- live results
+
+
+def test_each_evaluation_and_a_heartbeat_are_handed_on_as_they_are_made(data,  # noqa: F811
+                                                                        monkeypatch):
+    """``on_eval``: each live model's row at each evaluation, the very row its record holds
+    (none for a model failing there); ``on_progress``: the steps in order, the live models."""
+    torch.set_num_threads(1)
+    _second_diverges(monkeypatch)
+    rows, beats = [], []
+    records = train_group(MIXTURES[:3], SEEDS[:3], data, MODEL, SHORT,
+                          device=torch.device("cpu"),
+                          on_eval=lambda m, row: rows.append((m, row)),
+                          on_progress=beats.append, progress_seconds=0)
+    assert [(m, row.step) for m, row in rows] == [(0, 5), (2, 5), (0, 10), (2, 10)]
+    for m in (0, 2):
+        assert [row for n, row in rows if n == m] == records[m].evaluations
+    assert records[1].status == "failed"
+    assert [b.step for b in beats] == list(range(1, 11))  # an interval of 0: every step
+    assert [b.models for b in beats] == [3] * 4 + [2] * 6  # model 1 failed at step 5
+    assert all(b.steps == 10 and b.tokens_per_s > 0 for b in beats)
+
+
+def test_the_progress_clock_beats_at_most_every_interval_and_once_a_step():
+    beats = []
+    clock = ProgressClock(beats.append, steps=100, tokens_per_step=64, start=10, seconds=0.05)
+    clock.tick(11, models=2)  # too soon
+    assert beats == []
+    time.sleep(0.06)
+    clock.tick(12, models=2)
+    assert [(b.step, b.steps, b.models) for b in beats] == [(12, 100, 2)]
+    # 2 steps of 64 tokens for each of 2 models, over at least 0.06 s
+    assert 0 < beats[0].tokens_per_s <= 2 * 64 * 2 / 0.06
+    time.sleep(0.06)
+    clock.tick(12, models=2)  # the same step again: no second beat
+    assert len(beats) == 1
+    ProgressClock(None, 100, 64, seconds=0).tick(1, models=1)  # nobody listens: nothing
+
+
+def test_a_trial_reports_each_evaluation_and_its_progress_as_they_come(data,  # noqa: F811
+                                                                       monkeypatch):
+    """The Tune results of a group's trial and of a solo one, in order: a heartbeat each
+    step (an interval of 0), each run's "eval" at 5 and 10 before that step's heartbeat."""
+    from raymix.config import BASE_SCALE
+    from raymix.sweep import trial as trial_module
+    from raymix.sweep.trial import PlannedRun, PlannedTrial, TrialSettings, _ResumeStates
+
+    torch.set_num_threads(1)
+    cpu = torch.device("cpu")
+    reports: list[dict] = []
+    monkeypatch.setattr(trial_module.tune, "report", reports.append)
+    runs = [PlannedRun(f"run-{i}", SEEDS[i], BASE_SCALE, MIXTURES[i]) for i in range(3)]
+    settings = TrialSettings(models={BASE_SCALE: MODEL}, training=SHORT, aggregator="-",
+                             cpus_per_trial=1, gpus_per_trial=0, progress_seconds=0)
+
+    def expected(run_ids: list[str]) -> list[tuple]:
+        return [event for step in range(1, 11)
+                for event in ([("eval", run_id, step) for run_id in run_ids] if step % 5 == 0
+                              else []) + [("progress", len(run_ids), step)]]
+
+    def seen() -> list[tuple]:
+        return [(r["event"], r["run_id"] if r["event"] == "eval" else r["models"], r["step"])
+                for r in reports]
+
+    stored = []
+    trial_module._train_together(runs, data, settings, cpu, None, _ResumeStates(None),
+                                 lambda run, record: stored.append(run.run_id))
+    assert seen() == expected(["run-0", "run-1", "run-2"]) and len(stored) == 3
+    evals = [r for r in reports if r["event"] == "eval"]
+    assert all(r["steps"] == 10 and {"tokens", "train_loss", "target_loss", "loss/code"}
+               <= set(r) for r in evals)
+    assert all(r["tokens_per_s"] > 0 and r["steps"] == 10 for r in reports
+               if r["event"] == "progress")
+
+    reports.clear()
+    trial_module._train_alone(runs[0], data, settings, cpu, None)
+    assert seen() == expected(["run-0"])
+    final = trial_module._final_report(PlannedTrial((runs[0],)), [])
+    assert final["event"] == "final" and final["final"] is True
