@@ -58,7 +58,9 @@ def ray_cluster(cfg: SweepConfig, log=print):
     :func:`wait_until_a_trial_fits`)."""
     joined = ray.is_initialized() or bool(cfg.compute.address or os.environ.get("RAY_ADDRESS"))
     check_local_resources(cfg)
-    with ray_session(cfg.compute.address, cfg.compute.num_cpus):
+    with ray_session(cfg.compute.address, cfg.compute.num_cpus) as dashboard:
+        if dashboard:  # a joined cluster's; the private local one has none
+            log(f"[sweep] Ray dashboard: {dashboard}")
         asked = wait_until_a_trial_fits(cfg, autoscaled=joined, log=log)
         try:
             yield
@@ -71,14 +73,18 @@ def ray_cluster(cfg: SweepConfig, log=print):
 def ray_session(address: str | None, num_cpus: int | None):
     """Join the cluster at ``address`` (or $RAY_ADDRESS), else start a private local one of
     ``num_cpus`` CPUs (None: all); disconnect (and stop what was started) at the end. Inside
-    a running Ray session, nothing is started or stopped."""
+    a running Ray session, nothing is started or stopped.
+
+    Yields the joined cluster's dashboard URL (:func:`dashboard_url`), or None: the private
+    local cluster has no dashboard, and a running session's is its starter's to show.
+    """
     if ray.is_initialized():
-        yield
+        yield None
         return
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         try:
-            ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
+            context = ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
         except ConnectionError as exc:  # no cluster there: one line, the address masked
             raise UserError(f"no Ray cluster answers at {mask_uri(address)} "
                             f"({mask_uri(' '.join(str(exc).split())[:200])}); start one, or "
@@ -86,12 +92,20 @@ def ray_session(address: str | None, num_cpus: int | None):
                             field="compute.address") from None
     else:
         # A private local cluster: dashboard off, nothing listens beyond localhost.
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
-                 namespace=NAMESPACE, log_to_driver=False)
+        context = ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+                           namespace=NAMESPACE, log_to_driver=False)
     try:
-        yield
+        yield dashboard_url(getattr(context, "dashboard_url", None))
     finally:
         ray.shutdown()
+
+
+def dashboard_url(url: str | None) -> str | None:
+    """The dashboard URL ``ray.init`` gave (``host:port``, or None or empty without a
+    dashboard) as one to open, any credentials masked; None without a dashboard."""
+    if not url:
+        return None
+    return mask_uri(url if "://" in url else f"http://{url}")
 
 
 def trial_resources(cfg: SweepConfig) -> dict[str, float]:

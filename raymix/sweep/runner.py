@@ -59,7 +59,13 @@ from raymix.sweep.plan import (
     planned_trials,
     save_plan,
 )
-from raymix.sweep.progress import StopWhenStorageFails, SweepProgress, print_line
+from raymix.sweep.progress import (
+    StopWhenStorageFails,
+    SweepProgress,
+    print_line,
+    quiet_tune,
+    tune_result_files,
+)
 from raymix.sweep.strategy import MixtureSuggester, strategy_settings, suggestions_in_flight
 from raymix.sweep.tracking import open_tracker
 from raymix.sweep.trial import (
@@ -114,7 +120,7 @@ class SweepResult:
     aggregator: dict = dataclasses.field(default_factory=dict)
 
 
-def run_sweep(cfg: SweepConfig, *, log=print_line) -> SweepResult:
+def run_sweep(cfg: SweepConfig, *, log=print_line, callbacks=()) -> SweepResult:
     """Run (or resume) the sweep described by ``cfg``.
 
     Parameters
@@ -122,7 +128,11 @@ def run_sweep(cfg: SweepConfig, *, log=print_line) -> SweepResult:
     cfg : SweepConfig
         The sweep (:func:`raymix.load_config`).
     log : callable, default=print_line
-        Receives the progress lines (the default prints them).
+        Receives the progress lines (the default prints them, with a progress bar below
+        them on a terminal: :class:`~raymix.sweep.progress.SweepProgress`).
+    callbacks : sequence of tune.Callback, optional
+        More Tune callbacks for the sweep's experiments: they see every trial's results
+        ("eval", "progress" and "final": :mod:`raymix.sweep.trial`) as they come.
 
     Returns
     -------
@@ -157,12 +167,12 @@ def run_sweep(cfg: SweepConfig, *, log=print_line) -> SweepResult:
         save_plan(cfg, plan)
     fit = cfg.fit
     return train_plan(cfg, prepared, plan, log=log,
-                      live_fit=(fit.regressors, fit.cv_folds, fit.seed))
+                      live_fit=(fit.regressors, fit.cv_folds, fit.seed), callbacks=callbacks)
 
 
 def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | None, *,
                log=print_line, live_fit: tuple | None = None,
-               storage_field: str = "compute.storage") -> SweepResult:
+               storage_field: str = "compute.storage", callbacks=()) -> SweepResult:
     """Train every run of ``plan`` that has no stored result yet, as Tune trials.
 
     ``plan`` None is an adaptive sweep: its base runs are suggested first, one Tune trial
@@ -199,12 +209,14 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
         to_train = max(0, total - len(done))
         log(f"[sweep] {total} runs planned, {len(done)} already stored, "
             f"{to_train} to train -> {location_of(sweep_dir)}")
+        if tracker:  # where each tracker's store is, and the command that opens it
+            tracker.announce(log)
         slots = trial_slots(cfg)
         start_fit = (lambda: aggregator.fit_now.remote(*live_fit)) if live_fit else None
         progress = SweepProgress(total, len(done), log, start_fit=start_fit,
                                  fit_every=max(2 * cfg.fit.cv_folds, total // 4))
         experiment = dict(aggregator_name=actor_name(cfg.name, sweep_dir), progress=progress,
-                          tracker=tracker)
+                          tracker=tracker, callbacks=list(callbacks))
         tune_started = time.perf_counter()
         if plan is None:
             batch = cfg.mixtures.batch_size
@@ -247,6 +259,8 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
         ray.kill(aggregator)
     if load.stored:
         log(describe_load(load))
+    if tracker:
+        tracker.announce(log)
     return SweepResult(sweep_dir, len(plan), mine.stored, mine.failed,
                        to_train, paths, tune_seconds, slots, mine.speed,
                        dataclasses.asdict(load) if load.stored else {})
@@ -283,7 +297,7 @@ def _stop_if_refused(refused: str | None, aggregator, sweep_dir: Path, storage_f
 def _run_tune(cfg: SweepConfig, prepared: PreparedData, *, aggregator_name: str,
               progress: SweepProgress, trials: list[PlannedTrial] | None = None,
               suggester: MixtureSuggester | None = None, count: int = 0,
-              tracker: tune.Callback | None = None) -> str | None:
+              tracker: tune.Callback | None = None, callbacks=()) -> str | None:
     """Run one Tune experiment; returns why the storage refused a result, if it did.
 
     Its trials are either the given ``trials`` (a grid: each one planned run or a group)
@@ -318,13 +332,18 @@ def _run_tune(cfg: SweepConfig, prepared: PreparedData, *, aggregator_name: str,
             storage_path=location_of(SweepLayout(cfg.storage_path).tune),
             failure_config=tune.FailureConfig(max_failures=cfg.compute.max_retries),
             checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
-            callbacks=[progress] + ([tracker] if tracker else []),
+            callbacks=[progress, *tune_result_files()] + ([tracker] if tracker else [])
+            + list(callbacks),
             stop=stopper,
             verbose=0,
         ),
     )
     progress.new_experiment()
-    tuner.fit()
+    try:
+        with quiet_tune():  # SweepProgress shows the sweep; Tune's banner and hints would not
+            tuner.fit()
+    finally:
+        progress.close()  # the terminal left clean, even on Ctrl-C
     # a cluster that trains fewer trials at once than it has slots is wasting them
     most = progress.most_running
     suggested = "" if suggester is None else f"up to {suggester.most_live} suggested at a time, "

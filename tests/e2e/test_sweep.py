@@ -23,7 +23,7 @@ from conftest import (
 )
 
 import raymix
-from raymix.runs import Evaluation, ResultStore, RunRecord
+from raymix.runs import Evaluation, ResultStore, RunRecord, SweepLayout
 from raymix.sweep.aggregator import DUPLICATE, STORED, AddOutcome, StoreSummary, get_aggregator
 
 
@@ -70,6 +70,16 @@ def test_cli_sweep_end_to_end(tmp_path, cache_dir):
     assert proposal["noise_floor"]["mixtures"] == 2 and proposal["noise_floor"]["std"] > 0
     assert (sweep / "report" / "report.md").is_file()
     assert "10/10 done" in out and "predicted" in out
+    # what raymix shows replaces Tune's banner and its hint to run TensorBoard on Ray's
+    # session folder; Tune's result files stay, its TensorBoard files are not written; the
+    # private local cluster has no dashboard to show
+    for tunes in ("To visualize your results with TensorBoard", "Configuration for experiment",
+                  "View detailed results here", "Wrote the latest version", "Ray dashboard"):
+        assert tunes not in out
+    tune_dir = SweepLayout(sweep).tune
+    assert list(tune_dir.glob("*-plan/*/result.json"))
+    assert list(tune_dir.glob("*-plan/*/progress.csv"))
+    assert not list(tune_dir.glob("**/events.out.tfevents.*"))
 
     # the confirmation round: its runs are in the plan, of their own scale, kept out of the
     # tables; the proposal is its measured best, said with the seed noise
@@ -88,7 +98,7 @@ def test_cli_sweep_end_to_end(tmp_path, cache_dir):
     assert record["scale"] == "confirm" and record["tokens_seen"] == 36 * 8 * 64
     assert "[confirm] round 1/1: 2 candidates" in out and "[confirm] measured best" in out
     report = (sweep / "report" / "report.md").read_text()
-    assert "## Confirmation round" in report and f"**{verdict['winner']}**" in report
+    assert "## Confirmation round" in report and f"(`{verdict['winner']}`)**, proposed" in report
 
     # the same command again trains nothing and changes no table
     again = finish(raymix_cli("sweep", str(config), "--no-propose"))
