@@ -148,7 +148,7 @@ def test_stored_runs_become_one_tracker_run_each_and_never_twice(tmp_path):
     assert len(client.get_metric_history(run.info.run_id, "loss/code")) == 3
     sweep = runs["tiny-sweep"]
     assert sweep.data.metrics["fit/cv_spearman"] == 0.9
-    assert "fit/ensemble_gp_ridge_/cv_spearman" in sweep.data.metrics
+    assert "fit/ensemble_top2/cv_spearman" in sweep.data.metrics
     assert {a.path for a in client.list_artifacts(sweep.info.run_id)} == {"proposal.json",
                                                                           "report"}
     # the artifacts sit beside the database, not in the working directory
