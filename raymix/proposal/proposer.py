@@ -13,6 +13,7 @@ say how sure it is: an interval, P(beats each baseline) and the weights' spread.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -358,6 +359,24 @@ def fit_warnings(proposal: Proposal) -> list[str]:
     return warnings
 
 
+def candidate_label(name: str, row: dict[str, Any]) -> str:
+    """A confirmation candidate, in words: where it came from (the fit or a run)."""
+    base = name.split("-", 1)[1] if name.startswith("r") and name[1:2].isdigit() else name
+    if row.get("source") == "observed":
+        return f"best observed run ({base})"
+    if base == "proposal":
+        return "fit's optimum"
+    if base == "top_k_mean":
+        return "fit's top-k mean"
+    match = re.fullmatch(r"fit-(\d+)", base)
+    return f"fit's candidate {int(match[1]) + 1}" if match else base
+
+
+def _named(verdict: dict[str, Any], name: str) -> str:
+    """A confirmation candidate by its label (the raw name when the verdict lacks it)."""
+    return candidate_label(name, verdict["candidates"].get(name, {}))
+
+
 def _confirmation_warnings(verdict: dict[str, Any]) -> list[str]:
     """When the confirmation round's winner is not clearly better than the runner-up, and
     when a run the sweep trained measured better than the fit's own proposal."""
@@ -365,8 +384,9 @@ def _confirmation_warnings(verdict: dict[str, Any]) -> list[str]:
     margin, noise = verdict.get("margin"), verdict.get("noise_std")
     if verdict.get("margin_beyond_noise") is False:
         warnings.append(
-            f"the confirmation round's winner ({verdict['winner']}) measured "
-            f"{format_number(margin)} better than {verdict['runner_up']}, within the seed "
+            f"the confirmation round's winner, the {_named(verdict, verdict['winner'])}, "
+            f"measured {format_number(margin)} better than the "
+            f"{_named(verdict, verdict['runner_up'])}, within the seed "
             f"noise (std {format_number(noise)} per run): the two are not "
             "distinguishable; either is a sound choice (more confirm.seeds would tell)")
     measured = {name: row for name, row in verdict["candidates"].items()
@@ -379,7 +399,7 @@ def _confirmation_warnings(verdict: dict[str, Any]) -> list[str]:
         gap = measured[ours]["measured"] - measured[theirs]["measured"]
         if gap > 0:
             warnings.append(
-                f"the confirmation round measured the best observed run ({theirs}) "
-                f"{format_number(gap)} better than the fit's proposal: the regressor's "
+                f"the confirmation round measured the {_named(verdict, theirs)} "
+                f"{format_number(gap)} better than the fit's optimum: the regressor's "
                 "optimum did not hold up when trained again")
     return warnings

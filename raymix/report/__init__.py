@@ -6,7 +6,10 @@
   interactions, scaling-law curves);
 - :mod:`~raymix.report.markdown`: ``report.md`` with PNG figures;
 - :mod:`~raymix.report.html`: ``index.html``, one self-contained page with Plotly
-  figures and a sortable table of the runs;
+  figures (training curves and the mixtures covered among them) and a sortable table of
+  the runs per scale, rendered from the Jinja2 templates in ``templates/``;
+- :mod:`~raymix.report.palette`: one colour per domain, distinct for any number of
+  domains, the same in every figure of both formats;
 - :mod:`~raymix.report.figures`: the PNG figures of a fit and a proposal;
 - :mod:`~raymix.report.scaling_plots`: the PNG figures of the nested scaling laws and of
   a check at a larger scale.

@@ -11,7 +11,8 @@ disagree and nothing is computed twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ import pandas as pd
 
 from raymix.errors import UserError
 from raymix.formatting import format_number
+from raymix.proposal.proposer import candidate_label
 from raymix.regression import CVResult, FitResult, interaction_matrix
 
 BASELINES = ("uniform", "token_proportional", "best_observed")
@@ -28,6 +30,11 @@ SENSITIVITY_POINTS = 41
 MAX_MIXTURES = 6  # scaling-law curves per panel; more lines are unreadable
 MAX_PANELS = 4  # model sizes shown of the step laws
 CURVE_POINTS = 100
+MAX_TRAINING_CURVES = 200  # runs drawn in the training-curves figure; more are sampled
+AXIS_MARGIN = 0.05  # of the span, above and below what an axis shows
+BASE_SCALE, CONFIRM_SCALE = "base", "confirm"  # raymix.config's names of the two sizes
+# a confirmation run's id: confirm<round>-<candidate>-<digest>-s<seed index>
+CONFIRM_RUN = re.compile(r"^confirm\d+-(?P<candidate>.+)-[0-9a-f]{6}-s\d+$")
 
 
 @dataclass
@@ -76,6 +83,8 @@ class ReportContents:
     scaling: Any = None  # NestedScalingLaw or JointScalingLaw
     runs: pd.DataFrame | None = None
     validation: dict[str, Any] | None = None
+    mixtures: pd.DataFrame | None = None  # the fitted runs' weights, indexed by run id
+    curves: pd.DataFrame | None = None  # see training_curves
 
     @property
     def ordered(self) -> list[CVResult]:
@@ -91,14 +100,17 @@ def report_contents(fitted: FitResult, target_loss, *, target: str = "target",
                     mixtures: pd.DataFrame | None = None, metrics: pd.DataFrame | None = None,
                     proposal: dict[str, Any] | None = None, scaling=None,
                     runs: pd.DataFrame | None = None,
-                    validation: dict[str, Any] | None = None) -> ReportContents:
+                    validation: dict[str, Any] | None = None,
+                    curves: pd.DataFrame | None = None) -> ReportContents:
     """Compute what a report shows (the arguments of :func:`raymix.report.write_report`)."""
     y = np.asarray(target_loss, dtype=float)
     run_ids = ([str(i) for i in mixtures.index] if mixtures is not None and len(mixtures) == len(y)
                else [f"#{i}" for i in range(len(y))])
     contents = ReportContents(target=target, fitted=fitted, target_loss=y, run_ids=run_ids,
                               quality=fitted.quality(), proposal=proposal, scaling=scaling,
-                              runs=runs, validation=validation)
+                              runs=runs, validation=validation, curves=curves,
+                              mixtures=mixtures if mixtures is not None
+                              and len(mixtures) == len(y) else None)
     if proposal is not None:
         contents.sensitivity = proposal_sensitivity(fitted, proposal)
     if mixtures is not None and metrics is not None:
@@ -159,6 +171,86 @@ def interaction_table(mixtures: pd.DataFrame, metrics: pd.DataFrame,
     except UserError:
         return None
     return pd.DataFrame(t, index=[str(c) for c in metrics.columns], columns=mixtures.columns)
+
+
+def axis_range(values, margin: float = AXIS_MARGIN) -> list[float] | None:
+    """``[low, high]`` of the finite ``values``, widened by ``margin`` of their span (None
+    when there are none): an axis set to it shows what matters, and a line beyond it is
+    drawn clipped instead of stretching the axis."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return None
+    lo, hi = float(v.min()), float(v.max())
+    pad = margin * (hi - lo) if hi > lo else max(abs(hi), 1.0) * 0.01
+    return [lo - pad, hi + pad]
+
+
+def sensitivity_range(s: Sensitivity) -> list[float]:
+    """The loss axis of the sensitivity figure: the curves within their domains' bounds
+    and the proposal (the parts above a bound may run far beyond; they are clipped)."""
+    inside = s.grid[None, :] <= s.upper[:, None] + 1e-12
+    return axis_range(np.append(s.curves[inside], s.predicted))
+
+
+def training_curves(records: Iterable) -> pd.DataFrame:
+    """Each finished run's target loss at each evaluation: columns ``run``, ``scale``,
+    ``tokens``, ``loss`` (long format, one row per evaluation) from stored
+    :class:`~raymix.runs.RunRecord` s."""
+    rows = [(r.run_id, r.scale, ev.tokens, ev.target_loss)
+            for r in records if r.ok for ev in r.evaluations]
+    return pd.DataFrame(rows, columns=["run", "scale", "tokens", "loss"])
+
+
+def scale_label(scale: str) -> str:
+    """A size of a sweep, in words: which runs trained at it."""
+    if scale == BASE_SCALE:
+        return "proxies"
+    if scale == CONFIRM_SCALE:
+        return "confirmation round (a larger scale)"
+    return f"proxies at size {scale!r}"
+
+
+def scale_order(scales: Iterable[str]) -> list[str]:
+    """The sizes of a sweep as a report lists them: the proxies', the other proxy sizes
+    in the order met, the confirmation round's last."""
+    seen = list(dict.fromkeys(str(s) for s in scales))
+    return sorted(seen, key=lambda s: (s == CONFIRM_SCALE, s != BASE_SCALE))
+
+
+def run_roles(proposal: dict[str, Any] | None, run_ids: Iterable[str]) -> dict[str, str]:
+    """The runs a figure of every run singles out, by run id, with their label: the
+    proposal's best observed run, and a confirmation round's candidates (the winner's
+    runs: ``proposed``), matched by their id (:data:`CONFIRM_RUN`)."""
+    if proposal is None:
+        return {}
+    verdict = proposal.get("confirmation") or {}
+    candidates = verdict.get("candidates", {})
+    roles = {}
+    best = proposal["baselines"]["best_observed"].get("run")
+    for run in map(str, run_ids):
+        match = CONFIRM_RUN.match(run)
+        name = match["candidate"] if match else None
+        if name in candidates:
+            roles[run] = ("proposed" if name == verdict["winner"]
+                          else candidate_label(name, candidates[name]))
+        elif best is not None and run == str(best):
+            roles[run] = "best observed run"
+    return roles
+
+
+def headline_warnings(contents: ReportContents) -> list[str]:
+    """The one-line warnings a reader must see first: the proposal's (a poor fit, the best
+    observed run beating the proposal, a confirmation won within the noise...), each
+    objective's, and a check at a larger scale the proposal lost."""
+    warnings = list((contents.proposal or {}).get("warnings", []))
+    objectives = (contents.proposal or {}).get("objectives") or {}
+    warnings += list(objectives.get("warnings", []))
+    for name, gap in ((contents.validation or {}).get("proposal_vs") or {}).items():
+        if gap.get("significant") and not gap.get("proposal_better"):
+            warnings.append(f"at the larger scale of 'raymix validate' the proposal loses to "
+                            f"{name} beyond the noise (measured gap {gap['measured_gap']:+.4f})")
+    return list(dict.fromkeys(warnings))
 
 
 # ----------------------------------------------------------------------------- scaling laws

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from raymix.files import atomic_write_bytes
 from raymix.regression import CVResult
-from raymix.report.contents import Sensitivity, weight_series
+from raymix.report.contents import Sensitivity, sensitivity_range, weight_series
+from raymix.report.palette import domain_colours
 
 
 def save_figure(fig: Figure, path: Path) -> None:
@@ -111,18 +111,29 @@ def weights_figure(proposal: dict[str, Any], domains: Sequence[str]) -> Figure:
 
 
 def sensitivity_figure(s: Sensitivity) -> Figure:
-    """Each domain's curve (dotted above its bound), a dot at the proposed weight."""
-    fig = Figure(figsize=(7.0, 4.2))
+    """Each domain's curve in its own colour (:func:`~raymix.report.palette.domain_colours`,
+    as in ``index.html``), dotted above its bound, a dot at the proposed weight; the loss
+    axis spans the curves within their bounds (:func:`sensitivity_range`), the dotted
+    parts clipped to it."""
+    colours = domain_colours(s.domains)
+    fig = Figure(figsize=(7.0 if len(s.domains) <= 10 else 8.5, 4.2))
     ax = fig.subplots()
-    palette = colormaps["tab20"] if len(s.domains) > 10 else colormaps["tab10"]
     for i, d in enumerate(s.domains):
-        color = palette(i % palette.N)
         inside = s.grid <= s.upper[i] + 1e-12
-        ax.plot(s.grid[inside], s.curves[i][inside], color=color, label=d)
-        ax.plot(s.grid[~inside], s.curves[i][~inside], color=color, linestyle=":", alpha=0.6)
-        ax.scatter([s.mixture[i]], [s.predicted], color=color, s=18, zorder=3)
+        beyond = s.grid >= s.grid[inside][-1] if inside.any() else ~inside
+        ax.plot(s.grid[inside], s.curves[i][inside], color=colours[d], label=d)
+        if (~inside).any():
+            ax.plot(s.grid[beyond], s.curves[i][beyond], color=colours[d], linestyle=":",
+                    alpha=0.6)
+        ax.scatter([s.mixture[i]], [s.predicted], color=colours[d], s=18, zorder=3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(*sensitivity_range(s))
     ax.set_xlabel("weight of one domain (others rescaled); dotted: above its bound")
     ax.set_ylabel("predicted target loss")
     ax.set_title("sensitivity around the proposal (dots: proposed weights)", fontsize=10)
-    ax.legend(fontsize=7, ncol=2)
+    if len(s.domains) <= 10:
+        ax.legend(fontsize=7, ncol=2)
+    else:  # beside the axes: inside, 11+ entries would cover the curves
+        ax.legend(fontsize=7, ncol=1 + len(s.domains) // 24, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return fig

@@ -1,20 +1,30 @@
 """``index.html``: the report as one self-contained page with interactive figures.
 
 :func:`write_html` draws what :func:`raymix.report.contents.report_contents` computed
-(the same pieces ``report.md`` shows) with Plotly, and adds the runs as a table sorted
-by clicking a header. The page needs no network: plotly.js is inlined once, the
-sorting is a few lines of plain JavaScript. Sections, each present when its data is:
+(the same pieces ``report.md`` shows) with Plotly, each figure once, and renders the
+page from the Jinja2 templates in ``raymix/report/templates/`` (``base.html`` around
+one template per section; autoescaped). The page needs no network: plotly.js is
+inlined once in its head, the sorting of the run tables is a few lines of plain
+JavaScript (``sort.js``). The one-line warnings (the proposal's, each objective's, a
+check at scale the proposal lost) stand in a box at the top. Sections, each present
+when its data is:
 
 - ``#proposal``: the proposed mixture's predicted loss ± its uncertainty next to the
   baselines', its weights next to theirs and the prior's, the sensitivity of the
-  predicted loss to each weight, and a confirmation round's measurements;
+  predicted loss to each weight, and a confirmation round's candidates, named by
+  where they came from, the winner marked ``proposed``;
+- ``#objectives``: one proposal per objective and their trade-off;
 - ``#fit``: every regressor's cross-validated predictions against the actual loss,
   the chosen one's residuals;
+- ``#coverage``: which mixtures the runs trained (a row per run, best first), the
+  proposal's row on top;
+- ``#curves``: every run's target loss against tokens, a panel per scale;
 - ``#interactions``: the domain interaction matrix of the Data Mixing Law;
 - ``#scaling``: the step and size laws behind losses at a target scale;
 - ``#validation``: a check at a larger scale (``raymix validate``);
-- ``#runs``: every run: id, scale, seed, weights, final target loss.
+- ``#runs``: every run (id, scale, seed, weights, final target loss), a table per scale.
 
+Every domain has one colour in every figure (:func:`raymix.report.palette.domain_colours`).
 The proposal's numbers are in the page as text too, for tools and tests: each weight
 in ``<td data-mixture="proposed" data-domain="code" data-weight="0.3271...">`` and
 the loss in ``#predicted-loss`` / ``#predicted-std`` (``data-value``), each attribute
@@ -23,126 +33,66 @@ the ``repr`` of the float in ``proposal.json`` (the visible text is rounded).
 
 from __future__ import annotations
 
-from html import escape
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
+from markupsafe import Markup
+from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from raymix.files import atomic_write_text
 from raymix.formatting import format_number
 from raymix.report.contents import (
     BASELINES,
+    MAX_TRAINING_CURVES,
     ReportContents,
+    axis_range,
     baseline_rows,
+    candidate_label,
     confirmation_scale,
     gap_verdict,
+    headline_warnings,
+    run_roles,
+    scale_label,
+    scale_order,
     scaling_title,
+    sensitivity_range,
     size_lines,
     std_source,
     step_panels,
     uncertainty_sentences,
     weight_series,
 )
+from raymix.report.palette import HIGHLIGHT, MUTED, TAB10, domain_colours
 from raymix.scaling import backtest_summary, holdout_summary
 
 HTML_REPORT = "index.html"
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf")
+PALETTE = TAB10  # what is not a domain: folds, series, mixtures of a scaling law
 MAX_CV_COLUMNS = 3
-
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 0 1em;
-       color: #222; }
-h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
-nav a { margin-right: 1em; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-table.sortable th { cursor: pointer; background: #f4f4f4; user-select: none; }
-table.sortable th[aria-sort=ascending]::after { content: " \\25B2"; }
-table.sortable th[aria-sort=descending]::after { content: " \\25BC"; }
-.warning { background: #fff4e5; border-left: 4px solid #f0a000; padding: 0.4em 0.8em; }
-.figure { margin: 0.8em 0; }
-.scroll { max-height: 36em; overflow: auto; }
-"""
-
-SORT_SCRIPT = """
-document.querySelectorAll("table.sortable").forEach(function (table) {
-  var headers = table.tHead.rows[0].cells;
-  Array.prototype.forEach.call(headers, function (th, column) {
-    th.addEventListener("click", function () {
-      var ascending = th.getAttribute("aria-sort") !== "ascending";
-      Array.prototype.forEach.call(headers, function (h) { h.removeAttribute("aria-sort"); });
-      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-      var numeric = th.dataset.type === "number";
-      var body = table.tBodies[0];
-      var rows = Array.prototype.slice.call(body.rows);
-      rows.sort(function (a, b) {
-        var x = a.cells[column].dataset.value, y = b.cells[column].dataset.value;
-        if (x === "" || y === "") { return (x === "") - (y === ""); }  // missing: last
-        var order = numeric ? parseFloat(x) - parseFloat(y)
-                            : x.localeCompare(y, undefined, {numeric: true});
-        return ascending ? order : -order;
-      });
-      rows.forEach(function (row) { body.appendChild(row); });
-    });
-  });
-});
-"""
+SCALE_COLUMN = "scale"
 
 
-def write_html(contents: ReportContents, out_dir: Path) -> Path:
-    """Write ``index.html`` into ``out_dir`` (which exists); returns its path."""
-    page = _Page()
-    sections = []
-    if contents.proposal is not None:
-        sections.append(_proposal_section(page, contents))
-        if contents.proposal.get("objectives"):
-            sections.append(_objectives_section(contents.proposal["objectives"]))
-    sections.append(_fit_section(page, contents))
-    if contents.interactions is not None:
-        sections.append(_interaction_section(page, contents))
-    if contents.scaling is not None:
-        sections.append(_scaling_section(page, contents.scaling))
-    if contents.validation is not None:
-        sections.append(_validation_section(page, contents.validation))
-    if contents.runs is not None:
-        sections.append(_runs_section(contents.runs))
-    nav = " ".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title, _ in sections)
-    title = f"raymix report: {contents.target}"
-    body = "\n".join(f'<section id="{sid}">\n<h2>{escape(heading)}</h2>\n{html}\n</section>'
-                     for sid, heading, html in sections)
-    text = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-            f"<h1>{escape(title)}</h1>\n<p>{contents.quality['n_runs']} runs fitted; report.md "
-            f"beside this page holds the same numbers.</p>\n<nav>{nav}</nav>\n{body}\n"
-            f"<script>{SORT_SCRIPT}</script>\n</body>\n</html>\n")
-    path = out_dir / HTML_REPORT
-    atomic_write_text(path, text)
-    return path
+@dataclass
+class Figure:
+    """One figure of the page, drawn once: its name (``data-figure``) and its div."""
+
+    name: str
+    html: Markup
 
 
-class _Page:
-    """The page's figures: plotly.js goes inline with the first one only."""
+@dataclass
+class Section:
+    """One section of the page: its id, heading, template and what the template shows."""
 
-    def __init__(self) -> None:
-        self.inlined = False
-
-    def figure(self, fig: go.Figure, name: str, height: int = 420) -> str:
-        fig.update_layout(template="plotly_white", height=height,
-                          margin={"l": 10, "r": 10, "t": 70, "b": 10},
-                          legend={"font": {"size": 11}}, hoverlabel={"namelength": -1})
-        fig.update_xaxes(automargin=True)
-        fig.update_yaxes(automargin=True)
-        div = fig.to_html(full_html=False, include_plotlyjs=not self.inlined,
-                          div_id=f"figure-{name}",
-                          config={"displaylogo": False, "responsive": True})
-        self.inlined = True
-        return f'<div class="figure" data-figure="{name}">{div}</div>'
+    id: str
+    title: str
+    template: str
+    context: dict[str, Any]
 
 
 def _raw(value: Any) -> str:
@@ -150,58 +100,81 @@ def _raw(value: Any) -> str:
     return "" if value is None else repr(float(value))
 
 
-def _cell(number: float | None, digits: int = 4, **data: str) -> str:
-    """A rounded number; ``data`` become its ``data-*`` attributes."""
-    attrs = "".join(f' data-{k.replace("_", "-")}="{escape(str(v))}"' for k, v in data.items())
-    return f"<td{attrs}>{format_number(number, digits)}</td>"
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("raymix.report", "templates"),
+    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+TEMPLATES.filters["num"] = format_number
+TEMPLATES.filters["raw"] = _raw
 
 
-def _table(header: list[str], rows: list[str], table_id: str = "", sortable: bool = False,
-           types: list[str] | None = None) -> str:
-    cells = "".join(f'<th data-type="{t}">{escape(h)}</th>'
-                    for h, t in zip(header, types or ["text"] * len(header)))
-    attrs = (f' id="{table_id}"' if table_id else "") + (' class="sortable"' if sortable else "")
-    return (f"<table{attrs}>\n<thead><tr>{cells}</tr></thead>\n<tbody>\n" + "\n".join(rows)
-            + "\n</tbody>\n</table>")
+def write_html(contents: ReportContents, out_dir: Path) -> Path:
+    """Write ``index.html`` into ``out_dir`` (which exists); returns its path."""
+    sections = []
+    if contents.proposal is not None:
+        sections.append(_proposal_section(contents))
+        if contents.proposal.get("objectives"):
+            sections.append(_objectives_section(contents.proposal["objectives"]))
+    sections.append(_fit_section(contents))
+    if contents.mixtures is not None:
+        sections.append(_coverage_section(contents))
+    if contents.curves is not None and len(contents.curves):
+        sections.append(_curves_section(contents))
+    if contents.interactions is not None:
+        sections.append(_interaction_section(contents))
+    if contents.scaling is not None:
+        sections.append(_scaling_section(contents.scaling))
+    if contents.validation is not None:
+        sections.append(_validation_section(contents.validation))
+    if contents.runs is not None:
+        sections.append(_runs_section(contents))
+    text = TEMPLATES.get_template("base.html").render(
+        title=f"raymix report: {contents.target}", warnings=headline_warnings(contents),
+        n_runs=contents.quality["n_runs"], sections=sections, plotly_js=Markup(get_plotlyjs()))
+    path = out_dir / HTML_REPORT
+    atomic_write_text(path, text)
+    return path
+
+
+def _figure(fig: go.Figure, name: str, height: int = 420) -> Figure:
+    """A Plotly figure as the page's div (plotly.js is in the page's head, once)."""
+    fig.update_layout(template="plotly_white", height=height,
+                      margin={"l": 10, "r": 10, "t": 70, "b": 10},
+                      legend={"font": {"size": 11}}, hoverlabel={"namelength": -1})
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+    div = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"figure-{name}",
+                      config={"displaylogo": False, "responsive": True})
+    return Figure(name, Markup(div))
 
 
 # ----------------------------------------------------------------------------- the proposal
 
 
-def _proposal_section(page: _Page, contents: ReportContents) -> tuple[str, str, str]:
+def _proposal_section(contents: ReportContents) -> Section:
     proposal, sens = contents.proposal, contents.sensitivity
-    search = proposal["search"]
-    parts = [f"<p>Search: <b>{escape(search['method'])}</b>. Predicted target loss "
-             f'<b><span id="predicted-loss" data-value="{_raw(proposal["predicted_target_loss"])}">'
-             f"{format_number(proposal['predicted_target_loss'])}</span></b> ± "
-             f'<span id="predicted-std" data-value="{_raw(proposal["predicted_std"])}">'
-             f"{format_number(proposal['predicted_std'])}</span> "
-             f"({escape(std_source(proposal))}).</p>"]
-    parts += [f'<p class="uncertainty">{escape(s)}</p>' for s in uncertainty_sentences(proposal)]
-    parts += [f'<p class="warning">{escape(w)}</p>' for w in proposal.get("warnings", [])]
-    rows = ['<tr data-mixture="proposed"><td><b>proposed</b></td>'
-            + _cell(proposal["predicted_target_loss"],
-                    value=_raw(proposal["predicted_target_loss"]))
-            + _cell(proposal["predicted_std"]) + "<td></td><td></td></tr>"]
-    for base in baseline_rows(proposal):
-        run = f" (run {escape(str(base.run))})" if base.run is not None else ""
-        rows.append(f'<tr data-mixture="{base.name}"><td>{base.name}{run}</td>'
-                    + _cell(base.predicted, value=_raw(base.predicted)) + _cell(base.std)
-                    + f"<td>{format_number(base.gap)}{base.noise}</td>"
-                    + _cell(base.seen) + "</tr>")
-    parts.append(_table(["mixture", "predicted target loss", "±", "gap to proposal", "observed"],
-                        rows, "proposal-losses"))
-    parts.append(page.figure(_loss_figure(proposal), "proposal-loss", 380))
-    if proposal.get("confirmation"):
-        parts.append(_confirmation_html(page, proposal["confirmation"]))
-    parts.append("<h3>Weights</h3>")
-    parts.append(_weights_table(proposal, sens.domains, sens.slopes))
-    parts.append(page.figure(_weights_figure(proposal, sens.domains), "weights"))
-    parts.append("<h3>Sensitivity</h3><p>Predicted target loss as one domain's weight moves "
-                 "(the others rescaled to keep their proportions); dotted: above the domain's "
-                 "bound; dots: the proposed weights.</p>")
-    parts.append(page.figure(_sensitivity_figure(sens), "sensitivity"))
-    return "proposal", "Proposed mixture", "\n".join(parts)
+    bounds = proposal["constraints"]
+    binding = {b["domain"]: b for b in bounds["binding"]}
+    mixtures = {"proposed": proposal["mixture"],
+                **{b: proposal["baselines"][b]["mixture"] for b in BASELINES}}
+    weights = {"header": ["domain", "proposed", *BASELINES, "lower", "upper",
+                          "d loss / d weight"],
+               "rows": [{"domain": d, "binding": binding.get(d),
+                         "weights": [{"mixture": name, "value": float(m.get(d, 0.0))}
+                                     for name, m in mixtures.items()],
+                         "lower": bounds["lower"][d], "upper": bounds["upper"][d],
+                         "slope": slope}
+                        for d, slope in zip(sens.domains, sens.slopes)]}
+    context = {"proposal": proposal, "std_source": std_source(proposal),
+               "uncertainty": uncertainty_sentences(proposal),
+               "baselines": baseline_rows(proposal),
+               "loss_figure": _figure(_loss_figure(proposal), "proposal-loss", 380),
+               "confirmation": (_confirmation(proposal["confirmation"])
+                                if proposal.get("confirmation") else None),
+               "weights": weights,
+               "weights_figure": _figure(_weights_figure(proposal, sens.domains), "weights"),
+               "sensitivity_figure": _figure(_sensitivity_figure(sens), "sensitivity",
+                                             max(480, 24 * len(sens.domains) + 200))}
+    return Section("proposal", "Proposed mixture", "proposal.html", context)
 
 
 def _loss_figure(proposal: dict[str, Any]) -> go.Figure:
@@ -220,32 +193,13 @@ def _loss_figure(proposal: dict[str, Any]) -> go.Figure:
     if observed:
         fig.add_trace(go.Scatter(x=[n for n, _ in observed], y=[v for _, v in observed],
                                  mode="markers", name="observed", marker={"size": 11,
-                                 "symbol": "diamond", "color": PALETTE[3]},
+                                 "symbol": "diamond", "color": HIGHLIGHT},
                                  hovertemplate="%{x}: observed %{y:.4f}<extra></extra>"))
     lows = [e["predicted_target_loss"] - e["predicted_std"] for e in entries]
     highs = [e["predicted_target_loss"] + e["predicted_std"] for e in entries]
-    pad = 0.1 * (max(highs) - min(lows) or 1.0)
-    fig.update_yaxes(title_text="predicted target loss", range=[min(lows) - pad, max(highs) + pad])
+    fig.update_yaxes(title_text="predicted target loss",
+                     range=axis_range(lows + highs + [v for _, v in observed], 0.1))
     return fig
-
-
-def _weights_table(proposal: dict[str, Any], domains: list[str], slopes: np.ndarray) -> str:
-    bounds = proposal["constraints"]
-    binding = {b["domain"]: b for b in bounds["binding"]}
-    header = ["domain", "proposed", *BASELINES, "lower", "upper", "d loss / d weight"]
-    rows = []
-    for d, slope in zip(domains, slopes):
-        mark = (f" (at {binding[d]['bound']} bound: {escape(binding[d]['constraint'])})"
-                if d in binding else "")
-        cells = [_cell(proposal["mixture"][d], mixture="proposed", domain=d,
-                       weight=_raw(proposal["mixture"][d]))]
-        cells += [_cell(proposal["baselines"][b]["mixture"].get(d, 0.0), mixture=b, domain=d,
-                        weight=_raw(proposal["baselines"][b]["mixture"].get(d, 0.0)))
-                  for b in BASELINES]
-        cells += [_cell(bounds["lower"][d]), _cell(bounds["upper"][d]), _cell(slope)]
-        rows.append(f'<tr data-domain="{escape(d)}"><td>{escape(d)}{mark}</td>'
-                    + "".join(cells) + "</tr>")
-    return _table(header, rows, "proposal-weights")
 
 
 def _weights_figure(proposal: dict[str, Any], domains: list[str]) -> go.Figure:
@@ -257,95 +211,101 @@ def _weights_figure(proposal: dict[str, Any], domains: list[str]) -> go.Figure:
                             hovertemplate=f"{name}, %{{x}}: %{{y:.4f}}<extra></extra>")
                      for i, (name, weights) in enumerate(series.items())])
     fig.update_layout(barmode="group")
+    fig.update_xaxes(tickangle=-45 if len(domains) > 8 else 0)
     fig.update_yaxes(title_text="weight")
     return fig
 
 
 def _sensitivity_figure(s) -> go.Figure:
+    """A curve per domain in its own colour; dotted (and clipped) above its bound."""
+    colours = domain_colours(s.domains)
     fig = go.Figure()
     for i, d in enumerate(s.domains):
-        colour = PALETTE[i % len(PALETTE)]
         inside = s.grid <= s.upper[i] + 1e-12
         fig.add_trace(go.Scatter(x=s.grid[inside], y=s.curves[i][inside], mode="lines", name=d,
-                                 legendgroup=d, line={"color": colour},
+                                 legendgroup=d, line={"color": colours[d], "width": 2},
                                  hovertemplate=f"{d} at %{{x:.3f}}: %{{y:.4f}}<extra></extra>"))
-        if (~inside).any():
+        if (~inside).any():  # from the bound on, so the dotted part joins the solid one
+            beyond = s.grid >= s.grid[inside][-1] if inside.any() else ~inside
             fig.add_trace(go.Scatter(
-                x=s.grid[~inside], y=s.curves[i][~inside], mode="lines", legendgroup=d,
-                showlegend=False, line={"color": colour, "dash": "dot"}, opacity=0.6,
-                hovertemplate=f"{d} at %{{x:.3f}} (above its bound): %{{y:.4f}}<extra></extra>"))
+                x=s.grid[beyond], y=s.curves[i][beyond], mode="lines", legendgroup=d,
+                showlegend=False, line={"color": colours[d], "dash": "dot", "width": 1},
+                opacity=0.6, hovertemplate=f"{d} at %{{x:.3f}} (above its bound): "
+                                           "%{y:.4f}<extra></extra>"))
         fig.add_trace(go.Scatter(x=[s.mixture[i]], y=[s.predicted], mode="markers",
                                  legendgroup=d, showlegend=False,
-                                 marker={"color": colour, "size": 9},
-                                 hovertemplate=f"{d}: proposed %{{x:.4f}}<extra></extra>"))
-    fig.update_xaxes(title_text="weight of one domain (others rescaled)")
-    fig.update_yaxes(title_text="predicted target loss")
+                                 marker={"color": colours[d], "size": 9,
+                                         "line": {"color": "white", "width": 1}},
+                                 hovertemplate=f"{d}: proposed {s.mixture[i]:.4f}"
+                                               "<extra></extra>"))
+    fig.update_xaxes(title_text="weight of one domain (others rescaled)", range=[0, 1])
+    fig.update_yaxes(title_text="predicted target loss", range=sensitivity_range(s))
     return fig
 
 
-def _confirmation_html(page: _Page, verdict: dict[str, Any]) -> str:
-    """The confirmation round: each candidate measured again, best first."""
-    parts = ["<h3>Confirmation round</h3>",
-             f"<p>The proposal is the candidate that measured best when trained again at "
-             f"{escape(confirmation_scale(verdict))} with {verdict['seeds']} new seeds each "
-             f"(seed noise: std {format_number(verdict['noise_std'])} per run). Predictions "
-             "are at the proxy scale.</p>"]
-    rows = []
-    for name in verdict["order"]:
-        row = verdict["candidates"][name]
-        beyond = {True: " (beyond noise)", False: " (within noise)"}.get(
-            row.get("beaten_beyond_noise"), "")
-        label = f"<b>{escape(name)}</b>" if name == verdict["winner"] else escape(name)
-        rows.append(f'<tr data-candidate="{escape(name)}"><td>{label}</td>'
-                    f"<td>{escape(row['source'])}</td>"
-                    + _cell(row["measured"], value=_raw(row["measured"]))
-                    + _cell(row["measured_std"] or 0.0) + _cell(row["predicted"])
-                    + f"<td>{format_number(row['gap_to_winner'])}{beyond}</td></tr>")
-    parts.append(_table(["candidate", "source", "measured (mean)", "± std", "predicted",
-                         "gap to the winner"], rows, "confirmation"))
+def _confirmation(verdict: dict[str, Any]) -> dict[str, Any]:
+    """The confirmation round: each candidate measured again, best (the proposed) first."""
     order = verdict["order"]
+    rows = []
+    for name in order:
+        row = verdict["candidates"][name]
+        rows.append({"name": name, "label": candidate_label(name, row),
+                     "winner": name == verdict["winner"], "measured": row["measured"],
+                     "measured_std": row["measured_std"], "predicted": row["predicted"],
+                     "gap": row["gap_to_winner"],
+                     "beyond": {True: " (beyond noise)", False: " (within noise)"}.get(
+                         row.get("beaten_beyond_noise"), "")})
+    labels = [r["label"] + (" (proposed)" if r["winner"] else "") for r in rows]
     fig = go.Figure(go.Scatter(
-        x=order, y=[verdict["candidates"][n]["measured"] for n in order], mode="markers",
-        name="measured, mean ± std over seeds", marker={"size": 11, "color": PALETTE[0]},
-        error_y={"type": "data",
-                 "array": [verdict["candidates"][n]["measured_std"] or 0.0 for n in order]},
+        x=labels, y=[r["measured"] for r in rows], mode="markers",
+        name="measured, mean ± std over seeds",
+        marker={"size": 12, "color": [HIGHLIGHT if r["winner"] else PALETTE[0] for r in rows]},
+        error_y={"type": "data", "array": [r["measured_std"] or 0.0 for r in rows]},
         hovertemplate="%{x}: measured %{y:.4f}<extra></extra>"))
     fig.update_yaxes(title_text="measured target loss")
-    parts.append(page.figure(fig, "confirmation", 360))
-    return "\n".join(parts)
+    return {"scale": confirmation_scale(verdict), "seeds": verdict["seeds"],
+            "noise_std": verdict["noise_std"], "rows": rows,
+            "figure": _figure(fig, "confirmation", 360)}
+
+
+def _objectives_section(result: dict[str, Any]) -> Section:
+    """One proposal per objective (``ObjectiveProposals.to_dict()``) and the trade-off:
+    each row's mixture predicted on each column's objective, and its excess there."""
+    proposals, rows = result["objectives"], result["tradeoff"]["rows"]
+    names = list(proposals)
+    domains = list(next(iter(proposals.values()))["mixture"])
+    context = {
+        "chosen_on": result["chosen_on"], "regressors": result["regressors"],
+        "domains": domains, "names": names,
+        "objectives": [{"name": n, "predicted": proposals[n]["predicted_loss"],
+                        "spearman": proposals[n]["regressor"]["cv_spearman"],
+                        "weights": [proposals[n]["mixture"][d] for d in domains]}
+                       for n in names],
+        "tradeoff": [{"name": row, "cells": [
+            {"predicted": c["predicted"], "excess": c["excess"],
+             "percent": None if row == col else c["excess_percent"]}
+            for col, c in rows[row].items()]} for row in names]}
+    return Section("objectives", "One proposal per objective", "objectives.html", context)
 
 
 # ----------------------------------------------------------------------------- the fit
 
 
-def _fit_section(page: _Page, contents: ReportContents) -> tuple[str, str, str]:
-    quality, target = contents.quality, contents.target
+def _fit_section(contents: ReportContents) -> Section:
+    quality = contents.quality
     chosen = quality["regressor"]["name"]
-    parts = [f"<p>{quality['n_runs']} runs; regressor <b>{escape(chosen)}</b> was chosen by "
-             "cross-validated Spearman (how well it ranks mixtures it was not fitted on).</p>"]
-    rows = []
-    for name, m in quality["regressors"].items():
-        label = f"<b>{escape(name)}</b> (chosen)" if name == chosen else escape(name)
-        cells = "".join(_cell(m.get(f"cv_{k}"), 3 if k in ("spearman", "pearson", "r2") else 4)
-                        for k in ("spearman", "pearson", "mae", "rmse", "r2"))
-        rows.append(f'<tr data-regressor="{escape(name)}"><td>{label}</td>{cells}</tr>')
-    parts.append(_table(["regressor", "Spearman", "Pearson", "MAE", "RMSE", "R²"], rows,
-                        "regressors"))
-    noise = quality.get("noise_floor")
-    if noise:
-        parts.append(f"<p>Run-to-run noise, from {noise['mixtures']} mixtures repeated with "
-                     f"other seeds ({noise['runs']} runs): std {format_number(noise['std'])}; "
-                     "differences below "
-                     f"{format_number(noise['min_meaningful_difference'])} are not "
-                     "meaningful.</p>")
-    parts.append(f"<h3>Cross-validated predictions of <code>{escape(target)}</code></h3>")
-    parts.append(_cv_figure(page, contents))
-    parts.append("<h3>Residuals of the chosen regressor</h3>")
-    parts.append(page.figure(_residual_figure(contents), "residuals", 380))
-    return "fit", "How well the runs predict the target", "\n".join(parts)
+    regressors = [{"name": name, "chosen": name == chosen,
+                   "metrics": [(m.get(f"cv_{k}"), 3 if k in ("spearman", "pearson", "r2") else 4)
+                               for k in ("spearman", "pearson", "mae", "rmse", "r2")]}
+                  for name, m in quality["regressors"].items()]
+    context = {"n_runs": quality["n_runs"], "chosen": chosen, "regressors": regressors,
+               "noise": quality.get("noise_floor"), "target": contents.target,
+               "cv_figure": _cv_figure(contents),
+               "residual_figure": _figure(_residual_figure(contents), "residuals", 380)}
+    return Section("fit", "How well the runs predict the target", "fit.html", context)
 
 
-def _cv_figure(page: _Page, contents: ReportContents) -> str:
+def _cv_figure(contents: ReportContents) -> Figure:
     results, y, ids = contents.ordered, contents.target_loss, contents.run_ids
     columns = min(len(results), MAX_CV_COLUMNS)
     rows = -(-len(results) // columns)
@@ -372,7 +332,7 @@ def _cv_figure(page: _Page, contents: ReportContents) -> str:
         fig.update_xaxes(title_text="actual", row=row, col=col)
         fig.update_yaxes(title_text="predicted", row=row, col=col)
     fig.update_annotations(font_size=11)
-    return page.figure(fig, "cv", 340 * rows)
+    return _figure(fig, "cv", 340 * rows)
 
 
 def _residual_figure(contents: ReportContents) -> go.Figure:
@@ -399,7 +359,120 @@ def _residual_figure(contents: ReportContents) -> go.Figure:
     return fig
 
 
-def _interaction_section(page: _Page, contents: ReportContents) -> tuple[str, str, str]:
+
+# ----------------------------------------------------------------------------- the runs
+
+
+def _coverage_section(contents: ReportContents) -> Section:
+    """Which mixtures the runs trained: a row per run (best first), a column per domain,
+    the cell its weight, a strip of the runs' losses beside; the proposal in a row of its
+    own on top. Reads at any number of runs and domains (a run is a thin band of colour),
+    unlike a scatter of a 2-D projection."""
+    mixtures, y = contents.mixtures, contents.target_loss
+    domains = [str(c) for c in mixtures.columns]
+    order = np.argsort(y, kind="stable")
+    labels = [str(mixtures.index[i]) for i in order]
+    height = int(np.clip(3 * len(labels) + 260, 420, 1000))
+    proposal = contents.proposal
+    top = max(0.05, 36 / height) if proposal is not None else 0.0
+    fig = make_subplots(rows=2 if proposal is not None else 1, cols=2, shared_xaxes=True,
+                        column_widths=[0.9, 0.1], horizontal_spacing=0.01,
+                        vertical_spacing=0.02,
+                        row_heights=[top, 1 - top] if proposal is not None else None)
+    rows = [(labels, mixtures.to_numpy(float)[order], y[order])]
+    if proposal is not None:
+        rows.insert(0, (["★ proposed"], [[proposal["mixture"].get(d, 0.0) for d in domains]],
+                        [proposal["predicted_target_loss"]]))
+    for k, (names, weights, losses) in enumerate(rows):
+        fig.add_trace(go.Heatmap(z=weights, x=domains, y=names, coloraxis="coloraxis",
+                                 hovertemplate="%{y}, %{x}: weight %{z:.3f}<extra></extra>"),
+                      row=k + 1, col=1)
+        fig.add_trace(go.Heatmap(z=np.asarray(losses, dtype=float)[:, None],
+                                 x=["target loss"], y=names, coloraxis="coloraxis2",
+                                 hovertemplate="%{y}: target loss %{z:.4f}<extra></extra>"),
+                      row=k + 1, col=2)
+        fig.update_yaxes(autorange="reversed", row=k + 1)
+        fig.update_yaxes(showticklabels=False, row=k + 1, col=2)
+    many = len(labels) > 60
+    fig.update_yaxes(showticklabels=not many, row=len(rows), col=1,
+                     title_text=f"{len(labels)} runs, lowest loss at the top" if many else None)
+    fig.update_xaxes(tickangle=-45 if len(domains) > 8 else 0, row=len(rows))
+    fig.update_layout(
+        coloraxis={"colorscale": "Viridis", "cmin": 0, "cmax": 1,
+                   "colorbar": {"title": {"text": "weight"}, "len": 0.45, "y": 0.75}},
+        # the loss range given: on its own Plotly centres it on the one-cell top row
+        coloraxis2={"colorscale": "RdYlGn", "reversescale": True,
+                    "cmin": min(min(r[2]) for r in rows), "cmax": max(max(r[2]) for r in rows),
+                    "colorbar": {"title": {"text": "loss"}, "len": 0.45, "y": 0.22}})
+    text = [{"text": f"Each row is a run's mixture ({len(y)} runs, lowest target loss at the "
+                     "top), each column a domain; the strip on the right is the run's loss"
+                     + ("; the row above them, the proposed mixture (its loss predicted)."
+                        if proposal is not None else "."), "note": False},
+            {"text": "A column that stays dark was rarely trained on; a proposal whose "
+                     "weights no row near the top resembles lies where the fit "
+                     "extrapolates.", "note": True}]
+    return Section("coverage", "Mixtures the runs covered", "figure.html",
+                   {"text": text, "figure": _figure(fig, "coverage", height)})
+
+
+def _curves_section(contents: ReportContents) -> Section:
+    """Every run's target loss against tokens, a panel per scale: the runs the proposal
+    singles out (the confirmation round's, the best observed) in colour, the others thin
+    grey; at most :data:`MAX_TRAINING_CURVES` of those, evenly by final loss."""
+    curves = contents.curves
+    scales = scale_order(curves["scale"])
+    roles = run_roles(contents.proposal, curves["run"].unique())
+    others = [c for c in TAB10 if c not in (HIGHLIGHT, TAB10[7])]  # red and grey are taken
+    role_colours = dict(zip(sorted(set(roles.values()) - {"proposed"}), others * 3))
+    role_colours["proposed"] = HIGHLIGHT
+    fig = make_subplots(rows=1, cols=len(scales), subplot_titles=[
+        f"{scale_label(s)}" for s in scales], horizontal_spacing=0.08)
+    notes, shown_roles = [], set()
+    for k, scale in enumerate(scales):
+        part = curves[curves["scale"] == scale]
+        finals = part.groupby("run", sort=False)["loss"].last().sort_values()
+        others = [r for r in finals.index if r not in roles]
+        if len(others) > MAX_TRAINING_CURVES:
+            picks = np.unique(np.linspace(0, len(others) - 1, MAX_TRAINING_CURVES).round())
+            notes.append(f"{scale_label(scale)}: {MAX_TRAINING_CURVES} of {len(others)} runs "
+                         "drawn (evenly by final loss, the best and worst included)")
+            others = [others[int(i)] for i in picks]
+        runs = [(r, None) for r in others] + [(r, roles[r]) for r in finals.index if r in roles]
+        for run, role in runs:  # the highlighted last, on top
+            one = part[part["run"] == run]
+            colour = MUTED if role is None else role_colours[role]
+            fig.add_trace(go.Scatter(
+                x=one["tokens"], y=one["loss"], mode="lines+markers" if role else "lines",
+                name=role or "other runs", legendgroup=role or "other",
+                showlegend=(role or "other") not in shown_roles,
+                line={"color": colour, "width": 2.5 if role else 1},
+                marker={"size": 5}, opacity=1.0 if role else 0.6,
+                hovertemplate=f"{run}" + (f" ({role})" if role else "")
+                              + ": %{x:.4g} tokens, loss %{y:.4f}<extra></extra>"),
+                row=1, col=k + 1)
+            shown_roles.add(role or "other")
+        fig.update_xaxes(title_text="tokens", type="log", row=1, col=k + 1)
+        fig.update_yaxes(range=_curves_range(part, finals), row=1, col=k + 1)
+    fig.update_yaxes(title_text=f"{contents.target}", row=1, col=1)
+    text = [{"text": "Target loss at each evaluation of every run (thin grey), the runs of "
+                     "the confirmation round and the best observed run in colour (the "
+                     "proposed's in red). Losses of different scales are in separate "
+                     "panels.", "note": False}]
+    text += [{"text": n, "note": True} for n in notes]
+    return Section("curves", "Training curves", "figure.html",
+                   {"text": text, "figure": _figure(fig, "curves", 460)})
+
+
+def _curves_range(part: pd.DataFrame, finals: pd.Series) -> list[float] | None:
+    """The loss axis of one panel: every final loss, and the curves down to it, up to
+    where most runs are after their first evaluation (a first evaluation's loss, far
+    above, would flatten the end of every curve)."""
+    later = part[part.groupby("run").cumcount() > 0]["loss"]
+    top = float(np.quantile(later, 0.95)) if len(later) else float(part["loss"].max())
+    return axis_range([part["loss"].min(), finals.max(), top])
+
+
+def _interaction_section(contents: ReportContents) -> Section:
     t = contents.interactions
     limit = float(np.abs(t.to_numpy()).max()) or 1.0
     fig = go.Figure(go.Heatmap(
@@ -408,10 +481,12 @@ def _interaction_section(page: _Page, contents: ReportContents) -> tuple[str, st
         hovertemplate="training on %{x}, loss %{y}: t = %{z:.4f}<extra></extra>"))
     fig.update_xaxes(title_text="training domain j", tickangle=-45)
     fig.update_yaxes(title_text="validation metric i", autorange="reversed")
-    text = ("<p>One Data Mixing Law L_i = c_i + k_i exp(Σ_j t_ij r_j) per validation metric, "
-            "fitted on all runs; t_ij &lt; 0 (blue): training on domain j lowers loss i.</p>")
+    text = [{"text": "One Data Mixing Law L_i = c_i + k_i exp(Σ_j t_ij r_j) per validation "
+                     "metric, fitted on all runs; t_ij < 0 (blue): training on domain j lowers "
+                     "loss i.", "note": False}]
     height = max(360, 28 * t.shape[0] + 200)
-    return "interactions", "Domain interactions", text + page.figure(fig, "interactions", height)
+    return Section("interactions", "Domain interactions", "figure.html",
+                   {"text": text, "figure": _figure(fig, "interactions", height)})
 
 
 # ----------------------------------------------------------------------------- scaling laws
@@ -436,24 +511,17 @@ def _line_traces(line, colour: str, showlegend: bool) -> list[go.Scatter]:
     return traces
 
 
-def _scaling_section(page: _Page, law) -> tuple[str, str, str]:
+def _scaling_section(law) -> Section:
     stages = law.stages_
     at = stages["target_scale"]
-    parts = [f"<p>Losses extrapolated to {at['params']:.4g} non-embedding parameters "
-             f"({escape(str(at['params_from']))}) and {at['tokens']:.4g} tokens "
-             f"({escape(str(at['tokens_from']))}); {stages['n_predicted']} of "
-             f"{stages['n_mixtures']} mixtures predicted.</p>"]
-    checks = [f"<li>{stage} law, held-out check ({escape(stages[stage]['holdout']['what'])}): "
-              f"{escape(holdout_summary(stages[stage]['holdout']))}</li>"
-              for stage in ("step", "size") if stages[stage].get("holdout")]
-    notes = [f"<li>{escape(note)}</li>" for note in stages["notes"]]
-    if checks or notes:
-        parts.append("<ul>" + "".join(checks + notes) + "</ul>")
-    if "backtest" in stages:  # the settings chosen by a backtest (raymix.scaling.backtest)
-        summary = backtest_summary(stages["backtest"])
-        parts.append(f"<p>{escape(summary[0])}</p>")
-        if len(summary) > 1:
-            parts.append(f'<pre id="backtest">{escape(chr(10).join(summary[1:]))}</pre>')
+    intro = (f"Losses extrapolated to {at['params']:.4g} non-embedding parameters "
+             f"({at['params_from']}) and {at['tokens']:.4g} tokens ({at['tokens_from']}); "
+             f"{stages['n_predicted']} of {stages['n_mixtures']} mixtures predicted.")
+    checks = [f"{stage} law, held-out check ({stages[stage]['holdout']['what']}): "
+             f"{holdout_summary(stages[stage]['holdout'])}"
+             for stage in ("step", "size") if stages[stage].get("holdout")]
+    checks += list(stages["notes"])
+    backtest = backtest_summary(stages["backtest"]) if "backtest" in stages else None
     panels = step_panels(law)
     fig = make_subplots(rows=1, cols=len(panels), horizontal_spacing=0.06,
                         subplot_titles=[f"{params:.3g} params" for params, _ in panels])
@@ -463,86 +531,39 @@ def _scaling_section(page: _Page, law) -> tuple[str, str, str]:
                 fig.add_trace(trace, row=1, col=k + 1)
         fig.update_xaxes(type="log", title_text="tokens", row=1, col=k + 1)
     fig.update_yaxes(title_text=law.target_, row=1, col=1)
-    parts.append(f"<h3>Step laws E + B / tokens^β (hollow: at {law.at_.tokens:.3g} tokens)</h3>")
-    parts.append(page.figure(fig, "step-laws", 400))
+    context = {"intro": intro, "checks": checks, "backtest": backtest,
+               "at_tokens": f"{law.at_.tokens:.3g}", "at_params": f"{law.at_.params:.3g}",
+               "step_figure": _figure(fig, "step-laws", 400), "size_figure": None,
+               "size_lines": []}
     if not stages["size"].get("skipped"):
         lines = size_lines(law)
         fig = go.Figure([trace for i, line in enumerate(lines)
                          for trace in _line_traces(line, PALETTE[i % len(PALETTE)], True)])
         fig.update_xaxes(type="log", title_text="non-embedding parameters")
         fig.update_yaxes(title_text=f"{law.target_} at {law.at_.tokens:.3g} tokens")
-        parts.append(f"<h3>Size laws E + A / N^α (hollow: at {law.at_.params:.3g} "
-                     "params)</h3>")
-        if not lines:
-            parts.append("<p>No size law: every mixture was trained at the target size.</p>")
-        parts.append(page.figure(fig, "size-laws", 400))
-    return "scaling", scaling_title(stages), "\n".join(parts)
+        context.update(size_figure=_figure(fig, "size-laws", 400), size_lines=lines)
+    return Section("scaling", scaling_title(stages), "scaling.html", context)
 
 
 # ----------------------------------------------------------------------------- validate, runs
 
 
-def _objectives_section(result: dict[str, Any]) -> tuple[str, str, str]:
-    """One proposal per objective (``ObjectiveProposals.to_dict()``) and the trade-off:
-    each row's mixture predicted on each column's objective, and its excess there."""
-    proposals, rows = result["objectives"], result["tradeoff"]["rows"]
-    names = list(proposals)
-    domains = list(next(iter(proposals.values()))["mixture"])
-    parts = [f"<p>Each objective fitted and searched under the same constraints (regressors "
-             f"chosen on {escape(result['chosen_on'])}: "
-             f"{escape(', '.join(result['regressors']))}).</p>",
-             _table(["objective", "predicted loss", "CV Spearman", *domains],
-                    [f'<tr data-objective="{escape(n)}"><td>{escape(n)}</td>'
-                     + _cell(proposals[n]["predicted_loss"])
-                     + _cell(proposals[n]["regressor"]["cv_spearman"], 3)
-                     + "".join(_cell(proposals[n]["mixture"][d], 3, weight=_raw(
-                         proposals[n]["mixture"][d])) for d in domains) + "</tr>"
-                     for n in names], "objectives-table"),
-             "<p>Row: the mixture proposed for an objective; column: the objective it is "
-             "predicted on; each cell: the predicted loss and its excess over the column's "
-             "own proposal.</p>"]
-    cells = []
-    for row in names:
-        tds = "".join(f'<td data-excess="{_raw(c["excess"])}">'
-                      f'{format_number(c["predicted"])}'
-                      + ("" if row == col else f" ({c['excess_percent']:+.1f}%)") + "</td>"
-                      for col, c in rows[row].items())
-        cells.append(f'<tr data-objective="{escape(row)}"><td>{escape(row)}</td>{tds}</tr>')
-    parts.append(_table(["proposed for", *names], cells, "tradeoff-table"))
-    parts += [f'<p class="warning">{escape(w)}</p>' for w in result.get("warnings", [])]
-    return "objectives", "One proposal per objective", "\n".join(parts)
-
-
-def _validation_section(page: _Page, result: dict[str, Any]) -> tuple[str, str, str]:
+def _validation_section(result: dict[str, Any]) -> Section:
     """A check at a larger scale (``ValidationResult.to_dict()``)."""
     scale = result["scale"]
-    parts = [f"<p>At {scale['params']:.3g} parameters, {scale['tokens']:.3g} tokens; "
-             f"predictions at {escape(str(result['predicted_at']))}, regressor "
-             f"{escape(result['regressor']['name'])}.</p>"]
-    rows = []
-    for name, t in result["mixtures"].items():
-        measured = ("<td>not run</td><td></td>" if t["measured"] is None else
-                    _cell(t["measured"], value=_raw(t["measured"]))
-                    + _cell(t["measured_std"] or 0.0))
-        rows.append(f'<tr data-mixture="{escape(name)}"><td>{escape(name)}</td>'
-                    + _cell(t["predicted"]) + measured
-                    + f"<td>{len(t['measured_losses'])}</td>"
-                    + ("<td></td>" if t["error"] is None else f"<td>{t['error']:+.4f}</td>")
-                    + "</tr>")
-    parts.append(_table(["mixture", "predicted", "measured (mean)", "± std", "seeds", "error"],
-                        rows, "validation-table"))
-    verdicts = [f"<li>{escape(name)}: measured gap {g['measured_gap']:+.4f}, predicted "
-                f"{g['predicted_gap']:+.4f}: {escape(gap_verdict(g))}</li>"
+    rows = [{"name": name, "predicted": t["predicted"], "measured": t["measured"],
+             "measured_std": t["measured_std"], "seeds": len(t["measured_losses"]),
+             "error": t["error"]} for name, t in result["mixtures"].items()]
+    verdicts = [f"{name}: measured gap {g['measured_gap']:+.4f}, predicted "
+                f"{g['predicted_gap']:+.4f}: {gap_verdict(g)}"
                 for name, g in result["proposal_vs"].items()]
     ranking, err = result["ranking"], result["prediction_error"]
     rho = "n/a" if ranking["spearman"] is None else f"{ranking['spearman']:.3f}"
-    parts.append("<p>Proposal against each baseline (measured gap &gt; 0: the proposal is "
-                 "better):</p><ul>" + "".join(verdicts) + "</ul>")
-    parts.append(f"<p>Predicted order: {escape(' < '.join(ranking['predicted']))}<br>"
-                 f"Measured order: {escape(' < '.join(ranking['measured']))}<br>"
-                 f"Ranking held: {'yes' if ranking['held'] else 'no'} (Spearman {rho}). "
-                 f"Prediction error: MAE {err['mae']:.4f} ({err['mape_percent']:.2f}%), mean "
-                 f"{err['mean']:+.4f} (measured − predicted).</p>")
+    summary = [f"Predicted order: {' < '.join(ranking['predicted'])}",
+               f"Measured order: {' < '.join(ranking['measured'])}",
+               f"Ranking held: {'yes' if ranking['held'] else 'no'} (Spearman {rho}). "
+               f"Prediction error: MAE {err['mae']:.4f} ({err['mape_percent']:.2f}%), mean "
+               f"{err['mean']:+.4f} (measured − predicted)."]
     done = {n: t for n, t in result["mixtures"].items() if t["measured"] is not None}
     values = [t["measured"] for t in done.values()] + [t["predicted"] for t in done.values()]
     fig = go.Figure([go.Scatter(
@@ -555,26 +576,45 @@ def _validation_section(page: _Page, result: dict[str, Any]) -> tuple[str, str, 
                    line={"color": "grey", "dash": "dash", "width": 1})])
     fig.update_xaxes(title_text="measured target loss")
     fig.update_yaxes(title_text="predicted target loss")
-    parts.append(page.figure(fig, "validation", 420))
-    return "validation", "Check at a larger scale (raymix validate)", "\n".join(parts)
+    context = {"intro": f"At {scale['params']:.3g} parameters, {scale['tokens']:.3g} tokens; "
+                        f"predictions at {result['predicted_at']}, regressor "
+                        f"{result['regressor']['name']}.",
+               "rows": rows, "verdicts": verdicts, "summary": summary,
+               "figure": _figure(fig, "validation", 420)}
+    return Section("validation", "Check at a larger scale (raymix validate)", "validation.html",
+                   context)
 
 
-def _runs_section(runs) -> tuple[str, str, str]:
-    """Every run as a table sorted by clicking a header (missing values sort last)."""
-    header = [str(c) for c in runs.columns]
+def _runs_section(contents: ReportContents) -> Section:
+    """Every run, a sortable table per scale (losses of two scales are not comparable):
+    the proxies' first, the confirmation round's last. Missing values sort last."""
+    runs = contents.runs
+    scales = scale_order(runs[SCALE_COLUMN]) if SCALE_COLUMN in runs else [None]
+    roles = run_roles(contents.proposal, runs.iloc[:, 0])
+    groups = []
+    for k, scale in enumerate(scales):
+        part = runs if scale is None else runs[runs[SCALE_COLUMN] == scale]
+        groups.append({"scale": "" if scale is None else scale,
+                       "label": "Runs" if scale is None else scale_label(scale).capitalize(),
+                       "id": "runs-table" if k == 0 else f"runs-table-{k + 1}",
+                       **_run_rows(part, roles)})
+    return Section("runs", "Runs", "runs.html", {"total": len(runs), "groups": groups})
+
+
+def _run_rows(runs: pd.DataFrame, roles: dict[str, str]) -> dict[str, Any]:
+    """A table of runs: its header, column types and rows of (sort value, text) cells;
+    a run the proposal singles out says so after its id."""
     types = ["number" if runs[c].dtype.kind in "fiu" else "text" for c in runs.columns]
     rows = []
     for record in runs.itertuples(index=False):
         cells = []
-        for value, kind in zip(record, types):
-            missing = value is None or (isinstance(value, float) and np.isnan(value))
-            if missing:
-                cells.append('<td data-value=""></td>')
+        for j, (value, kind) in enumerate(zip(record, types)):
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                cells.append(("", ""))
             elif kind == "number" and isinstance(value, float):
-                cells.append(f'<td data-value="{_raw(value)}">{format_number(value)}</td>')
+                cells.append((_raw(value), format_number(value)))
             else:
-                cells.append(f'<td data-value="{escape(str(value))}">{escape(str(value))}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    text = (f"<p>{len(runs)} runs; click a header to sort by it (again: the other way).</p>"
-            f'<div class="scroll">{_table(header, rows, "runs-table", True, types)}</div>')
-    return "runs", "Runs", text
+                role = roles.get(str(value)) if j == 0 else None
+                cells.append((str(value), f"{value} ({role})" if role else str(value)))
+        rows.append(cells)
+    return {"header": [str(c) for c in runs.columns], "types": types, "rows": rows}

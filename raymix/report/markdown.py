@@ -28,6 +28,7 @@ import numpy as np
 
 from raymix.files import atomic_write_bytes
 from raymix.formatting import format_number
+from raymix.proposal.proposer import candidate_label
 from raymix.report.contents import (
     BASELINES,
     ReportContents,
@@ -180,7 +181,8 @@ def _confirmation_markdown(verdict: dict[str, Any]) -> list[str]:
         row = verdict["candidates"][name]
         beyond = {True: " (beyond noise)", False: " (within noise)"}.get(
             row.get("beaten_beyond_noise"), "")
-        shown = f"**{_md(name)}**" if name == verdict["winner"] else _md(name)
+        label = f"{_md(candidate_label(name, row))} (`{name}`)"
+        shown = f"**{label}**, proposed" if name == verdict["winner"] else label
         lines.append(f"| {shown} | "
                      f"{_md(row['source'])} | {format_number(row['measured'])} ± "
                      f"{format_number(row['measured_std'] or 0.0)} | "

@@ -121,6 +121,7 @@ def write_report(
     scaling=None,
     runs: pd.DataFrame | None = None,
     validation: dict[str, Any] | None = None,
+    curves: pd.DataFrame | None = None,
     force: bool = False,
 ) -> Path:
     """Write ``report.md`` with its figures, and ``index.html``, into ``out_dir``.
@@ -151,6 +152,10 @@ def write_report(
     validation : dict, optional
         ``ValidationResult.to_dict()`` of ``raymix validate``: the page's check at a
         larger scale.
+    curves : DataFrame, optional
+        Every run's target loss at each evaluation (columns ``run``, ``scale``, ``tokens``,
+        ``loss``: :func:`~raymix.report.contents.training_curves` of the records): the
+        page's training curves.
     force : bool, default=False
         Replace a file of a name the report writes (``index.html``...) even when no
         earlier report wrote it (:func:`check_report_folder`).
@@ -164,7 +169,7 @@ def write_report(
     check_report_folder(out_dir, force=force)  # every file, before the first is written
     contents = report_contents(fitted, target_loss, target=target, mixtures=mixtures,
                                metrics=metrics, proposal=proposal, scaling=scaling, runs=runs,
-                               validation=validation)
+                               validation=validation, curves=curves)
     out_dir.mkdir(parents=True, exist_ok=True)
     before = {name: _identity(out_dir / name) for name in REPORT_FILES}
     earlier = _listed(out_dir)

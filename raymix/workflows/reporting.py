@@ -23,7 +23,7 @@ from raymix.files import folder_problem
 from raymix.proposal.objectives import OBJECTIVES_FILE
 from raymix.regression import FitResult
 from raymix.report import HTML_REPORT, write_report
-from raymix.report.contents import proposal_problem
+from raymix.report.contents import proposal_problem, training_curves
 from raymix.report.writer import check_report_folder
 from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore, Runs, SweepLayout
 from raymix.runs.store import damaged, read_stored_json
@@ -84,11 +84,14 @@ def write_runs_report(out_dir: str | Path, fitted: FitResult, source: RunsSource
     """``report.md`` and ``index.html`` of a fit of ``runs`` (and its proposal) into
     ``out_dir``; a sweep's adds its check at a larger scale. Returns report.md's path.
     ``force``: replace files of the report's names that no earlier report wrote."""
-    validation = sweep_validation(source) if isinstance(source, SweepConfig) else None
+    sweep = isinstance(source, SweepConfig)
+    validation = sweep_validation(source) if sweep else None
+    curves = (training_curves(ResultStore(source.storage_path).load_all().values())
+              if sweep else None)  # every run's evaluations: the page's training curves
     return write_report(Path(out_dir), fitted, runs.objective.to_numpy(), target=runs.target,
                         mixtures=runs.mixtures, metrics=runs.metrics, proposal=proposal,
                         scaling=fitted.scaling, runs=run_table(source, runs),
-                        validation=validation, force=force)
+                        validation=validation, curves=curves, force=force)
 
 
 def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:

@@ -5,7 +5,11 @@ The sweep directory is made without Ray or training: run records at three proxy 
 raymix's own store, ``raymix propose CONFIG`` fits, proposes and writes the report, a
 check at a larger scale is stored as ``raymix validate`` stores it, and ``raymix report
 DIR`` rewrites the report. The page must load without console errors, draw every
-figure, sort its run table when a header is clicked, and show proposal.json's numbers.
+figure (training curves and the mixtures covered too), show the runs in a sortable table
+per scale, and show proposal.json's numbers. A second page, ``raymix propose`` on a
+14-domain table, must give every domain its own colour in the sensitivity figure, keep
+its loss axis to the curves within their bounds, and show the proposal's warning in a
+box above the first section.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``make setup`` installs them as
 root); without them the test is skipped. Selenium Manager never downloads a driver: the
@@ -20,6 +24,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from conftest import TINY
@@ -34,7 +39,8 @@ PARAMS = {"base": 40_000, "s": 10_000, "l": 160_000}  # non-embedding parameters
 TOKENS = (10_000, 20_000, 40_000, 80_000)  # the checkpoints of every run
 EFFECT = np.array([-0.4, 0.3, 0.1])  # what a unit of each domain's weight adds to the loss
 FIGURES = {"proposal-loss", "weights", "sensitivity", "cv", "residuals", "interactions",
-           "step-laws", "size-laws", "validation"}
+           "step-laws", "size-laws", "validation", "coverage", "curves"}
+MANY_DOMAINS = [f"domain_{i:02d}" for i in range(14)]  # more than any 10-colour palette
 
 
 def _browser() -> tuple[str, str]:
@@ -115,8 +121,31 @@ def sweep(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(sweep):
-    """Chromium showing the sweep's index.html, its console log kept."""
+def many_domains(tmp_path_factory) -> Path:
+    """``raymix propose`` on a 14-domain table (60 runs, ridge), two domains capped at 0.2
+    (their curves above the bound climb far beyond the others); returns its folder."""
+    world = tmp_path_factory.mktemp("many")
+    rng = np.random.default_rng(0)
+    weights = rng.dirichlet(np.full(len(MANY_DOMAINS), 0.5), size=60)
+    effect = np.linspace(-0.3, 0.3, len(MANY_DOMAINS))
+    effect[0] = 3.0
+    loss = 4.0 + weights @ effect + rng.normal(0, 0.25, len(weights))
+    ids = [f"run-{i:04d}" for i in range(len(weights))]
+    pd.DataFrame(weights, columns=MANY_DOMAINS, index=pd.Index(ids, name="run")).to_csv(
+        world / "mixtures.csv")
+    pd.DataFrame({"run": ids, "target": loss, "other": loss + 0.1}).to_csv(
+        world / "metrics.csv", index=False)
+    (world / "constraints.yaml").write_text(yaml.safe_dump(
+        {"max_weight": {MANY_DOMAINS[0]: 0.2, MANY_DOMAINS[1]: 0.2}}))
+    assert main(["propose", "--mixtures", str(world / "mixtures.csv"), "--metrics",
+                 str(world / "metrics.csv"), "--target", "target", "--regressor", "ridge",
+                 "--constraints", str(world / "constraints.yaml"), "--output",
+                 str(world / "proposal.json"), "--report", str(world / "report")]) == 0
+    return world
+
+
+def _chrome(html: Path):
+    """Headless Chromium showing ``html``, its console log kept (a generator: quits after)."""
     browser, driver_path = _browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -129,10 +158,22 @@ def page(sweep):
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     try:
-        driver.get((sweep / "report" / "index.html").as_uri())
+        driver.get(html.as_uri())
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="module")
+def page(sweep):
+    """Chromium showing the sweep's index.html."""
+    yield from _chrome(sweep / "report" / "index.html")
+
+
+@pytest.fixture(scope="module")
+def many_page(many_domains):
+    """Chromium showing the 14-domain proposal's index.html."""
+    yield from _chrome(many_domains / "report" / "index.html")
 
 
 def test_the_page_is_self_contained_and_loads_without_errors(sweep, page):
@@ -161,29 +202,50 @@ def test_every_figure_renders(page):
         assert len(shot.getcolors(1 << 24)) > 1, f"{name} is blank"
 
 
-def test_the_run_table_sorts_by_a_clicked_header(sweep, page):
+def test_the_runs_are_a_sortable_table_per_scale(sweep, page):
     from selenium.webdriver.common.by import By
 
+    tables = page.find_elements(By.CSS_SELECTOR, "#runs table.sortable")
+    scales = [t.get_attribute("data-scale") for t in tables]
+    assert scales[0] == "base" and sorted(scales) == sorted(PARAMS)  # the proxies' first
+    headings = page.find_elements(By.CSS_SELECTOR, "#runs h3.scale-heading")
+    assert [h.get_attribute("data-scale") for h in headings] == scales
+    assert headings[0].text == "Proxies: 12 runs"
+    assert headings[1].text == f"Proxies at size '{scales[1]}': 12 runs"
+
+    def column(table, index: int) -> list[str]:
+        return [row.find_elements(By.TAG_NAME, "td")[index].get_attribute("data-value")
+                for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+
+    for table in tables:  # each of one scale only, and that scale named in its column
+        assert set(column(table, 1)) == {table.get_attribute("data-scale")}
+    assert sum(len(column(t, 0)) for t in tables) == 12 * len(PARAMS)  # every run, every size
+
     table = page.find_element(By.ID, "runs-table")
+    assert table == tables[0]
     headers = table.find_elements(By.CSS_SELECTOR, "thead th")
     names = [h.text.strip() for h in headers]
     assert names[:3] == ["run", "scale", "seed"] and names[3:6] == DOMAINS
     loss = len(names) - 1
     assert names[loss].startswith("final")
-
-    def column(index: int) -> list[str]:
-        return [row.find_elements(By.TAG_NAME, "td")[index].get_attribute("data-value")
-                for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
-
-    assert len(column(0)) == 12 * len(PARAMS)  # every run of every size
     headers[loss].click()
-    values = [float(v) for v in column(loss)]
-    assert values == sorted(values) and values != [float(v) for v in column(loss)][::-1]
+    values = [float(v) for v in column(table, loss)]
+    assert values == sorted(values) and values != [float(v) for v in column(table, loss)][::-1]
     assert headers[loss].get_attribute("aria-sort") == "ascending"
     headers[loss].click()
-    assert [float(v) for v in column(loss)] == sorted(values, reverse=True)
+    assert [float(v) for v in column(table, loss)] == sorted(values, reverse=True)
     headers[0].click()
-    assert column(0) == sorted(column(0))
+    assert column(table, 0) == sorted(column(table, 0))
+
+
+def test_the_training_curves_draw_every_run_of_each_scale(page):
+    curves = page.execute_script(
+        "return document.getElementById('figure-curves')._fullData"
+        ".map(t => [t.xaxis || 'x', t.x.length, t.name])")
+    panels = {axis for axis, _, _ in curves}
+    assert len(panels) == len(PARAMS)  # a panel per scale
+    assert len(curves) == 12 * len(PARAMS) and {n for _, n, _ in curves} == {len(TOKENS)}
+    assert "best observed run" in {name for _, _, name in curves}
 
 
 def test_the_proposal_in_the_page_is_proposal_json(sweep, page):
@@ -204,3 +266,39 @@ def test_the_proposal_in_the_page_is_proposal_json(sweep, page):
             By.CSS_SELECTOR, f'td[data-mixture="best_observed"][data-domain="{domain}"]')
         assert float(best.get_attribute("data-weight")) == \
             proposal["baselines"]["best_observed"]["mixture"].get(domain, 0.0)
+
+
+def _traces(page, figure: str) -> list[dict]:
+    return page.execute_script(
+        f"return document.getElementById('figure-{figure}')._fullData.map(t => ({{"
+        "name: t.name, legend: t.showlegend !== false, mode: t.mode, y: Array.from(t.y), "
+        "colour: (t.line || {}).color, dash: (t.line || {}).dash}))")
+
+
+def test_every_domain_has_its_own_colour_and_the_axis_spans_the_real_curves(many_page):
+    severe = [e for e in many_page.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == []
+    traces = _traces(many_page, "sensitivity")
+    solid = [t for t in traces if t["legend"]]
+    assert [t["name"] for t in solid] == MANY_DOMAINS
+    assert len({t["colour"] for t in solid}) == len(MANY_DOMAINS)  # no colour twice
+    low, high = many_page.execute_script(
+        "return document.getElementById('figure-sensitivity')._fullLayout.yaxis.range")
+    real = np.concatenate([t["y"] for t in solid])
+    span = real.max() - real.min()
+    assert real.min() - 0.1 * span <= low <= real.min()
+    assert real.max() <= high <= real.max() + 0.1 * span
+    dotted = np.concatenate([t["y"] for t in traces if t["dash"] == "dot"])
+    assert dotted.max() > high + span  # above a bound: drawn clipped, the axis not stretched
+
+
+def test_the_warnings_stand_in_a_box_above_the_first_section(many_domains, many_page):
+    from selenium.webdriver.common.by import By
+
+    proposal = json.loads((many_domains / "proposal.json").read_text())
+    assert proposal["warnings"]  # the proposal lies far from every run
+    box = many_page.find_element(By.ID, "warnings")
+    items = [li.text for li in box.find_elements(By.CSS_SELECTOR, "li.warning")]
+    assert items == proposal["warnings"]
+    first = many_page.find_element(By.CSS_SELECTOR, "section")
+    assert box.is_displayed() and box.location["y"] < first.location["y"]

@@ -120,6 +120,17 @@ def _listed(folder):
     return json.loads((folder / REPORT_MARKER).read_text())["files"]
 
 
+def test_every_template_of_the_page_compiles():
+    """A template is compiled when a report first needs it: a section only some reports
+    have (objectives, a backtest) must not wait for one to find a syntax error."""
+    from raymix.report.html import TEMPLATES
+
+    names = TEMPLATES.list_templates()
+    assert {"base.html", "runs.html", "proposal.html"} <= set(names)
+    for name in names:
+        TEMPLATES.get_template(name)
+
+
 def test_a_report_replaces_only_its_own_files(tmp_path, fitted, runs):
     folder = tmp_path / "rep"
     folder.mkdir()
