@@ -32,7 +32,8 @@ from raymix.config.schema import SECTIONS, SearchConfig, SweepConfig
 from raymix.errors import ConfigError, ConfigNotice
 
 # old place -> new place of keys that moved (search.strategy: the sweep's way of choosing
-# mixtures is not the proposal's search, so it lives in the mixtures section since 0.2)
+# mixtures is not the proposal's search, so it lives in the mixtures section; earlier
+# configs put it under search)
 MOVED_KEYS = {
     ("search", "strategy"): ("mixtures", "strategy"),
     ("search", "initial_runs"): ("mixtures", "initial_runs"),

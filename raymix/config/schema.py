@@ -154,7 +154,7 @@ class Range:
 
     Written beside the field's scalar rule, ``Annotated[Int, Range(1, 10_000_000)]``, so
     the bounds live on the schema: the parser refuses a value outside them in one line
-    naming the field, the README's config table is made from them
+    naming the field, docs/config.md's config table is made from them
     (:func:`raymix.config.table.config_table`) and the fuzz tests draw values in and out
     of them. ``low_open`` excludes ``low`` itself (``temperature`` must be above 0),
     ``high_open`` excludes ``high``. ``why`` says what the
@@ -174,7 +174,7 @@ class Range:
         return above and below
 
     def describe(self) -> str:
-        """``> 0 and <= 10`` or ``1 to 10,000,000``: the range in the README's words."""
+        """``> 0 and <= 10`` or ``1 to 10,000,000``: the range in the config table's words."""
         if self.low_open or self.high_open:
             low = f"{'>' if self.low_open else '>='} {number_text(self.low)}"
             high = f"{'<' if self.high_open else '<='} {number_text(self.high)}"

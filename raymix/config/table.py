@@ -1,15 +1,15 @@
-"""The README's config reference, made from the schema: :func:`config_table`.
+"""The config reference of docs/config.md, made from the schema: :func:`config_table`.
 
 One row per field of :mod:`raymix.config.schema` (sections, their lists and mappings
 followed down): its type, default, the values it may take (a numeric field's
 :class:`~raymix.config.schema.Range`, or the names a text field chooses from) and what it
 means (the comment written beside or above the field in the schema, else the range's
-``why``). The README holds the table between ``<!-- config-table:start -->`` and
-``<!-- config-table:end -->``; a test keeps the two equal, so the README cannot drift
+``why``). docs/config.md holds the table between ``<!-- config-table:start -->`` and
+``<!-- config-table:end -->``; a test keeps the two equal, so the page cannot drift
 from the schema. To refresh it::
 
     python -c "from pathlib import Path; from raymix.config.table import with_table; \\
-        p = Path('README.md'); p.write_text(with_table(p.read_text()))"
+        p = Path('docs/config.md'); p.write_text(with_table(p.read_text()))"
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ MEANING_CHARACTERS = 140  # a comment longer than this is cut at a word
 
 
 def config_table() -> str:
-    """The config reference as a markdown table (what the README holds between markers).
+    """The config reference as a markdown table (what docs/config.md holds between markers).
 
     Returns
     -------
@@ -68,12 +68,12 @@ def config_table() -> str:
 
 
 def readme_block(text: str) -> str:
-    """The part of a README between the table's markers (what :func:`config_table` makes)."""
+    """The part of a page between the table's markers (what :func:`config_table` makes)."""
     return text.split(START, 1)[1].split(END, 1)[0].strip("\n") + "\n"
 
 
 def with_table(text: str) -> str:
-    """``text`` (a README) with the block between the markers made anew from the schema."""
+    """``text`` (a page such as docs/config.md) with the block between the markers made anew."""
     before, rest = text.split(START, 1)
     after = rest.split(END, 1)[1]
     return f"{before}{START}\n{config_table()}{END}{after}"

@@ -1,4 +1,4 @@
-"""The README's cluster path on one machine: `ray start --head`, then a project folder
+"""docs/cluster.md's cluster path on one machine: `ray start --head`, then a project folder
 outside raymix's source submitted as a job, by `ray job submit` and by `raymix submit`."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def head_node(tmp_path_factory):
     One head serves the module's tests (each uses its own project and sweep folders):
     starting and stopping a head costs more than a tiny sweep.
 
-    As the README says to run a cluster: ``RAY_AUTH_MODE=token`` on the head and every
+    As docs/cluster.md says to run a cluster: ``RAY_AUTH_MODE=token`` on the head and every
     client. The token comes from ``RAY_AUTH_TOKEN`` (Ray's first choice, before
     ``~/.ray/auth_token``), and ``HOME`` is a private folder, so the test neither reads
     nor writes the user's token file.
@@ -75,7 +75,7 @@ def test_ray_job_submit_runs_a_sweep_from_a_project_folder(head_node, tmp_path):
     # an adaptive sweep: a space-filling design, then the GP's suggestions, from the job's driver
     folder = project(tmp_path, mixtures={**TINY["mixtures"], "strategy": "design",
                                          "initial_runs": 4})
-    # the README's command, with --no-install's equivalent: the head runs this venv, so
+    # docs/cluster.md's command, with --no-install's equivalent: the head runs this venv, so
     # no pip list, and this venv's python rather than PATH's
     done = subprocess.run(
         [RAY, "job", "submit", "--address", ADDRESS, "--working-dir", str(folder), "--",

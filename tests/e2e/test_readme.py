@@ -1,8 +1,8 @@
-"""The README's Python API, run as written: every code block of its section, in order.
+"""docs/python-api.md, run as written: every code block of the page, in order.
 
 The blocks run in a folder laid out like the repository: ``jobs/configs/demo.yaml`` is
 a tiny config on the same built-in corpus (the real demo trains for minutes), RegMix's
-published runs are where the README reads them (``regmix/data``, a clone of RegMix's
+published runs are where the page reads them (``regmix/data``, a clone of RegMix's
 repository; here the copy in ``../shared/reference/regmix``), and
 ``jobs/constraints/regmix.yaml`` is the repository's.
 """
@@ -24,19 +24,18 @@ REGMIX = ROOT.parent / "shared" / "reference" / "regmix"
 
 
 def python_api_blocks() -> list[str]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Python API", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    page = (ROOT / "docs" / "python-api.md").read_text()
+    return re.findall(r"```python\n(.*?)```", page, flags=re.DOTALL)
 
 
-def test_the_section_has_the_three_blocks():
+def test_the_page_has_the_three_blocks():
     blocks = python_api_blocks()
     assert len(blocks) == 3 and "raymix.run_sweep(cfg)" in blocks[0]
 
 
 @pytest.mark.slow  # 1.5 minutes: a sweep, a validation and fits of RegMix's 512 runs
 @pytest.mark.skipif(not REGMIX.is_dir(), reason="RegMix's runs are read from ../shared")
-def test_the_readme_python_api_runs_top_to_bottom(tmp_path, monkeypatch):
+def test_the_python_api_page_runs_top_to_bottom(tmp_path, monkeypatch):
     work = tmp_path / "repository"
     (work / "jobs" / "configs").mkdir(parents=True)
     (work / "jobs" / "constraints").mkdir()
@@ -54,7 +53,7 @@ def test_the_readme_python_api_runs_top_to_bottom(tmp_path, monkeypatch):
     first, second, third = python_api_blocks()
 
     def run(block: str) -> None:
-        exec(compile(block, "README.md (Python API)", "exec"), names)
+        exec(compile(block, "docs/python-api.md", "exec"), names)
 
     run(first)  # a sweep, its fit and its proposal
     assert names["result"].stored == names["result"].planned == 10  # 8 mixtures + 2 repeats

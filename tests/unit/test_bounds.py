@@ -1,6 +1,6 @@
 """Bounded by construction: every numeric config field has a range on the schema, products
 of fields are bounded, names are short, the sweep's end is checked by ``plan``, and the
-README's config table is the schema's own."""
+config table of docs/config.md is the schema's own."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from raymix.errors import ConfigError
 from raymix.formatting import finite
 from raymix.workflows.costing import check_sweep_end, cost_preview
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CONFIG_PAGE = Path(__file__).resolve().parents[2] / "docs" / "config.md"
 
 
 def changed(**changes) -> dict:
@@ -186,12 +186,12 @@ def test_the_preview_is_json_without_infinity():
         {"a": [None, 1.0, {"b": None}], "c": "x"}
 
 
-# ----------------------------------------------------------------------------- the README
+# ------------------------------------------------------------------- docs/config.md
 
 
-def test_the_readme_config_table_is_the_schemas():
-    assert readme_block(README.read_text()) == config_table(), (
-        "README.md's config table is out of date: remake it with raymix.config.table."
+def test_the_docs_config_table_is_the_schemas():
+    assert readme_block(CONFIG_PAGE.read_text()) == config_table(), (
+        "docs/config.md's config table is out of date: remake it with raymix.config.table."
         "with_table (see that module's docstring)")
 
 

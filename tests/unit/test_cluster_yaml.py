@@ -1,4 +1,4 @@
-"""cluster.yaml: valid for Ray's cluster launcher, and shaped the way the README says."""
+"""cluster.yaml: valid for Ray's cluster launcher, and shaped the way docs/cluster.md says."""
 
 import copy
 from pathlib import Path

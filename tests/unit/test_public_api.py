@@ -1,6 +1,6 @@
 """The public API as a user meets it: real functions with real signatures and help.
 
-The README's code runs top to bottom in tests/test_readme.py; here, without Ray: every
+docs/python-api.md's code runs top to bottom in tests/e2e/test_readme.py; here, without Ray: every
 public name resolves to the library's own function or class, stays that after every
 module of the package is imported (a submodule named like a function used to replace
 it), and ``help()`` shows its parameters and what it returns.
