@@ -27,7 +27,13 @@ from raymix.formatting import format_number
 from raymix.mixtures import BOX_TOLERANCE, Constraints, build_constraints, named_weights
 from raymix.proposal.search import SearchResult, search_mixture
 from raymix.proposal.uncertainty import ProposalUncertainty, bootstrap_uncertainty
-from raymix.regression import FitResult, fit_regressor, min_meaningful_difference
+from raymix.regression import (
+    NOISE_SIGMAS,
+    FitResult,
+    fit_regressor,
+    gap_se,
+    min_meaningful_difference,
+)
 from raymix.regression.fitting import aligned_target
 from raymix.scaling import NestedScalingLaw
 
@@ -363,7 +369,7 @@ def candidate_label(name: str, row: dict[str, Any]) -> str:
     """A confirmation candidate, in words: where it came from (the fit or a run)."""
     base = name.split("-", 1)[1] if name.startswith("r") and name[1:2].isdigit() else name
     if row.get("source") == "observed":
-        return f"best observed run ({base})"
+        return f"observed {base}"  # a run the sweep trained
     if base == "proposal":
         return "fit's optimum"
     if base == "top_k_mean":
@@ -397,9 +403,16 @@ def _confirmation_warnings(verdict: dict[str, Any]) -> list[str]:
         ours = min(fit, key=lambda n: measured[n]["measured"])
         theirs = min(observed, key=lambda n: measured[n]["measured"])
         gap = measured[ours]["measured"] - measured[theirs]["measured"]
-        if gap > 0:
+        se = (gap_se(noise, len(measured[ours]["measured_losses"]),
+                     len(measured[theirs]["measured_losses"])) if noise else None)
+        if gap > 0 and (se is None or gap > NOISE_SIGMAS * se):
             warnings.append(
                 f"the confirmation round measured the {_named(verdict, theirs)} "
-                f"{format_number(gap)} better than the fit's optimum: the regressor's "
-                "optimum did not hold up when trained again")
+                f"{format_number(gap)} better than the fit's optimum, beyond the seed "
+                "noise: the regressor's optimum did not hold up when trained again")
+        elif gap > 0:
+            warnings.append(
+                f"the confirmation round measured the {_named(verdict, theirs)} "
+                f"{format_number(gap)} better than the fit's optimum, within the seed "
+                f"noise (std {format_number(noise)} per run)")
     return warnings

@@ -186,6 +186,33 @@ def axis_range(values, margin: float = AXIS_MARGIN) -> list[float] | None:
     return [lo - pad, hi + pad]
 
 
+def prediction_range(actual, predicted) -> list[float] | None:
+    """The predicted-loss axis of a cross-validation panel: the actual losses' span and
+    every prediction whose error is typical (within 6 median absolute deviations of the
+    median error, so a biased regressor still shows all its points). A wild out-of-fold
+    prediction (a law extrapolating to 300 nats) would otherwise squash the others into a
+    line; it is drawn at the axis's edge instead (:func:`clamped`)."""
+    a, p = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
+    error = p - a
+    finite = np.isfinite(error)
+    if not finite.any():
+        return axis_range(a)
+    centre = np.median(error[finite])
+    spread = np.median(np.abs(error[finite] - centre))
+    typical = finite & (np.abs(error - centre) <= 6 * spread + 1e-9)
+    return axis_range(np.append(a, p[typical]))
+
+
+def clamped(values, bounds: list[float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` held within ``bounds`` (a point beyond an axis drawn at its edge), and
+    which of them were moved."""
+    v = np.asarray(values, dtype=float)
+    if bounds is None:
+        return v, np.zeros(v.shape, dtype=bool)
+    inside = np.clip(v, bounds[0], bounds[1])
+    return inside, inside != v
+
+
 def sensitivity_range(s: Sensitivity) -> list[float]:
     """The loss axis of the sensitivity figure: the curves within their domains' bounds
     and the proposal (the parts above a bound may run far beyond; they are clipped)."""

@@ -20,7 +20,13 @@ from matplotlib.figure import Figure
 
 from raymix.files import atomic_write_bytes
 from raymix.regression import CVResult
-from raymix.report.contents import Sensitivity, sensitivity_range, weight_series
+from raymix.report.contents import (
+    Sensitivity,
+    clamped,
+    prediction_range,
+    sensitivity_range,
+    weight_series,
+)
 from raymix.report.palette import domain_colours
 
 
@@ -39,10 +45,16 @@ def cv_figure(results: Sequence[CVResult], target_loss: np.ndarray) -> Figure:
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     lo, hi = target_loss.min(), target_loss.max()
     for ax, result in zip(axes, results):
+        bounds = prediction_range(target_loss, result.predictions)
+        shown, moved = clamped(result.predictions, bounds)  # wild ones at the axis's edge
         for fold in np.unique(result.fold):
-            held_out = result.fold == fold
-            ax.scatter(target_loss[held_out], result.predictions[held_out], s=12, alpha=0.8,
-                       color=f"C{fold % 10}", label=f"fold {fold}")
+            for edge in (False, True):
+                held_out = (result.fold == fold) & (moved == edge)
+                ax.scatter(target_loss[held_out], shown[held_out], s=12, alpha=0.8,
+                           marker="^" if edge else "o", color=f"C{fold % 10}",
+                           label=None if edge else f"fold {fold}")
+        if bounds is not None:
+            ax.set_ylim(*bounds)
         ax.plot([lo, hi], [lo, hi], color="grey", linewidth=1, linestyle="--")
         ax.set_title(f"{result.name}\nSpearman {result.spearman:.3f}, MAE {result.mae:.4f}",
                      fontsize=9)

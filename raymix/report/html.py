@@ -47,16 +47,18 @@ from plotly.subplots import make_subplots
 
 from raymix.files import atomic_write_text
 from raymix.formatting import format_number
+from raymix.proposal.proposer import candidate_label
 from raymix.report.contents import (
     BASELINES,
     MAX_TRAINING_CURVES,
     ReportContents,
     axis_range,
     baseline_rows,
-    candidate_label,
+    clamped,
     confirmation_scale,
     gap_verdict,
     headline_warnings,
+    prediction_range,
     run_roles,
     scale_label,
     scale_order,
@@ -317,20 +319,26 @@ def _cv_figure(contents: ReportContents) -> Figure:
     folds = sorted({int(f) for r in results for f in np.unique(r.fold)})
     for k, result in enumerate(results):
         row, col = k // columns + 1, k % columns + 1
+        bounds = prediction_range(y, result.predictions)
+        shown, moved = clamped(result.predictions, bounds)
         for fold in folds:
             held = result.fold == fold
             fig.add_trace(go.Scatter(
-                x=y[held], y=result.predictions[held], mode="markers", name=f"fold {fold}",
+                x=y[held], y=shown[held], mode="markers", name=f"fold {fold}",
                 legendgroup=f"fold {fold}", showlegend=k == 0,
-                marker={"color": PALETTE[fold % len(PALETTE)], "size": 6},
+                # a prediction beyond the axis sits at its edge as a triangle
+                marker={"color": PALETTE[fold % len(PALETTE)], "size": 6,
+                        "symbol": np.where(moved[held], "triangle-up", "circle").tolist()},
+                customdata=result.predictions[held],
                 text=[ids[i] for i in np.flatnonzero(held)],
-                hovertemplate="%{text}: actual %{x:.4f}, predicted %{y:.4f}<extra></extra>"),
+                hovertemplate="%{text}: actual %{x:.4f}, predicted %{customdata:.4f}"
+                              "<extra></extra>"),
                 row=row, col=col)
         fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", showlegend=False,
                                  line={"color": "grey", "dash": "dash", "width": 1},
                                  hoverinfo="skip"), row=row, col=col)
         fig.update_xaxes(title_text="actual", row=row, col=col)
-        fig.update_yaxes(title_text="predicted", row=row, col=col)
+        fig.update_yaxes(title_text="predicted", range=bounds, row=row, col=col)
     fig.update_annotations(font_size=11)
     return _figure(fig, "cv", 340 * rows)
 

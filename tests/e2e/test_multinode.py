@@ -33,6 +33,7 @@ def cluster():
         c.shutdown()
 
 
+@pytest.mark.slow  # 65 s: a three-node cluster
 def test_sweep_spreads_over_nodes_and_packs_four_proxies_per_gpu(cluster, tmp_path):
     c, worker_ids = cluster
     raw = json.loads(json.dumps(TINY))

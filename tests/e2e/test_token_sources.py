@@ -39,6 +39,7 @@ def made_tokens(tmp_path_factory, cache_dir):
     return folder, {d: len(s) for d, s in streams.items()}
 
 
+@pytest.mark.slow  # 50 s
 def test_a_sweep_reads_shards_and_a_megatron_dataset_in_place(tmp_path, made_tokens):
     tokens, sizes = made_tokens
     raw = json.loads(json.dumps(TINY))

@@ -43,6 +43,9 @@ needs_viewers = pytest.mark.skipif(
     reason="mlflow ui or tensorboard is not installed: pip install 'raymix[viewers]'")
 
 
+# 1.5 minutes (a tracked sweep, then mlflow ui and tensorboard started): make test-slow
+pytestmark = pytest.mark.slow
+
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, cache_dir):
     """A tiny sweep (3 runs, 2 of them stacked in one trial) tracked in MLflow and

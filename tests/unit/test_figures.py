@@ -63,3 +63,15 @@ def test_the_png_sensitivity_figure_colours_each_domain_as_the_page_does():
     inside = s.curves[:, None, :][s.grid[None, None, :] <= s.upper[:, None, None]]
     assert low >= inside.min() - 0.1 and high <= max(inside.max(), 5.0) + 0.1  # not to 25
     assert [low, high] == sensitivity_range(s)
+
+
+def test_a_wild_out_of_fold_prediction_sits_at_the_axis_edge_instead_of_stretching_it():
+    from raymix.report.contents import clamped, prediction_range
+
+    actual = np.linspace(5.6, 7.6, 50)
+    predicted = actual + np.random.default_rng(0).normal(0, 0.05, 50)
+    predicted[7] = 300.0  # a law extrapolating far out of its fold
+    low, high = prediction_range(actual, predicted)
+    assert low < 5.6 and 7.6 < high < 8.5
+    shown, moved = clamped(predicted, [low, high])
+    assert moved.tolist() == [i == 7 for i in range(50)] and shown[7] == high
