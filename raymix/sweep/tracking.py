@@ -64,6 +64,7 @@ from raymix.runs import RunRecord, SweepLayout
 from raymix.secrets import has_credentials, mask_uri
 from raymix.storage import push_tree
 from raymix.sweep.progress import print_line
+from raymix.sweep.trial import EVAL_EVENT
 
 PROBE_SECONDS = 3.0  # how long an http(s) tracking server may take to answer the probe
 WANDB_URL = "https://api.wandb.ai"  # W&B's server, unless WANDB_BASE_URL names another
@@ -124,7 +125,7 @@ def metrics_row(step: int, target_loss: float, train_loss: float,
 def eval_row(result: dict) -> tuple[str, int, dict[str, float]] | None:
     """(run id, training tokens, metrics) of a trial's ``"eval"`` result; None for any
     other result, or one that lacks a field (results of an older trial)."""
-    if result.get("event") != "eval":
+    if result.get("event") != EVAL_EVENT:
         return None
     try:
         losses = {k[len("loss/"):]: v for k, v in result.items() if k.startswith("loss/")}
@@ -331,7 +332,7 @@ class _Mlflow(_Tracker):
     @property
     def view(self) -> str:
         """Where the runs are, and how to open them."""
-        if self.uri.split("://")[0].lower() in ("http", "https"):
+        if _is_server(self.uri):
             return (f"MLflow at {self.uri} -- open in a browser: "
                     f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}")
         return (f"MLflow at {self.uri} -- open with: mlflow ui --backend-store-uri "
@@ -412,6 +413,11 @@ class _Mlflow(_Tracker):
             self.client.log_batch(run_id, params=params[i:i + 100])
         for i in range(0, len(metrics), 1000):
             self.client.log_batch(run_id, metrics=metrics[i:i + 1000])
+
+
+def _is_server(uri: str) -> bool:
+    """An http(s) tracking URI: a server (probed first; its runs open in a browser)."""
+    return uri.split("://")[0].lower() in ("http", "https")
 
 
 def _local_artifacts(uri: str, experiment: str) -> str | None:
@@ -571,7 +577,7 @@ def _open(cfg: SweepConfig) -> list:
         if has_credentials(uri) and uri not in _NOTED:
             _NOTED.add(uri)
             warn(CREDENTIALS_NOTE.format(uri=mask_uri(uri)))
-        server = uri if uri.split("://")[0].lower() in ("http", "https") else None
+        server = uri if _is_server(uri) else None
         wanted.append((where, server, functools.partial(
             _Mlflow, uri, t.mlflow.experiment or cfg.name, cfg.name)))
     if t.wandb is not None:

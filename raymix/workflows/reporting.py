@@ -31,11 +31,11 @@ from raymix.storage import StorageError, is_uri, local_folder, uri_problem
 from raymix.workflows.inputs import RunsSource, fit_inputs
 
 
-def run_table(source: RunsSource, runs: Runs) -> pd.DataFrame:
+def run_table(source: RunsSource, runs: Runs, records: list | None = None) -> pd.DataFrame:
     """One row per run: id, scale, seed, weights and final target loss.
 
-    A sweep's every stored record (each scale, repeats, confirmation runs; a failed run
-    with no loss); for tables, the runs that were fitted.
+    A sweep's every stored record (``records``: each scale, repeats, confirmation runs; a
+    failed run with no loss); for tables, the runs that were fitted.
     """
     loss = f"final {runs.target}"
     if not isinstance(source, SweepConfig):
@@ -43,8 +43,7 @@ def run_table(source: RunsSource, runs: Runs) -> pd.DataFrame:
         table[loss] = runs.objective.to_numpy(dtype=float)
         return table.rename_axis(RUN_COLUMN).reset_index()
     domains = source.domain_names
-    records = sorted(ResultStore(source.storage_path).load_all().values(),
-                     key=lambda r: r.run_id)
+    records = sorted(records or [], key=lambda r: r.run_id)
     rows = [{RUN_COLUMN: r.run_id, SCALE_COLUMN: r.scale, SEED_COLUMN: r.seed,
              **{d: float(r.mixture.get(d, 0.0)) for d in domains},
              loss: r.final_target_loss if r.ok else None} for r in records]
@@ -86,11 +85,12 @@ def write_runs_report(out_dir: str | Path, fitted: FitResult, source: RunsSource
     ``force``: replace files of the report's names that no earlier report wrote."""
     sweep = isinstance(source, SweepConfig)
     validation = sweep_validation(source) if sweep else None
-    curves = (training_curves(ResultStore(source.storage_path).load_all().values())
-              if sweep else None)  # every run's evaluations: the page's training curves
+    # a sweep's every stored record, read once: the run table and the training curves
+    records = list(ResultStore(source.storage_path).load_all().values()) if sweep else []
+    curves = training_curves(records) if sweep else None
     return write_report(Path(out_dir), fitted, runs.objective.to_numpy(), target=runs.target,
                         mixtures=runs.mixtures, metrics=runs.metrics, proposal=proposal,
-                        scaling=fitted.scaling, runs=run_table(source, runs),
+                        scaling=fitted.scaling, runs=run_table(source, runs, records),
                         validation=validation, curves=curves, force=force)
 
 
