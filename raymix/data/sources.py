@@ -3,17 +3,16 @@
 A source is one of:
 
 - ``builtin:<name>``: a domain of the built-in demo corpus (:mod:`raymix.data.builtin`);
-- a folder of text files (``.txt``, ``.md``, ``.rst``, ``.py``, ``.tex``...), read
-  recursively in sorted order, one document per file; or a folder of ``.jsonl`` /
-  ``.parquet`` files (those win when a folder holds both, so a dataset folder with a
-  README still reads as records);
-- a single ``.jsonl`` / ``.json`` or ``.parquet`` file, or a single text file;
-- ``hf:<dataset>[:<config>]``: the ``train`` split of a dataset hub entry.
+- a file or a folder of files in one of the text formats of :mod:`raymix.data.formats`
+  (text files, one document each; ``.jsonl`` / ``.json`` / ``.parquet`` records), whose
+  :func:`~raymix.data.formats.folder_files` rule says which files of a folder are read
+  and :func:`~raymix.data.formats.read_texts` reads each;
+- ``hf:<dataset>[:<config>]``: the ``train`` split of a dataset hub entry, streamed
+  through :func:`datasets.load_dataset`.
 
-Record files and hub datasets are streamed through :func:`datasets.load_dataset`,
-so reading stops at the byte cap without converting a whole dataset first.
-Every user mistake becomes a :class:`~raymix.errors.ConfigError` naming the config
-field that holds the source.
+Files and hub datasets are read lazily, so reading stops at the byte cap without
+converting a whole dataset first. Every user mistake becomes a
+:class:`~raymix.errors.ConfigError` naming the config field that holds the source.
 """
 
 from __future__ import annotations
@@ -30,20 +29,16 @@ from raymix.data.builtin import (
     take_bytes,
     unknown_builtin,
 )
+from raymix.data.formats import (
+    RECORD_SUFFIXES,
+    FormatError,
+    folder_files,
+    read_texts,
+)
 from raymix.data.shards import is_token_source
 from raymix.data.tasks import read_tasks
 from raymix.errors import ConfigError, UserError
 from raymix.files import input_problem
-
-TEXT_SUFFIXES = frozenset({
-    ".txt", ".text", ".md", ".markdown", ".rst", ".tex", ".org", ".adoc",
-    ".py", ".pyi", ".c", ".h", ".cc", ".cpp", ".hpp", ".java", ".js", ".ts", ".go", ".rs",
-    ".rb", ".sh", ".html", ".htm", ".xml", ".css", ".yaml", ".yml", ".toml", ".ini", ".cfg",
-})
-RECORD_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
-FOLDER_RECORD_SUFFIXES = (".jsonl", ".parquet")  # a .json in a folder is usually metadata
-# a text file with more undecodable bytes than this share (or any NUL byte) is not text
-MAX_BAD_BYTE_SHARE = 0.01
 
 
 def check_sources(cfg: SweepConfig) -> None:
@@ -151,70 +146,24 @@ def _path_problem(path: str | Path) -> str | None:
 
 
 def _read_path(path: Path, text_field: str, max_bytes: int | None, field_name: str) -> list[str]:
-    """Read a folder, a record file or a single text file."""
+    """Read a file, or the files of a folder one after another, by their formats."""
     problem = _path_problem(path)
     if problem:
         raise ConfigError(field_name, problem)
-    if path.is_file():
-        if path.suffix.lower() in RECORD_BUILDERS:
-            return _read_records([path], str(path), text_field, max_bytes, field_name)
-        return take_bytes(_read_text_files([path], field_name, max_bytes), max_bytes)
-
-    # regular files only: a FIFO, a device or a link into /proc in the folder is skipped
-    files = sorted(p for p in path.rglob("*")
-                   if not _hidden(p, path) and input_problem(p) is None)
-    records = [p for p in files if p.suffix.lower() in FOLDER_RECORD_SUFFIXES]
-    if records:
-        where = f"the .jsonl/.parquet files in {str(path)!r}"
-        return _read_records(records, where, text_field, max_bytes, field_name)
-    texts = [p for p in files if p.suffix.lower() in TEXT_SUFFIXES]
-    if not texts:
+    files = [path] if path.is_file() else folder_files(path)
+    if not files:
         raise ConfigError(
             field_name,
             f"folder {str(path)!r} holds no text files (.txt, .md, .rst, .py, .tex...) and no "
-            ".jsonl/.parquet files; add documents or fix the path",
+            f"{RECORD_SUFFIXES} files; add documents or fix the path",
         )
-    return take_bytes(_read_text_files(texts, field_name, max_bytes), max_bytes)
-
-
-def _hidden(path: Path, root: Path) -> bool:
-    """True under dot-folders such as .git, or for dot-files."""
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
-def _read_text_files(paths: list[Path], field_name: str,
-                     max_bytes: int | None = None) -> Iterator[str]:
-    """Yield each file's text; never reads more than ``max_bytes`` of one file.
-
-    A few bad bytes become U+FFFD rather than failing a whole domain on one odd file; a
-    file that is not text at all (a NUL byte, or over 1% of its bytes not UTF-8: a
-    binary or another encoding named .txt) is refused, naming the file.
-    """
-    for path in paths:
-        with open(path, "rb") as f:
-            data = f.read() if max_bytes is None else f.read(max_bytes)
-        text = data.decode("utf-8", errors="replace")
-        # U+FFFD the file itself holds is text; those the decoding made are bad bytes
-        bad = text.count("\ufffd") - data.count("\ufffd".encode())
-        if b"\0" in data or bad > MAX_BAD_BYTE_SHARE * len(data):
-            why = (f"is not UTF-8 ({bad:,} of its {len(data):,} bytes are not)"
-                   if bad > MAX_BAD_BYTE_SHARE * len(data) else "holds NUL bytes")
-            raise ConfigError(field_name, f"{str(path)!r} {why}: not a text file; remove it "
-                              "from the source or convert it to UTF-8 text")
-        yield text
-
-
-def _read_records(files: list[Path], where: str, text_field: str, max_bytes: int | None,
-                  field_name: str) -> list[str]:
-    """Stream the ``text_field`` column of .jsonl/.json or .parquet files (``where`` in errors)."""
-    builders = {RECORD_BUILDERS[p.suffix.lower()] for p in files}
-    if len(builders) > 1:
-        raise ConfigError(field_name, "mixes .jsonl/.json and .parquet files; keep one format "
-                                      "per source (or split them into two domains)")
-    builder = builders.pop()
-    return _read_dataset(lambda: _stream(builder, data_files=[str(p) for p in files]), where,
-                         "check that it is valid JSON lines or Parquet",
-                         text_field, max_bytes, field_name)
+    setting = field_name.rsplit(".", 1)[0] + ".text_field"
+    docs = (doc for file in files
+            for doc in read_texts(file, text_field, setting=setting, max_bytes=max_bytes))
+    try:
+        return take_bytes(docs, max_bytes)
+    except FormatError as exc:
+        raise ConfigError(field_name, exc.problem) from None
 
 
 # ----------------------------------------------------------------------------- hub

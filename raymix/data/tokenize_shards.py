@@ -1,7 +1,8 @@
 """Tokenize a large text corpus into flat token shards: in one process, or with Ray Data.
 
 Each input file (``.jsonl`` / ``.json`` records, ``.parquet``, or a text file holding one
-document) becomes one ``.npy`` shard of the same name: its documents' token ids, the
+document: the formats of :mod:`raymix.data.formats`, read by its one dispatcher) becomes
+one ``.npy`` shard of the same name: its documents' token ids, the
 end-of-text token after each, in file order. The shards and a ``manifest.json`` (the
 tokenizer's hash, and each shard's input, documents and tokens) go into one folder, which a
 domain's ``source`` can then name (:mod:`raymix.data.shards` reads it in place).
@@ -32,16 +33,16 @@ from pathlib import Path
 
 import numpy as np
 
+from raymix.data.formats import RECORD_SUFFIXES, FormatError, folder_files, format_of, read_texts
 from raymix.errors import UserError
 
-RECORD_SUFFIXES = (".jsonl", ".json", ".parquet")
-TEXT_SUFFIXES = (".txt", ".text", ".md")
 MANIFEST = "manifest.json"
 
 
 def input_files(source: str) -> list[Path]:
-    """The input files ``source`` names: a file, a folder (its record or text files, in
-    sorted order, recursively) or a glob."""
+    """The input files ``source`` names: a file, a folder (the files
+    :func:`~raymix.data.formats.folder_files` reads, in sorted order) or a glob (its
+    matches of a known format)."""
     from raymix.files import input_problem
 
     path = Path(source).expanduser()
@@ -52,17 +53,15 @@ def input_files(source: str) -> list[Path]:
         raise UserError(f"{source!r} is {problem}; give a file or folder of documents",
                         field="SOURCE")
     if any(c in source for c in "*?["):
-        files = [Path(p) for p in sorted(glob.glob(str(path), recursive=True))]
+        # regular files only: a FIFO would block, a link into /proc never ends
+        files = [p for p in map(Path, sorted(glob.glob(str(path), recursive=True)))
+                 if format_of(p, named=False) is not None and input_problem(p) is None]
     elif path.is_dir():
-        files = sorted(path.rglob("*"))
+        files = folder_files(path)
     else:
         files = [path]
-    # regular files only: a FIFO would block, a link into /proc never ends
-    files = [p for p in files if p.suffix.lower() in RECORD_SUFFIXES + TEXT_SUFFIXES
-             and input_problem(p) is None]
     if not files:
-        raise UserError(f"{source!r} holds no .jsonl, .json, .parquet or text files",
-                        field="SOURCE")
+        raise UserError(f"{source!r} holds no {RECORD_SUFFIXES} or text files", field="SOURCE")
     return files
 
 
@@ -73,35 +72,13 @@ def shard_names(files: list[Path]) -> list[str]:
 
 
 def documents(path: Path, text_field: str) -> Iterator[str]:
-    """The documents of one input file, in order."""
-    suffix = path.suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        yield path.read_text(encoding="utf-8", errors="replace")
-    elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path, columns=[text_field])
-        yield from (t for t in table.column(text_field).to_pylist() if t)
-    elif suffix == ".json" and path.read_text(encoding="utf-8").lstrip().startswith("["):
-        records = json.loads(path.read_text(encoding="utf-8"))  # a JSON array of records
-        for n, record in enumerate(records):
-            text = record.get(text_field) if isinstance(record, dict) else None
-            if not isinstance(text, str):
-                raise UserError(f"{str(path)!r} record {n}: not a JSON record with a "
-                                f"{text_field!r} string", field="--text-field")
-            if text:
-                yield text
-    else:
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        text = json.loads(line)[text_field]
-                    except (json.JSONDecodeError, KeyError, TypeError):
-                        raise UserError(f"{str(path)!r} line {n}: not a JSON record with a "
-                                        f"{text_field!r} string", field="--text-field") from None
-                    if text:
-                        yield text
+    """The documents of one input file, in order; a file it cannot read is a UserError
+    naming ``--text-field`` when that is the fix, else ``SOURCE``."""
+    try:
+        yield from read_texts(path, text_field, setting="--text-field")
+    except FormatError as exc:
+        raise UserError(exc.problem, field="--text-field" if exc.field == "text_field"
+                        else "SOURCE") from None
 
 
 class FileTokenizer:

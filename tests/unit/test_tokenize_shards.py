@@ -33,7 +33,8 @@ def make_tokenizer(path: Path, vocab: int = 600) -> Path:
 @pytest.fixture
 def corpus(tmp_path) -> tuple[Path, list[list[str]]]:
     """Three JSONL files, a Parquet file and a text file of reference topics; each input's
-    documents."""
+    documents. The tests name them by the glob ``src/*`` (a folder reads its record files
+    only: test_a_folder_reads_its_records_json_included)."""
     src = tmp_path / "src"
     src.mkdir()
     parts = [TOPICS[0:20], TOPICS[20:40], TOPICS[40:60], TOPICS[60:78], [TOPICS[78]]]
@@ -49,7 +50,7 @@ def test_each_input_file_becomes_a_shard_of_its_documents(tmp_path, corpus):
     src, parts = corpus
     tok = make_tokenizer(tmp_path / "tokenizer.json")
     lines = []
-    manifest = tokenize_to_shards(str(src), tok, tmp_path / "out", log=lines.append)
+    manifest = tokenize_to_shards(str(src / "*"), tok, tmp_path / "out", log=lines.append)
     shards = sorted((tmp_path / "out").glob("*.npy"))
     assert [p.name for p in shards] == ["00000-part-0.npy", "00001-part-1.npy",
                                         "00002-part-2.npy", "00003-part-3.npy", "00004-zz.npy"]
@@ -72,12 +73,12 @@ def test_a_rerun_keeps_finished_shards_and_makes_the_missing_ones_again(tmp_path
     src, _ = corpus
     tok = make_tokenizer(tmp_path / "tokenizer.json")
     out = tmp_path / "out"
-    tokenize_to_shards(str(src), tok, out, log=lambda _: None)
+    tokenize_to_shards(str(src / "*"), tok, out, log=lambda _: None)
     before = {p.name: p.read_bytes() for p in out.glob("*.npy")}
     (out / "00002-part-2.npy").unlink()  # as if the run died before this shard
     (out / "00003-part-3.npy.tmp-999").write_bytes(b"half")  # and left this one half written
     lines = []
-    tokenize_to_shards(str(src), tok, out, log=lines.append)
+    tokenize_to_shards(str(src / "*"), tok, out, log=lines.append)
     assert "4 shards already written, 1 to tokenize" in lines[0]
     assert {p.name: p.read_bytes() for p in out.glob("*.npy")} == before
     assert not list(out.glob("*.tmp-*"))
@@ -112,3 +113,21 @@ def test_a_json_array_of_records_is_read_as_documents(tmp_path):
     ids = np.load(tmp_path / "out" / "00000-a.npy")
     assert manifest["tokens"] == len(ids)
     assert tokenizer.decode(ids.tolist(), skip_special_tokens=True) == "".join(TOPICS[:5])
+
+
+def test_a_folder_reads_its_records_json_included(tmp_path):
+    """A folder's record files win over its text files (a README is not a document), and a
+    .json there is records, as `raymix prepare` reads the same folder; a .json of metadata
+    beside them is refused in one line naming it."""
+    tok = make_tokenizer(tmp_path / "tokenizer.json")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "README.md").write_text(TOPICS[9])
+    (src / "a.json").write_text(json.dumps([{"text": t} for t in TOPICS[:3]]))
+    (src / "b.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in TOPICS[3:5]))
+    manifest = tokenize_to_shards(str(src), tok, tmp_path / "out", log=lambda _: None)
+    assert [Path(s["input"]).name for s in manifest["shards"]] == ["a.json", "b.jsonl"]
+    (src / "info.json").write_text(json.dumps({"citation": "x", "splits": ["train"]}, indent=2))
+    with pytest.raises(UserError, match=r"info.json' line 1 is not JSON") as caught:
+        tokenize_to_shards(str(src), tok, tmp_path / "new", log=lambda _: None)
+    assert caught.value.field == "SOURCE" and "\n" not in str(caught.value)
