@@ -24,28 +24,13 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from raymix.console import print_line
 from raymix.formatting import format_number
 from raymix.sweep.trial import EVAL_EVENT, FINAL_EVENT, PROGRESS_EVENT, REFUSED, PlannedTrial
 
 STATUS_SECONDS = 20.0  # a log's status line at most this often while trials run
 BAR_SECONDS = 1.0  # a terminal's bar redrawn at most this often
 FIT_POLL_SECONDS = 1.0  # how often a pending live fit is looked at between results
-
-
-def print_line(line: str, file=None) -> None:
-    """The default ``log`` of a sweep: print the line (to ``file``, default stdout), flushed.
-
-    A function of raymix's own, not the builtin: Tune pickles its callbacks with the
-    experiment, and a process where something replaced ``builtins.print`` (Ray's tqdm
-    does) can no longer pickle the original builtin by reference. While a progress bar is
-    on the terminal, the line is written above it (``tqdm.write``), so the bar is not
-    garbled.
-    """
-    if getattr(tqdm, "_instances", None):  # a bar is shown: clear it, write, redraw it
-        tqdm.write(line, file=file)
-        (file or sys.stdout).flush()
-    else:
-        print(line, file=file, flush=True)
 
 
 # Tune's own output, which SweepProgress replaces: its banner ("Configuration for

@@ -28,7 +28,6 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import ray
@@ -39,51 +38,15 @@ from raymix.data import PreparedData
 from raymix.data.shards import Shard, TokenShards
 from raymix.data.tasks import read_tasks, task_windows
 from raymix.runs import FAILED, OK, Evaluation, RunRecord, SweepLayout
+from raymix.runs.events import EVAL_EVENT, FINAL_EVENT, PROGRESS_EVENT
 from raymix.storage import refresh
+from raymix.sweep.planned import DUPLICATE, NAMESPACE, REFUSED, STORED, PlannedRun, PlannedTrial
 from raymix.training import ProxyData, ProxyDiverged, ProxyOutOfMemory, loop, train_proxy
 from raymix.training.group import cohorts, load_state, state_key, train_group
 from raymix.training.loop import Progress, device_memory_gib
 from raymix.training.memory import trial_memory_gb
 from raymix.training.tasks import TaskWindows
 from raymix.version import __version__
-
-NAMESPACE = "raymix"  # the Ray namespace of every raymix actor
-# what the aggregator answers a record: on disk now, stored before, or refused by the storage
-STORED, DUPLICATE, REFUSED = "stored", "duplicate", "refused"
-# the kinds of a trial's Tune results (their "event"; see the module's docstring)
-EVAL_EVENT, PROGRESS_EVENT, FINAL_EVENT = "eval", "progress", "final"
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    """One run of a sweep's plan: what one proxy trains on, and its name."""
-
-    run_id: str
-    seed: int
-    scale: str  # a proxy size by name (BASE_SCALE, or an entry of ``scales``)
-    mixture: dict[str, float]
-
-
-@dataclass(frozen=True)
-class PlannedTrial:
-    """What one Tune trial trains: one planned run alone, or several of one size as a
-    stacked group (:func:`~raymix.training.group.train_group`)."""
-
-    runs: tuple[PlannedRun, ...]
-
-    @property
-    def name(self) -> str:
-        """The first run's id, and how many more: ``run-0008`` or ``run-0008+7``."""
-        more = len(self.runs) - 1
-        return self.runs[0].run_id + (f"+{more}" if more else "")
-
-    def to_config(self) -> dict[str, Any]:
-        """Tune's ``config`` of the trial (plain data: Tune logs and pickles it)."""
-        return {"runs": [dataclasses.asdict(run) for run in self.runs]}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> PlannedTrial:
-        return cls(tuple(PlannedRun(**run) for run in config["runs"]))
 
 
 def group_trials(runs: list[PlannedRun], size: int) -> list[PlannedTrial]:
@@ -131,7 +94,7 @@ class TrialSettings:
                    gpus_per_trial=cfg.compute.gpus_per_trial,
                    checkpoints=str(checkpoints) if checkpoints else None,
                    sweep_dir=str(cfg.storage_path),
-                   target_logprobs=cfg.mixtures.method == "per_domain",
+                   target_logprobs=cfg.mixtures.draw == "per_domain",
                    memory_gib=_trial_memory(cfg),
                    # the driver's: a test shortens it for the sweep's trials
                    progress_seconds=loop.PROGRESS_SECONDS)
@@ -143,11 +106,13 @@ def _trial_memory(cfg: SweepConfig) -> float | None:
     return None if given is None else given[0]
 
 
-def proxy_data(cfg: SweepConfig, prepared: PreparedData) -> ProxyData:
+def proxy_data(cfg: SweepConfig, prepared: PreparedData, tasks: tuple | None = None
+               ) -> ProxyData:
     """The token arrays every trial reads, loaded once for the object store; a task
-    target's items tokenized into windows here, on the driver."""
+    target's items tokenized into windows here, on the driver (``tasks``: those of
+    :func:`task_data`, where already made)."""
     valid = {d: np.asarray(prepared.valid(d)) for d in cfg.domain_names}
-    tasks, families = task_data(cfg, prepared)
+    tasks, families = tasks or task_data(cfg, prepared)
     if cfg.target.domains is not None:
         weights = dict(cfg.target.domains)
     elif cfg.target.tasks is not None:

@@ -158,7 +158,7 @@ def steps(client, run, metric="target_loss") -> list[int]:
 def test_eval_results_reach_the_tracker_while_the_runs_train(tmp_path):
     import pickle
 
-    from raymix.sweep.tracking import open_tracker
+    from raymix.tracking import open_tracker
 
     cfg = live_sweep(tmp_path)
     tracker = open_tracker(cfg)
@@ -209,7 +209,7 @@ def test_eval_results_reach_the_tracker_while_the_runs_train(tmp_path):
 
 
 def test_a_run_left_open_by_a_driver_that_died_is_taken_up_not_made_twice(tmp_path):
-    from raymix.sweep.tracking import log_sweep, open_tracker
+    from raymix.tracking import log_sweep, open_tracker
 
     cfg = live_sweep(tmp_path)
     died = open_tracker(cfg)
@@ -244,7 +244,7 @@ def test_a_run_left_open_by_a_driver_that_died_is_taken_up_not_made_twice(tmp_pa
 def test_sweep_metric_names_are_short_stable_and_valid_for_mlflow():
     from mlflow.utils.validation import _validate_metric_name
 
-    from raymix.sweep.tracking import regressor_name
+    from raymix.tracking import regressor_name
 
     assert regressor_name("ensemble(loglinear+gp+mixing_law)") == "ensemble_top3"
     assert regressor_name("mixing_law") == "mixing_law"

@@ -117,7 +117,7 @@ def stored_sweep(tmp_path, **tracking) -> SweepConfig:
 def test_stored_runs_become_one_tracker_run_each_and_never_twice(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from raymix.sweep.tracking import log_sweep, open_tracker
+    from raymix.tracking import log_sweep, open_tracker
 
     cfg = stored_sweep(tmp_path, mlflow={"tracking_uri": "sqlite:///ml/mlflow.db"},
                        tensorboard=True)
@@ -159,6 +159,72 @@ def test_stored_runs_become_one_tracker_run_each_and_never_twice(tmp_path):
     assert list((events / "run-0002").glob("events.out.tfevents.*"))
 
 
+
+# ----------------------------------------------------------------------------- the registry
+
+
+def test_the_config_and_the_registry_name_the_same_trackers():
+    import dataclasses
+
+    from raymix.config import TrackingConfig
+    from raymix.config.schema import TRACKER_CLIENTS
+    from raymix.tracking import TRACKERS
+
+    sections = [f.name for f in dataclasses.fields(TrackingConfig)]
+    assert list(TRACKERS) == list(TRACKER_CLIENTS) == sections
+
+
+def test_a_tracker_added_to_the_registry_gets_every_run_and_the_sweep(tmp_path, monkeypatch):
+    from raymix.tracking import TRACKERS, Opening, Tracker, log_sweep, open_tracker
+
+    class Notebook(Tracker):
+        """A tracker that keeps what it is given in memory: what a new tracker's module
+        holds, in a few lines."""
+
+        view = "a notebook in memory"
+        made: list[Notebook] = []
+
+        def __init__(self, where: str):
+            super().__init__(where, "notebook")
+            self.rows, self.finished, self.sweeps = {}, {}, []
+            Notebook.made.append(self)
+
+        def _start(self, run_id, known):
+            self.rows[run_id] = []
+            return run_id, run_id, set()
+
+        def _log(self, handle, rows):
+            self.rows[handle] += rows
+
+        def _finish(self, handle, run):
+            self.finished[handle] = run.params
+
+        def _close(self, handle):
+            pass
+
+        def log_sweep(self, summary, known):
+            self.sweeps.append(summary)
+            return "notebook-sweep"
+
+    monkeypatch.setitem(TRACKERS, "notebook", lambda cfg: Opening("notebook", None, Notebook))
+    cfg = stored_sweep(tmp_path, tensorboard=True)
+    tracker = open_tracker(cfg)
+    assert [t.where for t in tracker.trackers][-1] == "notebook"
+    assert tracker.log_runs(["run-0000", "run-0001"]) == 2 * 2  # TensorBoard and the notebook
+    proposal = cfg.storage_path / "proposal.json"
+    proposal.write_text(json.dumps({"mixture": {"code": 0.6, "readmes": 0.4}, "n_runs": 3,
+                                    "regressor": {"name": "gp", "cv_spearman": 0.9}}))
+    log_sweep(cfg, proposal)  # run-0002, then the sweep run
+
+    notebook = Notebook.made[-1]
+    assert sorted(notebook.finished) == ["run-0002"]  # a new session: the others are held
+    assert [tokens for tokens, _ in notebook.rows["run-0002"]] == [5120, 10240, 15360]
+    assert notebook.finished["run-0002"]["mixture.code"] == 0.75
+    assert notebook.sweeps[0].metrics["fit/cv_spearman"] == 0.9
+    ledger = json.loads((cfg.storage_path / "tracking.json").read_text())["notebook"]
+    assert sorted(ledger["runs"]) == ["run-0000", "run-0001", "run-0002"]
+    assert ledger["sweep_run"] == "notebook-sweep"
+
 # ----------------------------------------------------------------------------- credentials
 
 
@@ -193,7 +259,7 @@ def basic_auth_server():
 
 
 def test_a_live_server_with_credentials_in_its_uri_is_reachable_and_gets_them(basic_auth_server):
-    from raymix.sweep.tracking import unreachable
+    from raymix.tracking import unreachable
 
     port, seen, expected = basic_auth_server
     assert unreachable(f"http://user:s3cret%20pass@127.0.0.1:{port}/") is None
@@ -204,7 +270,7 @@ def test_an_unreachable_server_with_credentials_is_one_warning_without_the_passw
         tmp_path, capsys):
     import socket
 
-    from raymix.sweep import tracking
+    from raymix import tracking
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
@@ -236,9 +302,9 @@ def test_the_stored_config_masks_the_secret_of_every_uri(tmp_path):
 
 
 def test_a_client_error_that_repeats_the_uri_is_shown_masked():
-    from raymix.sweep.tracking import _reason
+    from raymix.tracking.failures import reason
 
     # requests' errors repeat the URL they were given, credentials and all
     error = ConnectionError("HTTPConnectionPool: Max retries exceeded with url: "
                             "http://user:hunter2@10.0.0.1:5000/api/2.0/mlflow/experiments")
-    assert "hunter2" not in _reason(error) and "user:***@10.0.0.1" in _reason(error)
+    assert "hunter2" not in reason(error) and "user:***@10.0.0.1" in reason(error)
