@@ -14,7 +14,7 @@ Strategies
     :func:`raymix.mixtures.sample_mixtures` with ``mixtures.seed`` = the bench seed and
     ``mixtures.count`` = the largest budget; budget N uses the first N.
 ``design`` and ``bayesopt``
-    :class:`raymix.mixtures.AdaptiveSampler` with ``initial=8`` (a space-filling design or
+    :class:`raymix.mixtures.MixtureStrategy` with ``initial=8`` (a space-filling design or
     random draws, then GP lower-confidence-bound batches), inside the box the proposal
     searches (:func:`raymix.mixtures.build_constraints` on the config's ``search:``
     section and the prepared token counts). Batches of 2 (two parallel slots):
@@ -78,8 +78,8 @@ import yaml
 from common import RESULTS, ROOT, bench_parser, proxy_setup, relative, write_record
 
 from raymix.config import ModelConfig, SweepConfig, TrainingConfig, load_config, parse_config
-from raymix.data.tokenize import PreparedData, prepare
-from raymix.mixtures import AdaptiveSampler, Constraints, build_constraints, named_weights
+from raymix.data.prepared import PreparedData, prepare
+from raymix.mixtures import Constraints, build_constraints, make_strategy, named_weights
 from raymix.mixtures.sampling import sample_mixtures
 from raymix.proposal import mixmin, propose_mixture
 
@@ -88,7 +88,7 @@ BUDGETS = (16, 32, 64, 128)
 # 5-fold CV needs at least 5 runs (raymix.regression.selection.check_training_data)
 QUICK_BUDGETS = (6, 8)
 BATCH = 2  # two parallel slots
-INITIAL = 8  # AdaptiveSampler's initial design / random draws
+INITIAL = 8  # the strategy's initial design / random draws
 ADAPTIVE = ("design", "bayesopt")
 MIXTURE_DECIMALS = 9  # cache keys: mixtures equal to this many decimals are the same run
 
@@ -244,9 +244,9 @@ def random_runs(cfg: SweepConfig, prepared: PreparedData, trainer: Trainer, seed
 
 def adaptive_runs(strategy: str, box: Constraints, trainer: Trainer, seed: int,
                   count: int) -> tuple[np.ndarray, list[dict]]:
-    """AdaptiveSampler in batches of 2: suggest, train both at once, observe the finished ones."""
-    search = AdaptiveSampler(box.domains, box.lower, box.upper, strategy=strategy,
-                             initial=INITIAL, seed=seed, prior=box.prior)
+    """The strategy in batches of 2: suggest, train both at once, observe the finished ones."""
+    search = make_strategy(strategy, box.domains, box.lower, box.upper, initial=INITIAL,
+                           seed=seed, prior=box.prior)
     mixtures, records = [], []
     while len(records) < count:
         X = search.suggest(min(BATCH, count - len(records)))
@@ -305,8 +305,8 @@ def propose_from_runs(cfg: SweepConfig, prepared: PreparedData, X: np.ndarray,
             "cv_spearman": proposal.fit.chosen.metrics()["cv_spearman"],
             "search_method": proposal.search.method,
             "warnings": proposal.warnings,
-            "best_observed": {"run": best["run"], "mixture": best["mixture"],
-                              "observed_target_loss": best["observed_target_loss"]},
+            "best_observed": {"run": best.run, "mixture": best.mixture,
+                              "observed_target_loss": best.observed_target_loss},
             "propose_seconds": time.perf_counter() - started}
 
 

@@ -13,7 +13,8 @@ scored by the response surface that ``bench_strategy_surface.py`` uses too
 (``common.regmix_surface``: LightGBM on RegMix's 768 published runs); ``--pending`` runs
 are in flight at each suggestion. Each size times ``--repeats`` suggestions of each kind,
 each after one new observation: with a full refit of the GP's hyperparameters, and keeping
-those of the last refit (which a sampler does past ``raymix.mixtures.adaptive.REFIT_RUNS``
+those of the last refit (which bayesopt does past
+``raymix.mixtures.strategies.bayesopt.REFIT_RUNS``
 runs until they grow by ``REFIT_GROWTH``).
 
     python bench/bench_strategy_latency.py [--reference DIR] [--sizes 32 128 256 512 1024]
@@ -32,7 +33,9 @@ import numpy as np
 from common import REGMIX_PRIOR, bench_parser, regmix_surface, write_record
 from threadpoolctl import threadpool_limits
 
-from raymix.mixtures.adaptive import REFIT_GROWTH, REFIT_RUNS, AdaptiveSampler, sample_regmix
+from raymix.mixtures import make_strategy
+from raymix.mixtures.strategies.bayesopt import REFIT_GROWTH, REFIT_RUNS
+from raymix.mixtures.strategies.random import sample_regmix
 
 
 def timed_suggestions(domains, model, observed: int, pending: int, repeats: int,
@@ -43,8 +46,7 @@ def timed_suggestions(domains, model, observed: int, pending: int, repeats: int,
     costs up to ``REFIT_RUNS`` runs, and one in about ``REFIT_GROWTH - 1`` of the new
     runs beyond), and a GP conditioned on all runs with the last hyperparameters.
     """
-    search = AdaptiveSampler(domains, strategy="bayesopt", initial=8, seed=seed,
-                             prior=REGMIX_PRIOR)
+    search = make_strategy("bayesopt", domains, initial=8, seed=seed, prior=REGMIX_PRIOR)
     rng = np.random.default_rng(seed)
     runs = sample_regmix(observed + 2 * repeats, search.box, rng)
     losses = model.predict(runs)
@@ -92,7 +94,7 @@ def main() -> None:
                   f"{row['state_json_s'] * 1000:.1f} ms", flush=True)
     record = {
         "bench": "strategy_latency",
-        "what": "seconds for AdaptiveSampler.suggest(1) right after a new observation, with "
+        "what": "seconds for bayesopt's suggest(1) right after a new observation, with "
                 "a full refit of the GP's hyperparameters or keeping them (what a search "
                 "does beyond REFIT_RUNS runs between refits), by runs observed; one thread, "
                 "as in the aggregator actor",

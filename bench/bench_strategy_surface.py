@@ -6,7 +6,7 @@ mixture means evaluating this surface (plus Gaussian noise with ``--noise``; Reg
 publishes no seed repeats, so the default is none). Its optimum is the best of 200k
 candidate mixtures and the 768 observed ones.
 
-Strategies (all searched by :class:`raymix.mixtures.AdaptiveSampler` in batches of 8 on the
+Strategies (each a :class:`raymix.mixtures.MixtureStrategy`, asked for batches of 8 on the
 plain simplex, with RegMix's token prior):
 
 ``random``
@@ -73,7 +73,7 @@ from common import (
 from threadpoolctl import threadpool_limits
 
 from raymix.config import STRATEGIES, FitConfig, SearchConfig
-from raymix.mixtures import AdaptiveSampler, sample_candidates
+from raymix.mixtures import make_strategy, sample_candidates
 from raymix.regression import make_regressor
 from raymix.runs import Runs
 from raymix.workflows.proposing import propose
@@ -93,8 +93,7 @@ MIXMIN = ("not run: MixMin scores a mixture w as -mean_t log sum_k w_k p_k(t) fr
 
 def search_runs(strategy: str, domains, model, seed: int, noise: float) -> tuple:
     """Run one search to the largest budget; its mixtures and noisy losses, in order."""
-    search = AdaptiveSampler(domains, strategy=strategy, initial=BATCH, seed=seed,
-                             prior=REGMIX_PRIOR)
+    search = make_strategy(strategy, domains, initial=BATCH, seed=seed, prior=REGMIX_PRIOR)
     rng = np.random.default_rng([seed, 7])
     while len(search.losses) < max(BUDGETS):
         X = search.suggest(BATCH)

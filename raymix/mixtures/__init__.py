@@ -5,11 +5,10 @@
   cap, KL prior), built from a ``search:`` section, with the reason behind each bound;
 - :mod:`~raymix.mixtures.sampling`: mixtures drawn up front (``mixtures.strategy:
   random``, RegMix's Dirichlet draws), within each domain's repetition cap;
-- :mod:`~raymix.mixtures.adaptive`: mixtures chosen from the runs so far (``bayesopt``,
-  ``design``) by a Gaussian process.
+- :mod:`~raymix.mixtures.strategies`: the strategies that choose a sweep's mixtures
+  (``random``, ``bayesopt``, ``design``: one file each), and their registry.
 """
 
-from raymix.mixtures.adaptive import AdaptiveSampler, candidates_near_runs, space_filling_design
 from raymix.mixtures.constraints import Constraints, build_constraints
 from raymix.mixtures.sampling import (
     repetition_caps,
@@ -26,10 +25,20 @@ from raymix.mixtures.simplex import (
     sample_candidates,
     tempered_prior,
 )
+from raymix.mixtures.strategies import (
+    STRATEGIES,
+    MixtureStrategy,
+    make_strategy,
+    restore_strategy,
+    strategy_class,
+)
+from raymix.mixtures.strategies.bayesopt import draws_near_runs
+from raymix.mixtures.strategies.design import space_filling_design
 
 __all__ = [
-    "BOX_TOLERANCE", "AdaptiveSampler", "Constraints", "box_problem", "build_constraints",
-    "candidates_near_runs", "named_weights", "normalise_prior", "project_to_bounded_simplex",
-    "repetition_caps", "sample_candidates", "sample_dirichlet", "sample_mixtures",
-    "sample_uniform", "space_filling_design", "tempered_prior",
+    "BOX_TOLERANCE", "STRATEGIES", "Constraints", "MixtureStrategy", "box_problem",
+    "build_constraints", "draws_near_runs", "make_strategy", "named_weights",
+    "normalise_prior", "project_to_bounded_simplex", "repetition_caps", "restore_strategy",
+    "sample_candidates", "sample_dirichlet", "sample_mixtures", "sample_uniform",
+    "space_filling_design", "strategy_class", "tempered_prior",
 ]

@@ -1,4 +1,5 @@
-"""The mixtures a sweep draws up front (``mixtures.strategy: random``).
+"""The mixtures a sweep draws up front (``mixtures.strategy: random``, whose strategy is
+not adaptive: :mod:`raymix.mixtures.strategies.random`).
 
 Training mixtures follow RegMix: Dirichlet draws around a tempered token prior at
 log-spaced concentration strengths, rejected when a domain would be repeated more than
@@ -56,9 +57,9 @@ def _check_caps(caps: np.ndarray) -> None:
     if total < 1.0 - CAP_TOLERANCE:
         # every cap is below 1 here, so caps scale linearly with max_epochs
         raise ConfigError(
-            "mixtures.max_epochs",
+            "mixtures.proxy_max_epochs",
             f"the domains hold too few tokens: within the repetition cap they fill only "
-            f"{total:.1%} of a run; raise mixtures.max_epochs by a factor of at least "
+            f"{total:.1%} of a run; raise mixtures.proxy_max_epochs by a factor of at least "
             f"{1.0 / total:.3g}, add data, or train fewer tokens per run "
             f"(training.steps, training.batch_size)",
         )
@@ -70,12 +71,12 @@ def _check_caps(caps: np.ndarray) -> None:
 # ----------------------------------------------------------------------------- rejection sampling
 
 
-def _apply_floor(weights: np.ndarray, min_weight: float) -> np.ndarray:
-    """Zero weights below ``min_weight`` and renormalise each row."""
-    if min_weight <= 0:
+def _apply_floor(weights: np.ndarray, weight_floor: float) -> np.ndarray:
+    """Zero weights below ``weight_floor`` and renormalise each row."""
+    if weight_floor <= 0:
         return weights
-    floored = np.where(weights < min_weight, 0.0, weights)
-    # no row loses every weight: its largest is >= 1/k > min_weight
+    floored = np.where(weights < weight_floor, 0.0, weights)
+    # no row loses every weight: its largest is >= 1/k > weight_floor
     return floored / floored.sum(axis=1, keepdims=True)
 
 
@@ -96,15 +97,15 @@ def _rejection_sample(
     k: int,
     draw: Callable[[int], np.ndarray],
     max_weight: np.ndarray | None,
-    min_weight: float,
+    weight_floor: float,
 ) -> np.ndarray:
     """Draw batches until ``n`` distinct rows meet the caps after the floor is applied."""
     caps = np.ones(k) if max_weight is None else np.asarray(max_weight, dtype=float)
     if caps.shape != (k,):
         raise ValueError(f"max_weight must have one cap per domain ({k}), got shape {caps.shape}")
     _check_caps(caps)
-    if not 0 <= min_weight < 1 / k:
-        raise ValueError(f"min_weight must be in [0, 1/{k}) so that no row loses every weight")
+    if not 0 <= weight_floor < 1 / k:
+        raise ValueError(f"weight_floor must be in [0, 1/{k}) so that no row loses every weight")
     out = np.empty((n, k))
     filled = drawn = 0
     max_draws = max(1_000_000, MAX_DRAWS_PER_ROW * n)
@@ -113,10 +114,10 @@ def _rejection_sample(
             raise ConfigError(
                 "mixtures.count",
                 f"found only {filled} of {n} distinct mixtures within the repetition caps after "
-                f"{drawn:,} draws; lower mixtures.count, raise mixtures.max_epochs, or raise "
+                f"{drawn:,} draws; lower mixtures.count, raise mixtures.proxy_max_epochs, or raise "
                 f"mixtures.min_strength (spread-out mixtures break the caps less often)",
             )
-        weights = _apply_floor(draw(BATCH_SIZE), min_weight)
+        weights = _apply_floor(draw(BATCH_SIZE), weight_floor)
         drawn += BATCH_SIZE
         within = np.all(weights <= caps + CAP_TOLERANCE, axis=1)
         filled = _append_distinct(out, filled, weights[within])
@@ -132,7 +133,7 @@ def sample_dirichlet(
     max_strength: float = 5.0,
     num_strengths: int = 15,
     max_weight: np.ndarray | None = None,
-    min_weight: float = 0.0,
+    weight_floor: float = 0.0,
     rng: RngLike = None,
 ) -> np.ndarray:
     """Sample ``n`` distinct mixtures from Dirichlets around a tempered prior (RegMix).
@@ -152,7 +153,7 @@ def sample_dirichlet(
         Number of log-spaced strengths each row picks one from uniformly.
     max_weight : array of shape (k,), optional
         Per-domain caps (see :func:`repetition_caps`); rows breaking one are rejected.
-    min_weight : float, default=0.0
+    weight_floor : float, default=0.0
         Weights below this are set to 0 and the row renormalised (then re-checked).
     rng : Generator, int or None
         Random generator or seed.
@@ -165,7 +166,7 @@ def sample_dirichlet(
     Raises
     ------
     ConfigError
-        When the caps sum below 1 (``mixtures.max_epochs``) or ``n`` distinct mixtures
+        When the caps sum below 1 (``mixtures.proxy_max_epochs``) or ``n`` distinct mixtures
         cannot be found within the caps (``mixtures.count``).
     """
     rng = np.random.default_rng(rng)
@@ -175,7 +176,7 @@ def sample_dirichlet(
     def draw(size: int) -> np.ndarray:
         return dirichlet_rows(rng, strength_alphas(rng, size, centre, strengths))
 
-    return _rejection_sample(n, len(centre), draw, max_weight, min_weight)
+    return _rejection_sample(n, len(centre), draw, max_weight, weight_floor)
 
 
 def sample_uniform(
@@ -183,7 +184,7 @@ def sample_uniform(
     k: int,
     *,
     max_weight: np.ndarray | None = None,
-    min_weight: float = 0.0,
+    weight_floor: float = 0.0,
     rng: RngLike = None,
 ) -> np.ndarray:
     """Sample ``n`` distinct mixtures uniformly on the ``k``-simplex (Dirichlet(1)).
@@ -195,7 +196,7 @@ def sample_uniform(
     def draw(size: int) -> np.ndarray:
         return dirichlet_rows(rng, np.ones((size, k)))
 
-    return _rejection_sample(n, k, draw, max_weight, min_weight)
+    return _rejection_sample(n, k, draw, max_weight, weight_floor)
 
 
 def sample_mixtures(
@@ -209,7 +210,8 @@ def sample_mixtures(
     Parameters
     ----------
     cfg : MixturesConfig
-        Count, method (``dirichlet`` or ``uniform``), Dirichlet settings, caps and seed.
+        Count, draw (``dirichlet``, ``uniform`` or ``per_domain``), Dirichlet settings,
+        caps and seed.
     prior : dict of str to float
         Domain name to prior weight (token share); its order gives the column order.
     available_tokens : dict of str to int
@@ -227,10 +229,10 @@ def sample_mixtures(
     if missing:
         raise UserError(f"no token count for domain {missing[0]!r}; prepare the data first")
     caps = repetition_caps(
-        np.array([available_tokens[d] for d in domains]), tokens_per_run, cfg.max_epochs
+        np.array([available_tokens[d] for d in domains]), tokens_per_run, cfg.proxy_max_epochs
     )
-    common = dict(max_weight=caps, min_weight=cfg.min_weight, rng=cfg.seed)
-    if cfg.method == "dirichlet":
+    common = dict(max_weight=caps, weight_floor=cfg.weight_floor, rng=cfg.seed)
+    if cfg.draw == "dirichlet":
         weights = sample_dirichlet(
             cfg.count,
             np.array([prior[d] for d in domains]),
@@ -240,13 +242,13 @@ def sample_mixtures(
             num_strengths=cfg.num_strengths,
             **common,
         )
-    elif cfg.method == "uniform":
+    elif cfg.draw == "uniform":
         weights = sample_uniform(cfg.count, len(domains), **common)
-    elif cfg.method == "per_domain":
-        weights = _one_per_domain(domains, caps, cfg.max_epochs)
+    elif cfg.draw == "per_domain":
+        weights = _one_per_domain(domains, caps, cfg.proxy_max_epochs)
     else:
-        raise ConfigError("mixtures.method",
-                          f"must be 'dirichlet', 'uniform' or 'per_domain' (got {cfg.method!r})")
+        raise ConfigError("mixtures.draw",
+                          f"must be 'dirichlet', 'uniform' or 'per_domain' (got {cfg.draw!r})")
     return pd.DataFrame(weights, columns=domains)
 
 
@@ -254,9 +256,9 @@ def _one_per_domain(domains: list[str], caps: np.ndarray, max_epochs: float) -> 
     """MixMin's runs: each proxy trains on one domain alone, which the cap must allow."""
     short = [d for d, cap in zip(domains, caps) if cap < 1.0]
     if short:
-        raise ConfigError("mixtures.max_epochs",
+        raise ConfigError("mixtures.proxy_max_epochs",
                           f"a run on domain {short[0]!r} alone would repeat it more than "
-                          f"{max_epochs:g} times; raise mixtures.max_epochs or give it more "
+                          f"{max_epochs:g} times; raise mixtures.proxy_max_epochs or give it more "
                           "text (per_domain trains one proxy on each domain alone)")
     return np.eye(len(domains))
 

@@ -1,4 +1,4 @@
-"""Adaptive sweeps: the strategy of :mod:`raymix.mixtures.adaptive` inside a Tune experiment.
+"""Adaptive sweeps: a strategy of :mod:`raymix.mixtures.strategies` inside a Tune experiment.
 
 With ``mixtures.strategy: bayesopt`` or ``design`` a sweep does not draw its mixtures up
 front (RegMix). It chooses them as results come in:
@@ -7,12 +7,12 @@ front (RegMix). It chooses them as results come in:
   :class:`SweepStrategy`. Every result it stores is also an observation of the
   strategy, so its Gaussian process is refitted on the stored runs (the live fit), and
   the actor answers ``suggest()`` with the next mixture and its run id;
-- the driver's Tune experiment gets its trials from :class:`MixtureSuggester`, a Tune
+- the driver's Tune experiment gets its trials from :class:`StrategySearcher`, a Tune
   ``Searcher`` that asks the aggregator for each one. It keeps one suggestion more in
   flight than the cluster has trial slots now (:func:`suggestions_in_flight`), so every
   slot stays busy, and an autoscaling cluster sees demand to grow: a suggestion made
   while other runs still train believes their outcome instead of waiting for it
-  (GP-BUCB, see :mod:`raymix.mixtures.adaptive`);
+  (GP-BUCB, see :mod:`raymix.mixtures.strategies.bayesopt`);
 - the strategy is saved in ``strategy.json`` in the sweep directory: its settings and
   every suggestion with its run id, written before the suggestion is handed out. Its
   observations are the stored results (``results/``). After a crash the same command
@@ -27,12 +27,12 @@ Two ways to hand out suggestions (``mixtures.batch_size``):
 - synchronous batches (a number): the initial runs are one batch, then each batch of
   ``batch_size`` is made, all at once, only when every run suggested before it has its
   result (or failed). Each batch then sees exactly the batches before it, and the
-  sampler's observations are sorted by mixture, not arrival: the same config suggests
+  strategy's observations are sorted by mixture, not arrival: the same config suggests
   bit-identical mixtures on one slot or a hundred, in any arrival order. The cost is
   the slots left idle while a batch's last runs finish (``bench/bench_reproducible.py``).
 
 The strategy's box is the proposal's (the ``search`` section's bounds and repetition
-cap) inside the proxies' own repetition cap (``mixtures.max_epochs``): the proxies look
+cap) inside the proxies' own repetition cap (``mixtures.proxy_max_epochs``): the proxies look
 where the proposal may land.
 """
 
@@ -51,15 +51,16 @@ from raymix.config import SweepConfig
 from raymix.errors import ConfigError, UserError
 from raymix.files import atomic_write_text
 from raymix.mixtures import (
-    AdaptiveSampler,
     Constraints,
     box_problem,
     build_constraints,
+    make_strategy,
     repetition_caps,
+    restore_strategy,
 )
 from raymix.runs import RunRecord, SweepLayout
 from raymix.sweep.cluster import trial_slots
-from raymix.sweep.trial import PlannedRun, PlannedTrial
+from raymix.sweep.planned import PlannedRun, PlannedTrial
 
 MIN_INITIAL_RUNS = 8  # default initial runs: max(this, count // 4), at most count
 
@@ -69,7 +70,8 @@ SETTING_FIELDS = {
     "initial": "mixtures.initial_runs",
     "exploration": "mixtures.exploration",
     "lower": "search.min_weight (or fixed_weight)",
-    "upper": "search.max_weight (or fixed_weight, target_tokens, max_epochs, mixtures.max_epochs)",
+    "upper": "search.max_weight (or fixed_weight, target_tokens, max_epochs, "
+             "mixtures.proxy_max_epochs)",
     "prior": "search.prior",
     "batch_size": "mixtures.batch_size",
 }
@@ -109,20 +111,22 @@ def strategy_box(cfg: SweepConfig, train_tokens: dict[str, int],
     domains = cfg.domain_names
     box = build_constraints(domains, cfg.search, available_tokens=train_tokens, prior=prior)
     caps = repetition_caps(np.array([train_tokens[d] for d in domains]),
-                           cfg.training.tokens_per_run(cfg.model.seq_len), cfg.mixtures.max_epochs)
+                           cfg.training.tokens_per_run(cfg.model.seq_len),
+                           cfg.mixtures.proxy_max_epochs)
     upper = np.minimum(box.upper, caps)
     if box_problem(box.lower, upper) is not None:
-        raise ConfigError("mixtures.max_epochs",
-                          f"the proxies' repetition cap ({cfg.mixtures.max_epochs:g} passes) "
+        raise ConfigError("mixtures.proxy_max_epochs",
+                          f"the proxies' repetition cap ({cfg.mixtures.proxy_max_epochs:g} passes) "
                           "leaves no mixture inside the search section's bounds; raise "
-                          "mixtures.max_epochs, give the small domains more text, or lower "
+                          "mixtures.proxy_max_epochs, give the small domains more text, or lower "
                           "their search.min_weight")
     return Constraints(domains, box.lower, upper, box.prior)
 
 
 def strategy_settings(cfg: SweepConfig, train_tokens: dict[str, int],
                       prior: dict[str, float]) -> dict[str, Any]:
-    """The arguments of the sweep's :class:`~raymix.mixtures.AdaptiveSampler`, as JSON types."""
+    """The sweep's strategy and its arguments (:func:`~raymix.mixtures.make_strategy`), as
+    JSON types."""
     box = strategy_box(cfg, train_tokens, prior)
     return {"domains": cfg.domain_names, "lower": box.lower.tolist(),
             "upper": box.upper.tolist(), "prior": box.prior.tolist(),
@@ -131,8 +135,8 @@ def strategy_settings(cfg: SweepConfig, train_tokens: dict[str, int],
             "batch_size": cfg.mixtures.batch_size}
 
 
-def check_strategy(cfg: SweepConfig, train_tokens: dict[str, int], prior: dict[str, float],
-                   storage_field: str = "compute.storage") -> None:
+def check_strategy(cfg: SweepConfig, train_tokens: dict[str, int],
+                   prior: dict[str, float]) -> None:
     """Refuse a sweep directory whose stored strategy (or its absence) differs from ``cfg``.
 
     Writes nothing. A random sweep's plan cannot continue as an adaptive strategy, nor
@@ -145,13 +149,13 @@ def check_strategy(cfg: SweepConfig, train_tokens: dict[str, int], prior: dict[s
         if saved is not None:
             strategy = saved["sampler"]["strategy"]
             raise UserError(f"{sweep_dir} holds an adaptive sweep ({strategy}); "
-                            f"set that strategy to go on with it, or use a new {storage_field} "
+                            "set that strategy to go on with it, or use a new compute.storage "
                             "folder", field="mixtures.strategy")
         return
     if saved is None:
         if layout.plan.is_file():
             raise UserError(f"{sweep_dir} holds a sweep whose mixtures were drawn up front "
-                            f"(strategy random); use a new {storage_field} folder for a "
+                            "(strategy random); use a new compute.storage folder for a "
                             f"{cfg.mixtures.strategy} sweep", field="mixtures.strategy")
         return
     # a strategy saved before synchronous batches existed handed out asynchronously
@@ -159,7 +163,7 @@ def check_strategy(cfg: SweepConfig, train_tokens: dict[str, int], prior: dict[s
     for key, value in strategy_settings(cfg, train_tokens, prior).items():
         if key in SETTING_FIELDS and not _same(stored[key], value):
             raise UserError(f"{sweep_dir} holds a sweep made with {key} = {_short(stored[key])}, "
-                            f"not {_short(value)}; use a new {storage_field} folder to choose "
+                            f"not {_short(value)}; use a new compute.storage folder to choose "
                             "mixtures with other settings", field=SETTING_FIELDS[key])
 
 
@@ -208,6 +212,9 @@ class SweepStrategy:
 
     Attributes
     ----------
+    strategy : MixtureStrategy
+        The sweep's ``mixtures.strategy`` (:mod:`raymix.mixtures.strategies`); its state
+        is ``strategy.json``'s ``sampler``, less the observations (the stored results).
     batch_size : int or None
         None: each suggestion made when asked (asynchronous). A number: synchronous
         batches (the module docstring); the setting a stored strategy was made with wins.
@@ -223,15 +230,12 @@ class SweepStrategy:
         self.total = total
         saved = _saved_state(self.layout)
         if saved is not None:
-            self.sampler = AdaptiveSampler.from_dict(saved["sampler"])
+            self.strategy = restore_strategy(saved["sampler"])
             self.run_ids: list[str] = saved["run_ids"]
             self.batch_size = saved.get("batch_size")  # none saved: asynchronous
         else:
-            self.sampler = AdaptiveSampler(settings["domains"], settings["lower"],
-                                           settings["upper"],
-                                           **{k: v for k, v in settings.items()
-                                              if k not in ("domains", "lower", "upper",
-                                                           "batch_size")})
+            self.strategy = make_strategy(**{k: v for k, v in settings.items()
+                                             if k != "batch_size"})
             self.run_ids = []
             self.batch_size = settings.get("batch_size")
         self.handed = len(self.run_ids)
@@ -241,15 +245,15 @@ class SweepStrategy:
                 self.observe(records[run_id])
 
     def observe(self, record: RunRecord) -> None:
-        """Feed a stored result to the sampler (results of other runs are ignored)."""
+        """Feed a stored result to the strategy (results of other runs are ignored)."""
         if record.run_id in self.resolved or record.run_id not in self.run_ids:
             return
         self.resolved.add(record.run_id)
-        mixture = self.sampler.suggested[self.run_ids.index(record.run_id)]  # as suggested
+        mixture = self.strategy.suggested[self.run_ids.index(record.run_id)]  # as suggested
         if record.ok and record.evaluations:
-            self.sampler.observe(mixture, [record.final_target_loss])
+            self.strategy.observe(mixture, [record.final_target_loss])
         else:
-            self.sampler.discard(mixture)
+            self.strategy.discard(mixture)
 
     def suggest(self) -> Suggestion | None:
         """The next run to train (saved before it is returned), or None when all are made.
@@ -276,19 +280,19 @@ class SweepStrategy:
         made = len(self.run_ids)
         if self.batch_size is None:
             return 1
-        initial = self.sampler.initial
+        initial = self.strategy.initial
         return min(initial - made if made < initial else self.batch_size, self.total - made)
 
     def _make(self, n: int) -> str | None:
         """Make and save ``n`` suggestions; why the storage refused them, if it did (then
         they are taken back)."""
-        self.sampler.suggest(n)  # appended to sampler.suggested
+        self.strategy.suggest(n)  # appended to strategy.suggested
         first = len(self.run_ids)
         self.run_ids.extend(f"run-{i:04d}" for i in range(first, first + n))
         try:
             self.save()
         except OSError as exc:
-            del self.sampler.suggested[first:]
+            del self.strategy.suggested[first:]
             del self.run_ids[first:]
             return exc.strerror or str(exc)
         return None
@@ -303,14 +307,14 @@ class SweepStrategy:
         return [self._suggestion(i) for i in range(len(self.run_ids))]
 
     def _suggestion(self, i: int) -> Suggestion:
-        weights = self.sampler.suggested[i]
+        weights = self.strategy.suggested[i]
         return Suggestion(run_id=self.run_ids[i],
-                          mixture={d: float(w) for d, w in zip(self.sampler.domains, weights)})
+                          mixture={d: float(w) for d, w in zip(self.strategy.domains, weights)})
 
     def save(self) -> None:
         # the observations are the stored results and are replayed on load, so the file
         # holds the settings and the suggestions only
-        state = {**self.sampler.to_dict(), "mixtures": [], "losses": [], "failed": []}
+        state = {**self.strategy.to_dict(), "mixtures": [], "losses": [], "failed": []}
         atomic_write_text(self.layout.strategy,
                           json.dumps({"sampler": state, "run_ids": self.run_ids,
                                       "batch_size": self.batch_size}))
@@ -332,7 +336,7 @@ def suggestions_in_flight(cfg: SweepConfig, per_trial: int = 1) -> int:
     return max((int(trial_slots(cfg)) + 1) * per_trial, initial_runs(cfg))
 
 
-class MixtureSuggester(Searcher):
+class StrategySearcher(Searcher):
     """Tune's source of trials in an adaptive sweep: each comes from the aggregator's strategy.
 
     Parameters

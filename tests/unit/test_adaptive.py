@@ -1,4 +1,4 @@
-"""AdaptiveSampler: the box, determinism, exact resume from JSON, and beating random draws."""
+"""The mixture strategies: the box, determinism, exact resume from JSON, beating random draws."""
 
 import json
 
@@ -7,7 +7,7 @@ import pytest
 
 from raymix.config import STRATEGIES
 from raymix.errors import UserError
-from raymix.mixtures.adaptive import AdaptiveSampler, space_filling_design
+from raymix.mixtures import make_strategy, restore_strategy, space_filling_design
 
 K = 6
 DOMAINS = [f"d{i}" for i in range(K)]
@@ -31,8 +31,7 @@ def run(search, rounds, batch=8):
 
 
 def make(strategy, seed=0, **kw):
-    return AdaptiveSampler(DOMAINS, LOWER, UPPER, strategy=strategy, seed=seed,
-                         candidates=1024, **kw)
+    return make_strategy(strategy, DOMAINS, LOWER, UPPER, seed=seed, pool_size=1024, **kw)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -56,10 +55,10 @@ def test_same_seed_same_suggestions(strategy):
 def test_resume_from_json_continues_identically(strategy):
     whole = run(make(strategy, seed=1, initial=6), 2)
     saved = json.loads(json.dumps(make(strategy, seed=1, initial=6).to_dict()))
-    part = run(AdaptiveSampler.from_dict(saved), 1)
-    part = AdaptiveSampler.from_dict(json.loads(json.dumps(part.to_dict())))
+    part = run(restore_strategy(saved), 1)
+    part = restore_strategy(json.loads(json.dumps(part.to_dict())))
     pending = part.suggest(3)  # suggested, then saved before the runs finish
-    part = AdaptiveSampler.from_dict(json.loads(json.dumps(part.to_dict())))
+    part = restore_strategy(json.loads(json.dumps(part.to_dict())))
     part.suggest(5)
     part.observe(np.array(part.suggested[8:]), loss(np.array(part.suggested[8:])))
     np.testing.assert_array_equal(np.array(part.suggested), np.array(whole.suggested[:8] +
@@ -77,8 +76,8 @@ def test_resume_from_json_continues_identically(strategy):
 def test_state_round_trips_exactly():
     search = run(make("bayesopt", prior=[1, 2, 3, 4, 5, 6]), 2)
     state = search.to_dict()
-    assert AdaptiveSampler.from_dict(json.loads(json.dumps(state))).to_dict() == state
-    np.testing.assert_array_equal(AdaptiveSampler.from_dict(json.loads(json.dumps(state)))
+    assert restore_strategy(json.loads(json.dumps(state))).to_dict() == state
+    np.testing.assert_array_equal(restore_strategy(json.loads(json.dumps(state)))
                                   .suggest(4), search.suggest(4))
 
 
@@ -92,11 +91,11 @@ def test_beyond_refit_runs_the_gp_keeps_its_hyperparameters_and_resumes_exactly(
     search.observe(X, loss(X))
     saved = json.loads(json.dumps(search.to_dict()))  # as search.json holds it
     after = search.suggest(2)
-    resumed = AdaptiveSampler.from_dict(saved)
+    resumed = restore_strategy(saved)
     np.testing.assert_array_equal(resumed.suggest(2), after)
     np.testing.assert_array_equal(resumed._gp[1].theta_, theta)  # the saved ones, not refitted
     # (a state without them refits: other hyperparameters, here the same picks)
-    fresh = AdaptiveSampler.from_dict({**saved, "gp_theta": None, "gp_theta_runs": 0})
+    fresh = restore_strategy({**saved, "gp_theta": None, "gp_theta_runs": 0})
     fresh.suggest(2)
     assert fresh.gp_theta_runs == 137 and fresh.gp_theta != theta
     X = np.array(search.suggested[-2:])
@@ -137,12 +136,12 @@ def test_pending_points_are_not_suggested_again():
 
 def test_user_errors():
     with pytest.raises(UserError, match="strategy"):
-        AdaptiveSampler(DOMAINS, strategy="grid")
+        make_strategy("grid", DOMAINS)
     with pytest.raises(UserError, match="bounds"):
-        AdaptiveSampler(DOMAINS, upper=[0.1] * K)
+        make_strategy("bayesopt", DOMAINS, upper=[0.1] * K)
     with pytest.raises(UserError, match="observe"):
         make("random").observe(np.ones((2, K - 1)) / (K - 1), [1.0, 2.0])
     with pytest.raises(UserError, match="no runs"):
         make("random").best()
     with pytest.raises(UserError, match="state"):
-        AdaptiveSampler.from_dict({"version": 99})
+        restore_strategy({"version": 99})

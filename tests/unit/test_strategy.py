@@ -13,7 +13,7 @@ from raymix.config import parse_config
 from raymix.errors import ConfigError, ConfigNotice, UserError
 from raymix.runs import Evaluation, RunRecord, SweepLayout
 from raymix.sweep.strategy import (
-    MixtureSuggester,
+    StrategySearcher,
     Suggestion,
     SweepStrategy,
     check_strategy,
@@ -46,7 +46,7 @@ def raw_config(tmp_path, fit=None, **search) -> dict:
            "model": {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "seq_len": 64},
            # 120 steps x 8 x 64 = 61440 tokens per proxy run
            "training": {"steps": 120, "batch_size": 8, "eval_every": 40},
-           "mixtures": {"count": 12, "max_epochs": 1.0, **mixtures},
+           "mixtures": {"count": 12, "proxy_max_epochs": 1.0, **mixtures},
            "compute": {"storage": str(tmp_path / "sweep")},
            "search": {"min_weight": {"web": 0.2}, "max_weight": {"code": 0.5}, **search}}
     if fit is not None:
@@ -81,7 +81,7 @@ def test_the_box_is_the_proposals_inside_the_proxies_repetition_cap(tmp_path):
     box = strategy_box(config(tmp_path), TOKENS, PRIOR)
     assert box.lower.tolist() == [0.2, 0, 0, 0]  # search.min_weight
     assert box.upper[1] == 0.5  # search.max_weight
-    # a proxy run reads 61440 tokens, and mixtures.max_epochs 1 lets it read papers once:
+    # a proxy run reads 61440 tokens, and mixtures.proxy_max_epochs 1 lets it read papers once:
     # with 30k tokens of papers, papers may be at most 30000 / 61440 of a run
     capped = strategy_box(config(tmp_path), {**TOKENS, "papers": 30_000}, PRIOR)
     assert capped.upper[3] == pytest.approx(30_000 / 61_440)
@@ -103,9 +103,9 @@ def test_every_suggestion_keeps_to_the_box(tmp_path):
     assert strategy.suggest() is None  # mixtures.count reached
 
 
-def test_a_cap_that_leaves_no_mixture_in_the_bounds_names_mixtures_max_epochs(tmp_path):
+def test_a_cap_that_leaves_no_mixture_in_the_bounds_names_proxy_max_epochs(tmp_path):
     cfg = config(tmp_path, min_weight={"papers": 0.5})
-    with pytest.raises(ConfigError, match="mixtures.max_epochs"):
+    with pytest.raises(ConfigError, match="mixtures.proxy_max_epochs"):
         strategy_box(cfg, {**TOKENS, "papers": 20_000}, PRIOR)
 
 
@@ -129,12 +129,12 @@ def test_a_restored_strategy_continues_exactly_as_the_uninterrupted_one(tmp_path
     restored = SweepStrategy(cfg.storage_path, strategy_settings(cfg, TOKENS, PRIOR), 12,
                              shuffled)
     assert [r.run_id for r in restored.unfinished()] == ["run-0007", "run-0008"]
-    assert restored.sampler.failed and len(restored.sampler.losses) == 6  # run-0003 failed
+    assert restored.strategy.failed and len(restored.strategy.losses) == 6  # run-0003 failed
     assert restored.suggestions() == uninterrupted.suggestions()
     assert restored.suggest() == uninterrupted.suggest()  # the same GP, the same believed runs
     # a record of another run (a repeat with another seed) is no observation
     restored.observe(record("run-0001-s1", {d: 0.25 for d in DOMAINS}, 1.0))
-    assert len(restored.sampler.losses) == 6
+    assert len(restored.strategy.losses) == 6
 
 
 def test_the_strategy_moves_towards_the_optimum(tmp_path):
@@ -158,7 +158,7 @@ def test_the_suggester_hands_out_unfinished_runs_first_then_the_aggregators_as_r
     strategy = start(cfg)
     first = strategy.suggest()
     slots = [1]  # the cluster's room, as it grows
-    suggester = MixtureSuggester(Aggregator(strategy), [first], seed=3, scale="base",
+    suggester = StrategySearcher(Aggregator(strategy), [first], seed=3, scale="base",
                                  in_flight=lambda: slots[0])
     import ray
 
@@ -184,7 +184,7 @@ def test_a_grouped_suggester_hands_each_trial_a_group_and_counts_runs_in_flight(
     cfg = config(tmp_path)  # 12 mixtures
     strategy = start(cfg)
     first = strategy.suggest()
-    suggester = MixtureSuggester(Aggregator(strategy), [first], seed=3, scale="base",
+    suggester = StrategySearcher(Aggregator(strategy), [first], seed=3, scale="base",
                                  per_trial=3, in_flight=lambda: 6)
     import ray
 
@@ -200,7 +200,7 @@ def test_a_grouped_suggester_hands_each_trial_a_group_and_counts_runs_in_flight(
         last = [r["run_id"] for r in suggester.suggest("t4")["runs"]]
         assert last == ["run-0009", "run-0010", "run-0011"]
         suggester.on_trial_complete("t3")
-        assert suggester.suggest("t5") == MixtureSuggester.FINISHED  # all 12 suggested
+        assert suggester.suggest("t5") == StrategySearcher.FINISHED  # all 12 suggested
         assert suggester.most_live == 6
     finally:
         ray.get = original
@@ -320,7 +320,7 @@ def test_a_suggestion_the_storage_refuses_is_taken_back(tmp_path):
     (blocked / "x").mkdir(parents=True)
     refused = strategy.suggest()
     assert isinstance(refused, Suggestion) and refused.refused and refused.mixture is None
-    assert strategy.run_ids == ["run-0000"] and len(strategy.sampler.suggested) == 1
+    assert strategy.run_ids == ["run-0000"] and len(strategy.strategy.suggested) == 1
     (blocked / "x").rmdir()
     blocked.rmdir()
     assert strategy.suggest().run_id == "run-0001"
@@ -405,7 +405,7 @@ def test_a_suggester_never_spans_two_batches_and_stops_when_a_batch_cannot_finis
 
     cfg = config(tmp_path, batch_size=3)
     strategy = start(cfg)
-    suggester = MixtureSuggester(Aggregator(strategy), [], seed=0, scale="base", per_trial=3)
+    suggester = StrategySearcher(Aggregator(strategy), [], seed=0, scale="base", per_trial=3)
     import ray
 
     original, ray.get = ray.get, lambda value: value
@@ -421,7 +421,7 @@ def test_a_suggester_never_spans_two_batches_and_stops_when_a_batch_cannot_finis
         assert suggester.suggest("t3") is None  # t2 still trains
         # t2 failed in every retry and stored nothing: the batch can never finish
         suggester.on_trial_complete("t2", error=True)
-        assert suggester.suggest("t3") == MixtureSuggester.FINISHED
+        assert suggester.suggest("t3") == StrategySearcher.FINISHED
         assert suggester.stalled and suggester.errored == ["run-0003"]
     finally:
         ray.get = original
