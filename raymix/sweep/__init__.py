@@ -6,8 +6,20 @@ the trials (:mod:`~raymix.sweep.trial`) on a Ray cluster (:mod:`~raymix.sweep.cl
 each reporting its record to the sweep's aggregator actor
 (:mod:`~raymix.sweep.aggregator`), which stores it before it counts as done. An adaptive
 sweep's mixtures come from its strategy (:mod:`~raymix.sweep.strategy`), as slots free.
+
+The runner's names are imported on first use: a Ray worker that unpickles the aggregator
+imports this package, and the runner would bring the trial's torch into it.
 """
 
-from raymix.sweep.runner import SweepResult, run_sweep, train_plan
+import importlib
+
+_RUNNER_NAMES = ("SweepResult", "run_sweep", "train_plan")
+
+
+def __getattr__(name: str):
+    if name in _RUNNER_NAMES:
+        return getattr(importlib.import_module("raymix.sweep.runner"), name)
+    raise AttributeError(f"module 'raymix.sweep' has no attribute {name!r}")
+
 
 __all__ = ["SweepResult", "run_sweep", "train_plan"]

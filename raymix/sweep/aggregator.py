@@ -29,8 +29,8 @@ import ray
 
 from raymix.regression import fit_regressor
 from raymix.runs import ResultStore, RunRecord, export_tables, loss_column, tables
+from raymix.sweep.planned import DUPLICATE, NAMESPACE, REFUSED, STORED
 from raymix.sweep.strategy import Suggestion, SweepStrategy
-from raymix.sweep.trial import DUPLICATE, NAMESPACE, REFUSED, STORED
 
 EXPORT_EVERY_S = 10.0  # rewrite the CSVs at most this often while results arrive
 

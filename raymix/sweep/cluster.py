@@ -28,8 +28,7 @@ import ray
 from raymix.config import SweepConfig
 from raymix.errors import UserError
 from raymix.secrets import mask_uri
-from raymix.sweep.trial import NAMESPACE
-from raymix.training.loop import device_memory_gib
+from raymix.sweep.planned import NAMESPACE
 from raymix.training.memory import GIB, proxies_that_fit, trial_memory_gb
 
 # models_per_trial auto stacks no more proxies than this in one trial: on a GPU, where a
@@ -364,7 +363,9 @@ def models_per_trial(cfg: SweepConfig, runs: int, rounds: int = 1) -> int:
 
 def _local_gpu_gib(gpus_per_trial: float) -> float | None:
     """A trial's share of this machine's first GPU (GiB), or None without one."""
-    import torch
+    import torch  # here, not above: the aggregator imports this module and never trains
+
+    from raymix.training.loop import device_memory_gib
 
     if not torch.cuda.is_available():
         return None

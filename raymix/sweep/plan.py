@@ -21,8 +21,8 @@ from raymix.errors import UserError
 from raymix.files import atomic_write_frame
 from raymix.mixtures import sample_mixtures
 from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, SweepLayout
+from raymix.sweep.planned import PlannedRun
 from raymix.sweep.strategy import Suggestion
-from raymix.sweep.trial import PlannedRun
 
 CONFIRM_ID = re.compile(r"confirm\d+-")  # a confirmation round's runs: confirm1-<candidate>-...
 

@@ -38,9 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from raymix.config import ModelConfig, SweepConfig, TrainingConfig
-from raymix.config.checks import non_embedding_params as shape_params
+from raymix.config.counts import total_params
 from raymix.errors import ConfigError
-from raymix.training.loss import PLAIN, chunk_tokens
 
 GIB = 2**30
 
@@ -62,13 +61,8 @@ GPU_BF16 = MemoryModel(14.55, 34.19, 9.21, 13.86, 360.4, 0.15)
 CPU_FLOAT32 = MemoryModel(17.89, 0.0, 38.71, 17.09, 17_328.0, 0.0)
 
 
-def llama_params(model: ModelConfig, vocab_size: int) -> int:
-    """Parameters of raymix's proxy (a Llama with tied embeddings), counted from its shape."""
-    return vocab_size * model.hidden + shape_params(model)  # + the tied embedding
-
-
 def training_memory_bytes(model: ModelConfig, micro_batch: int, vocab_size: int, *,
-                          gpu: bool, loss: str = PLAIN) -> int:
+                          gpu: bool, loss: str = "plain") -> int:
     """Estimated peak memory of training ``model`` on micro-batches of ``micro_batch``
     sequences (bytes).
 
@@ -76,6 +70,10 @@ def training_memory_bytes(model: ModelConfig, micro_batch: int, vocab_size: int,
     CPU one (float32); ``loss`` is ``training.loss`` (anything but ``plain`` holds one
     chunk of logits at a time).
     """
+    # here, not above: loss.py imports torch, and the sweep's aggregator imports this
+    # module (through the cluster's checks) but never trains
+    from raymix.training.loss import PLAIN, chunk_tokens
+
     m = GPU_BF16 if gpu else CPU_FLOAT32
     tokens = micro_batch * model.seq_len
     per_token = (m.per_token_layer_hidden * model.layers * model.hidden
@@ -87,7 +85,7 @@ def training_memory_bytes(model: ModelConfig, micro_batch: int, vocab_size: int,
         logits = (m.per_token_vocab * vocab_size * min(tokens, chunk_tokens(vocab_size))
                   + 4 * vocab_size * model.hidden + 4 * tokens * model.hidden)
     scores = micro_batch * model.heads * model.seq_len ** 2 * model.layers
-    return int(m.per_param * llama_params(model, vocab_size) + tokens * per_token + logits
+    return int(m.per_param * total_params(model, vocab_size) + tokens * per_token + logits
                + m.per_attention_score * scores)
 
 
@@ -152,7 +150,7 @@ def check_memory(cfg: SweepConfig) -> None:
             models = (f"{group} proxies (compute.models_per_trial) of" if group > 1
                       else "a proxy of")
             raise ConfigError(
-                where, f"{models} {llama_params(model, vocab) / 1e6:.1f}M parameters at "
+                where, f"{models} {total_params(model, vocab) / 1e6:.1f}M parameters at "
                 f"a micro-batch of {micro} x seq_len {model.seq_len} (training.batch_size "
                 f"{cfg.training.batch_size}, training.micro_batch_size "
                 f"{cfg.training.micro_batch_size}) need about {need:.1f} GiB to train, more "

@@ -63,14 +63,11 @@ def save_checkpoint(model: torch.nn.Module, folder: str) -> None:
     push_tree(folder)  # a sweep on object storage: the model goes to the store too
 
 
-def non_embedding_params(model: ModelConfig, vocab_size: int) -> int:
-    """Parameters outside the (tied) embedding, counted on a model that allocates nothing."""
-    with torch.device("meta"):
-        return count_parameters(LlamaForCausalLM(llama_config(model, vocab_size)))[
-            "non_embedding_params"]
-
-
 def count_parameters(model: torch.nn.Module) -> dict[str, int]:
+    """A built model's parameters, all and outside the (tied) embedding, as its run record
+    stores them: what :func:`raymix.config.counts.total_params` and
+    :func:`~raymix.config.counts.non_embedding_params` count from the shape alone
+    (tests/unit/test_counts.py holds them equal)."""
     total = sum(p.numel() for p in model.parameters())
     embedding = model.get_input_embeddings().weight.numel()
     return {"params": total, "non_embedding_params": total - embedding}

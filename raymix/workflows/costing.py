@@ -12,11 +12,13 @@ From the config alone (no data is prepared, no cluster started, nothing written)
   (:mod:`raymix.training.memory`, as :func:`~raymix.training.check_memory` checks it
   before a sweep: a proxy too large is what the sweep would refuse), and how many fit
   on a GPU;
-- GPU-hours (or CPU-hours) and the wall time, from a measured training speed where a
-  benchmark result exists (``bench/results``), else at an assumed MFU, said so.
+- GPU-hours (or CPU-hours) and the wall time, from a measured training speed
+  (:mod:`raymix.workflows.rates`: the shipped measurements, or ``--throughput FILE``),
+  else at an assumed MFU, said so.
 
-FLOPs per training token follow PaLM's MFU accounting (Chowdhery et al. 2022,
-"PaLM: Scaling Language Modeling with Pathways", appendix B)::
+Parameters and FLOPs come from :mod:`raymix.config.counts`. FLOPs per training token
+follow PaLM's MFU accounting (Chowdhery et al. 2022, "PaLM: Scaling Language Modeling
+with Pathways", appendix B)::
 
     6 * N + 12 * layers * hidden * seq_len
 
@@ -41,7 +43,6 @@ proxies on one device at once (their summed tokens/s) is preferred where there i
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -49,20 +50,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from raymix.config import (
     BASE_SCALE,
     CONFIRM_SCALE,
     ModelConfig,
     SweepConfig,
-    TokenizerConfig,
     TrainingConfig,
 )
+from raymix.config.counts import flops_per_token, matmul_params, non_embedding_params, total_params
 from raymix.config.schema import MAX_TOKENS
 from raymix.data.tasks import read_tasks
 from raymix.errors import ConfigError, UserError
-from raymix.files import input_problem
 from raymix.formatting import finite
 from raymix.mixtures import build_constraints
 from raymix.regression.selection import check_training_data
@@ -72,43 +71,23 @@ from raymix.sweep.strategy import Suggestion
 from raymix.training import check_memory
 from raymix.training.memory import (
     GIB,
-    llama_params,
     micro_batch_for,
     training_memory_bytes,
     trial_memory_gb,
 )
 from raymix.workflows.confirmation import confirmation_config, runs_per_round
+from raymix.workflows.rates import Measurement, default_measurements, read_measurements
 from raymix.workflows.validation import planned_validation_runs, validation_config
 
-# where the benchmarks write their results: bench/results of the source tree the package
-# is imported from (a checkout, or an editable install of one), most specific first
-BENCH_RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
-RESULT_FILES = ("gpu_proxy.json", "proxy_speed_gpu.json", "proxy_speed.json")
 # without a measurement: an H100's dense bf16 peak at an assumed model FLOPs utilisation
 ASSUMED_MFU = 0.3
 H100_BF16_FLOPS = 989e12
 GPU_COUNTS = (1, 8)  # wall times of a GPU sweep on a cluster not known before it starts
-# the vocabulary of a measurement that does not record one: the benchmarks train the demo
-# config's proxy (docs/benchmarks.md)
-BENCH_VOCAB = 2048
 FAR = 10.0  # a GPU proxy with this many times the measured shape's FLOPs per token: not used
 SWEEP, VALIDATE = "raymix sweep", "raymix validate"
 
 
-# ----------------------------------------------------------------------------- FLOPs
-
-
-def matmul_params(model: ModelConfig, vocab_size: int) -> int:
-    """Parameters that take part in a matrix product: q, k, v, o, gate, up, down in every
-    layer, and the output layer (tied to the input embedding: counted once)."""
-    h, i = model.hidden, model.intermediate
-    return model.layers * (4 * h * h + 3 * h * i) + vocab_size * h
-
-
-def flops_per_token(model: ModelConfig, vocab_size: int) -> float:
-    """Training FLOPs per token (forward and backward): ``6 N + 12 layers hidden seq_len``."""
-    return float(6 * matmul_params(model, vocab_size)
-                 + 12 * model.layers * model.hidden * model.seq_len)
+# ----------------------------------------------------------------------------- tokens
 
 
 def eval_tokens_per_run(cfg: SweepConfig, model: ModelConfig, training: TrainingConfig) -> int:
@@ -123,184 +102,12 @@ def eval_tokens_per_run(cfg: SweepConfig, model: ModelConfig, training: Training
         target = windows * (cfg.target.source is not None)
     per_evaluation = len(cfg.domain_names) * windows + target
     evaluations = len(training.eval_steps) + (training.init_from is not None)
-    per_domain = cfg.mixtures.method == "per_domain"  # the target's log-probs at the end
+    per_domain = cfg.mixtures.draw == "per_domain"  # the target's log-probs at the end
     final = target if cfg.target.tasks else windows
     return (evaluations * per_evaluation + per_domain * final) * model.seq_len
 
 
 # ----------------------------------------------------------------------------- throughput
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """A measured training speed of one proxy shape on one device.
-
-    ``processes`` proxies trained on the device at once (``tokens_per_s`` is then their
-    sum); ``auto`` is whether raymix's loop chose its micro-batch, loss and compilation
-    itself, as a sweep with the defaults does.
-    """
-
-    file: str
-    device: str
-    gpu: bool
-    model: ModelConfig
-    vocab_size: int
-    vocab_from: str
-    tokens_per_s: float
-    name: str = ""
-    processes: int = 1
-    auto: bool = True
-
-    @property
-    def flops_per_s(self) -> float:
-        """The achieved FLOP rate: tokens/s x the shape's training FLOPs per token."""
-        return self.tokens_per_s * flops_per_token(self.model, self.vocab_size)
-
-    def label(self) -> str:
-        m = self.model
-        what = f" ({self.name})" if self.name else ""
-        return (f"{self.file}{what}: {self.device}, {m.layers} layers x {m.hidden} hidden, "
-                f"seq_len {m.seq_len}, vocab {self.vocab_size} ({self.vocab_from}): "
-                f"{self.tokens_per_s:,.0f} tokens/s = {_flop_rate(self.flops_per_s)}")
-
-
-def _flop_rate(flops_per_s: float) -> str:
-    if flops_per_s >= 1e12:
-        return f"{flops_per_s / 1e12:.3g} TFLOP/s"
-    return f"{flops_per_s / 1e9:.3g} GFLOP/s"
-
-
-def read_measurements(path: str | Path, vocab_size: int = BENCH_VOCAB) -> list[Measurement]:
-    """The measurements in a benchmark result: ``bench/bench_proxy_speed.py``'s (one
-    shape, ``raymix_tokens_per_s`` over repeats) or a list of rows (``rows``, each with
-    ``device``, ``model`` and ``tokens_per_s``, as ``bench/bench_gpu_proxy.py`` writes).
-    Rows of another loop than raymix's (``runner``), rows that failed (``error``) and one
-    process's share of a device (a ``sharing`` row without ``processes``) are left out.
-
-    A measurement that does not say its vocabulary takes that of the config it names
-    (``config``, in the repository or the working folder), else ``vocab_size`` (the
-    demo's, which the benchmarks train), said so in ``vocab_from``.
-
-    Raises
-    ------
-    UserError
-        Naming ``throughput``: the file is missing, not JSON, or holds no measurement.
-    """
-    path = Path(path)
-    problem = input_problem(path)
-    if problem and problem != "missing":  # a FIFO would block the read
-        raise UserError(f"{path} is {problem}; give a result file of "
-                        "bench/bench_proxy_speed.py or bench/bench_gpu_proxy.py",
-                        field="throughput")
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise UserError(f"cannot read {path} ({exc.strerror or exc}); give a result of "
-                        "bench/bench_proxy_speed.py or bench/bench_gpu_proxy.py",
-                        field="throughput") from None
-    except ValueError as exc:
-        raise UserError(f"{path} is not JSON ({exc})", field="throughput") from None
-    rows = _rows(data)
-    found = [m for row in rows if (m := _measurement(row, data, path, vocab_size)) is not None]
-    if not found:
-        raise UserError(f"{path} holds no measurement (rows with a model shape and "
-                        "tokens_per_s, or raymix_tokens_per_s); give a result of "
-                        "bench/bench_proxy_speed.py or bench/bench_gpu_proxy.py",
-                        field="throughput")
-    return found
-
-
-def _rows(data: Any) -> list[dict]:
-    if isinstance(data, list):
-        return [row for row in data if isinstance(row, dict)]
-    if not isinstance(data, dict):
-        return []
-    if isinstance(data.get("rows"), list):
-        return [row for row in data["rows"] if isinstance(row, dict)]
-    return [data]
-
-
-def _measurement(row: dict, top: Any, path: Path, vocab_size: int) -> Measurement | None:
-    """One row as a measurement, or None where it lacks a shape or a speed, or is not of
-    raymix's loop alone on its device (or of ``processes`` of them)."""
-    name = str(row.get("name", ""))
-    runner = row.get("runner")
-    if ("error" in row or (isinstance(runner, str) and "raymix" not in runner)
-            or ("sharing" in name and "processes" not in row)):
-        return None
-    shape = row.get("model")
-    speed = row.get("tokens_per_s", row.get("raymix_tokens_per_s"))
-    if isinstance(speed, list):
-        speed = [s for s in speed if _is_number(s)]
-        speed = float(np.median(speed)) if speed else None
-    if not isinstance(shape, dict) or not _is_number(speed) or speed <= 0:
-        return None
-    try:
-        model = ModelConfig(**{k: int(shape[k]) for k in ("layers", "hidden", "intermediate",
-                                                          "seq_len")},
-                            heads=int(shape.get("heads", 1)))
-    except (KeyError, TypeError, ValueError):
-        return None
-    if min(model.layers, model.hidden, model.intermediate, model.seq_len) <= 0:
-        return None
-    device = str(row.get("device", top.get("device", "") if isinstance(top, dict) else ""))
-    vocab, vocab_from = _vocab(shape, row, top, path, vocab_size)
-    processes = row.get("processes", 1)
-    asked = row.get("asked")
-    return Measurement(file=_shown(path), device=device or "unknown device",
-                       gpu="cpu" not in device.lower() and device != "", model=model,
-                       vocab_size=vocab, vocab_from=vocab_from, tokens_per_s=float(speed),
-                       name=name, processes=int(processes) if _is_number(processes) else 1,
-                       auto=not isinstance(asked, dict)
-                       or all(v == "auto" for v in asked.values()))
-
-
-def _vocab(shape: dict, row: dict, top: Any, path: Path, default: int) -> tuple[int, str]:
-    for source in (shape, row, top if isinstance(top, dict) else {}):
-        if _is_number(source.get("vocab_size")):
-            return int(source["vocab_size"]), "recorded"
-    config = row.get("config", top.get("config") if isinstance(top, dict) else None)
-    if isinstance(config, str):
-        # a path in the repository: bench/results/x.json is two folders below its root
-        parents = path.resolve().parents
-        for root in (parents[min(2, len(parents) - 1)], Path.cwd()):
-            try:
-                raw = yaml.safe_load((root / config).read_text())
-                tokenizer = raw.get("data", {}).get("tokenizer") or {}
-                return int(tokenizer.get("vocab_size", TokenizerConfig.vocab_size)), config
-            except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
-                continue
-    return default, f"not recorded: assumed {default}, the demo config's"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _shown(path: Path) -> str:
-    """``path`` relative to the working folder or the repository, where it is inside one."""
-    for root in (Path.cwd(), BENCH_RESULTS.parents[1]):
-        try:
-            return str(path.resolve().relative_to(root.resolve()))
-        except ValueError:
-            continue
-    return str(path)
-
-
-def default_measurements(gpu: bool) -> list[Measurement]:
-    """The measurements of the right device in the first of ``RESULT_FILES`` that has any
-    (in :data:`BENCH_RESULTS`); none when the package runs outside its source tree."""
-    for name in RESULT_FILES:
-        path = BENCH_RESULTS / name
-        if not path.is_file():
-            continue
-        try:
-            found = [m for m in read_measurements(path) if m.gpu == gpu]
-        except UserError:  # a result being written, or of another form: not one to use
-            continue
-        if found:
-            return found
-    return []
 
 
 def nearest(measurements: list[Measurement], model: ModelConfig, vocab_size: int,
@@ -557,7 +364,7 @@ def check_sweep_end(cfg: SweepConfig, runs: int | None = None) -> None:
     ConfigError
         Naming ``fit.cv_folds``, or the search field that leaves no mixture.
     """
-    if cfg.mixtures.method == "per_domain":  # MixMin: no fit, no search box
+    if cfg.mixtures.draw == "per_domain":  # MixMin: no fit, no search box
         return
     runs = len(_plan(cfg)) if runs is None else runs
     try:
@@ -596,7 +403,7 @@ def _sizes(cfg: SweepConfig) -> dict[str, tuple[str, ModelConfig, TrainingConfig
 
 def _confirms(cfg: SweepConfig) -> bool:
     """Whether ``raymix sweep`` ends with confirmation rounds (not with MixMin's proxies)."""
-    return cfg.confirm.rounds > 0 and cfg.mixtures.method != "per_domain"
+    return cfg.confirm.rounds > 0 and cfg.mixtures.draw != "per_domain"
 
 
 def _proxy(cfg: SweepConfig, size: str, where: str, model: ModelConfig,
@@ -625,8 +432,8 @@ def _proxy(cfg: SweepConfig, size: str, where: str, model: ModelConfig,
                else None)
     return ProxyCost(
         size=size, where=where, model=dataclasses.asdict(model),
-        params=llama_params(model, vocab),
-        non_embedding_params=llama_params(model, vocab) - vocab * model.hidden,
+        params=total_params(model, vocab),
+        non_embedding_params=non_embedding_params(model),
         matmul_params=matmul_params(model, vocab),
         flops_per_token=per_token, steps=training.steps, train_tokens=train_tokens,
         eval_tokens=eval_tokens, flops=flops, micro_batch=micro,
@@ -680,7 +487,7 @@ def _plan(cfg: SweepConfig):
     prepared data, or an adaptive strategy's runs)."""
     k = len(cfg.domain_names)
     # MixMin trains one proxy per domain; otherwise mixtures.count of them
-    count = k if cfg.mixtures.method == "per_domain" else cfg.mixtures.count
+    count = k if cfg.mixtures.draw == "per_domain" else cfg.mixtures.count
     placeholder = Suggestion(mixture=dict.fromkeys(cfg.domain_names, 1.0 / k))
     return adaptive_plan(cfg, [placeholder] * count)
 
@@ -842,7 +649,7 @@ def _notes(cfg: SweepConfig, proxies: dict[str, ProxyCost], commands: list[Comma
     if _confirms(cfg):
         notes.append("each confirmation round starts after a fit of the runs before it "
                      "(not counted)")
-    if cfg.mixtures.method == "per_domain":
+    if cfg.mixtures.draw == "per_domain":
         notes.append("per_domain: one proxy per domain, then MixMin (no confirmation round)")
     if gpu:
         notes.append("the GPU count is known once the cluster starts: wall times are given "

@@ -52,7 +52,7 @@ TINY = ["data.tokenizer.vocab_size=512",
         "training.lr=0.01", "training.warmup_steps=3", "training.eval_every=10",
         "training.eval_tokens=2048",
         "mixtures.count=8", "mixtures.repeats=2",
-        "fit.cv_folds=3", "search.candidates=2000", "search.top_k=20", "confirm.rounds=0"]
+        "fit.cv_folds=3", "search.draws=2000", "search.top_k=20", "confirm.rounds=0"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -222,7 +222,8 @@ def _newcomer_path(s3, tmp: Path, clock: Clock, token: str) -> None:
         sorted(dist.iterdir())
     wheel = wheels[0]
     names = zipfile.ZipFile(wheel).namelist()
-    assert {"raymix/__main__.py", "raymix/storage.py", "raymix/cli/init.py"} <= set(names)
+    assert {"raymix/__main__.py", "raymix/storage.py", "raymix/cli/init.py",
+            "raymix/workflows/measured_rates/proxy_speed.json"} <= set(names)  # package data
     assert not [n for n in names if n.split("/")[0] in ("tests", "jobs", "bench", "deploy")]
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "raymix = raymix.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -282,6 +283,8 @@ def _newcomer_path(s3, tmp: Path, clock: Clock, token: str) -> None:
     with clock.step("raymix plan"):
         plan = run([raymix, "plan", "my-project/sweep.yaml", *sets], cwd=tmp, env=newcomer)
     assert re.search(r"raymix sweep .*\n.*\n\s+total\s+10\s", plan.stdout), plan.stdout
+    # timed at the CPU speed shipped in the wheel (no bench/results beside an install)
+    assert "raymix/workflows/measured_rates/proxy_speed.json: " in plan.stdout, plan.stdout
 
     # 5. a cluster: a head with token authentication, the bucket in its environment (the
     # s3 fixture's AWS_* variables), a HOME of its own

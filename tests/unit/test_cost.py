@@ -15,20 +15,20 @@ from conftest import TINY
 
 from raymix.cli.commands import main
 from raymix.config import ModelConfig, parse_config
+from raymix.config.counts import flops_per_token, non_embedding_params
 from raymix.errors import ConfigError, UserError
 from raymix.sweep.plan import planned_runs
-from raymix.training import build_model, check_memory, non_embedding_params
+from raymix.training import build_model, check_memory
 from raymix.training.memory import GIB, training_memory_bytes
 from raymix.training.model import count_parameters
-from raymix.workflows import costing
+from raymix.workflows import rates
 from raymix.workflows.confirmation import runs_per_round
 from raymix.workflows.costing import (
     ASSUMED_MFU,
     H100_BF16_FLOPS,
     cost_preview,
-    flops_per_token,
-    read_measurements,
 )
+from raymix.workflows.rates import read_measurements
 from raymix.workflows.validation import planned_validation_runs
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "jobs" / "configs").glob("*.yaml"))
@@ -85,7 +85,7 @@ def test_flops_per_token_is_six_n_plus_attention_from_the_built_model(shape, voc
     assert base.flops_per_token == 6 * n + 12 * m.layers * m.hidden * m.seq_len
     assert base.matmul_params == n
     assert base.params == count_parameters(model)["params"]
-    assert base.non_embedding_params == non_embedding_params(m, vocab)
+    assert base.non_embedding_params == non_embedding_params(m)
 
 
 def test_a_run_is_its_training_tokens_plus_evaluation_at_a_third():
@@ -146,7 +146,7 @@ def test_validation_runs_are_the_proposal_baselines_and_your_own():
 
 
 def test_per_domain_trains_one_proxy_per_domain_and_no_confirmation():
-    cfg = config(mixtures={"method": "per_domain"})
+    cfg = config(mixtures={"draw": "per_domain"})
     groups = cost_preview(cfg).groups
     assert next(g for g in groups if g.what == "mixtures").runs == len(cfg.domain_names)
     assert not any(g.what.startswith("confirmation") for g in groups)
@@ -224,7 +224,7 @@ def test_gpu_sweeps_share_a_gpus_rate_and_give_wall_times_per_gpu_count(measured
 
 
 def test_without_a_measurement_gpu_time_is_at_an_assumed_mfu(tmp_path, monkeypatch):
-    monkeypatch.setattr(costing, "BENCH_RESULTS", tmp_path)  # no bench/results
+    monkeypatch.setattr(rates, "MEASURED_RATES", tmp_path)  # nothing measured
     gpu = cost_preview(config(compute={"gpus_per_trial": 0.5}))
     assert not gpu.rate["measured"] and "assumed" in gpu.rate["assumed"]
     assert gpu.proxies[0].rate == ASSUMED_MFU * H100_BF16_FLOPS
@@ -235,13 +235,27 @@ def test_without_a_measurement_gpu_time_is_at_an_assumed_mfu(tmp_path, monkeypat
 def test_the_benchmark_results_in_the_repository_are_read():
     """bench/bench_proxy_speed.py's files: one shape, the median of the repeats; the
     vocabulary from the config they name (the GPU one's is not in the repository)."""
-    results = Path(costing.BENCH_RESULTS)
+    results = Path(__file__).resolve().parents[2] / "bench" / "results"
     (cpu,) = read_measurements(results / "proxy_speed.json")
     raw = json.loads((results / "proxy_speed.json").read_text())
     assert not cpu.gpu and cpu.vocab_size == 2048 and cpu.vocab_from == raw["config"]
     assert cpu.tokens_per_s == statistics.median(raw["raymix_tokens_per_s"])
     (gpu,) = read_measurements(results / "proxy_speed_gpu.json")
     assert gpu.gpu and gpu.vocab_size == 2048 and "assumed" in gpu.vocab_from
+
+
+def test_the_shipped_measurements_are_the_benchmarks_with_their_vocabulary():
+    """raymix/workflows/measured_rates (package data) holds bench/publish_rates.py's copies:
+    the same speeds, the CPU one's vocabulary recorded from the config it names."""
+    results = Path(__file__).resolve().parents[2] / "bench" / "results"
+    for name in ("proxy_speed.json", "proxy_speed_gpu.json"):
+        (shipped,) = read_measurements(rates.MEASURED_RATES / name)
+        (measured,) = read_measurements(results / name)
+        assert shipped.tokens_per_s == measured.tokens_per_s
+        assert (shipped.model, shipped.vocab_size) == (measured.model, measured.vocab_size)
+    (cpu,) = rates.default_measurements(gpu=False)
+    assert cpu.vocab_from == "recorded"
+    assert cpu.file.endswith("raymix/workflows/measured_rates/proxy_speed.json")
 
 
 @pytest.mark.parametrize("text", ["not json", '{"device": "cpu"}', "[1, 2]",
@@ -328,6 +342,6 @@ def test_a_gpu_proxy_far_larger_than_the_measured_one_is_timed_at_the_assumed_mf
                         "model": {"layers": 2, "hidden": 256, "heads": 8, "intermediate": 512,
                                   "seq_len": 2048},
                         "compute": {"gpus_per_trial": 0.25, "gpu_memory_gb": 80}})
-    preview = cost_preview(cfg, throughput=costing.BENCH_RESULTS / "proxy_speed_gpu.json")
+    preview = cost_preview(cfg, throughput=rates.MEASURED_RATES / "proxy_speed_gpu.json")
     assert preview.proxies[0].rate == ASSUMED_MFU * H100_BF16_FLOPS
     assert any("is not used" in note for note in preview.notes)
