@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from raymix.formatting import finite, format_number
+from raymix.formatting import duration_text, finite, format_number
+from raymix.proposal import Proposal, ProposalUncertainty
+from raymix.proposal.mixmin import MixMinProposal
+from raymix.proposal.verdict import ConfirmationVerdict
 from raymix.regression import FitResult
 from raymix.scaling import backtest_summary, holdout_summary
 from raymix.storage import location_of
@@ -31,15 +34,15 @@ def summarise_critical(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def summarise_mixmin(result: dict[str, Any]) -> str:
+def summarise_mixmin(result: MixMinProposal) -> str:
     """MixMin's weights, predicted loss and convergence, for the terminal."""
-    weights = ", ".join(f"{d} {w:.3f}" for d, w in result["weights"].items())
-    best = min(result["single_domain_target_loss"].items(), key=lambda kv: kv[1])
-    state = "converged" if result["converged"] else "not converged (raise max_steps)"
-    return (f"MixMin proposal for '{result['target']}': {weights}\n"
-            f"predicted target loss {result['predicted_target_loss']:.4f} (best single domain: "
-            f"{best[0]} {best[1]:.4f}); {state} after {result['steps']} steps, "
-            f"gap {result['gap'][-1]:.2g}")
+    weights = ", ".join(f"{d} {w:.3f}" for d, w in result.weights.items())
+    best, best_loss = result.best_single_domain
+    state = "converged" if result.converged else "not converged (raise max_steps)"
+    return (f"MixMin proposal for '{result.target}': {weights}\n"
+            f"predicted target loss {result.predicted_target_loss:.4f} (best single domain: "
+            f"{best} {best_loss:.4f}); {state} after {result.steps} steps, "
+            f"gap {result.gap[-1]:.2g}")
 
 
 def summarise_scaling(stages: dict[str, Any]) -> str:
@@ -80,58 +83,55 @@ def summarise_fit(fitted: FitResult) -> str:
     return "\n".join(lines)
 
 
-def _confirmation_lines(verdict: dict) -> str:
+def _confirmation_lines(verdict: ConfirmationVerdict) -> str:
     """The confirmation round's candidates, measured, best first."""
-    larger = verdict.get("scale", {}).get("at") == "confirm"
-    lines = ["measured in the confirmation round" + (" at its larger scale" if larger else "")
+    lines = ["measured in the confirmation round"
+             + (" at its larger scale" if verdict.at_larger_scale else "")
              + " (mean target loss over seeds; predicted at the proxy scale):"]
-    for name in verdict["order"]:
-        row = verdict["candidates"][name]
-        std = row["measured_std"]
-        lines.append(f"  {'*' if name == verdict['winner'] else ' '} {name:22s} "
-                     f"{row['measured']:.4f} ± {format_number(std or 0.0, 4)}  "
-                     f"(predicted {row['predicted']:.4f}, {row['source']})")
-    unmeasured = [n for n, r in verdict["candidates"].items() if r["measured"] is None]
+    for name in verdict.order:
+        row = verdict.candidates[name]
+        lines.append(f"  {'*' if name == verdict.winner else ' '} {name:22s} "
+                     f"{row.measured:.4f} ± {format_number(row.measured_std or 0.0, 4)}  "
+                     f"(predicted {row.predicted:.4f}, {row.source})")
+    unmeasured = [n for n, r in verdict.candidates.items() if r.measured is None]
     if unmeasured:
         lines.append(f"    no finished run: {', '.join(unmeasured)}")
     return "\n".join(lines)
 
 
-def summarise_proposal(proposal: dict, files: dict[str, str]) -> str:
-    """A few lines for the terminal: the mixture, its prediction next to the baselines'.
-
-    ``proposal`` is ``Proposal.to_dict()``; ``files`` what was written.
-    """
-    reg = proposal["regressor"]
-    how = f"{proposal['n_runs']} runs; search {proposal['search']['method']}"
-    confirmation = proposal.get("confirmation")
+def summarise_proposal(proposal: Proposal) -> str:
+    """A few lines for the terminal: the mixture, its prediction next to the baselines',
+    and what was written (``proposal.files``)."""
+    reg = proposal.fit.quality()["regressor"]
+    how = f"{proposal.fit.n_runs} runs; search {proposal.search.method}"
+    confirmation = proposal.confirmation
     if confirmation:
-        how += (f"; confirmed: measured best of {len(confirmation['candidates'])} candidates x "
-                f"{confirmation['seeds']} seeds")
-    lines = [f"proposed mixture for target '{proposal['target']}' "
+        how += (f"; confirmed: measured best of {len(confirmation.candidates)} candidates x "
+                f"{confirmation.seeds} seeds")
+    lines = [f"proposed mixture for target '{proposal.target}' "
              f"({reg['name']}, CV Spearman {format_number(reg['cv_spearman'], 3)}, "
              f"CV MAE {format_number(reg['cv_mae'], 4)}, {how}):"]
-    binding = {b["domain"]: b for b in proposal["constraints"]["binding"]}
-    for domain, weight in sorted(proposal["mixture"].items(), key=lambda kv: -kv[1]):
+    binding = {b["domain"]: b for b in proposal.constraints.binding(proposal.weights)}
+    for domain, weight in sorted(proposal.mixture.items(), key=lambda kv: -kv[1]):
         bound = binding.get(domain)
         note = (f"  (at {bound['bound']} bound: {bound['constraint']})"
                 if bound and weight > 0 else "")
         lines.append(f"  {domain:20s} {weight:.3f}{note}")
-    lines.append(f"predicted target loss: {proposal['predicted_target_loss']:.4f} "
-                 f"± {proposal['predicted_std']:.4f}")
-    if proposal.get("uncertainty"):
-        lines += uncertainty_lines(proposal["uncertainty"])
+    lines.append(f"predicted target loss: {proposal.predicted_target_loss:.4f} "
+                 f"± {proposal.predicted_std:.4f}")
+    if proposal.uncertainty is not None:
+        lines += uncertainty_lines(proposal.uncertainty)
     if confirmation:
         lines.append(_confirmation_lines(confirmation))
-    for name, base in proposal["baselines"].items():
-        observed = base.get("observed_target_loss", base.get("extrapolated_target_loss"))
-        kind = "observed" if "observed_target_loss" in base else "extrapolated"
-        extra = f" ({kind} {observed:.4f}, {base.get('run')})" if observed is not None else ""
-        lines.append(f"  vs {name:18s} {base['predicted_target_loss']:.4f}{extra}")
-    lines.extend(f"WARNING: {w}" for w in proposal.get("warnings", []))
-    if files:
+    for name, base in proposal.written_baselines.items():
+        observed = base.observed_target_loss
+        extra = (f" ({base.loss_kind} {observed:.4f}, {base.run})"
+                 if observed is not None else "")
+        lines.append(f"  vs {name:18s} {base.predicted_target_loss:.4f}{extra}")
+    lines.extend(f"WARNING: {w}" for w in proposal.warnings)
+    if proposal.files:
         # a sweep on object storage: where its files are (not their local mirror)
-        lines.append("files: " + ", ".join(location_of(f) for f in files.values()))
+        lines.append("files: " + ", ".join(location_of(f) for f in proposal.files.values()))
     return "\n".join(lines)
 
 
@@ -173,40 +173,21 @@ def summarise_objectives(result: dict[str, Any], files: dict[str, str]) -> str:
 WIDEST = 5  # domains whose weight spread the terminal shows
 
 
-def uncertainty_lines(u: dict[str, Any]) -> list[str]:
-    """The bootstrap's interval, P(beats each baseline) and weight spread (indented lines).
-
-    ``u`` is ``ProposalUncertainty.to_dict()``.
-    """
-    (lo, hi), (run_lo, run_hi) = u["interval"], u["run_interval"]
-    beats = ", ".join(f"{name.replace('_', ' ')} {p:.2f}" for name, p in u["p_beats"].items())
-    widest = sorted(u["weights"].items(), key=lambda kv: kv[1][0] - kv[1][1])[:WIDEST]
+def uncertainty_lines(u: ProposalUncertainty) -> list[str]:
+    """The bootstrap's interval, P(beats each baseline) and weight spread (indented lines)."""
+    (lo, hi), (run_lo, run_hi) = u.interval, u.run_interval
+    beats = ", ".join(f"{name.replace('_', ' ')} {p:.2f}" for name, p in u.p_beats.items())
+    widest = sorted(u.weights.items(), key=lambda kv: kv[1][0] - kv[1][1])[:WIDEST]
     spread = ", ".join(f"{d} {w_lo:.2f}-{w_hi:.2f}" for d, (w_lo, w_hi) in widest)
-    if len(u["weights"]) > WIDEST:
-        spread += f" (the {WIDEST} widest of {len(u['weights'])})"
-    lines = [f"  {u['level']:.0%} interval: {lo:.4f} to {hi:.4f} (one run measured: {run_lo:.4f} "
-             f"to {run_hi:.4f}); {u['refits']} bootstrap refits of {u['regressor']}",
+    if len(u.weights) > WIDEST:
+        spread += f" (the {WIDEST} widest of {len(u.weights)})"
+    lines = [f"  {u.level:.0%} interval: {lo:.4f} to {hi:.4f} (one run measured: {run_lo:.4f} "
+             f"to {run_hi:.4f}); {u.refits} bootstrap refits of {u.regressor}",
              f"  P(proposal beats): {beats}",
-             f"  weights across refits ({(1 - u['level']) / 2:.0%}-{(1 + u['level']) / 2:.0%}): "
-             f"{spread}; their optima lie {u['mean_distance']:.0%} (total variation) from "
+             f"  weights across refits ({(1 - u.level) / 2:.0%}-{(1 + u.level) / 2:.0%}): "
+             f"{spread}; their optima lie {u.mean_distance:.0%} (total variation) from "
              "the proposal on average"]
-    return lines + ([f"  note: {u['note']}"] if u.get("note") else [])
-
-
-def summarise_speed(speed: dict[str, Any]) -> str | None:
-    """One line on how a sweep's proxies trained (None for runs that did not measure it)."""
-    if not speed:
-        return None
-    micro = "/".join(str(m) for m in speed["micro_batch_sizes"])
-    compiled = (f"compiled {speed['compiled']} of {speed['runs']} (first step "
-                f"{_duration(speed['compile_seconds'])})" if speed["compiled"]
-                else "not compiled")
-    groups = [g for g in speed.get("group_sizes", []) if g > 1]
-    together = (f" in groups of {'/'.join(str(g) for g in groups)} (one stacked model each)"
-                if groups else "")
-    return (f"[sweep] proxies trained at a median {speed['tokens_per_second']:,.0f} tokens/s "
-            f"each{together}, waiting for batches {speed['data_wait_fraction']:.1%} of the time; "
-            f"micro-batches of {micro} sequences; {compiled}")
+    return lines + ([f"  note: {u.note}"] if u.note else [])
 
 
 def summarise_cost(preview: dict[str, Any]) -> str:
@@ -309,15 +290,7 @@ def _si(value: float | None) -> str:
     return f"{value:.3g}"
 
 
-def _duration(seconds: float | None) -> str:
-    """Seconds as s, min, h or days."""
-    if seconds is None:
-        return "n/a"
-    for unit, scale in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= scale:
-            value = seconds / scale
-            return f"{value:,.0f} {unit}" if value >= 100 else f"{value:.3g} {unit}"
-    return f"{seconds:.3g} s"
+_duration = duration_text  # one rule for every duration shown
 
 
 def _gib(gib: float) -> str:

@@ -10,13 +10,13 @@ measured best:
   RegMix top-k average, then the best-predicted mixtures at least ``min_distance``
   apart) and the best mixtures the sweep trained, all inside the search's bounds;
 - :func:`confirmation_verdict`: the measured mean of each, the winner, and whether it
-  beat the others by more than the seed noise (the pooled seed-to-seed spread).
+  beat the others by more than the seed noise (the pooled seed-to-seed spread): a
+  :class:`~raymix.proposal.verdict.ConfirmationVerdict`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from raymix.config import SearchConfig
 from raymix.mixtures import BOX_TOLERANCE, named_weights
 from raymix.proposal.proposer import Proposal
 from raymix.proposal.search import best_candidates
+from raymix.proposal.verdict import ConfirmationVerdict, MeasuredCandidate
 from raymix.regression import NOISE_SIGMAS, gap_se, seed_noise
 
 POOL = 4_000  # the fit's best-predicted mixtures that the distinct candidates come from
@@ -95,8 +96,8 @@ def confirmation_candidates(proposal: Proposal, mixtures: pd.DataFrame, losses: 
     fit_taken = 0
     if fit_count > 0:
         rng = np.random.default_rng(search.seed)
-        keep = min(search.candidates, max(POOL, search.top_k))
-        pool, _ = best_candidates(proposal.fit.estimator, box, search.candidates, keep, rng)
+        keep = min(search.draws, max(POOL, search.top_k))
+        pool, _ = best_candidates(proposal.fit.estimator, box, search.draws, keep, rng)
         top_k_mean = box.project(pool[: search.top_k].mean(axis=0))
         for name, w in [("proposal", proposal.search.mixture), ("top_k_mean", top_k_mean)]:
             if fit_taken < fit_count and take(name, "fit", w):
@@ -121,7 +122,7 @@ def confirmation_candidates(proposal: Proposal, mixtures: pd.DataFrame, losses: 
 
 
 def confirmation_verdict(candidates: list[Candidate],
-                         measured: dict[str, list[float]]) -> dict[str, Any] | None:
+                         measured: dict[str, list[float]]) -> ConfirmationVerdict | None:
     """Which candidate measured best, and by how much against the seed noise.
 
     Returns None when no candidate has a finished run. The noise of one run is the
@@ -132,35 +133,31 @@ def confirmation_verdict(candidates: list[Candidate],
     rows = {}
     for c in candidates:
         losses = [float(v) for v in measured.get(c.name, [])]
-        rows[c.name] = {"source": c.source, "mixture": c.mixture, "predicted": c.predicted,
-                        "predicted_std": c.predicted_std, "observed_at_proxy_scale": c.observed,
-                        "measured": float(np.mean(losses)) if losses else None,
-                        "measured_std": float(np.std(losses, ddof=1)) if len(losses) > 1
-                        else None, "measured_losses": losses}
-    done = {name: row for name, row in rows.items() if row["measured"] is not None}
+        rows[c.name] = MeasuredCandidate(
+            c.source, c.mixture, c.predicted, c.predicted_std, observed_at_proxy_scale=c.observed,
+            measured=float(np.mean(losses)) if losses else None,
+            measured_std=float(np.std(losses, ddof=1)) if len(losses) > 1 else None,
+            measured_losses=losses)
+    done = {name: row for name, row in rows.items() if row.measured is not None}
     if not done:
         return None
-    noise = seed_noise(r["measured_losses"] for r in done.values())
-    order = sorted(done, key=lambda name: done[name]["measured"])
+    noise = seed_noise(r.measured_losses for r in done.values())
+    order = sorted(done, key=lambda name: done[name].measured)
     winner = done[order[0]]
     for name in order:
         row = done[name]
-        gap = row["measured"] - winner["measured"]
-        se = (gap_se(noise, len(row["measured_losses"]), len(winner["measured_losses"]))
+        gap = row.measured - winner.measured
+        se = (gap_se(noise, len(row.measured_losses), len(winner.measured_losses))
               if noise is not None else None)
-        row.update(gap_to_winner=gap, gap_se=se,
-                   beaten_beyond_noise=None if se is None or name == order[0]
-                   else bool(gap > NOISE_SIGMAS * se))
+        rows[name] = done[name] = replace(
+            row, gap_to_winner=gap, gap_se=se,
+            beaten_beyond_noise=None if se is None or name == order[0]
+            else bool(gap > NOISE_SIGMAS * se))
     runner_up = done[order[1]] if len(order) > 1 else None
-    return {
-        "winner": order[0],
-        "winner_source": winner["source"],
-        "mixture": winner["mixture"],
-        "measured": winner["measured"],
-        "order": order,
-        "noise_std": noise,
-        "runner_up": order[1] if runner_up else None,
-        "margin": runner_up["gap_to_winner"] if runner_up else None,
-        "margin_beyond_noise": runner_up["beaten_beyond_noise"] if runner_up else None,
-        "candidates": rows,
-    }
+    return ConfirmationVerdict(
+        winner=order[0], winner_source=winner.source, mixture=winner.mixture,
+        measured=winner.measured, order=order, noise_std=noise,
+        runner_up=order[1] if runner_up else None,
+        margin=runner_up.gap_to_winner if runner_up else None,
+        margin_beyond_noise=runner_up.beaten_beyond_noise if runner_up else None,
+        candidates=rows)

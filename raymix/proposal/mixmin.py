@@ -122,6 +122,84 @@ class MixMinResult:
         }
 
 
+@dataclass(frozen=True)
+class MixMinProposal:
+    """MixMin's proposal for a sweep: the weights, their predicted target loss and each
+    single-domain proxy's (:func:`raymix.workflows.proposing.propose_mixmin`).
+
+    ``to_dict()`` is what ``mixmin.json`` holds.
+
+    Attributes
+    ----------
+    target : str
+        The target's name.
+    weights : dict of str to float
+        The proposed mixture.
+    objective, gap : list of float
+        The optimiser's objective and duality gap at every iterate (:class:`MixMinResult`).
+    steps : int
+        Steps taken.
+    converged : bool
+        Whether the last gap is within the tolerance.
+    predicted_target_loss : float
+        The target loss of the mixture of the per-domain proxies at ``weights``.
+    single_domain_target_loss : dict of str to float
+        Each domain's proxy alone on the target.
+    scored : int
+        How many target tokens (or task items) were scored.
+    scored_unit : str
+        ``tokens`` or ``items`` (a task target).
+    constraints : dict
+        The bounds the weights kept to (``Constraints.to_dict()``).
+    files : dict of str to str
+        What was written (``mixmin``), when a file was asked for; not in :meth:`to_dict`.
+    """
+
+    target: str
+    weights: dict[str, float]
+    objective: list[float]
+    gap: list[float]
+    steps: int
+    converged: bool
+    predicted_target_loss: float
+    single_domain_target_loss: dict[str, float]
+    scored: int
+    scored_unit: str
+    constraints: dict[str, Any]
+    files: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of(cls, found: MixMinResult, **fields: Any) -> MixMinProposal:
+        """The proposal of the solver's result ``found``; ``fields``: the other attributes."""
+        solved = found.to_dict()
+        return cls(weights=solved["weights"], objective=solved["objective"], gap=solved["gap"],
+                   steps=solved["steps"], converged=solved["converged"], **fields)
+
+    @property
+    def best_single_domain(self) -> tuple[str, float]:
+        """The domain whose proxy alone has the lowest target loss, and that loss."""
+        return min(self.single_domain_target_loss.items(), key=lambda kv: kv[1])
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``mixmin.json`` holds it."""
+        return {"target": self.target, "method": "mixmin", "weights": self.weights,
+                "objective": self.objective, "gap": self.gap, "steps": self.steps,
+                "converged": self.converged, "predicted_target_loss": self.predicted_target_loss,
+                "single_domain_target_loss": self.single_domain_target_loss,
+                f"{self.scored_unit}_scored": self.scored, "constraints": self.constraints}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MixMinProposal:
+        """Read back :meth:`to_dict` (a ``mixmin.json``)."""
+        unit = "items" if "items_scored" in data else "tokens"
+        return cls(target=data["target"], weights=data["weights"], objective=data["objective"],
+                   gap=data["gap"], steps=data["steps"], converged=data["converged"],
+                   predicted_target_loss=data["predicted_target_loss"],
+                   single_domain_target_loss=data["single_domain_target_loss"],
+                   scored=data.get(f"{unit}_scored"), scored_unit=unit,
+                   constraints=data.get("constraints"))
+
+
 # ----------------------------------------------------------------------------- the solver
 
 

@@ -13,7 +13,6 @@ say how sure it is: an interval, P(beats each baseline) and the weights' spread.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from raymix.formatting import format_number
 from raymix.mixtures import BOX_TOLERANCE, Constraints, build_constraints, named_weights
 from raymix.proposal.search import SearchResult, search_mixture
 from raymix.proposal.uncertainty import ProposalUncertainty, bootstrap_uncertainty
+from raymix.proposal.verdict import ConfirmationVerdict
 from raymix.regression import (
     NOISE_SIGMAS,
     FitResult,
@@ -35,10 +35,74 @@ from raymix.regression import (
     min_meaningful_difference,
 )
 from raymix.regression.fitting import aligned_target
-from raymix.scaling import NestedScalingLaw
+from raymix.scaling import MixtureScalingLaw
 
 TRUSTED_SPEARMAN = 0.5  # below this CV rank correlation the proposal is little better than a guess
 FAR_FROM_RUNS = 0.5  # the proposal is farther than this (total variation) from every run
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A mixture a person would have trained anyway, scored by the proposal's fit.
+
+    ``to_dict()`` is one entry of ``proposal.json``'s ``baselines``.
+
+    Attributes
+    ----------
+    mixture : dict of str to float
+        Its weight per domain.
+    predicted_target_loss, predicted_std : float
+        The fit's prediction for it, and its typical error.
+    predicted_gap_to_proposal : float
+        How much worse than the proposal it is predicted (negative: predicted better).
+    gap_above_noise : bool or None
+        Whether that gap is above the run-to-run noise (None: no noise floor measured).
+    observed_target_loss : float or None
+        The best observed run's loss (its baseline only; None for the others).
+    run : str, int or None
+        The best observed run's id.
+    extrapolated : bool
+        Whether ``observed_target_loss`` is the scaling laws' extrapolation to the target
+        scale, not a measurement (written as ``extrapolated_target_loss``).
+    """
+
+    mixture: dict[str, float]
+    predicted_target_loss: float
+    predicted_std: float
+    predicted_gap_to_proposal: float
+    gap_above_noise: bool | None = None
+    observed_target_loss: float | None = None
+    run: Any = None
+    extrapolated: bool = False
+
+    @property
+    def loss_kind(self) -> str:
+        """``observed`` or ``extrapolated``: what :attr:`observed_target_loss` is."""
+        return "extrapolated" if self.extrapolated else "observed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``proposal.json`` holds it."""
+        data = {"mixture": self.mixture, "predicted_target_loss": self.predicted_target_loss,
+                "predicted_std": self.predicted_std,
+                "predicted_gap_to_proposal": self.predicted_gap_to_proposal,
+                "gap_above_noise": self.gap_above_noise}
+        if self.observed_target_loss is None:
+            return data
+        if self.extrapolated:
+            return {**data, "run": self.run, "extrapolated_target_loss": self.observed_target_loss}
+        return {**data, "observed_target_loss": self.observed_target_loss, "run": self.run}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Baseline:
+        """Read back :meth:`to_dict` (a ``proposal.json``'s baseline)."""
+        extrapolated = "extrapolated_target_loss" in data
+        return cls(mixture=data["mixture"], predicted_target_loss=data["predicted_target_loss"],
+                   predicted_std=data.get("predicted_std"),
+                   predicted_gap_to_proposal=data.get("predicted_gap_to_proposal"),
+                   gap_above_noise=data.get("gap_above_noise"),
+                   observed_target_loss=data.get("extrapolated_target_loss" if extrapolated
+                                                 else "observed_target_loss"),
+                   run=data.get("run"), extrapolated=extrapolated)
 
 
 @dataclass
@@ -54,7 +118,7 @@ class Proposal:
     predicted_target_loss, predicted_std : float
         The fit's prediction for it, and its typical error (``predicted_std_source`` says
         which: a residual spread, not an interval on the proposal's advantage).
-    baselines : dict
+    baselines : dict of str to Baseline
         ``uniform``, ``token_proportional`` and ``best_observed``: each mixture, its
         predicted loss and how much worse than the proposal that is.
     nearest_run : dict
@@ -74,9 +138,9 @@ class Proposal:
         How the search found it.
     target : str
         What was minimised.
-    scaling : NestedScalingLaw or None
+    scaling : MixtureScalingLaw or None
         The step and size laws, when the losses were extrapolated to a target scale.
-    confirmation : dict or None
+    confirmation : ConfirmationVerdict or None
         When a confirmation round measured candidates again: its verdict
         (:func:`raymix.proposal.confirmation.confirmation_verdict`), and the proposal is
         its winner; ``search`` still says what the fit's search found.
@@ -89,12 +153,12 @@ class Proposal:
     search: SearchResult
     predicted_target_loss: float
     predicted_std: float
-    baselines: dict[str, dict[str, Any]]
+    baselines: dict[str, Baseline]
     nearest_run: dict[str, Any] | None = None
     target: str = "objective"
     warnings: list[str] = field(default_factory=list)
-    scaling: NestedScalingLaw | None = field(default=None, repr=False)
-    confirmation: dict[str, Any] | None = None
+    scaling: MixtureScalingLaw | None = field(default=None, repr=False)
+    confirmation: ConfirmationVerdict | None = None
     confirmed_weights: np.ndarray | None = field(default=None, repr=False)
     files: dict[str, str] = field(default_factory=dict)
     uncertainty: ProposalUncertainty | None = None
@@ -117,15 +181,17 @@ class Proposal:
     def predicted_std_source(self) -> str:
         return self.fit.uncertainty_source
 
+    @property
+    def written_baselines(self) -> dict[str, Baseline]:
+        """:attr:`baselines` as ``proposal.json`` holds them: at a target scale the best
+        run's loss is the laws' extrapolation, not a measurement."""
+        if self.scaling is None:
+            return self.baselines
+        return {**self.baselines, "best_observed": dataclasses.replace(
+            self.baselines["best_observed"], extrapolated=True)}
+
     def to_dict(self) -> dict[str, Any]:
         """The proposal as JSON data: what ``proposal.json`` holds."""
-        baselines = self.baselines
-        if self.scaling is not None:
-            # the best run's loss at the target scale is the laws' extrapolation, not a
-            # measurement
-            best = dict(baselines["best_observed"])
-            best["extrapolated_target_loss"] = best.pop("observed_target_loss")
-            baselines = {**baselines, "best_observed": best}
         return {
             "target": self.target,
             "mixture": self.mixture,
@@ -133,14 +199,15 @@ class Proposal:
             "predicted_std": self.predicted_std,
             "predicted_std_source": self.predicted_std_source,
             "uncertainty": None if self.uncertainty is None else self.uncertainty.to_dict(),
-            "baselines": baselines,
+            "baselines": {name: base.to_dict() for name, base in self.written_baselines.items()},
             "nearest_run": self.nearest_run,
             **self.fit.quality(),
             "constraints": {**self.constraints.to_dict(),
                             "binding": self.constraints.binding(self.weights)},
             "search": self.search.to_dict(),
             **({"scaling": self.scaling.stages_} if self.scaling is not None else {}),
-            **({"confirmation": self.confirmation} if self.confirmation is not None else {}),
+            **({"confirmation": self.confirmation.to_dict()}
+               if self.confirmation is not None else {}),
             "warnings": self.warnings,
         }
 
@@ -170,7 +237,7 @@ def _baselines(
     y: np.ndarray,
     labels: pd.Index,
     proposed: float,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Baseline]:
     """Uniform and token-proportional mixtures (moved into the bounds) and the best run.
 
     Each gets its predicted loss and uncertainty, and how much worse than the proposal
@@ -184,11 +251,11 @@ def _baselines(
     out = {}
     for (name, w), m, s in zip(mixtures.items(), mean, std):
         gap = float(m - proposed)
-        out[name] = {"mixture": named_weights(fitted.domains, w), "predicted_target_loss": float(m),
-                     "predicted_std": float(s), "predicted_gap_to_proposal": gap,
-                     "gap_above_noise": None if floor is None else bool(gap > floor)}
-    out["best_observed"].update(observed_target_loss=float(y[best]),
-                                run=_json_label(labels[best]))
+        out[name] = Baseline(named_weights(fitted.domains, w), float(m), float(s), gap,
+                             gap_above_noise=None if floor is None else bool(gap > floor))
+    out["best_observed"] = dataclasses.replace(out["best_observed"],
+                                               observed_target_loss=float(y[best]),
+                                               run=_json_label(labels[best]))
     return out
 
 
@@ -284,7 +351,7 @@ def propose_mixture(
 
 
 def confirmed_proposal(proposal: Proposal, mixtures: pd.DataFrame, target_loss: np.ndarray,
-                       weights: np.ndarray, confirmation: dict[str, Any]) -> Proposal:
+                       weights: np.ndarray, confirmation: ConfirmationVerdict) -> Proposal:
     """``proposal`` with the confirmation round's winner ``weights`` as the proposed mixture.
 
     The predictions, the baselines' gaps, the nearest run and the warnings are those of
@@ -334,9 +401,9 @@ def fit_warnings(proposal: Proposal) -> list[str]:
             "extrapolates there; check it with 'raymix validate', or propose with a GP's "
             "upper confidence bound (fit.regressors: [gp], search.method: pessimistic)")
     best = proposal.baselines["best_observed"]
-    gap = best["predicted_gap_to_proposal"]
+    gap = best.predicted_gap_to_proposal
     box = proposal.constraints
-    weights = np.array([best["mixture"][d] for d in box.domains])
+    weights = np.array([best.mixture[d] for d in box.domains])
     inside = bool(np.all((weights >= box.lower - BOX_TOLERANCE)
                          & (weights <= box.upper + BOX_TOLERANCE)))
     boot = proposal.uncertainty
@@ -345,7 +412,7 @@ def fit_warnings(proposal: Proposal) -> list[str]:
             "bootstrap refits)")
     if gap < 0 and inside:
         warnings.append(
-            f"the best observed run ({best['run']}) meets the constraints and is predicted "
+            f"the best observed run ({best.run}) meets the constraints and is predicted "
             f"{format_number(-gap)} better than the proposal{odds}: the search missed it; try "
             "search.method exact or cmaes, or more candidates")
     elif gap < 0:
@@ -353,10 +420,10 @@ def fit_warnings(proposal: Proposal) -> list[str]:
     elif p_best is not None and p_best < 0.5:
         warnings.append(
             f"the proposal is predicted {format_number(gap)} better than the best observed run "
-            f"({best['run']}), but only {p_best:.0%} of {boot.refits} bootstrap refits of the "
+            f"({best.run}), but only {p_best:.0%} of {boot.refits} bootstrap refits of the "
             "regressor agree: the runs do not single it out; check both in a confirmation "
             "round (confirm:) or run more mixtures")
-    elif best["gap_above_noise"] is False:
+    elif best.gap_above_noise is False:
         warnings.append(
             f"the proposal is predicted to beat the best observed run by {format_number(gap)}, "
             f"less than the run-to-run noise "
@@ -365,54 +432,35 @@ def fit_warnings(proposal: Proposal) -> list[str]:
     return warnings
 
 
-def candidate_label(name: str, row: dict[str, Any]) -> str:
-    """A confirmation candidate, in words: where it came from (the fit or a run)."""
-    base = name.split("-", 1)[1] if name.startswith("r") and name[1:2].isdigit() else name
-    if row.get("source") == "observed":
-        return f"observed {base}"  # a run the sweep trained
-    if base == "proposal":
-        return "fit's optimum"
-    if base == "top_k_mean":
-        return "fit's top-k mean"
-    match = re.fullmatch(r"fit-(\d+)", base)
-    return f"fit's candidate {int(match[1]) + 1}" if match else base
-
-
-def _named(verdict: dict[str, Any], name: str) -> str:
-    """A confirmation candidate by its label (the raw name when the verdict lacks it)."""
-    return candidate_label(name, verdict["candidates"].get(name, {}))
-
-
-def _confirmation_warnings(verdict: dict[str, Any]) -> list[str]:
+def _confirmation_warnings(verdict: ConfirmationVerdict) -> list[str]:
     """When the confirmation round's winner is not clearly better than the runner-up, and
     when a run the sweep trained measured better than the fit's own proposal."""
     warnings = []
-    margin, noise = verdict.get("margin"), verdict.get("noise_std")
-    if verdict.get("margin_beyond_noise") is False:
+    noise = verdict.noise_std
+    if verdict.margin_beyond_noise is False:
         warnings.append(
-            f"the confirmation round's winner, the {_named(verdict, verdict['winner'])}, "
-            f"measured {format_number(margin)} better than the "
-            f"{_named(verdict, verdict['runner_up'])}, within the seed "
+            f"the confirmation round's winner, the {verdict.label(verdict.winner)}, "
+            f"measured {format_number(verdict.margin)} better than the "
+            f"{verdict.label(verdict.runner_up)}, within the seed "
             f"noise (std {format_number(noise)} per run): the two are not "
             "distinguishable; either is a sound choice (more confirm.seeds would tell)")
-    measured = {name: row for name, row in verdict["candidates"].items()
-                if row.get("measured") is not None}
-    fit = [n for n, r in measured.items() if r["source"] == "fit" and n.endswith("proposal")]
-    observed = [n for n, r in measured.items() if r["source"] == "observed"]
+    measured = verdict.measured_candidates()
+    fit = [n for n, r in measured.items() if r.source == "fit" and n.endswith("proposal")]
+    observed = [n for n, r in measured.items() if r.source == "observed"]
     if fit and observed:
-        ours = min(fit, key=lambda n: measured[n]["measured"])
-        theirs = min(observed, key=lambda n: measured[n]["measured"])
-        gap = measured[ours]["measured"] - measured[theirs]["measured"]
-        se = (gap_se(noise, len(measured[ours]["measured_losses"]),
-                     len(measured[theirs]["measured_losses"])) if noise else None)
+        ours = min(fit, key=lambda n: measured[n].measured)
+        theirs = min(observed, key=lambda n: measured[n].measured)
+        gap = measured[ours].measured - measured[theirs].measured
+        se = (gap_se(noise, len(measured[ours].measured_losses),
+                     len(measured[theirs].measured_losses)) if noise else None)
         if gap > 0 and (se is None or gap > NOISE_SIGMAS * se):
             warnings.append(
-                f"the confirmation round measured the {_named(verdict, theirs)} "
+                f"the confirmation round measured the {verdict.label(theirs)} "
                 f"{format_number(gap)} better than the fit's optimum, beyond the seed "
                 "noise: the regressor's optimum did not hold up when trained again")
         elif gap > 0:
             warnings.append(
-                f"the confirmation round measured the {_named(verdict, theirs)} "
+                f"the confirmation round measured the {verdict.label(theirs)} "
                 f"{format_number(gap)} better than the fit's optimum, within the seed "
                 f"noise (std {format_number(noise)} per run)")
     return warnings

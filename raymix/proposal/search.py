@@ -57,7 +57,7 @@ from raymix.errors import UserError
 from raymix.mixtures import (
     BOX_TOLERANCE,
     Constraints,
-    candidates_near_runs,
+    draws_near_runs,
     named_weights,
     sample_candidates,
 )
@@ -114,6 +114,14 @@ class SearchResult:
             "method": self.method,
             "details": self.details,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchResult:
+        """Read back :meth:`to_dict` (a ``proposal.json``'s ``search``)."""
+        mixture = data.get("mixture") or {}
+        return cls(domains=list(mixture), mixture=np.array(list(mixture.values()), dtype=float),
+                   objective=data.get("objective"), predicted=data.get("predicted"),
+                   method=data["method"], details=data.get("details") or {})
 
 
 # ----------------------------------------------------------------------------- objective
@@ -268,11 +276,11 @@ def best_candidates(model, constraints: Constraints, n: int, top_k: int,
 
 
 def _simulate(model, constraints: Constraints, search: SearchConfig, runs=None):
-    """RegMix: the mean of the ``top_k`` best of ``candidates`` draws."""
+    """RegMix: the mean of the ``top_k`` best of ``draws`` random mixtures."""
     rng = np.random.default_rng(search.seed)
-    top_x, top_f = best_candidates(model, constraints, search.candidates, search.top_k, rng)
+    top_x, top_f = best_candidates(model, constraints, search.draws, search.top_k, rng)
     return top_x.mean(axis=0), {
-        "candidates": search.candidates,
+        "candidates": search.draws,  # proposal.json's field keeps its name (older files)
         "top_k": search.top_k,
         "best_candidate_objective": float(top_f[0]),
         "kth_candidate_objective": float(top_f[-1]),
@@ -287,7 +295,7 @@ def _starts(model, constraints: Constraints, search: SearchConfig,
     """``restarts`` feasible starts: half the best simulated candidates, then the prior and
     uniform random mixtures (projected into the bounds) for the basins simulation misses."""
     n_best = math.ceil(search.restarts / 2)
-    pool = min(search.candidates, START_POOL)
+    pool = min(search.draws, START_POOL)
     simulated, _ = best_candidates(model, constraints, pool, min(n_best, pool), rng)
     n_random = search.restarts - len(simulated)
     random = rng.dirichlet(np.ones(len(constraints.domains)), size=n_random)
@@ -423,7 +431,7 @@ def _pessimistic(model, constraints: Constraints, search: SearchConfig, runs=Non
         best_runs = np.sort(np.argsort(y, kind="stable")[:RUN_CANDIDATES])
         X, y = X[best_runs], y[best_runs]
     pool = np.vstack([constraints.project(X),
-                      candidates_near_runs(search.candidates, constraints, X, y, rng)])
+                      draws_near_runs(search.draws, constraints, X, y, rng)])
     best = (np.inf, None, 0.0, 0.0)  # bound, mixture, mean, std
     for start in range(0, len(pool), PREDICT_CHUNK):
         chunk = pool[start:start + PREDICT_CHUNK]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,10 @@ import pandas as pd
 
 from raymix.errors import UserError
 from raymix.formatting import format_number
-from raymix.proposal.proposer import candidate_label
+from raymix.proposal.proposer import Baseline
+from raymix.proposal.search import SearchResult
+from raymix.proposal.validated import GapCheck, ValidationResult
+from raymix.proposal.verdict import ConfirmationVerdict
 from raymix.regression import CVResult, FitResult, interaction_matrix
 
 BASELINES = ("uniform", "token_proportional", "best_observed")
@@ -78,11 +81,14 @@ class ReportContents:
     run_ids: list[str]
     quality: dict[str, Any]
     proposal: dict[str, Any] | None = None
+    baselines: dict[str, Baseline] = field(default_factory=dict)  # the proposal's, read
+    confirmation: ConfirmationVerdict | None = None  # the proposal's confirmation round
+    search: SearchResult | None = None  # what the proposal's search found, and how
     sensitivity: Sensitivity | None = None
     interactions: pd.DataFrame | None = None
     scaling: Any = None  # NestedScalingLaw or JointScalingLaw
     runs: pd.DataFrame | None = None
-    validation: dict[str, Any] | None = None
+    validation: ValidationResult | None = None
     mixtures: pd.DataFrame | None = None  # the fitted runs' weights, indexed by run id
     curves: pd.DataFrame | None = None  # see training_curves
 
@@ -100,7 +106,7 @@ def report_contents(fitted: FitResult, target_loss, *, target: str = "target",
                     mixtures: pd.DataFrame | None = None, metrics: pd.DataFrame | None = None,
                     proposal: dict[str, Any] | None = None, scaling=None,
                     runs: pd.DataFrame | None = None,
-                    validation: dict[str, Any] | None = None,
+                    validation: ValidationResult | None = None,
                     curves: pd.DataFrame | None = None) -> ReportContents:
     """Compute what a report shows (the arguments of :func:`raymix.report.write_report`)."""
     y = np.asarray(target_loss, dtype=float)
@@ -113,6 +119,11 @@ def report_contents(fitted: FitResult, target_loss, *, target: str = "target",
                               and len(mixtures) == len(y) else None)
     if proposal is not None:
         contents.sensitivity = proposal_sensitivity(fitted, proposal)
+        contents.baselines = {name: Baseline.from_dict(base)
+                              for name, base in proposal["baselines"].items()}
+        contents.search = SearchResult.from_dict(proposal["search"])
+        if proposal.get("confirmation"):
+            contents.confirmation = ConfirmationVerdict.from_dict(proposal["confirmation"])
     if mixtures is not None and metrics is not None:
         contents.interactions = interaction_table(mixtures, metrics)
     return contents
@@ -245,22 +256,21 @@ def scale_order(scales: Iterable[str]) -> list[str]:
     return sorted(seen, key=lambda s: (s == CONFIRM_SCALE, s != BASE_SCALE))
 
 
-def run_roles(proposal: dict[str, Any] | None, run_ids: Iterable[str]) -> dict[str, str]:
+def run_roles(contents: ReportContents, run_ids: Iterable[str]) -> dict[str, str]:
     """The runs a figure of every run singles out, by run id, with their label: the
     proposal's best observed run, and a confirmation round's candidates (the winner's
     runs: ``proposed``), matched by their id (:data:`CONFIRM_RUN`)."""
-    if proposal is None:
+    if contents.proposal is None:
         return {}
-    verdict = proposal.get("confirmation") or {}
-    candidates = verdict.get("candidates", {})
+    verdict = contents.confirmation
+    candidates = verdict.candidates if verdict is not None else {}
     roles = {}
-    best = proposal["baselines"]["best_observed"].get("run")
+    best = contents.baselines["best_observed"].run
     for run in map(str, run_ids):
         match = CONFIRM_RUN.match(run)
         name = match["candidate"] if match else None
         if name in candidates:
-            roles[run] = ("proposed" if name == verdict["winner"]
-                          else candidate_label(name, candidates[name]))
+            roles[run] = "proposed" if name == verdict.winner else verdict.label(name)
         elif best is not None and run == str(best):
             roles[run] = "best observed run"
     return roles
@@ -273,10 +283,11 @@ def headline_warnings(contents: ReportContents) -> list[str]:
     warnings = list((contents.proposal or {}).get("warnings", []))
     objectives = (contents.proposal or {}).get("objectives") or {}
     warnings += list(objectives.get("warnings", []))
-    for name, gap in ((contents.validation or {}).get("proposal_vs") or {}).items():
-        if gap.get("significant") and not gap.get("proposal_better"):
+    gaps = contents.validation.proposal_vs if contents.validation is not None else {}
+    for name, gap in gaps.items():
+        if gap.proposal_lost:
             warnings.append(f"at the larger scale of 'raymix validate' the proposal loses to "
-                            f"{name} beyond the noise (measured gap {gap['measured_gap']:+.4f})")
+                            f"{name} beyond the noise (measured gap {gap.measured_gap:+.4f})")
     return list(dict.fromkeys(warnings))
 
 
@@ -340,17 +351,17 @@ class BaselineRow:
     seen: float | None  # the loss it measured (observed, or extrapolated at a target scale)
 
 
-def baseline_rows(proposal: dict[str, Any]) -> list[BaselineRow]:
+def baseline_rows(baselines: dict[str, Baseline]) -> list[BaselineRow]:
     """The proposal's baselines, in :data:`BASELINES` order."""
     rows = []
     for name in BASELINES:
-        base = proposal["baselines"][name]
+        base = baselines[name]
         rows.append(BaselineRow(
-            name=name, run=base.get("run"), predicted=base["predicted_target_loss"],
-            std=base["predicted_std"], gap=base["predicted_gap_to_proposal"],
+            name=name, run=base.run, predicted=base.predicted_target_loss,
+            std=base.predicted_std, gap=base.predicted_gap_to_proposal,
             noise={True: " (above noise)", False: " (within noise)"}.get(
-                base["gap_above_noise"], ""),
-            seen=base.get("observed_target_loss", base.get("extrapolated_target_loss"))))
+                base.gap_above_noise, ""),
+            seen=base.observed_target_loss))
     return rows
 
 
@@ -385,10 +396,10 @@ def uncertainty_sentences(proposal: dict[str, Any]) -> list[str]:
     return sentences + ([u["note"]] if u.get("note") else [])
 
 
-def weight_series(proposal: dict[str, Any], domains: Sequence[str]) -> dict[str, list[float]]:
+def weight_series(contents: ReportContents, domains: Sequence[str]) -> dict[str, list[float]]:
     """The proposed weights and each baseline's, per domain: what the weights figures draw."""
-    series = {"proposed": proposal["mixture"]}
-    series.update({name: proposal["baselines"][name]["mixture"] for name in BASELINES})
+    series = {"proposed": contents.proposal["mixture"]}
+    series.update({name: contents.baselines[name].mixture for name in BASELINES})
     return {name: [float(mixture.get(d, 0.0)) for d in domains]
             for name, mixture in series.items()}
 
@@ -396,22 +407,22 @@ def weight_series(proposal: dict[str, Any], domains: Sequence[str]) -> dict[str,
 # ----------------------------------------------------------------------------- checks, in words
 
 
-def gap_verdict(gap: dict[str, Any]) -> str:
+def gap_verdict(gap: GapCheck) -> str:
     """A check at a larger scale: whether the proposal beat one other mixture, in words."""
-    if gap["significant"] is None:
+    if gap.significant is None:
         return ("cannot tell: one seed each and no noise floor (set validate.seeds to 2 "
                 "or more, or repeat mixtures in the sweep: mixtures.repeats)")
-    if not gap["significant"]:
-        return f"neither wins: the gap is within the noise ({gap.get('noise_from', 'seeds')})"
-    return (f"the proposal {'beats it' if gap['proposal_better'] else 'loses to it'} "
-            f"(beyond the noise: {gap.get('noise_from', 'seeds')})")
+    if not gap.significant:
+        return f"neither wins: the gap is within the noise ({gap.noise_from})"
+    return (f"the proposal {'beats it' if gap.proposal_better else 'loses to it'} "
+            f"(beyond the noise: {gap.noise_from})")
 
 
-def confirmation_scale(verdict: dict[str, Any]) -> str:
+def confirmation_scale(verdict: ConfirmationVerdict) -> str:
     """Where a confirmation round trained its candidates, in words."""
-    scale = verdict.get("scale", {})
-    if scale.get("at") != "confirm":
+    if not verdict.at_larger_scale:
         return "the proxies' scale"
+    scale = verdict.scale
     return f"a larger scale ({scale['steps']} steps, model {scale['model']['hidden']} wide)"
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +20,7 @@ from matplotlib.figure import Figure
 from raymix.files import atomic_write_bytes
 from raymix.regression import CVResult
 from raymix.report.contents import (
+    ReportContents,
     Sensitivity,
     clamped,
     prediction_range,
@@ -105,9 +105,9 @@ def interaction_figure(t: pd.DataFrame) -> Figure:
 # ----------------------------------------------------------------------------- proposal figures
 
 
-def weights_figure(proposal: dict[str, Any], domains: Sequence[str]) -> Figure:
+def weights_figure(contents: ReportContents, domains: Sequence[str]) -> Figure:
     """Grouped bars: the proposed and the baseline weight of each domain."""
-    series = weight_series(proposal, domains)
+    series = weight_series(contents, domains)
     fig = Figure(figsize=(max(6.0, 0.7 * len(domains) + 2), 4.0))
     ax = fig.subplots()
     x = np.arange(len(domains))

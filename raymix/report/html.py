@@ -47,7 +47,9 @@ from plotly.subplots import make_subplots
 
 from raymix.files import atomic_write_text
 from raymix.formatting import format_number
-from raymix.proposal.proposer import candidate_label
+from raymix.proposal.proposer import Baseline
+from raymix.proposal.validated import ValidationResult
+from raymix.proposal.verdict import ConfirmationVerdict
 from raymix.report.contents import (
     BASELINES,
     MAX_TRAINING_CURVES,
@@ -157,7 +159,7 @@ def _proposal_section(contents: ReportContents) -> Section:
     bounds = proposal["constraints"]
     binding = {b["domain"]: b for b in bounds["binding"]}
     mixtures = {"proposed": proposal["mixture"],
-                **{b: proposal["baselines"][b]["mixture"] for b in BASELINES}}
+                **{b: contents.baselines[b].mixture for b in BASELINES}}
     weights = {"header": ["domain", "proposed", *BASELINES, "lower", "upper",
                           "d loss / d weight"],
                "rows": [{"domain": d, "binding": binding.get(d),
@@ -168,45 +170,47 @@ def _proposal_section(contents: ReportContents) -> Section:
                         for d, slope in zip(sens.domains, sens.slopes)]}
     context = {"proposal": proposal, "std_source": std_source(proposal),
                "uncertainty": uncertainty_sentences(proposal),
-               "baselines": baseline_rows(proposal),
-               "loss_figure": _figure(_loss_figure(proposal), "proposal-loss", 380),
-               "confirmation": (_confirmation(proposal["confirmation"])
-                                if proposal.get("confirmation") else None),
+               "baselines": baseline_rows(contents.baselines),
+               "loss_figure": _figure(_loss_figure(proposal, contents.baselines),
+                                      "proposal-loss", 380),
+               "confirmation": (_confirmation(contents.confirmation)
+                                if contents.confirmation is not None else None),
                "weights": weights,
-               "weights_figure": _figure(_weights_figure(proposal, sens.domains), "weights"),
+               "weights_figure": _figure(_weights_figure(contents, sens.domains), "weights"),
                "sensitivity_figure": _figure(_sensitivity_figure(sens), "sensitivity",
                                              max(480, 24 * len(sens.domains) + 200))}
     return Section("proposal", "Proposed mixture", "proposal.html", context)
 
 
-def _loss_figure(proposal: dict[str, Any]) -> go.Figure:
+def _loss_figure(proposal: dict[str, Any], baselines: dict[str, Baseline]) -> go.Figure:
     """The proposal's predicted loss ± its uncertainty next to each baseline's."""
     names = ["proposed", *BASELINES]
-    entries = [proposal, *(proposal["baselines"][b] for b in BASELINES)]
+    # (predicted, std, observed) of the proposal, then of each baseline
+    entries = [(proposal["predicted_target_loss"], proposal["predicted_std"], None),
+               *((b.predicted_target_loss, b.predicted_std, b.observed_target_loss)
+                 for b in (baselines[name] for name in BASELINES))]
     fig = go.Figure(go.Scatter(
-        x=names, y=[e["predicted_target_loss"] for e in entries], name="predicted ± std",
-        mode="markers", error_y={"type": "data", "array": [e["predicted_std"] for e in entries]},
+        x=names, y=[e[0] for e in entries], name="predicted ± std",
+        mode="markers", error_y={"type": "data", "array": [e[1] for e in entries]},
         marker={"size": 12, "color": [PALETTE[0]] + [PALETTE[7]] * len(BASELINES)},
-        customdata=[e["predicted_std"] for e in entries],
+        customdata=[e[1] for e in entries],
         hovertemplate="%{x}: predicted %{y:.4f} ± %{customdata:.4f}<extra></extra>"))
-    observed = [(n, e.get("observed_target_loss", e.get("extrapolated_target_loss")))
-                for n, e in zip(names, entries)]
-    observed = [(n, v) for n, v in observed if v is not None]
+    observed = [(n, e[2]) for n, e in zip(names, entries) if e[2] is not None]
     if observed:
         fig.add_trace(go.Scatter(x=[n for n, _ in observed], y=[v for _, v in observed],
                                  mode="markers", name="observed", marker={"size": 11,
                                  "symbol": "diamond", "color": HIGHLIGHT},
                                  hovertemplate="%{x}: observed %{y:.4f}<extra></extra>"))
-    lows = [e["predicted_target_loss"] - e["predicted_std"] for e in entries]
-    highs = [e["predicted_target_loss"] + e["predicted_std"] for e in entries]
+    lows = [predicted - std for predicted, std, _ in entries]
+    highs = [predicted + std for predicted, std, _ in entries]
     fig.update_yaxes(title_text="predicted target loss",
                      range=axis_range(lows + highs + [v for _, v in observed], 0.1))
     return fig
 
 
-def _weights_figure(proposal: dict[str, Any], domains: list[str]) -> go.Figure:
-    series = weight_series(proposal, domains)
-    prior = proposal["constraints"].get("prior")
+def _weights_figure(contents: ReportContents, domains: list[str]) -> go.Figure:
+    series = weight_series(contents, domains)
+    prior = contents.proposal["constraints"].get("prior")
     if prior and [prior.get(d, 0.0) for d in domains] != series["token_proportional"]:
         series["prior"] = [float(prior.get(d, 0.0)) for d in domains]
     fig = go.Figure([go.Bar(x=domains, y=weights, name=name, marker_color=PALETTE[i],
@@ -245,18 +249,17 @@ def _sensitivity_figure(s) -> go.Figure:
     return fig
 
 
-def _confirmation(verdict: dict[str, Any]) -> dict[str, Any]:
+def _confirmation(verdict: ConfirmationVerdict) -> dict[str, Any]:
     """The confirmation round: each candidate measured again, best (the proposed) first."""
-    order = verdict["order"]
     rows = []
-    for name in order:
-        row = verdict["candidates"][name]
-        rows.append({"name": name, "label": candidate_label(name, row),
-                     "winner": name == verdict["winner"], "measured": row["measured"],
-                     "measured_std": row["measured_std"], "predicted": row["predicted"],
-                     "gap": row["gap_to_winner"],
+    for name in verdict.order:
+        row = verdict.candidates[name]
+        rows.append({"name": name, "label": verdict.label(name),
+                     "winner": name == verdict.winner, "measured": row.measured,
+                     "measured_std": row.measured_std, "predicted": row.predicted,
+                     "gap": row.gap_to_winner,
                      "beyond": {True: " (beyond noise)", False: " (within noise)"}.get(
-                         row.get("beaten_beyond_noise"), "")})
+                         row.beaten_beyond_noise, "")})
     labels = [r["label"] + (" (proposed)" if r["winner"] else "") for r in rows]
     fig = go.Figure(go.Scatter(
         x=labels, y=[r["measured"] for r in rows], mode="markers",
@@ -265,8 +268,8 @@ def _confirmation(verdict: dict[str, Any]) -> dict[str, Any]:
         error_y={"type": "data", "array": [r["measured_std"] or 0.0 for r in rows]},
         hovertemplate="%{x}: measured %{y:.4f}<extra></extra>"))
     fig.update_yaxes(title_text="measured target loss")
-    return {"scale": confirmation_scale(verdict), "seeds": verdict["seeds"],
-            "noise_std": verdict["noise_std"], "rows": rows,
+    return {"scale": confirmation_scale(verdict), "seeds": verdict.seeds,
+            "noise_std": verdict.noise_std, "rows": rows,
             "figure": _figure(fig, "confirmation", 360)}
 
 
@@ -429,7 +432,7 @@ def _curves_section(contents: ReportContents) -> Section:
     grey; at most :data:`MAX_TRAINING_CURVES` of those, evenly by final loss."""
     curves = contents.curves
     scales = scale_order(curves["scale"])
-    roles = run_roles(contents.proposal, curves["run"].unique())
+    roles = run_roles(contents, curves["run"].unique())
     others = [c for c in TAB10 if c not in (HIGHLIGHT, TAB10[7])]  # red and grey are taken
     role_colours = dict(zip(sorted(set(roles.values()) - {"proposed"}), others * 3))
     role_colours["proposed"] = HIGHLIGHT
@@ -556,26 +559,26 @@ def _scaling_section(law) -> Section:
 # ----------------------------------------------------------------------------- validate, runs
 
 
-def _validation_section(result: dict[str, Any]) -> Section:
-    """A check at a larger scale (``ValidationResult.to_dict()``)."""
-    scale = result["scale"]
-    rows = [{"name": name, "predicted": t["predicted"], "measured": t["measured"],
-             "measured_std": t["measured_std"], "seeds": len(t["measured_losses"]),
-             "error": t["error"]} for name, t in result["mixtures"].items()]
-    verdicts = [f"{name}: measured gap {g['measured_gap']:+.4f}, predicted "
-                f"{g['predicted_gap']:+.4f}: {gap_verdict(g)}"
-                for name, g in result["proposal_vs"].items()]
-    ranking, err = result["ranking"], result["prediction_error"]
+def _validation_section(result: ValidationResult) -> Section:
+    """A check at a larger scale (``raymix validate``)."""
+    scale = result.scale
+    rows = [{"name": name, "predicted": t.predicted, "measured": t.measured,
+             "measured_std": t.measured_std, "seeds": len(t.measured_losses),
+             "error": t.error} for name, t in result.mixtures.items()]
+    verdicts = [f"{name}: measured gap {g.measured_gap:+.4f}, predicted "
+                f"{g.predicted_gap:+.4f}: {gap_verdict(g)}"
+                for name, g in result.proposal_vs.items()]
+    ranking, err = result.ranking, result.prediction_error
     rho = "n/a" if ranking["spearman"] is None else f"{ranking['spearman']:.3f}"
     summary = [f"Predicted order: {' < '.join(ranking['predicted'])}",
                f"Measured order: {' < '.join(ranking['measured'])}",
                f"Ranking held: {'yes' if ranking['held'] else 'no'} (Spearman {rho}). "
                f"Prediction error: MAE {err['mae']:.4f} ({err['mape_percent']:.2f}%), mean "
                f"{err['mean']:+.4f} (measured − predicted)."]
-    done = {n: t for n, t in result["mixtures"].items() if t["measured"] is not None}
-    values = [t["measured"] for t in done.values()] + [t["predicted"] for t in done.values()]
+    done = result.measured_mixtures()
+    values = [t.measured for t in done.values()] + [t.predicted for t in done.values()]
     fig = go.Figure([go.Scatter(
-        x=[t["measured"] for t in done.values()], y=[t["predicted"] for t in done.values()],
+        x=[t.measured for t in done.values()], y=[t.predicted for t in done.values()],
         mode="markers+text", text=list(done), textposition="top center", name="mixtures",
         marker={"size": 10, "color": PALETTE[0]},
         hovertemplate="%{text}: measured %{x:.4f}, predicted %{y:.4f}<extra></extra>"),
@@ -585,8 +588,8 @@ def _validation_section(result: dict[str, Any]) -> Section:
     fig.update_xaxes(title_text="measured target loss")
     fig.update_yaxes(title_text="predicted target loss")
     context = {"intro": f"At {scale['params']:.3g} parameters, {scale['tokens']:.3g} tokens; "
-                        f"predictions at {result['predicted_at']}, regressor "
-                        f"{result['regressor']['name']}.",
+                        f"predictions at {result.predicted_at}, regressor "
+                        f"{result.regressor['name']}.",
                "rows": rows, "verdicts": verdicts, "summary": summary,
                "figure": _figure(fig, "validation", 420)}
     return Section("validation", "Check at a larger scale (raymix validate)", "validation.html",
@@ -598,7 +601,7 @@ def _runs_section(contents: ReportContents) -> Section:
     the proxies' first, the confirmation round's last. Missing values sort last."""
     runs = contents.runs
     scales = scale_order(runs[SCALE_COLUMN]) if SCALE_COLUMN in runs else [None]
-    roles = run_roles(contents.proposal, runs.iloc[:, 0])
+    roles = run_roles(contents, runs.iloc[:, 0])
     groups = []
     for k, scale in enumerate(scales):
         part = runs if scale is None else runs[runs[SCALE_COLUMN] == scale]

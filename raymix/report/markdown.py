@@ -28,7 +28,8 @@ import numpy as np
 
 from raymix.files import atomic_write_bytes
 from raymix.formatting import format_number
-from raymix.proposal.proposer import candidate_label
+from raymix.proposal.validated import ValidationResult
+from raymix.proposal.verdict import ConfirmationVerdict
 from raymix.report.contents import (
     BASELINES,
     ReportContents,
@@ -98,12 +99,12 @@ def _fit_markdown(quality: dict[str, Any], target: str) -> list[str]:
     return lines
 
 
-def _proposal_markdown(proposal: dict[str, Any], domains: Sequence[str],
+def _proposal_markdown(contents: ReportContents, domains: Sequence[str],
                        slopes: np.ndarray) -> list[str]:
-    search = proposal["search"]
+    proposal = contents.proposal
     lines = [
         "# Proposed mixture", "",
-        f"Search: **{search['method']}**. Predicted target loss "
+        f"Search: **{contents.search.method}**. Predicted target loss "
         f"**{format_number(proposal['predicted_target_loss'])}** "
         f"± {format_number(proposal['predicted_std'])} ({std_source(proposal)}).", "",
         *[f"{sentence}\n" for sentence in uncertainty_sentences(proposal)],
@@ -113,13 +114,13 @@ def _proposal_markdown(proposal: dict[str, Any], domains: Sequence[str],
         f"| **proposed** | {format_number(proposal['predicted_target_loss'])} | "
         f"{format_number(proposal['predicted_std'])} | | |",
     ]
-    for base in baseline_rows(proposal):
+    for base in baseline_rows(contents.baselines):
         run = f" (run {_md(base.run)})" if base.run else ""
         lines.append(f"| {base.name}{run} | {format_number(base.predicted)} | "
                      f"{format_number(base.std)} | {format_number(base.gap)}{base.noise} | "
                      f"{format_number(base.seen)} |")
-    if proposal.get("confirmation"):
-        lines += _confirmation_markdown(proposal["confirmation"])
+    if contents.confirmation is not None:
+        lines += _confirmation_markdown(contents.confirmation)
     bounds = proposal["constraints"]
     binding = {b["domain"]: b for b in bounds["binding"]}
     lines += ["", "## Weights", "",
@@ -127,7 +128,7 @@ def _proposal_markdown(proposal: dict[str, Any], domains: Sequence[str],
               "d loss / d weight |", "|---" * (len(BASELINES) + 5) + "|"]
     for d, slope in zip(domains, slopes):
         weights = [proposal["mixture"][d]]
-        weights += [proposal["baselines"][b]["mixture"][d] for b in BASELINES]
+        weights += [contents.baselines[b].mixture[d] for b in BASELINES]
         weights += [bounds["lower"][d], bounds["upper"][d]]
         mark = (f" (at {binding[d]['bound']} bound: {_md(binding[d]['constraint'])})"
                 if d in binding else "")
@@ -167,27 +168,27 @@ def _objectives_markdown(result: dict[str, Any], domains: Sequence[str]) -> list
     return lines
 
 
-def _confirmation_markdown(verdict: dict[str, Any]) -> list[str]:
+def _confirmation_markdown(verdict: ConfirmationVerdict) -> list[str]:
     """The confirmation round: each candidate measured again, best first."""
     where = confirmation_scale(verdict)
-    noise = verdict["noise_std"]
     lines = ["", "## Confirmation round", "",
              f"The proposal is the candidate that measured best when trained again at {where} "
-             f"with {verdict['seeds']} new seeds each (seed noise: std "
-             f"{format_number(noise)} per run). Predictions are at the proxy scale.", "",
+             f"with {verdict.seeds} new seeds each (seed noise: std "
+             f"{format_number(verdict.noise_std)} per run). Predictions are at the proxy "
+             "scale.", "",
              "| candidate | source | measured (mean ± std) | predicted | gap to the winner |",
              "|---|---|---|---|---|"]
-    for name in verdict["order"]:
-        row = verdict["candidates"][name]
+    for name in verdict.order:
+        row = verdict.candidates[name]
         beyond = {True: " (beyond noise)", False: " (within noise)"}.get(
-            row.get("beaten_beyond_noise"), "")
-        label = f"{_md(candidate_label(name, row))} (`{name}`)"
-        shown = f"**{label}**, proposed" if name == verdict["winner"] else label
+            row.beaten_beyond_noise, "")
+        label = f"{_md(verdict.label(name))} (`{name}`)"
+        shown = f"**{label}**, proposed" if name == verdict.winner else label
         lines.append(f"| {shown} | "
-                     f"{_md(row['source'])} | {format_number(row['measured'])} ± "
-                     f"{format_number(row['measured_std'] or 0.0)} | "
-                     f"{format_number(row['predicted'])} | "
-                     f"{format_number(row['gap_to_winner'])}{beyond} |")
+                     f"{_md(row.source)} | {format_number(row.measured)} ± "
+                     f"{format_number(row.measured_std or 0.0)} | "
+                     f"{format_number(row.predicted)} | "
+                     f"{format_number(row.gap_to_winner)}{beyond} |")
     return lines
 
 
@@ -209,9 +210,9 @@ def write_markdown(contents: ReportContents, out_dir: Path) -> Path:
     lines: list[str] = []
     proposal, sensitivity = contents.proposal, contents.sensitivity
     if proposal is not None and sensitivity is not None:
-        save_figure(weights_figure(proposal, sensitivity.domains), out_dir / WEIGHTS_FIGURE)
+        save_figure(weights_figure(contents, sensitivity.domains), out_dir / WEIGHTS_FIGURE)
         save_figure(sensitivity_figure(sensitivity), out_dir / SENSITIVITY_FIGURE)
-        lines += _proposal_markdown(proposal, sensitivity.domains, sensitivity.slopes)
+        lines += _proposal_markdown(contents, sensitivity.domains, sensitivity.slopes)
         if proposal.get("objectives"):
             lines += _objectives_markdown(proposal["objectives"], sensitivity.domains)
     else:
@@ -259,25 +260,25 @@ def _scaling_section(law, out_dir: Path) -> list[str]:
     return lines + [""]
 
 
-def validation_markdown(result: dict[str, Any]) -> str:
-    """A check at a larger scale (``ValidationResult.to_dict()``): a Markdown table, a verdict."""
-    scale = result["scale"]
+def validation_markdown(result: ValidationResult) -> str:
+    """A check at a larger scale (``raymix validate``): a Markdown table, a verdict."""
+    scale = result.scale
     lines = [f"# Validation at {scale['params']:.3g} parameters, {scale['tokens']:.3g} tokens",
-             "", f"Predictions at {result['predicted_at']}; regressor "
-             f"{result['regressor']['name']}.", "",
+             "", f"Predictions at {result.predicted_at}; regressor "
+             f"{result.regressor['name']}.", "",
              "| mixture | predicted | measured (mean ± std over seeds) | error |",
              "|---|---|---|---|"]
-    for name, t in result["mixtures"].items():
-        measured = ("not run" if t["measured"] is None else
-                    f"{t['measured']:.4f} ± {t['measured_std'] or 0:.4f} "
-                    f"({len(t['measured_losses'])})")
-        error = "" if t["error"] is None else f"{t['error']:+.4f}"
-        lines.append(f"| {_md(name)} | {t['predicted']:.4f} | {measured} | {error} |")
+    for name, t in result.mixtures.items():
+        measured = ("not run" if t.measured is None else
+                    f"{t.measured:.4f} ± {t.measured_std or 0:.4f} "
+                    f"({len(t.measured_losses)})")
+        error = "" if t.error is None else f"{t.error:+.4f}"
+        lines.append(f"| {_md(name)} | {t.predicted:.4f} | {measured} | {error} |")
     lines += ["", "Proposal against each baseline (measured gap > 0: the proposal is better):", ""]
-    for name, g in result["proposal_vs"].items():
-        lines.append(f"- {_md(name)}: measured gap {g['measured_gap']:+.4f}, predicted "
-                     f"{g['predicted_gap']:+.4f}: {gap_verdict(g)}")
-    ranking, err = result["ranking"], result["prediction_error"]
+    for name, g in result.proposal_vs.items():
+        lines.append(f"- {_md(name)}: measured gap {g.measured_gap:+.4f}, predicted "
+                     f"{g.predicted_gap:+.4f}: {gap_verdict(g)}")
+    ranking, err = result.ranking, result.prediction_error
     rho = "n/a" if ranking["spearman"] is None else f"{ranking['spearman']:.3f}"
     lines += ["", f"Predicted order: {' < '.join(_md(n) for n in ranking['predicted'])}",
               f"Measured order:  {' < '.join(_md(n) for n in ranking['measured'])}",

@@ -23,7 +23,7 @@ from scipy.stats import spearmanr
 
 from raymix.report.contents import MAX_MIXTURES, CurveLine, size_lines, step_panels
 from raymix.report.figures import save_figure
-from raymix.scaling import NestedScalingLaw
+from raymix.scaling import MixtureScalingLaw
 
 
 def _draw_line(ax, line: CurveLine, colour: str) -> None:
@@ -36,7 +36,7 @@ def _draw_line(ax, line: CurveLine, colour: str) -> None:
                    edgecolors=colour, linewidths=1.5)
 
 
-def plot_step_laws(law: NestedScalingLaw, path: str | Path,
+def plot_step_laws(law: MixtureScalingLaw, path: str | Path,
                    max_mixtures: int = MAX_MIXTURES) -> Path:
     """Loss against tokens per model size: checkpoints, step laws, the target point."""
     panels = step_panels(law, max_mixtures)
@@ -56,7 +56,7 @@ def plot_step_laws(law: NestedScalingLaw, path: str | Path,
     return Path(path)
 
 
-def plot_size_laws(law: NestedScalingLaw, path: str | Path,
+def plot_size_laws(law: MixtureScalingLaw, path: str | Path,
                    max_mixtures: int = MAX_MIXTURES) -> Path:
     """Step-law values against model size, size laws and the predicted point."""
     fig = Figure(figsize=(5.5, 4.0))

@@ -23,6 +23,7 @@ import pandas as pd
 
 from raymix.errors import UserError
 from raymix.files import UnsafeTarget, atomic_write_text, folder_problem, shown_path, unsafe_target
+from raymix.proposal.validated import ValidationResult
 from raymix.report.contents import report_contents
 from raymix.report.html import HTML_REPORT, write_html
 from raymix.report.markdown import (
@@ -120,7 +121,7 @@ def write_report(
     proposal: dict[str, Any] | None = None,
     scaling=None,
     runs: pd.DataFrame | None = None,
-    validation: dict[str, Any] | None = None,
+    validation: ValidationResult | None = None,
     curves: pd.DataFrame | None = None,
     force: bool = False,
 ) -> Path:
@@ -149,9 +150,8 @@ def write_report(
     runs : DataFrame, optional
         Every run, one row each (id, scale, seed, weights, final target loss): the
         page's sortable table.
-    validation : dict, optional
-        ``ValidationResult.to_dict()`` of ``raymix validate``: the page's check at a
-        larger scale.
+    validation : ValidationResult, optional
+        What ``raymix validate`` measured: the page's check at a larger scale.
     curves : DataFrame, optional
         Every run's target loss at each evaluation (columns ``run``, ``scale``, ``tokens``,
         ``loss``: :func:`~raymix.report.contents.training_curves` of the records): the

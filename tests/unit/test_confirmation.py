@@ -21,7 +21,7 @@ from raymix.workflows.confirm_state import ConfirmState
 
 DOMAINS = ["web", "code", "books", "math"]
 OPTIMUM = np.array([0.4, 0.3, 0.2, 0.1])
-SEARCH = SearchConfig(method="simulate", candidates=20_000, top_k=50,
+SEARCH = SearchConfig(method="simulate", draws=20_000, top_k=50,
                       max_weight={"web": 0.5})
 
 
@@ -95,14 +95,14 @@ def _candidates(*names):
 def test_the_verdict_names_the_measured_best_and_weighs_the_gap_against_noise():
     measured = {"a": [3.00, 3.02, 3.01], "b": [3.10, 3.12, 3.11], "c": [3.011, 3.021, 3.031]}
     verdict = confirmation_verdict(_candidates("a", "b", "c", "d"), measured)
-    assert verdict["winner"] == "a" and verdict["order"] == ["a", "c", "b"]
-    assert verdict["noise_std"] == pytest.approx(0.01)
-    assert verdict["runner_up"] == "c" and verdict["margin"] == pytest.approx(0.011)
-    assert verdict["margin_beyond_noise"] is False  # 0.011 < 2 * 0.01 * sqrt(2/3)
-    assert verdict["candidates"]["b"]["beaten_beyond_noise"] is True
-    assert verdict["candidates"]["d"]["measured"] is None  # no finished run
+    assert verdict.winner == "a" and verdict.order == ["a", "c", "b"]
+    assert verdict.noise_std == pytest.approx(0.01)
+    assert verdict.runner_up == "c" and verdict.margin == pytest.approx(0.011)
+    assert verdict.margin_beyond_noise is False  # 0.011 < 2 * 0.01 * sqrt(2/3)
+    assert verdict.candidates["b"].beaten_beyond_noise is True
+    assert verdict.candidates["d"].measured is None  # no finished run
     one_seed = confirmation_verdict(_candidates("a", "b"), {"a": [3.0], "b": [3.1]})
-    assert one_seed["noise_std"] is None and one_seed["margin_beyond_noise"] is None
+    assert one_seed.noise_std is None and one_seed.margin_beyond_noise is None
     assert confirmation_verdict(_candidates("a"), {}) is None
 
 

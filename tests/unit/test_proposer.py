@@ -16,7 +16,7 @@ from raymix.report import write_report
 DOMAINS = ["web", "code", "books", "math"]
 PRIOR = dict(zip(DOMAINS, [0.1, 0.2, 0.3, 0.4]))  # far from the bowl's optimum
 OPTIMUM = np.array([0.35, 0.3, 0.2, 0.15])
-SMALL_SEARCH = SearchConfig(method="simulate", candidates=20_000, top_k=50, bootstrap=20)
+SMALL_SEARCH = SearchConfig(method="simulate", draws=20_000, top_k=50, bootstrap=20)
 TREES = FitConfig(regressors=["ridge", "lightgbm"], ensemble=False)
 RIDGE = FitConfig(regressors=["ridge"], cv_folds=4)
 
@@ -136,7 +136,7 @@ def test_proposal_finds_the_optimum_of_a_convex_surface(bowl_runs, bowl_proposal
                                                ("lightgbm", "tpe")])
 def test_other_regressors_and_methods_find_the_optimum(bowl_runs, regressor, method):
     mixtures, loss = bowl_runs
-    search = SearchConfig(method=method, trials=300, restarts=8, candidates=5000,
+    search = SearchConfig(method=method, trials=300, restarts=8, draws=5000,
                           uncertainty=False)  # the search alone (test_uncertainty.py: the rest)
     p = propose_mixture(mixtures, loss, prior=PRIOR, search=search,
                 fit_config=FitConfig(regressors=[regressor], cv_folds=3))
@@ -189,7 +189,7 @@ def test_proposal_never_breaks_a_bound(method):
         if upper.sum() < 1:
             continue
         tried += 1
-        search = SearchConfig(method=method, candidates=2000, top_k=20, seed=trial, restarts=4,
+        search = SearchConfig(method=method, draws=2000, top_k=20, seed=trial, restarts=4,
                               bootstrap=10, min_weight=dict(zip(DOMAINS, lower)),
                               max_weight=dict(zip(DOMAINS, upper)))
         out = propose_mixture(pd.DataFrame(X, columns=DOMAINS), y, prior=PRIOR, fit_config=RIDGE,
@@ -212,7 +212,7 @@ def test_repetition_cap_of_the_target_run_binds():
     X = _mixtures(40)
     y = 3 - X[:, 3]  # more "math" is always better, but it holds few tokens
     tokens = {"web": 10**9, "code": 10**9, "books": 10**9, "math": 10**6}
-    search = SearchConfig(candidates=5000, top_k=20, target_tokens=10**7, max_epochs=4)
+    search = SearchConfig(draws=5000, top_k=20, target_tokens=10**7, max_epochs=4)
     out = propose_mixture(pd.DataFrame(X, columns=DOMAINS), y, prior=PRIOR, fit_config=RIDGE,
                   search=search, available_tokens=tokens).to_dict()
     assert out["constraints"]["upper"]["math"] == pytest.approx(0.4)
@@ -281,6 +281,7 @@ def test_report_writes_markdown_and_pngs(tmp_path, bowl_runs, bowl_proposal):
 def test_warnings_tell_a_missed_best_run_from_one_outside_the_bounds():
     from raymix.mixtures import Constraints
     from raymix.proposal import Proposal, SearchResult, fit_warnings
+    from raymix.proposal.proposer import Baseline
     from raymix.regression import FitResult
 
     def proposal(best_weight, gap):
@@ -291,9 +292,9 @@ def test_warnings_tell_a_missed_best_run_from_one_outside_the_bounds():
                           prior=np.full(2, 0.5))
         found = SearchResult(["a", "b"], np.array([0.5, 0.5]), 3.0, 3.0, "simulate")
         return Proposal(fit=fitted, constraints=box, search=found, predicted_target_loss=3.0,
-                        predicted_std=0.0, baselines={"best_observed": {
-                            "mixture": {"a": best_weight, "b": 1 - best_weight}, "run": "r7",
-                            "predicted_gap_to_proposal": gap, "gap_above_noise": None}})
+                        predicted_std=0.0, baselines={"best_observed": Baseline(
+                            {"a": best_weight, "b": 1 - best_weight}, 3.0 + gap, 0.0, gap,
+                            observed_target_loss=3.0, run="r7")})
 
     assert "search missed it" in fit_warnings(proposal(0.4, -0.05))[0]
     assert fit_warnings(proposal(0.9, -0.05)) == []  # a: 0.9 breaks the bound of 0.5
@@ -313,6 +314,6 @@ def test_a_proposal_far_from_every_run_is_flagged_as_an_extrapolation():
     assert far.nearest_run["distance"] > 0.5
     assert any("far from every run" in w for w in fit_warnings(far))
     near = propose_mixture(runs, loss, fit_config=FitConfig(regressors=["gp"], cv_folds=3),
-                   search=SearchConfig(method="pessimistic", candidates=2000))
+                   search=SearchConfig(method="pessimistic", draws=2000))
     assert near.nearest_run["distance"] < 0.5
     assert not any("far from every run" in w for w in fit_warnings(near))
