@@ -8,6 +8,8 @@ status 2, so every message must say how to fix the problem. Anything else is a b
 keeps its traceback.
 """
 
+from __future__ import annotations
+
 
 class UserError(Exception):
     """A mistake in a config, a table, an argument or an input path.
@@ -27,6 +29,13 @@ class UserError(Exception):
 
     def __reduce__(self):  # pickled the same way for every subclass (Ray sends errors)
         return _rebuild, (type(self), self.problem, self.field)
+
+    def renamed(self, old: str, new: str) -> UserError:
+        """The same error with the field ``old`` called ``new``, as its field and in its
+        text: a workflow that runs a step on settings of its own names them its way (the
+        validation's runs store in ``validate.storage``, not ``compute.storage``)."""
+        return _rebuild(type(self), self.problem.replace(old, new),
+                        new if self.field == old else self.field)
 
 
 class ConfigError(UserError):

@@ -18,6 +18,17 @@ def number_text(value: float) -> str:
     return f"{value:g}"
 
 
+def duration_text(seconds: float | None) -> str:
+    """Seconds as s, min, h or days (n/a for a missing value): 42.5 -> '42.5 s'."""
+    if seconds is None:
+        return "n/a"
+    for unit, scale in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= scale:
+            value = seconds / scale
+            return f"{value:,.0f} {unit}" if value >= 100 else f"{value:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
 def finite(value: Any) -> Any:
     """``value`` (dicts, lists, numbers) with every NaN or infinity made None: what JSON
     can hold (``Infinity`` is no JSON; a tool's parser refuses it)."""

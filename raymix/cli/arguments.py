@@ -21,7 +21,7 @@ from raymix.config import (
 from raymix.errors import ConfigError, UserError
 from raymix.files import check_not_input
 from raymix.formatting import number_text
-from raymix.scaling import Scale
+from raymix.scaling import TargetSize
 
 SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}  # 100M, 1B, 2T
 
@@ -34,7 +34,7 @@ FLAGS = {
     "id_column": "--id",
     "runs": "--runs",
     "domains": "--domains",
-    "candidates": "--predict",
+    "to_predict": "--predict",
     "at": "--at",
     "folds": "--folds",
     "regressors": "--regressor",
@@ -161,7 +161,7 @@ def set_flags(overrides) -> list[str]:
     return [arg for override in parse_overrides(overrides) for arg in ("--set", override.text)]
 
 
-def parse_at(spec: str) -> Scale:
+def parse_at(spec: str) -> TargetSize:
     """``"params=1e8,tokens=2e9"`` (either may be left out; 1B, 100M, 2T are read too).
 
     Raises
@@ -184,7 +184,7 @@ def parse_at(spec: str) -> Scale:
         if key in values:
             raise UserError(f"{spec!r}: {key} is given twice", field="at")
         values[key] = _positive_number(value.strip(), key, spec)
-    return Scale(**values)
+    return TargetSize(**values)
 
 
 def _positive_number(text: str, key: str, spec: str) -> float:

@@ -23,7 +23,7 @@ Every command that reads a CONFIG takes ``--set KEY=VALUE`` (repeatable), and
 ``fit`` and ``propose`` also work on anyone's results, the wide CSV pair of RegMix/Olmix:
 
     raymix fit --mixtures MIX.csv --metrics MET.csv --target COLUMN [--regressor NAME]
-               [--predict CANDIDATES.csv --output PREDICTIONS.csv] [--report DIR]
+               [--predict TO_PREDICT.csv --output PREDICTIONS.csv] [--report DIR]
     raymix propose --mixtures MIX.csv --metrics MET.csv --target COLUMN
                [--constraints FILE.yaml] --output PROPOSAL.json [--report DIR]
 
@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("fit", help="cross-validate the regressors on a sweep's or CSV results")
     _add_runs_arguments(p)
-    p.add_argument("--predict", metavar="CANDIDATES.csv",
+    p.add_argument("--predict", metavar="TO_PREDICT.csv",
                    help="predict these mixtures (id column + one column per domain)")
     p.add_argument("--output", metavar="PREDICTIONS.csv", help="where --predict writes")
     p.add_argument("--report", metavar="DIR", help="write a report of the fit into DIR")
@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_force_argument(p)
     p.add_argument("--method", choices=("regression", "mixmin"), default="regression",
                    help="regression: fit the runs and search (default); mixmin: mix the "
-                        "proxies of a 'mixtures.method: per_domain' sweep (needs CONFIG)")
+                        "proxies of a 'mixtures.draw: per_domain' sweep (needs CONFIG)")
     p.add_argument("--per-objective", action="store_true",
                    help="also propose one mixture per objective (each target domain, task or "
                         "--target column, and their average; or target.objectives) and show "
@@ -373,65 +373,16 @@ def _tokenize(args) -> int:
 
 
 def _sweep(args) -> int:
-    from raymix.cli.summaries import summarise_speed
     from raymix.config import load_config
-    from raymix.runs import SweepLayout
-    from raymix.sweep import run_sweep
-    from raymix.sweep.tracking import log_sweep
-    from raymix.workflows.confirmation import (
-        check_confirmation,
-        run_confirmation,
-        runs_per_round,
-    )
-    from raymix.workflows.costing import check_sweep_end
+    from raymix.workflows.sweeping import sweep_and_propose
 
     cfg = with_tracking_flags(load_config(args.config, args.overrides), args)
-    c = cfg.confirm
-    if c.rounds and not args.no_propose and cfg.mixtures.method != "per_domain":
-        check_confirmation(cfg)  # a changed confirm section is refused before any work
-        print(f"[sweep] the runs, then {c.rounds} confirmation round{'s' * (c.rounds > 1)} of "
-              f"up to {runs_per_round(cfg)} runs each (confirm)")
-    _check_sweep_outputs(cfg, args)
-    if not args.no_propose:  # the fit's folds and the search's box, before any training
-        check_sweep_end(cfg)
-    result = run_sweep(cfg)
-    print(f"[sweep] {result.stored} runs stored ({result.failed} failed), "
-          f"{result.trained_now} trained by this command")
-    speed = summarise_speed(result.speed)
-    if speed:
-        print(speed)
-    if args.no_propose:
+    outcome = sweep_and_propose(cfg, propose=not args.no_propose, force=args.force)
+    if outcome.proposal is None:  # --no-propose
         return 0
-    layout = SweepLayout(cfg.storage_path)
-    if cfg.mixtures.method == "per_domain":  # one proxy per domain: MixMin proposes
-        status = _print_mixmin(cfg, None)
-        log_sweep(cfg, layout.mixmin)  # tracking: the sweep run
-        return status
-    run_confirmation(cfg)  # the best candidates again, with new seeds (confirm.rounds)
-    status = _print_proposal(cfg, None, None, None, None, None,
-                             per_objective=cfg.target.objectives is not None, force=args.force)
-    log_sweep(cfg, layout.proposal, layout.report)  # tracking: the sweep run
-    return status
-
-
-def _check_sweep_outputs(cfg, args) -> None:
-    """What the end of a sweep writes (the proposal and its report, or MixMin's) is
-    checked before the first trial: a symlink there, or a user's index.html in its
-    report folder, is refused now rather than after the compute is spent."""
-    from raymix.proposal.objectives import OBJECTIVES_FILE
-    from raymix.runs import SweepLayout
-    from raymix.storage import is_uri
-    from raymix.workflows.inputs import check_output_path
-
-    if args.no_propose or is_uri(str(cfg.storage_location)):
-        return  # object storage: its local mirror is raymix's own (run_sweep checks the URI)
-    layout = SweepLayout(cfg.storage_path)
-    if cfg.mixtures.method == "per_domain":
-        check_output_path(layout.mixmin, field="compute.storage")
-        return
-    for path in (layout.proposal, layout.proposal.parent / OBJECTIVES_FILE):
-        check_output_path(path, field="compute.storage")
-    check_report(layout.report, args.force, None)
+    if cfg.mixtures.draw == "per_domain":
+        return _show_mixmin(outcome.proposal)
+    return _show_proposal(outcome.proposal)
 
 
 def _runs_source(args):
@@ -484,7 +435,7 @@ def _fit(args) -> int:
     from raymix.workflows.fitting import fit, predict
 
     if (args.predict is None) != (args.output is None):
-        raise UserError("--output: --predict CANDIDATES.csv and --output PREDICTIONS.csv "
+        raise UserError("--output: --predict TO_PREDICT.csv and --output PREDICTIONS.csv "
                         "go together")
     if args.output is not None:
         check_output(args.output, "--output")
@@ -492,11 +443,11 @@ def _fit(args) -> int:
         check_report(args.report, args.force)
     source, fit_config, at = _runs_source(args)
     _check_not_inputs(args, source)
-    if args.predict is not None:  # a bad candidates file is refused before the fit
-        from raymix.runs import read_candidates
+    if args.predict is not None:  # a bad file of mixtures to predict: refused before the fit
+        from raymix.runs import read_mixtures_to_predict
 
         domains = source.domain_names if hasattr(source, "domain_names") else source.domains
-        read_candidates(args.predict, domains, args.id)
+        read_mixtures_to_predict(args.predict, domains, args.id)
     fitted = fit(source, fit_config=fit_config, report=args.report, at=at, force=args.force)
     if fitted.scaling is not None:
         print(summarise_scaling(fitted.scaling.stages_))
@@ -567,7 +518,6 @@ def _print_proposal(source, search, fit_config, at, output, report, *,
     """Propose (a sweep's files go to its folder unless given) and print the summary;
     with ``per_objective``, one proposal per objective and their trade-off too (the
     objectives of tables: each ``--target`` column and their weighted average)."""
-    from raymix.cli.summaries import summarise_objectives, summarise_proposal, summarise_scaling
     from raymix.config import SweepConfig
     from raymix.runs import SweepLayout
     from raymix.workflows.proposing import propose, propose_per_objective
@@ -580,17 +530,26 @@ def _print_proposal(source, search, fit_config, at, output, report, *,
             raise UserError("--per-objective: proposes at the proxies' scale; leave out --at")
         objectives = None if isinstance(source, SweepConfig) else _table_objectives(source,
                                                                                     targets)
-        result = propose_per_objective(source, objectives, search=search,
-                                       fit_config=fit_config, output=output, report=report,
-                                       force=force)
-        print(summarise_proposal(result.usual.to_dict(), result.usual.files))
+        return _show_proposal(propose_per_objective(
+            source, objectives, search=search, fit_config=fit_config, output=output,
+            report=report, force=force))
+    return _show_proposal(propose(source, search=search, fit_config=fit_config, at=at,
+                                  output=output, report=report, force=force))
+
+
+def _show_proposal(result) -> int:
+    """Print a :class:`~raymix.Proposal`'s summary, or an
+    :class:`~raymix.ObjectiveProposals`' (its usual proposal, then the trade-off)."""
+    from raymix.cli.summaries import summarise_objectives, summarise_proposal, summarise_scaling
+    from raymix.proposal.objectives import ObjectiveProposals
+
+    if isinstance(result, ObjectiveProposals):
+        print(summarise_proposal(result.usual))
         print(summarise_objectives(result.to_dict(), result.files))
         return 0
-    proposal = propose(source, search=search, fit_config=fit_config, at=at, output=output,
-                       report=report, force=force)
-    if proposal.scaling is not None:
-        print(summarise_scaling(proposal.scaling.stages_))
-    print(summarise_proposal(proposal.to_dict(), proposal.files))
+    if result.scaling is not None:
+        print(summarise_scaling(result.scaling.stages_))
+    print(summarise_proposal(result))
     return 0
 
 
@@ -623,13 +582,19 @@ def _mixmin(args) -> int:
 
 
 def _print_mixmin(cfg, output) -> int:
-    from raymix.cli.summaries import summarise_mixmin
     from raymix.runs import SweepLayout
     from raymix.workflows.proposing import propose_mixmin
 
-    result = propose_mixmin(cfg, output=output or SweepLayout(cfg.storage_path).mixmin)
+    return _show_mixmin(propose_mixmin(cfg, output=output
+                                       or SweepLayout(cfg.storage_path).mixmin))
+
+
+def _show_mixmin(result) -> int:
+    """Print MixMin's proposal (:func:`raymix.workflows.proposing.propose_mixmin`)."""
+    from raymix.cli.summaries import summarise_mixmin
+
     print(summarise_mixmin(result))
-    print(f"files: {result['files']['mixmin']}")
+    print(f"files: {result.files['mixmin']}")
     return 0
 
 
@@ -662,7 +627,7 @@ def _validate(args) -> int:
     from raymix.workflows.validation import run_validation
 
     result = run_validation(load_config(args.config, args.overrides))
-    print(validation_markdown(result.to_dict()))
+    print(validation_markdown(result))
     print("files: " + ", ".join(result.files.values()))
     return 0
 

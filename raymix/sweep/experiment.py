@@ -10,6 +10,10 @@ writes nothing. :func:`start_experiment` then records what the runs measure
 the overrides themselves as its ``overrides`` list (the secret of any URI masked); values
 are compared, so a re-run with the same ``--set`` resumes, and one whose ``--set``
 changes what runs measure is refused.
+
+Errors name the folder by its field, ``compute.storage``; a workflow that keeps another
+sweep's runs elsewhere renames it (:meth:`raymix.UserError.renamed`: the validation's
+``validate.storage``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from raymix.secrets import mask_uri, masked
 from raymix.sweep.strategy import check_strategy
 from raymix.training import non_embedding_params
 
+STORAGE = "compute.storage"  # the field that names the sweep folder, in errors
 # settings that change what the sweep's runs measure, or which mixtures it plans
 RESULT_SECTIONS = ("model", "training", "target", "mixtures")
 NEUTRAL_KEYS = {("training", "save_checkpoint")}  # change nothing that a run measures
@@ -39,12 +44,12 @@ STRATEGY_KEYS = {("mixtures", "strategy"), ("mixtures", "initial_runs"),
                  ("mixtures", "exploration"), ("mixtures", "batch_size")}
 
 
-def _stored_config(layout: SweepLayout, storage_field: str) -> dict:
+def _stored_config(layout: SweepLayout) -> dict:
     """The sweep folder's ``config.yaml``, or one line naming it when it is damaged."""
-    recover = (f"copy the config YAML the sweep was made with over it, or use a new "
-               f"{storage_field} folder")
+    recover = ("copy the config YAML the sweep was made with over it, or use a new "
+               f"{STORAGE} folder")
     try:
-        raw = read_yaml(layout.config, storage_field)
+        raw = read_yaml(layout.config, STORAGE)
     except UserError as exc:
         raise damaged(layout.config, exc.problem, recover) from None
     if not isinstance(raw, dict):
@@ -52,18 +57,14 @@ def _stored_config(layout: SweepLayout, storage_field: str) -> dict:
     return raw
 
 
-def check_experiment(cfg: SweepConfig, prepared: PreparedData,
-                     storage_field: str = "compute.storage") -> None:
-    """Refuse to add runs to a sweep directory whose stored runs used other settings.
-
-    ``storage_field`` is the config field that names the directory, for the messages.
-    """
+def check_experiment(cfg: SweepConfig, prepared: PreparedData) -> None:
+    """Refuse to add runs to a sweep directory whose stored runs used other settings."""
     sweep_dir = cfg.storage_path
     layout = SweepLayout(sweep_dir)
-    check_strategy(cfg, prepared.train_tokens, prepared.prior, storage_field)
+    check_strategy(cfg, prepared.train_tokens, prepared.prior)
     if not layout.config.is_file():
         return
-    stored, _ = migrate(_stored_config(layout, storage_field))  # keys that moved since
+    stored, _ = migrate(_stored_config(layout))  # keys that moved since
     current = cfg.to_dict()
     defaults = SweepConfig(name="defaults", data=cfg.data, target=cfg.target).to_dict()
     for section in RESULT_SECTIONS:
@@ -75,7 +76,7 @@ def check_experiment(cfg: SweepConfig, prepared: PreparedData,
                 raise UserError(
                     f"{sweep_dir} holds runs made with {section}.{key} = "
                     f"{stored.get(section, {}).get(key)!r}, not {value!r}{_given(stored, cfg)}; "
-                    f"use a new {storage_field} folder (or delete the old one) to start "
+                    f"use a new {STORAGE} folder (or delete the old one) to start "
                     "another sweep", field=f"{section}.{key}")
     stored_scales = {entry["name"]: entry for entry in stored.get("scales", [])}
     for i, entry in enumerate(current["scales"]):
@@ -83,12 +84,12 @@ def check_experiment(cfg: SweepConfig, prepared: PreparedData,
         if before is not None and before != entry:
             raise UserError(
                 f"{sweep_dir} holds runs of scale {entry['name']!r} made with {before}, not "
-                f"{entry}; give the changed size a new name, or use a new {storage_field} "
+                f"{entry}; give the changed size a new name, or use a new {STORAGE} "
                 "folder", field=f"scales[{i}]")
     if layout.data_info.is_file() and \
             ResultStore(sweep_dir).data_info().prepared != prepared.path.name:
         raise UserError(f"{sweep_dir} holds runs on other prepared data (the domains, their "
-                        f"texts or the tokenizer changed); use a new {storage_field} folder",
+                        f"texts or the tokenizer changed); use a new {STORAGE} folder",
                         field="data")
 
 
@@ -105,20 +106,17 @@ def _flags(overrides: list[str]) -> str:
     return mask_uri(" ".join(f"--set {o}" for o in overrides)) if overrides else "no --set"
 
 
-def start_experiment(cfg: SweepConfig, prepared: PreparedData,
-                     storage_field: str = "compute.storage") -> None:
+def start_experiment(cfg: SweepConfig, prepared: PreparedData) -> None:
     """Check that the storage folder takes writes, and record what its runs measure.
 
     Call :func:`check_experiment` first: this writes ``data.json`` and ``config.yaml``.
-    ``storage_field`` names the folder's config field in errors (``validate.storage``
-    for the validation runs).
     """
     sweep_dir = cfg.storage_path
-    _check_writable(sweep_dir, storage_field)
+    _check_writable(sweep_dir)
     # data.json and config.yaml first: a plan.csv on disk always has both beside it
     info = DataInfo(prior=prepared.prior, train_tokens=prepared.train_tokens,
                     tokens_per_run=cfg.training.tokens_per_run(cfg.model.seq_len),
-                    non_embedding_params={name: non_embedding_params(m, prepared.vocab_size)
+                    non_embedding_params={name: non_embedding_params(m)
                                           for name, m in cfg.scale_models().items()},
                     prepared=prepared.path.name)
     ResultStore(sweep_dir).write_data_info(info)
@@ -131,7 +129,7 @@ def stored_config(cfg: SweepConfig) -> str:
     return yaml.safe_dump(masked(cfg.to_dict()), sort_keys=False)
 
 
-def _check_writable(folder: Path, storage_field: str) -> None:
+def _check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".raymix-write-test"
@@ -139,4 +137,4 @@ def _check_writable(folder: Path, storage_field: str) -> None:
         probe.unlink()
     except OSError as exc:
         raise UserError(f"cannot write to {folder} ({exc.strerror}); choose a writable folder",
-                        field=storage_field) from None
+                        field=STORAGE) from None

@@ -40,6 +40,7 @@ from raymix.config import BASE_SCALE, SweepConfig
 from raymix.data import PreparedData, prepare
 from raymix.errors import ConfigError, UserError
 from raymix.files import folder_problem
+from raymix.formatting import duration_text
 from raymix.runs import RUN_COLUMN, ResultStore, SweepLayout, export_tables
 from raymix.storage import is_uri, location_of, write_problem
 from raymix.sweep.aggregator import AggregatorLoad, actor_name, get_aggregator, store_summary
@@ -66,8 +67,7 @@ from raymix.sweep.progress import (
     quiet_tune,
     tune_result_files,
 )
-from raymix.sweep.strategy import MixtureSuggester, strategy_settings, suggestions_in_flight
-from raymix.sweep.tracking import open_tracker
+from raymix.sweep.strategy import StrategySearcher, strategy_settings, suggestions_in_flight
 from raymix.sweep.trial import (
     PlannedTrial,
     TrialSettings,
@@ -76,7 +76,8 @@ from raymix.sweep.trial import (
     proxy_trial,
     task_data,
 )
-from raymix.training import check_memory
+from raymix.tracking import open_tracker
+from raymix.training import ProxyData, check_memory
 
 # models_per_trial auto in an adaptive sweep: groups small enough that each trial slot
 # trains this many of them, so the strategy sees results between its suggestions
@@ -156,31 +157,35 @@ def run_sweep(cfg: SweepConfig, *, log=print_line, callbacks=()) -> SweepResult:
     # refusals first (changed settings, a cap no mixture meets), writes after: a refused
     # sweep leaves its storage folder as it was
     check_experiment(cfg, prepared)
-    task_data(cfg, prepared)  # a task target's items fit a window
+    tasks = task_data(cfg, prepared)  # a task target's items fit a window
     # an adaptive sweep's plan is made as it goes; it is on disk once all are suggested
     adaptive = cfg.is_adaptive and not SweepLayout(cfg.storage_path).plan.is_file()
     plan = None if adaptive else plan_mixtures(cfg, prepared)
-    if plan is None:
-        strategy_settings(cfg, prepared.train_tokens, prepared.prior)  # refuses an empty box
+    # an adaptive sweep's strategy: refuses an empty box before anything is written
+    strategy = strategy_settings(cfg, prepared.train_tokens, prepared.prior) if adaptive \
+        else None
     start_experiment(cfg, prepared)
     if plan is not None:
         save_plan(cfg, plan)
     fit = cfg.fit
     return train_plan(cfg, prepared, plan, log=log,
-                      live_fit=(fit.regressors, fit.cv_folds, fit.seed), callbacks=callbacks)
+                      live_fit=(fit.regressors, fit.cv_folds, fit.seed), callbacks=callbacks,
+                      strategy=strategy, tasks=tasks)
 
 
 def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | None, *,
-               log=print_line, live_fit: tuple | None = None,
-               storage_field: str = "compute.storage", callbacks=()) -> SweepResult:
+               log=print_line, live_fit: tuple | None = None, callbacks=(),
+               strategy: dict | None = None, tasks: tuple | None = None) -> SweepResult:
     """Train every run of ``plan`` that has no stored result yet, as Tune trials.
 
     ``plan`` None is an adaptive sweep: its base runs are suggested first, one Tune trial
     per suggestion (:mod:`raymix.sweep.strategy`), and make the plan with their repeats
-    and scales. ``live_fit`` = (regressors, folds, seed) prints a cross-validated fit of
-    the runs so far a few times during the experiment. When the storage refuses a
-    result, the experiment stops and a :class:`UserError` (naming ``storage_field``)
-    says why.
+    and scales; ``strategy`` is its settings where already made
+    (:func:`~raymix.sweep.strategy.strategy_settings`). ``live_fit`` = (regressors, folds,
+    seed) prints a cross-validated fit of the runs so far a few times during the
+    experiment. ``tasks`` is a task target's windows where already made
+    (:func:`~raymix.sweep.trial.task_data`). When the storage refuses a result, the
+    experiment stops and a :class:`UserError` naming ``compute.storage`` says why.
     """
     sweep_dir = cfg.storage_path
     if plan is not None:
@@ -193,10 +198,12 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
             mine = store_summary(stored[r] for r in plan[RUN_COLUMN])
             return SweepResult(sweep_dir, len(plan), mine.stored, mine.failed, 0, paths, 0.0,
                                0.0, mine.speed)
-    strategy = None
     if plan is None:
-        strategy = {"settings": strategy_settings(cfg, prepared.train_tokens, prepared.prior),
+        strategy = {"settings": strategy or strategy_settings(cfg, prepared.train_tokens,
+                                                              prepared.prior),
                     "total": cfg.mixtures.count}
+    # the token arrays and a task target's windows, made once for every experiment
+    data = proxy_data(cfg, prepared, tasks)
     tracker = open_tracker(cfg)  # tracking: (a tracker that cannot be reached: one warning)
     with ray_cluster(cfg, log=log):
         aggregator = get_aggregator(sweep_dir, cfg.domain_names, cfg.target.name, cfg.name,
@@ -215,8 +222,8 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
         start_fit = (lambda: aggregator.fit_now.remote(*live_fit)) if live_fit else None
         progress = SweepProgress(total, len(done), log, start_fit=start_fit,
                                  fit_every=max(2 * cfg.fit.cv_folds, total // 4))
-        experiment = dict(aggregator_name=actor_name(cfg.name, sweep_dir), progress=progress,
-                          tracker=tracker, callbacks=list(callbacks))
+        experiment = dict(aggregator_name=actor_name(cfg.name, sweep_dir), data=data,
+                          progress=progress, tracker=tracker, callbacks=list(callbacks))
         tune_started = time.perf_counter()
         if plan is None:
             batch = cfg.mixtures.batch_size
@@ -229,15 +236,14 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
             left = len(queued) + cfg.mixtures.count - made
             if left:
                 per_trial = models_per_trial(cfg, left, rounds=ADAPTIVE_ROUNDS)
-                suggester = MixtureSuggester(
+                suggester = StrategySearcher(
                     aggregator, queued, cfg.training.seed, BASE_SCALE, per_trial=per_trial,
                     in_flight=lambda: suggestions_in_flight(cfg, per_trial))
                 # a trial never spans two batches: up to one trial per run
-                refused = _run_tune(cfg, prepared, suggester=suggester,
+                refused = _run_tune(cfg, suggester=suggester,
                                     count=left if batch else math.ceil(left / per_trial),
                                     **experiment)
-                _stop_if_refused(refused or suggester.refused, aggregator, sweep_dir,
-                                 storage_field)
+                _stop_if_refused(refused or suggester.refused, aggregator, sweep_dir)
                 if suggester.stalled:  # a batch that cannot finish: its runs failed
                     lost = ", ".join(suggester.errored) or "runs of the batch"
                     raise UserError(f"{lost} stored no result, and the next batch of mixtures "
@@ -249,8 +255,8 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
         todo = plan[~plan[RUN_COLUMN].isin(ray.get(aggregator.run_ids.remote()))]
         if len(todo):
             trials = group_trials(planned_trials(cfg, todo), models_per_trial(cfg, len(todo)))
-            _stop_if_refused(_run_tune(cfg, prepared, trials=trials, **experiment),
-                             aggregator, sweep_dir, storage_field)
+            _stop_if_refused(_run_tune(cfg, trials=trials, **experiment), aggregator,
+                             sweep_dir)
         tune_seconds = time.perf_counter() - tune_started if to_train else 0.0
         paths = {k: Path(v) for k, v in ray.get(aggregator.export.remote()).items()}
         # this plan's runs (a sweep's confirmation runs are a plan of their own)
@@ -284,30 +290,47 @@ def describe_load(load: AggregatorLoad) -> str:
             f"MiB at its start, {load.peak_rss_mib:.0f} MiB at most)")
 
 
-def _stop_if_refused(refused: str | None, aggregator, sweep_dir: Path, storage_field: str) -> None:
+def describe_speed(speed: dict) -> str | None:
+    """One line on how a sweep's proxies trained (None for runs that did not measure it;
+    ``speed`` is :attr:`SweepResult.speed`)."""
+    if not speed:
+        return None
+    micro = "/".join(str(m) for m in speed["micro_batch_sizes"])
+    compiled = (f"compiled {speed['compiled']} of {speed['runs']} (first step "
+                f"{duration_text(speed['compile_seconds'])})" if speed["compiled"]
+                else "not compiled")
+    groups = [g for g in speed.get("group_sizes", []) if g > 1]
+    together = (f" in groups of {'/'.join(str(g) for g in groups)} (one stacked model each)"
+                if groups else "")
+    return (f"[sweep] proxies trained at a median {speed['tokens_per_second']:,.0f} tokens/s "
+            f"each{together}, waiting for batches {speed['data_wait_fraction']:.1%} of the time; "
+            f"micro-batches of {micro} sequences; {compiled}")
+
+
+def _stop_if_refused(refused: str | None, aggregator, sweep_dir: Path) -> None:
     """Raise the storage's refusal of a result (see :class:`StopWhenStorageFails`)."""
     if refused:
         stored = ray.get(aggregator.summary.remote()).stored
         raise UserError(
             f"{location_of(sweep_dir)} refused a result ({refused}); the sweep stopped. The "
             f"{stored} results stored before are kept: free space or fix the permissions, then "
-            "run the same command again to go on", field=storage_field)
+            "run the same command again to go on", field="compute.storage")
 
 
-def _run_tune(cfg: SweepConfig, prepared: PreparedData, *, aggregator_name: str,
+def _run_tune(cfg: SweepConfig, *, aggregator_name: str, data: ProxyData,
               progress: SweepProgress, trials: list[PlannedTrial] | None = None,
-              suggester: MixtureSuggester | None = None, count: int = 0,
+              suggester: StrategySearcher | None = None, count: int = 0,
               tracker: tune.Callback | None = None, callbacks=()) -> str | None:
     """Run one Tune experiment; returns why the storage refused a result, if it did.
 
     Its trials are either the given ``trials`` (a grid: each one planned run or a group)
     or ``count`` trials of an adaptive strategy's ``suggester`` (each takes
-    ``compute.models_per_trial`` suggestions). ``tracker`` logs each completed trial's
-    runs to the experiment trackers (:mod:`raymix.sweep.tracking`).
+    ``compute.models_per_trial`` suggestions); ``data`` is what every trial reads
+    (:func:`~raymix.sweep.trial.proxy_data`). ``tracker`` logs each completed trial's
+    runs to the experiment trackers (:mod:`raymix.tracking`).
     """
     settings = TrialSettings.of(cfg, aggregator_name)
-    trainable = tune.with_parameters(proxy_trial, data=proxy_data(cfg, prepared),
-                                     settings=settings)
+    trainable = tune.with_parameters(proxy_trial, data=data, settings=settings)
     concurrent = cfg.compute.max_concurrent
     if suggester is None:
         space, search = {"runs": tune.grid_search([t.to_config()["runs"] for t in trials])}, {}

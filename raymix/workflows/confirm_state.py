@@ -20,6 +20,7 @@ from raymix.config import SweepConfig
 from raymix.errors import UserError
 from raymix.files import atomic_write_text
 from raymix.proposal.confirmation import Candidate, confirmation_verdict
+from raymix.proposal.verdict import ConfirmationVerdict
 from raymix.runs import ResultStore, SweepLayout
 from raymix.runs.store import damaged, read_stored_json
 
@@ -97,7 +98,7 @@ class ConfirmState:
                         losses.setdefault(c.name, []).append(record.final_target_loss)
         return losses, stored, planned
 
-    def verdict(self, cfg: SweepConfig) -> dict[str, Any] | None:
+    def verdict(self, cfg: SweepConfig) -> ConfirmationVerdict | None:
         """The measured best of every round's candidates, when every run is stored.
 
         None when there is no round, or it is unfinished (a driver died during it).
@@ -107,9 +108,8 @@ class ConfirmState:
             return None
         verdict = confirmation_verdict([c for r in self.rounds for c in r], losses)
         if verdict is not None:
-            verdict["rounds"] = len(self.rounds)
-            verdict["seeds"] = cfg.confirm.seeds
-            verdict["scale"] = confirmation_scale(cfg)
+            verdict = dataclasses.replace(verdict, rounds=len(self.rounds),
+                                          seeds=cfg.confirm.seeds, scale=confirmation_scale(cfg))
         return verdict
 
 

@@ -20,7 +20,6 @@ says which won, by how much, and whether by more than the seed noise
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,14 +28,15 @@ from raymix.config import BASE_SCALE, CONFIRM_SCALE, ScaleConfig, SweepConfig
 from raymix.data import prepare
 from raymix.formatting import format_number
 from raymix.proposal.confirmation import confirmation_candidates
+from raymix.proposal.verdict import ConfirmationVerdict
 from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN
 from raymix.sweep import train_plan
 from raymix.sweep.plan import add_runs, drop_confirmation_runs
 from raymix.sweep.progress import print_line
 from raymix.training import non_embedding_params
 from raymix.workflows.confirm_state import ConfirmState
-from raymix.workflows.inputs import fit_inputs
-from raymix.workflows.proposing import propose
+from raymix.workflows.inputs import runs_at_target
+from raymix.workflows.proposing import propose_from
 
 SEED_OFFSET = 1000  # confirmation seeds: training.seed + 1000, + 1001, ... (never a sweep's)
 
@@ -70,7 +70,7 @@ def check_confirmation(cfg: SweepConfig) -> None:
         ConfirmState.load(cfg)
 
 
-def run_confirmation(cfg: SweepConfig, *, log=print_line) -> dict[str, Any] | None:
+def run_confirmation(cfg: SweepConfig, *, log=print_line) -> ConfirmationVerdict | None:
     """Run (or resume) the confirmation round(s) of a sweep whose runs are stored.
 
     Parameters
@@ -82,9 +82,10 @@ def run_confirmation(cfg: SweepConfig, *, log=print_line) -> dict[str, Any] | No
 
     Returns
     -------
-    dict or None
-        The verdict (see :func:`raymix.proposal.confirmation.confirmation_verdict`), or
-        None when ``confirm.rounds`` is 0.
+    ConfirmationVerdict or None
+        The verdict (:func:`raymix.proposal.confirmation.confirmation_verdict`;
+        ``.to_dict()`` is ``proposal.json``'s ``confirmation``), or None when
+        ``confirm.rounds`` is 0.
 
     Raises
     ------
@@ -128,8 +129,9 @@ def _choose(cfg: SweepConfig, state: ConfirmState):
     c = cfg.confirm
     # the candidates need the fit's optimum, not its bootstrap
     search = dataclasses.replace(cfg.search, uncertainty=False)
-    proposal = propose(cfg, search=search, confirmed=False)
-    runs = fit_inputs(cfg).runs
+    inputs = runs_at_target(cfg)
+    proposal = propose_from(cfg, inputs, search=search, confirmed=False)
+    runs = inputs.runs
     earlier = [x.weights(proposal.domains) for r in state.rounds for x in r]
     state.fits.append({"round": len(state.rounds) + 1, "runs": len(runs.objective),
                        **proposal.to_dict()["regressor"]})
@@ -143,18 +145,17 @@ def _where(cfg: SweepConfig, ccfg: SweepConfig, vocab_size: int) -> str:
     if ccfg is cfg:
         return "at the proxy scale"
     model = cfg.confirm.applied_to(cfg.model)
-    ratio = non_embedding_params(model, vocab_size) / non_embedding_params(cfg.model, vocab_size)
+    ratio = non_embedding_params(model) / non_embedding_params(cfg.model)
     return (f"at {ratio:.1f}x the proxy's parameters and "
             f"{ccfg.training.steps / cfg.training.steps:.1f}x its tokens")
 
 
-def _summary(verdict: dict[str, Any]) -> str:
-    noise = verdict["noise_std"]
-    line = (f"[confirm] measured best: {verdict['winner']} ({verdict['winner_source']}), "
-            f"target loss {format_number(verdict['measured'])}")
-    if verdict["runner_up"] is not None:
+def _summary(verdict: ConfirmationVerdict) -> str:
+    line = (f"[confirm] measured best: {verdict.winner} ({verdict.winner_source}), "
+            f"target loss {format_number(verdict.measured)}")
+    if verdict.runner_up is not None:
         beyond = {True: "beyond", False: "within", None: "(no noise estimate)"}[
-            verdict["margin_beyond_noise"]]
-        line += (f", {format_number(verdict['margin'])} better than {verdict['runner_up']} "
-                 f"({beyond} the seed noise, std {format_number(noise)} per run)")
+            verdict.margin_beyond_noise]
+        line += (f", {format_number(verdict.margin)} better than {verdict.runner_up} "
+                 f"({beyond} the seed noise, std {format_number(verdict.noise_std)} per run)")
     return line

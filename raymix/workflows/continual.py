@@ -18,7 +18,7 @@ from raymix.errors import UserError
 from raymix.files import atomic_write_text
 from raymix.proposal import CriticalProportion, critical_from_runs
 from raymix.runs import ResultStore
-from raymix.scaling import Scale
+from raymix.scaling import TargetSize
 from raymix.workflows.inputs import (
     RunsSource,
     check_output_path,
@@ -29,7 +29,7 @@ from raymix.workflows.inputs import (
 
 
 def critical(source: RunsSource, domain: str, *, baseline: float | None = None,
-             at: Scale | None = None, output: str | Path | None = None) -> CriticalProportion:
+             at: TargetSize | None = None, output: str | Path | None = None) -> CriticalProportion:
     """The largest share of the new ``domain`` that keeps the original data's loss at
     its value before continual pretraining.
 
@@ -44,7 +44,7 @@ def critical(source: RunsSource, domain: str, *, baseline: float | None = None,
         The original data's loss before continual pretraining. With a sweep whose runs
         started from a checkpoint (``training.init_from``), it defaults to that
         checkpoint's loss, measured before training.
-    at : Scale, optional
+    at : TargetSize, optional
         With ``at.tokens`` (and a long table or a sweep), the answer is extrapolated
         there along each share's checkpoints (the step law).
     output : path, optional

@@ -9,14 +9,14 @@ import pandas as pd
 from raymix.config import FitConfig
 from raymix.regression import FitResult
 from raymix.report.writer import check_report_folder
-from raymix.runs import read_candidates, write_predictions
-from raymix.scaling import Scale
-from raymix.workflows.inputs import RunsSource, check_output_path, fit_inputs
+from raymix.runs import read_mixtures_to_predict, write_predictions
+from raymix.scaling import TargetSize
+from raymix.workflows.inputs import RunsSource, check_output_path, runs_at_target
 from raymix.workflows.reporting import write_runs_report
 
 
 def fit(source: RunsSource, *, fit_config: FitConfig | None = None,
-        report: str | Path | None = None, at: Scale | None = None,
+        report: str | Path | None = None, at: TargetSize | None = None,
         force: bool = False) -> FitResult:
     """Cross-validate the regressors on the runs; refit the best (or best ensemble).
 
@@ -32,7 +32,7 @@ def fit(source: RunsSource, *, fit_config: FitConfig | None = None,
         Write a report of the fit into this folder (``report.md`` and ``index.html``: CV
         and residual plots, interaction matrix, the scaling laws, the runs). Nothing is
         written without it.
-    at : Scale, optional
+    at : TargetSize, optional
         Fit the losses extrapolated to this scale by the nested step and size laws
         (default: the sweep config's ``fit.at``; for ``LongRuns``, the largest trained
         scale).
@@ -48,22 +48,22 @@ def fit(source: RunsSource, *, fit_config: FitConfig | None = None,
     """
     if report is not None:
         check_report_folder(report, force=force, field="report")
-    inputs = fit_inputs(source, fit_config, at)
+    inputs = runs_at_target(source, fit_config, at)
     fitted = inputs.fit()
     if report is not None:
         write_runs_report(report, fitted, source, inputs.runs, force=force)
     return fitted
 
 
-def predict(fitted: FitResult, candidates: str | Path, output: str | Path | None = None,
+def predict(fitted: FitResult, to_predict: str | Path, output: str | Path | None = None,
             id_column: str | None = None) -> pd.DataFrame:
-    """Predict the loss of each mixture of a candidates CSV.
+    """Predict the loss of each mixture of a CSV of mixtures to predict.
 
     Parameters
     ----------
     fitted : FitResult
         A fit (:func:`fit`).
-    candidates : path
+    to_predict : path
         A CSV: an id column, then one weight column per domain of the fit.
     output : path, optional
         Also write the predictions there (CSV: the id column, ``predicted`` and, for a
@@ -74,10 +74,10 @@ def predict(fitted: FitResult, candidates: str | Path, output: str | Path | None
     Returns
     -------
     DataFrame
-        One row per candidate, indexed by its id: ``predicted`` (and ``predicted_std``).
+        One row per mixture, indexed by its id: ``predicted`` (and ``predicted_std``).
     """
     check_output_path(output)
-    table = read_candidates(candidates, fitted.domains, id_column)
+    table = read_mixtures_to_predict(to_predict, fitted.domains, id_column)
     mean, std = fitted.predict(table.to_numpy(dtype=float))
     std = std if fitted.has_std else None
     id_name = id_column or table.index.name or "id"

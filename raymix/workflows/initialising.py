@@ -484,7 +484,7 @@ def sweep_sections(rung: Rung, count: int, machine: Machine) -> dict[str, Any]:
     return {
         "model": rung.model(),
         "training": rung.training(),
-        "mixtures": {"count": count, "method": "dirichlet", "repeats": REPEATS,
+        "mixtures": {"count": count, "draw": "dirichlet", "repeats": REPEATS,
                      "repeat_seeds": 1},
         "compute": compute,
         "confirm": {"candidates": 2, "observed": 2, "seeds": 2, "steps": 2 * rung.steps},

@@ -3,9 +3,9 @@
 Every workflow (fit, propose, critical) takes a *source*: a :class:`SweepConfig` (its
 sweep directory's ``mixtures.csv``, ``metrics.csv``, ``runs.csv`` and ``data.json``, so
 no token cache is needed), wide :class:`~raymix.runs.Runs` from a CSV pair, or a long
-:class:`~raymix.runs.LongRuns` table of checkpoints. :func:`fit_inputs` turns any of
-them into the runs to fit, at the target scale when one is asked for (the nested step
-and size laws extrapolate every mixture there first).
+:class:`~raymix.runs.LongRuns` table of checkpoints. :func:`runs_at_target` turns any of
+them into the runs to fit, at the target scale when one is asked for: it fits the nested
+step and size laws, which extrapolate every mixture there first.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from raymix.runs import (
     read_runs,
 )
 from raymix.scaling import (
-    NestedScalingLaw,
-    Scale,
+    MixtureScalingLaw,
+    TargetSize,
     backtest_scaling,
     rule_setting,
     settings_to_try,
@@ -86,12 +86,12 @@ def check_output_path(output, field: str = "output") -> None:
         raise UserError(f"{problem}; give another path (a new or regular file)", field=field)
 
 
-def config_at(fit_config: FitConfig) -> Scale | None:
+def config_at(fit_config: FitConfig) -> TargetSize | None:
     """The target scale of ``fit.at``, or None for the proxies' own scale."""
-    return Scale(**fit_config.at) if fit_config.at else None
+    return TargetSize(**fit_config.at) if fit_config.at else None
 
 
-def check_at(long: LongRuns, at: Scale) -> None:
+def check_at(long: LongRuns, at: TargetSize) -> None:
     """The target scale must not lie below the runs: the laws extrapolate to larger scales.
 
     Below the smallest model trained and the fewest tokens of any checkpoint (in every
@@ -122,7 +122,7 @@ def _auto_or_bool(value) -> bool | str:
     return value if value == "auto" else value in (True, "true")
 
 
-def at_scale(long: LongRuns, at: Scale, fit_config: FitConfig) -> NestedScalingLaw:
+def law_at_target(long: LongRuns, at: TargetSize, fit_config: FitConfig) -> MixtureScalingLaw:
     """The scaling laws of ``long`` (``fit_config.law``), extrapolated to ``at``.
 
     Each of ``fit.law``, ``fit.share_exponents`` and ``fit.checkpoints`` left ``auto`` is
@@ -164,7 +164,7 @@ class FitInputs:
     runs: Runs
     info: DataInfo | None  # a sweep's: the token prior and counts
     fit_config: FitConfig
-    scaling: NestedScalingLaw | None  # when the losses were extrapolated to a target scale
+    scaling: MixtureScalingLaw | None  # when the losses were extrapolated to a target size
 
     def fit(self) -> FitResult:
         """Cross-validate the regressors of ``fit_config`` on the runs; refit the best."""
@@ -175,9 +175,10 @@ class FitInputs:
         return fitted
 
 
-def fit_inputs(source: RunsSource, fit_config: FitConfig | None = None,
-               at: Scale | None = None) -> FitInputs:
-    """The runs to fit (at the target scale ``at`` if given) and the fit settings.
+def runs_at_target(source: RunsSource, fit_config: FitConfig | None = None,
+                  at: TargetSize | None = None) -> FitInputs:
+    """The runs to fit and the fit settings: loaded, and at the target scale ``at`` if
+    given, where the scaling laws are fitted first (:func:`law_at_target`) and predict them.
 
     ``fit_config`` defaults to a sweep config's ``fit`` section, else ``FitConfig()``;
     ``at`` to a sweep config's ``fit.at``. :class:`~raymix.runs.LongRuns` are always
@@ -192,7 +193,7 @@ def fit_inputs(source: RunsSource, fit_config: FitConfig | None = None,
         long, info = load_long_results(source)
     elif isinstance(source, LongRuns):
         fit_config, long, info = fit_config or FitConfig(), source, None
-        at = at or Scale()
+        at = at or TargetSize()
     elif isinstance(source, Runs):
         if at is not None:
             raise UserError("a target scale needs checkpoints at several scales; give the runs "
@@ -202,5 +203,5 @@ def fit_inputs(source: RunsSource, fit_config: FitConfig | None = None,
     else:
         raise TypeError("source must be a SweepConfig (raymix.load_config), Runs "
                         "(raymix.read_runs) or LongRuns (raymix.read_long_runs)")
-    law = at_scale(long, at, fit_config)
+    law = law_at_target(long, at, fit_config)
     return FitInputs(law.to_runs(), info, fit_config, law)

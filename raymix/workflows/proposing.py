@@ -2,7 +2,7 @@
 
 :func:`propose` fits the runs and searches under the constraints
 (:func:`raymix.proposal.propose_mixture`), at the target scale when one is asked for;
-:func:`propose_mixmin` mixes the per-domain proxies of a ``mixtures.method: per_domain``
+:func:`propose_mixmin` mixes the per-domain proxies of a ``mixtures.draw: per_domain``
 sweep instead (MixMin). Files are written only where asked.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from raymix.errors import UserError
 from raymix.files import atomic_write_text
 from raymix.mixtures import build_constraints
 from raymix.proposal import Proposal, mixmin, mixture_loss, propose_mixture
+from raymix.proposal.mixmin import MixMinProposal
 from raymix.proposal.objectives import (
     OBJECTIVES_FILE,
     ObjectiveProposals,
@@ -33,9 +33,9 @@ from raymix.regression import FitResult
 from raymix.report import HTML_REPORT
 from raymix.report.writer import check_report_folder
 from raymix.runs import LongRuns, ResultStore, RunRecord, loss_column
-from raymix.scaling import Scale
+from raymix.scaling import TargetSize
 from raymix.workflows.confirm_state import ConfirmState
-from raymix.workflows.inputs import RunsSource, check_output_path, fit_inputs
+from raymix.workflows.inputs import FitInputs, RunsSource, check_output_path, runs_at_target
 from raymix.workflows.reporting import write_runs_report
 
 
@@ -44,7 +44,7 @@ def propose(
     *,
     search: SearchConfig | None = None,
     fit_config: FitConfig | None = None,
-    at: Scale | None = None,
+    at: TargetSize | None = None,
     fitted: FitResult | None = None,
     output: str | Path | None = None,
     report: str | Path | None = None,
@@ -68,7 +68,7 @@ def propose(
         constraints given here name them ``constraints.<key>``.
     fit_config : FitConfig, optional
         As in :func:`raymix.fit`.
-    at : Scale, optional
+    at : TargetSize, optional
         Propose for this scale (see :func:`raymix.fit`); the proposal then holds the
         step and size laws (``scaling``).
     fitted : FitResult, optional
@@ -94,7 +94,22 @@ def propose(
     check_output_path(output)
     if report is not None:
         check_report_folder(report, force=force, field="report")
-    inputs = fit_inputs(source, fit_config, at)
+    inputs = runs_at_target(source, fit_config, at)
+    proposal = propose_from(source, inputs, search=search, fitted=fitted, confirmed=confirmed)
+    if output is not None:
+        _write_proposal(proposal, output)
+    if report is not None:
+        written = write_runs_report(report, proposal.fit, source, inputs.runs,
+                                    proposal.to_dict(), force=force)
+        proposal.files["report"] = str(written)
+        proposal.files["report_html"] = str(written.parent / HTML_REPORT)
+    return proposal
+
+
+def propose_from(source: RunsSource, inputs: FitInputs, *, search: SearchConfig | None = None,
+                 fitted: FitResult | None = None, confirmed: bool = True) -> Proposal:
+    """:func:`propose` on runs already loaded (:func:`~raymix.workflows.inputs.runs_at_target`
+    of ``source``), writing nothing: ``search``, ``fitted`` and ``confirmed`` as there."""
     runs, info = inputs.runs, inputs.info
     where = "search" if search is None else "constraints"
     if search is None:
@@ -108,15 +123,12 @@ def propose(
     proposal.warnings = runs.notes + proposal.warnings
     if confirmed and isinstance(source, SweepConfig) and source.confirm.rounds:
         proposal = _with_confirmation(source, proposal, runs)
-    if output is not None:
-        atomic_write_text(Path(output), json.dumps(proposal.to_dict(), indent=1))
-        proposal.files["proposal"] = str(output)
-    if report is not None:
-        written = write_runs_report(report, proposal.fit, source, runs, proposal.to_dict(),
-                                    force=force)
-        proposal.files["report"] = str(written)
-        proposal.files["report_html"] = str(written.parent / HTML_REPORT)
     return proposal
+
+
+def _write_proposal(proposal: Proposal, output: str | Path) -> None:
+    atomic_write_text(Path(output), json.dumps(proposal.to_dict(), indent=1))
+    proposal.files["proposal"] = str(output)
 
 
 def propose_per_objective(
@@ -165,15 +177,17 @@ def propose_per_objective(
         raise UserError("a proposal per objective needs each metric at the proxies' scale; "
                         "leave out the target scale (fit.at, --at) and give the runs' wide "
                         "tables", field="at")
+    check_output_path(output)
     if output is not None:  # objectives.json goes beside it: checked before any work too
         check_output_path(Path(output).parent / OBJECTIVES_FILE)
     if report is not None:
         check_report_folder(report, force=force, field="report")
-    inputs = fit_inputs(source, fit_config)
+    inputs = runs_at_target(source, fit_config)
     runs, info = inputs.runs, inputs.info
     resolved = resolve_objectives(objectives, list(runs.metrics.columns), field=field)
-    proposal = propose(source, search=search, fit_config=inputs.fit_config, output=output,
-                       confirmed=confirmed)
+    proposal = propose_from(source, inputs, search=search, confirmed=confirmed)
+    if output is not None:
+        _write_proposal(proposal, output)
     if search is None:
         search = source.search if isinstance(source, SweepConfig) else SearchConfig()
     # an objective that is the usual target (the average, by default) reuses its fit
@@ -222,13 +236,13 @@ def _with_confirmation(cfg: SweepConfig, proposal: Proposal, runs) -> Proposal:
             f"the confirmation round is unfinished ({stored} of {planned} runs stored): this "
             "is the fit's proposal, not yet checked; run 'raymix sweep CONFIG' to finish it")
         return proposal
-    weights = np.array([verdict["mixture"][d] for d in proposal.domains])
+    weights = np.array([verdict.mixture[d] for d in proposal.domains])
     return confirmed_proposal(proposal, runs.mixtures, runs.objective.to_numpy(dtype=float),
                               weights, verdict)
 
 
-def propose_mixmin(cfg: SweepConfig, *, output: str | Path | None = None) -> dict[str, Any]:
-    """MixMin's proposal from a ``mixtures.method: per_domain`` sweep (one proxy per domain).
+def propose_mixmin(cfg: SweepConfig, *, output: str | Path | None = None) -> MixMinProposal:
+    """MixMin's proposal from a ``mixtures.draw: per_domain`` sweep (one proxy per domain).
 
     The target loss of a mixture ``w`` is scored as that of the mixture of the per-domain
     proxies, ``-mean_t log sum_k w_k p_k(t)`` on the target's tokens, and minimised
@@ -236,10 +250,10 @@ def propose_mixmin(cfg: SweepConfig, *, output: str | Path | None = None) -> dic
 
     Returns
     -------
-    dict
+    MixMinProposal
         The weights, the predicted target loss, each single-domain proxy's loss, the
-        optimiser's convergence and the constraints; ``files`` says where it was written
-        (``output``, when given).
+        optimiser's convergence and the constraints (``.to_dict()`` is ``mixmin.json``);
+        ``.files`` says where it was written (``output``, when given).
     """
     check_output_path(output)
     store = ResultStore(cfg.storage_path)
@@ -255,19 +269,18 @@ def propose_mixmin(cfg: SweepConfig, *, output: str | Path | None = None) -> dic
     scale = float(items.sum()) if items is not None else 1.0
     found = mixmin(logprobs, domains=domains, lower=box.lower, upper=box.upper,
                    prior=box.prior, kl_weight=box.kl_weight, weights=items)
-    result = {"target": cfg.target.name, **found.to_dict(),
-              "predicted_target_loss": scale * mixture_loss(logprobs, found.weights, items),
-              "single_domain_target_loss": {
-                  d: scale * mixture_loss(logprobs, np.eye(len(domains))[i], items)
-                  for i, d in enumerate(domains)},
-              ("items_scored" if items is not None else "tokens_scored"):
-                  int(logprobs.shape[1]),
-              "constraints": box.to_dict()}
-    files = {}
+    result = MixMinProposal.of(
+        found, target=cfg.target.name,
+        predicted_target_loss=scale * mixture_loss(logprobs, found.weights, items),
+        single_domain_target_loss={
+            d: scale * mixture_loss(logprobs, np.eye(len(domains))[i], items)
+            for i, d in enumerate(domains)},
+        scored=int(logprobs.shape[1]), scored_unit="items" if items is not None else "tokens",
+        constraints=box.to_dict())
     if output is not None:
-        atomic_write_text(Path(output), json.dumps(result, indent=1))
-        files["mixmin"] = str(output)
-    return {**result, "files": files}
+        atomic_write_text(Path(output), json.dumps(result.to_dict(), indent=1))
+        result.files["mixmin"] = str(output)
+    return result
 
 
 def _per_domain_logprobs(cfg: SweepConfig, records: list[RunRecord]) -> dict[str, list[float]]:
@@ -280,5 +293,5 @@ def _per_domain_logprobs(cfg: SweepConfig, records: list[RunRecord]) -> dict[str
     if missing:
         raise UserError(f"{cfg.storage_path} has no finished per-domain proxy for "
                         f"{', '.join(missing)}; run 'raymix sweep CONFIG' with "
-                        "mixtures.method: per_domain first", field="mixtures.method")
+                        "mixtures.draw: per_domain first", field="mixtures.draw")
     return found

@@ -21,6 +21,7 @@ from raymix.config.parse import parse_config, read_yaml
 from raymix.errors import UserError
 from raymix.files import folder_problem
 from raymix.proposal.objectives import OBJECTIVES_FILE
+from raymix.proposal.validated import ValidationResult
 from raymix.regression import FitResult
 from raymix.report import HTML_REPORT, write_report
 from raymix.report.contents import proposal_problem, training_curves
@@ -28,7 +29,7 @@ from raymix.report.writer import check_report_folder
 from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore, Runs, SweepLayout
 from raymix.runs.store import damaged, read_stored_json
 from raymix.storage import StorageError, is_uri, local_folder, uri_problem
-from raymix.workflows.inputs import RunsSource, fit_inputs
+from raymix.workflows.inputs import RunsSource, runs_at_target
 
 
 def run_table(source: RunsSource, runs: Runs, records: list | None = None) -> pd.DataFrame:
@@ -54,11 +55,18 @@ def run_table(source: RunsSource, runs: Runs, records: list | None = None) -> pd
     return table
 
 
-def sweep_validation(cfg: SweepConfig) -> dict[str, Any] | None:
-    """The result of ``raymix validate`` on this sweep (its ``validate.json``), if any."""
+def sweep_validation(cfg: SweepConfig) -> ValidationResult | None:
+    """The result of ``raymix validate`` on this sweep (its ``validate.json``), if any; a
+    damaged one is one line naming it and how to recover."""
     path = SweepLayout(cfg.validate_path).validation_json
-    return read_stored_json(path, "delete it, or run 'raymix validate CONFIG' again to write "
-                            "it") if path.is_file() else None
+    if not path.is_file():
+        return None
+    recover = "delete it, or run 'raymix validate CONFIG' again to write it"
+    data = read_stored_json(path, recover)
+    try:
+        return ValidationResult.from_dict(data)
+    except (KeyError, TypeError, AttributeError):
+        raise damaged(path, "not the results of 'raymix validate'", recover) from None
 
 
 # how to recover from a damaged proposal.json (or its per-objective proposals)
@@ -173,7 +181,7 @@ def report(cfg: SweepConfig, force: bool = False) -> Path:
     if problem:
         raise UserError(f"{problem}; the report cannot be written", field="compute.storage")
     check_report_folder(layout.report, force=force)  # every file, before any work
-    inputs = fit_inputs(cfg)
+    inputs = runs_at_target(cfg)
     proposal = _stored_proposal(layout, cfg.domain_names)
     objectives = layout.proposal.parent / OBJECTIVES_FILE  # propose --per-objective's
     if proposal is not None and objectives.is_file():

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,63 +35,18 @@ from raymix.config import BASE_SCALE, SweepConfig
 from raymix.data import prepare
 from raymix.errors import UserError
 from raymix.files import atomic_write_frame, atomic_write_text
+from raymix.proposal.validated import GapCheck, MeasuredMixture, ValidationResult
 from raymix.regression import NOISE_SIGMAS, gap_se, seed_noise
 from raymix.report import plot_predicted_vs_actual
 from raymix.report.markdown import validation_markdown
 from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, ResultStore, SweepLayout
-from raymix.scaling import JointScalingLaw, Scale
+from raymix.scaling import JointScalingLaw, TargetSize
 from raymix.sweep import train_plan
 from raymix.sweep.cluster import check_local_resources
 from raymix.sweep.experiment import check_experiment, start_experiment
 from raymix.sweep.progress import print_line
 from raymix.training import check_memory, non_embedding_params
 from raymix.workflows.proposing import propose
-
-
-@dataclass
-class ValidationResult:
-    """Measured against predicted, at the validation scale (``raymix validate``).
-
-    Attributes
-    ----------
-    scale, proxy_scale : dict
-        ``params`` and ``tokens`` of a validation run, and of a proxy.
-    predicted_at : str
-        Where the predictions come from (the nested laws at this scale, or the proxies').
-    regressor : dict
-        The regressor behind the predictions and its CV scores.
-    mixtures : dict
-        Per mixture (``proposal``, the baselines, your own): its weights, ``predicted``,
-        ``measured`` (mean over seeds), ``measured_losses``, ``measured_std``, ``error``.
-    proposal_vs : dict
-        Per other mixture: the measured and predicted gap to the proposal, and whether
-        the measured gap is beyond seed noise.
-    proposal_best : bool
-        Whether the proposal measured best.
-    ranking : dict
-        The predicted and measured orders, whether they agree, their Spearman.
-    prediction_error : dict
-        ``mae``, ``mean`` (measured - predicted) and ``mape_percent``.
-    files : dict of str to str
-        ``json`` and ``report``: where the check was written.
-    """
-
-    predicted_at: str
-    scale: dict[str, float]
-    regressor: dict[str, Any]
-    mixtures: dict[str, dict[str, Any]]
-    proposal_vs: dict[str, dict[str, Any]]
-    proposal_best: bool
-    ranking: dict[str, Any]
-    prediction_error: dict[str, float]
-    proxy_scale: dict[str, float] | None = None
-    files: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The check as JSON data (what ``validate.json`` holds)."""
-        out = dataclasses.asdict(self)
-        out.pop("files")
-        return out
 
 
 def validation_config(cfg: SweepConfig) -> SweepConfig:
@@ -108,7 +63,7 @@ def validation_config(cfg: SweepConfig) -> SweepConfig:
 
 def validation_scale(vcfg: SweepConfig, vocab_size: int) -> dict[str, float]:
     """Non-embedding parameters and training tokens of a validation run."""
-    return {"params": float(non_embedding_params(vcfg.model, vocab_size)),
+    return {"params": float(non_embedding_params(vcfg.model)),
             "tokens": float(vcfg.training.tokens_per_run(vcfg.model.seq_len))}
 
 
@@ -126,10 +81,10 @@ def planned_validation_runs(cfg: SweepConfig) -> int:
 
 def _predictions(cfg: SweepConfig, scale: dict[str, float], log) -> dict[str, Any]:
     """Propose, and predict every mixture to validate, at the validation scale if possible."""
-    at = Scale(params=scale["params"], tokens=scale["tokens"]) if cfg.scales else None
+    at = TargetSize(params=scale["params"], tokens=scale["tokens"]) if cfg.scales else None
     proposal = propose(cfg, at=at)
     mixtures = {"proposal": proposal.mixture,
-                **{name: base["mixture"] for name, base in proposal.baselines.items()}}
+                **{name: base.mixture for name, base in proposal.baselines.items()}}
     if at is not None:
         # what the base proxies alone would propose: does predicting at scale pick better?
         mixtures["proxy_scale_proposal"] = propose(
@@ -184,10 +139,11 @@ def run_validation(cfg: SweepConfig, *, log=print_line) -> ValidationResult:
     prepared = prepare(cfg, log=log)
     layout = SweepLayout(vcfg.storage_path)
     scale = validation_scale(vcfg, prepared.vocab_size)
-    proxy = {"params": float(non_embedding_params(cfg.model, prepared.vocab_size)),
+    proxy = {"params": float(non_embedding_params(cfg.model)),
              "tokens": float(cfg.training.tokens_per_run(cfg.model.seq_len))}
     # refusals first (changed settings, no sweep to predict from), writes after
-    check_experiment(vcfg, prepared, storage_field="validate.storage")
+    with _in_validate_storage():
+        check_experiment(vcfg, prepared)
     resuming = layout.plan.is_file() and layout.predictions.is_file()
     if resuming:
         predictions = json.loads(layout.predictions.read_text())
@@ -196,7 +152,8 @@ def run_validation(cfg: SweepConfig, *, log=print_line) -> ValidationResult:
     else:
         predictions = _predictions(cfg, scale, log)
         plan = _plan(vcfg, predictions)
-    start_experiment(vcfg, prepared, storage_field="validate.storage")
+    with _in_validate_storage():
+        start_experiment(vcfg, prepared)
     if not resuming:
         atomic_write_text(layout.predictions, json.dumps(predictions, indent=1))
         atomic_write_frame(plan, layout.plan)  # after predictions.json: both or neither
@@ -204,23 +161,33 @@ def run_validation(cfg: SweepConfig, *, log=print_line) -> ValidationResult:
         f"{scale['params']:.3g} parameters, {scale['tokens']:.3g} tokens "
         f"({scale['params'] / proxy['params']:.1f}x the proxy's parameters, "
         f"{scale['tokens'] / proxy['tokens']:.1f}x its tokens)")
-    train_plan(vcfg, prepared, plan.drop(columns="mixture_name"), log=log,
-               storage_field="validate.storage")
+    with _in_validate_storage():
+        train_plan(vcfg, prepared, plan.drop(columns="mixture_name"), log=log)
     result = compare(predictions, _measured(layout.root, plan))
     result.proxy_scale = proxy
     atomic_write_text(layout.validation_json, json.dumps(result.to_dict(), indent=1))
     _plot(result, layout.validation_figure)
-    atomic_write_text(layout.validation_report, validation_markdown(result.to_dict())
+    atomic_write_text(layout.validation_report, validation_markdown(result)
                       + f"\n![predicted vs measured]({layout.validation_figure.name})\n")
     result.files = {"json": str(layout.validation_json),
                     "report": str(layout.validation_report)}
     return result
 
 
+@contextmanager
+def _in_validate_storage():
+    """The sweep's steps name their folder ``compute.storage`` in errors; run on the
+    validation's config, that folder is ``validate.storage``."""
+    try:
+        yield
+    except UserError as exc:
+        raise exc.renamed("compute.storage", "validate.storage") from None
+
+
 def _plot(result: ValidationResult, path: Path) -> None:
-    done = {n: t for n, t in result.mixtures.items() if t["measured"] is not None}
-    plot_predicted_vs_actual([t["predicted"] for t in done.values()],
-                             [t["measured"] for t in done.values()], path, labels=list(done),
+    done = result.measured_mixtures()
+    plot_predicted_vs_actual([t.predicted for t in done.values()],
+                             [t.measured for t in done.values()], path, labels=list(done),
                              title=f"validation at {result.scale['params']:.3g} params, "
                                    f"{result.scale['tokens']:.3g} tokens")
 
@@ -246,15 +213,17 @@ def compare(predictions: dict[str, Any], measured: dict[str, list[float]]) -> Va
     for name, entry in predictions["mixtures"].items():
         losses = measured.get(name, [])
         mean = float(np.mean(losses)) if losses else None
-        table[name] = {**entry, "measured": mean, "measured_losses": losses,
-                       "measured_std": float(np.std(losses, ddof=1)) if len(losses) > 1 else None,
-                       "error": None if mean is None else mean - entry["predicted"]}
-    done = {n: t for n, t in table.items() if t["measured"] is not None}
-    errors = np.array([t["error"] for t in done.values()])
-    measured_values = np.array([t["measured"] for t in done.values()])
-    predicted_order = sorted(done, key=lambda n: done[n]["predicted"])
-    measured_order = sorted(done, key=lambda n: done[n]["measured"])
-    rho = (float(spearmanr([done[n]["predicted"] for n in done], measured_values)[0])
+        table[name] = MeasuredMixture(
+            entry["mixture"], entry["predicted"], entry.get("predicted_std"), measured=mean,
+            measured_losses=losses,
+            measured_std=float(np.std(losses, ddof=1)) if len(losses) > 1 else None,
+            error=None if mean is None else mean - entry["predicted"])
+    done = {n: t for n, t in table.items() if t.measured is not None}
+    errors = np.array([t.error for t in done.values()])
+    measured_values = np.array([t.measured for t in done.values()])
+    predicted_order = sorted(done, key=lambda n: done[n].predicted)
+    measured_order = sorted(done, key=lambda n: done[n].measured)
+    rho = (float(spearmanr([done[n].predicted for n in done], measured_values)[0])
            if len(done) >= 3 else None)
     return ValidationResult(
         predicted_at=predictions["predicted_at"], scale=predictions["scale"],
@@ -268,7 +237,8 @@ def compare(predictions: dict[str, Any], measured: dict[str, list[float]]) -> Va
                           "mape_percent": float(np.mean(np.abs(errors) / measured_values) * 100)})
 
 
-def _proposal_gaps(table: dict[str, dict], sweep_noise: float | None) -> dict[str, dict]:
+def _proposal_gaps(table: dict[str, MeasuredMixture],
+                   sweep_noise: float | None) -> dict[str, GapCheck]:
     """Measured gap of each baseline to the proposal, and whether it exceeds the noise.
 
     The noise of one run is the pooled seed-to-seed std of every mixture measured with
@@ -276,23 +246,23 @@ def _proposal_gaps(table: dict[str, dict], sweep_noise: float | None) -> dict[st
     sweep's noise floor (``sweep_noise``, from its repeated mixtures). Without either, no
     gap is judged (``significant`` None): a single seed has no noise of its own.
     """
-    mine = table.get("proposal", {})
-    if mine.get("measured") is None:
+    mine = table.get("proposal")
+    if mine is None or mine.measured is None:
         return {}
-    noise = seed_noise(t["measured_losses"] for t in table.values())
+    noise = seed_noise(t.measured_losses for t in table.values())
     if noise is not None:
         source = "seeds"
     else:
         noise, source = sweep_noise, None if sweep_noise is None else "sweep noise floor"
     out = {}
     for name, other in table.items():
-        if name == "proposal" or other["measured"] is None:
+        if name == "proposal" or other.measured is None:
             continue
-        gap = other["measured"] - mine["measured"]
-        se = (gap_se(noise, len(other["measured_losses"]), len(mine["measured_losses"]))
+        gap = other.measured - mine.measured
+        se = (gap_se(noise, len(other.measured_losses), len(mine.measured_losses))
               if noise is not None else None)
-        out[name] = {"measured_gap": gap, "predicted_gap": other["predicted"] - mine["predicted"],
-                     "noise_se": se, "noise_from": source,
-                     "significant": None if se is None else bool(abs(gap) > NOISE_SIGMAS * se),
-                     "proposal_better": gap > 0}
+        out[name] = GapCheck(measured_gap=gap, predicted_gap=other.predicted - mine.predicted,
+                             noise_se=se, noise_from=source,
+                             significant=None if se is None else bool(abs(gap) > NOISE_SIGMAS * se),
+                             proposal_better=gap > 0)
     return out

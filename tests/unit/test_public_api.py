@@ -20,7 +20,7 @@ import raymix
 FUNCTIONS = ["load_config", "load_constraints", "cost_preview", "prepare",
              "tokenize_to_shards", "run_sweep",
              "read_runs", "read_long_runs", "fit", "predict", "propose", "critical",
-             "run_validation"]
+             "run_validation", "sweep_and_propose"]
 
 
 def _all_modules() -> list[str]:
@@ -62,7 +62,8 @@ def test_help_shows_a_real_signature_and_numpydoc_sections(name):
 
 @pytest.mark.parametrize("name", ["SweepConfig", "Runs", "LongRuns", "RunRecord", "FitResult",
                                   "Proposal", "CriticalProportion", "ValidationResult",
-                                  "SweepResult", "PreparedData", "Scale"])
+                                  "SweepResult", "SweepOutcome", "PreparedData", "TargetSize",
+                                  "ConfirmationVerdict", "MixMinProposal"])
 def test_result_classes_are_documented(name):
     cls = getattr(raymix, name)
     assert inspect.isclass(cls) and (cls.__doc__ or "").strip(), name
