@@ -29,7 +29,7 @@ from bench_scaling_laws import PILE, SIZES, TOKENS_PER_STEP, TRAIN, load, load_5
 from common import bench_parser, machine, write_record
 
 from raymix.runs import long_runs_from_frame
-from raymix.scaling import Scale, backtest_scaling, rule_setting, settings_to_try
+from raymix.scaling import TargetSize, backtest_scaling, rule_setting, settings_to_try
 from raymix.scaling.backtest import held_out_losses, score_setting
 
 K = 1_000
@@ -63,7 +63,7 @@ def one_split(table, domains, sizes, last_step, size, step) -> dict:
     fitted_rows = table[table["size"].isin(sizes) & (table["step"] <= last_step)]
     runs = long_runs_from_frame(fitted_rows, {PILE: 1.0}, domains=domains)
     every = long_runs_from_frame(table, {PILE: 1.0}, domains=domains)
-    at = Scale(params=SIZES[size], tokens=step * TOKENS_PER_STEP)
+    at = TargetSize(params=SIZES[size], tokens=step * TOKENS_PER_STEP)
     held = held_out_losses(every, at)
     settings, rule = settings_to_try(), rule_setting(runs)
     chosen = backtest_scaling(runs, at, settings, rule)
@@ -90,7 +90,7 @@ def cost_on_every_run(table, domains) -> dict:
     """The backtest's cost on a whole data set, at the paper's target (1B, 100k steps),
     against one fit of the rule's setting."""
     runs = long_runs_from_frame(table, {PILE: 1.0}, domains=domains)
-    at = Scale(params=PYTHIA_1B, tokens=100 * K * TOKENS_PER_STEP)
+    at = TargetSize(params=PYTHIA_1B, tokens=100 * K * TOKENS_PER_STEP)
     rule = rule_setting(runs)
     start = time.perf_counter()
     rule.make().fit(runs, at)

@@ -106,9 +106,9 @@ def main() -> None:
         "benchmark": "the sweep's proposal against baselines, guesses and random mixtures, "
                      "trained at 4x the proxy's parameters and 2x its tokens",
         "config": relative(args.config), "machine": machine(),
-        "proxy": {"params": non_embedding_params(cfg.model, prepared.vocab_size),
+        "proxy": {"params": non_embedding_params(cfg.model),
                   "steps": cfg.training.steps},
-        "scale": {"params": non_embedding_params(model, prepared.vocab_size),
+        "scale": {"params": non_embedding_params(model),
                   "steps": training.steps, "hidden": model.hidden},
         "proposal_source": ("confirmation round: " + proposal["confirmation"]["winner"]
                             if proposal.get("confirmation") else "the fit's search"),

@@ -83,7 +83,7 @@ def main() -> None:
             upper=constraints.upper, rng=0), args.repeats)
         jobs = [("lightgbm", "simulate"), ("mixing_law", "simulate"), ("mixing_law", "exact")]
         for model_name, method in jobs:
-            run = SearchConfig(method=method, candidates=args.candidates, top_k=100, seed=0)
+            run = SearchConfig(method=method, draws=args.candidates, top_k=100, seed=0)
             walls, cpus, result = timed(
                 partial(search_mixture, models[model_name], constraints, run), args.repeats)
             rows.append({

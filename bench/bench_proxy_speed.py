@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from common import RESULTS, bench_parser, relative, write_record
 
 from raymix.config import load_config
-from raymix.data.tokenize import prepare
+from raymix.data.prepared import prepare
 from raymix.training.batches import MixtureBatches
 from raymix.training.loop import ProxyData, train_proxy
 from raymix.training.loss import CHUNKED, PLAIN, chunk_tokens, lm_loss

@@ -55,7 +55,7 @@ from scipy import stats
 from raymix.errors import UserError
 from raymix.regression import ImplicitMixingLaw, MixingLaw, SimplexGP, fit_regressor
 from raymix.runs import long_runs_from_frame
-from raymix.scaling import JointScalingLaw, NestedScalingLaw, Scale
+from raymix.scaling import JointScalingLaw, NestedScalingLaw, TargetSize
 
 TOKENS_PER_STEP = 1_048_576
 SIZES = {"70M": 18_915_328, "160M": 85_056_000, "305M": 201_541_632, "410M": 302_311_424}
@@ -153,7 +153,7 @@ def step_to_100k(table, valid_weight) -> dict:
         for target in [*domains, PILE]:
             law = NestedScalingLaw().fit(
                 runs_of(table, target, [size], 30_000, [DEFAULT_MIXTURE]),
-                Scale(params=SIZES[size], tokens=at_tokens))
+                TargetSize(params=SIZES[size], tokens=at_tokens))
             predicted = float(law.predicted_.iloc[0])
             actual = float(measured(table, size, 100_000, target).loc[DEFAULT_MIXTURE])
             measured_30k = float(measured(table, size, 30_000, target).loc[DEFAULT_MIXTURE])
@@ -186,7 +186,7 @@ def step_20k_to_30k(table) -> dict:
         for size in SIZES:
             law = NestedScalingLaw(share_step_exponent=share).fit(
                 runs_of(table, PILE, [size], 20_000),
-                Scale(params=SIZES[size], tokens=30_000 * TOKENS_PER_STEP))
+                TargetSize(params=SIZES[size], tokens=30_000 * TOKENS_PER_STEP))
             truth = measured(table, size, 30_000)
             for mixture, value in law.predicted_.items():
                 if idx_of(mixture) in truth.index:
@@ -208,7 +208,7 @@ def shared_mixtures(table) -> list[int]:
 def size_to_410m(table, mixtures) -> dict:
     """70M/160M/305M at 30k -> 410M at 30k, for the mixtures trained at every size."""
     truth = measured(table, "410M", 30_000).loc[mixtures]
-    at = Scale(params=SIZES["410M"], tokens=30_000 * TOKENS_PER_STEP)
+    at = TargetSize(params=SIZES["410M"], tokens=30_000 * TOKENS_PER_STEP)
     small = ["70M", "160M", "305M"]
     out = {}
     for stage1, steps in (("step law 10k-30k, read at 30k", None), ("measured 30k", [30_000])):
@@ -247,7 +247,7 @@ def leave_one_mixture_out(table, mixtures) -> dict:
     """
     truth = measured(table, "410M", 30_000).loc[mixtures]
     weights = table.drop_duplicates("idx").set_index("idx")[TRAIN]
-    at = Scale(params=SIZES["410M"], tokens=30_000 * TOKENS_PER_STEP)
+    at = TargetSize(params=SIZES["410M"], tokens=30_000 * TOKENS_PER_STEP)
     laws = {"explicit mixing law": MixingLaw, "implicit mixing law K=5": ImplicitMixingLaw,
             "GP": SimplexGP, "auto (raymix's default fit)": AutoFit}
     mean_baseline = scores([truth.drop(m).mean() for m in mixtures], truth)
@@ -283,8 +283,8 @@ def default_mixture_at_100k(table) -> dict:
     out = {}
     for size in ("70M", "160M"):
         others = sorted(set(table.loc[table["size"] == size, "idx"]) - {DEFAULT_MIXTURE})
-        law = NestedScalingLaw().fit(runs_of(table, PILE, [size], 30_000, others),
-                                     Scale(params=SIZES[size], tokens=100_000 * TOKENS_PER_STEP))
+        at = TargetSize(params=SIZES[size], tokens=100_000 * TOKENS_PER_STEP)
+        law = NestedScalingLaw().fit(runs_of(table, PILE, [size], 30_000, others), at)
         y = law.predicted_.rename(index=idx_of)
         mixing = MixingLaw().fit(weights.loc[y.index].to_numpy(), y.to_numpy())
         predicted = float(mixing.predict(weights.loc[[DEFAULT_MIXTURE]].to_numpy())[0])
@@ -356,7 +356,7 @@ def far_extrapolation(reference: Path) -> dict:
         rows = table[table["size"].isin(sizes) & table["step"].between(first, last)]
         runs = long_runs_from_frame(rows, {PILE: 1.0}, domains=domains, source="5Mix")
         truth = measured(table, size, step)
-        at = Scale(params=SIZES[size], tokens=step * TOKENS_PER_STEP)
+        at = TargetSize(params=SIZES[size], tokens=step * TOKENS_PER_STEP)
         out[check] = {}
         for name, make in FAR_LAWS.items():
             try:

@@ -183,7 +183,7 @@ def proxy_setup(config: str | Path, *, threads: int = 1, log: Callable[[str], No
     import torch
 
     from raymix.config import load_config
-    from raymix.data.tokenize import prepare
+    from raymix.data.prepared import prepare
     from raymix.sweep.trial import proxy_data
 
     torch.set_num_threads(threads)

@@ -102,7 +102,7 @@ TINY = {
     "mixtures": {"count": 8, "repeats": 2, "repeat_seeds": 1},
     "compute": {"num_cpus": 2},
     "fit": {"cv_folds": 3},
-    "search": {"candidates": 2000, "top_k": 20},
+    "search": {"draws": 2000, "top_k": 20},
     # no confirmation round unless a test asks for one (each adds a dozen runs)
     "confirm": {"rounds": 0},
 }

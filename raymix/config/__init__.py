@@ -18,7 +18,7 @@ from raymix.config.schema import (
     CHECKPOINTS,
     CONFIRM_SCALE,
     LOSSES,
-    MIXTURE_METHODS,
+    MIXTURE_DRAWS,
     MODEL_FIELDS,
     REGRESSOR_NAMES,
     SCALING_LAWS,
@@ -50,7 +50,7 @@ from raymix.config.schema import (
 )
 
 __all__ = [
-    "AT_KEYS", "BASE_SCALE", "CHECKPOINTS", "CONFIRM_SCALE", "LOSSES", "MIXTURE_METHODS",
+    "AT_KEYS", "BASE_SCALE", "CHECKPOINTS", "CONFIRM_SCALE", "LOSSES", "MIXTURE_DRAWS",
     "MODEL_FIELDS", "REGRESSOR_NAMES", "SCALING_LAWS", "SEARCH_METHODS", "STRATEGIES",
     "WANDB_MODES", "MlflowConfig", "TrackingConfig", "WandbConfig", "check_tracking",
     "ComputeConfig", "ConfirmConfig", "DataConfig",

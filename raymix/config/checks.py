@@ -22,6 +22,7 @@ import re
 import typing
 from typing import Any
 
+from raymix.config.counts import non_embedding_params
 from raymix.config.schema import (
     AT_KEYS,
     BASE_SCALE,
@@ -30,13 +31,14 @@ from raymix.config.schema import (
     LOSSES,
     MAX_NAME,
     MAX_PARAMS,
-    MIXTURE_METHODS,
+    MIXTURE_DRAWS,
     MODEL_FIELDS,
     REGRESSOR_NAMES,
     SCALING_LAWS,
     SEARCH_METHODS,
     STRATEGIES,
     TOKEN_DTYPES,
+    TRACKER_CLIENTS,
     WANDB_MODES,
     ModelConfig,
     ModelOverrides,
@@ -58,7 +60,7 @@ SUM_SLACK = 1e-9  # bounds that sum to 1 within this meet the simplex
 # sweep needs (each refused in one line naming the fields, before anything starts)
 MAX_EVALUATIONS = 10_000  # per run: training.steps / training.eval_every
 MAX_PLANNED_RUNS = 1_000_000  # every run of a sweep, its confirmation rounds and validate
-MAX_SEARCH_WORK = 1_000_000_000  # search.candidates x search.restarts
+MAX_SEARCH_WORK = 1_000_000_000  # search.draws x search.restarts
 MAX_PROXY_PARAMS = 1e11  # non-embedding parameters of any proxy size: a proxy, not a frontier model
 
 
@@ -250,14 +252,6 @@ def _check_tasks(tasks) -> None:
            "the tasks' weights must not all be 0")
 
 
-def non_embedding_params(m: ModelConfig) -> int:
-    """A proxy's parameters outside its (tied) embedding, from its shape: q, k, v, o,
-    gate, up, down and two RMSNorms per layer, and the final RMSNorm (what
-    :func:`raymix.training.memory.llama_params` adds the embedding to)."""
-    h, i = m.hidden, m.intermediate
-    return m.layers * (4 * h * h + 3 * h * i + 2 * h) + h
-
-
 def _check_model(m: ModelConfig, where: str) -> None:
     _check(m.hidden % m.heads == 0, f"{where}.heads", f"must divide the hidden size ({m.hidden})")
     _check((m.hidden // m.heads) % 2 == 0, f"{where}.heads",
@@ -303,23 +297,23 @@ def _check_training(cfg: SweepConfig) -> None:
 
 def _check_mixtures(cfg: SweepConfig) -> None:
     mx, names = cfg.mixtures, cfg.domain_names
-    _check(mx.method in MIXTURE_METHODS, "mixtures.method",
-           f"must be one of {', '.join(MIXTURE_METHODS)} (got {shown(mx.method)})")
-    _check(mx.method != "per_domain" or cfg.target.domains is None, "mixtures.method",
+    _check(mx.draw in MIXTURE_DRAWS, "mixtures.draw",
+           f"must be one of {', '.join(MIXTURE_DRAWS)} (got {shown(mx.draw)})")
+    _check(mx.draw != "per_domain" or cfg.target.domains is None, "mixtures.draw",
            "per_domain (MixMin) scores mixtures on a target corpus or tasks; give "
            "target.source or target.tasks, or use dirichlet with target.domains")
     _check(mx.min_strength <= mx.max_strength, "mixtures.min_strength",
            "must be at most mixtures.max_strength")
-    _check(mx.min_weight < 1 / len(names), "mixtures.min_weight",
+    _check(mx.weight_floor < 1 / len(names), "mixtures.weight_floor",
            f"must be in [0, 1/{len(names)})")
     _check(mx.repeats <= mx.count, "mixtures.repeats",
            f"must be between 0 and mixtures.count ({mx.count})")
     _check(mx.strategy in STRATEGIES, "mixtures.strategy",
            f"must be one of {', '.join(STRATEGIES)} (got {shown(mx.strategy)})")
-    _check(mx.strategy == "random" or mx.method != "per_domain", "mixtures.strategy",
-           f"{mx.strategy} chooses the mixtures itself, while mixtures.method per_domain "
+    _check(not cfg.is_adaptive or mx.draw != "per_domain", "mixtures.strategy",
+           f"{mx.strategy} chooses the mixtures itself, while mixtures.draw per_domain "
            "trains one proxy per domain (MixMin); use mixtures.strategy: random with it, or "
-           "another mixtures.method")
+           "another mixtures.draw")
     _check(mx.initial_runs is None or mx.initial_runs <= mx.count,
            "mixtures.initial_runs", f"must be between 1 and mixtures.count ({mx.count})")
     _check(mx.batch_size is None or mx.batch_size <= mx.count, "mixtures.batch_size",
@@ -384,7 +378,7 @@ def planned_runs(cfg: SweepConfig) -> int:
     :func:`raymix.workflows.validation.planned_validation_runs` count them; MixMin's
     sweep trains one proxy per domain and no round)."""
     mx, c, v = cfg.mixtures, cfg.confirm, cfg.validate
-    if mx.method == "per_domain":
+    if mx.draw == "per_domain":
         sweep, rounds = len(cfg.data.domains), 0
     else:
         sweep = mx.count + mx.repeats * mx.repeat_seeds + sum(s.mixtures or mx.count
@@ -452,11 +446,11 @@ def check_search(s: SearchConfig, names: list[str], where: str = "search") -> No
     check_ranges(s, where)
     _check(s.method in SEARCH_METHODS, f"{where}.method",
            f"must be one of {', '.join(SEARCH_METHODS)} (got {shown(s.method)})")
-    _check(s.top_k <= s.candidates, f"{where}.top_k",
-           f"must be between 1 and {where}.candidates")
-    work = s.candidates * s.restarts
+    _check(s.top_k <= s.draws, f"{where}.top_k",
+           f"must be between 1 and {where}.draws")
+    work = s.draws * s.restarts
     _check(work <= MAX_SEARCH_WORK, f"{where}.restarts",
-           f"{where}.candidates x {where}.restarts is {work:,}, above {MAX_SEARCH_WORK:,}; "
+           f"{where}.draws x {where}.restarts is {work:,}, above {MAX_SEARCH_WORK:,}; "
            "lower one of them")
     for k in ("min_weight", "max_weight", "fixed_weight", "available_tokens", "prior"):
         for d in getattr(s, k):
@@ -508,7 +502,7 @@ def check_tracking(cfg: SweepConfig) -> None:
     """The ``tracking:`` section: URIs, modes, and that each tracker asked for is installed.
 
     Whether a tracker's server can be reached is seen when the sweep starts (a warning,
-    :mod:`raymix.sweep.tracking`), not here: a config stays valid while a server is down.
+    :mod:`raymix.tracking`), not here: a config stays valid while a server is down.
     """
     t = cfg.tracking
     if t.mlflow is not None:
@@ -520,14 +514,11 @@ def check_tracking(cfg: SweepConfig) -> None:
                f"{uri!r} is a folder: MLflow 3 keeps no file store; {MLFLOW_FILE_STORE_FIX}")
         _check(t.mlflow.experiment is None or bool(t.mlflow.experiment.strip()),
                "tracking.mlflow.experiment", "must be a name, or left out (the sweep's name)")
-        _check(installed("mlflow"), "tracking.mlflow",
-               f"MLflow is not installed; {TRACKING_INSTALL}")
     if t.wandb is not None:
         _check(bool(t.wandb.project.strip()), "tracking.wandb.project", "must name a project")
         _check(t.wandb.mode is None or t.wandb.mode in WANDB_MODES, "tracking.wandb.mode",
                f"must be one of {', '.join(WANDB_MODES)} (got {shown(t.wandb.mode)})")
-        _check(installed("wandb"), "tracking.wandb",
-               f"wandb is not installed; {TRACKING_INSTALL}")
-    if t.tensorboard:
-        _check(installed("tensorboardX"), "tracking.tensorboard",
-               f"tensorboardX is not installed; {TRACKING_INSTALL}")
+    for name, (module, shown_as) in TRACKER_CLIENTS.items():  # each tracker asked for
+        if getattr(t, name):
+            _check(installed(module), f"tracking.{name}",
+                   f"{shown_as} is not installed; {TRACKING_INSTALL}")

@@ -31,13 +31,21 @@ from raymix.config.safe_yaml import read_yaml
 from raymix.config.schema import SECTIONS, SearchConfig, SweepConfig
 from raymix.errors import ConfigError, ConfigNotice
 
-# old place -> new place of keys that moved (search.strategy: the sweep's way of choosing
-# mixtures is not the proposal's search, so it lives in the mixtures section; earlier
-# configs put it under search)
+# old place -> new place of keys that moved or were renamed. search.strategy: the sweep's
+# way of choosing mixtures is not the proposal's search, so it lives in the mixtures
+# section (earlier configs put it under search). The renames give one word one meaning:
+# a "candidate" is a mixture of a confirmation round, not one of the search's random draws;
+# "method" is the proposal's search method, not how the sweep draws its mixtures; and the
+# mixtures section's floor and repetition cap are not search's min_weight (a per-domain
+# bound) and max_epochs (at the target run's tokens).
 MOVED_KEYS = {
     ("search", "strategy"): ("mixtures", "strategy"),
     ("search", "initial_runs"): ("mixtures", "initial_runs"),
     ("search", "exploration"): ("mixtures", "exploration"),
+    ("search", "candidates"): ("search", "draws"),
+    ("mixtures", "method"): ("mixtures", "draw"),
+    ("mixtures", "min_weight"): ("mixtures", "weight_floor"),
+    ("mixtures", "max_epochs"): ("mixtures", "proxy_max_epochs"),
 }
 
 
@@ -111,7 +119,27 @@ def load_constraints(path: str | Path) -> SearchConfig:
         unknown key or a value of the wrong type.
     """
     raw = read_yaml(path, "constraints")
-    return _validated(SearchConfig, {} if raw is None else raw, "constraints")
+    if not isinstance(raw, dict):  # None: every key at its default; else the schema's error
+        return _validated(SearchConfig, {} if raw is None else raw, "constraints")
+    # the file is a search section: only keys renamed within search apply
+    renamed = {old: new for old, new in MOVED_KEYS.items() if old[0] == new[0] == "search"}
+    try:
+        migrated, moved = migrate({"search": raw}, renamed)
+    except ConfigError as exc:
+        raise ConfigError(_in_constraints(exc.field),
+                          exc.problem.replace("search.", "constraints.")) from None
+    moved = {_in_constraints(old): _in_constraints(new) for old, new in moved.items()}
+    try:
+        search = _validated(SearchConfig, migrated["search"], "constraints")
+    except ConfigError as exc:
+        raise _as_written(exc, moved) from None
+    _notify(moved)
+    return search
+
+
+def _in_constraints(field: str) -> str:
+    """``search.draws`` -> ``constraints.draws``: a constraints file's name for a key."""
+    return "constraints" + field.removeprefix("search")
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -154,9 +182,7 @@ def parse_config(raw: Any, base_dir: str | Path = ".",
         check_config(cfg)
     except ConfigError as exc:
         raise _as_written(exc, moved) from None
-    for old, new in moved.items():
-        warnings.warn(f"{old} is now {new}: move it there (read from {old} this time)",
-                      ConfigNotice, stacklevel=2)
+    _notify(moved, stacklevel=3)
     return cfg
 
 
@@ -179,14 +205,30 @@ def _without_empty_sections(raw: dict) -> dict:
     return out
 
 
-def migrate(raw: dict) -> tuple[dict, dict[str, str]]:
-    """``raw`` with keys in their old place moved (a copy), and {old field: new field}.
+def _notify(moved: dict[str, str], stacklevel: int = 3) -> None:
+    """One :class:`~raymix.errors.ConfigNotice` per key read from its old place or name."""
+    for old, new in moved.items():
+        renamed = old.rpartition(".")[0] == new.rpartition(".")[0]
+        warnings.warn(f"{old} is now {new}: {'rename it' if renamed else 'move it there'} "
+                      f"(read from {old} this time)", ConfigNotice, stacklevel=stacklevel)
 
-    A stored ``config.yaml`` of an older sweep is read through this too.
+
+def migrate(raw: dict, moved_keys: dict[tuple[str, str], tuple[str, str]] = MOVED_KEYS
+            ) -> tuple[dict, dict[str, str]]:
+    """``raw`` with keys in their old place or under their old name moved (a copy), and
+    {old field: new field}.
+
+    A stored ``config.yaml`` of an older sweep is read through this too. ``moved_keys``:
+    which keys, (section, key) -> (section, key) (default: :data:`MOVED_KEYS`).
+
+    Raises
+    ------
+    ConfigError
+        Naming the old key, when the new one is given as well.
     """
     raw = {key: (dict(value) if isinstance(value, dict) else value) for key, value in raw.items()}
     moved = {}
-    for (old_section, key), (new_section, new_key) in MOVED_KEYS.items():
+    for (old_section, key), (new_section, new_key) in moved_keys.items():
         section = raw.get(old_section)
         if not isinstance(section, dict) or key not in section:
             continue
@@ -196,7 +238,8 @@ def migrate(raw: dict) -> tuple[dict, dict[str, str]]:
             continue  # the structure check names the section
         if new_key in target:
             raise ConfigError(old, f"is now {new}, which the file sets too; keep only {new}")
-        raw[new_section] = {**target, new_key: section.pop(key)}
+        value = section.pop(key)  # first: the section may be the target (a rename)
+        raw[new_section] = {**target, new_key: value}
         moved[old] = new
     return raw, moved
 

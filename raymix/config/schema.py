@@ -37,8 +37,10 @@ from raymix.storage import is_uri, local_folder, user_cache_dir
 REGRESSOR_NAMES = ("ridge", "loglinear", "lightgbm", "lightgbm_regmix", "mixing_law",
                    "implicit_law", "gp")
 SEARCH_METHODS = ("auto", "simulate", "exact", "tpe", "cmaes", "pessimistic")
-MIXTURE_METHODS = ("dirichlet", "uniform", "per_domain")
-STRATEGIES = ("random", "bayesopt", "design")  # how a sweep chooses its mixtures
+MIXTURE_DRAWS = ("dirichlet", "uniform", "per_domain")  # mixtures.draw
+# how a sweep chooses its mixtures: the strategies' registry. Each name is a file
+# raymix/mixtures/strategies/<name>.py, which that package imports for its STRATEGY class.
+STRATEGIES = ("random", "bayesopt", "design")
 BASE_SCALE = "base"  # the name of the ``model`` section's size in a multi-scale sweep
 CONFIRM_SCALE = "confirm"  # the size of a confirmation round that trains another scale
 AT_KEYS = ("params", "tokens")
@@ -204,7 +206,7 @@ MAX_SEED = 2**32 - 1  # numpy's and torch's seeds
 MAX_NAME = 64  # characters of any name: the config's, a domain's, a task's, a scale's...
 MAX_STEPS = 10_000_000
 MAX_MIXTURES = 100_000  # mixtures.count: each is a proxy run
-MAX_CANDIDATES = 10_000_000  # search.candidates: simulated mixtures, drawn in chunks
+MAX_DRAWS = 10_000_000  # search.draws: simulated mixtures, drawn in chunks
 MAX_MODELS_PER_TRIAL = 1024  # compute.models_per_trial: proxies stacked in one trial
 MAX_TOKENS = 1e16  # any token count: ten times the largest pretraining corpora
 MAX_PARAMS = 1e15  # fit.at.params: a target model's parameters
@@ -488,25 +490,25 @@ class MixturesConfig(Section):
     """Which mixtures the proxies train on.
 
     ``strategy`` says how the sweep chooses them: ``random`` draws every mixture up
-    front (RegMix: Dirichlet around the token prior, ``method`` and the settings below),
+    front (RegMix: Dirichlet around the token prior, ``draw`` and the settings below),
     ``bayesopt`` lets a Gaussian process of the runs so far pick each next mixture, and
     ``design`` starts with a space-filling batch, then goes on as bayesopt
-    (:mod:`raymix.mixtures.adaptive`). Adaptive strategies keep inside the ``search``
+    (:mod:`raymix.mixtures.strategies`). Adaptive strategies keep inside the ``search``
     section's bounds, where the proposal may land.
     """
 
     count: Count = 48  # mixtures, each a proxy run
-    method: Str = "dirichlet"  # or "uniform", or "per_domain": one proxy per domain (MixMin)
+    draw: Str = "dirichlet"  # or "uniform", or "per_domain": one proxy per domain (MixMin)
     # prior ** temperature, renormalised
     temperature: Annotated[Float, Range(0, 100, low_open=True)] = 0.5
     # Dirichlet strengths (concentrations) drawn from
     min_strength: Annotated[Float, Range(0.001, 10_000)] = 0.1
     max_strength: Annotated[Float, Range(0.001, 10_000)] = 5.0
     num_strengths: Annotated[Int, Range(1, 1000)] = 15  # strengths between the two
-    # repetition cap: w_i * tokens_per_run <= max_epochs * tokens_i
-    max_epochs: Annotated[Float, Range(1e-6, 1e6)] = 15.0
-    # smaller weights are set to 0
-    min_weight: Annotated[Float, Range(0, 1, high_open=True, why="below 1 / domains")] = 2e-4
+    # the proxies' repetition cap: w_i * tokens_per_run <= proxy_max_epochs * tokens_i
+    proxy_max_epochs: Annotated[Float, Range(1e-6, 1e6)] = 15.0
+    # drawn weights below it are set to 0
+    weight_floor: Annotated[Float, Range(0, 1, high_open=True, why="below 1 / domains")] = 2e-4
     seed: Seed = 0
     # run-to-run noise: the first `repeats` mixtures are trained again with
     # `repeat_seeds` other seeds, so fits can tell real differences from noise
@@ -589,7 +591,7 @@ class SearchConfig(Section):
     when ``target_tokens`` is set (``available_tokens`` gives ``tokens_i`` where no
     sweep data does). ``kl_weight`` adds ``kl_weight * KL(w || prior)`` to the
     objective. ``method``: ``simulate`` (RegMix: average the ``top_k`` best of
-    ``candidates`` draws), ``exact`` (multi-start gradient optimisation, for
+    ``draws`` random mixtures), ``exact`` (multi-start gradient optimisation, for
     differentiable regressors), ``tpe``/``cmaes`` (Optuna, ``trials`` evaluations),
     ``pessimistic`` (a regressor with a predictive std, gp: the lowest ``mean +
     pessimism * std`` among draws, the runs and draws around the best runs), or ``auto``
@@ -602,8 +604,8 @@ class SearchConfig(Section):
 
     method: Str = "auto"  # auto: exact where the regressor has gradients, else simulate
     # simulate: draws inside the bounds, the top_k best averaged
-    candidates: Annotated[Int, Range(1, MAX_CANDIDATES)] = 100_000
-    top_k: Annotated[Int, Range(1, MAX_CANDIDATES, why="at most candidates")] = 100
+    draws: Annotated[Int, Range(1, MAX_DRAWS)] = 100_000
+    top_k: Annotated[Int, Range(1, MAX_DRAWS, why="at most draws")] = 100
     # TPE's cost grows with the trials: 1000 on 17 domains take ~30 s
     trials: Annotated[Int, Range(1, 10_000, why="TPE's cost grows faster than the trials")] = 400
     restarts: Annotated[Int, Range(1, 10_000)] = 32  # exact: starts of the optimisation
@@ -657,9 +659,17 @@ class WandbConfig(Section):
     dir: Str | None = None  # where W&B writes its files (default: compute.storage)
 
 
+# The trackers a sweep can log to, by their key in ``tracking:`` (each a field of
+# TrackingConfig), with the module its client needs and that module as an error names it
+# (pip install 'raymix[tracking]'). raymix.tracking.TRACKERS holds one factory per key
+# (tests/unit/test_tracking.py keeps the two in step).
+TRACKER_CLIENTS = {"mlflow": ("mlflow", "MLflow"), "wandb": ("wandb", "wandb"),
+                   "tensorboard": ("tensorboardX", "tensorboardX")}
+
+
 @dataclass
 class TrackingConfig(Section):
-    """Experiment trackers a sweep logs to (all off by default; raymix/sweep/tracking.py).
+    """Experiment trackers a sweep logs to (all off by default; :mod:`raymix.tracking`).
 
     Each proxy run becomes one tracker run (its mixture weights, scale, seed and group
     size as parameters, every evaluation's losses at its training token count), and the
@@ -673,7 +683,7 @@ class TrackingConfig(Section):
 
     @property
     def enabled(self) -> bool:
-        return self.mlflow is not None or self.wandb is not None or self.tensorboard
+        return any(getattr(self, name) for name in TRACKER_CLIENTS)
 
 
 # ----------------------------------------------------------------------------- the whole file
@@ -725,7 +735,12 @@ class SweepConfig(Section):
 
     @property
     def is_adaptive(self) -> bool:
-        """Whether the sweep chooses its mixtures as it goes (a strategy other than random)."""
+        """Whether the sweep chooses its mixtures as it goes, or draws them up front.
+
+        The strategy's own ``adaptive`` (:class:`raymix.mixtures.MixtureStrategy`), for
+        the config layer, which cannot import it: random is the one strategy that is not
+        (tests/unit/test_strategies.py checks that the two agree).
+        """
         return self.mixtures.strategy != "random"
 
     def scale_models(self) -> dict[str, ModelConfig]:

@@ -32,7 +32,7 @@ CHOICES = {
     "data.read_in_place": ("auto", "true", "false"),
     "training.loss": schema.LOSSES,
     "training.compile": ("auto", "true", "false"),
-    "mixtures.method": schema.MIXTURE_METHODS,
+    "mixtures.draw": schema.MIXTURE_DRAWS,
     "mixtures.strategy": schema.STRATEGIES,
     "fit.regressors": schema.REGRESSOR_NAMES,
     "fit.law": schema.SCALING_LAWS,

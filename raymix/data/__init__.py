@@ -4,11 +4,15 @@
   (:mod:`~raymix.data.pins`) and the standard library;
 - :mod:`~raymix.data.sources`: reading the documents of a config's source (folders,
   JSONL/Parquet, hub datasets, the built-in corpus), and checking sources before work;
-- :mod:`~raymix.data.tokenize`: :func:`prepare`, the tokenizer and token arrays of a
-  config (:class:`PreparedData`), with the token prior of the domains.
+- :mod:`~raymix.data.formats`: one reader per text format (text, JSON lines, JSON,
+  Parquet), a registry by suffix and the one dispatcher every local file is read by;
+- :mod:`~raymix.data.tokenize`: reading a config's sources, its tokenizer, and encoding
+  documents into token ids;
+- :mod:`~raymix.data.prepared`: :func:`prepare`, the cached folder of a config's token
+  arrays (:class:`PreparedData`), with the token prior of the domains.
 """
 
+from raymix.data.prepared import PreparedData, load_prepared, prepare
 from raymix.data.sources import check_sources, read_documents
-from raymix.data.tokenize import PreparedData, load_prepared, prepare
 
 __all__ = ["PreparedData", "check_sources", "load_prepared", "prepare", "read_documents"]

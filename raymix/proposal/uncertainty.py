@@ -48,7 +48,7 @@ from raymix.regression.subsample import draw_rows, note_subsample
 
 LEVEL = 0.9  # the intervals' coverage
 MIN_REFITS = 2
-REFIT_CANDIDATES = 2_000  # each refit's search: at most this many simulated candidates ...
+REFIT_DRAWS = 2_000  # each refit's search: at most this many simulated draws ...
 REFIT_RESTARTS = 4  # ... and SLSQP starts (the proposal's search: 100,000 and 32 by default)
 # regressors whose refits cost about a second each (the laws' refined restarts, the GP's
 # posterior at many runs): at most EXPENSIVE_REFITS refits when the chosen one is (or
@@ -214,17 +214,17 @@ def refits_for(fitted: FitResult, refits: int) -> tuple[int, str | None]:
 
 
 def refit_search(search: SearchConfig, method: str, model, k: int) -> SearchConfig:
-    """The proposal's search, cheaper: fewer candidates and restarts, the same seed.
+    """The proposal's search, cheaper: fewer draws and restarts, the same seed.
 
     The same seed in every refit draws the same candidates (common random numbers), so
     the optima differ by the refits, not by the draws. TPE and CMA-ES (hundreds of
     sequential trials) become ``simulate``.
     """
-    candidates = min(search.candidates, REFIT_CANDIDATES)
-    top_k = max(1, round(search.top_k * candidates / search.candidates))
+    draws = min(search.draws, REFIT_DRAWS)
+    top_k = max(1, round(search.top_k * draws / search.draws))
     method = "simulate" if method in ("tpe", "cmaes") else method
     method = resolve_method(method, model, k)
-    return dataclasses.replace(search, method=method, candidates=candidates, top_k=top_k,
+    return dataclasses.replace(search, method=method, draws=draws, top_k=top_k,
                                restarts=min(search.restarts, REFIT_RESTARTS))
 
 
@@ -292,7 +292,7 @@ def bootstrap_uncertainty(fitted: FitResult, constraints: Constraints, search: S
     return _compare(models, np.array(optima), draws, proposal, point, baselines,
                     refits=refits, run_noise=float(noise), run_noise_source=source,
                     regressor=fitted.chosen.name, note=note, domains=constraints.domains,
-                    search={"method": cheap.method, "candidates": cheap.candidates,
+                    search={"method": cheap.method, "candidates": cheap.draws,
                             "top_k": cheap.top_k, "restarts": cheap.restarts})
 
 

@@ -45,7 +45,7 @@ class FitResult:
         Run-to-run noise measured on repeated mixtures, if any repeat.
     domains : list of str
     n_runs : int
-    scaling : NestedScalingLaw or None
+    scaling : MixtureScalingLaw or None
         The step and size laws, when the runs' losses were extrapolated to a target scale.
     """
 

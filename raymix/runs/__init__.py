@@ -24,11 +24,11 @@ from raymix.runs.tables import (
     parse_targets,
     target_label,
 )
-from raymix.runs.wide import read_candidates, read_runs, write_predictions
+from raymix.runs.wide import read_mixtures_to_predict, read_runs, write_predictions
 
 __all__ = [
     "FAILED", "OK", "PARAMS", "RUN_COLUMN", "SCALE_COLUMN", "SEED_COLUMN", "STEP", "TOKENS",
     "DataInfo", "Evaluation", "LongRuns", "ResultStore", "RunRecord", "Runs", "SweepLayout",
-    "export_tables", "long_runs_from_frame", "loss_column", "parse_targets", "read_candidates",
-    "read_long_runs", "read_runs", "tables", "target_label", "write_predictions",
+    "export_tables", "long_runs_from_frame", "loss_column", "parse_targets", "read_long_runs",
+    "read_mixtures_to_predict", "read_runs", "tables", "target_label", "write_predictions",
 ]

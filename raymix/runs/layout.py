@@ -13,7 +13,7 @@
     metrics.csv             run + one loss column per validation set at the last step
     runs.csv, runs.parquet  every evaluation of every run and size, long format
     proposal.json, report/  the proposal and its report
-    mixmin.json             MixMin's proposal (mixtures.method per_domain)
+    mixmin.json             MixMin's proposal (mixtures.draw per_domain)
     critical.json           ``propose --critical``: a new domain's critical share
     checkpoints/<run>/      each run's final model (training.save_checkpoint)
     resume/<run>.safetensors

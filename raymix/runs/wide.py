@@ -6,7 +6,7 @@ may list runs in any order, and runs without a target value (failed runs) are dr
 with a note. Every problem a person could have made in such a file (a missing id, a
 non-numeric cell, weights that do not sum to 1, an unknown target column) is a one-line
 :class:`~raymix.errors.UserError` naming the argument (``mixtures``, ``metrics``,
-``targets``, ``id_column``, ``candidates``), the file, the column and the row.
+``targets``, ``id_column``, ``to_predict``), the file, the column and the row.
 
 The two layouts published:
 
@@ -239,14 +239,14 @@ def read_runs(
                 notes=notes)
 
 
-def read_candidates(path: str | Path, domains: Sequence[str],
-                    id_column: str | None = None) -> pd.DataFrame:
-    """Candidate mixtures to predict: an id column plus exactly the fitted domains.
+def read_mixtures_to_predict(path: str | Path, domains: Sequence[str],
+                            id_column: str | None = None) -> pd.DataFrame:
+    """The mixtures to predict (``--predict``): an id column plus exactly the fitted domains.
 
     Metadata columns (Olmix's ``run``, ``name``, ``index``, pandas' index; see
-    :func:`read_runs`) are left out, so a candidates file may be laid out as Olmix's.
+    :func:`read_runs`) are left out, so the file may be laid out as Olmix's.
     """
-    table = _read_table(path, "candidates", id_column).data
+    table = _read_table(path, "to_predict", id_column).data
     name = Path(path).name
     columns = [str(c) for c in table.columns]
     missing = [d for d in domains if d not in columns]
@@ -255,15 +255,15 @@ def read_candidates(path: str | Path, domains: Sequence[str],
         problem = (f"has no column for domain {missing[0]!r}" if missing
                    else f"has column {extra[0]!r}, which is no domain of the fitted runs")
         raise UserError(f"{name} {problem}; give the id column and one weight column per "
-                        f"domain ({', '.join(domains)})", field="candidates")
+                        f"domain ({', '.join(domains)})", field="to_predict")
     table.columns = columns
-    return _weights(table, list(domains), name, "candidates")
+    return _weights(table, list(domains), name, "to_predict")
 
 
-def write_predictions(path: str | Path, candidates: pd.DataFrame, predicted: np.ndarray,
+def write_predictions(path: str | Path, to_predict: pd.DataFrame, predicted: np.ndarray,
                       std: np.ndarray | None, id_name: str) -> Path:
-    """``id, predicted[, predicted_std]`` for each candidate, written atomically."""
-    out = pd.DataFrame({id_name: candidates.index, "predicted": predicted})
+    """``id, predicted[, predicted_std]`` for each mixture predicted, written atomically."""
+    out = pd.DataFrame({id_name: to_predict.index, "predicted": predicted})
     if std is not None:
         out["predicted_std"] = std
     path = Path(path)

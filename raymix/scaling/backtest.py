@@ -40,8 +40,9 @@ from scipy import stats
 from raymix.config import CHECKPOINTS
 from raymix.errors import UserError
 from raymix.runs import PARAMS, RUN_COLUMN, TOKENS, LongRuns
+from raymix.scaling.base import MIXTURE_DECIMALS, MixtureScalingLaw, TargetSize
 from raymix.scaling.joint import JointScalingLaw
-from raymix.scaling.nested import MIXTURE_DECIMALS, NestedScalingLaw, Scale
+from raymix.scaling.nested import NestedScalingLaw
 
 LAWS = ("nested", "joint")
 NEAR_TIE_PCT = 0.05  # errors within 0.05 points of the best ...
@@ -76,7 +77,7 @@ class Setting:
         shared = ", shared exponents" if self.share_exponents else ""
         return f"{self.law}{shared}, {self.checkpoints} checkpoints"
 
-    def make(self, min_tokens: float | None = None) -> NestedScalingLaw:
+    def make(self, min_tokens: float | None = None) -> MixtureScalingLaw:
         """An unfitted estimator of this setting."""
         if self.law == "joint":
             return JointScalingLaw(checkpoints=self.checkpoints, min_tokens=min_tokens)
@@ -129,7 +130,7 @@ class Split:
         The largest model size fitted (larger sizes are held out).
     fit_tokens : float
         The latest checkpoint fitted (later ones are held out).
-    at : Scale
+    at : TargetSize
         The held-out scale predicted.
     n_mixtures : int
         Mixtures measured there (and fitted).
@@ -142,7 +143,7 @@ class Split:
 
     fit_params: float
     fit_tokens: float
-    at: Scale
+    at: TargetSize
     n_mixtures: int
     ratio: tuple[float, float]
     distance: float
@@ -181,7 +182,7 @@ class BacktestResult:
 
     Attributes
     ----------
-    requested : Scale
+    requested : TargetSize
         The target scale asked for, defaults filled in.
     requested_ratio : tuple of float
         Its ratios to the largest trained params and the latest checkpoint.
@@ -199,7 +200,7 @@ class BacktestResult:
         The backtest's cost.
     """
 
-    requested: Scale
+    requested: TargetSize
     requested_ratio: tuple[float, float]
     split: Split | None
     splits: list[Split] = field(default_factory=list)
@@ -235,28 +236,28 @@ def _measured(runs: LongRuns) -> pd.DataFrame:
             .groupby(["mixture", PARAMS, TOKENS], sort=False)["objective"].mean().reset_index())
 
 
-def requested_scale(runs: LongRuns, at: Scale) -> tuple[Scale, tuple[float, float]]:
+def requested_size(runs: LongRuns, at: TargetSize) -> tuple[TargetSize, tuple[float, float]]:
     """``at`` with the laws' defaults filled in, and its ratios to the runs' largest scale.
 
     Defaults: the largest trained size; the latest checkpoint every run reached. The
     ratios: to the largest size, and to the latest checkpoint of that size (where the
     laws extrapolate furthest; a small model's longer runs do not shorten that).
     """
-    requested = Scale(
+    requested = TargetSize(
         params=float(at.params if at.params is not None else runs.frame[PARAMS].max()),
         tokens=float(at.tokens if at.tokens is not None
                      else runs.frame.groupby(RUN_COLUMN)[TOKENS].max().min()))
-    top, reached = _largest_scale(runs.frame)
+    top, reached = _largest_size(runs.frame)
     return requested, (requested.params / top, requested.tokens / reached)
 
 
-def _largest_scale(frame: pd.DataFrame) -> tuple[float, float]:
+def _largest_size(frame: pd.DataFrame) -> tuple[float, float]:
     """The largest size of ``frame`` and the latest checkpoint of that size."""
     top = float(frame[PARAMS].max())
     return top, float(frame.loc[frame[PARAMS] == top, TOKENS].max())
 
 
-def candidate_splits(runs: LongRuns, at: Scale, min_tokens: float | None = None
+def candidate_splits(runs: LongRuns, at: TargetSize, min_tokens: float | None = None
                      ) -> list[tuple[Split, pd.DataFrame]]:
     """Every split of the runs into a fitted part and a measured held-out scale, nearest first.
 
@@ -268,7 +269,7 @@ def candidate_splits(runs: LongRuns, at: Scale, min_tokens: float | None = None
     distance to the request, then more held-out mixtures, then a larger fitted part. Each
     comes with the held-out measured losses (index: mixture key).
     """
-    _, wanted = requested_scale(runs, at)
+    _, wanted = requested_size(runs, at)
     points = _measured(runs)
     scales = points.groupby([PARAMS, TOKENS])["mixture"].agg(set)
     sizes = np.sort(points[PARAMS].unique())
@@ -284,7 +285,7 @@ def candidate_splits(runs: LongRuns, at: Scale, min_tokens: float | None = None
                 or points.loc[inside, TOKENS].nunique() < need_tokens):
             continue
         fitted = set(points.loc[inside, "mixture"])
-        top, reached = _largest_scale(points[inside])
+        top, reached = _largest_size(points[inside])
         for (params, tok), mixtures in scales.items():
             if params <= fit_params and tok <= fit_tokens:
                 continue
@@ -294,7 +295,7 @@ def candidate_splits(runs: LongRuns, at: Scale, min_tokens: float | None = None
             ratio = (params / top, tok / reached)
             distance = float(np.hypot(*(np.log(ratio) - np.log(wanted))))
             found.append((Split(float(fit_params), float(fit_tokens),
-                                Scale(params=float(params), tokens=float(tok)), n,
+                                TargetSize(params=float(params), tokens=float(tok)), n,
                                 (float(ratio[0]), float(ratio[1])), distance),
                           int(inside.sum())))
     if not found:
@@ -305,7 +306,7 @@ def candidate_splits(runs: LongRuns, at: Scale, min_tokens: float | None = None
     return [(split, held_out_losses(runs, split.at, points)) for split, _ in found]
 
 
-def held_out_losses(runs: LongRuns, at: Scale, points: pd.DataFrame | None = None
+def held_out_losses(runs: LongRuns, at: TargetSize, points: pd.DataFrame | None = None
                     ) -> pd.Series:
     """The measured objective of every mixture at ``at`` (seeds averaged), indexed by the
     mixture's weights rounded to 1e-6 (the key :func:`score_setting` matches on)."""
@@ -367,7 +368,7 @@ def _mean_score(setting: Setting, scores: list[CandidateScore]) -> CandidateScor
                           float(np.mean(rhos)) if rhos else None, sum(s.n for s in scores))
 
 
-def score_setting(setting: Setting, fitted: LongRuns, at: Scale, held: pd.Series,
+def score_setting(setting: Setting, fitted: LongRuns, at: TargetSize, held: pd.Series,
                   min_tokens: float | None = None) -> CandidateScore:
     """Fit ``setting`` on ``fitted``, predict ``at``, compare with ``held`` (by mixture key)."""
     try:
@@ -392,7 +393,7 @@ def score_setting(setting: Setting, fitted: LongRuns, at: Scale, held: pd.Series
                           rho, int(len(a)))
 
 
-def unreachable(setting: Setting, runs: LongRuns, at: Scale) -> str | None:
+def unreachable(setting: Setting, runs: LongRuns, at: TargetSize) -> str | None:
     """Why ``setting`` cannot predict ``runs`` at ``at`` (both parts given), found by counting
     sizes and run lengths, without a fit; None when it may. Only the nested law has such
     limits: its size law needs 3 sizes, and its step law on final checkpoints needs runs of
@@ -427,7 +428,7 @@ def choose(scores: Sequence[CandidateScore]) -> Setting | None:
                                     -s.mean_abs_error_pct)).setting
 
 
-def backtest_scaling(runs: LongRuns, at: Scale, settings: Sequence[Setting], fallback: Setting,
+def backtest_scaling(runs: LongRuns, at: TargetSize, settings: Sequence[Setting], fallback: Setting,
                      min_tokens: float | None = None, n_splits: int = N_SPLITS
                      ) -> BacktestResult:
     """Choose among ``settings`` by how well each predicts held-out runs at a like ratio.
@@ -436,7 +437,7 @@ def backtest_scaling(runs: LongRuns, at: Scale, settings: Sequence[Setting], fal
     ----------
     runs : LongRuns
         Checkpoints of runs of one or more sizes.
-    at : Scale
+    at : TargetSize
         The target scale asked for (None parts: the largest trained size, the latest
         checkpoint every run reached).
     settings : sequence of Setting
@@ -454,7 +455,7 @@ def backtest_scaling(runs: LongRuns, at: Scale, settings: Sequence[Setting], fal
     BacktestResult
     """
     start = time.perf_counter()
-    requested, ratio = requested_scale(runs, at)
+    requested, ratio = requested_size(runs, at)
     result = BacktestResult(requested, ratio, None, chosen=fallback)
     reasons = {s: unreachable(s, runs, requested) for s in settings}
     left_out = [CandidateScore(s, error=f"cannot reach the target: {reasons[s]}")
@@ -508,7 +509,7 @@ def backtest_summary(stored: dict[str, Any]) -> list[str]:
     ratio = split["ratio"]
     lines = [f"backtest of the settings: fit <= {split['fit_params']:.4g} params and <= "
              f"{split['fit_tokens']:.4g} tokens, predict {split['n_mixtures']} mixtures at "
-             f"{Scale(**split['at'])} (ratio {ratio[0]:.3g}x params, {ratio[1]:.3g}x tokens; "
+             f"{TargetSize(**split['at'])} (ratio {ratio[0]:.3g}x params, {ratio[1]:.3g}x tokens; "
              f"asked {asked[0]:.3g}x, {asked[1]:.3g}x)"
              + (f", mean over the {len(stored['splits'])} nearest splits"
                 if len(stored["splits"]) > 1 else "") + f"; {stored['seconds']:.1f} s"]

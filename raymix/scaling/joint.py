@@ -30,7 +30,7 @@ from scipy.optimize import least_squares, minimize, nnls
 
 from raymix.errors import UserError
 from raymix.runs import PARAMS, TOKENS, LongRuns
-from raymix.scaling.nested import Curve, NestedScalingLaw, Scale
+from raymix.scaling.base import Curve, MixtureScalingLaw, TargetSize
 
 ALPHA_GRID = (0.1, 0.2, 0.35, 0.6)
 BETA_GRID = (0.1, 0.2, 0.35, 0.6, 1.0)
@@ -107,12 +107,14 @@ def fit_joint_law(groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     return float(p[0]), float(p[1]), float(p[2]), np.column_stack([p[3:3 + m], p[3 + m:]])
 
 
-class JointScalingLaw(NestedScalingLaw):
-    """Predict each mixture's loss at a larger scale with one joint law ``L(N, D)`` per mixture.
+class JointScalingLaw(MixtureScalingLaw):
+    """Predict each mixture's loss at a larger size with one joint law ``L(N, D)`` per mixture.
 
     ``L_m(N, D) = E + A_m / N^alpha + B_m / D^beta``, with ``E``, ``alpha`` and ``beta``
-    shared by every mixture (see the module's docstring). Same interface as
-    :class:`NestedScalingLaw` (``predicted_``, ``to_runs()``, ``curves_``, ``stages_``).
+    shared by every mixture (see the module's docstring). The same interface as
+    :class:`~raymix.scaling.nested.NestedScalingLaw` (``predicted_``, ``to_runs()``,
+    ``curves_``, ``stages_``, ``predict_curve``), from their common base
+    :class:`~raymix.scaling.base.MixtureScalingLaw`.
 
     Parameters
     ----------
@@ -123,11 +125,15 @@ class JointScalingLaw(NestedScalingLaw):
         Leave out checkpoints before this many tokens (the warm-up).
     """
 
+    NAME = "joint scaling law"
+
     def __init__(self, huber_delta: float = 0.001, checkpoints: str = "all",
                  min_tokens: float | None = None):
-        super().__init__(huber_delta=huber_delta, checkpoints=checkpoints, min_tokens=min_tokens)
+        self.huber_delta = huber_delta
+        self.checkpoints = checkpoints
+        self.min_tokens = min_tokens
 
-    def fit(self, runs: LongRuns, at: Scale) -> JointScalingLaw:
+    def fit(self, runs: LongRuns, at: TargetSize) -> JointScalingLaw:
         """Fit the joint law and predict every mixture's objective at ``at``.
 
         ``at.tokens`` None: the largest checkpoint every (mixture, size) reached;
@@ -148,7 +154,7 @@ class JointScalingLaw(NestedScalingLaw):
         tokens = float(at.tokens) if at.tokens is not None else \
             float(min(x.max() for x, _ in step_curves.values()))
         params = float(at.params) if at.params is not None else float(points[PARAMS].max())
-        self.at_ = Scale(params=params, tokens=tokens)
+        self.at_ = TargetSize(params=params, tokens=tokens)
         predicted = pd.Series({m: self.predict_curve(m, params, tokens) for m in kept},
                               dtype=float)
         self.predicted_ = predicted.rename(self.target_)
@@ -211,7 +217,7 @@ class JointScalingLaw(NestedScalingLaw):
                                     target_y=float(self._value(mixture, self.at_.params, tokens)))
         return curves
 
-    def _diagnostics(self, points: pd.DataFrame, groups, kept, at: Scale) -> dict[str, Any]:
+    def _diagnostics(self, points: pd.DataFrame, groups, kept, at: TargetSize) -> dict[str, Any]:
         law = self.law_
         residuals = np.concatenate([self._value(m, n, d) - y
                                     for m, (n, d, y) in zip(kept, groups)])

@@ -1,4 +1,4 @@
-"""Nested scaling laws: the loss of each mixture at a scale larger than any run trained.
+"""Nested scaling laws: the loss of each mixture at a size larger than any run trained.
 
 Data Mixing Laws (Ye et al., ICLR 2025, Algorithm 1) choose a mixture for a large model
 without training it on many mixtures. Small models are trained on each mixture for a
@@ -44,79 +44,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 
-from raymix.config import CHECKPOINTS
 from raymix.errors import UserError
-from raymix.runs import PARAMS, RUN_COLUMN, TOKENS, LongRuns, Runs
+from raymix.runs import LongRuns
+from raymix.scaling.base import Curve, MixtureScalingLaw, TargetSize
 from raymix.scaling.power_law import PowerLaw, fit_shared_exponent
 
-MIXTURE_DECIMALS = 6  # weights equal to 1e-6 are one mixture
-
-
-# ----------------------------------------------------------------------------- the scale
-
-
-@dataclass
-class Scale:
-    """A model size and a training length; ``None`` where not given.
-
-    Attributes
-    ----------
-    params : float or None
-        Non-embedding parameters.
-    tokens : float or None
-        Tokens seen.
-    """
-
-    params: float | None = None
-    tokens: float | None = None
-
-    def __str__(self) -> str:
-        parts = [f"{k}={v:.4g}" for k, v in (("params", self.params), ("tokens", self.tokens))
-                 if v is not None]
-        return ",".join(parts) or "the largest trained scale"
-
-    def to_dict(self) -> dict[str, float | None]:
-        return {"params": self.params, "tokens": self.tokens}
-
-
-# ----------------------------------------------------------------------------- one curve
-
-
-@dataclass
-class Curve:
-    """Points of one curve, its fitted law (if any) and its value at the target.
-
-    ``law`` is ``(E, B, exponent)`` of ``E + B / x^exponent``; ``None`` when the curve
-    has too few points for one.
-    """
-
-    x: np.ndarray
-    y: np.ndarray
-    law: tuple[float, float, float] | None = None
-    target_x: float | None = None
-    target_y: float | None = None
-
-    def predict(self, x) -> np.ndarray:
-        E, B, exponent = self.law
-        return E + B * np.asarray(x, dtype=float) ** -exponent
-
-    def value_at(self, x: float) -> tuple[float | None, str | None]:
-        """The law's value at ``x``, else the measured one if ``x`` is a point; and its source."""
-        if self.law is not None:
-            return float(self.predict(x)), "law"
-        hit = np.isclose(self.x, x, rtol=1e-9)
-        return (float(self.y[hit][0]), "measured") if hit.any() else (None, None)
-
-    def rmse(self) -> float | None:
-        return None if self.law is None else float(np.sqrt(np.mean((self.predict(self.x)
-                                                                   - self.y) ** 2)))
+# ----------------------------------------------------------------------------- fitting curves
 
 
 def _n_distinct(x: np.ndarray) -> int:
@@ -183,8 +121,8 @@ def holdout_summary(holdout: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------- the estimator
 
 
-class NestedScalingLaw(BaseEstimator):
-    """Predict each mixture's loss at a larger scale: step law, then size law (Ye et al.).
+class NestedScalingLaw(MixtureScalingLaw):
+    """Predict each mixture's loss at a larger size: step law, then size law (Ye et al.).
 
     Parameters
     ----------
@@ -209,8 +147,8 @@ class NestedScalingLaw(BaseEstimator):
         mixture), one weight column per domain.
     predicted_ : Series
         Predicted objective at :attr:`at_` per mixture, same index.
-    at_ : Scale
-        The target scale, with the defaults filled in.
+    at_ : TargetSize
+        The target size, with the defaults filled in.
     target_ : str
         The objective's label.
     mixtures_all_ : DataFrame
@@ -226,6 +164,8 @@ class NestedScalingLaw(BaseEstimator):
     notes_ : list of str
     """
 
+    NAME = "nested scaling law"
+
     def __init__(self, share_step_exponent: bool = False, share_size_exponent: bool = False,
                  huber_delta: float = 0.001, checkpoints: str = "all",
                  min_tokens: float | None = None):
@@ -237,15 +177,15 @@ class NestedScalingLaw(BaseEstimator):
 
     # ------------------------------------------------------------------------- fit
 
-    def fit(self, runs: LongRuns, at: Scale) -> NestedScalingLaw:
+    def fit(self, runs: LongRuns, at: TargetSize) -> NestedScalingLaw:
         """Fit the step and size laws and predict every mixture's objective at ``at``.
 
         Parameters
         ----------
         runs : LongRuns
             Checkpoints of runs (:func:`raymix.runs.read_long_runs`).
-        at : Scale
-            Target scale. ``tokens=None``: the largest checkpoint every (mixture, size)
+        at : TargetSize
+            Target size. ``tokens=None``: the largest checkpoint every (mixture, size)
             reached; ``params=None``: the largest trained size.
 
         Raises
@@ -266,7 +206,7 @@ class NestedScalingLaw(BaseEstimator):
                             "more checkpoints or leave tokens out of the target scale",
                             field="at")
         params, params_from = self._target_params(at, values)
-        self.at_ = Scale(params=params, tokens=tokens)
+        self.at_ = TargetSize(params=params, tokens=tokens)
         predicted, size_curves, needed = self._size_stage(values, params, self.notes_)
         if predicted.empty:
             raise UserError(f"{self.at_}: no mixture could be predicted at that scale ("
@@ -289,36 +229,6 @@ class NestedScalingLaw(BaseEstimator):
         }
         return self
 
-    def _check_settings(self) -> None:
-        if self.checkpoints not in CHECKPOINTS:
-            raise UserError(f"checkpoints must be one of {', '.join(CHECKPOINTS)} "
-                            f"(got {self.checkpoints!r})")
-        if not (isinstance(self.huber_delta, (int, float)) and self.huber_delta > 0):
-            raise UserError(f"huber_delta must be a positive number (got {self.huber_delta!r})")
-        if self.min_tokens is not None and not (isinstance(self.min_tokens, (int, float))
-                                                and self.min_tokens > 0):
-            raise UserError(f"min_tokens must be a positive number (got {self.min_tokens!r})")
-
-    def _points(self, runs: LongRuns) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-        """Checkpoints averaged over seeds: mixture, params, tokens, objective, n_seeds."""
-        frame = runs.frame
-        if self.checkpoints == "final":
-            frame = frame.loc[frame.groupby(RUN_COLUMN, sort=False)[TOKENS].idxmax()]
-        if self.min_tokens is not None:
-            frame = frame[frame[TOKENS] >= self.min_tokens]
-            if frame.empty:
-                raise UserError(f"no checkpoint has {self.min_tokens:g} tokens or "
-                                "more; lower it", field="min_tokens")
-        key = frame[runs.domains].round(MIXTURE_DECIMALS).apply(tuple, axis=1)
-        first_run = frame.groupby(key, sort=False)[RUN_COLUMN].transform("first")
-        frame = frame.assign(mixture=first_run.to_numpy())
-        mixtures = frame.groupby("mixture", sort=False)[runs.domains].first()
-        runs_of = {m: list(dict.fromkeys(g)) for m, g in
-                   frame.groupby("mixture", sort=False)[RUN_COLUMN]}
-        points = (frame.groupby(["mixture", PARAMS, TOKENS], sort=False)["objective"]
-                  .agg(objective="mean", n_seeds="size").reset_index())
-        return points, mixtures, runs_of
-
     # ------------------------------------------------------------------------- stage 1
 
     def _step_stage(self, points: pd.DataFrame) -> dict[tuple, Curve]:
@@ -326,13 +236,7 @@ class NestedScalingLaw(BaseEstimator):
         laws = _fit_laws(curves, self.share_step_exponent, lambda key: key[1], self.huber_delta)
         return {key: Curve(x, y, laws.get(key)) for key, (x, y) in curves.items()}
 
-    @staticmethod
-    def _step_points(points: pd.DataFrame) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
-        return {(m, float(n)): (g[TOKENS].to_numpy(float), g["objective"].to_numpy(float))
-                for (m, n), g in points.sort_values(TOKENS).groupby(["mixture", PARAMS],
-                                                                    sort=False)}
-
-    def _target_tokens(self, at: Scale) -> tuple[float, str]:
+    def _target_tokens(self, at: TargetSize) -> tuple[float, str]:
         if at.tokens is not None:
             return float(at.tokens), "the target scale"
         reached = min(curve.x.max() for curve in self._step_curves.values())
@@ -371,7 +275,7 @@ class NestedScalingLaw(BaseEstimator):
 
     # ------------------------------------------------------------------------- stage 2
 
-    def _target_params(self, at: Scale, values: pd.DataFrame) -> tuple[float, str]:
+    def _target_params(self, at: TargetSize, values: pd.DataFrame) -> tuple[float, str]:
         if at.params is not None:
             return float(at.params), "the target scale"
         return float(values.columns.max()), "the largest trained size"
@@ -432,14 +336,6 @@ class NestedScalingLaw(BaseEstimator):
 
     # ------------------------------------------------------------------------- outputs
 
-    def to_runs(self) -> Runs:
-        """The predicted losses as runs, for :func:`raymix.regression.fit_regressor`."""
-        self._check_fitted()
-        target = f"{self.target_} at {self.at_}"
-        return Runs(mixtures=self.mixtures_.copy(), metrics=self.predicted_.to_frame(target),
-                    objective=self.predicted_.rename("objective"), target=target,
-                    notes=list(self.notes_))
-
     def predict_curve(self, mixture_id, params: float, tokens: float) -> float:
         """The laws' loss of one mixture at any (params, tokens).
 
@@ -459,7 +355,3 @@ class NestedScalingLaw(BaseEstimator):
             except UserError:
                 self._cache[key] = pd.Series(dtype=float)
         return float(self._cache[key].get(mixture_id, np.nan))
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "predicted_"):
-            raise UserError("the nested scaling law is not fitted yet; call fit(runs, at) first")

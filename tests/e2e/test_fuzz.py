@@ -432,7 +432,7 @@ def base_sweep(base_world, tmp_path_factory) -> Path:
     raw["data"]["cache_dir"] = str(base_world / "cache")
     raw["compute"]["storage"] = "sweep"
     raw["fit"] = {"cv_folds": 3, "regressors": ["ridge"], "ensemble": False}
-    raw["search"] = {"candidates": 500, "top_k": 10, "bootstrap": 4}
+    raw["search"] = {"draws": 500, "top_k": 10, "bootstrap": 4}
     (world / "ok.yaml").write_text(yaml.safe_dump(raw))
     rng = np.random.default_rng(0)
     store, records = ResultStore(world / "sweep"), []

@@ -20,7 +20,7 @@ from conftest import finish, raymix_cli
 
 from raymix.cli.commands import main
 from raymix.config import load_config
-from raymix.data.tokenize import load_prepared
+from raymix.data.prepared import load_prepared
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 CODE_FILES = ["textwrap.py", "shlex.py", "fractions.py", "heapq.py", "bisect.py", "string.py",
@@ -144,7 +144,7 @@ def test_a_shrunk_copy_of_the_written_config_runs_a_sweep(project, tmp_path, cap
     raw["data"]["tokenizer"] = {"vocab_size": 512}
     raw["confirm"] = {"rounds": 0}
     raw["fit"] = {"cv_folds": 3}
-    raw["search"] = {"candidates": 2000, "top_k": 20}
+    raw["search"] = {"draws": 2000, "top_k": 20}
     tiny = project / "tiny.yaml"
     tiny.write_text(yaml.safe_dump(raw))
     out = finish(raymix_cli("sweep", str(tiny)), timeout=600)

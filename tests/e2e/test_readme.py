@@ -59,8 +59,8 @@ def test_the_python_api_page_runs_top_to_bottom(tmp_path, monkeypatch):
     assert names["result"].stored == names["result"].planned == 10  # 8 mixtures + 2 repeats
     assert (work / "runs" / "demo" / "results").is_dir()
     assert names["proposal"].fit is names["fitted"]  # reused, not fitted again
-    assert names["proposal"].confirmation["winner"] == names["verdict"]["winner"]
-    assert names["proposal"].mixture == pytest.approx(names["verdict"]["mixture"])
+    assert names["proposal"].confirmation.winner == names["verdict"].winner
+    assert names["proposal"].mixture == pytest.approx(names["verdict"].mixture)
     assert json.loads((work / "proposal.json").read_text()) == json.loads(json.dumps(
         names["record"]))
 

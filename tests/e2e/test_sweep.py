@@ -228,7 +228,7 @@ def test_continual_pretraining_sweep_finds_the_critical_share(tmp_path, cache_di
 @pytest.mark.slow  # 40 s
 def test_mixmin_sweep_trains_one_proxy_per_domain_and_mixes_them(tmp_path, cache_dir):
     """MixMin end to end: 3 proxies (one per domain), then the convex mixture of them."""
-    config = write_config(tmp_path, cache_dir, mixtures={"method": "per_domain", "repeats": 0},
+    config = write_config(tmp_path, cache_dir, mixtures={"draw": "per_domain", "repeats": 0},
                           search={"max_weight": {"readmes": 0.2}})
     out = finish(raymix_cli("sweep", str(config)))
     assert "MixMin proposal" in out and "converged" in out
@@ -259,14 +259,14 @@ def test_mixmin_sweep_trains_one_proxy_per_domain_and_mixes_them(tmp_path, cache
     cfg = load_config(config)
     cfg.search.kl_weight = 0.5
     pulled = propose_mixmin(cfg, output=tmp_path / "pulled.json")
-    prior = pulled["constraints"]["prior"]
+    prior = pulled.constraints["prior"]
 
     def kl(w):
         return sum(v * math.log(v / prior[d]) for d, v in w.items() if v > 0)
 
-    assert pulled["constraints"]["kl_weight"] == 0.5 and pulled["converged"]
-    assert kl(pulled["weights"]) < kl(weights)
-    assert pulled["predicted_target_loss"] >= result["predicted_target_loss"] - 1e-9
+    assert pulled.constraints["kl_weight"] == 0.5 and pulled.converged
+    assert kl(pulled.weights) < kl(weights)
+    assert pulled.predicted_target_loss >= result["predicted_target_loss"] - 1e-9
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ def test_a_sweep_with_a_task_target_records_every_task_and_proposes(tmp_path, ca
 @pytest.mark.slow  # 45 s
 def test_mixmin_mixes_per_domain_proxies_on_task_items(tmp_path, cache_dir):
     config = write_config(tmp_path, cache_dir, target=task_target(tmp_path, cache_dir),
-                          mixtures={"method": "per_domain", "repeats": 0}, model=WINDOW)
+                          mixtures={"draw": "per_domain", "repeats": 0}, model=WINDOW)
     out = finish(raymix_cli("sweep", str(config)))
     assert "MixMin proposal" in out
     sweep = tmp_path / "sweep"

@@ -13,8 +13,8 @@ from raymix.scaling import (
     BacktestResult,
     JointScalingLaw,
     NestedScalingLaw,
-    Scale,
     Setting,
+    TargetSize,
     backtest_scaling,
     rule_setting,
     settings_to_try,
@@ -55,8 +55,8 @@ def step_per_mixture_loss(i, w, params, tokens):
 # ----------------------------------------------------------------------------- the split
 
 
-@pytest.mark.parametrize("at, ratio", [(Scale(params=9e8), (3.0, 1.0)),
-                                       (Scale(params=3e8, tokens=TOKENS[-1] * 2), None)])
+@pytest.mark.parametrize("at, ratio", [(TargetSize(params=9e8), (3.0, 1.0)),
+                                       (TargetSize(params=3e8, tokens=TOKENS[-1] * 2), None)])
 def test_the_split_has_the_ratio_nearest_the_one_asked_for(at, ratio):
     runs = _table(joint_loss, n_mixtures=3)
     splits = candidate_splits(runs, at)
@@ -78,7 +78,7 @@ def test_the_split_has_the_ratio_nearest_the_one_asked_for(at, ratio):
 
 def test_on_runs_of_the_joint_form_the_backtest_chooses_the_joint_law():
     runs = _table(joint_loss, noise=0.004)
-    at = Scale(params=1e9, tokens=3e10)
+    at = TargetSize(params=1e9, tokens=3e10)
     result = backtest_scaling(runs, at, settings_to_try(), rule_setting(runs))
     assert rule_setting(runs).law == "nested"  # 4 sizes: the rule would take nested
     assert result.note is None and result.chosen.law == "joint"
@@ -93,7 +93,7 @@ def test_on_runs_of_the_joint_form_the_backtest_chooses_the_joint_law():
 
 def test_with_a_step_exponent_per_mixture_the_backtest_chooses_the_nested_law():
     runs = _table(step_per_mixture_loss, sizes=(1e7, 3e7, 1e8), tokens=np.geomspace(1e9, 3e10, 9))
-    result = backtest_scaling(runs, Scale(tokens=1e11), settings_to_try(), rule_setting(runs))
+    result = backtest_scaling(runs, TargetSize(tokens=1e11), settings_to_try(), rule_setting(runs))
     assert result.chosen == Setting("nested", False, "all")
 
 
@@ -113,7 +113,7 @@ def test_a_near_tie_goes_to_the_better_ranking():
 
 def test_one_size_and_one_checkpoint_give_the_note_and_the_rule():
     runs = _table(joint_loss, sizes=(1e8,), tokens=(4e9,))
-    result = backtest_scaling(runs, Scale(params=1e9, tokens=1e10), settings_to_try(),
+    result = backtest_scaling(runs, TargetSize(params=1e9, tokens=1e10), settings_to_try(),
                               rule_setting(runs))
     assert result.split is None and "no backtest" in result.note
     assert result.chosen == rule_setting(runs) == Setting("joint", False, "all")
@@ -125,7 +125,7 @@ def test_no_mixture_measured_at_a_held_out_scale_gives_the_note():
     frame = pd.concat([one.assign(run="a"), other.assign(run="b")]).rename(
         columns={"objective": "loss"})
     runs = long_runs_from_frame(frame, ["loss"], domains=DOMAINS)
-    result = backtest_scaling(runs, Scale(params=1e9), settings_to_try(), rule_setting(runs))
+    result = backtest_scaling(runs, TargetSize(params=1e9), settings_to_try(), rule_setting(runs))
     assert result.split is None and "using the rule (joint, all checkpoints)" in result.note
 
 
@@ -134,7 +134,7 @@ def test_no_mixture_measured_at_a_held_out_scale_gives_the_note():
 
 def test_auto_settings_run_the_backtest_and_store_its_table():
     runs = _table(joint_loss, noise=0.004)
-    law = inputs.at_scale(runs, Scale(params=1e9, tokens=3e10), FitConfig())
+    law = inputs.law_at_target(runs, TargetSize(params=1e9, tokens=3e10), FitConfig())
     assert isinstance(law, JointScalingLaw)
     stored = law.stages_["backtest"]
     assert stored["chosen_setting"]["law"] == "joint" and len(stored["candidates"]) == 6
@@ -152,7 +152,7 @@ def test_explicit_settings_skip_the_backtest(monkeypatch, config, expected):
 
     monkeypatch.setattr(inputs, "backtest_scaling", refuse)
     runs = _table(joint_loss, sizes=(1e7, 3e7, 1e8))
-    law = inputs.at_scale(runs, Scale(params=3e8), config)
+    law = inputs.law_at_target(runs, TargetSize(params=3e8), config)
     assert "backtest" not in law.stages_
     if expected is None:
         assert isinstance(law, JointScalingLaw)
@@ -169,7 +169,7 @@ def test_settings_to_try_leave_open_only_the_auto_values():
 
 def test_settings_that_cannot_reach_the_target_are_not_fitted():
     runs = _table(joint_loss, sizes=(1e7, 3e7))  # 2 sizes: no nested size law
-    result = backtest_scaling(runs, Scale(params=1e8), settings_to_try(), rule_setting(runs))
+    result = backtest_scaling(runs, TargetSize(params=1e8), settings_to_try(), rule_setting(runs))
     nested = [s for s in result.scores if s.setting.law == "nested"]
     assert len(nested) == 4 and all("needs 3 sizes" in s.error for s in nested)
     assert result.chosen.law == "joint" and result.split is not None
@@ -182,7 +182,7 @@ def test_a_choice_that_cannot_fit_all_the_runs_falls_back_to_the_rule(monkeypatc
 
     monkeypatch.setattr(inputs, "backtest_scaling", nested_anyway)
     runs = _table(joint_loss, sizes=(1e7, 3e7))  # 2 sizes: the nested size law cannot fit
-    law = inputs.at_scale(runs, Scale(params=1e8), FitConfig())
+    law = inputs.law_at_target(runs, TargetSize(params=1e8), FitConfig())
     assert isinstance(law, JointScalingLaw)
     assert "cannot be fitted on all the runs" in law.stages_["backtest"]["note"]
     assert law.stages_["backtest"]["chosen"] == str(Setting("joint"))
@@ -193,7 +193,7 @@ def test_the_report_names_the_law_used_and_shows_the_backtest(tmp_path):
 
     runs = _table(joint_loss, noise=0.004)
     fitted = fit(runs, fit_config=FitConfig(regressors=["ridge"], cv_folds=3),
-                 at=Scale(params=1e9, tokens=3e10), report=tmp_path)
+                 at=TargetSize(params=1e9, tokens=3e10), report=tmp_path)
     assert fitted.scaling.stages_["backtest"]["chosen_setting"]["law"] == "joint"
     report = (tmp_path / "report.md").read_text()
     assert "## Joint scaling law" in report and "Nested scaling laws" not in report

@@ -29,7 +29,7 @@ def test_load_constraints_reads_the_search_keys(tmp_path):
     assert search.method == "exact"
     assert search.target_tokens == 4_000_000_000 and isinstance(search.target_tokens, int)
     assert search.min_weight == {"web": 0.1} and search.fixed_weight == {"code": 0.2}
-    assert search.seed == 3 and search.candidates == SearchConfig().candidates
+    assert search.seed == 3 and search.draws == SearchConfig().draws
 
 
 def test_an_empty_constraints_file_means_the_defaults(tmp_path):
@@ -38,7 +38,8 @@ def test_an_empty_constraints_file_means_the_defaults(tmp_path):
 
 @pytest.mark.parametrize("text, field", [
     ("methd: exact\n", "constraints.methd"),
-    ("candidates: many\n", "constraints.candidates"),
+    ("draws: many\n", "constraints.draws"),
+    ("candidates: many\n", "constraints.candidates"),  # its old name, as the file spells it
     ("min_weight: {web: lots}\n", "constraints.min_weight.web"),
     ("max_weight: [0.1]\n", "constraints.max_weight"),
     ("- just\n- a list\n", "constraints"),

@@ -36,7 +36,7 @@ def test_repetition_caps():
 @pytest.mark.parametrize("method", ["dirichlet", "uniform"])
 def test_rows_are_mixtures_within_caps_and_floors(method):
     caps = np.array([0.6, 1.0, 0.5, 0.3, 0.2])
-    kwargs = dict(max_weight=caps, min_weight=0.01, rng=3)
+    kwargs = dict(max_weight=caps, weight_floor=0.01, rng=3)
     if method == "dirichlet":
         w = sample_dirichlet(300, PRIOR, **kwargs)
     else:
@@ -51,7 +51,7 @@ def test_rows_are_mixtures_within_caps_and_floors(method):
 def test_sparse_draws_are_deduplicated():
     # very low strengths give near one-hot rows: after the floor many would coincide
     w = sample_dirichlet(12, PRIOR, min_strength=1e-3, max_strength=1e-3, num_strengths=1,
-                         min_weight=0.01, rng=0)
+                         weight_floor=0.01, rng=0)
     assert _min_pairwise_l1(w) >= 1e-5
 
 
@@ -101,7 +101,7 @@ def test_sample_mixtures_frame_follows_config():
     assert isinstance(frame, pd.DataFrame)
     assert list(frame.columns) == DOMAINS and len(frame) == 40
     pd.testing.assert_frame_equal(frame, sample_mixtures(cfg, prior, tokens, 10**6))
-    uniform_cfg = MixturesConfig(count=40, seed=5, method="uniform")
+    uniform_cfg = MixturesConfig(count=40, seed=5, draw="uniform")
     uniform = sample_mixtures(uniform_cfg, prior, tokens, 10**6)
     assert not np.allclose(frame.to_numpy(), uniform.to_numpy())
 
@@ -109,7 +109,7 @@ def test_sample_mixtures_frame_follows_config():
 def test_sample_mixtures_applies_repetition_caps():
     prior = dict(zip(DOMAINS, PRIOR))
     tokens = dict(zip(DOMAINS, [10**9, 10**9, 10**9, 10**9, 1000]))
-    frame = sample_mixtures(MixturesConfig(count=60, max_epochs=2), prior, tokens,
+    frame = sample_mixtures(MixturesConfig(count=60, proxy_max_epochs=2), prior, tokens,
                             tokens_per_run=20_000)
     assert frame["tiny"].max() <= 2 * 1000 / 20_000 + 1e-12
 
@@ -117,9 +117,9 @@ def test_sample_mixtures_applies_repetition_caps():
 def test_too_few_tokens_names_max_epochs():
     prior = dict(zip(DOMAINS, PRIOR))
     tokens = dict.fromkeys(DOMAINS, 100)  # 5 domains x 100 tokens x 15 epochs < one run of 10k
-    with pytest.raises(ConfigError, match=r"mixtures\.max_epochs") as err:
+    with pytest.raises(ConfigError, match=r"mixtures\.proxy_max_epochs") as err:
         sample_mixtures(MixturesConfig(count=4), prior, tokens, tokens_per_run=10_000)
-    assert "raise mixtures.max_epochs" in str(err.value)
+    assert "raise mixtures.proxy_max_epochs" in str(err.value)
 
 
 def test_missing_token_count_is_a_user_error():

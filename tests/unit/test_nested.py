@@ -16,7 +16,7 @@ from raymix.report.scaling_plots import (
     plot_step_laws,
 )
 from raymix.runs.long import long_runs_from_frame
-from raymix.scaling.nested import NestedScalingLaw, Scale
+from raymix.scaling import NestedScalingLaw, TargetSize
 from raymix.workflows.inputs import check_at
 
 DOMAINS = ["web", "code", "books"]
@@ -63,7 +63,7 @@ def test_step_law_recovers_E_B_beta_from_noisy_checkpoints():
     E, B, beta = 2.3, 1000.0, 0.3  # the loss falls by 1 over the checkpoints
     table = _table(_mixtures(3), sizes=(1e8,), tokens=np.geomspace(1e9, 1e10, 10), noise=0.002,
                    loss=lambda w, n, d: E + B * d ** -beta)
-    law = NestedScalingLaw().fit(_runs(table), Scale(tokens=1e11))
+    law = NestedScalingLaw().fit(_runs(table), TargetSize(tokens=1e11))
     for curve in law.curves_["step"].values():
         assert curve.law[2] == pytest.approx(beta, rel=0.25)
     np.testing.assert_allclose(law.predicted_, E + B * 1e11 ** -beta, atol=0.02)
@@ -75,7 +75,7 @@ def test_step_law_recovers_E_B_beta_from_noisy_checkpoints():
 
 def test_shared_step_exponent_is_one_beta_per_size():
     table = _table(_mixtures(4), sizes=(1e7, 1e8), noise=0.001)
-    law = NestedScalingLaw(share_step_exponent=True).fit(_runs(table), Scale(tokens=3e10))
+    law = NestedScalingLaw(share_step_exponent=True).fit(_runs(table), TargetSize(tokens=3e10))
     betas = {size: {c.law[2] for (m, s), c in law.curves_["step"].items() if s == size}
              for size in (1e7, 1e8)}
     assert all(len(b) == 1 for b in betas.values())
@@ -92,14 +92,14 @@ def test_seeds_are_averaged_and_short_curves_use_their_measured_value():
     short = _table(_mixtures(1, seed=5), sizes=(1e8,), tokens=TOKENS[-2:])
     short["run"] = "short"
     runs = _runs(pd.concat([table, short], ignore_index=True))
-    law = NestedScalingLaw().fit(runs, Scale())  # default: the last checkpoint all reached
+    law = NestedScalingLaw().fit(runs, TargetSize())  # default: the last checkpoint all reached
     assert law.at_.tokens == TOKENS[-1]
     truth = [true_loss(w, 1e8, TOKENS[-1]) for w in law.mixtures_.to_numpy()]
     np.testing.assert_allclose(law.predicted_, truth, atol=1e-4)
     assert law.runs_of_["m0-1e+08-s0"] == ["m0-1e+08-s0", "m0-1e+08-s1"]
     assert "short" in law.predicted_.index  # 2 checkpoints, one of them the target
 
-    far = NestedScalingLaw().fit(runs, Scale(tokens=1e10))
+    far = NestedScalingLaw().fit(runs, TargetSize(tokens=1e10))
     assert "short" not in far.predicted_.index and "fewer than 3 checkpoints" in far.notes_[-1]
 
 
@@ -110,7 +110,8 @@ def test_final_checkpoints_make_one_curve_of_runs_of_several_lengths():
         for tokens, offset in ((d / 2, 0.3), (d, 0.0)):
             rows.append({"run": f"r{i}", "params": 1e8, "tokens": tokens,
                          **dict(zip(DOMAINS, w)), "loss": true_loss(w, 1e8, tokens) + offset})
-    law = NestedScalingLaw(checkpoints="final").fit(_runs(pd.DataFrame(rows)), Scale(tokens=2e10))
+    law = NestedScalingLaw(checkpoints="final").fit(_runs(pd.DataFrame(rows)),
+                                                    TargetSize(tokens=2e10))
     assert law.predicted_.iloc[0] == pytest.approx(true_loss(w, 1e8, 2e10), abs=1e-3)
     assert len(law.runs_of_[law.predicted_.index[0]]) == len(TOKENS)
 
@@ -119,7 +120,7 @@ def test_final_checkpoints_make_one_curve_of_runs_of_several_lengths():
 
 
 def test_size_law_recovers_E_A_alpha():
-    law = NestedScalingLaw().fit(_runs(_table(_mixtures(3))), Scale(params=3e9, tokens=3e10))
+    law = NestedScalingLaw().fit(_runs(_table(_mixtures(3))), TargetSize(params=3e9, tokens=3e10))
     for mixture, curve in law.curves_["size"].items():
         w = law.mixtures_.loc[mixture].to_numpy()
         E = 1.4 + 0.6 * np.exp(w @ T) + 400 * 3e10 ** -0.28
@@ -134,7 +135,7 @@ def test_shared_size_exponent_needs_only_two_sizes_per_mixture():
     two_sizes = _table(weights[1:], sizes=SIZES[:2])
     two_sizes["run"] = "two-" + two_sizes["run"]
     table = pd.concat([_table(weights[:1]), two_sizes], ignore_index=True)
-    at = Scale(params=1e9, tokens=TOKENS[-1])
+    at = TargetSize(params=1e9, tokens=TOKENS[-1])
     alone = NestedScalingLaw().fit(_runs(table), at)
     assert list(alone.predicted_.index) == ["m0-1e+07-s0"]
     assert "too few sizes" in alone.notes_[-1]
@@ -151,7 +152,7 @@ def test_shared_size_exponent_needs_only_two_sizes_per_mixture():
 
 def test_whole_pipeline_predicts_an_unseen_scale_and_feeds_the_mixing_law():
     weights = _mixtures(12)
-    law = NestedScalingLaw().fit(_runs(_table(weights)), Scale(params=1e9, tokens=2e10))
+    law = NestedScalingLaw().fit(_runs(_table(weights)), TargetSize(params=1e9, tokens=2e10))
     truth = np.array([true_loss(w, 1e9, 2e10) for w in law.mixtures_.to_numpy()])
     np.testing.assert_allclose(law.predicted_, truth, atol=1e-4)
     # between the scales too
@@ -171,24 +172,24 @@ def test_a_scale_the_runs_cannot_reach_is_a_user_error():
     one_size = _runs(_table(_mixtures(3), sizes=(1e8,)))
     with pytest.raises(UserError, match=r"^at: params=1e\+09: no mixture was trained at that "
                                         r"size .* leave params out of the target scale"):
-        NestedScalingLaw().fit(one_size, Scale(params=1e9))
+        NestedScalingLaw().fit(one_size, TargetSize(params=1e9))
     two_points = _runs(_table(_mixtures(3), sizes=(1e8,), tokens=TOKENS[:2]))
     with pytest.raises(UserError, match=r"^at: tokens=1e\+10: no \(mixture, size\) has the 3 "):
-        NestedScalingLaw().fit(two_points, Scale(tokens=1e10))
+        NestedScalingLaw().fit(two_points, TargetSize(tokens=1e10))
     with pytest.raises(UserError, match="checkpoints must be one of all, final"):
-        NestedScalingLaw(checkpoints="last").fit(one_size, Scale())
+        NestedScalingLaw(checkpoints="last").fit(one_size, TargetSize())
     with pytest.raises(UserError, match="min_tokens: no checkpoint"):
-        NestedScalingLaw(min_tokens=1e12).fit(one_size, Scale())
+        NestedScalingLaw(min_tokens=1e12).fit(one_size, TargetSize())
 
 
 # ----------------------------------------------------------------------------- --at
 
 
 @pytest.mark.parametrize("spec, scale", [
-    ("params=1e8,tokens=2e9", Scale(1e8, 2e9)),
-    ("tokens=2e9", Scale(None, 2e9)),
-    (" params = 1B ", Scale(1e9, None)),
-    ("params=410M,tokens=100B", Scale(4.1e8, 1e11)),
+    ("params=1e8,tokens=2e9", TargetSize(1e8, 2e9)),
+    ("tokens=2e9", TargetSize(None, 2e9)),
+    (" params = 1B ", TargetSize(1e9, None)),
+    ("params=410M,tokens=100B", TargetSize(4.1e8, 1e11)),
 ])
 def test_parse_at(spec, scale):
     assert parse_at(spec) == scale
@@ -211,7 +212,7 @@ def test_parse_at_errors_name_the_option(spec, message):
 
 
 def test_figures_are_written(tmp_path):
-    law = NestedScalingLaw().fit(_runs(_table(_mixtures(3))), Scale(params=1e9, tokens=2e10))
+    law = NestedScalingLaw().fit(_runs(_table(_mixtures(3))), TargetSize(params=1e9, tokens=2e10))
     paths = [plot_step_laws(law, tmp_path / "steps.png"),
              plot_size_laws(law, tmp_path / "sizes.png"),
              plot_predicted_vs_actual(law.predicted_, law.predicted_ + 0.01,
@@ -234,7 +235,7 @@ def test_the_joint_law_extrapolates_from_two_sizes_where_a_size_law_cannot():
 
     weights = _mixtures(8)
     runs = _runs(_table(weights, sizes=(1e7, 3e7), noise=1e-4, loss=joint_loss))
-    at = Scale(params=3e8, tokens=2e10)  # 10x the largest size, 3.3x the longest run
+    at = TargetSize(params=3e8, tokens=2e10)  # 10x the largest size, 3.3x the longest run
     with pytest.raises(UserError, match="size law needs"):
         NestedScalingLaw(share_size_exponent=True).fit(runs, at)
     law = JointScalingLaw().fit(runs, at)
@@ -256,11 +257,11 @@ def test_a_target_below_the_runs_is_refused_and_partly_below_is_noted():
     smallest, fewest = min(SIZES), min(TOKENS)
     with pytest.raises(UserError, match=r"^at: params=1e\+06 is below the smallest model .* "
                                         r"and tokens=1e\+06 is below .* not backwards"):
-        check_at(runs, Scale(params=1e6, tokens=1e6))
+        check_at(runs, TargetSize(params=1e6, tokens=1e6))
     with pytest.raises(UserError, match="not backwards"):
-        check_at(runs, Scale(params=smallest / 10))  # the only dimension given
+        check_at(runs, TargetSize(params=smallest / 10))  # the only dimension given
     with pytest.warns(ConfigNotice, match="extrapolates backwards"):
-        check_at(runs, Scale(params=smallest / 10, tokens=fewest * 100))
+        check_at(runs, TargetSize(params=smallest / 10, tokens=fewest * 100))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # at or above the runs: nothing said
-        check_at(runs, Scale(params=smallest * 10, tokens=fewest))
+        check_at(runs, TargetSize(params=smallest * 10, tokens=fewest))

@@ -23,7 +23,7 @@ from raymix.runs import DataInfo, ResultStore, SweepLayout
 DOMAINS = ["a", "b", "c"]
 BEST = {"a_loss": np.array([0.7, 0.1, 0.2]), "b_loss": np.array([0.1, 0.7, 0.2])}
 FIT = FitConfig(regressors=["ridge", "gp"], cv_folds=3)
-SEARCH = SearchConfig(method="simulate", candidates=20_000, top_k=50)
+SEARCH = SearchConfig(method="simulate", draws=20_000, top_k=50)
 
 
 def _runs(n=120, seed=0):
@@ -139,7 +139,7 @@ def _config(folder, **target) -> dict:
         "target": {"name": "mix", "domains": {"a": 1.0, "b": 1.0}, **target},
         "compute": {"storage": str(folder / "sweep")},
         "fit": {"regressors": ["ridge", "gp"], "cv_folds": 3},
-        "search": {"method": "simulate", "candidates": 5000, "top_k": 20},
+        "search": {"method": "simulate", "draws": 5000, "top_k": 20},
         "confirm": {"rounds": 0},
     }
 

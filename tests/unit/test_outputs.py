@@ -181,7 +181,7 @@ def test_the_library_refuses_a_users_report_file_before_the_fit(tmp_path, runs, 
     def no_fit(*args, **kwargs):
         raise AssertionError("the fit ran before the report folder was checked")
 
-    monkeypatch.setattr("raymix.workflows.fitting.fit_inputs", no_fit)
+    monkeypatch.setattr("raymix.workflows.fitting.runs_at_target", no_fit)
     with pytest.raises(UserError, match="report: .*report.md' is not from"):
         raymix.fit(runs, report=tmp_path)
 

@@ -22,8 +22,9 @@ import pytest
 from raymix.config import parse_config
 from raymix.data import builtin as corpus
 from raymix.data.builtin import BUILTIN_SOURCES, builtin_documents, source_fingerprint
+from raymix.data.prepared import PreparedData, load_prepared, prepare
 from raymix.data.sources import read_documents
-from raymix.data.tokenize import EOT, PreparedData, _encode, load_prepared, prepare
+from raymix.data.tokenize import EOT, encode
 from raymix.errors import ConfigError, UserError
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -270,7 +271,7 @@ def test_train_and_valid_split_the_stream_without_overlap(prepared, data_dir):
     eot = tokenizer.token_to_id(EOT)
     for name, source, field in [("code", "code", "text"), ("reference", "reference.jsonl", "text")]:
         docs = read(source, data_dir, Path("unused"), text_field=field, max_bytes=150_000)
-        stream, _ = _encode(tokenizer, docs, np.dtype(np.uint16))
+        stream, _ = encode(tokenizer, docs, np.dtype(np.uint16))
         train, valid = data.train(name), data.valid(name)
         # train + valid is exactly the document stream: contiguous, disjoint, complete
         np.testing.assert_array_equal(np.concatenate([train, valid]), stream)

@@ -495,7 +495,7 @@ def test_the_bootstrap_of_a_big_table_resamples_a_seeded_draw_and_says_so(monkey
     monkeypatch.setattr(uncertainty, "MAX_RUNS", 40)
     X = _mixtures(150, seed=14)
     mixtures = pd.DataFrame(X, columns=list("abcd"))
-    search = SearchConfig(method="simulate", candidates=500, bootstrap=5)
+    search = SearchConfig(method="simulate", draws=500, bootstrap=5)
     with pytest.warns(subsample.BigTableNotice, match="^the bootstrap resamples a seeded draw "
                                                        "of 40 runs"):
         proposal = propose_mixture(mixtures, _law(X, noise=0.005), search=search,
@@ -546,6 +546,6 @@ def test_the_pessimistic_search_of_a_big_table_weighs_only_its_best_runs(monkeyp
     model = SimplexGP(seed=0).fit(X, y)
     box = build_constraints(list("abcd"), SearchConfig())
     found = search.search_mixture(model, box, SearchConfig(method="pessimistic",
-                                                           candidates=200), runs=(X, y))
+                                                           draws=200), runs=(X, y))
     assert found.details["runs_among_candidates"] == 20
     assert found.details["candidates"] == 220

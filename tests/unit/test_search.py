@@ -13,7 +13,7 @@ from raymix.mixtures import Constraints, build_constraints, project_to_bounded_s
 from raymix.proposal.search import best_candidates, kl_divergence, search_mixture
 
 METHODS = ["simulate", "exact", "tpe", "cmaes"]
-QUICK = dict(candidates=400, top_k=10, restarts=3, trials=12)
+QUICK = dict(draws=400, top_k=10, restarts=3, trials=12)
 
 
 class Bowl:
@@ -199,12 +199,12 @@ def test_a_gradient_that_raises_value_error_counts_as_none():
     with pytest.raises(UserError, match="use simulate, tpe or cmaes"):
         search_mixture(Ensemble([0.5, 0.5]), _box(2), SearchConfig(method="exact"))
     assert search_mixture(Ensemble([0.5, 0.5]), _box(2),
-                          SearchConfig(candidates=100, top_k=5)).method == "simulate"
+                          SearchConfig(draws=100, top_k=5)).method == "simulate"
 
 
 def test_auto_simulates_for_models_without_gradients():
     result = search_mixture(NoGradient(Bowl([0.5, 0.3, 0.2])), _box(3),
-                            SearchConfig(candidates=5000, top_k=20))
+                            SearchConfig(draws=5000, top_k=20))
     assert result.method == "simulate"
     assert result.details["candidates"] == 5000 and result.details["top_k"] == 20
     np.testing.assert_allclose(result.mixture, [0.5, 0.3, 0.2], atol=0.05)
@@ -232,7 +232,7 @@ def test_the_kl_pull_works_for_the_sampling_methods_too():
     model = NoGradient(Bowl([1.0, 0.0, 0.0]))
     for method in ["simulate", "cmaes"]:
         free, pulled = [search_mixture(model, _box(3, prior=prior, kl_weight=w),
-                                       SearchConfig(method=method, candidates=5000, trials=60))
+                                       SearchConfig(method=method, draws=5000, trials=60))
                         for w in (0.0, 100.0)]
         assert kl_divergence(pulled.mixture, prior) < kl_divergence(free.mixture, prior) / 10
 
@@ -276,7 +276,7 @@ def test_a_single_feasible_mixture_is_returned_as_is():
 
 
 def test_search_result_to_dict_is_json_ready():
-    result = search_mixture(Law(k=3), _box(3), SearchConfig(restarts=2, candidates=500))
+    result = search_mixture(Law(k=3), _box(3), SearchConfig(restarts=2, draws=500))
     out = json.loads(json.dumps(result.to_dict()))
     assert set(out) == {"mixture", "objective", "predicted", "method", "details"}
     assert set(out["mixture"]) == {"d0", "d1", "d2"} and out["method"] == "exact"
@@ -306,9 +306,9 @@ def test_pessimistic_needs_a_regressor_with_a_predictive_std():
 def test_pessimistic_proposes_where_the_gp_is_sure_and_keeps_to_the_bounds():
     gp, X, y = _clustered_gp()
     box = Constraints(list("abcd"), np.zeros(4), np.array([1, 1, 1, 0.6]), np.ones(4))
-    search = SearchConfig(method="pessimistic", candidates=4000, seed=1)
+    search = SearchConfig(method="pessimistic", draws=4000, seed=1)
     sure = search_mixture(gp, box, search, runs=(X, y))
-    bold = search_mixture(gp, box, SearchConfig(method="pessimistic", candidates=4000,
+    bold = search_mixture(gp, box, SearchConfig(method="pessimistic", draws=4000,
                                                  seed=1, pessimism=0.0), runs=(X, y))
     assert box.contains(sure.mixture, 1e-9) and box.contains(bold.mixture, 1e-9)
     _, std_sure = gp.predict(sure.mixture[None, :], return_std=True)

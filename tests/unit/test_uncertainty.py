@@ -15,6 +15,7 @@ from raymix.proposal.uncertainty import (
     refits_for,
     resample,
 )
+from raymix.proposal.verdict import ConfirmationVerdict
 from raymix.regression import Ensemble, SimplexGP, fit_regressor
 from raymix.regression.noise import mixture_groups
 
@@ -22,7 +23,7 @@ DOMAINS = ["web", "code", "books", "math"]
 OPTIMUM = np.array([0.35, 0.3, 0.2, 0.15])
 RIDGE_TREES = FitConfig(regressors=["ridge", "lightgbm"], ensemble=False)
 SMOOTH = FitConfig(regressors=["gp"], ensemble=False)
-SEARCH = SearchConfig(method="simulate", candidates=5_000, top_k=20, bootstrap=30)
+SEARCH = SearchConfig(method="simulate", draws=5_000, top_k=20, bootstrap=30)
 
 
 def _runs(n=60, seed=0, noise=0.005):
@@ -74,7 +75,7 @@ def test_best_observed_run_clearly_better_warns_with_a_small_probability():
     mixtures.loc[len(mixtures)] = OPTIMUM  # a run at the optimum: clearly the best
     loss.loc[len(loss)] = 3.0
     # a single random candidate: the search cannot find the optimum
-    blind = SearchConfig(method="simulate", candidates=1, top_k=1, bootstrap=30, seed=3)
+    blind = SearchConfig(method="simulate", draws=1, top_k=1, bootstrap=30, seed=3)
     out = propose_mixture(mixtures, loss, fit_config=FitConfig(regressors=["ridge", "loglinear"],
                           ensemble=False), search=blind)
     assert out.uncertainty.p_beats["best_observed"] < 0.2
@@ -89,7 +90,7 @@ def test_low_probability_of_beating_the_best_run_warns_even_when_predicted_bette
     u = proposal.uncertainty
     proposal.uncertainty = type(u)(**{**vars(u), "p_beats": {**u.p_beats, "best_observed": 0.3}})
     try:
-        assert proposal.baselines["best_observed"]["predicted_gap_to_proposal"] > 0
+        assert proposal.baselines["best_observed"].predicted_gap_to_proposal > 0
         assert not any("bootstrap refits" in w for w in proposal.warnings)
         assert any("30% of 30 bootstrap refits" in w for w in fit_warnings(proposal))
     finally:
@@ -114,11 +115,11 @@ def test_bad_bootstrap_setting_is_refused_naming_the_field():
     mixtures, loss = _runs(30)
     with pytest.raises(ConfigError, match=r"search\.bootstrap") as caught:
         propose_mixture(mixtures, loss, fit_config=RIDGE_TREES,
-                        search=SearchConfig(method="simulate", candidates=500, bootstrap=0))
+                        search=SearchConfig(method="simulate", draws=500, bootstrap=0))
     assert isinstance(caught.value, UserError) and caught.value.field == "search.bootstrap"
     with pytest.raises(ConfigError, match=r"constraints\.bootstrap"):
         propose_mixture(mixtures, loss, fit_config=RIDGE_TREES, where="constraints",
-                        search=SearchConfig(method="simulate", candidates=500, bootstrap=1))
+                        search=SearchConfig(method="simulate", draws=500, bootstrap=1))
     with pytest.raises(ConfigError, match=r"search\.bootstrap"):
         check_search(SearchConfig(bootstrap=0), DOMAINS)
 
@@ -126,7 +127,7 @@ def test_bad_bootstrap_setting_is_refused_naming_the_field():
 def test_uncertainty_can_be_turned_off():
     mixtures, loss = _runs(30)
     out = propose_mixture(mixtures, loss, fit_config=RIDGE_TREES,
-                          search=SearchConfig(method="simulate", candidates=500, uncertainty=False))
+                          search=SearchConfig(method="simulate", draws=500, uncertainty=False))
     assert out.uncertainty is None and out.to_dict()["uncertainty"] is None
 
 
@@ -158,7 +159,8 @@ def test_a_confirmed_proposal_judges_the_same_refits_at_the_winner(proposal):
     mixtures, loss = _runs()
     winner = np.full(len(DOMAINS), 1 / len(DOMAINS))  # uniform: worse than the proposal
     confirmed = confirmed_proposal(proposal, mixtures, loss.to_numpy(), winner,
-                                   {"winner": "uniform", "candidates": {}})
+                                   ConfirmationVerdict.from_dict(
+                                       {"winner": "uniform", "candidates": {}}))
     moved = confirmed.uncertainty
     np.testing.assert_array_equal(moved.optima, proposal.uncertainty.optima)
     assert moved.interval != proposal.uncertainty.interval
@@ -171,10 +173,10 @@ def test_confirmation_measuring_the_best_run_better_than_the_proposal_warns():
         "proposal": {"source": "fit", "measured": 3.10},
         "top_k_mean": {"source": "fit", "measured": 3.12},
         "run7": {"source": "observed", "measured": 3.05}}}
-    warnings = _confirmation_warnings(verdict)
+    warnings = _confirmation_warnings(ConfirmationVerdict.from_dict(verdict))
     assert len(warnings) == 1 and "run7" in warnings[0] and "0.05" in warnings[0]
     verdict["candidates"]["run7"]["measured"] = 3.2
-    assert _confirmation_warnings(verdict) == []
+    assert _confirmation_warnings(ConfirmationVerdict.from_dict(verdict)) == []
 
 
 def test_terminal_report_and_tracker_show_the_bootstrap(proposal, tmp_path):
@@ -182,11 +184,11 @@ def test_terminal_report_and_tracker_show_the_bootstrap(proposal, tmp_path):
 
     from raymix.cli.summaries import summarise_proposal
     from raymix.report import write_report
-    from raymix.sweep.tracking import SweepSummary
+    from raymix.tracking import SweepSummary
 
     out = json.loads(json.dumps(proposal.to_dict()))
     lo, hi = out["uncertainty"]["interval"]
-    text = summarise_proposal(out, {})
+    text = summarise_proposal(proposal)
     assert f"90% interval: {lo:.4f} to {hi:.4f}" in text and "30 bootstrap refits" in text
     assert "P(proposal beats): uniform 1.00" in text
     mixtures, loss = _runs()

@@ -1,11 +1,12 @@
-"""Reading anyone's results: the RegMix/Olmix wide CSV pair, candidates and predictions."""
+"""Reading anyone's results: the RegMix/Olmix wide CSV pair, mixtures to predict and
+predictions."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from raymix.errors import UserError
-from raymix.runs.wide import parse_targets, read_candidates, read_runs, write_predictions
+from raymix.runs.wide import parse_targets, read_mixtures_to_predict, read_runs, write_predictions
 
 DOMAINS = ["web", "code", "books"]
 
@@ -114,18 +115,18 @@ def test_targets_parse_and_normalise():
         parse_targets(["a", "a=2"])
 
 
-def test_candidates_need_exactly_the_fitted_domains(tmp_path):
+def test_mixtures_to_predict_need_exactly_the_fitted_domains(tmp_path):
     path = tmp_path / "cand.csv"
     pd.DataFrame({"name": ["x", "y"], "books": [0.5, 0.2], "web": [0.25, 0.4],
                   "code": [0.25, 0.4]}).to_csv(path, index=False)
-    table = read_candidates(path, DOMAINS)
+    table = read_mixtures_to_predict(path, DOMAINS)
     assert list(table.columns) == DOMAINS  # reordered to the fit's domain order
     out = write_predictions(tmp_path / "pred.csv", table, np.array([1.0, 2.0]), None, "name")
     assert list(pd.read_csv(out).columns) == ["name", "predicted"]
     with pytest.raises(UserError, match="no column for domain 'math'"):
-        read_candidates(path, DOMAINS + ["math"])
+        read_mixtures_to_predict(path, DOMAINS + ["math"])
     with pytest.raises(UserError, match="column 'books', which is no domain"):
-        read_candidates(path, ["web", "code"])
+        read_mixtures_to_predict(path, ["web", "code"])
 
 
 # ----------------------------------------------------------------------------- Olmix
