@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -166,8 +167,10 @@ def parse_config(raw: Any, base_dir: str | Path = ".",
     if not isinstance(raw, dict):
         raise ConfigError("<top level>", f"must be a mapping of keys to values "
                           f"(got {type(raw).__name__})")
+    overridden: dict[str, str] = {}
     if overrides:
-        raw = _overridden(raw, parse_overrides(overrides))
+        read, overridden = _to_new_keys(parse_overrides(overrides))
+        raw = _overridden(raw, read)
     if "data" not in raw:
         raise ConfigError("data", "missing; add a 'data:' section with a 'domains:' list")
     unknown = sorted(set(raw) - {"name", "overrides", *SECTIONS}, key=str)
@@ -175,6 +178,7 @@ def parse_config(raw: Any, base_dir: str | Path = ".",
         raise ConfigError(shown_key(str(unknown[0])),
                           f"unknown section; allowed: name, {', '.join(SECTIONS)}")
     raw, moved = migrate(raw)
+    moved = {**overridden, **moved}
     try:
         cfg = _validated(SweepConfig, {"name": "sweep", **_without_empty_sections(raw),
                                        "base_dir": str(base_dir)}, "")
@@ -184,6 +188,23 @@ def parse_config(raw: Any, base_dir: str | Path = ".",
         raise _as_written(exc, moved) from None
     _notify(moved, stacklevel=3)
     return cfg
+
+
+def _to_new_keys(overrides: list) -> tuple[list, dict[str, str]]:
+    """The overrides with a key in its old place (:data:`MOVED_KEYS`) set at its new place
+    instead, and {old field: new field} for the notice: ``--set mixtures.max_epochs=3``
+    sets ``mixtures.proxy_max_epochs`` of a file that names it so."""
+    out, moved = [], {}
+    for o in overrides:
+        new = MOVED_KEYS.get(tuple(o.path[:2]))
+        if new is None:
+            out.append(o)
+            continue
+        old_field, new_field = ".".join(map(str, o.path[:2])), ".".join(new)
+        moved[old_field] = new_field
+        out.append(replace(o, path=(*new, *o.path[2:]),
+                           key=new_field + o.key.removeprefix(old_field)))
+    return out, moved
 
 
 def _overridden(raw: dict, overrides: list) -> dict:

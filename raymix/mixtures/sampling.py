@@ -3,7 +3,7 @@ not adaptive: :mod:`raymix.mixtures.strategies.random`).
 
 Training mixtures follow RegMix: Dirichlet draws around a tempered token prior at
 log-spaced concentration strengths, rejected when a domain would be repeated more than
-``max_epochs`` times, tiny weights zeroed, near-duplicates dropped
+``mixtures.proxy_max_epochs`` times, tiny weights zeroed, near-duplicates dropped
 (:func:`sample_dirichlet`); or uniform draws on the simplex; or one mixture per domain,
 for MixMin. Every sampler is deterministic for a seed.
 """

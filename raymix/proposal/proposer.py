@@ -414,7 +414,7 @@ def fit_warnings(proposal: Proposal) -> list[str]:
         warnings.append(
             f"the best observed run ({best.run}) meets the constraints and is predicted "
             f"{format_number(-gap)} better than the proposal{odds}: the search missed it; try "
-            "search.method exact or cmaes, or more candidates")
+            "search.method exact or cmaes, or more search.draws")
     elif gap < 0:
         pass  # the best run breaks a bound the proposal must keep: nothing to warn about
     elif p_best is not None and p_best < 0.5:

@@ -9,7 +9,7 @@ minimised over the mixtures that meet a :class:`~raymix.mixtures.Constraints` bo
 (``lower <= w <= upper``, ``sum(w) = 1``). :func:`search_mixture` offers five methods:
 
 ``simulate``
-    RegMix (Liu et al., ICLR 2025): draw ``candidates`` mixtures inside the bounds,
+    RegMix (Liu et al., ICLR 2025): draw ``draws`` mixtures inside the bounds,
     predict them chunk by chunk (a million rows never sit in memory at once), and
     average the ``top_k`` best. The average of points of a convex set stays inside it,
     and is steadier than the single best draw of a noisy model. Works for any regressor.
@@ -25,7 +25,7 @@ minimised over the mixtures that meet a :class:`~raymix.mixtures.Constraints` bo
     box and is projected onto the bounded simplex, so every trial is a feasible mixture.
 ``pessimistic``
     For regressors with a predictive standard deviation (``gp``): the candidate with the
-    lowest upper confidence bound ``mean + pessimism * std`` among ``candidates`` draws
+    lowest upper confidence bound ``mean + pessimism * std`` among the ``draws`` mixtures drawn
     in the bounds, every observed run (the best :data:`RUN_CANDIDATES` of a bigger table),
     and draws around the best runs. It proposes where the model is sure the loss is low
     rather than where it extrapolates: on RegMix's response surface the plain argmin of
@@ -195,7 +195,7 @@ def search_mixture(model, constraints: Constraints, search: SearchConfig,
     constraints : Constraints
         The bounds, prior and KL weight (see :func:`raymix.mixtures.build_constraints`).
     search : SearchConfig
-        ``method`` and its settings (``candidates``/``top_k``, ``restarts``, ``trials``,
+        ``method`` and its settings (``draws``/``top_k``, ``restarts``, ``trials``,
         ``pessimism``) and ``seed``.
     runs : (X, y), optional
         The observed mixtures (n, k) and losses (n,): ``pessimistic`` adds them, and draws

@@ -26,7 +26,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from raymix.console import print_line
 from raymix.formatting import format_number
-from raymix.sweep.trial import EVAL_EVENT, FINAL_EVENT, PROGRESS_EVENT, REFUSED, PlannedTrial
+from raymix.runs.events import EVAL_EVENT, FINAL_EVENT, PROGRESS_EVENT
+from raymix.sweep.planned import REFUSED, PlannedTrial
 
 STATUS_SECONDS = 20.0  # a log's status line at most this often while trials run
 BAR_SECONDS = 1.0  # a terminal's bar redrawn at most this often

@@ -37,6 +37,7 @@ import ray
 from ray import tune
 
 from raymix.config import BASE_SCALE, SweepConfig
+from raymix.console import print_line
 from raymix.data import PreparedData, prepare
 from raymix.errors import ConfigError, UserError
 from raymix.files import folder_problem
@@ -60,16 +61,15 @@ from raymix.sweep.plan import (
     planned_trials,
     save_plan,
 )
+from raymix.sweep.planned import PlannedTrial
 from raymix.sweep.progress import (
     StopWhenStorageFails,
     SweepProgress,
-    print_line,
     quiet_tune,
     tune_result_files,
 )
 from raymix.sweep.strategy import StrategySearcher, strategy_settings, suggestions_in_flight
 from raymix.sweep.trial import (
-    PlannedTrial,
     TrialSettings,
     group_trials,
     proxy_data,

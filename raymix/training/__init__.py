@@ -13,8 +13,8 @@
 
 Needs torch and transformers, not Ray: a GPU benchmark can run the trainer alone. Only
 what trains imports torch: the loop's and the model's names below are imported on first
-use, so ``import raymix.training.memory`` (the cost preview, the sweep's aggregator and
-cluster checks) loads no torch (about 190 MiB and a few seconds).
+use, so ``import raymix.training.memory`` (the sweep's aggregator and cluster checks)
+loads no torch (about 190 MiB and a few seconds).
 """
 
 import importlib

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from raymix.config import BASE_SCALE, CONFIRM_SCALE, ScaleConfig, SweepConfig
+from raymix.console import print_line
 from raymix.data import prepare
 from raymix.formatting import format_number
 from raymix.proposal.confirmation import confirmation_candidates
@@ -32,7 +33,6 @@ from raymix.proposal.verdict import ConfirmationVerdict
 from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN
 from raymix.sweep import train_plan
 from raymix.sweep.plan import add_runs, drop_confirmation_runs
-from raymix.sweep.progress import print_line
 from raymix.training import non_embedding_params
 from raymix.workflows.confirm_state import ConfirmState
 from raymix.workflows.inputs import runs_at_target

@@ -32,6 +32,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from raymix.config import BASE_SCALE, SweepConfig
+from raymix.console import print_line
 from raymix.data import prepare
 from raymix.errors import UserError
 from raymix.files import atomic_write_frame, atomic_write_text
@@ -44,7 +45,6 @@ from raymix.scaling import JointScalingLaw, TargetSize
 from raymix.sweep import train_plan
 from raymix.sweep.cluster import check_local_resources
 from raymix.sweep.experiment import check_experiment, start_experiment
-from raymix.sweep.progress import print_line
 from raymix.training import check_memory, non_embedding_params
 from raymix.workflows.proposing import propose
 

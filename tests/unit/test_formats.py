@@ -31,26 +31,31 @@ def test_each_suffix_has_one_format():
 
 
 def test_a_folder_of_json_files_is_records_for_prepare_and_tokenize(tmp_path):
-    """A folder holding .json files (an array, and JSON lines under .json) beside .jsonl and
-    .parquet: both paths read the records of every one, and no README."""
+    """A folder holding only .json files of records (an array, and JSON lines under .json)
+    and a README: both paths read the records of every one, and no README."""
     (tmp_path / "README.md").write_text("about this dataset")
     (tmp_path / "a.json").write_text(json.dumps([{"text": t} for t in TOPICS[:3]], indent=1))
     (tmp_path / "b.json").write_text("".join(json.dumps({"text": t}) + "\n" for t in TOPICS[3:5]))
-    (tmp_path / "c.jsonl").write_text(json.dumps({"text": TOPICS[5]}) + "\n")
-    pd.DataFrame({"text": TOPICS[6:8]}).to_parquet(tmp_path / "d.parquet")
-    assert read(tmp_path) == TOPICS[:8]
+    assert read(tmp_path) == TOPICS[:5]
     files = input_files(str(tmp_path))
     assert files == folder_files(tmp_path)
-    assert [d for f in files for d in documents(f, "text")] == TOPICS[:8]
+    assert [d for f in files for d in documents(f, "text")] == TOPICS[:5]
 
 
-def test_a_metadata_json_in_a_folder_is_refused_by_name(tmp_path):
-    (tmp_path / "a.jsonl").write_text(json.dumps({"text": TOPICS[0]}) + "\n")
+def test_a_json_beside_jsonl_or_parquet_is_metadata_for_both_paths(tmp_path):
+    """A hub dataset's folder: .jsonl and .parquet data, a dataset_info.json and a README;
+    both paths read the data files only."""
+    (tmp_path / "README.md").write_text("about this dataset")
     (tmp_path / "dataset_info.json").write_text(json.dumps({"splits": ["train"]}, indent=2))
-    with pytest.raises(ConfigError, match=r"^config field 'data.domains\[1\].source': "
-                                          r"'.*dataset_info.json' line 1 is not JSON") as caught:
-        read(tmp_path)
-    assert "\n" not in str(caught.value)
+    (tmp_path / "c.jsonl").write_text(json.dumps({"text": TOPICS[5]}) + "\n")
+    pd.DataFrame({"text": TOPICS[6:8]}).to_parquet(tmp_path / "d.parquet")
+    assert read(tmp_path) == TOPICS[5:8]
+    files = input_files(str(tmp_path))
+    assert [p.name for p in files] == [p.name for p in folder_files(tmp_path)] == [
+        "c.jsonl", "d.parquet"]
+
+
+def test_a_metadata_json_named_itself_is_refused_by_name(tmp_path):
     (tmp_path / "dataset_info.json").write_text(json.dumps({"splits": ["train"]}))
     with pytest.raises(UserError, match=r"dataset_info.json' has no column 'text' \(columns: "
                                         r"splits\); set '--text-field'") as caught:

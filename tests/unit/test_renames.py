@@ -60,6 +60,21 @@ def test_an_old_and_a_new_key_together_are_one_line_naming_both(tmp_path, old):
                                f"keep only {new}")
 
 
+@pytest.mark.parametrize("old", RENAMED)
+def test_an_old_key_in_set_overrides_the_new_key_of_the_file(tmp_path, old):
+    """``--set mixtures.max_epochs=3`` on a file that says ``proxy_max_epochs``: the
+    override sets the new key, with the notice (not the error of a file giving both)."""
+    new, value, read = RENAMED[old]
+    section, key = new.split(".")
+    default = read(parse_config(raw(tmp_path)))
+    given = raw(tmp_path, **{section: {key: default}})
+    with pytest.warns(ConfigNotice) as notices:
+        cfg = parse_config(given, overrides=[f"{old}={value}"])
+    assert read(cfg) == value
+    assert [str(n.message) for n in notices] == [
+        f"{old} is now {new}: rename it (read from {old} this time)"]
+
+
 def test_an_error_in_an_old_key_names_it_as_the_file_spells_it(tmp_path):
     with pytest.raises(ConfigError) as info:
         parse_config(with_key(tmp_path, "mixtures.method", "grid"))

@@ -116,18 +116,16 @@ def test_a_json_array_of_records_is_read_as_documents(tmp_path):
 
 
 def test_a_folder_reads_its_records_json_included(tmp_path):
-    """A folder's record files win over its text files (a README is not a document), and a
-    .json there is records, as `raymix prepare` reads the same folder; a .json of metadata
-    beside them is refused in one line naming it."""
+    """A folder's record files win over its text files (a README is not a document), as
+    `raymix prepare` reads the same folder: its .json files when they are all its records,
+    and beside .jsonl or .parquet files a .json is metadata, not read."""
     tok = make_tokenizer(tmp_path / "tokenizer.json")
     src = tmp_path / "src"
     src.mkdir()
     (src / "README.md").write_text(TOPICS[9])
     (src / "a.json").write_text(json.dumps([{"text": t} for t in TOPICS[:3]]))
-    (src / "b.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in TOPICS[3:5]))
     manifest = tokenize_to_shards(str(src), tok, tmp_path / "out", log=lambda _: None)
-    assert [Path(s["input"]).name for s in manifest["shards"]] == ["a.json", "b.jsonl"]
-    (src / "info.json").write_text(json.dumps({"citation": "x", "splits": ["train"]}, indent=2))
-    with pytest.raises(UserError, match=r"info.json' line 1 is not JSON") as caught:
-        tokenize_to_shards(str(src), tok, tmp_path / "new", log=lambda _: None)
-    assert caught.value.field == "SOURCE" and "\n" not in str(caught.value)
+    assert [Path(s["input"]).name for s in manifest["shards"]] == ["a.json"]
+    (src / "b.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in TOPICS[3:5]))
+    manifest = tokenize_to_shards(str(src), tok, tmp_path / "new", log=lambda _: None)
+    assert [Path(s["input"]).name for s in manifest["shards"]] == ["b.jsonl"]

@@ -51,15 +51,17 @@ def folder_files(folder: Path) -> list[Path]:
 
     Recursively, regular files of a known format only (a FIFO, a device or a link into
     ``/proc`` is skipped), none under a dot-folder or named with a leading dot. When any
-    hold records (``.jsonl``, ``.json``, ``.parquet``), only those are read: a dataset
-    folder's README is not a document. A ``.json`` file there is records too, so a
-    metadata ``.json`` beside the data is refused by name when read.
+    hold records, only those are read: a dataset folder's README is not a document. The
+    records are its ``.jsonl`` and ``.parquet`` files, and a ``.json`` file beside them is
+    metadata (a hub dataset's ``dataset_info.json``), not read; a folder with ``.json``
+    files and no others of records reads them as records.
     """
     files = sorted(p for p in folder.rglob("*")
                    if not _hidden(p, folder) and format_of(p, named=False) is not None
                    and input_problem(p) is None)
     records = [p for p in files if format_of(p).records]
-    return records or files
+    data = [p for p in records if p.suffix.lower() != ".json"]
+    return data or records or files
 
 
 def read_texts(path: Path, text_field: str = "text", *, setting: str = "text_field",
