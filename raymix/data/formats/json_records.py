@@ -12,8 +12,9 @@ from raymix.data.formats.jsonl import JsonLines, record_texts
 
 class JsonRecords(TextFormat):
     """A file that starts with ``[`` is an array of records (read whole); any other ``.json``
-    is read as JSON lines. A dataset's metadata (one JSON object over many lines) is
-    refused by name, in a folder too: it is not records."""
+    is read as JSON lines. A dataset's metadata (one JSON object over many lines) read as
+    records is refused by name; a folder reads no ``.json`` beside its ``.jsonl`` or
+    ``.parquet`` files (:func:`~raymix.data.formats.folder_files`)."""
 
     name = "JSON"
     suffixes = (".json",)
