@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import json
 
-import yaml
 from common import RESULTS, ROOT, relative
 
-from raymix.config import TokenizerConfig
-from raymix.workflows.rates import MEASURED_RATES, RESULT_FILES
+from raymix.workflows.rates import MEASURED_RATES, RESULT_FILES, config_vocab
 
 
 def with_vocabulary(result: dict) -> dict:
@@ -31,8 +29,7 @@ def with_vocabulary(result: dict) -> dict:
     config = ROOT / str(result.get("config", ""))
     if "vocab_size" in result or not result.get("config") or not config.is_file():
         return result
-    tokenizer = (yaml.safe_load(config.read_text()).get("data") or {}).get("tokenizer") or {}
-    return {**result, "vocab_size": int(tokenizer.get("vocab_size", TokenizerConfig.vocab_size))}
+    return {**result, "vocab_size": config_vocab(config)}
 
 
 def main() -> None:

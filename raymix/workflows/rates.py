@@ -177,12 +177,19 @@ def _vocab(shape: dict, row: dict, top: Any, path: Path, default: int) -> tuple[
         parents = path.resolve().parents
         for root in (parents[min(2, len(parents) - 1)], Path.cwd()):
             try:
-                raw = yaml.safe_load((root / config).read_text())
-                tokenizer = raw.get("data", {}).get("tokenizer") or {}
-                return int(tokenizer.get("vocab_size", TokenizerConfig.vocab_size)), config
+                return config_vocab(root / config), config
             except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
                 continue
     return default, f"not recorded: assumed {default}, the demo config's"
+
+
+def config_vocab(config: Path) -> int:
+    """The vocabulary size the sweep config at ``config`` sets (``data.tokenizer.vocab_size``,
+    else the default), read from its YAML without checking the rest of it: a benchmark's
+    config, named by its result. Raises what reading or an odd YAML raises."""
+    raw = yaml.safe_load(config.read_text())
+    tokenizer = raw.get("data", {}).get("tokenizer") or {}
+    return int(tokenizer.get("vocab_size", TokenizerConfig.vocab_size))
 
 
 def _is_number(value: Any) -> bool:
