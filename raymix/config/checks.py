@@ -28,6 +28,7 @@ from raymix.config.schema import (
     BASE_SCALE,
     CHECKPOINTS,
     CONFIRM_SCALE,
+    GROUP_SEPARATOR,
     LOSSES,
     MAX_NAME,
     MAX_PARAMS,
@@ -170,6 +171,21 @@ def check_config(cfg: SweepConfig) -> None:
     check_tracking(cfg)
 
 
+def _check_groups(cfg: SweepConfig) -> None:
+    """Group paths are words joined by '/', never a domain's name."""
+    names = set(cfg.domain_names)
+    for i, d in enumerate(cfg.data.domains):
+        if d.group is None:
+            continue
+        where = f"data.domains[{i}].group"
+        for part in d.group.split(GROUP_SEPARATOR):
+            check_name(part, where, f"must be names joined by '{GROUP_SEPARATOR}' (web or "
+                       f"web/science), each of which {NAME_RULE}")
+    for group in cfg.domain_groups:
+        _check(group not in names, "data.domains",
+               f"{group!r} names both a group and a domain; rename one of them")
+
+
 def _check_data(cfg: SweepConfig) -> None:
     names = cfg.domain_names
     _check(bool(cfg.data.domains), "data.domains",
@@ -182,6 +198,7 @@ def _check_data(cfg: SweepConfig) -> None:
         _check(d.dtype is None or d.dtype in TOKEN_DTYPES, f"data.domains[{i}].dtype",
                f"must be one of {', '.join(TOKEN_DTYPES)} (got {shown(d.dtype)})")
     _check(len(names) >= 2, "data.domains", "list at least 2 domains to mix")
+    _check_groups(cfg)
 
     tok = cfg.data.tokenizer
     _check(tok.path is not None or tok.vocab_size >= 257, "data.tokenizer.vocab_size",

@@ -179,15 +179,74 @@ def parse_config(raw: Any, base_dir: str | Path = ".",
                           f"unknown section; allowed: name, {', '.join(SECTIONS)}")
     raw, moved = migrate(raw)
     moved = {**overridden, **moved}
+    raw, written = _flat_domains(raw)
     try:
         cfg = _validated(SweepConfig, {"name": "sweep", **_without_empty_sections(raw),
                                        "base_dir": str(base_dir)}, "")
         _adaptive_defaults(cfg, raw)
         check_config(cfg)
     except ConfigError as exc:
-        raise _as_written(exc, moved) from None
+        raise _as_written(_domain_as_written(exc, written), moved) from None
     _notify(moved, stacklevel=3)
     return cfg
+
+
+def _flat_domains(raw: dict) -> tuple[dict, dict[str, str]]:
+    """``data.domains`` with nested groups (``{group: web, domains: [...]}``) as one flat
+    list whose domains carry their group's path (``group: web`` or ``web/science``).
+
+    Returns the changed copy of ``raw`` and, for every domain that was nested, its flat
+    field name -> the name as written (``data.domains[3]`` -> ``data.domains[1].domains[0]``),
+    so that errors name the key the user wrote.
+    """
+    data = raw.get("data")
+    domains = data.get("domains") if isinstance(data, dict) else None
+    if not isinstance(domains, list) or not any(_is_group(d) for d in domains):
+        return raw, {}
+    flat: list = []
+    written: dict[str, str] = {}
+
+    def walk(entries: list, where: str, parent: str | None) -> None:
+        for i, entry in enumerate(entries):
+            at = f"{where}[{i}]"
+            if not _is_group(entry):
+                if parent is not None and isinstance(entry, dict):
+                    if "group" in entry:
+                        raise ConfigError(f"{at}.group", "is set by the group the domain is "
+                                          "nested in; remove it")
+                    entry = {**entry, "group": parent}
+                written[f"data.domains[{len(flat)}]"] = at
+                flat.append(entry)
+                continue
+            unknown = sorted(set(entry) - {"group", "domains"}, key=str)
+            if unknown:
+                raise ConfigError(f"{at}.{unknown[0]}", "a group takes only 'group' (its "
+                                  "name) and 'domains' (its members); move this key to a domain")
+            name = entry.get("group")
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"{at}.group", "missing; name the group of these domains "
+                                  "(group: <name>)")
+            children = entry["domains"]
+            if not isinstance(children, list) or not children:
+                raise ConfigError(f"{at}.domains", "must be a non-empty list of the group's "
+                                  "domains (or subgroups)")
+            walk(children, f"{at}.domains", name if parent is None else f"{parent}/{name}")
+
+    walk(domains, "data.domains", None)
+    return {**raw, "data": {**data, "domains": flat}}, written
+
+
+def _is_group(entry: Any) -> bool:
+    """Whether a ``data.domains`` entry is a group of domains (it has its own ``domains``)."""
+    return isinstance(entry, dict) and "domains" in entry
+
+
+def _domain_as_written(exc: ConfigError, written: dict[str, str]) -> ConfigError:
+    """The error naming a nested domain's key as the YAML writes it."""
+    for flat, at in written.items():
+        if exc.field == flat or exc.field.startswith((flat + ".", flat + "[")):
+            return ConfigError(at + exc.field[len(flat):], exc.problem)
+    return exc
 
 
 def _to_new_keys(overrides: list) -> tuple[list, dict[str, str]]:

@@ -245,6 +245,11 @@ class DomainConfig(Section):
     shards, raw ``.bin`` shards of ``dtype``, or a Megatron ``.bin`` + ``.idx`` dataset;
     ``data.tokenizer.path`` then names the tokenizer that made them.
     ``max_tokens`` caps how many of its tokens are prepared (its token budget).
+    ``group`` places the domain in a tree of domains (source -> topic -> quality):
+    ``web`` or, a level deeper, ``web/science``. A YAML may instead nest the domains
+    under ``{group: web, domains: [...]}`` entries; both read the same
+    (:func:`domain_groups`). Mixtures are drawn a level at a time and the search may
+    bound a group's total weight (``search.min_weight: {web: 0.3}``).
     """
 
     name: Str  # what the tables and the proposal call the domain
@@ -252,6 +257,34 @@ class DomainConfig(Section):
     text_field: Str = "text"  # the text's key in .jsonl/.json/.parquet records
     max_tokens: Annotated[Int, Range(1, MAX_TOKENS)] | None = None  # its token budget
     dtype: Str | None = None  # of raw .bin token shards: uint16, uint32, int32 or int64
+    group: Str | None = None  # its group, a path from the tree's top: web or web/science
+
+
+GROUP_SEPARATOR = "/"  # between the levels of a group's path (web/science)
+
+
+def domain_groups(domains: list[DomainConfig]) -> dict[str, list[str]]:
+    """Every group of the domain tree, at every level, and the domains under it.
+
+    Parameters
+    ----------
+    domains : list of DomainConfig
+
+    Returns
+    -------
+    dict of str to list of str
+        Group path -> the names of the domains in it or in its subgroups, in config
+        order; groups in the order they first appear, a group before its subgroups
+        (``{"web": [...], "web/science": [...]}``). Empty when no domain has a group.
+    """
+    groups: dict[str, list[str]] = {}
+    for d in domains:
+        if not d.group:
+            continue
+        parts = d.group.split(GROUP_SEPARATOR)
+        for level in range(1, len(parts) + 1):
+            groups.setdefault(GROUP_SEPARATOR.join(parts[:level]), []).append(d.name)
+    return groups
 
 
 @dataclass
@@ -712,6 +745,11 @@ class SweepConfig(Section):
     @property
     def domain_names(self) -> list[str]:
         return [d.name for d in self.data.domains]
+
+    @property
+    def domain_groups(self) -> dict[str, list[str]]:
+        """The domain tree's groups (:func:`domain_groups`); empty for flat domains."""
+        return domain_groups(self.data.domains)
 
     @property
     def storage_location(self) -> str:
