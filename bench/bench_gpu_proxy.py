@@ -12,8 +12,9 @@ Without liger-kernel the script still runs, and says so: the trainer then uses i
 chunked loss.) It writes ``bench/results/gpu_proxy.json`` (``--out``) after each part, so
 a run stopped early keeps what it measured; ``--parts`` runs some parts only and keeps
 the other parts' rows of an earlier record of the same device. By estimate (it has not
-run on a GPU yet) it takes about 5-6 minutes on an H100, most of it compilation; give it
-10. raymix's modules that it imports need torch, transformers, numpy, pandas and PyYAML.
+run on a GPU yet) it takes 6-9 minutes on an H100, most of it compilation
+(``bench/gpu_checks.sh`` gives it 530 s). raymix's modules that it imports need torch,
+transformers, numpy, pandas and PyYAML.
 
 The proxies are RegMix's (Liu et al. 2024, "RegMix: Data Mixture as Regression",
 sail-sg/regmix): "1M" is a Llama with 2 layers, 8 heads, width 256, MLP 512, a 50,432
@@ -32,10 +33,19 @@ values do not change speed or memory. Evaluation is off (no validation sets). Pa
 - ``c``: ``train_proxy`` with the fused, chunked and plain losses at one micro-batch (the
   largest at which the plain loss fits, as for ``b``);
 - ``d``: RegMix 60M at its full batch, everything ``auto``;
-- ``e``: 2 and 4 RegMix-1M proxies sharing the GPU, one process each (memory capped at
+- ``e``: 2, 4 and 8 RegMix-1M proxies sharing the GPU, one process each (memory capped at
   1/k with ``torch.cuda.set_per_process_memory_fraction``, ``memory_gib`` = total / k),
   started together, their steps after the first timed from when all k have compiled:
-  aggregate tokens/s.
+  aggregate tokens/s;
+- ``g``: 1, 2, 4 and 8 RegMix-1M proxies as one stacked group (``train_group``, one
+  process, everything ``auto``): the group's tokens/s (``group_size`` in the row: what
+  ``raymix plan`` prices a ``compute.models_per_trial`` group at). Each size compiles its
+  own static graph in the one process (the second shape once fell back to eager);
+- ``p``: where one RegMix-1M proxy's step time goes (``torch.profiler`` over a few steps
+  after a warm-up run, everything ``auto``): device time of the output layer's GEMMs (a
+  matrix product with a vocabulary-sized operand), the other GEMMs, the loss, the
+  optimizer and the rest; kernel launches (count, and the CPU time spent launching) and
+  the share of time spent waiting for batches.
 
 MFU = tokens/s x FLOPs per token / the GPU's peak dense bf16 FLOP/s, with FLOPs per
 token = 6 N + 12 x layers x hidden x seq_len (PaLM, appendix B), N = the output layer
@@ -45,13 +55,17 @@ token = 6 N + 12 x layers x hidden x seq_len (PaLM, appendix B), N = the output 
 16 sequences, 3 steps; no liger-kernel; ``e`` with 2 processes) to check the script end
 to end on a machine without a GPU; ``--quick`` is a smoke run (a few steps per part).
 
-    python bench/bench_gpu_proxy.py [--quick] [--parts check,a,b,c,d,e] [--out PATH]
+    python bench/bench_gpu_proxy.py [--quick] [--parts a,b,g,e,p,d,c,check] [--out PATH]
     python bench/bench_gpu_proxy.py --device cpu    # bench/results/gpu_proxy_cpu_smoke.json
+
+The parts run in that order (the goals' numbers first), each written as it ends.
+``bench/gpu_checks.sh`` is the prepared GPU run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import importlib.metadata
 import json
@@ -74,13 +88,14 @@ import torch.nn.functional as F  # noqa: E402
 
 from raymix.config import ModelConfig, TrainingConfig  # noqa: E402
 from raymix.training.batches import MixtureBatches  # noqa: E402
+from raymix.training.group import train_group  # noqa: E402
 from raymix.training.loop import ProxyData, train_proxy  # noqa: E402
 from raymix.training.loss import CHUNKED, FUSED, PLAIN, fused_available, lm_loss  # noqa: E402
 from raymix.training.memory import GIB, micro_batch_for  # noqa: E402
 from raymix.training.model import build_model  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-PARTS = ("check", "a", "b", "c", "d", "e")
+PARTS = ("a", "b", "g", "e", "p", "d", "c", "check")  # in the order they run
 VOCAB = 50_432  # RegMix's vocabulary size
 REGMIX_1M = {"layers": 2, "hidden": 256, "heads": 8, "intermediate": 512, "seq_len": 2048}
 REGMIX_60M = {"layers": 10, "hidden": 768, "heads": 8, "intermediate": 1536, "seq_len": 2048}
@@ -100,18 +115,19 @@ PLAIN_MEMORY_SHARE = 0.85  # of the GPU, for the plain loss's micro-batch (estim
 def settings(device: torch.device, quick: bool) -> dict:
     """Steps per part and the shapes, for the GPU or (shrunken) for the CPU."""
     if device.type == "cuda":
-        steps = {"a": 30, "b": 30, "c": 10, "d": 8, "e": 16}
+        # sized so that every part fits one device call of 10 minutes (bench/gpu_checks.sh)
+        steps = {"a": 20, "b": 20, "c": 6, "d": 6, "e": 8, "g": 6, "p": 4}
         if quick:
-            steps = {"a": 3, "b": 3, "c": 3, "d": 2, "e": 3}
+            steps = {"a": 3, "b": 3, "c": 3, "d": 2, "e": 3, "g": 3, "p": 3}
         return {"steps": steps, "small": dict(REGMIX_1M), "large": dict(REGMIX_60M),
-                "batch": BATCH, "large_batch": BATCH, "ks": (2,) if quick else (2, 4),
-                "domain_tokens": 4_000_000}
-    steps = {"a": 3, "b": 3, "c": 3, "d": 2, "e": 3}
+                "batch": BATCH, "large_batch": BATCH, "ks": (2,) if quick else (2, 4, 8),
+                "groups": (1, 2) if quick else (1, 2, 4, 8), "domain_tokens": 4_000_000}
+    steps = {"a": 3, "b": 3, "c": 3, "d": 2, "e": 3, "g": 3, "p": 3}
     if quick:
         steps = dict.fromkeys(steps, 2)
     return {"steps": steps, "small": {**REGMIX_1M, "seq_len": 128},
             "large": {**REGMIX_60M, "seq_len": 128}, "batch": 16, "large_batch": 4,
-            "ks": (2,), "domain_tokens": 200_000}
+            "ks": (2,), "groups": (1, 2), "domain_tokens": 200_000}
 
 
 def model_config(shape: dict) -> ModelConfig:
@@ -164,10 +180,12 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _fresh(device: torch.device) -> None:
-    """Forget compiled code and free memory between runs, as in a new process (the
-    compiler's on-disk cache stays), and restart the peak-memory count."""
-    torch._dynamo.reset()
+def _fresh(device: torch.device, forget_compiled: bool = True) -> None:
+    """Forget compiled code (unless not ``forget_compiled``) and free memory between runs,
+    as in a new process (the compiler's on-disk cache stays), and restart the peak-memory
+    count."""
+    if forget_compiled:
+        torch._dynamo.reset()
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -191,16 +209,22 @@ def _rate(row: dict, flops: float, peak: float | None) -> dict:
 # ----------------------------------------------------------------------------- the runs
 
 
+def _row_head(part: str, name: str, runner: str, shape: dict, training: TrainingConfig,
+              data: ProxyData, **extra) -> dict:
+    """A row's description: the part, the runner, the shape and the settings asked for."""
+    return {"part": part, "name": name, "runner": runner, **extra,
+            "model": {**shape, "vocab_size": data.vocab_size},
+            "batch_size": training.batch_size, "steps": training.steps,
+            "asked": {"micro_batch_size": training.micro_batch_size, "loss": training.loss,
+                      "compile": training.compile}}
+
+
 def raymix_row(part: str, name: str, shape: dict, training: TrainingConfig, data: ProxyData,
                device: torch.device, peak: float | None,
                memory_gib: float | None = None) -> dict:
     """One ``train_proxy`` run, as a row: its record's speed fields, peak memory, MFU."""
     _fresh(device)
-    row = {"part": part, "name": name, "runner": "raymix train_proxy",
-           "model": {**shape, "vocab_size": data.vocab_size}, "batch_size": training.batch_size,
-           "steps": training.steps, "asked": {"micro_batch_size": training.micro_batch_size,
-                                              "loss": training.loss,
-                                              "compile": training.compile}}
+    row = _row_head(part, name, "raymix train_proxy", shape, training, data)
     started = time.perf_counter()
     try:
         record = train_proxy(MIXTURE, data, model_config(shape), training, device=device,
@@ -319,6 +343,141 @@ def loss_check(device: torch.device, vocab: int, hidden: int) -> dict:
         result[FUSED] = ("not checked: " + ("no CUDA device" if device.type != "cuda"
                                             else "liger-kernel is not installed"))
     return result
+
+
+# ----------------------------------------------------------------------------- groups (g)
+
+
+def group_row(size: int, shape: dict, training: TrainingConfig, data: ProxyData,
+              device: torch.device, peak: float | None) -> dict:
+    """``size`` proxies as one stacked group (``train_group``, everything ``auto``): the
+    whole group's tokens/s after the first step, as ``raymix plan`` prices a group. The
+    compiled code of the sizes before stays (one process compiles every size, as a
+    sweep's trial process may)."""
+    _fresh(device, forget_compiled=False)
+    row = _row_head("g", f"RegMix 1M, a group of {size}, everything auto",
+                    "raymix train_group", shape, training, data, group_size=size)
+    started = time.perf_counter()
+    try:
+        records = train_group([MIXTURE] * size, list(range(size)), data, model_config(shape),
+                              training, device=device)
+    except Exception as exc:  # noqa: BLE001 - one failed row must not lose the others
+        row["error"] = f"{type(exc).__name__}: {str(exc).strip()[:500]}"
+        row["seconds"] = time.perf_counter() - started
+        return row
+    record = records[0]
+    each = record.tokens_per_second  # one model's: the group trains size times as many
+    row.update(micro_batch_size=record.micro_batch_size, loss=record.loss,
+               compiled=record.compiled, compile_seconds=record.compile_seconds,
+               tokens_per_s=each * size if each else None, per_model_tokens_per_s=each,
+               data_wait_fraction=record.data_wait_fraction,
+               peak_memory_gib=_peak_gib(device), train_seconds=record.train_seconds,
+               final_train_loss=[r.final_train_loss for r in records],
+               seconds=time.perf_counter() - started)
+    return _rate(row, flops_per_token(shape, data.vocab_size), peak)
+
+
+# ----------------------------------------------------------------------------- profile (p)
+
+GEMM_OPS = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::matmul")
+GEMM_KERNEL_WORDS = ("gemm", "xmma", "cutlass", "cublas", "sm90_", "sm80_", "ampere_")
+LOSS_WORDS = ("cross_entropy", "log_softmax", "logsumexp", "nll", "liger", "softmax")
+OPTIMIZER_WORDS = ("adam", "multi_tensor", "foreach", "optimizer")
+LAUNCH_EVENTS = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cudaGraphLaunch")
+
+
+def time_breakdown(events, device: torch.device, vocab: int, steps: int) -> dict:
+    """Where a profiled run's time went, from ``prof.key_averages(group_by_input_shape=True)``.
+
+    GEMMs are the matrix-product operators (their kernels' device time), those with a
+    vocabulary-sized operand the output layer's; the loss and the optimizer are the
+    kernels named for them (Inductor names a fused kernel by its operators); the rest is
+    every other kernel. On a CPU the operators' own CPU time stands in for kernels."""
+    cuda = device.type == "cuda"
+    buckets = dict.fromkeys(("output_layer_gemm", "other_gemm", "loss", "optimizer", "other"),
+                            0.0)
+    total = launch_us = 0.0
+    launches = 0
+    kernels = []
+    for e in events:
+        key = e.key
+        name = key.lower()
+        on_device = cuda and e.device_type != torch.autograd.DeviceType.CPU
+        if key in LAUNCH_EVENTS:
+            launches += e.count
+            launch_us += e.self_cpu_time_total
+            continue
+        if key in GEMM_OPS:  # operators: their kernels' time (no double count below)
+            t = e.self_device_time_total if cuda else e.self_cpu_time_total
+            bucket = "output_layer_gemm" if str(vocab) in str(e.input_shapes) else "other_gemm"
+            buckets[bucket] += t
+            if not cuda:
+                total += t
+            continue
+        if cuda and not on_device:
+            continue  # an operator: its kernels are counted as kernels
+        t = e.self_device_time_total if cuda else e.self_cpu_time_total
+        if t <= 0:
+            continue
+        total += t
+        kernels.append((t, key))
+        if cuda and any(w in name for w in GEMM_KERNEL_WORDS):
+            continue  # counted with its operator
+        if any(w in name for w in LOSS_WORDS):
+            buckets["loss"] += t
+        elif any(w in name for w in OPTIMIZER_WORDS):
+            buckets["optimizer"] += t
+        else:
+            buckets["other"] += t
+    if cuda:  # GEMM kernels launched outside a GEMM operator (none expected) are "other"
+        gemm_kernels = sum(t for t, key in kernels
+                           if any(w in key.lower() for w in GEMM_KERNEL_WORDS))
+        buckets["other"] += max(0.0, gemm_kernels - buckets["output_layer_gemm"]
+                                - buckets["other_gemm"])
+    per_step = {k: v / 1000 / steps for k, v in buckets.items()}
+    return {"time_per_step_ms": per_step,
+            "shares": {k: v / total if total else None for k, v in buckets.items()},
+            "busy_ms_per_step": total / 1000 / steps,
+            "kernel_launches_per_step": launches / steps,
+            "launch_cpu_ms_per_step": launch_us / 1000 / steps,
+            "top": [{"name": key[:100], "ms_per_step": t / 1000 / steps}
+                    for t, key in sorted(kernels, reverse=True)[:12]]}
+
+
+def profile_row(shape: dict, training: TrainingConfig, data: ProxyData,
+                device: torch.device) -> dict:
+    """One proxy's steps under ``torch.profiler`` (everything ``auto``), after a two-step
+    warm-up run that compiles (its graph is reused), summarised by :func:`time_breakdown`."""
+    from torch.profiler import ProfilerActivity, profile
+
+    _fresh(device)
+    row = {"part": "p", "name": "RegMix 1M, where the time goes (torch.profiler)",
+           "runner": "torch.profiler over train_proxy", "model": {**shape, "vocab_size":
+                                                                  data.vocab_size},
+           "batch_size": training.batch_size, "steps": training.steps}
+    started = time.perf_counter()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda"
+                                           else [])
+    try:
+        train_proxy(MIXTURE, data, model_config(shape),
+                    dataclasses.replace(training, steps=2, eval_every=2), device=device)
+        with profile(activities=activities, record_shapes=True) as prof:
+            record = train_proxy(MIXTURE, data, model_config(shape), training, device=device)
+            _sync(device)
+        events = prof.key_averages(group_by_input_shape=True)
+    except Exception as exc:  # noqa: BLE001 - one failed row must not lose the others
+        row["error"] = f"{type(exc).__name__}: {str(exc).strip()[:500]}"
+        row["seconds"] = time.perf_counter() - started
+        return row
+    wall_ms = record.train_seconds * 1000 / training.steps
+    row.update(time_breakdown(events, device, data.vocab_size, training.steps),
+               micro_batch_size=record.micro_batch_size, loss=record.loss,
+               compiled=record.compiled, wall_ms_per_step=wall_ms,
+               data_wait_fraction=record.data_wait_fraction,
+               profiled_tokens_per_s=record.tokens_per_second,
+               seconds=time.perf_counter() - started)
+    row["device_busy_fraction"] = row["busy_ms_per_step"] / wall_ms if wall_ms else None
+    return row
 
 
 # ----------------------------------------------------------------------------- sharing (e)
@@ -485,6 +644,8 @@ def summarise(result: dict) -> None:
         if r["part"] == "e" and r.get("processes") and r.get("tokens_per_s") and auto:
             ratios[f"sharing_{r['processes']}_over_one"] = (r["tokens_per_s"]
                                                             / auto["tokens_per_s"])
+        if r["part"] == "g" and r.get("tokens_per_s") and auto:
+            ratios[f"group_{r['group_size']}_over_one"] = r["tokens_per_s"] / auto["tokens_per_s"]
     result["ratios"] = ratios
 
 
@@ -493,6 +654,14 @@ def show(row: dict, elapsed: float) -> None:
     if "error" in row:
         print(f"[{elapsed:6.0f} s] {row['part']}: {row['name']}: FAILED {row['error'][:300]}",
               flush=True)
+        return
+    if row["part"] == "p":
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in row["shares"].items() if v is not None)
+        print(f"[{elapsed:6.0f} s] p: {row['wall_ms_per_step']:.1f} ms a step, busy "
+              f"{row['busy_ms_per_step']:.1f} ms ({shares}); "
+              f"{row['kernel_launches_per_step']:.0f} launches a step "
+              f"({row['launch_cpu_ms_per_step']:.1f} ms CPU); data wait "
+              f"{row['data_wait_fraction'] or 0:.1%}", flush=True)
         return
     tps, mfu = row.get("tokens_per_s"), row.get("mfu")
     peak = row.get("peak_memory_gib")
@@ -603,25 +772,31 @@ def main() -> None:
         print(json.dumps(result["loss_check"]), flush=True)
         return []
 
-    run_part("check", check)
+    # the goals' numbers first (a run stopped early keeps them), the loss check last
     run_part("a", lambda: [raymix_row(
         "a", "RegMix 1M, raymix, everything auto", small,
         training_config(steps["a"], batch, compile=args.compile), data, device, peak)])
     run_part("b", lambda: [bare_row(
         "b", small, training_config(steps["b"], batch), data, plain_micro, device, peak,
         compile)])
+    run_part("g", lambda: [group_row(
+        size, small, training_config(steps["g"], batch, compile=args.compile), data, device,
+        peak) for size in cfg["groups"]])
+    run_part("e", lambda: [row for k in cfg["ks"] for row in sharing_rows(
+        k, small, steps["e"], batch, device, cfg["domain_tokens"], args.compile, peak)])
+    run_part("p", lambda: [profile_row(
+        small, training_config(steps["p"], batch, compile=args.compile), data, device)])
+    run_part("d", lambda: [raymix_row(
+        "d", "RegMix 60M, raymix, everything auto", large,
+        training_config(steps["d"], cfg["large_batch"], compile=args.compile), data, device,
+        peak)])
     losses = [FUSED] if device.type == "cuda" and fused_available() else []
     run_part("c", lambda: [raymix_row(
         "c", f"RegMix 1M, raymix, loss {loss} at micro-batch {plain_micro}", small,
         training_config(steps["c"], batch, micro_batch_size=plain_micro, loss=loss,
                         compile=args.compile), data, device, peak)
         for loss in [*losses, CHUNKED, PLAIN]])
-    run_part("d", lambda: [raymix_row(
-        "d", "RegMix 60M, raymix, everything auto", large,
-        training_config(steps["d"], cfg["large_batch"], compile=args.compile), data, device,
-        peak)])
-    run_part("e", lambda: [row for k in cfg["ks"] for row in sharing_rows(
-        k, small, steps["e"], batch, device, cfg["domain_tokens"], args.compile, peak)])
+    run_part("check", check)
     print(json.dumps({"ratios": result["ratios"], "seconds": result["seconds"]}, indent=1))
     print(f"wrote {out}", flush=True)
 

@@ -355,10 +355,20 @@ def models_per_trial(cfg: SweepConfig, runs: int, rounds: int = 1) -> int:
     given = trial_memory_gb(c.gpus_per_trial, c.gpu_memory_gb, c.memory_per_trial_gb)
     budget = given[0] if given else (_local_gpu_gib(c.gpus_per_trial) if c.gpus_per_trial
                                      else None)
-    most = MAX_AUTO_GROUP if c.gpus_per_trial else CPU_AUTO_GROUP
-    fit = proxies_that_fit(cfg, budget) if budget else most
     every_slot_busy = math.ceil(runs / (max(1.0, trial_slots(cfg)) * rounds))
-    return max(1, min(most, fit, every_slot_busy))
+    return max(1, min(largest_group(cfg, budget), every_slot_busy))
+
+
+def largest_group(cfg: SweepConfig, budget_gib: float | None) -> int:
+    """The most proxies one trial stacks, before the runs and trial slots cap it:
+    ``compute.models_per_trial`` when it is a number; ``auto``: as many as ``budget_gib``
+    holds (no limit when None), at most :data:`MAX_AUTO_GROUP` on GPU trials and
+    :data:`CPU_AUTO_GROUP` on CPU trials (``raymix plan`` prices groups of this size)."""
+    setting = cfg.compute.models_per_trial
+    if setting != "auto":
+        return setting
+    most = MAX_AUTO_GROUP if cfg.compute.gpus_per_trial else CPU_AUTO_GROUP
+    return max(1, min(most, proxies_that_fit(cfg, budget_gib) if budget_gib else most))
 
 
 def _local_gpu_gib(gpus_per_trial: float) -> float | None:

@@ -20,16 +20,19 @@ first step's compilation is timed apart from training (``RunRecord.compile_secon
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from raymix.config import ModelConfig, TrainingConfig, family_key, task_key
 from raymix.runs import Evaluation, RunRecord
+from raymix.storage import user_cache_dir
 from raymix.training.batches import MixtureBatches, Prefetcher
 from raymix.training.loss import lm_loss, resolve_loss, token_nll
 from raymix.training.memory import GIB, micro_batch_for
@@ -376,7 +379,7 @@ class StepLoss:
         self.objective = objective or (lambda loss: loss)
         self.split_dim = split_dim
         self.compiled = compile
-        self._forward = torch.compile(forward) if compile else forward
+        self._forward = compile_static(forward) if compile else forward
 
     def train_step(self, step: int, batch: torch.Tensor, micro: int,
                    optimizer: torch.optim.Optimizer, cfg: TrainingConfig,
@@ -425,6 +428,34 @@ class StepLoss:
             self.compiled = False
             self._forward = self.eager
             return self.accumulate(batch, micro)
+
+
+def compile_static(forward: Callable[[torch.Tensor], torch.Tensor]
+                   ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``forward`` compiled for the shapes it is called with, each shape a static graph of
+    its own, its compiled code kept on disk (:func:`use_compile_cache`).
+
+    ``dynamic=False``: by default a function called with a second shape (a process that
+    trains a group of 2, then one of 3) is recompiled with its changed sizes symbolic
+    ("automatic dynamic"). That second, dynamic graph of the stacked step failed in
+    Inductor on a GPU (``InductorError: AssertionError``; the run fell back to eager),
+    where every first, static graph compiled. A static graph per shape is the path that
+    works; a shape seen before in the process reuses its graph (TorchDynamo keeps up to
+    ``torch._dynamo.config.recompile_limit``, 8, per function), and one seen before by
+    any process of this user is read from the cache instead of compiled.
+    """
+    use_compile_cache()
+    return torch.compile(forward, dynamic=False)
+
+
+def use_compile_cache() -> Path:
+    """Where Inductor keeps compiled code (its FX graph cache): ``$TORCHINDUCTOR_CACHE_DIR``
+    when set, else ``inductor/`` in raymix's cache (:func:`raymix.storage.user_cache_dir`)
+    rather than torch's default in the temporary folder. Every trial process of a
+    sweep on a node picks the same folder, so a shape compiled once is read, not compiled
+    again; the variable set here is also what the process's child processes inherit."""
+    return Path(os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR",
+                                      str(user_cache_dir() / "inductor")))
 
 
 def solo_forward(model: torch.nn.Module, loss: str,

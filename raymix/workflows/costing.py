@@ -66,6 +66,7 @@ from raymix.formatting import finite
 from raymix.mixtures import build_constraints
 from raymix.regression.selection import check_training_data
 from raymix.runs import SCALE_COLUMN, SEED_COLUMN
+from raymix.sweep.cluster import largest_group
 from raymix.sweep.plan import adaptive_plan
 from raymix.sweep.strategy import Suggestion
 from raymix.training import check_memory
@@ -111,18 +112,19 @@ def eval_tokens_per_run(cfg: SweepConfig, model: ModelConfig, training: Training
 
 
 def nearest(measurements: list[Measurement], model: ModelConfig, vocab_size: int,
-            per_device: int = 1) -> Measurement | None:
+            per_device: int = 1, group: int = 1) -> Measurement | None:
     """The measurement whose shape's FLOPs per token are nearest ``model``'s (by ratio),
-    of one proxy or of ``per_device`` proxies on the device at once; of equally near
-    ones, that of ``per_device`` proxies, then with raymix's own choices (``auto``), then
-    the fastest."""
-    usable = [m for m in measurements if m.processes in (1, per_device)]
+    of one proxy or of ``per_device`` proxies on the device at once, each one proxy or a
+    stacked ``group``; of equally near ones, that of a ``group``, then of ``per_device``
+    proxies, then with raymix's own choices (``auto``), then the fastest."""
+    usable = [m for m in measurements
+              if m.processes in (1, per_device) and m.group_size in (1, group)]
     if not usable:
         return None
     f = flops_per_token(model, vocab_size)
     return min(usable, key=lambda m: (
         round(abs(math.log(flops_per_token(m.model, m.vocab_size) / f)), 6),
-        m.processes != per_device, not m.auto, -m.tokens_per_s))
+        m.group_size != group, m.processes != per_device, not m.auto, -m.tokens_per_s))
 
 
 # ----------------------------------------------------------------------------- the preview
@@ -158,7 +160,11 @@ class ProxyCost:
     per_gpu_by_memory : int or None
         Proxies of this size that fit one GPU's memory (``compute.gpu_memory_gb``).
     seconds : float or None
-        One run alone on its device at ``rate`` (FLOP/s), from ``rate_from``.
+        One run on its device at ``rate`` (FLOP/s), from ``rate_from``: alone, or its
+        share of its group's time.
+    group_size : int
+        Proxies a trial trains as one stacked model (``compute.models_per_trial``):
+        ``memory_gib`` is the group's, ``rate`` the group's when measured.
     """
 
     size: str
@@ -180,6 +186,7 @@ class ProxyCost:
     rate: float | None
     rate_from: str
     seconds: float | None
+    group_size: int = 1
 
 
 @dataclass
@@ -263,6 +270,9 @@ class CostPreview:
         """The preview as JSON data (``raymix plan --json``): every number finite, an
         infinite or undefined one (a time no rate gives) is None, so the JSON is JSON."""
         out = dataclasses.asdict(dataclasses.replace(self, refusal=None))
+        for proxy in out["proxies"]:  # said only of stacked groups: solo plans read as before
+            if proxy["group_size"] == 1:
+                del proxy["group_size"]
         r = self.refusal
         out["refusal"] = None if r is None else {"field": r.field, "problem": r.problem}
         return finite(out)
@@ -368,14 +378,17 @@ def check_sweep_end(cfg: SweepConfig, runs: int | None = None) -> None:
         return
     runs = len(_plan(cfg)) if runs is None else runs
     try:
-        check_training_data(np.zeros((runs, 1)), np.arange(runs, dtype=float),
-                            cfg.fit.cv_folds)
+        # mixtures.reuse: the earlier sweep's runs join the fit, known once it is read
+        if cfg.mixtures.reuse is None:
+            check_training_data(np.zeros((runs, 1)), np.arange(runs, dtype=float),
+                                cfg.fit.cv_folds)
     except UserError as exc:
         raise ConfigError("fit.cv_folds", f"{exc.problem} (the {runs:,} runs the sweep plans "
                           "are its first fit's)") from None
     tokens = _most_tokens(cfg)
     try:
-        build_constraints(cfg.domain_names, cfg.search, available_tokens=tokens)
+        build_constraints(cfg.domain_names, cfg.search, available_tokens=tokens,
+                          groups=cfg.domain_groups)
     except ConfigError as exc:
         if cfg.search.available_tokens:  # the counts the box is made with: exact
             raise
@@ -413,13 +426,17 @@ def _proxy(cfg: SweepConfig, size: str, where: str, model: ModelConfig,
     gpu = c.gpus_per_trial > 0
     vocab = cfg.data.tokenizer.vocab_size
     budget = given[0] if given else None
-    micro = micro_batch_for(model, training, vocab, budget, gpu=gpu)
-    memory = training_memory_bytes(model, micro, vocab, gpu=gpu, loss=training.loss) / GIB
+    group = group_size(cfg, budget)
+    # each model of a group gets an M-th of the memory, as train_group gives it
+    micro = micro_batch_for(model, training, vocab, None if budget is None else budget / group,
+                            gpu=gpu)
+    one = training_memory_bytes(model, micro, vocab, gpu=gpu, loss=training.loss) / GIB
+    memory = group * one
     per_token = flops_per_token(model, vocab)
     train_tokens = training.tokens_per_run(model.seq_len)
     eval_tokens = eval_tokens_per_run(cfg, model, training)
     flops = per_token * train_tokens + per_token / 3 * eval_tokens
-    measured = nearest(measurements, model, vocab, _per_gpu(cfg))
+    measured = nearest(measurements, model, vocab, _per_gpu(cfg), group)
     if measured is not None and gpu and _times_measured(per_token, measured) >= FAR:
         measured = None  # a launch-bound tiny proxy's FLOP rate says nothing of this one
     if measured is not None:
@@ -428,7 +445,7 @@ def _proxy(cfg: SweepConfig, size: str, where: str, model: ModelConfig,
         rate, rate_from = ASSUMED_MFU * H100_BF16_FLOPS, _assumed(gpu)
     else:
         rate, rate_from = None, "no CPU measurement: give --throughput FILE"
-    per_gpu = (int(c.gpu_memory_gb // memory) if gpu and c.gpu_memory_gb and c.gpus_per_trial <= 1
+    per_gpu = (int(c.gpu_memory_gb // one) if gpu and c.gpu_memory_gb and c.gpus_per_trial <= 1
                else None)
     return ProxyCost(
         size=size, where=where, model=dataclasses.asdict(model),
@@ -439,7 +456,17 @@ def _proxy(cfg: SweepConfig, size: str, where: str, model: ModelConfig,
         eval_tokens=eval_tokens, flops=flops, micro_batch=micro,
         micro_batch_from=_micro_from(training, budget, gpu), memory_gib=memory,
         fits=None if budget is None else memory <= budget, per_gpu_by_memory=per_gpu,
-        rate=rate, rate_from=rate_from, seconds=None if rate is None else flops / rate)
+        rate=rate, rate_from=rate_from, seconds=None if rate is None else flops / rate,
+        group_size=group)
+
+
+def group_size(cfg: SweepConfig, budget_gib: float | None) -> int:
+    """The proxies a trial stacks as one model, as the sweep picks them
+    (:func:`raymix.sweep.cluster.largest_group`; fewer where fewer runs are left). ``auto``
+    with no memory given (it is then the GPU's, known at the sweep's start): 1."""
+    if cfg.compute.models_per_trial == "auto" and budget_gib is None:
+        return 1
+    return largest_group(cfg, budget_gib)
 
 
 def _micro_from(training: TrainingConfig, budget: float | None, gpu: bool) -> str:
@@ -579,7 +606,8 @@ def _command(cfg: SweepConfig, command: str, groups: list[RunGroup],
                 break
             mine = [g for g in groups if g.phase == phase]
             work = sum(g.runs * proxies[g.size].seconds for g in mine)
-            longest = max(proxies[g.size].seconds for g in mine)
+            # a group's runs train together: none of them ends before the group's time
+            longest = max(proxies[g.size].seconds * proxies[g.size].group_size for g in mine)
             seconds += max(work / scenario["devices"], longest)
         wall.append({**scenario, "seconds": seconds})
     flops = sum(g.flops for g in groups)
@@ -607,7 +635,7 @@ def _far_from_measured(cfg: SweepConfig, proxies: dict[str, ProxyCost],
     vocab = cfg.data.tokenizer.vocab_size
     far = {}
     for size, p in proxies.items():
-        m = nearest(measurements, ModelConfig(**p.model), vocab, _per_gpu(cfg))
+        m = nearest(measurements, ModelConfig(**p.model), vocab, _per_gpu(cfg), p.group_size)
         if m is None:
             continue
         ratio = _times_measured(p.flops_per_token, m)
@@ -619,6 +647,37 @@ def _far_from_measured(cfg: SweepConfig, proxies: dict[str, ProxyCost],
             "proxy that small is bound by kernel launches, not arithmetic, so its FLOP rate is "
             f"not used; times are at {_assumed(True)} (run bench/bench_gpu_proxy.py for a "
             "measured rate)"]
+
+
+def _group_notes(cfg: SweepConfig, proxies: dict[str, ProxyCost],
+                 measurements: list[Measurement]) -> list[str]:
+    """What a size trained in stacked groups is priced at: a measured group of its size and
+    shape, else (named as an assumption) one proxy's rate, the group's runs one after
+    another."""
+    vocab = cfg.data.tokenizer.vocab_size
+    measured, assumed = [], []
+    for size, p in proxies.items():
+        if p.group_size == 1:
+            continue
+        m = nearest(measurements, ModelConfig(**p.model), vocab, _per_gpu(cfg), p.group_size)
+        covered = (m is not None and m.group_size == p.group_size
+                   and _times_measured(p.flops_per_token, m) < FAR)
+        (measured if covered else assumed).append(size)
+    if not measured and not assumed:
+        return []
+    size = max(p.group_size for p in proxies.values())
+    notes = [f"compute.models_per_trial {cfg.compute.models_per_trial}: each trial trains "
+             f"{size} proxies as one stacked model (fewer where fewer runs are left); "
+             "memory is the group's, time/run a run's share of its group's time"]
+    if measured:
+        notes.append(f"{', '.join(measured)}: timed at a measured group of {size} of the "
+                     "nearest shape")
+    if assumed:
+        notes.append(f"{', '.join(assumed)}: no measurement of a group of {size} of this "
+                     "shape: assumed to train at one proxy's rate, the group's runs one after "
+                     "another (stacking can be several times faster, or slower for a large "
+                     "vocabulary; run bench/bench_gpu_proxy.py --parts g to measure it)")
+    return notes
 
 
 def _assumed(gpu: bool) -> str | None:
@@ -639,6 +698,7 @@ def _notes(cfg: SweepConfig, proxies: dict[str, ProxyCost], commands: list[Comma
     if gpu and c.gpus_per_trial < 1:
         notes.append(f"proxies packed {math.floor(1 / c.gpus_per_trial)} per GPU are taken to "
                      "share its FLOP rate")
+    notes += _group_notes(cfg, proxies, measurements)
     threads = {m.device for m in measurements if not m.gpu}
     if not gpu and threads and int(c.cpus_per_trial) > 1:
         notes.append(f"measured on {', '.join(sorted(threads))}; a trial with "

@@ -48,8 +48,9 @@ class Measurement:
     """A measured training speed of one proxy shape on one device.
 
     ``processes`` proxies trained on the device at once (``tokens_per_s`` is then their
-    sum); ``auto`` is whether raymix's loop chose its micro-batch, loss and compilation
-    itself, as a sweep with the defaults does.
+    sum); ``group_size`` proxies trained as one stacked model in each (``tokens_per_s``:
+    the whole group's); ``auto`` is whether raymix's loop chose its micro-batch, loss and
+    compilation itself, as a sweep with the defaults does.
     """
 
     file: str
@@ -62,6 +63,7 @@ class Measurement:
     name: str = ""
     processes: int = 1
     auto: bool = True
+    group_size: int = 1
 
     @property
     def flops_per_s(self) -> float:
@@ -71,6 +73,8 @@ class Measurement:
     def label(self) -> str:
         m = self.model
         what = f" ({self.name})" if self.name else ""
+        if self.group_size > 1 and f"group of {self.group_size}" not in self.name:
+            what += f" (a group of {self.group_size})"
         return (f"{self.file}{what}: {self.device}, {m.layers} layers x {m.hidden} hidden, "
                 f"seq_len {m.seq_len}, vocab {self.vocab_size} ({self.vocab_from}): "
                 f"{self.tokens_per_s:,.0f} tokens/s = {_flop_rate(self.flops_per_s)}")
@@ -158,11 +162,13 @@ def _measurement(row: dict, top: Any, path: Path, vocab_size: int) -> Measuremen
     device = str(row.get("device", top.get("device", "") if isinstance(top, dict) else ""))
     vocab, vocab_from = _vocab(shape, row, top, path, vocab_size)
     processes = row.get("processes", 1)
+    group = row.get("group_size", 1)
     asked = row.get("asked")
     return Measurement(file=_shown(path), device=device or "unknown device",
                        gpu="cpu" not in device.lower() and device != "", model=model,
                        vocab_size=vocab, vocab_from=vocab_from, tokens_per_s=float(speed),
                        name=name, processes=int(processes) if _is_number(processes) else 1,
+                       group_size=int(group) if _is_number(group) and group >= 1 else 1,
                        auto=not isinstance(asked, dict)
                        or all(v == "auto" for v in asked.values()))
 

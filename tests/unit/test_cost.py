@@ -345,3 +345,46 @@ def test_a_gpu_proxy_far_larger_than_the_measured_one_is_timed_at_the_assumed_mf
     preview = cost_preview(cfg, throughput=rates.MEASURED_RATES / "proxy_speed_gpu.json")
     assert preview.proxies[0].rate == ASSUMED_MFU * H100_BF16_FLOPS
     assert any("is not used" in note for note in preview.notes)
+
+
+def test_stacked_groups_are_priced_at_a_measured_group_or_say_the_assumption(tmp_path):
+    """compute.models_per_trial > 1: a trial's group is timed at a measured group of its
+    size and shape (the group's tokens/s), else at one proxy's rate, said so."""
+    gpu = "NVIDIA H100 80GB HBM3"
+    shape = {**SHAPE, "vocab_size": 512}
+    rows = [{"name": "one proxy", "runner": "raymix train_proxy", "device": gpu,
+             "model": shape, "tokens_per_s": 100_000.0},
+            {"name": "a group of 8", "runner": "raymix train_group", "device": gpu,
+             "model": shape, "group_size": 8, "tokens_per_s": 400_000.0}]
+    path = tmp_path / "gpu_proxy.json"
+    path.write_text(json.dumps({"device": gpu, "rows": rows}))
+    per_token = flops_per_token(ModelConfig(**SHAPE), 512)
+
+    def preview(models_per_trial):
+        return cost_preview(config(model=SHAPE, compute={
+            "gpus_per_trial": 1, "gpu_memory_gb": 80, "models_per_trial": models_per_trial}),
+            throughput=path)
+
+    solo = preview(1)  # a group's measurement says nothing of one proxy
+    assert solo.proxies[0].rate == pytest.approx(100_000.0 * per_token)
+    assert "group_size" not in solo.to_dict()["proxies"][0]
+    assert not any("models_per_trial" in note for note in solo.notes)
+
+    eight = preview(8)
+    base = eight.proxies[0]
+    assert base.group_size == 8 and eight.to_dict()["proxies"][0]["group_size"] == 8
+    assert base.rate == pytest.approx(400_000.0 * per_token)
+    assert "a group of 8" in base.rate_from
+    assert any("timed at a measured group of 8" in note for note in eight.notes)
+    # the group shares the trial's memory: each model at its own micro-batch, 8 of them
+    one = training_memory_bytes(ModelConfig(**SHAPE), base.micro_batch, 512, gpu=True,
+                                loss="auto") / GIB
+    assert base.memory_gib == pytest.approx(8 * one)
+    # a phase lasts at least one group's time: 8 runs together
+    sweep = eight.commands[0]
+    assert all(w["seconds"] >= 8 * base.seconds - 1e-9 for w in sweep.wall)
+
+    four = preview(4)  # no group of 4 measured: one proxy's rate, and the plan says so
+    assert four.proxies[0].rate == pytest.approx(100_000.0 * per_token)
+    assert any("no measurement of a group of 4" in note and "assumed" in note
+               for note in four.notes)
