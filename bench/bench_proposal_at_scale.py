@@ -53,6 +53,31 @@ def _train(job: tuple[str, dict, int]) -> tuple[str, int, float, float]:
     return name, seed, record.final_target_loss, time.perf_counter() - started
 
 
+def at_4x(cfg, steps: int):
+    """The proxy's model at 4x its non-embedding parameters (hidden and intermediate x2)
+    and its training config for ``steps`` steps: the size the benches measure answers at."""
+    model = dataclasses.replace(cfg.model, hidden=2 * cfg.model.hidden,
+                                intermediate=2 * cfg.model.intermediate)
+    return model, cfg.training.with_steps(steps)
+
+
+def train_at_scale(data, model, training, jobs: list[tuple[str, dict, int]], workers: int
+                   ) -> tuple[dict[str, list[float]], list[float]]:
+    """Train each ``(name, mixture, seed)`` job at ``model`` / ``training`` in ``workers``
+    forked processes; returns the target losses by name and each run's seconds."""
+    _DATA.update(data=data, model=model, training=training)
+    print(f"{len(jobs)} runs at hidden {model.hidden}, {training.steps} steps "
+          f"({workers} processes)", flush=True)
+    losses: dict[str, list[float]] = {}
+    seconds = []
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as ex:
+        for name, seed, loss, took in ex.map(_train, jobs):
+            losses.setdefault(name, []).append(loss)
+            seconds.append(took)
+            print(f"  {name} seed {seed}: {loss:.4f} ({took:.0f} s)", flush=True)
+    return losses, seconds
+
+
 def contenders(cfg, proposal: dict) -> dict[str, dict[str, float]]:
     """The mixtures to train, by name (the 3-seed ones first)."""
     domains = cfg.domain_names
@@ -82,23 +107,12 @@ def main() -> None:
     if not layout.proposal.is_file():
         raise SystemExit(f"no {layout.proposal}: run the sweep of {args.config} first")
     proposal = json.loads(layout.proposal.read_text())
-    model = dataclasses.replace(cfg.model, hidden=2 * cfg.model.hidden,
-                                intermediate=2 * cfg.model.intermediate)
-    training = cfg.training.with_steps(2 * cfg.training.steps)
-    _DATA.update(data=data, model=model, training=training)
+    model, training = at_4x(cfg, 2 * cfg.training.steps)
     mixtures = contenders(cfg, proposal)
     jobs = [(name, m, cfg.training.seed + s) for name, m in mixtures.items()
             for s in range(SEEDS if not name.startswith("random_") else 1)]
-    print(f"{len(jobs)} runs at hidden {model.hidden}, {training.steps} steps "
-          f"({args.workers} processes)", flush=True)
     started = time.perf_counter()
-    losses: dict[str, list[float]] = {}
-    seconds = []
-    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("fork")) as ex:
-        for name, seed, loss, took in ex.map(_train, jobs):
-            losses.setdefault(name, []).append(loss)
-            seconds.append(took)
-            print(f"  {name} seed {seed}: {loss:.4f} ({took:.0f} s)", flush=True)
+    losses, seconds = train_at_scale(data, model, training, jobs, args.workers)
     result = summarise(mixtures, losses, proposal)
     from raymix.training import non_embedding_params
 

@@ -10,6 +10,8 @@ from raymix.proposal import Proposal, ProposalUncertainty
 from raymix.proposal.mixmin import MixMinProposal
 from raymix.proposal.verdict import ConfirmationVerdict
 from raymix.regression import FitResult
+from raymix.regression.groups import GROUP_FEATURE_REGRESSORS
+from raymix.report.contents import GroupRow, bound_at, group_rows
 from raymix.scaling import backtest_summary, holdout_summary
 from raymix.storage import location_of
 
@@ -77,10 +79,24 @@ def summarise_fit(fitted: FitResult) -> str:
                      f"cv_pearson={format_number(r.pearson, 4)} cv_mae={format_number(r.mae, 5)} "
                      f"cv_r2={format_number(r.r2, 4)}")
     lines.append(f"chosen: {fitted.chosen.name} ({fitted.n_runs} runs)")
+    if fitted.groups:
+        lines.append(f"{', '.join(sorted(GROUP_FEATURE_REGRESSORS))} also saw the totals of "
+                     f"the groups {', '.join(fitted.groups)}")
     if fitted.noise is not None:
         lines.append(f"run-to-run noise: std {format_number(fitted.noise.std, 5)} "
                      f"from {fitted.noise.mixtures} repeated mixtures")
     return "\n".join(lines)
+
+
+def _group_lines(groups: list[GroupRow]) -> list[str]:
+    """The proposal's total weight per group, its bounds where set, and its domains."""
+    rows = []
+    for g in groups:
+        bounds = f"[{g.lower:.3g}, {g.upper:.3g}]" if g.bounded else ""
+        note = (f"at {g.binding['bound']} bound: {g.binding['constraint']}" if g.binding
+                else "")
+        rows.append((g.name, f"{g.proposed:.3f}", bounds, ", ".join(g.domains), note))
+    return ["groups (total weight):", *_table(rows, right=(1,))]
 
 
 def _confirmation_lines(verdict: ConfirmationVerdict) -> str:
@@ -111,12 +127,14 @@ def summarise_proposal(proposal: Proposal) -> str:
     lines = [f"proposed mixture for target '{proposal.target}' "
              f"({reg['name']}, CV Spearman {format_number(reg['cv_spearman'], 3)}, "
              f"CV MAE {format_number(reg['cv_mae'], 4)}, {how}):"]
-    binding = {b["domain"]: b for b in proposal.constraints.binding(proposal.weights)}
+    binding = bound_at(proposal.constraints.binding(proposal.weights), "domain")
     for domain, weight in sorted(proposal.mixture.items(), key=lambda kv: -kv[1]):
         bound = binding.get(domain)
         note = (f"  (at {bound['bound']} bound: {bound['constraint']})"
                 if bound and weight > 0 else "")
         lines.append(f"  {domain:20s} {weight:.3f}{note}")
+    if proposal.fit.groups:
+        lines += _group_lines(group_rows(proposal.to_dict()))
     lines.append(f"predicted target loss: {proposal.predicted_target_loss:.4f} "
                  f"± {proposal.predicted_std:.4f}")
     if proposal.uncertainty is not None:

@@ -47,6 +47,7 @@ from raymix.config.schema import (
     SearchConfig,
     SweepConfig,
     family_key,
+    group_children,
     shown,
     task_key,
 )
@@ -167,7 +168,7 @@ def check_config(cfg: SweepConfig) -> None:
     _check_init(cfg)
     _check_fit(cfg)
     _check_sizes(cfg)
-    check_search(cfg.search, cfg.domain_names, "search")
+    check_search(cfg.search, cfg.domain_names, "search", cfg.domain_groups)
     check_tracking(cfg)
 
 
@@ -335,6 +336,37 @@ def _check_mixtures(cfg: SweepConfig) -> None:
            "mixtures.initial_runs", f"must be between 1 and mixtures.count ({mx.count})")
     _check(mx.batch_size is None or mx.batch_size <= mx.count, "mixtures.batch_size",
            f"must be between 1 and mixtures.count ({mx.count}), or null (got {mx.batch_size})")
+    _check(mx.by_group != "true" or bool(cfg.domain_groups), "mixtures.by_group",
+           "is true but no domain has a group; give data.domains groups, or set it to auto")
+    if mx.reuse is not None:
+        _check_reuse(cfg)
+
+
+def _check_reuse(cfg: SweepConfig) -> None:
+    """``mixtures.reuse``: an earlier sweep other than this one, a random draw for the new
+    proxies, and splits into this config's domains, each part named once."""
+    reuse, names = cfg.mixtures.reuse, cfg.domain_names
+    _check(bool(reuse.storage.strip()), "mixtures.reuse.storage",
+           "must name the earlier sweep's storage (its compute.storage: a folder or URI)")
+    _check(cfg.reuse_location != cfg.storage_location, "mixtures.reuse.storage",
+           "is this sweep's own compute.storage; give the earlier sweep's, and a new "
+           "compute.storage folder for this one")
+    _check(cfg.mixtures.strategy == "random" and cfg.mixtures.draw != "per_domain",
+           "mixtures.reuse", "draws the new proxies up front around the changed domains; use "
+           "mixtures.strategy: random with mixtures.draw dirichlet or uniform")
+    placed: set[str] = set()
+    for old, parts in (reuse.split or {}).items():
+        where = f"mixtures.reuse.split.{shown_key(old)}"
+        _check(bool(parts), where, "list its parts here: [new_a, new_b] (one: a rename)")
+        for part in parts:
+            _check(part in names, where, f"{part!r} is not a domain of data.domains; list "
+                   "the names the old domain's parts have here")
+            _check(part not in placed, where, f"{part!r} is a part of two old domains; give "
+                   "each part one old domain")
+            placed.add(part)
+        _check(old not in names or old in parts, where,
+               f"{old!r} is still a domain of data.domains; list it among its parts, or "
+               "rename it here")
 
 
 def _check_compute(cfg: SweepConfig) -> None:
@@ -453,13 +485,17 @@ def _check_fit(cfg: SweepConfig) -> None:
     _check(bool(f.regressors), "fit.regressors", "name at least one regressor")
 
 
-def check_search(s: SearchConfig, names: list[str], where: str = "search") -> None:
+def check_search(s: SearchConfig, names: list[str], where: str = "search",
+                 groups: dict[str, list[str]] | None = None) -> None:
     """Check a search section (or constraints file) against the domain ``names``.
 
     ``where`` prefixes the field names in errors (``search`` in a sweep config,
-    ``constraints`` in a stand-alone constraints file). Checks that need token counts
-    (the repetition cap) happen in :func:`raymix.mixtures.build_constraints`.
+    ``constraints`` in a stand-alone constraints file). With ``groups`` (the config's
+    :func:`~raymix.config.schema.domain_groups`) ``min_weight``, ``max_weight`` and
+    ``fixed_weight`` may also name a group, bounding its total weight. Checks that need
+    token counts (the repetition cap) happen in :func:`raymix.mixtures.build_constraints`.
     """
+    groups = groups or {}
     check_ranges(s, where)
     _check(s.method in SEARCH_METHODS, f"{where}.method",
            f"must be one of {', '.join(SEARCH_METHODS)} (got {shown(s.method)})")
@@ -470,9 +506,11 @@ def check_search(s: SearchConfig, names: list[str], where: str = "search") -> No
            f"{where}.draws x {where}.restarts is {work:,}, above {MAX_SEARCH_WORK:,}; "
            "lower one of them")
     for k in ("min_weight", "max_weight", "fixed_weight", "available_tokens", "prior"):
+        bounded = [*names, *groups] if k.endswith("_weight") else names
+        what = "domain or group" if bounded is not names and groups else "domain"
         for d in getattr(s, k):
-            _check(d in names, f"{where}.{k}.{shown_key(d)}",
-                   f"names no domain; choose from {', '.join(names)}")
+            _check(d in bounded, f"{where}.{k}.{shown_key(d)}",
+                   f"names no {what}; choose from {', '.join(bounded)}")
     if s.prior:
         _check(set(s.prior) == set(names), f"{where}.prior",
                f"give a weight for every domain ({', '.join(names)}) or leave it out")
@@ -486,8 +524,9 @@ def check_search(s: SearchConfig, names: list[str], where: str = "search") -> No
         for k in ("min_weight", "max_weight"):
             _check(d not in getattr(s, k), f"{where}.{k}.{shown_key(d)}",
                    "the domain also has a fixed_weight; keep one of the two")
-    lower = {**s.min_weight, **s.fixed_weight}
-    k = "fixed_weight" if sum(s.fixed_weight.values()) > 1 + SUM_SLACK else "min_weight"
+    lower = {d: w for d, w in {**s.min_weight, **s.fixed_weight}.items() if d in names}
+    fixed = sum(w for d, w in s.fixed_weight.items() if d in names)
+    k = "fixed_weight" if fixed > 1 + SUM_SLACK else "min_weight"
     _check(sum(lower.values()) <= 1 + SUM_SLACK, f"{where}.{k}",
            f"minimum and fixed weights sum to {sum(lower.values()):.3g} > 1; lower them")
     for d, lo in s.min_weight.items():
@@ -498,6 +537,81 @@ def check_search(s: SearchConfig, names: list[str], where: str = "search") -> No
     _check(sum(upper.values()) >= 1 - SUM_SLACK, f"{where}.max_weight",
            f"maximum (and fixed) weights sum to {sum(upper.values()):.3g} < 1, so no mixture "
            "can meet them; raise some max_weight (a domain without one may take up to 1)")
+    if groups:
+        bounds = {**s.min_weight, **s.fixed_weight}, {**s.max_weight, **s.fixed_weight}
+        check_group_bounds(s, group_children(names, groups), *bounds, where)
+
+
+def group_bounds_problem(
+    children: dict[str, list[str]], lower: dict[str, float], upper: dict[str, float]
+) -> tuple[str, str, float] | None:
+    """Where bounds on a domain tree's sums leave no mixture; None when one exists.
+
+    Bottom-up, each node's total can reach ``[sum of its children's lows, sum of their
+    highs]`` cut to its own bounds (the top's are [1, 1]); the tree is feasible exactly
+    when no cut is empty (sums of intervals are intervals).
+
+    Parameters
+    ----------
+    children : dict of str to list of str
+        :func:`~raymix.config.schema.group_children` (``""`` is the top).
+    lower, upper : dict of str to float
+        Bounds by domain or group name; a name left out is bounded by 0 and 1.
+
+    Returns
+    -------
+    (node, side, reach) or None
+        ``side`` is ``"lower"`` when the node's lower bound is above the most its children
+        can hold (``reach``), ``"upper"`` when its upper bound is below the least
+        (``reach``); ``node`` is ``""`` for the top (the mixture's sum of 1).
+    """
+    reach: dict[str, tuple[float, float]] = {}
+
+    def bounds(name: str) -> tuple[float, float]:
+        return reach.get(name, (lower.get(name, 0.0), upper.get(name, 1.0)))
+
+    for node in reversed(children):  # every group after its subgroups
+        lo = sum(bounds(c)[0] for c in children[node])
+        hi = sum(bounds(c)[1] for c in children[node])
+        own_lo, own_hi = (1.0, 1.0) if node == "" else bounds(node)
+        if own_lo > hi + SUM_SLACK:
+            return node, "lower", hi
+        if own_hi < lo - SUM_SLACK:
+            return node, "upper", lo
+        reach[node] = max(own_lo, lo), min(own_hi, hi)
+    return None
+
+
+def check_group_bounds(s: SearchConfig, children: dict[str, list[str]],
+                       lower: dict[str, float], upper: dict[str, float],
+                       where: str = "search") -> None:
+    """Raise a ConfigError naming the setting to change when the group bounds meet no mixture.
+
+    ``lower`` and ``upper`` bound domains and groups (:func:`group_bounds_problem`):
+    the search's settings, or the box after the repetition cap.
+    """
+    problem = group_bounds_problem(children, lower, upper)
+    if problem is None:
+        return
+    node, side, reach = problem
+    if node == "":
+        key = "max_weight" if side == "lower" else "min_weight"
+        raise ConfigError(f"{where}.{key}",
+                          f"the groups' and domains' {key}s (and fixed weights) let the weights "
+                          f"sum to at most {reach:.3g} < 1, so no mixture meets them; raise some"
+                          if side == "lower" else
+                          f"the groups' and domains' {key}s (and fixed weights) sum to "
+                          f"{reach:.3g} > 1 at the top level; lower some")
+    if side == "lower":
+        key = "fixed_weight" if node in s.fixed_weight else "min_weight"
+        raise ConfigError(f"{where}.{key}.{shown_key(node)}",
+                          f"{lower[node]:.3g} is more than the group's domains may hold together "
+                          f"({reach:.3g}, by their max_weight, fixed_weight or repetition "
+                          f"cap); lower it or raise theirs")
+    key = "fixed_weight" if node in s.fixed_weight else "max_weight"
+    raise ConfigError(f"{where}.{key}.{shown_key(node)}",
+                      f"{upper[node]:.3g} is less than the group's domains' minimum weights "
+                      f"({reach:.3g}); raise it or lower theirs")
 
 
 # the schemes of an MLflow tracking URI that need no server of raymix's own choosing: a

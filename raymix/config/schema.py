@@ -287,6 +287,38 @@ def domain_groups(domains: list[DomainConfig]) -> dict[str, list[str]]:
     return groups
 
 
+def group_children(names: list[str], groups: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Each node of the domain tree and its children one level down.
+
+    Parameters
+    ----------
+    names : list of str
+        The domains (leaves), in config order.
+    groups : dict of str to list of str
+        :func:`domain_groups`: every group path and the domains under it.
+
+    Returns
+    -------
+    dict of str to list of str
+        ``""`` (the top) and each group path -> its subgroups and the domains directly in
+        it, in the order they first appear (``{"": ["web", "code"], "web": ["web/science",
+        "news"], ...}``). A domain sits in the deepest group that holds it.
+    """
+    children: dict[str, list[str]] = {"": []}
+    for name in names:
+        path = max((g for g, members in groups.items() if name in members),
+                   key=lambda g: g.count(GROUP_SEPARATOR), default="")
+        parent = ""
+        for level, part in enumerate(path.split(GROUP_SEPARATOR) if path else []):
+            node = part if not level else f"{parent}{GROUP_SEPARATOR}{part}"
+            if node not in children:
+                children[parent].append(node)
+                children[node] = []
+            parent = node
+        children[parent].append(name)
+    return children
+
+
 @dataclass
 class TokenizerConfig(Section):
     """Train a byte-level BPE (``vocab_size``) or load ``path`` (a tokenizer.json)."""
@@ -519,6 +551,26 @@ class ConfirmConfig(ModelOverrides):
 
 
 @dataclass
+class ReuseConfig(Section):
+    """An earlier sweep's runs, reused when the domains changed (``mixtures.reuse``).
+
+    Its runs of the base size become runs of this sweep (``reused-<run id>``): a domain
+    new here has weight 0 in them, a split domain's weight goes to its parts by their
+    share of the prepared tokens (a renamed domain is a split into one), and a run with
+    more than ``max_dropped_weight`` on a domain this config drops is left out (the others
+    are renormalised). The sweep's new proxies are drawn around a prior in which the new
+    and split domains hold the share ``focus`` (:mod:`raymix.sweep.reuse`).
+    """
+
+    storage: Str  # the earlier sweep's storage: its folder or URI (its compute.storage)
+    split: dict[Str, list[Str]] | None = None  # old domain -> its parts here (one: renamed)
+    # runs with more weight than this on dropped domains are left out
+    max_dropped_weight: Annotated[Float, Range(0, 1, high_open=True)] = 0.05
+    # the least share the new and split domains hold of the prior new proxies are drawn around
+    focus: Annotated[Float, Range(0, 1, high_open=True)] = 0.5
+
+
+@dataclass
 class MixturesConfig(Section):
     """Which mixtures the proxies train on.
 
@@ -559,6 +611,12 @@ class MixturesConfig(Section):
     # the same config gives the same mixtures on any cluster (raymix/sweep/strategy.py)
     batch_size: Annotated[Int, Range(1, MAX_MIXTURES, why="at most mixtures.count")] \
         | None = None
+    # with domains in groups: draw a level at a time (a Dirichlet over the top level's
+    # groups and domains, then within each group); auto: when data.domains has groups
+    by_group: AutoBool = "auto"
+    # an earlier sweep's runs, mapped to these domains, kept as this sweep's runs
+    # (mixtures.count is then the number of new proxies); null: none
+    reuse: ReuseConfig | None = None
 
 
 @dataclass
@@ -618,17 +676,17 @@ class FitConfig(Section):
 class SearchConfig(Section):
     """The proposal's search: its constraints and its method.
 
-    The same keys make up a stand-alone constraints file (``raymix propose
-    --constraints FILE``). Bounds: ``min_weight``/``max_weight``/``fixed_weight`` per
-    domain, and the repetition cap ``w_i * target_tokens <= max_epochs * tokens_i``
-    when ``target_tokens`` is set (``available_tokens`` gives ``tokens_i`` where no
-    sweep data does). ``kl_weight`` adds ``kl_weight * KL(w || prior)`` to the
-    objective. ``method``: ``simulate`` (RegMix: average the ``top_k`` best of
-    ``draws`` random mixtures), ``exact`` (multi-start gradient optimisation, for
+    The same keys make up a stand-alone constraints file (``raymix propose --constraints
+    FILE``). Bounds: ``min_weight``/``max_weight``/``fixed_weight`` per domain or per group
+    of domains (its total weight), and the repetition cap ``w_i * target_tokens <=
+    max_epochs * tokens_i`` when ``target_tokens`` is set (``available_tokens`` gives
+    ``tokens_i`` where no sweep data does). ``kl_weight`` adds ``kl_weight * KL(w ||
+    prior)`` to the objective. ``method``: ``simulate`` (RegMix: average the ``top_k`` best
+    of ``draws`` random mixtures), ``exact`` (multi-start gradient optimisation, for
     differentiable regressors), ``tpe``/``cmaes`` (Optuna, ``trials`` evaluations),
-    ``pessimistic`` (a regressor with a predictive std, gp: the lowest ``mean +
-    pessimism * std`` among draws, the runs and draws around the best runs), or ``auto``
-    (``exact`` where the regressor has gradients, else ``simulate``).
+    ``pessimistic`` (a regressor with a predictive std, gp: the lowest ``mean + pessimism *
+    std`` among draws, the runs and draws around the best runs), or ``auto`` (``exact``
+    where the regressor has gradients, else ``simulate``).
 
     A sweep whose ``mixtures.strategy`` is adaptive proposes by default as it chose its
     mixtures: ``fit.regressors: [gp]`` and ``method: pessimistic``, unless the config
@@ -646,9 +704,9 @@ class SearchConfig(Section):
     target_tokens: Annotated[Int, Range(1, MAX_TOKENS)] | None = None
     # with target_tokens: no domain repeated more often in the target run
     max_epochs: Annotated[Float, Range(1e-6, 1e6)] = 4.0
-    min_weight: dict[Str, Share] = field(default_factory=dict)  # per domain
-    max_weight: dict[Str, Share] = field(default_factory=dict)  # per domain
-    fixed_weight: dict[Str, Share] = field(default_factory=dict)  # per domain
+    min_weight: dict[Str, Share] = field(default_factory=dict)  # per domain or group
+    max_weight: dict[Str, Share] = field(default_factory=dict)  # per domain or group
+    fixed_weight: dict[Str, Share] = field(default_factory=dict)  # per domain or group
     # each domain's tokens for the repetition cap (default: the sweep's data)
     available_tokens: dict[Str, Tokens] = field(default_factory=dict)
     # the KL term's prior (default: token shares)
@@ -757,6 +815,15 @@ class SweepConfig(Section):
         (resolved against the config's folder)."""
         storage = self.compute.storage
         return storage if is_uri(storage) else str(self.resolve(storage))
+
+    @property
+    def reuse_location(self) -> str | None:
+        """The earlier sweep whose runs ``mixtures.reuse`` keeps: a URI as given, or the
+        folder resolved against the config's folder; None without ``mixtures.reuse``."""
+        reuse = self.mixtures.reuse
+        if reuse is None:
+            return None
+        return reuse.storage if is_uri(reuse.storage) else str(self.resolve(reuse.storage))
 
     @property
     def storage_path(self) -> Path:

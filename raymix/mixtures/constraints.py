@@ -11,7 +11,9 @@ keys, read by :func:`raymix.config.load_constraints`) bound each domain's weight
   ``w_i <= max_epochs * tokens_i / target_tokens`` (Olmix; Marin's warning about a fit
   that asked for ~1,245 epochs of Wikipedia);
 - ``kl_weight`` > 0 adds ``kl_weight * KL(w || prior)`` to the search objective, a pull
-  toward the prior (Olmix), so domains whose prior is 0 are held at 0.
+  toward the prior (Olmix), so domains whose prior is 0 are held at 0;
+- with domains in groups (``data.domains``' ``group:``), ``min_weight``, ``max_weight``
+  and ``fixed_weight`` may name a group: they bound the total weight of its domains.
 
 :func:`build_constraints` turns these settings and the domain names into a
 :class:`Constraints`: the box ``lower <= w <= upper`` on the simplex ``sum(w) = 1``, the
@@ -29,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from raymix.config import SearchConfig, check_search
+from raymix.config.checks import check_group_bounds, group_bounds_problem
+from raymix.config.schema import group_children
 from raymix.errors import ConfigError, UserError
 from raymix.mixtures.sampling import repetition_caps
 from raymix.mixtures.simplex import (
@@ -37,6 +41,9 @@ from raymix.mixtures.simplex import (
     named_weights,
     normalise_prior,
     project_to_bounded_simplex,
+    project_with_groups,
+    sample_candidates,
+    tree_levels,
 )
 
 SNAP_TOLERANCE = 1e-12  # weights this close to a bound are set to it (no 1e-16 weights)
@@ -50,7 +57,7 @@ MAX_EPOCH_FACTOR = 1e12  # beyond this many times max_epochs, more epochs cannot
 
 @dataclass(eq=False)  # numpy fields: compare them explicitly
 class Constraints:
-    """Per-domain bounds on the simplex, the prior of the KL pull, and their origins.
+    """Per-domain (and per-group) bounds on the simplex, the KL pull's prior, and their origins.
 
     Parameters
     ----------
@@ -69,6 +76,13 @@ class Constraints:
         Token budget of the target run (None: no repetition cap).
     max_epochs : float, optional
         Passes allowed over a domain's tokens in the target run.
+    groups : dict of str to list of str, optional
+        The domain tree's groups and the domains under each
+        (:func:`raymix.config.schema.domain_groups`); empty for flat domains.
+    group_lower, group_upper : array of shape (len(groups),), optional
+        Bounds on each group's total weight; default 0 and 1.
+    group_lower_by, group_upper_by : list of str, optional
+        The setting behind each group bound, as ``lower_by`` / ``upper_by``.
     """
 
     domains: list[str]
@@ -80,6 +94,11 @@ class Constraints:
     upper_by: list[str] | None = None
     target_tokens: int | None = None
     max_epochs: float | None = None
+    groups: dict[str, list[str]] | None = None
+    group_lower: np.ndarray | None = None
+    group_upper: np.ndarray | None = None
+    group_lower_by: list[str] | None = None
+    group_upper_by: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.domains = [str(d) for d in self.domains]
@@ -94,6 +113,47 @@ class Constraints:
             raise ValueError(f"infeasible bounds: {problem[0]}: {problem[1]}")
         self.lower_by = list(self.lower_by or [NO_LOWER] * k)
         self.upper_by = list(self.upper_by or [NO_UPPER] * k)
+        self.groups = {str(g): [str(d) for d in members]
+                       for g, members in (self.groups or {}).items()}
+        n = len(self.groups)
+        self.group_lower = np.zeros(n) if self.group_lower is None else \
+            np.asarray(self.group_lower, dtype=float).copy()
+        self.group_upper = np.ones(n) if self.group_upper is None else \
+            np.asarray(self.group_upper, dtype=float).copy()
+        if self.group_lower.shape != (n,) or self.group_upper.shape != (n,):
+            raise ValueError(f"group_lower and group_upper need one value per group ({n})")
+        self.group_lower_by = list(self.group_lower_by or [NO_LOWER] * n)
+        self.group_upper_by = list(self.group_upper_by or [NO_UPPER] * n)
+        unknown = {d for members in self.groups.values() for d in members} - set(self.domains)
+        if unknown:
+            raise ValueError(f"groups name domains the constraints lack: {sorted(unknown)}")
+        if n:
+            bounds = [dict(zip([*self.domains, *self.groups], np.concatenate([side, gside])))
+                      for side, gside in ((self.lower, self.group_lower),
+                                          (self.upper, self.group_upper))]
+            problem = group_bounds_problem(group_children(self.domains, self.groups), *bounds)
+            if problem:
+                raise ValueError(f"infeasible group bounds: {problem[1]} bound of "
+                                 f"{problem[0] or 'the mixture'!r}")
+
+    @property
+    def members(self) -> np.ndarray:
+        """Matrix of shape (groups, domains): 1 where the domain lies in the group."""
+        rows = [[d in members for d in self.domains] for members in self.groups.values()]
+        return np.array(rows, dtype=float).reshape(-1, len(self.domains))
+
+    @property
+    def bounded_groups(self) -> np.ndarray:
+        """Mask of the groups whose total has a bound tighter than [0, 1]."""
+        return (self.group_lower > 0) | (self.group_upper < 1)
+
+    @property
+    def levels(self) -> list[np.ndarray] | None:
+        """The domain tree node by node, for draws a level at a time; None without groups.
+
+        See :func:`raymix.mixtures.simplex.tree_levels`.
+        """
+        return tree_levels(self.domains, self.groups)
 
     @property
     def free(self) -> np.ndarray:
@@ -107,7 +167,14 @@ class Constraints:
                 if not free}
 
     def contains(self, mixtures: np.ndarray, tol: float = BOX_TOLERANCE) -> np.ndarray:
-        """Whether each row meets every bound and sums to 1, within ``tol``.
+        """Whether each row meets every bound (:meth:`within_bounds`) and sums to 1,
+        within ``tol``; a bool array of shape () or (n,)."""
+        w = np.asarray(mixtures, dtype=float)
+        inside = self.within_bounds(w, tol)
+        return inside & (np.abs(w.sum(axis=-1) - 1.0) <= tol) & np.all(np.isfinite(w), axis=-1)
+
+    def within_bounds(self, mixtures: np.ndarray, tol: float = BOX_TOLERANCE) -> np.ndarray:
+        """Whether each row meets every domain's and group's bounds within ``tol`` (any sum).
 
         Parameters
         ----------
@@ -120,10 +187,17 @@ class Constraints:
         """
         w = np.asarray(mixtures, dtype=float)
         inside = np.all((w >= self.lower - tol) & (w <= self.upper + tol), axis=-1)
-        return inside & (np.abs(w.sum(axis=-1) - 1.0) <= tol) & np.all(np.isfinite(w), axis=-1)
+        if self.groups:
+            sums = w @ self.members.T
+            inside &= np.all((sums >= self.group_lower - tol) & (sums <= self.group_upper + tol),
+                             axis=-1)
+        return inside
 
     def project(self, w: np.ndarray) -> np.ndarray:
         """The nearest mixture(s) inside the bounds, weights within 1e-12 of a bound snapped to it.
+
+        With bounded groups, the nearest point that also meets each group's bounds
+        (:func:`raymix.mixtures.simplex.project_with_groups`); else the bounded simplex's.
 
         Parameters
         ----------
@@ -133,9 +207,42 @@ class Constraints:
         -------
         ndarray of the same shape
         """
-        out = project_to_bounded_simplex(w, self.lower, self.upper)
+        bounded = self.bounded_groups
+        if bounded.any():
+            out = project_with_groups(w, self.lower, self.upper, self.members[bounded],
+                                      self.group_lower[bounded], self.group_upper[bounded])
+        else:
+            out = project_to_bounded_simplex(w, self.lower, self.upper)
         out = np.where(out - self.lower < SNAP_TOLERANCE, self.lower, out)
         return np.where(self.upper - out < SNAP_TOLERANCE, self.upper, out)
+
+    def sample(self, n: int, rng: np.random.Generator, *, centre: np.ndarray | None = None,
+               strengths: tuple[float, float] = (0.1, 100.0),
+               uniform_fraction: float = 0.25) -> np.ndarray:
+        """``n`` candidates inside the constraints (:func:`raymix.mixtures.sample_candidates`).
+
+        Without groups, exactly :func:`~raymix.mixtures.sample_candidates` in the box. With
+        groups, drawn a level at a time (:attr:`levels`) and projected onto the group
+        bounds (:meth:`project`).
+
+        Parameters
+        ----------
+        n : int
+        rng : Generator
+        centre : array of shape (k,), optional
+            Centre of the draws; default the prior.
+        strengths, uniform_fraction
+            As :func:`~raymix.mixtures.sample_candidates`.
+
+        Returns
+        -------
+        ndarray of shape (n, k)
+        """
+        draws = sample_candidates(n, self.prior if centre is None else centre,
+                                  lower=self.lower, upper=self.upper, rng=rng,
+                                  strengths=strengths, uniform_fraction=uniform_fraction,
+                                  levels=self.levels)
+        return self.project(draws) if self.bounded_groups.any() else draws
 
     def binding(self, mixture: np.ndarray, tol: float = 1e-6) -> list[dict[str, Any]]:
         """The bounds ``mixture`` sits on, and the setting behind each.
@@ -151,7 +258,8 @@ class Constraints:
         list of dict
             One per domain at a bound, e.g. ``{"domain": "wiki", "bound": "upper",
             "value": 0.12, "constraint": "repetition cap: 1.2e+08 tokens x 4 epochs /
-            4e+09 target tokens"}``; ``bound`` is ``"fixed"`` for a pinned domain.
+            4e+09 target tokens"}``; ``bound`` is ``"fixed"`` for a pinned domain. Then
+            one per bounded group at a bound: ``{"group": "web", "bound": "lower", ...}``.
         """
         w = np.asarray(mixture, dtype=float)
         out = []
@@ -165,6 +273,18 @@ class Constraints:
             else:
                 continue
             out.append({"domain": d, "bound": bound, "value": float(value), "constraint": by})
+        sums = self.members @ w if self.groups else np.empty(0)
+        for j, g in enumerate(self.groups):
+            lo, hi = self.group_lower[j], self.group_upper[j]
+            if lo == hi:
+                bound, value, by = "fixed", lo, self.group_lower_by[j]
+            elif lo > 0 and sums[j] <= lo + tol:
+                bound, value, by = "lower", lo, self.group_lower_by[j]
+            elif hi < 1 and sums[j] >= hi - tol:
+                bound, value, by = "upper", hi, self.group_upper_by[j]
+            else:
+                continue
+            out.append({"group": g, "bound": bound, "value": float(value), "constraint": by})
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,6 +299,16 @@ class Constraints:
             "max_epochs": None if self.max_epochs is None else float(self.max_epochs),
             "set_by": {"lower": dict(zip(self.domains, self.lower_by)),
                        "upper": dict(zip(self.domains, self.upper_by))},
+        } | (self._groups_dict() if self.groups else {})
+
+    def _groups_dict(self) -> dict[str, Any]:
+        """The groups and their bounds (only constraints with groups write these keys)."""
+        return {
+            "groups": {g: list(members) for g, members in self.groups.items()},
+            "group_lower": named_weights(self.groups, self.group_lower),
+            "group_upper": named_weights(self.groups, self.group_upper),
+            "group_set_by": {"lower": dict(zip(self.groups, self.group_lower_by)),
+                             "upper": dict(zip(self.groups, self.group_upper_by))},
         }
 
 
@@ -192,6 +322,7 @@ def build_constraints(
     available_tokens: Mapping[str, float] | None = None,
     prior: Mapping[str, float] | np.ndarray | None = None,
     where: str = "search",
+    groups: Mapping[str, Sequence[str]] | None = None,
 ) -> Constraints:
     """The search box for ``domains`` from a ``search`` section (or constraints file).
 
@@ -210,6 +341,9 @@ def build_constraints(
         token-proportional (when token counts are known), else uniform.
     where : str, default="search"
         Prefix of the field names in errors (``constraints`` for a constraints file).
+    groups : dict of str to list of str, optional
+        The sweep's domain groups (``SweepConfig.domain_groups``): ``search`` may then
+        bound a group's total weight, and draws go a level at a time.
 
     Returns
     -------
@@ -221,7 +355,8 @@ def build_constraints(
         Naming the field to change when a value is invalid or no mixture meets the bounds.
     """
     domains = [str(d) for d in domains]
-    check_search(search, domains, where)
+    groups = {str(g): [str(d) for d in members] for g, members in (groups or {}).items()}
+    check_search(search, domains, where, groups)
     tokens = _tokens(domains, search, available_tokens)
     lower, lower_by = _side(domains, search, "min_weight", 0.0, NO_LOWER)
     upper, upper_by = _side(domains, search, "max_weight", 1.0, NO_UPPER)
@@ -237,14 +372,25 @@ def build_constraints(
     if search.kl_weight > 0:
         _hold_zero_prior_domains(domains, prior_vec, lower, upper, upper_by, where)
     _check_feasible(domains, search, tokens, upper, upper_by, where)
+    group_lower, group_lower_by = _side(list(groups), search, "min_weight", 0.0, NO_LOWER)
+    group_upper, group_upper_by = _side(list(groups), search, "max_weight", 1.0, NO_UPPER)
+    if groups:  # the caps and the KL's zeros may have lowered the domains' upper bounds
+        names = [*domains, *groups]
+        check_group_bounds(search, group_children(domains, groups),
+                           dict(zip(names, np.concatenate([lower, group_lower]))),
+                           dict(zip(names, np.concatenate([upper, group_upper]))), where)
     return Constraints(domains, lower, upper, prior_vec, kl_weight=search.kl_weight,
                        lower_by=lower_by, upper_by=upper_by,
                        target_tokens=search.target_tokens,
-                       max_epochs=search.max_epochs if search.target_tokens else None)
+                       max_epochs=search.max_epochs if search.target_tokens else None,
+                       groups=groups, group_lower=group_lower, group_upper=group_upper,
+                       group_lower_by=group_lower_by, group_upper_by=group_upper_by)
 
 
 def _side(domains, search, key, default, unset) -> tuple[np.ndarray, list[str]]:
     """One side of the box: ``search.<key>`` (min or max weights), fixed weights override.
+
+    ``domains`` may be the groups' paths instead: the bounds on their totals.
 
     Returns the bounds and the setting behind each (``unset`` where none is given).
     """

@@ -5,7 +5,10 @@ Training mixtures follow RegMix: Dirichlet draws around a tempered token prior a
 log-spaced concentration strengths, rejected when a domain would be repeated more than
 ``mixtures.proxy_max_epochs`` times, tiny weights zeroed, near-duplicates dropped
 (:func:`sample_dirichlet`); or uniform draws on the simplex; or one mixture per domain,
-for MixMin. Every sampler is deterministic for a seed.
+for MixMin. With domains in groups (``mixtures.by_group``), the Dirichlet and uniform
+draws go a level at a time: over the top level's groups and domains, then within each
+group (:func:`~raymix.mixtures.simplex.tree_dirichlet_rows`). Every sampler is
+deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ import pandas as pd
 
 from raymix.config import MixturesConfig
 from raymix.errors import ConfigError, UserError
-from raymix.mixtures.simplex import RngLike, dirichlet_rows, strength_alphas, tempered_prior
+from raymix.mixtures.simplex import (
+    RngLike,
+    dirichlet_rows,
+    strength_alphas,
+    tempered_prior,
+    tree_dirichlet_rows,
+    tree_levels,
+)
 
 DUPLICATE_L1 = 1e-5  # rows closer than this (L1) count as the same mixture
 CAP_TOLERANCE = 1e-12  # float slack when comparing a weight with its cap
@@ -135,6 +145,7 @@ def sample_dirichlet(
     max_weight: np.ndarray | None = None,
     weight_floor: float = 0.0,
     rng: RngLike = None,
+    levels: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """Sample ``n`` distinct mixtures from Dirichlets around a tempered prior (RegMix).
 
@@ -157,6 +168,9 @@ def sample_dirichlet(
         Weights below this are set to 0 and the row renormalised (then re-checked).
     rng : Generator, int or None
         Random generator or seed.
+    levels : list of array, optional
+        A tree of domains (:func:`~raymix.mixtures.simplex.tree_levels`): draw a level at
+        a time, each node around its children's tempered prior at a strength of its own.
 
     Returns
     -------
@@ -174,6 +188,8 @@ def sample_dirichlet(
     strengths = np.geomspace(min_strength, max_strength, num_strengths)
 
     def draw(size: int) -> np.ndarray:
+        if levels is not None:
+            return tree_dirichlet_rows(rng, size, prior, levels, strengths, temperature)
         return dirichlet_rows(rng, strength_alphas(rng, size, centre, strengths))
 
     return _rejection_sample(n, len(centre), draw, max_weight, weight_floor)
@@ -186,14 +202,18 @@ def sample_uniform(
     max_weight: np.ndarray | None = None,
     weight_floor: float = 0.0,
     rng: RngLike = None,
+    levels: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """Sample ``n`` distinct mixtures uniformly on the ``k``-simplex (Dirichlet(1)).
 
-    Caps, floor and de-duplication work as in :func:`sample_dirichlet`.
+    Caps, floor and de-duplication work as in :func:`sample_dirichlet`; with ``levels``
+    (a tree of domains) uniform over each node's children in turn.
     """
     rng = np.random.default_rng(rng)
 
     def draw(size: int) -> np.ndarray:
+        if levels is not None:
+            return tree_dirichlet_rows(rng, size, np.ones(k), levels)
         return dirichlet_rows(rng, np.ones((size, k)))
 
     return _rejection_sample(n, k, draw, max_weight, weight_floor)
@@ -204,6 +224,7 @@ def sample_mixtures(
     prior: Mapping[str, float],
     available_tokens: Mapping[str, int],
     tokens_per_run: int,
+    groups: Mapping[str, list[str]] | None = None,
 ) -> pd.DataFrame:
     """The sweep's training mixtures, as configured by the ``mixtures`` section.
 
@@ -218,6 +239,9 @@ def sample_mixtures(
         Domain name to the training tokens it holds (for the repetition caps).
     tokens_per_run : int
         Tokens each proxy run trains on.
+    groups : dict of str to list of str, optional
+        The domain tree's groups (``SweepConfig.domain_groups``): with
+        ``cfg.by_group`` auto or true, draws go a level at a time.
 
     Returns
     -------
@@ -231,7 +255,8 @@ def sample_mixtures(
     caps = repetition_caps(
         np.array([available_tokens[d] for d in domains]), tokens_per_run, cfg.proxy_max_epochs
     )
-    common = dict(max_weight=caps, weight_floor=cfg.weight_floor, rng=cfg.seed)
+    levels = tree_levels(domains, groups) if cfg.by_group != "false" else None
+    common = dict(max_weight=caps, weight_floor=cfg.weight_floor, rng=cfg.seed, levels=levels)
     if cfg.draw == "dirichlet":
         weights = sample_dirichlet(
             cfg.count,

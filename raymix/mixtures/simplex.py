@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from raymix.config.schema import group_children
 from raymix.errors import UserError
 
 BOX_TOLERANCE = 1e-9  # a mixture meets its bounds and sums to 1 within this
@@ -152,6 +153,163 @@ def project_to_bounded_simplex(
     return out.reshape(w.shape)
 
 
+GROUP_TOLERANCE = 1e-12  # a group's sum this far outside its bounds counts as inside
+MAX_DYKSTRA_CYCLES = 5000  # Dykstra's cycles per block; most rows settle in tens
+
+
+def project_with_groups(
+    w: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    members: np.ndarray,
+    group_lower: np.ndarray,
+    group_upper: np.ndarray,
+) -> np.ndarray:
+    """Euclidean projection onto the bounded simplex whose group sums also meet bounds.
+
+    The feasible set is the bounded simplex (:func:`project_to_bounded_simplex`) cut by
+    one slab ``group_lower[g] <= members[g] @ x <= group_upper[g]`` per group. Rows whose
+    box projection already meets every slab are done (the nearest point of a set is the
+    nearest of any subset holding it); the others run Dykstra's alternating projections
+    (Boyle and Dykstra 1986): project onto each slab (shift the group's weights equally)
+    and the bounded simplex in turn, each with its own correction, until a cycle moves no
+    weight by more than 1e-12. The last step is the box's, so every row sums to 1 and
+    meets the per-domain bounds exactly, the group sums within about 1e-12.
+
+    Parameters
+    ----------
+    w : array of shape (k,) or (n, k)
+    lower, upper : array of shape (k,)
+    members : array of shape (g, k)
+        1 where the domain is in the group (a group's domains at every depth), else 0.
+    group_lower, group_upper : array of shape (g,)
+        Bounds on each group's total, feasible together with the box.
+
+    Returns
+    -------
+    ndarray of the same shape as ``w``
+    """
+    w = np.asarray(w, dtype=float)
+    rows = np.atleast_2d(w)
+    members = np.asarray(members, dtype=float)
+    out = project_to_bounded_simplex(rows, lower, upper)
+    sums = out @ members.T
+    outside = np.any((sums < group_lower - GROUP_TOLERANCE)
+                     | (sums > group_upper + GROUP_TOLERANCE), axis=1)
+    for start in range(0, int(outside.sum()), PROJECTION_CHUNK):
+        todo = np.flatnonzero(outside)[start:start + PROJECTION_CHUNK]
+        out[todo] = _dykstra(rows[todo], lower, upper, members, group_lower, group_upper)
+    return out.reshape(w.shape)
+
+
+def _dykstra(x, lower, upper, members, group_lower, group_upper) -> np.ndarray:
+    """Dykstra's cycles over the group slabs, then the bounded simplex (rows of ``x``)."""
+    x = x.copy()
+    sizes = members.sum(axis=1)
+    corrections = np.zeros((len(members) + 1, *x.shape))
+    todo = np.arange(len(x))
+    for _ in range(MAX_DYKSTRA_CYCLES):
+        before = x[todo]
+        current = before
+        for g, member in enumerate(members):
+            y = current + corrections[g, todo]
+            total = y @ member
+            shift = (np.clip(total, group_lower[g], group_upper[g]) - total) / sizes[g]
+            current = y + shift[:, None] * member
+            corrections[g, todo] = y - current
+        y = current + corrections[-1, todo]
+        current = project_to_bounded_simplex(y, lower, upper)
+        corrections[-1, todo] = y - current
+        x[todo] = current
+        # x can stand still while the corrections still grow: done once it meets the slabs too
+        sums = current @ members.T
+        outside = np.any((sums < group_lower - GROUP_TOLERANCE)
+                         | (sums > group_upper + GROUP_TOLERANCE), axis=1)
+        todo = todo[outside | (np.abs(current - before).max(axis=1) > GROUP_TOLERANCE)]
+        if not len(todo):
+            break
+    return x
+
+
+def tree_levels(domains: list[str], groups: Mapping[str, list[str]] | None
+                ) -> list[np.ndarray] | None:
+    """The domain tree node by node, for draws a level at a time; None without groups.
+
+    Parameters
+    ----------
+    domains : list of str
+        The domains (leaves), in column order.
+    groups : dict of str to list of str
+        Group path -> the domains under it (``SweepConfig.domain_groups``).
+
+    Returns
+    -------
+    list of ndarray, or None
+        One 0/1 matrix of shape (children, k) per node (the top, then each group), a row
+        per child (subgroup or domain) marking the domains under it.
+    """
+    if not groups:
+        return None
+    index = {d: i for i, d in enumerate(domains)}
+    levels = []
+    for children in group_children(list(domains), dict(groups)).values():
+        matrix = np.zeros((len(children), len(domains)))
+        for row, child in enumerate(children):
+            matrix[row, [index[d] for d in groups.get(child, [child])]] = 1.0
+        levels.append(matrix)
+    return levels
+
+
+def tree_dirichlet_rows(
+    rng: np.random.Generator,
+    n: int,
+    prior: np.ndarray,
+    levels: list[np.ndarray],
+    strengths: np.ndarray | None = None,
+    temperature: float = 1.0,
+) -> np.ndarray:
+    """``n`` Dirichlet draws a level at a time down a tree of domains.
+
+    Each node (the top, then each group) shares its weight among its children (its
+    subgroups and its own domains): a Dirichlet around the children's tempered prior (a
+    child's prior is the sum of its domains'), at a strength drawn for each row and node
+    from ``strengths``; uniform on each node's children when ``strengths`` is None. A
+    domain's weight is the product of its shares along its path. Unlike one flat
+    Dirichlet, whose group totals are a Dirichlet of the summed concentrations, every
+    level gets its own strength: a sweep explores the groups' shares as fully as the
+    split inside each group.
+
+    Parameters
+    ----------
+    rng : Generator
+    n : int
+        Rows to draw.
+    prior : array of shape (k,)
+        Domain prior (e.g. token shares).
+    levels : list of array of shape (children, k)
+        One 0/1 matrix per node, in tree order: which domains lie under each child
+        (:meth:`raymix.mixtures.Constraints.levels`).
+    strengths : array, optional
+        Concentration strengths each row and node picks one of.
+    temperature : float, default=1.0
+        Each node's centre is its children's prior ** temperature, renormalised.
+
+    Returns
+    -------
+    ndarray of shape (n, k)
+    """
+    weights = np.ones((n, len(prior)))
+    for children in levels:
+        child_prior = children @ np.asarray(prior, dtype=float)
+        if strengths is None or child_prior.sum() <= 0:
+            alpha = np.ones((n, len(children)))
+        else:
+            alpha = strength_alphas(rng, n, tempered_prior(child_prior, temperature), strengths)
+        shares = dirichlet_rows(rng, alpha)
+        weights *= shares @ children + (1.0 - children.sum(axis=0))  # 1 outside this node
+    return weights
+
+
 def sample_candidates(
     n: int,
     prior: np.ndarray,
@@ -161,6 +319,7 @@ def sample_candidates(
     rng: RngLike = None,
     strengths: tuple[float, float] = (0.1, 100.0),
     uniform_fraction: float = 0.25,
+    levels: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """Search candidates that honour per-domain ``[lower, upper]`` bounds exactly.
 
@@ -183,6 +342,10 @@ def sample_candidates(
         Range of Dirichlet concentration strengths.
     uniform_fraction : float, default=0.25
         Share of uniform draws.
+    levels : list of array, optional
+        A tree of domains (:meth:`raymix.mixtures.Constraints.levels`): draw a level at a
+        time (:func:`tree_dirichlet_rows`, a group's prior the sum of its domains',
+        uniform rows uniform at each level). None: one flat Dirichlet.
 
     Returns
     -------
@@ -197,11 +360,16 @@ def sample_candidates(
     for start in range(0, n, PROJECTION_CHUNK):
         stop = min(n, start + PROJECTION_CHUNK)
         n_flat = max(0, min(stop, n_uniform) - start)  # the uniform rows come first
-        alpha = np.vstack([
-            np.ones((n_flat, len(centre))),
-            strength_alphas(rng, stop - start - n_flat, centre, strength_grid),
-        ])
-        out[start:stop] = project_to_bounded_simplex(dirichlet_rows(rng, alpha), lower, upper)
+        if levels is None:
+            draws = dirichlet_rows(rng, np.vstack([
+                np.ones((n_flat, len(centre))),
+                strength_alphas(rng, stop - start - n_flat, centre, strength_grid),
+            ]))
+        else:
+            draws = np.vstack([tree_dirichlet_rows(rng, n_flat, centre, levels),
+                               tree_dirichlet_rows(rng, stop - start - n_flat, centre, levels,
+                                                   strength_grid)])
+        out[start:stop] = project_to_bounded_simplex(draws, lower, upper)
     return out
 
 

@@ -115,7 +115,7 @@ def confirmation_candidates(proposal: Proposal, mixtures: pd.DataFrame, losses: 
         if observed_taken >= observed_count:
             break
         w = row[list(domains)].to_numpy(dtype=float)
-        inside = np.all((w >= box.lower - BOX_TOLERANCE) & (w <= box.upper + BOX_TOLERANCE))
+        inside = box.within_bounds(w, BOX_TOLERANCE)
         if inside:
             observed_taken += take(str(row["_run"]), "observed", w, float(row["_loss"]))
     return chosen

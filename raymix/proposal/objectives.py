@@ -273,6 +273,7 @@ def propose_objectives(
     fitted: Mapping[str, FitResult] | None = None,
     reselect: bool = False,
     field: str = "objectives",
+    groups: Mapping[str, list[str]] | None = None,
 ) -> ObjectiveProposals:
     """Propose a mixture per objective and predict each on every objective.
 
@@ -297,6 +298,8 @@ def propose_objectives(
         cross-validate only that choice.
     field : str
         What errors about the objectives name (``target.objectives`` for a config).
+    groups : dict of str to list of str, optional
+        The domains' groups, as in :func:`raymix.proposal.propose_mixture`.
 
     Returns
     -------
@@ -315,18 +318,18 @@ def propose_objectives(
     first = max(objectives, key=lambda o: len(o.weights))
     if first.name not in fitted:
         fitted[first.name] = _fit(mixtures, targets[first.name], fit_config,
-                                  fit_config.regressors, fit_config.ensemble)
+                                  fit_config.regressors, fit_config.ensemble, groups)
     regressors, ensemble = _chosen_regressors(fitted[first.name])
     if reselect:
         regressors, ensemble = list(fit_config.regressors), fit_config.ensemble
     proposals = {}
     for objective in objectives:
         fit = fitted.get(objective.name) or _fit(mixtures, targets[objective.name],
-                                                 fit_config, regressors, ensemble)
+                                                 fit_config, regressors, ensemble, groups)
         proposals[objective.name] = propose_mixture(
             mixtures, targets[objective.name], prior=prior, fit_config=fit_config,
             search=search, available_tokens=available_tokens, where=where, fitted=fit,
-            target=objective.name)
+            target=objective.name, groups=groups)
     tradeoff = _tradeoff(proposals)
     return ObjectiveProposals(objectives=objectives, proposals=proposals, tradeoff=tradeoff,
                               regressors=list(regressors), chosen_on=first.name,
@@ -350,9 +353,10 @@ def _objective_values(objective: Objective, mixtures: pd.DataFrame, metrics: pd.
 
 
 def _fit(mixtures: pd.DataFrame, y: pd.Series, fit_config: FitConfig,
-         regressors: Sequence[str], ensemble: bool) -> FitResult:
+         regressors: Sequence[str], ensemble: bool,
+         groups: Mapping[str, list[str]] | None = None) -> FitResult:
     return fit_regressor(mixtures, y, list(regressors), fit_config.cv_folds, fit_config.seed,
-                         ensemble)
+                         ensemble, groups=groups)
 
 
 def _chosen_regressors(fit: FitResult) -> tuple[list[str], bool]:

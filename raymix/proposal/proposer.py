@@ -190,8 +190,17 @@ class Proposal:
         return {**self.baselines, "best_observed": dataclasses.replace(
             self.baselines["best_observed"], extrapolated=True)}
 
+    def group_totals(self) -> dict[str, dict[str, Any]]:
+        """Each group's leaves and total weight in the proposal and in each baseline
+        (``proposal.json``'s ``groups``; empty when the domains form no groups)."""
+        return {group: {"domains": leaves, "total": _total(self.mixture, leaves),
+                        "baselines": {name: _total(base.mixture, leaves)
+                                      for name, base in self.baselines.items()}}
+                for group, leaves in self.fit.groups.items()}
+
     def to_dict(self) -> dict[str, Any]:
         """The proposal as JSON data: what ``proposal.json`` holds."""
+        groups = self.group_totals()
         return {
             "target": self.target,
             "mixture": self.mixture,
@@ -202,6 +211,7 @@ class Proposal:
             "baselines": {name: base.to_dict() for name, base in self.written_baselines.items()},
             "nearest_run": self.nearest_run,
             **self.fit.quality(),
+            **({"groups": groups} if groups else {}),
             "constraints": {**self.constraints.to_dict(),
                             "binding": self.constraints.binding(self.weights)},
             "search": self.search.to_dict(),
@@ -210,6 +220,11 @@ class Proposal:
                if self.confirmation is not None else {}),
             "warnings": self.warnings,
         }
+
+
+def _total(mixture: Mapping[str, float], leaves: list[str]) -> float:
+    """The total weight of ``leaves`` in ``mixture``."""
+    return float(sum(mixture[leaf] for leaf in leaves))
 
 
 def _json_label(label: Any) -> Any:
@@ -270,6 +285,7 @@ def propose_mixture(
     where: str = "search",
     fitted: FitResult | None = None,
     target: str = "objective",
+    groups: Mapping[str, list[str]] | None = None,
 ) -> Proposal:
     """Fit the runs and propose the mixture predicted to minimise the target loss.
 
@@ -295,6 +311,10 @@ def propose_mixture(
         A fit of these runs to reuse instead of fitting again.
     target : str, default="objective"
         What ``target_loss`` is, for the messages and ``proposal.json``.
+    groups : dict of str to list of str, optional
+        Group path -> its leaf domains (:attr:`SweepConfig.domain_groups`): the fit's
+        tree regressors and GP also see the group totals, and ``proposal.json`` gains
+        each group's total (``groups``).
 
     Returns
     -------
@@ -316,6 +336,8 @@ def propose_mixture(
              "regressor": {"name", "cv_spearman", "cv_pearson", "cv_mae", "cv_r2", "cv_rmse"},
              "regressors": {name: {cv metrics}}, "noise_floor": {...} or None,
              "n_runs": int,
+             "groups": {group: {"domains": [leaf, ...], "total": float,
+                                "baselines": {baseline: float}}} (only with groups),
              "constraints": {"lower", "upper", ..., "binding": [{domain, bound, ...}]},
              "search": {"method", "objective", ...},
              "warnings": [str, ...]}
@@ -326,11 +348,11 @@ def propose_mixture(
         raise UserError("must be a table with one named column per domain", field="mixtures")
     domains = [str(c) for c in mixtures.columns]
     constraints = build_constraints(domains, search, available_tokens=available_tokens,
-                                    prior=prior, where=where)
+                                    prior=prior, where=where, groups=groups)
     y = aligned_target(mixtures, target_loss)
     if fitted is None:
         fitted = fit_regressor(mixtures, y, fit_config.regressors, fit_config.cv_folds,
-                               fit_config.seed, fit_config.ensemble)
+                               fit_config.seed, fit_config.ensemble, groups=groups)
     X = mixtures.to_numpy(dtype=float)
     result = search_mixture(fitted.estimator, constraints, search, runs=(X, y))
     mean, std = fitted.predict(result.mixture[None, :])
@@ -404,8 +426,7 @@ def fit_warnings(proposal: Proposal) -> list[str]:
     gap = best.predicted_gap_to_proposal
     box = proposal.constraints
     weights = np.array([best.mixture[d] for d in box.domains])
-    inside = bool(np.all((weights >= box.lower - BOX_TOLERANCE)
-                         & (weights <= box.upper + BOX_TOLERANCE)))
+    inside = bool(box.within_bounds(weights, BOX_TOLERANCE))
     boot = proposal.uncertainty
     p_best = None if boot is None else boot.p_beats["best_observed"]
     odds = ("" if boot is None else f" (P(proposal beats it) {p_best:.2f} over {boot.refits} "

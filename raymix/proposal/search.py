@@ -6,7 +6,8 @@ optional pull toward the prior (Olmix)::
     objective(w) = model.predict(w) + kl_weight * KL(w || prior)
 
 minimised over the mixtures that meet a :class:`~raymix.mixtures.Constraints` box
-(``lower <= w <= upper``, ``sum(w) = 1``). :func:`search_mixture` offers five methods:
+(``lower <= w <= upper``, ``sum(w) = 1``, and bounds on the totals of groups of domains
+when the domains form a tree). :func:`search_mixture` offers five methods:
 
 ``simulate``
     RegMix (Liu et al., ICLR 2025): draw ``draws`` mixtures inside the bounds,
@@ -15,7 +16,8 @@ minimised over the mixtures that meet a :class:`~raymix.mixtures.Constraints` bo
     and is steadier than the single best draw of a noisy model. Works for any regressor.
 ``exact``
     For regressors with ``gradient(X)`` (d prediction / d weight: ridge, loglinear,
-    mixing_law, implicit_law): SLSQP with the bounds and the sum-to-one equality, from
+    mixing_law, implicit_law): SLSQP with the bounds, the sum-to-one equality and the
+    group bounds as linear inequalities, from
     ``restarts`` starts (the best simulated candidates, the prior and random feasible
     points); the best local optimum wins. Mixing laws (Ye et al., ICLR 2025) are smooth
     and, as sums of exponentials of linear maps, convex, so the restarts mostly agree.
@@ -59,7 +61,6 @@ from raymix.mixtures import (
     Constraints,
     draws_near_runs,
     named_weights,
-    sample_candidates,
 )
 from raymix.regression import has_std
 
@@ -252,7 +253,7 @@ def best_candidates(model, constraints: Constraints, n: int, top_k: int,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The ``top_k`` lowest-objective of ``n`` random mixtures inside the bounds.
 
-    Candidates are drawn around the prior (see :func:`raymix.mixtures.sample_candidates`)
+    Candidates are drawn around the prior (see :meth:`raymix.mixtures.Constraints.sample`)
     and scored ``PREDICT_CHUNK`` at a time, keeping only the running best.
 
     Returns
@@ -264,8 +265,7 @@ def best_candidates(model, constraints: Constraints, n: int, top_k: int,
     k = len(constraints.domains)
     best_x, best_f = np.empty((0, k)), np.empty(0)
     for start in range(0, n, PREDICT_CHUNK):
-        x = sample_candidates(min(PREDICT_CHUNK, n - start), constraints.prior,
-                              lower=constraints.lower, upper=constraints.upper, rng=rng)
+        x = constraints.sample(min(PREDICT_CHUNK, n - start), rng)
         f, _ = evaluate(model, constraints, x)
         best_x, best_f = np.vstack([best_x, x]), np.concatenate([best_f, f])
         if len(best_f) > top_k:
@@ -327,15 +327,42 @@ def _slsqp(model, grad: Gradient, constraints: Constraints, start: np.ndarray):
         f, _ = evaluate(model, constraints, w[None, :])
         return float(f[0]), _objective_gradient(grad, constraints, w)[free]
 
+    inequalities = _group_inequalities(constraints, base, free)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # e.g. "Values in x were outside bounds"
         result = minimize(
             fun, start[free], jac=True, method="SLSQP", bounds=list(zip(lo, hi)),
             constraints=[{"type": "eq", "fun": lambda z: z.sum() - budget,
-                          "jac": lambda z: np.ones_like(z)}],
+                          "jac": lambda z: np.ones_like(z)}, *inequalities],
             options={"maxiter": MAX_ITERATIONS, "ftol": 1e-12},
         )
     return result, embed
+
+
+def _group_inequalities(constraints: Constraints, base: np.ndarray,
+                        free: np.ndarray) -> list[dict[str, Any]]:
+    """SLSQP's ``>= 0`` constraints for the bounded groups' totals, over the free weights.
+
+    A group's total is ``members[free] @ z + members @ base``; each bound below 1 (above
+    0) gives one linear inequality. None without bounded groups.
+    """
+    bounded = constraints.bounded_groups
+    members = constraints.members[bounded]
+    pinned = members @ base
+    rows, offsets = [], []
+    for member, fixed, lo, hi in zip(members[:, free], pinned, constraints.group_lower[bounded],
+                                     constraints.group_upper[bounded]):
+        if lo > 0:
+            rows.append(member)  # total - lo >= 0
+            offsets.append(fixed - lo)
+        if hi < 1:
+            rows.append(-member)  # hi - total >= 0
+            offsets.append(hi - fixed)
+    if not rows:
+        return []
+    matrix, offset = np.array(rows), np.array(offsets)
+    return [{"type": "ineq", "fun": lambda z: matrix @ z + offset, "jac": lambda z: matrix}]
 
 
 def _exact(model, constraints: Constraints, search: SearchConfig, runs=None):

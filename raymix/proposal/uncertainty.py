@@ -43,6 +43,7 @@ from raymix.errors import ConfigError
 from raymix.mixtures import Constraints
 from raymix.proposal.search import resolve_method, search_mixture
 from raymix.regression import Ensemble, FitResult, SimplexGP
+from raymix.regression.groups import WithGroupTotals
 from raymix.regression.noise import mixture_groups
 from raymix.regression.subsample import draw_rows, note_subsample
 
@@ -164,8 +165,15 @@ def refit(estimator, X: np.ndarray, y: np.ndarray):
     An :class:`~raymix.regression.Ensemble` refits each member; a
     :class:`~raymix.regression.SimplexGP` keeps the hyperparameters it found
     (``theta_``) and conditions on the new runs only: one factorisation instead of a
-    likelihood search.
+    likelihood search. A regressor that sees group totals
+    (:class:`~raymix.regression.groups.WithGroupTotals`) refits what it wraps this way.
     """
+    if isinstance(estimator, WithGroupTotals):
+        again = clone(estimator)
+        again.membership_ = estimator.membership_
+        again.estimator_ = refit(estimator.estimator_, estimator.features(X), y)
+        again.n_features_in_ = X.shape[1]
+        return again
     if isinstance(estimator, Ensemble):
         again = clone(estimator)
         again.estimators_ = [refit(m, X, y) for m in estimator.estimators_]

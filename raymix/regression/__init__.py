@@ -25,6 +25,8 @@ which lets the proposal's search optimise exactly; ``gp`` has ``predict(X,
 return_std=True)``. :mod:`~raymix.regression.selection` chooses among them by
 cross-validation, :mod:`~raymix.regression.fitting` fits the chosen one on a sweep's
 runs (:class:`FitResult`), and :mod:`~raymix.regression.noise` measures run-to-run noise.
+When the domains form groups, ``lightgbm`` and ``gp`` also see each group's total weight,
+inside the fitted model (:mod:`~raymix.regression.groups`).
 """
 
 from raymix.regression.fitting import FitResult, fit_regressor, has_std

@@ -10,8 +10,7 @@ with an uncertainty.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,13 +19,11 @@ import pandas as pd
 
 from raymix.config import FitConfig
 from raymix.errors import UserError
+from raymix.regression.groups import group_columns, has_std
 from raymix.regression.noise import NoiseFloor, min_meaningful_difference, noise_floor
 from raymix.regression.selection import CVResult, fit_auto
 
-
-def has_std(model) -> bool:
-    """Whether ``model.predict`` takes ``return_std`` (scikit-learn's convention)."""
-    return "return_std" in inspect.signature(model.predict).parameters
+__all__ = ["FitResult", "aligned_target", "fit_regressor", "has_std"]
 
 
 @dataclass
@@ -47,6 +44,10 @@ class FitResult:
     n_runs : int
     scaling : MixtureScalingLaw or None
         The step and size laws, when the runs' losses were extrapolated to a target scale.
+    groups : dict of str to list of str
+        Group path -> its leaf domains, when the domains form groups (empty otherwise);
+        the regressors that cannot form sums saw the group totals too
+        (:mod:`raymix.regression.groups`).
     """
 
     estimator: Any = field(repr=False)
@@ -57,6 +58,7 @@ class FitResult:
     n_runs: int
     # the nested step and size laws when the runs were extrapolated to a target scale
     scaling: Any = field(default=None, repr=False)
+    groups: dict[str, list[str]] = field(default_factory=dict)
 
     def predict(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted loss and its uncertainty for each row of ``weights``.
@@ -114,6 +116,7 @@ def fit_regressor(
     folds: int = 5,
     seed: int = 0,
     ensemble: bool = True,
+    groups: Mapping[str, Sequence[str]] | None = None,
 ) -> FitResult:
     """Cross-validate each regressor and refit the best (or the best ensemble) on all runs.
 
@@ -132,6 +135,12 @@ def fit_regressor(
     ensemble : bool, default=True
         Also try averaging the best few regressors, and use that when it
         cross-validates better.
+    groups : dict of str to list of str, optional
+        Group path -> its leaf domains (:attr:`SweepConfig.domain_groups`): the
+        regressors that cannot form sums of weights
+        (:data:`~raymix.regression.groups.GROUP_FEATURE_REGRESSORS`) then see each
+        group's total as well, inside the fitted model. None or empty: the leaves alone,
+        as before.
 
     Returns
     -------
@@ -140,9 +149,11 @@ def fit_regressor(
     regressors = list(FitConfig().regressors if regressors is None else regressors)
     y = aligned_target(mixtures, target_loss)
     X = np.asarray(mixtures, dtype=float)
-    estimator, chosen, results = fit_auto(X, y, regressors, folds=folds, seed=seed,
-                                          ensemble=ensemble)
     domains = ([str(c) for c in mixtures.columns] if isinstance(mixtures, pd.DataFrame)
                else [f"w{i}" for i in range(X.shape[1])])
+    estimator, chosen, results = fit_auto(X, y, regressors, folds=folds, seed=seed,
+                                          ensemble=ensemble,
+                                          groups=group_columns(domains, groups))
     return FitResult(estimator=estimator, chosen=chosen, results=results,
-                     noise=noise_floor(X, y), domains=domains, n_runs=len(y))
+                     noise=noise_floor(X, y), domains=domains, n_runs=len(y),
+                     groups={g: list(leaves) for g, leaves in (groups or {}).items()})

@@ -44,6 +44,7 @@ from sklearn.model_selection import KFold
 from sklearn.utils.metaestimators import available_if
 
 from raymix.errors import UserError
+from raymix.regression.groups import GROUP_FEATURE_REGRESSORS, Groups, with_group_totals
 from raymix.regression.registry import AUTO_CANDIDATES, ESTIMATORS, REGRESSORS
 from raymix.regression.subsample import BigTableNotice, draw_rows, note_subsample
 
@@ -63,7 +64,7 @@ CV_MAX_TRAIN_RUNS = 50_000
 AUTO_MAX_RUNS = {"gp": 100_000}
 
 
-def make_regressor(name: str, seed: int = 0) -> RegressorMixin:
+def make_regressor(name: str, seed: int = 0, groups: Groups = ()) -> RegressorMixin:
     """A fresh, unfitted regressor by name.
 
     Parameters
@@ -94,6 +95,11 @@ def make_regressor(name: str, seed: int = 0) -> RegressorMixin:
           (:data:`AUTO_CANDIDATES`).
     seed : int, default=0
         Seed for the stochastic parts.
+    groups : tuple of tuple of int, default=()
+        Each group's leaf columns (:func:`raymix.regression.groups.group_columns`): a
+        regressor of :data:`~raymix.regression.groups.GROUP_FEATURE_REGRESSORS` then
+        also sees each group's total weight (:class:`~raymix.regression.groups.WithGroupTotals`);
+        ``auto`` passes them to its candidates.
 
     Returns
     -------
@@ -106,11 +112,13 @@ def make_regressor(name: str, seed: int = 0) -> RegressorMixin:
         For an unknown name (``regressors``).
     """
     if name == AUTO:
-        return AutoRegressor(seed=seed)
+        return AutoRegressor(seed=seed, groups=groups)
     factory = ESTIMATORS.get(name)
     if factory is None:
         raise UserError(f"unknown regressor {name!r}; choose from {', '.join(REGRESSORS)} or "
                         f"{AUTO}", field="regressors")
+    if groups and name in GROUP_FEATURE_REGRESSORS:
+        return with_group_totals(factory(seed), groups)
     return factory(seed)
 
 
@@ -233,7 +241,8 @@ def score_predictions(name: str, y: np.ndarray, predictions: np.ndarray,
     )
 
 
-def cross_validate(name: str, X, y, *, folds: int = 5, seed: int = 0) -> CVResult:
+def cross_validate(name: str, X, y, *, folds: int = 5, seed: int = 0,
+                   groups: Groups = ()) -> CVResult:
     """Score regressor ``name`` by shuffled K-fold cross-validation.
 
     Parameters
@@ -250,6 +259,8 @@ def cross_validate(name: str, X, y, *, folds: int = 5, seed: int = 0) -> CVResul
     seed : int, default=0
         Seed of the fold shuffle and of the regressor. The same ``seed`` and ``n``
         give the same folds, so results of several regressors are comparable run by run.
+    groups : tuple of tuple of int, default=()
+        Each group's leaf columns, as for :func:`make_regressor`.
 
     Returns
     -------
@@ -261,7 +272,7 @@ def cross_validate(name: str, X, y, *, folds: int = 5, seed: int = 0) -> CVResul
     of that many (with a note) and predicts every run it holds out.
     """
     X, y = check_training_data(X, y, folds)
-    make_regressor(name, seed)  # an unknown name fails before any fitting
+    make_regressor(name, seed, groups)  # an unknown name fails before any fitting
     predictions = np.empty_like(y)
     fold = np.empty(len(y), dtype=int)
     splits = KFold(n_splits=folds, shuffle=True, random_state=seed).split(X)
@@ -272,7 +283,7 @@ def cross_validate(name: str, X, y, *, folds: int = 5, seed: int = 0) -> CVResul
                            "it still predicts all the runs it holds out; the chosen "
                            "regressor is refitted on all runs")
             train = train[drawn]
-        model = make_regressor(name, seed).fit(X[train], y[train])
+        model = make_regressor(name, seed, groups).fit(X[train], y[train])
         predictions[test] = model.predict(X[test])
         fold[test] = i
     return score_predictions(name, y, predictions, fold)
@@ -336,6 +347,8 @@ class Ensemble(RegressorMixin, BaseEstimator):
         Regressor names (see :func:`make_regressor`).
     seed : int, default=0
         Seed of every member.
+    groups : tuple of tuple of int, default=()
+        Each group's leaf columns, as for :func:`make_regressor`.
 
     Attributes
     ----------
@@ -343,13 +356,16 @@ class Ensemble(RegressorMixin, BaseEstimator):
         The members, fitted on all rows.
     """
 
-    def __init__(self, members: tuple[str, ...] = ("ridge", "lightgbm"), seed: int = 0):
+    def __init__(self, members: tuple[str, ...] = ("ridge", "lightgbm"), seed: int = 0,
+                 groups: Groups = ()):
         self.members = members
         self.seed = seed
+        self.groups = groups
 
     def fit(self, X, y):
         """Fit every member on all of ``X``, ``y``."""
-        self.estimators_ = [make_regressor(name, self.seed).fit(X, y) for name in self.members]
+        self.estimators_ = [make_regressor(name, self.seed, self.groups).fit(X, y)
+                            for name in self.members]
         self.n_features_in_ = np.shape(X)[1]
         return self
 
@@ -463,7 +479,7 @@ def cv_shuffles(n_runs: int) -> int:
 
 
 def fit_auto(X, y, names=AUTO_CANDIDATES, folds: int = 5, seed: int = 0, ensemble: bool = True,
-             criterion: str = "spearman", shuffles: int | None = None,
+             criterion: str = "spearman", shuffles: int | None = None, groups: Groups = (),
              ) -> tuple[RegressorMixin, CVResult, list[CVResult]]:
     """Cross-validate ``names`` on the same folds, choose the best (or an ensemble), refit it.
 
@@ -492,6 +508,8 @@ def fit_auto(X, y, names=AUTO_CANDIDATES, folds: int = 5, seed: int = 0, ensembl
         which makes the choice less a matter of one split (default :func:`cv_shuffles`:
         2 below 256 runs; from 256 on one, where the choice is stable and the GP's fits
         the cost).
+    groups : tuple of tuple of int, default=()
+        Each group's leaf columns, as for :func:`make_regressor`.
 
     Returns
     -------
@@ -521,7 +539,8 @@ def fit_auto(X, y, names=AUTO_CANDIDATES, folds: int = 5, seed: int = 0, ensembl
     for name in names:
         try:
             with _only_cv_notes():
-                singles.append([cross_validate(name, X, y, folds=folds, seed=seed + s)
+                singles.append([cross_validate(name, X, y, folds=folds, seed=seed + s,
+                                               groups=groups)
                                 for s in range(shuffles)])
         except UserError as exc:
             if exc.field == "regressors":  # an unknown name is the user's to fix, not to skip
@@ -532,8 +551,8 @@ def fit_auto(X, y, names=AUTO_CANDIDATES, folds: int = 5, seed: int = 0, ensembl
                 raise
     chosen, results, members = choose(list(zip(*singles)), y, criterion=criterion,
                                       ensemble=ensemble)
-    estimator = (make_regressor(chosen.name, seed) if members is None
-                 else Ensemble(members, seed))
+    estimator = (make_regressor(chosen.name, seed, groups) if members is None
+                 else Ensemble(members, seed, groups))
     return estimator.fit(X, y), chosen, results
 
 
@@ -551,6 +570,8 @@ class AutoRegressor(RegressorMixin, BaseEstimator):
     criterion : {"spearman", "fold_spearman"}, default="spearman"
     shuffles : int, optional
         See :func:`fit_auto`.
+    groups : tuple of tuple of int, default=()
+        Each group's leaf columns, as for :func:`make_regressor`.
 
     Attributes
     ----------
@@ -567,20 +588,22 @@ class AutoRegressor(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, names=None, folds: int = 5, seed: int = 0, ensemble: bool = True,
-                 criterion: str = "spearman", shuffles: int | None = None):
+                 criterion: str = "spearman", shuffles: int | None = None,
+                 groups: Groups = ()):
         self.names = names
         self.folds = folds
         self.seed = seed
         self.ensemble = ensemble
         self.criterion = criterion
         self.shuffles = shuffles
+        self.groups = groups
 
     def fit(self, X, y):
         """Cross-validate the candidates on ``X``, ``y`` and refit the best."""
         names = AUTO_CANDIDATES if self.names is None else self.names
         self.estimator_, self.chosen_, self.cv_results_ = fit_auto(
             X, y, names, folds=self.folds, seed=self.seed, ensemble=self.ensemble,
-            criterion=self.criterion, shuffles=self.shuffles)
+            criterion=self.criterion, shuffles=self.shuffles, groups=self.groups)
         self.n_features_in_ = np.shape(X)[1]
         return self
 

@@ -365,6 +365,42 @@ def baseline_rows(baselines: dict[str, Baseline]) -> list[BaselineRow]:
     return rows
 
 
+def bound_at(binding: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    """The bounds a proposal sits at (``constraints.binding``) by name, of one ``kind``:
+    ``domain`` (a leaf's bound) or ``group`` (a group total's)."""
+    return {b[kind]: b for b in binding if kind in b}
+
+
+@dataclass
+class GroupRow:
+    """A group of domains as the reports list it: its total weight in each mixture."""
+
+    name: str
+    domains: list[str]
+    proposed: float
+    baselines: list[float]  # in BASELINES order
+    lower: float
+    upper: float
+    binding: dict[str, Any] | None  # the group bound the proposal sits at, if any
+
+    @property
+    def bounded(self) -> bool:
+        return self.lower > 0 or self.upper < 1
+
+
+def group_rows(proposal: dict[str, Any]) -> list[GroupRow]:
+    """The proposal's groups (``proposal.json``'s ``groups``) with their bounds; empty
+    when the domains form no groups."""
+    constraints = proposal["constraints"]
+    lower, upper = constraints.get("group_lower", {}), constraints.get("group_upper", {})
+    binding = bound_at(constraints["binding"], "group")
+    return [GroupRow(name=group, domains=list(entry["domains"]), proposed=entry["total"],
+                     baselines=[entry["baselines"][b] for b in BASELINES],
+                     lower=lower.get(group, 0.0), upper=upper.get(group, 1.0),
+                     binding=binding.get(group))
+            for group, entry in (proposal.get("groups") or {}).items()]
+
+
 def std_source(proposal: dict[str, Any]) -> str:
     """How the proposal's ``predicted_std`` was obtained (``uncertainty`` held it before the
     bootstrap took that key: a stored ``proposal.json`` may still say it there)."""

@@ -56,9 +56,11 @@ from raymix.report.contents import (
     ReportContents,
     axis_range,
     baseline_rows,
+    bound_at,
     clamped,
     confirmation_scale,
     gap_verdict,
+    group_rows,
     headline_warnings,
     prediction_range,
     run_roles,
@@ -157,7 +159,7 @@ def _figure(fig: go.Figure, name: str, height: int = 420) -> Figure:
 def _proposal_section(contents: ReportContents) -> Section:
     proposal, sens = contents.proposal, contents.sensitivity
     bounds = proposal["constraints"]
-    binding = {b["domain"]: b for b in bounds["binding"]}
+    binding = bound_at(bounds["binding"], "domain")
     mixtures = {"proposed": proposal["mixture"],
                 **{b: contents.baselines[b].mixture for b in BASELINES}}
     weights = {"header": ["domain", "proposed", *BASELINES, "lower", "upper",
@@ -176,6 +178,8 @@ def _proposal_section(contents: ReportContents) -> Section:
                "confirmation": (_confirmation(contents.confirmation)
                                 if contents.confirmation is not None else None),
                "weights": weights,
+               "groups": group_rows(proposal),
+               "group_header": ["group", "domains", "proposed", *BASELINES, "lower", "upper"],
                "weights_figure": _figure(_weights_figure(contents, sens.domains), "weights"),
                "sensitivity_figure": _figure(_sensitivity_figure(sens), "sensitivity",
                                              max(480, 24 * len(sens.domains) + 200))}

@@ -32,10 +32,13 @@ from raymix.proposal.validated import ValidationResult
 from raymix.proposal.verdict import ConfirmationVerdict
 from raymix.report.contents import (
     BASELINES,
+    GroupRow,
     ReportContents,
     baseline_rows,
+    bound_at,
     confirmation_scale,
     gap_verdict,
+    group_rows,
     scaling_title,
     std_source,
     uncertainty_sentences,
@@ -122,7 +125,7 @@ def _proposal_markdown(contents: ReportContents, domains: Sequence[str],
     if contents.confirmation is not None:
         lines += _confirmation_markdown(contents.confirmation)
     bounds = proposal["constraints"]
-    binding = {b["domain"]: b for b in bounds["binding"]}
+    binding = bound_at(bounds["binding"], "domain")
     lines += ["", "## Weights", "",
               "| domain | proposed | " + " | ".join(BASELINES) + " | lower | upper | "
               "d loss / d weight |", "|---" * (len(BASELINES) + 5) + "|"]
@@ -134,8 +137,25 @@ def _proposal_markdown(contents: ReportContents, domains: Sequence[str],
                 if d in binding else "")
         lines.append(f"| {_md(d)}{mark} | " + " | ".join(format_number(w) for w in weights)
                      + f" | {format_number(slope)} |")
+    lines += _groups_markdown(group_rows(proposal))
     lines += ["", f"![proposed vs baseline weights]({WEIGHTS_FIGURE})", "",
               f"![sensitivity]({SENSITIVITY_FIGURE})", ""]
+    return lines
+
+
+def _groups_markdown(rows: list[GroupRow]) -> list[str]:
+    """The groups' total weights next to the baselines' (nothing without groups)."""
+    if not rows:
+        return []
+    lines = ["", "## Groups", "", "Total weight of each group's domains.", "",
+             "| group | domains | proposed | " + " | ".join(BASELINES) + " | lower | upper |",
+             "|---" * (len(BASELINES) + 5) + "|"]
+    for row in rows:
+        mark = (f" (at {row.binding['bound']} bound: {_md(row.binding['constraint'])})"
+                if row.binding else "")
+        lines.append(f"| {_md(row.name)}{mark} | {_md(', '.join(row.domains))} | "
+                     + " | ".join(format_number(w) for w in
+                                  [row.proposed, *row.baselines, row.lower, row.upper]) + " |")
     return lines
 
 

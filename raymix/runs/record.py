@@ -84,6 +84,8 @@ class RunRecord:
     group_size: int | None = None
     # MixMin: the final model's log-probability of each target token (6 decimals)
     target_logprobs: list[float] | None = None
+    # a run of an earlier sweep kept by mixtures.reuse: "<its storage>:<its run id>"
+    reused_from: str | None = None
     # where and when it ran (a sweep's trial)
     raymix_version: str | None = None
     node_id: str | None = None

@@ -64,22 +64,17 @@ def check_experiment(cfg: SweepConfig, prepared: PreparedData) -> None:
     check_strategy(cfg, prepared.train_tokens, prepared.prior)
     if not layout.config.is_file():
         return
-    stored, _ = migrate(_stored_config(layout))  # keys that moved since
-    current = cfg.to_dict()
-    defaults = SweepConfig(name="defaults", data=cfg.data, target=cfg.target).to_dict()
-    for section in RESULT_SECTIONS:
-        for key, value in current[section].items():
-            if (section, key) in NEUTRAL_KEYS or (section, key) in STRATEGY_KEYS:
-                continue
-            # a key that an older raymix did not write had that version's default value
-            if stored.get(section, {}).get(key, defaults[section][key]) != value:
-                raise UserError(
-                    f"{sweep_dir} holds runs made with {section}.{key} = "
-                    f"{stored.get(section, {}).get(key)!r}, not {value!r}{_given(stored, cfg)}; "
-                    f"use a new {STORAGE} folder (or delete the old one) to start "
-                    "another sweep", field=f"{section}.{key}")
+    stored = read_stored_config(layout)
+    differs = first_difference(stored, cfg, RESULT_SECTIONS, NEUTRAL_KEYS | STRATEGY_KEYS)
+    if differs:
+        section, key, before, value = differs
+        raise UserError(
+            f"{sweep_dir} holds runs made with {section}.{key} = "
+            f"{before!r}, not {value!r}{_given(stored, cfg)}; "
+            f"use a new {STORAGE} folder (or delete the old one) to start "
+            "another sweep", field=f"{section}.{key}")
     stored_scales = {entry["name"]: entry for entry in stored.get("scales", [])}
-    for i, entry in enumerate(current["scales"]):
+    for i, entry in enumerate(cfg.to_dict()["scales"]):
         before = stored_scales.get(entry["name"])
         if before is not None and before != entry:
             raise UserError(
@@ -91,6 +86,30 @@ def check_experiment(cfg: SweepConfig, prepared: PreparedData) -> None:
         raise UserError(f"{sweep_dir} holds runs on other prepared data (the domains, their "
                         f"texts or the tokenizer changed); use a new {STORAGE} folder",
                         field="data")
+
+
+def read_stored_config(layout: SweepLayout) -> dict:
+    """A sweep folder's ``config.yaml`` as data, keys that moved since read at their new
+    place; one line naming the file when it is damaged."""
+    stored, _ = migrate(_stored_config(layout))
+    return stored
+
+
+def first_difference(stored: dict, cfg: SweepConfig, sections: tuple[str, ...],
+                     skip: set[tuple[str, str]] = frozenset()) -> tuple | None:
+    """The first setting of ``sections`` (but ``skip``) whose value in ``cfg`` is not
+    the one in ``stored`` (:func:`read_stored_config`): (section, key, the stored value,
+    ``cfg``'s value), or None. A key that an older raymix did not write had that
+    version's default value."""
+    current = cfg.to_dict()
+    defaults = SweepConfig(name="defaults", data=cfg.data, target=cfg.target).to_dict()
+    for section in sections:
+        for key, value in current[section].items():
+            if (section, key) in skip:
+                continue
+            if stored.get(section, {}).get(key, defaults[section][key]) != value:
+                return section, key, stored.get(section, {}).get(key), value
+    return None
 
 
 def _given(stored: dict, cfg: SweepConfig) -> str:

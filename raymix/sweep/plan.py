@@ -27,11 +27,14 @@ from raymix.sweep.strategy import Suggestion
 CONFIRM_ID = re.compile(r"confirm\d+-")  # a confirmation round's runs: confirm1-<candidate>-...
 
 
-def plan_mixtures(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
+def plan_mixtures(cfg: SweepConfig, prepared: PreparedData,
+                  prior: dict[str, float] | None = None) -> pd.DataFrame:
     """The sweep's mixtures with run ids: ``plan.csv`` if stored, else sampled now.
 
     A stored plan is reused as is: :func:`check_experiment` has already refused a sweep
-    directory whose mixture settings or data differ from ``cfg``. Writes nothing.
+    directory whose mixture settings or data differ from ``cfg``. ``prior`` is what the
+    draw centres on (default: the token prior; a sweep reusing runs focuses it,
+    :mod:`raymix.sweep.reuse`). Writes nothing.
     """
     path = SweepLayout(cfg.storage_path).plan
     if path.exists():
@@ -39,8 +42,9 @@ def plan_mixtures(cfg: SweepConfig, prepared: PreparedData) -> pd.DataFrame:
         plan = plan[~is_confirmation(plan[RUN_COLUMN])].reset_index(drop=True)
     else:
         tokens_per_run = cfg.training.tokens_per_run(cfg.model.seq_len)
-        plan = _base_plan(cfg, sample_mixtures(cfg.mixtures, prepared.prior,
-                                               prepared.train_tokens, tokens_per_run))
+        plan = _base_plan(cfg, sample_mixtures(cfg.mixtures, prior or prepared.prior,
+                                               prepared.train_tokens, tokens_per_run,
+                                               groups=cfg.domain_groups))
     if SCALE_COLUMN not in plan:  # written before multi-scale sweeps: all of the base size
         plan.insert(2, SCALE_COLUMN, BASE_SCALE)
     return _with_scales(plan, cfg)

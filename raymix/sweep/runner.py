@@ -68,6 +68,7 @@ from raymix.sweep.progress import (
     quiet_tune,
     tune_result_files,
 )
+from raymix.sweep.reuse import check_reuse, store_reused
 from raymix.sweep.strategy import StrategySearcher, strategy_settings, suggestions_in_flight
 from raymix.sweep.trial import (
     TrialSettings,
@@ -157,14 +158,17 @@ def run_sweep(cfg: SweepConfig, *, log=print_line, callbacks=()) -> SweepResult:
     # refusals first (changed settings, a cap no mixture meets), writes after: a refused
     # sweep leaves its storage folder as it was
     check_experiment(cfg, prepared)
+    reuse = check_reuse(cfg, prepared)  # mixtures.reuse: an earlier sweep's runs, mapped
     tasks = task_data(cfg, prepared)  # a task target's items fit a window
     # an adaptive sweep's plan is made as it goes; it is on disk once all are suggested
     adaptive = cfg.is_adaptive and not SweepLayout(cfg.storage_path).plan.is_file()
-    plan = None if adaptive else plan_mixtures(cfg, prepared)
+    plan = None if adaptive else plan_mixtures(cfg, prepared, reuse and reuse.prior)
     # an adaptive sweep's strategy: refuses an empty box before anything is written
     strategy = strategy_settings(cfg, prepared.train_tokens, prepared.prior) if adaptive \
         else None
     start_experiment(cfg, prepared)
+    if reuse:
+        store_reused(cfg, reuse, log=log)  # before any new run trains
     if plan is not None:
         save_plan(cfg, plan)
     fit = cfg.fit

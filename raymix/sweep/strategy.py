@@ -74,6 +74,8 @@ SETTING_FIELDS = {
              "mixtures.proxy_max_epochs)",
     "prior": "search.prior",
     "batch_size": "mixtures.batch_size",
+    "group_lower": "search.min_weight (or fixed_weight) of a group",
+    "group_upper": "search.max_weight (or fixed_weight) of a group",
 }
 
 
@@ -109,18 +111,23 @@ def strategy_box(cfg: SweepConfig, train_tokens: dict[str, int],
         When the proxies' repetition cap leaves no mixture inside the search bounds.
     """
     domains = cfg.domain_names
-    box = build_constraints(domains, cfg.search, available_tokens=train_tokens, prior=prior)
+    box = build_constraints(domains, cfg.search, available_tokens=train_tokens, prior=prior,
+                            groups=cfg.domain_groups)
     caps = repetition_caps(np.array([train_tokens[d] for d in domains]),
                            cfg.training.tokens_per_run(cfg.model.seq_len),
                            cfg.mixtures.proxy_max_epochs)
     upper = np.minimum(box.upper, caps)
-    if box_problem(box.lower, upper) is not None:
+    try:
+        if box_problem(box.lower, upper) is not None:
+            raise ValueError("infeasible")
+        return Constraints(domains, box.lower, upper, box.prior, groups=box.groups,
+                           group_lower=box.group_lower, group_upper=box.group_upper)
+    except ValueError:  # no mixture meets the capped bounds (a group's too)
         raise ConfigError("mixtures.proxy_max_epochs",
                           f"the proxies' repetition cap ({cfg.mixtures.proxy_max_epochs:g} passes) "
                           "leaves no mixture inside the search section's bounds; raise "
                           "mixtures.proxy_max_epochs, give the small domains more text, or lower "
-                          "their search.min_weight")
-    return Constraints(domains, box.lower, upper, box.prior)
+                          "their (or their group's) search.min_weight") from None
 
 
 def strategy_settings(cfg: SweepConfig, train_tokens: dict[str, int],
@@ -132,7 +139,9 @@ def strategy_settings(cfg: SweepConfig, train_tokens: dict[str, int],
             "upper": box.upper.tolist(), "prior": box.prior.tolist(),
             "strategy": cfg.mixtures.strategy, "initial": initial_runs(cfg),
             "seed": cfg.mixtures.seed, "exploration": cfg.mixtures.exploration,
-            "batch_size": cfg.mixtures.batch_size}
+            "batch_size": cfg.mixtures.batch_size} \
+        | ({"groups": box.groups, "group_lower": box.group_lower.tolist(),
+            "group_upper": box.group_upper.tolist()} if box.groups else {})
 
 
 def check_strategy(cfg: SweepConfig, train_tokens: dict[str, int],
@@ -161,8 +170,9 @@ def check_strategy(cfg: SweepConfig, train_tokens: dict[str, int],
     # a strategy saved before synchronous batches existed handed out asynchronously
     stored = {**saved["sampler"], "batch_size": saved.get("batch_size")}
     for key, value in strategy_settings(cfg, train_tokens, prior).items():
-        if key in SETTING_FIELDS and not _same(stored[key], value):
-            raise UserError(f"{sweep_dir} holds a sweep made with {key} = {_short(stored[key])}, "
+        if key in SETTING_FIELDS and not _same(stored.get(key), value):
+            raise UserError(f"{sweep_dir} holds a sweep made with {key} = "
+                            f"{_short(stored.get(key))}, "
                             f"not {_short(value)}; use a new compute.storage folder to choose "
                             "mixtures with other settings", field=SETTING_FIELDS[key])
 

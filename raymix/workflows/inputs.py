@@ -165,12 +165,14 @@ class FitInputs:
     info: DataInfo | None  # a sweep's: the token prior and counts
     fit_config: FitConfig
     scaling: MixtureScalingLaw | None  # when the losses were extrapolated to a target size
+    groups: dict[str, list[str]] | None = None  # a sweep's domain groups: group features
 
     def fit(self) -> FitResult:
         """Cross-validate the regressors of ``fit_config`` on the runs; refit the best."""
         settings = self.fit_config
         fitted = fit_regressor(self.runs.mixtures, self.runs.objective, settings.regressors,
-                               settings.cv_folds, settings.seed, settings.ensemble)
+                               settings.cv_folds, settings.seed, settings.ensemble,
+                               groups=self.groups)
         fitted.scaling = self.scaling
         return fitted
 
@@ -189,7 +191,7 @@ def runs_at_target(source: RunsSource, fit_config: FitConfig | None = None,
         at = at if at is not None else config_at(fit_config)
         if at is None:
             runs, info = load_results(source)
-            return FitInputs(runs, info, fit_config, None)
+            return FitInputs(runs, info, fit_config, None, source.domain_groups)
         long, info = load_long_results(source)
     elif isinstance(source, LongRuns):
         fit_config, long, info = fit_config or FitConfig(), source, None
@@ -204,4 +206,5 @@ def runs_at_target(source: RunsSource, fit_config: FitConfig | None = None,
         raise TypeError("source must be a SweepConfig (raymix.load_config), Runs "
                         "(raymix.read_runs) or LongRuns (raymix.read_long_runs)")
     law = law_at_target(long, at, fit_config)
-    return FitInputs(law.to_runs(), info, fit_config, law)
+    groups = source.domain_groups if isinstance(source, SweepConfig) else None
+    return FitInputs(law.to_runs(), info, fit_config, law, groups)

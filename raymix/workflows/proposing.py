@@ -15,7 +15,7 @@ import numpy as np
 
 from raymix.config import FitConfig, SearchConfig, SweepConfig, task_key
 from raymix.data.tasks import item_weights, read_tasks
-from raymix.errors import UserError
+from raymix.errors import ConfigError, UserError
 from raymix.files import atomic_write_text
 from raymix.mixtures import build_constraints
 from raymix.proposal import Proposal, mixmin, mixture_loss, propose_mixture
@@ -118,7 +118,7 @@ def propose_from(source: RunsSource, inputs: FitInputs, *, search: SearchConfig 
         runs.mixtures, runs.objective, prior=info.prior if info else None,
         fit_config=inputs.fit_config, search=search,
         available_tokens=info.train_tokens if info else None, where=where, fitted=fitted,
-        target=runs.target)
+        target=runs.target, groups=inputs.groups)
     proposal.fit.scaling = proposal.scaling = inputs.scaling
     proposal.warnings = runs.notes + proposal.warnings
     if confirmed and isinstance(source, SweepConfig) and source.confirm.rounds:
@@ -197,7 +197,8 @@ def propose_per_objective(
     result = propose_objectives(
         runs.mixtures, runs.metrics, resolved, prior=info.prior if info else None,
         fit_config=inputs.fit_config, search=search,
-        available_tokens=info.train_tokens if info else None, fitted=fitted, field=field)
+        available_tokens=info.train_tokens if info else None, fitted=fitted, field=field,
+        groups=inputs.groups)
     result.usual = proposal
     if output is not None:
         path = Path(output).parent / OBJECTIVES_FILE
@@ -262,7 +263,11 @@ def propose_mixmin(cfg: SweepConfig, *, output: str | Path | None = None) -> Mix
     domains = cfg.domain_names
     logprobs = np.array([by_domain[d] for d in domains])
     box = build_constraints(domains, cfg.search, available_tokens=info.train_tokens,
-                            prior=info.prior)
+                            prior=info.prior, groups=cfg.domain_groups)
+    if box.bounded_groups.any():
+        raise ConfigError("search.min_weight", "MixMin keeps to bounds on single domains only; "
+                          "drop the groups' min_weight, max_weight and fixed_weight, or "
+                          "propose by regression (mixtures.draw: dirichlet)")
     # a task target weighs each item by its task's share over its bytes; the loss is then
     # the weighted bits per byte, scale * F(w) (F's weights sum to 1)
     items = item_weights(cfg, read_tasks(cfg)) if cfg.target.tasks else None

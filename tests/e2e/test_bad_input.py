@@ -24,6 +24,7 @@ import yaml
 from conftest import TINY
 
 from raymix.cli.commands import main
+from raymix.data.prepared import PreparedData
 from raymix.data.shards import write_megatron
 
 DOMAINS = ["code", "licences", "readmes"]
@@ -236,6 +237,29 @@ def few_runs(world: Path) -> list[str]:
     for name in ("mix.csv", "met.csv"):
         pd.read_csv(world / name).head(2).to_csv(world / name, index=False)
     return ["fit", "--mixtures", "mix.csv", "--metrics", "met.csv", *TARGET]
+
+
+def reusing(change=None, split=None, **data_info):
+    """``raymix sweep`` of ok.yaml with ``mixtures.reuse`` of ``old``: a sweep folder whose
+    config.yaml holds ok.yaml's settings (``change`` applied to them) and whose data.json
+    says its runs used the world's prepared data (fields of ``data_info`` replaced)."""
+
+    def setup(world: Path) -> list[str]:
+        raw = yaml.safe_load((world / "ok.yaml").read_text())
+        stored = json.loads(json.dumps(raw))
+        if change:
+            change(stored)
+        (world / "old").mkdir()
+        (world / "old" / "config.yaml").write_text(yaml.safe_dump(stored))
+        prepared = PreparedData.open(next(world.glob("cache/prepared-*")))
+        info = {"prior": prepared.prior, "train_tokens": prepared.train_tokens,
+                "tokens_per_run": 1, "non_embedding_params": {}, "prepared": prepared.path.name}
+        (world / "old" / "data.json").write_text(json.dumps({**info, **data_info}))
+        raw["mixtures"]["reuse"] = {"storage": "old", "split": split}
+        (world / "bad.yaml").write_text(yaml.safe_dump(raw))
+        return ["sweep", "bad.yaml"]
+
+    return setup
 
 
 def started_sweep(world: Path) -> list[str]:
@@ -603,6 +627,31 @@ CASES = [
             compute__gpu_memory_gb=0.05), "model"),
     ("a billion mixtures", config(mixtures__count=1_000_000_000), "mixtures.count"),
     ("negative mixture seed", config(mixtures__seed=-1), "mixtures.seed"),
+    # ---- mixtures.reuse: an earlier sweep's runs, only where they measured the same
+    ("reuse of the sweep's own storage", config(mixtures__reuse={"storage": "runs/sweep"}),
+     "mixtures.reuse.storage"),
+    ("reuse with an adaptive strategy",
+     config(mixtures__strategy="bayesopt", mixtures__reuse={"storage": "old"}), "mixtures.reuse"),
+    ("reuse split into an unknown domain",
+     config(mixtures__reuse={"storage": "old", "split": {"prose": ["nope"]}}),
+     "mixtures.reuse.split.prose"),
+    ("reuse of a folder with no sweep", config(mixtures__reuse={"storage": "empty"}),
+     "mixtures.reuse.storage"),
+    ("reuse of runs of another model",
+     reusing(lambda raw: raw["model"].update(hidden=64)), "model.hidden"),
+    ("reuse of runs with another target",
+     reusing(lambda raw: raw["target"].update(source="builtin:drama")), "target.source"),
+    ("reuse of runs whose tokenizer is unknown", reusing(prepared="prepared-gone"),
+     "data.tokenizer"),
+    ("reuse split of a domain the runs lack", reusing(split={"prose": ["readmes"]}),
+     "mixtures.reuse.split.prose"),
+    ("reuse split into a domain the runs keep", reusing(
+        lambda raw: raw["data"]["domains"].append({"name": "prose", "source": "x"}),
+        split={"prose": ["readmes"]}, train_tokens={"code": 1, "licences": 1, "readmes": 1,
+                                                    "prose": 1}),
+     "mixtures.reuse.split.prose"),
+    ("reuse of runs whose kept domain changed", reusing(train_tokens={
+        "code": 1, "licences": 1, "readmes": 1}), "data.domains[0]"),
     ("negative fit seed", argv("fit", "ok.yaml", "--seed", "-1"), "--seed"),
     ("ten billion draws",
      file("constraints.yaml", "draws: 1e10\n", "propose", "--mixtures", "mix.csv",
@@ -759,6 +808,26 @@ CASES = [
     ("init: a target domain that is not one",
      argv("init", "new", "ok.yaml", "constraints.yaml", "--target-domains", "ok,nope"),
      "--target-domains"),
+    # ---- issue 32: domains in groups (code and readmes in the group "software")
+    ("by_group true without groups", config(mixtures__by_group=True), "mixtures.by_group"),
+    ("a group bound naming no group",
+     config(data__domains__0__group="software", data__domains__2__group="software",
+            search__min_weight={"softwares": 0.2}), "search.min_weight.softwares"),
+    ("a group minimum above its domains' maxima",
+     config(data__domains__0__group="software", data__domains__2__group="software",
+            search__min_weight={"software": 0.6},
+            search__max_weight={"code": 0.2, "readmes": 0.2}), "search.min_weight.software"),
+    ("a domain minimum above its group's maximum",
+     config(data__domains__0__group="software", data__domains__2__group="software",
+            search__min_weight={"code": 0.5}, search__max_weight={"software": 0.3}),
+     "search.max_weight.software"),
+    ("group and domain minimums above 1",
+     config(data__domains__0__group="software", data__domains__2__group="software",
+            search__min_weight={"software": 0.7, "licences": 0.4}), "search.min_weight"),
+    ("a group's min above its max",
+     config(data__domains__0__group="software", data__domains__2__group="software",
+            search__min_weight={"software": 0.6}, search__max_weight={"software": 0.4}),
+     "search.min_weight.software"),
 ]
 
 # Issue 28's cases, one list per area (each kept by whoever works on that area)

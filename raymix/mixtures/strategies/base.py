@@ -72,6 +72,9 @@ class MixtureStrategy:
         Random restarts of the Gaussian process's hyperparameter fit.
     exploration : float, default=1.0
         Posterior standard deviations subtracted from the mean in the confidence bound.
+    groups, group_lower, group_upper : optional
+        The domain tree and bounds on each group's total (:class:`Constraints`): the
+        suggestions meet them and the candidate pools are drawn a level at a time.
 
     Attributes
     ----------
@@ -98,7 +101,8 @@ class MixtureStrategy:
 
     def __init__(self, domains: Sequence[str], lower=None, upper=None, *,
                  initial: int = 8, seed: int = 0, pool_size: int = 2048, prior=None,
-                 gp_restarts: int = 1, exploration: float = 1.0):
+                 gp_restarts: int = 1, exploration: float = 1.0, groups=None,
+                 group_lower=None, group_upper=None):
         domains = [str(d) for d in domains]
         k = len(domains)
         if int(initial) < 1 or int(pool_size) < 1 or int(gp_restarts) < 0 or \
@@ -110,7 +114,8 @@ class MixtureStrategy:
         try:
             self.box = Constraints(domains, _as_vector(lower, k, 0.0, "lower"),
                                    _as_vector(upper, k, 1.0, "upper"),
-                                   _as_vector(prior, k, 1.0, "prior"))
+                                   _as_vector(prior, k, 1.0, "prior"), groups=groups,
+                                   group_lower=group_lower, group_upper=group_upper)
         except ValueError as error:  # infeasible bounds or a bad prior
             raise UserError(f"{error}; widen lower/upper", field="bounds") from None
         self.initial, self.seed = int(initial), int(seed)
@@ -231,7 +236,8 @@ class MixtureStrategy:
             "mixtures": [row.tolist() for row in self.mixtures],
             "losses": list(self.losses),
             "failed": [row.tolist() for row in self.failed],
-        }
+        } | ({"groups": self.box.groups, "group_lower": self.box.group_lower.tolist(),
+              "group_upper": self.box.group_upper.tolist()} if self.box.groups else {})
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> MixtureStrategy:
@@ -241,7 +247,9 @@ class MixtureStrategy:
             strategy = cls(state["domains"], state["lower"], state["upper"],
                            initial=state["initial"], seed=state["seed"],
                            pool_size=state["candidates"], prior=state["prior"],
-                           gp_restarts=state["gp_restarts"], exploration=state["exploration"])
+                           gp_restarts=state["gp_restarts"], exploration=state["exploration"],
+                           groups=state.get("groups"), group_lower=state.get("group_lower"),
+                           group_upper=state.get("group_upper"))
             k = len(strategy.domains)
             strategy.suggested = [np.asarray(r, dtype=float).reshape(k)
                                   for r in state["suggested"]]

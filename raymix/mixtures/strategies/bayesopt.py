@@ -31,7 +31,6 @@ import numpy as np
 from scipy import linalg
 
 from raymix.mixtures.constraints import Constraints
-from raymix.mixtures.simplex import sample_candidates
 from raymix.mixtures.strategies.base import MixtureStrategy
 from raymix.mixtures.strategies.random import sample_regmix
 from raymix.regression import SimplexGP
@@ -73,16 +72,14 @@ def draws_near_runs(n: int, box: Constraints, X: np.ndarray, y: np.ndarray,
     ndarray of shape (n, k)
     """
     n_local = int(n * LOCAL_FRACTION) if len(X) else 0
-    parts = [sample_candidates(n - n_local, box.prior, lower=box.lower, upper=box.upper,
-                               rng=rng)]
+    parts = [box.sample(n - n_local, rng)]
     centres = X[np.argsort(y, kind="stable")[:LOCAL_CENTRES]] if n_local else []
     for i, centre in enumerate(centres):
         size = n_local // len(centres) + (i < n_local % len(centres))
         if size:
-            parts.append(sample_candidates(
-                size, (1 - PRIOR_SHARE) * centre + PRIOR_SHARE * box.prior,
-                lower=box.lower, upper=box.upper, rng=rng, strengths=LOCAL_STRENGTHS,
-                uniform_fraction=0.0))
+            parts.append(box.sample(
+                size, rng, centre=(1 - PRIOR_SHARE) * centre + PRIOR_SHARE * box.prior,
+                strengths=LOCAL_STRENGTHS, uniform_fraction=0.0))
     return box.project(np.vstack(parts))
 
 

@@ -2,7 +2,8 @@
 
 Each suggestion is a Dirichlet draw centred on the tempered prior (``prior ** 0.5``) at a
 concentration strength between 0.1 and 5, projected into the box
-(:func:`raymix.mixtures.sample_candidates`): RegMix's distribution, and the baseline the
+(:meth:`raymix.mixtures.Constraints.sample`; a level at a time when the domains form groups):
+RegMix's distribution, and the baseline the
 other strategies must beat. Nothing it suggests depends on a result, so a sweep with
 ``mixtures.strategy: random`` never asks it: the sweep draws its whole plan up front
 (``adaptive = False``) with :func:`raymix.mixtures.sample_mixtures`, which adds
@@ -14,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from raymix.mixtures.constraints import Constraints
-from raymix.mixtures.simplex import sample_candidates, tempered_prior
+from raymix.mixtures.simplex import tempered_prior
 from raymix.mixtures.strategies.base import MixtureStrategy
 
 REGMIX_TEMPERATURE = 0.5  # RegMix centres its draws on prior ** 0.5
@@ -24,9 +25,8 @@ REGMIX_STRENGTHS = (0.1, 5.0)  # and draws concentration strengths from this ran
 def sample_regmix(n: int, box: Constraints, rng: np.random.Generator) -> np.ndarray:
     """``n`` RegMix-like Dirichlet draws (centre ``prior ** 0.5``, strengths 0.1-5) in the box."""
     centre = tempered_prior(box.prior, REGMIX_TEMPERATURE)
-    return box.project(sample_candidates(n, centre, lower=box.lower,
-                                         upper=box.upper, rng=rng, strengths=REGMIX_STRENGTHS,
-                                         uniform_fraction=0.0))
+    return box.project(box.sample(n, rng, centre=centre, strengths=REGMIX_STRENGTHS,
+                                  uniform_fraction=0.0))
 
 
 class RandomStrategy(MixtureStrategy):
