@@ -338,6 +338,9 @@ def _check_mixtures(cfg: SweepConfig) -> None:
            f"must be between 1 and mixtures.count ({mx.count}), or null (got {mx.batch_size})")
     _check(mx.by_group != "true" or bool(cfg.domain_groups), "mixtures.by_group",
            "is true but no domain has a group; give data.domains groups, or set it to auto")
+    _check(mx.by_group != "true" or mx.draw != "per_domain", "mixtures.by_group",
+           "is true but mixtures.draw per_domain trains one mixture per domain, drawn at no "
+           "level; set mixtures.draw to dirichlet or uniform, or by_group to auto")
     if mx.reuse is not None:
         _check_reuse(cfg)
 
@@ -608,6 +611,10 @@ def check_group_bounds(s: SearchConfig, children: dict[str, list[str]],
                           f"{lower[node]:.3g} is more than the group's domains may hold together "
                           f"({reach:.3g}, by their max_weight, fixed_weight or repetition "
                           f"cap); lower it or raise theirs")
+    if upper.get(node, 1.0) >= 1.0:  # no bound of its own: its members' minimums pass 1
+        raise ConfigError(f"{where}.min_weight",
+                          f"the minimum (and fixed) weights inside group {node!r} sum to "
+                          f"{reach:.3g} > 1; lower some")
     key = "fixed_weight" if node in s.fixed_weight else "max_weight"
     raise ConfigError(f"{where}.{key}.{shown_key(node)}",
                       f"{upper[node]:.3g} is less than the group's domains' minimum weights "

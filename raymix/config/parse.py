@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from raymix.config.checks import check_config, shown_key
+from raymix.config.checks import NAME_RULE, check_config, check_name, shown_key
 from raymix.config.overrides import apply_overrides, parse_overrides
 from raymix.config.safe_yaml import read_yaml
 from raymix.config.schema import SECTIONS, SearchConfig, SweepConfig
@@ -223,9 +223,11 @@ def _flat_domains(raw: dict) -> tuple[dict, dict[str, str]]:
                 raise ConfigError(f"{at}.{unknown[0]}", "a group takes only 'group' (its "
                                   "name) and 'domains' (its members); move this key to a domain")
             name = entry.get("group")
-            if not isinstance(name, str) or not name:
+            if name is None:
                 raise ConfigError(f"{at}.group", "missing; name the group of these domains "
                                   "(group: <name>)")
+            # one level's name: a deeper level is a group nested inside this one
+            check_name(str(name), f"{at}.group", f"must be one group's name, which {NAME_RULE}")
             children = entry["domains"]
             if not isinstance(children, list) or not children:
                 raise ConfigError(f"{at}.domains", "must be a non-empty list of the group's "

@@ -154,7 +154,10 @@ def reuse_records(records: list[RunRecord], dmap: DomainMap, tokens: Mapping[str
         evaluations = [dataclasses.replace(ev, losses={k: v for k, v in ev.losses.items()
                                                        if k not in gone})
                        for ev in record.evaluations]
+        initial = record.initial_losses
         kept.append(dataclasses.replace(
             record, run_id=REUSED_PREFIX + record.run_id, mixture=mixture,
-            evaluations=evaluations, reused_from=f"{source}:{record.run_id}"))
+            evaluations=evaluations, reused_from=f"{source}:{record.run_id}",
+            initial_losses=None if initial is None else
+            {k: v for k, v in initial.items() if k not in gone}))
     return Reused(kept, left_out, len(records) - len(usable))

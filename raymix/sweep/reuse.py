@@ -60,7 +60,8 @@ class ReusePlan:
 
 def check_reuse(cfg: SweepConfig, prepared: PreparedData) -> ReusePlan | None:
     """Read and check the earlier sweep, and map its runs; None without
-    ``mixtures.reuse``. Writes nothing.
+    ``mixtures.reuse``, or when the earlier sweep is gone but this one already stored its
+    runs (it has a plan). Writes nothing.
 
     Raises
     ------
@@ -76,6 +77,9 @@ def check_reuse(cfg: SweepConfig, prepared: PreparedData) -> ReusePlan | None:
     layout = SweepLayout(local_folder(location))
     location = mask_uri(location)  # as shown and recorded: never a URI's secret
     if not (layout.config.is_file() and layout.data_info.is_file()):
+        if SweepLayout(cfg.storage_path).plan.is_file():
+            # a re-run after the earlier sweep moved: its runs were stored before the plan
+            return None
         raise UserError(f"{location} holds no sweep's runs (no config.yaml and data.json); "
                         "give the earlier sweep's compute.storage", field=FIELD)
     differs = first_difference(read_stored_config(layout), cfg, SAME_SECTIONS, FREE_KEYS)

@@ -448,14 +448,31 @@ def compile_static(forward: Callable[[torch.Tensor], torch.Tensor]
     return torch.compile(forward, dynamic=False)
 
 
-def use_compile_cache() -> Path:
+def use_compile_cache() -> Path | None:
     """Where Inductor keeps compiled code (its FX graph cache): ``$TORCHINDUCTOR_CACHE_DIR``
     when set, else ``inductor/`` in raymix's cache (:func:`raymix.storage.user_cache_dir`)
     rather than torch's default in the temporary folder. Every trial process of a
     sweep on a node picks the same folder, so a shape compiled once is read, not compiled
-    again; the variable set here is also what the process's child processes inherit."""
-    return Path(os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR",
-                                      str(user_cache_dir() / "inductor")))
+    again; the variable set here is also what the process's child processes inherit.
+    None where raymix's folder cannot be made or written (a read-only home): torch's
+    default then, since ``torch.compile`` fails on a cache folder it cannot make.
+
+    Importing ``torch._dynamo`` (raymix's loss does) sets the variable to torch's default
+    folder: that value counts as unset; any other is the user's and wins."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    given = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if given and os.path.abspath(given) != os.path.abspath(default_cache_dir()):
+        return Path(given)
+    try:
+        folder = user_cache_dir() / "inductor"
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError):  # RuntimeError: no home folder to be found
+        return None
+    if not os.access(folder, os.W_OK):
+        return None
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
+    return folder
 
 
 def solo_forward(model: torch.nn.Module, loss: str,

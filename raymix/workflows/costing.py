@@ -606,8 +606,15 @@ def _command(cfg: SweepConfig, command: str, groups: list[RunGroup],
                 break
             mine = [g for g in groups if g.phase == phase]
             work = sum(g.runs * proxies[g.size].seconds for g in mine)
-            # a group's runs train together: none of them ends before the group's time
-            longest = max(proxies[g.size].seconds * proxies[g.size].group_size for g in mine)
+            # a group's runs train together: none of them ends before the group's time; a
+            # group holds no more runs than the phase has (auto: than keep every slot busy,
+            # as raymix.sweep.cluster.models_per_trial stacks them)
+            auto = cfg.compute.models_per_trial == "auto"
+            longest = max(proxies[g.size].seconds * max(1, min(
+                proxies[g.size].group_size,
+                math.ceil(sum(h.runs for h in mine if h.size == g.size)
+                          / (scenario["slots"] if auto else 1))))
+                for g in mine)
             seconds += max(work / scenario["devices"], longest)
         wall.append({**scenario, "seconds": seconds})
     flops = sum(g.flops for g in groups)

@@ -828,6 +828,17 @@ CASES = [
      config(data__domains__0__group="software", data__domains__2__group="software",
             search__min_weight={"software": 0.6}, search__max_weight={"software": 0.4}),
      "search.min_weight.software"),
+    ("by_group true with per_domain draws",
+     config(data__domains__0__group="software", data__domains__2__group="software",
+            mixtures__by_group=True, mixtures__draw="per_domain"), "mixtures.by_group"),
+    ("a subgroup's and a leaf's minimums above 1 inside a group",
+     config(data__domains__0__group="software/tools", data__domains__2__group="software",
+            search__min_weight={"software/tools": 0.6, "readmes": 0.5}), "search.min_weight"),
+    ("a nested group named as a path",
+     config(data__domains=[{"group": "software/tools", "domains": [
+         {"name": "code", "source": "builtin:code"}]},
+         {"name": "licences", "source": "builtin:licences"},
+         {"name": "readmes", "source": "builtin:readmes"}]), "data.domains[0].group"),
 ]
 
 # Issue 28's cases, one list per area (each kept by whoever works on that area)

@@ -80,3 +80,18 @@ def test_compiled_code_is_kept_in_raymix_cache(monkeypatch, tmp_path):
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "inductor")
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
     assert loop.use_compile_cache() == tmp_path / "mine"  # the user's own setting wins
+
+
+def test_torchs_own_default_is_not_taken_for_the_users_setting(monkeypatch, tmp_path):
+    """Importing torch._dynamo sets TORCHINDUCTOR_CACHE_DIR to torch's default: raymix's
+    folder still wins over that; a folder that cannot be made leaves torch's default."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())
+    monkeypatch.setenv("RAYMIX_CACHE", str(tmp_path))
+    assert loop.use_compile_cache() == tmp_path / "inductor"
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("RAYMIX_CACHE", str(tmp_path / "file"))  # no folder can be made there
+    assert loop.use_compile_cache() is None
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == default_cache_dir()

@@ -388,3 +388,16 @@ def test_stacked_groups_are_priced_at_a_measured_group_or_say_the_assumption(tmp
     assert four.proxies[0].rate == pytest.approx(100_000.0 * per_token)
     assert any("no measurement of a group of 4" in note and "assumed" in note
                for note in four.notes)
+
+
+def test_an_auto_group_is_no_larger_than_the_runs_and_slots_give_it():
+    """models_per_trial auto on an 80 GiB GPU allows groups of 128; a phase of 48 runs
+    stacks at most 48 (one slot) or 6 (8 slots), as the sweep does: 8 GPUs are faster."""
+    preview = cost_preview(config(model=SHAPE, mixtures={"count": 48, "repeats": 0},
+                                  compute={"gpus_per_trial": 1, "gpu_memory_gb": 80,
+                                           "models_per_trial": "auto"}))
+    base = preview.proxies[0]
+    assert base.group_size == 128
+    one, eight = sorted(preview.commands[0].wall, key=lambda w: w["slots"])
+    assert one["seconds"] <= 48 * base.seconds * 1.01
+    assert eight["seconds"] < one["seconds"] / 4

@@ -10,10 +10,12 @@ import pytest
 from conftest import TINY
 
 from raymix.config import parse_config
-from raymix.errors import ConfigError
+from raymix.errors import ConfigError, UserError
 from raymix.mixtures.reuse import focused_prior
+from raymix.runs import SweepLayout
 from raymix.runs.record import FAILED, Evaluation, RunRecord
 from raymix.runs.reuse import domain_map, mapped_mixture, reuse_records
+from raymix.sweep.reuse import check_reuse
 
 OLD = ["code", "prose", "legal"]
 
@@ -68,11 +70,13 @@ def test_runs_with_weight_on_a_dropped_domain_are_kept_only_below_the_threshold(
 def test_a_split_domains_old_validation_loss_is_left_out():
     dmap = domain_map(OLD, ["code", "prose", "contracts", "licences"],
                       {"legal": ["contracts", "licences"]})
-    reused = reuse_records([record("run-0000", {"code": 0.5, "legal": 0.5})], dmap,
+    reused = reuse_records([record("run-0000", {"code": 0.5, "legal": 0.5},
+                                   initial_losses={"code": 9.0, "legal": 9.5})], dmap,
                            {"contracts": 1, "licences": 3}, source="old", max_dropped=0.0)
     kept = reused.records[0]
     assert kept.mixture == pytest.approx({"code": 0.5, "contracts": 0.125, "licences": 0.375})
     assert set(kept.evaluations[0].losses) == {"code", "prose"}
+    assert kept.initial_losses == {"code": 9.0}  # the starting checkpoint's, likewise
 
 
 def test_the_focused_prior_gives_the_changed_domains_their_share():
@@ -122,3 +126,16 @@ def test_a_good_reuse_section_parses_and_resolves_against_the_config(tmp_path):
     assert cfg.reuse_location == str(tmp_path / "runs" / "old")
     assert cfg.mixtures.reuse.max_dropped_weight == 0.05 and cfg.mixtures.reuse.focus == 0.5
     assert parsed(tmp_path, None).reuse_location is None
+
+
+def test_a_rerun_after_the_earlier_sweep_moved_keeps_what_it_stored(tmp_path):
+    """The earlier sweep is read once: a re-run of a sweep that stored its runs (it has a
+    plan) goes on without it; a first run without it is refused."""
+    cfg = parsed(tmp_path, {"storage": "runs/old"})
+    with pytest.raises(UserError) as caught:
+        check_reuse(cfg, None)
+    assert caught.value.field == "mixtures.reuse.storage"
+    plan = SweepLayout(cfg.storage_path).plan
+    plan.parent.mkdir(parents=True)
+    plan.write_text("run\n")
+    assert check_reuse(cfg, None) is None
