@@ -1,7 +1,8 @@
 """``mixtures.reuse`` on real tiny sweeps: an old sweep of three domains, then a config
 with a fourth that keeps the old runs (weight 0 on the new domain), trains a few new
 proxies, fits and proposes on all of them, and trains or stores nothing twice when run
-again. The mapping's rules: tests/unit/test_reuse.py."""
+again (slow: two sweeps, about 50 s; CI runs it). The mapping's rules and the refusals:
+tests/unit/test_reuse.py and tests/e2e/test_bad_input.py."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from conftest import TINY, write_config
 import raymix
 from raymix.errors import UserError
 from raymix.runs import ResultStore
+
+pytestmark = pytest.mark.slow
 
 ONE_TRIAL = {"models_per_trial": 6}  # a stacked trial holds every run: one trial start
 
