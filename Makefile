@@ -55,7 +55,7 @@ lint: setup
 test: lint
 	$(PY) -m pytest -q --durations=15 tests
 
-# the fast part alone (no Ray cluster, no download): under a minute
+# the fast part alone (no Ray cluster, no download): about 3 minutes
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
