@@ -65,8 +65,10 @@ test-unit: setup
 # jobs, a killed aggregator, a killed trial worker, storage that refuses results, a MixMin
 # sweep, Ray Data tokenizing as one process does, killed adaptive sweeps of 1 and 2 proxies
 # a trial, a diverging proxy, a sweep and a MixMin sweep with a task target, an unreachable
-# tracking server, a shrunk copy of what `raymix init` writes, a sweep killed and resumed
-# from an S3 bucket, a bucket that starts refusing writes mid-sweep, a newcomer's whole
+# tracking server, a shrunk copy of what `raymix init` writes, a sweep into an S3 bucket
+# and commands reading it back, a sweep killed and resumed from an S3 bucket, a bucket
+# that starts refusing writes mid-sweep, reuse of an earlier sweep's runs, a schedule
+# validated at another length, a newcomer's whole
 # path from a wheel built from this clone: init, plan, submit to a token-authenticated head,
 # the report read back from S3, a sweep of 300 runs killed twice, a killed group sweep and a
 # group trial killed and resumed from its checkpoints, an autoscaling cluster from zero, the

@@ -35,19 +35,15 @@ Writes bench/results/hierarchy.json and prints a table for docs/benchmarks.md.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
 from bench_grouped_sweep import run
-from bench_proposal_at_scale import at_4x, train_at_scale
-from common import DEMO_CONFIG, bench_parser, fresh_folder, machine, proxy_setup, write_record
+from bench_proposal_at_scale import arms_table, compare_arms
+from common import DEMO_CONFIG, bench_parser, fresh_folder, machine, write_record
 
 from raymix.regression import fit_regressor
-from raymix.regression.noise import NOISE_SIGMAS, seed_noise
-from raymix.training import non_embedding_params
 
 TREE = {"software": ["code", "docstrings", "readmes"], "legal": ["licences"],
         "literature": ["drama", "poetry"]}
@@ -92,26 +88,6 @@ def group_feature_cv(cfg) -> dict[str, dict[str, float]]:
     return out
 
 
-def mean_se(values: list[float]) -> tuple[float, float]:
-    """Mean and standard error (NaN for fewer than 2 values)."""
-    se = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
-    return float(np.mean(values)), se
-
-
-def table(arms: dict[str, dict], diff: dict, scale: dict) -> str:
-    """The markdown table of docs/benchmarks.md."""
-    lines = [f"| arm | sweeps | target loss at 4x ({scale['params']:,} params, "
-             f"{scale['steps']} steps), mean ± SE | each sweep's proposal |",
-             "|---|---|---|---|"]
-    for name, arm in arms.items():
-        each = ", ".join(f"{m:.4f}" for m in arm["sweep_means"])
-        lines.append(f"| {name} | {len(arm['sweep_means'])} | {arm['mean']:.4f} ± "
-                     f"{arm['se']:.4f} | {each} |")
-    lines.append(f"| hierarchical - flat | | {diff['difference']:+.4f} ± {diff['se']:.4f} "
-                 f"| beyond {NOISE_SIGMAS:g} SE: {diff['beyond_noise']} |")
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = bench_parser(__doc__, out="hierarchy.json", work="bench-hierarchy")
     parser.add_argument("--proxies", type=int, default=16, help="proxies per sweep (16)")
@@ -142,32 +118,21 @@ def main() -> None:
                   f"{json.dumps({g: round(v['total'], 3) for g, v in proposal['groups'].items()})}",
                   flush=True)
 
-    cfg, _, data = proxy_setup(sweeps["flat", 0]["config"])
-    model, training = at_4x(cfg, args.scale_steps or 2 * args.steps)
-    jobs = [(f"{arm}-{seed}", entry["proposal"]["mixture"], 1000 + s)
-            for (arm, seed), entry in sweeps.items() for s in range(args.scale_seeds)]
-    losses, _ = train_at_scale(data, model, training, jobs, args.workers)
-
-    arms = {}
-    for arm in ARMS:
-        means = [float(np.mean(losses[f"{arm}-{s}"])) for s in range(args.sweep_seeds)]
-        mean, se = mean_se(means)
-        arms[arm] = {"mean": mean, "se": se, "sweep_means": means}
-    gap = arms["hierarchical"]["mean"] - arms["flat"]["mean"]
-    gap_se = math.hypot(arms["hierarchical"]["se"], arms["flat"]["se"])
-    diff = {"difference": gap, "se": gap_se,
-            "beyond_noise": bool(abs(gap) > NOISE_SIGMAS * gap_se)}
-    scale = {"params": non_embedding_params(model), "steps": training.steps,
-             "hidden": model.hidden}
+    compared = compare_arms({key: e["proposal"]["mixture"] for key, e in sweeps.items()},
+                            [tuple(ARMS)], sweeps["flat", 0]["config"],
+                            args.scale_steps or 2 * args.steps, args.scale_seeds, args.workers)
+    losses = compared["losses"]
     record = {
         "benchmark": "flat vs hierarchical draws at the same number of proxies, each sweep's "
                      "proposal trained at 4x the proxy's parameters",
         "machine": machine(), "tree": TREE,
-        "proxy": {"params": non_embedding_params(cfg.model), "steps": args.steps,
+        "proxy": {"params": compared["proxy_params"], "steps": args.steps,
                   "proxies": args.proxies},
-        "scale": scale, "sweep_seeds": args.sweep_seeds, "scale_seeds": args.scale_seeds,
-        "seed_noise_std_at_scale": seed_noise(losses.values()),
-        "arms": arms, "hierarchical_minus_flat": diff,
+        "scale": compared["scale"], "sweep_seeds": args.sweep_seeds,
+        "scale_seeds": args.scale_seeds,
+        "seed_noise_std_at_scale": compared["seed_noise_std_at_scale"],
+        "arms": compared["arms"],
+        "hierarchical_minus_flat": compared["differences"]["hierarchical - flat"],
         "sweeps": {f"{arm}-{seed}": {
             "mixture": e["proposal"]["mixture"],
             "group_totals": {g: v["total"] for g, v in e["proposal"]["groups"].items()},
@@ -176,7 +141,7 @@ def main() -> None:
             "losses_at_scale": losses[f"{arm}-{seed}"], "sweep_seconds": e["sweep_seconds"],
             "cv_leaves_vs_with_groups": e["cv"]} for (arm, seed), e in sweeps.items()},
     }
-    print(table(arms, diff, scale))
+    print(arms_table(compared))
     write_record(args.out, record, seconds=time.perf_counter() - started)
 
 

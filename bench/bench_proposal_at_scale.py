@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -33,6 +34,7 @@ from common import RESULTS, bench_parser, machine, proxy_setup, relative, write_
 
 from raymix.regression.noise import NOISE_SIGMAS, gap_se, seed_noise
 from raymix.runs import SweepLayout
+from raymix.training import non_embedding_params
 
 SEEDS = 3
 RANDOM_MIXTURES = 24
@@ -76,6 +78,63 @@ def train_at_scale(data, model, training, jobs: list[tuple[str, dict, int]], wor
             seconds.append(took)
             print(f"  {name} seed {seed}: {loss:.4f} ({took:.0f} s)", flush=True)
     return losses, seconds
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error (NaN for fewer than 2 values)."""
+    se = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
+    return float(np.mean(values)), se
+
+
+def compare_arms(proposals: dict[tuple[str, int], dict[str, float]],
+                 pairs: list[tuple[str, str]], config, steps: int, seeds: int,
+                 workers: int) -> dict:
+    """Arms of sweeps, each sweep's proposal trained at 4x (:func:`at_4x`, ``steps`` steps,
+    ``seeds`` seeds): per arm the mean over its sweeps of each proposal's mean target
+    loss, +- the standard error over sweeps; and for each ``(a, b)`` of ``pairs``, ``b - a``
+    with its standard error (beyond noise past :data:`NOISE_SIGMAS` of them).
+
+    ``proposals`` maps ``(arm, sweep seed)`` to the mixture to train; ``config`` is one
+    sweep's config (its data and proxy). Returns ``arms``, ``differences`` (keyed
+    ``"b - a"``), ``scale``, ``proxy_params``, ``seed_noise_std_at_scale`` and the
+    ``losses`` by ``<arm>-<sweep seed>``.
+    """
+    cfg, _, data = proxy_setup(config)
+    model, training = at_4x(cfg, steps)
+    jobs = [(f"{arm}-{seed}", mixture, 1000 + s)
+            for (arm, seed), mixture in proposals.items() for s in range(seeds)]
+    losses, _ = train_at_scale(data, model, training, jobs, workers)
+    arms = {}
+    for arm in dict.fromkeys(a for a, _ in proposals):
+        means = [float(np.mean(losses[f"{a}-{seed}"])) for a, seed in proposals if a == arm]
+        mean, se = mean_se(means)
+        arms[arm] = {"mean": mean, "se": se, "sweep_means": means}
+    differences = {}
+    for a, b in pairs:
+        gap, se = arms[b]["mean"] - arms[a]["mean"], math.hypot(arms[b]["se"], arms[a]["se"])
+        differences[f"{b} - {a}"] = {"difference": gap, "se": se,
+                                     "beyond_noise": bool(abs(gap) > NOISE_SIGMAS * se)}
+    return {"arms": arms, "differences": differences,
+            "scale": {"params": non_embedding_params(model), "steps": training.steps,
+                      "hidden": model.hidden},
+            "proxy_params": non_embedding_params(cfg.model),
+            "seed_noise_std_at_scale": seed_noise(losses.values()), "losses": losses}
+
+
+def arms_table(compared: dict) -> str:
+    """The markdown table of docs/benchmarks.md for :func:`compare_arms`' result."""
+    scale = compared["scale"]
+    lines = [f"| arm | sweeps | target loss at 4x ({scale['params']:,} params, "
+             f"{scale['steps']} steps), mean ± SE | each sweep's proposal |",
+             "|---|---|---|---|"]
+    for name, arm in compared["arms"].items():
+        each = ", ".join(f"{m:.4f}" for m in arm["sweep_means"])
+        lines.append(f"| {name} | {len(arm['sweep_means'])} | {arm['mean']:.4f} ± "
+                     f"{arm['se']:.4f} | {each} |")
+    for name, diff in compared["differences"].items():
+        lines.append(f"| {name} | | {diff['difference']:+.4f} ± {diff['se']:.4f} "
+                     f"| beyond {NOISE_SIGMAS:g} SE: {diff['beyond_noise']} |")
+    return "\n".join(lines)
 
 
 def contenders(cfg, proposal: dict) -> dict[str, dict[str, float]]:

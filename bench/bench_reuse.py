@@ -28,16 +28,22 @@ Writes bench/results/reuse.json and prints a table for docs/benchmarks.md.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 from bench_grouped_sweep import run
 from bench_proposal_at_scale import at_4x, train_at_scale
-from common import DEMO_CONFIG, bench_parser, fresh_folder, machine, proxy_setup, write_record
+from common import (
+    bench_parser,
+    demo_sweep,
+    fresh_folder,
+    machine,
+    proxy_setup,
+    write_record,
+    write_sweep,
+)
 
 from raymix.regression.noise import NOISE_SIGMAS, gap_se, seed_noise
 from raymix.training import non_embedding_params
@@ -51,29 +57,13 @@ def sweep_config(folder: Path, *, proxies: int, steps: int, without: str | None 
     """The demo's sweep of ``proxies`` proxies of ``steps`` steps under ``folder``: its
     domains but ``without``, with the tokenizer ``tokenizer`` and ``mixtures.reuse``
     (``reused``: the old runs its fit holds too)."""
-    raw = yaml.safe_load(DEMO_CONFIG.read_text())
+    raw = demo_sweep(folder, proxies=proxies, steps=steps)
     raw["data"]["domains"] = [d for d in raw["data"]["domains"] if d["name"] != without]
     if tokenizer:
         raw["data"]["tokenizer"] = {"path": str(tokenizer)}
-    cache = raw["data"].get("cache_dir")
-    if cache:
-        raw["data"]["cache_dir"] = str((DEMO_CONFIG.parent / cache).resolve())
-    raw["training"] = dataclasses.asdict(_training(raw, steps))
-    raw["mixtures"].update(count=proxies, repeats=0, reuse=reuse)
+    raw["mixtures"].update(repeats=0, reuse=reuse)
     raw["fit"]["cv_folds"] = min(raw["fit"]["cv_folds"], max(2, (proxies + reused) // 3))
-    raw["compute"].update(storage=str(folder / "sweep"))
-    raw["confirm"] = {"rounds": 0}  # the fit's own proposal
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "sweep.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
-
-
-def _training(raw: dict, steps: int):
-    """The demo's training section stretched to ``steps`` (warmup and evaluations along)."""
-    from raymix.config.schema import TrainingConfig
-
-    return TrainingConfig(**raw["training"]).with_steps(steps)
+    return write_sweep(folder, raw)
 
 
 def table(answers: dict, full: str, noise: float, scale: dict) -> str:

@@ -9,6 +9,7 @@ that need them, so that a script pays only for what it uses.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -170,6 +171,42 @@ def mixinglaws_losses(path: Path) -> Iterator[tuple[str, str, float]]:
 
 
 # ----------------------------------------------------------------------------- proxies
+
+
+def demo_sweep(folder: Path, *, proxies: int, steps: int, seed: int | None = None) -> dict:
+    """The demo's sweep config (jobs/configs/demo.yaml) as a dict, for one arm of a bench.
+
+    ``proxies`` proxies of ``steps`` steps (warmup and evaluations stretched along,
+    :meth:`~raymix.config.schema.TrainingConfig.with_steps`), the token cache the demo
+    uses, results under ``folder/sweep`` and no confirmation round (each proposal is the
+    fit's own). ``seed``, when given, seeds both the draw and the proxies' training.
+    Edit the dict, then :func:`write_sweep`.
+    """
+    import yaml
+
+    from raymix.config.schema import TrainingConfig
+
+    raw = yaml.safe_load(DEMO_CONFIG.read_text())
+    cache = raw["data"].get("cache_dir")
+    if cache:
+        raw["data"]["cache_dir"] = str((DEMO_CONFIG.parent / cache).resolve())
+    training = TrainingConfig(**raw["training"]).with_steps(steps)
+    raw["training"] = dataclasses.asdict(training if seed is None
+                                         else dataclasses.replace(training, seed=seed))
+    raw["mixtures"].update(count=proxies, **({} if seed is None else {"seed": seed}))
+    raw["compute"].update(storage=str(folder / "sweep"))
+    raw["confirm"] = {"rounds": 0}
+    return raw
+
+
+def write_sweep(folder: Path, raw: dict) -> Path:
+    """Write the config ``raw`` as ``folder/sweep.yaml``; its path."""
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
 
 
 def proxy_setup(config: str | Path, *, threads: int = 1, log: Callable[[str], None] = print):

@@ -157,10 +157,10 @@ def write_config(folder: Path, cache: Path, **overrides) -> Path:
     return path
 
 
-def experiment_counts(lines: list[str], phase: str) -> tuple[dict[str, int], str]:
+def experiment_counts(lines: list[str], experiment: str) -> tuple[dict[str, int], str]:
     """The counts in a sweep's summary line of one Tune experiment (``adaptive`` or ``plan``):
     ``at_once`` (Tune's running trials) and, for an adaptive one, ``suggested``; and the line."""
-    line = next(line for line in lines if line.startswith(f"[sweep] {phase}:"))
+    line = next(line for line in lines if line.startswith(f"[sweep] {experiment}:"))
     counts = {"at_once": int(re.search(r"up to (\d+) trials? ran at once", line)[1])}
     suggested = re.search(r"up to (\d+) suggested at a time", line)
     if suggested:

@@ -446,7 +446,8 @@ def _fit(args) -> int:
     if args.predict is not None:  # a bad file of mixtures to predict: refused before the fit
         from raymix.runs import read_mixtures_to_predict
 
-        domains = source.domain_names if hasattr(source, "domain_names") else source.domains
+        domains = source.mixture_columns if hasattr(source, "mixture_columns") \
+            else source.domains
         read_mixtures_to_predict(args.predict, domains, args.id)
     fitted = fit(source, fit_config=fit_config, report=args.report, at=at, force=args.force)
     if fitted.scaling is not None:

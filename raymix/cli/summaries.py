@@ -88,6 +88,15 @@ def summarise_fit(fitted: FitResult) -> str:
     return "\n".join(lines)
 
 
+def schedule_lines(schedule: list[dict]) -> list[str]:
+    """A schedule's phases side by side: each phase's own mixture, a row per domain."""
+    head = ("", *(f"phase {p['phase']} ({p['share']:.0%} of steps)" for p in schedule))
+    domains = list(schedule[0]["mixture"])
+    rows = [head, *((d, *(f"{p['mixture'][d]:.3f}" for p in schedule)) for d in domains)]
+    return ["schedule (each phase's own mixture):",
+            *_table(rows, right=tuple(range(1, len(head))))]
+
+
 def _group_lines(groups: list[GroupRow]) -> list[str]:
     """The proposal's total weight per group, its bounds where set, and its domains."""
     rows = []
@@ -133,6 +142,9 @@ def summarise_proposal(proposal: Proposal) -> str:
         note = (f"  (at {bound['bound']} bound: {bound['constraint']})"
                 if bound and weight > 0 else "")
         lines.append(f"  {domain:20s} {weight:.3f}{note}")
+    schedule = proposal.schedule()
+    if schedule:
+        lines += schedule_lines(schedule)
     if proposal.fit.groups:
         lines += _group_lines(group_rows(proposal.to_dict()))
     lines.append(f"predicted target loss: {proposal.predicted_target_loss:.4f} "
@@ -245,7 +257,7 @@ def summarise_cost(preview: dict[str, Any]) -> str:
                          _hours(g["device_hours"]))
                         + ((_hours(g["device_hours_at_assumed_mfu"]),) if gpu else ()))
     lines += _table(rows, right=(3, 4, 5, 6))
-    lines += ["", "wall time (each phase: its work over the trials at once, at least its "
+    lines += ["", "wall time (each wave: its work over the trials at once, at least its "
                   "longest run)"]
     for command in preview["commands"]:
         for w in command["wall"]:

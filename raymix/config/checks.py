@@ -343,6 +343,38 @@ def _check_mixtures(cfg: SweepConfig) -> None:
            "level; set mixtures.draw to dirichlet or uniform, or by_group to auto")
     if mx.reuse is not None:
         _check_reuse(cfg)
+    if mx.phases:
+        _check_phases(cfg)
+
+
+MAX_PHASES = 16  # phases of a schedule (each adds a column per domain to every fit)
+
+
+def _check_phases(cfg: SweepConfig) -> None:
+    """``mixtures.phases``: increasing steps inside a run, for a random draw of whole
+    schedules over flat domains."""
+    mx, steps = cfg.mixtures, cfg.training.steps
+    edges = [0, *mx.phases, steps]
+    _check(all(a < b for a, b in zip(edges, edges[1:])), "mixtures.phases",
+           f"must be increasing steps between 1 and training.steps - 1 ({steps - 1}), where "
+           f"each next phase starts, e.g. [{steps * 3 // 4}] (got {mx.phases})")
+    _check(len(mx.phases) < MAX_PHASES, "mixtures.phases",
+           f"makes {len(mx.phases) + 1} phases, above {MAX_PHASES}; give fewer boundaries")
+    _check(not cfg.domain_groups, "mixtures.phases",
+           "schedules over domains in groups are not supported yet; remove the domains' "
+           "groups or mixtures.phases")
+    _check(mx.strategy == "random" and mx.draw != "per_domain", "mixtures.phases",
+           "draws whole schedules up front; use mixtures.strategy: random with "
+           "mixtures.draw dirichlet or uniform")
+    _check(mx.reuse is None, "mixtures.phases",
+           "cannot reuse an earlier sweep's runs yet; remove mixtures.reuse or mixtures.phases")
+    shortest = min(b - a for a, b in zip(edges, edges[1:]))
+    for where, other in (("validate.steps", cfg.validate.steps),
+                         ("confirm.steps", cfg.confirm.steps)):
+        # a schedule keeps each phase's share of another step count: none may get no step
+        _check(other is None or other * shortest >= steps, where,
+               f"gives the shortest phase ({shortest} of training.steps' {steps}) less than one "
+               f"step; use at least {-(-steps // shortest)} steps")
 
 
 def _check_reuse(cfg: SweepConfig) -> None:
@@ -408,10 +440,20 @@ def _check_validation(cfg: SweepConfig) -> None:
         where = f"validate.mixtures.{shown_key(name)}"
         check_name(name, where, "must be a simple name (letters, digits, '_', '-', '.'; at "
                    f"most {MAX_NAME} characters)")
+        names = cfg.domain_names
+        slots = [c for c in cfg.mixture_columns if c not in names]
         for d in weights:
-            _check(d in cfg.domain_names, f"{where}.{shown_key(d)}",
-                   f"names no domain; choose from {', '.join(cfg.domain_names)}")
+            _check(d in names or d in slots, f"{where}.{shown_key(d)}",
+                   f"names no domain; choose from {', '.join(names)}"
+                   + (f" (or a domain in a phase: {slots[0]}, ...)" if slots else ""))
         _check(sum(weights.values()) > 0, where, "weights must not all be 0")
+        if any(d in slots for d in weights):
+            _check(all(d in slots for d in weights), where,
+                   "names both domains and domains in a phase (web@2); give one mixture for "
+                   "every phase (domains) or each phase its own (domain@phase)")
+            for p in range(1, len(cfg.phase_fractions) + 1):
+                _check(sum(w for d, w in weights.items() if d.endswith(f"@{p}")) > 0, where,
+                       f"gives phase {p} no weight; name at least one domain@{p}")
 
 
 def _check_confirm(cfg: SweepConfig) -> None:

@@ -319,6 +319,60 @@ def group_children(names: list[str], groups: dict[str, list[str]]) -> dict[str, 
     return children
 
 
+PHASE_SEPARATOR = "@"  # between a domain and its phase in a schedule's columns (web@2)
+
+
+def slot_name(domain: str, phase: int) -> str:
+    """The column of ``domain`` in phase ``phase`` (from 1) of a schedule: ``web@2``."""
+    return f"{domain}{PHASE_SEPARATOR}{phase}"
+
+
+def split_slot(name: str) -> tuple[str, int | None]:
+    """``("web", 2)`` for ``web@2``; ``(name, None)`` for a plain domain."""
+    domain, sep, phase = name.rpartition(PHASE_SEPARATOR)
+    if sep and domain and phase.isascii() and phase.isdigit() and int(phase) > 0:
+        return domain, int(phase)
+    return name, None
+
+
+def phase_slots(domains: list[str], phases: int) -> list[str]:
+    """A schedule's columns, phase by phase: each domain in phase 1, then in phase 2, ..."""
+    return [slot_name(d, p) for p in range(1, phases + 1) for d in domains]
+
+
+def phase_groups(domains: list[str], phases: int) -> dict[str, list[str]]:
+    """Each domain and its slots in every phase (``{"web": ["web@1", "web@2"]}``): the
+    groups whose totals are each domain's share of a schedule's whole run."""
+    return {d: [slot_name(d, p) for p in range(1, phases + 1)] for d in domains}
+
+
+def stretched_phases(boundaries: list[int], steps: int, new_steps: int) -> list[int]:
+    """``mixtures.phases`` given for ``steps`` at ``new_steps`` (each phase keeps its share,
+    rounded; a run trains its schedule's own shares, so only the rounding is lost)."""
+    return [max(1, min(new_steps - 1, int(round(b * new_steps / steps)))) for b in boundaries]
+
+
+def phase_fractions(boundaries: list[int], steps: int) -> list[float]:
+    """Each phase's share of ``steps`` when new phases start at ``boundaries``.
+
+    Parameters
+    ----------
+    boundaries : list of int
+        Increasing steps in (0, steps) where a phase starts (``mixtures.phases``).
+    steps : int
+        Steps of the run the boundaries are given in (``training.steps``).
+
+    Returns
+    -------
+    list of float
+        ``len(boundaries) + 1`` shares summing to 1; [] without boundaries.
+    """
+    if not boundaries:
+        return []
+    edges = [0, *boundaries, steps]
+    return [(b - a) / steps for a, b in zip(edges, edges[1:])]
+
+
 @dataclass
 class TokenizerConfig(Section):
     """Train a byte-level BPE (``vocab_size``) or load ``path`` (a tokenizer.json)."""
@@ -617,6 +671,11 @@ class MixturesConfig(Section):
     # an earlier sweep's runs, mapped to these domains, kept as this sweep's runs
     # (mixtures.count is then the number of new proxies); null: none
     reuse: ReuseConfig | None = None
+    # multi-phase mixtures: the steps (of training.steps) where a new phase's mixture
+    # starts, e.g. [240] of 320: each proxy trains a schedule of len + 1 mixtures (its
+    # columns web@1, web@2, ...), and the proposal is a schedule; []: one mixture a run
+    phases: list[Annotated[Int, Range(1, MAX_STEPS, why="a step inside training.steps")]] \
+        = field(default_factory=list)
 
 
 @dataclass
@@ -808,6 +867,57 @@ class SweepConfig(Section):
     def domain_groups(self) -> dict[str, list[str]]:
         """The domain tree's groups (:func:`domain_groups`); empty for flat domains."""
         return domain_groups(self.data.domains)
+
+    @property
+    def phase_fractions(self) -> list[float]:
+        """Each phase's share of a run's steps (``mixtures.phases``); [] for one mixture."""
+        return phase_fractions(self.mixtures.phases, self.training.steps)
+
+    @property
+    def mixture_columns(self) -> list[str]:
+        """What a run's mixture weighs: the domains, or with phases each domain in each
+        phase (:func:`phase_slots`, ``web@1``, ``code@1``, ..., ``web@2``, ...)."""
+        fractions = self.phase_fractions
+        return phase_slots(self.domain_names, len(fractions)) if fractions \
+            else self.domain_names
+
+    def with_steps(self, steps: int) -> SweepConfig:
+        """This config's runs stretched to ``steps`` (:meth:`TrainingConfig.with_steps`),
+        its phases along (:func:`stretched_phases`)."""
+        return dataclasses.replace(
+            self, training=self.training.with_steps(steps),
+            mixtures=dataclasses.replace(self.mixtures, phases=stretched_phases(
+                self.mixtures.phases, self.training.steps, steps)))
+
+    def as_mixture(self, weights: dict[str, float]) -> dict[str, float]:
+        """Weights a user wrote (``validate.mixtures``) as a run's mixture over
+        :attr:`mixture_columns`, summing to 1.
+
+        Plain domain weights are normalised; with phases they are the same mixture in
+        every phase. Slot weights (``web@2``) give each phase its own mixture, scaled to
+        the phase's share of the steps.
+        """
+        fractions = self.phase_fractions
+        if not fractions or all(d in self.domain_names for d in weights):
+            total = sum(weights.values())
+            mixture = {d: weights.get(d, 0.0) / total for d in self.domain_names}
+            return {slot_name(d, p): share * w for p, share in enumerate(fractions, start=1)
+                    for d, w in mixture.items()} if fractions else mixture
+        out = {}
+        for p, share in enumerate(fractions, start=1):
+            phase = {d: weights.get(slot_name(d, p), 0.0) for d in self.domain_names}
+            total = sum(phase.values())
+            out.update({slot_name(d, p): share * w / total for d, w in phase.items()})
+        return out
+
+    @property
+    def mixture_groups(self) -> dict[str, list[str]]:
+        """Groups of :attr:`mixture_columns`: the domain tree's (:attr:`domain_groups`), or
+        with phases each domain and its slots in every phase (``{"web": ["web@1",
+        "web@2"]}``), whose totals are the domain's share of the whole run."""
+        fractions = self.phase_fractions
+        return phase_groups(self.domain_names, len(fractions)) if fractions \
+            else self.domain_groups
 
     @property
     def storage_location(self) -> str:

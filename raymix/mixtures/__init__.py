@@ -9,11 +9,17 @@
   (``random``, ``bayesopt``, ``design``: one file each), and their registry.
 """
 
-from raymix.mixtures.constraints import Constraints, build_constraints
+from raymix.mixtures.constraints import (
+    Constraints,
+    build_constraints,
+    schedule_groups,
+    schedule_phases,
+)
 from raymix.mixtures.sampling import (
     repetition_caps,
     sample_dirichlet,
     sample_mixtures,
+    sample_schedules,
     sample_uniform,
 )
 from raymix.mixtures.simplex import (
@@ -39,6 +45,7 @@ __all__ = [
     "BOX_TOLERANCE", "STRATEGIES", "Constraints", "MixtureStrategy", "box_problem",
     "build_constraints", "draws_near_runs", "make_strategy", "named_weights",
     "normalise_prior", "project_to_bounded_simplex", "repetition_caps", "restore_strategy",
-    "sample_candidates", "sample_dirichlet", "sample_mixtures", "sample_uniform",
+    "sample_candidates", "sample_dirichlet", "sample_mixtures", "sample_schedules",
+    "sample_uniform", "schedule_groups", "schedule_phases",
     "space_filling_design", "strategy_class", "tempered_prior",
 ]

@@ -13,7 +13,11 @@ keys, read by :func:`raymix.config.load_constraints`) bound each domain's weight
 - ``kl_weight`` > 0 adds ``kl_weight * KL(w || prior)`` to the search objective, a pull
   toward the prior (Olmix), so domains whose prior is 0 are held at 0;
 - with domains in groups (``data.domains``' ``group:``), ``min_weight``, ``max_weight``
-  and ``fixed_weight`` may name a group: they bound the total weight of its domains.
+  and ``fixed_weight`` may name a group: they bound the total weight of its domains;
+- with phases (``mixtures.phases``) the weights are a schedule's slots (``web@1``,
+  ``web@2``: a domain's share of the whole run in each phase), each phase's total fixed
+  at its share of the steps; every setting above bounds a domain's total over the run
+  (:meth:`Constraints.over_phases`), which is what the repetition cap is about.
 
 :func:`build_constraints` turns these settings and the domain names into a
 :class:`Constraints`: the box ``lower <= w <= upper`` on the simplex ``sum(w) = 1``, the
@@ -32,7 +36,7 @@ import numpy as np
 
 from raymix.config import SearchConfig, check_search
 from raymix.config.checks import check_group_bounds, group_bounds_problem
-from raymix.config.schema import group_children
+from raymix.config.schema import group_children, phase_groups, phase_slots, split_slot
 from raymix.errors import ConfigError, UserError
 from raymix.mixtures.sampling import repetition_caps
 from raymix.mixtures.simplex import (
@@ -83,6 +87,9 @@ class Constraints:
         Bounds on each group's total weight; default 0 and 1.
     group_lower_by, group_upper_by : list of str, optional
         The setting behind each group bound, as ``lower_by`` / ``upper_by``.
+    phases : list of float, optional
+        For a schedule: each phase's share of the run, which its slots' weights must sum
+        to (``domains`` are then slots, phase by phase: :meth:`over_phases`).
     """
 
     domains: list[str]
@@ -99,6 +106,7 @@ class Constraints:
     group_upper: np.ndarray | None = None
     group_lower_by: list[str] | None = None
     group_upper_by: list[str] | None = None
+    phases: list[float] | None = None
 
     def __post_init__(self) -> None:
         self.domains = [str(d) for d in self.domains]
@@ -135,6 +143,82 @@ class Constraints:
             if problem:
                 raise ValueError(f"infeasible group bounds: {problem[1]} bound of "
                                  f"{problem[0] or 'the mixture'!r}")
+        self.phases = [float(f) for f in self.phases] if self.phases else None
+        if self.phases:
+            if not np.isclose(sum(self.phases), 1.0) or min(self.phases) <= 0:
+                raise ValueError(f"phases must be positive shares summing to 1: {self.phases}")
+            if any(split_slot(d)[1] is None or split_slot(d)[1] > len(self.phases)
+                   for d in self.domains):
+                raise ValueError("with phases, every column must be a slot domain@phase")
+
+    # ------------------------------------------------------------------ phases
+
+    @classmethod
+    def over_phases(cls, flat: Constraints, fractions: Sequence[float]) -> Constraints:
+        """The constraints of a schedule whose phases take ``fractions`` of the run.
+
+        The columns are ``flat``'s domains in each phase (``web@1``, ..., ``web@2``, ...);
+        a slot's weight is the domain's share of the whole run's tokens in that phase, so
+        phase ``p``'s slots sum to ``fractions[p]``. Each of ``flat``'s domain bounds
+        (floors, ceilings, fixed weights, repetition caps, a KL prior's zeros) becomes a
+        bound on the domain's total over the phases: a group named after the domain. The
+        prior is ``flat``'s in every phase.
+
+        Parameters
+        ----------
+        flat : Constraints
+            The domains' constraints (without groups).
+        fractions : sequence of float
+            Each phase's share of the steps (``SweepConfig.phase_fractions``).
+
+        Returns
+        -------
+        Constraints
+        """
+        if flat.groups:
+            raise ValueError("schedules over domains in groups are not supported")
+        fractions = [float(f) for f in fractions]
+        phases = len(fractions)
+        slots = phase_slots(flat.domains, phases)
+        share = np.repeat(fractions, len(flat.domains))
+        # a slot holds at most its phase's share and its domain's total (0 for a domain
+        # held at 0: the KL's zero prior, a cap of 0), whichever is less
+        total = np.tile(flat.upper, phases)
+        upper = np.minimum(share, total)
+        upper_by = [f"phase {p}'s share of the steps" for p in range(1, phases + 1)
+                    for _ in flat.domains]
+        upper_by = [by if s <= t else flat_by
+                    for by, s, t, flat_by in zip(upper_by, share, total,
+                                                 np.tile(flat.upper_by, phases))]
+        return cls(slots, np.zeros(len(slots)), upper, np.tile(flat.prior, phases) * share,
+                   kl_weight=flat.kl_weight, upper_by=upper_by,
+                   target_tokens=flat.target_tokens, max_epochs=flat.max_epochs,
+                   groups=phase_groups(flat.domains, phases),
+                   group_lower=flat.lower, group_upper=flat.upper,
+                   group_lower_by=flat.lower_by, group_upper_by=flat.upper_by,
+                   phases=fractions)
+
+    @property
+    def phase_members(self) -> np.ndarray:
+        """Matrix of shape (phases, slots): 1 where the slot is in the phase; (0, k) without."""
+        if not self.phases:
+            return np.zeros((0, len(self.domains)))
+        phase = np.array([split_slot(d)[1] for d in self.domains])
+        return (phase[None, :] == np.arange(1, len(self.phases) + 1)[:, None]).astype(float)
+
+    def slabs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every bounded total: the bounded groups', then each phase's (fixed at its share).
+
+        Returns
+        -------
+        members : array of shape (m, k)
+        lower, upper : array of shape (m,)
+        """
+        bounded = self.bounded_groups
+        fixed = np.asarray(self.phases or [], dtype=float)
+        return (np.vstack([self.members[bounded], self.phase_members]),
+                np.concatenate([self.group_lower[bounded], fixed]),
+                np.concatenate([self.group_upper[bounded], fixed]))
 
     @property
     def members(self) -> np.ndarray:
@@ -149,11 +233,12 @@ class Constraints:
 
     @property
     def levels(self) -> list[np.ndarray] | None:
-        """The domain tree node by node, for draws a level at a time; None without groups.
+        """The domain tree node by node, for draws a level at a time; None without groups
+        (and for a schedule, drawn a phase at a time instead).
 
         See :func:`raymix.mixtures.simplex.tree_levels`.
         """
-        return tree_levels(self.domains, self.groups)
+        return None if self.phases else tree_levels(self.domains, self.groups)
 
     @property
     def free(self) -> np.ndarray:
@@ -187,10 +272,11 @@ class Constraints:
         """
         w = np.asarray(mixtures, dtype=float)
         inside = np.all((w >= self.lower - tol) & (w <= self.upper + tol), axis=-1)
-        if self.groups:
-            sums = w @ self.members.T
-            inside &= np.all((sums >= self.group_lower - tol) & (sums <= self.group_upper + tol),
-                             axis=-1)
+        members, lower, upper = self.slabs() if self.phases else (
+            self.members, self.group_lower, self.group_upper)
+        if len(members):
+            sums = w @ members.T
+            inside &= np.all((sums >= lower - tol) & (sums <= upper + tol), axis=-1)
         return inside
 
     def project(self, w: np.ndarray) -> np.ndarray:
@@ -207,10 +293,9 @@ class Constraints:
         -------
         ndarray of the same shape
         """
-        bounded = self.bounded_groups
-        if bounded.any():
-            out = project_with_groups(w, self.lower, self.upper, self.members[bounded],
-                                      self.group_lower[bounded], self.group_upper[bounded])
+        members, lower, upper = self.slabs()
+        if len(members):
+            out = project_with_groups(w, self.lower, self.upper, members, lower, upper)
         else:
             out = project_to_bounded_simplex(w, self.lower, self.upper)
         out = np.where(out - self.lower < SNAP_TOLERANCE, self.lower, out)
@@ -223,7 +308,8 @@ class Constraints:
 
         Without groups, exactly :func:`~raymix.mixtures.sample_candidates` in the box. With
         groups, drawn a level at a time (:attr:`levels`) and projected onto the group
-        bounds (:meth:`project`).
+        bounds (:meth:`project`). A schedule's are a draw per phase (each phase's mixture
+        around the centre's), scaled to the phase's share and projected.
 
         Parameters
         ----------
@@ -238,8 +324,20 @@ class Constraints:
         -------
         ndarray of shape (n, k)
         """
-        draws = sample_candidates(n, self.prior if centre is None else centre,
-                                  lower=self.lower, upper=self.upper, rng=rng,
+        centre = self.prior if centre is None else np.asarray(centre, dtype=float)
+        if self.phases:
+            # each phase's own mixture, inside what its slots may hold (a domain's whole
+            # allowance in this phase at most): draws then rarely need Dykstra's projection
+            draws = np.hstack([
+                share * sample_candidates(n, centre[in_phase], lower=np.zeros(in_phase.sum()),
+                                          upper=np.minimum(1.0, self.upper[in_phase] / share),
+                                          rng=rng, strengths=strengths,
+                                          uniform_fraction=uniform_fraction)
+                for share, in_phase in zip(self.phases, self.phase_members > 0)])
+            outside = ~self.contains(draws)  # most draws already meet the domains' totals
+            draws[outside] = self.project(draws[outside])
+            return draws
+        draws = sample_candidates(n, centre, lower=self.lower, upper=self.upper, rng=rng,
                                   strengths=strengths, uniform_fraction=uniform_fraction,
                                   levels=self.levels)
         return self.project(draws) if self.bounded_groups.any() else draws
@@ -299,7 +397,8 @@ class Constraints:
             "max_epochs": None if self.max_epochs is None else float(self.max_epochs),
             "set_by": {"lower": dict(zip(self.domains, self.lower_by)),
                        "upper": dict(zip(self.domains, self.upper_by))},
-        } | (self._groups_dict() if self.groups else {})
+        } | (self._groups_dict() if self.groups else {}) \
+            | ({"phases": list(self.phases)} if self.phases else {})
 
     def _groups_dict(self) -> dict[str, Any]:
         """The groups and their bounds (only constraints with groups write these keys)."""
@@ -310,6 +409,76 @@ class Constraints:
             "group_set_by": {"lower": dict(zip(self.groups, self.group_lower_by)),
                              "upper": dict(zip(self.groups, self.group_upper_by))},
         }
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+PHASE_SHARE_TOLERANCE = 0.01  # runs' phase shares may differ by this much (rounded tables)
+
+
+def schedule_phases(columns: Sequence[str], weights: np.ndarray
+                    ) -> tuple[list[str], list[float]] | None:
+    """The domains and phase shares of runs whose columns are a schedule's slots.
+
+    Columns ``web@1``, ``code@1``, ``web@2``, ``code@2`` (:func:`phase_slots`: the same
+    domains in every phase, phase by phase) are a schedule of two phases; the phases'
+    shares are the runs' slot totals per phase (their mean), which every run must share
+    within 0.01. Columns of one phase only are plain domains.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The runs' mixture columns.
+    weights : array of shape (n, len(columns))
+        The runs' weights.
+
+    Returns
+    -------
+    (domains, shares) or None
+        None when the columns are plain domains (or there are no runs).
+
+    Raises
+    ------
+    UserError
+        When the columns are slots but not a whole schedule, or runs' phases differ in length.
+    """
+    parsed = [split_slot(str(c)) for c in columns]
+    w = np.asarray(weights, dtype=float).reshape(-1, len(parsed))
+    if not len(w) or any(phase is None for _, phase in parsed):
+        return None
+    phases = max(phase for _, phase in parsed)
+    if phases < 2:
+        return None
+    domains = [d for d, phase in parsed if phase == 1]
+    if not domains:
+        raise UserError("the columns look like a schedule's (domain@phase) but no column is "
+                        "of phase 1; number the phases from 1", field="mixtures")
+    if [str(c) for c in columns] != phase_slots(domains, phases):
+        raise UserError(f"the columns look like a schedule's (domain@phase) but are not "
+                        f"{', '.join(phase_slots(domains, phases)[:4])}, ...: each domain "
+                        "once in every phase, phase by phase", field="mixtures")
+    shares = w.reshape(len(w), phases, len(domains)).sum(axis=2)
+    empty = np.flatnonzero(shares.max(axis=0) <= 0)
+    if len(empty):
+        raise UserError(f"no run gives phase {empty[0] + 1} any weight; a schedule's every "
+                        "phase holds a share of the run", field="mixtures")
+    spread = shares.max(axis=0) - shares.min(axis=0)
+    if spread.max() > PHASE_SHARE_TOLERANCE:
+        p = int(np.argmax(spread)) + 1
+        raise UserError(f"the runs' phase {p} takes from {shares[:, p - 1].min():.4g} to "
+                        f"{shares[:, p - 1].max():.4g} of their steps; a fit needs runs whose "
+                        "phases start at the same steps", field="mixtures")
+    mean = shares.mean(axis=0)
+    return domains, [float(f) for f in mean / mean.sum()]
+
+
+def schedule_groups(mixtures) -> dict[str, list[str]] | None:
+    """Each domain and its slots when ``mixtures``' columns are a schedule's
+    (:func:`schedule_phases`, :func:`~raymix.config.schema.phase_groups`): what the fit
+    adds each domain's total over the run from; None for plain domains."""
+    schedule = schedule_phases([str(c) for c in mixtures.columns], mixtures.to_numpy(float))
+    return None if schedule is None else phase_groups(schedule[0], len(schedule[1]))
 
 
 # ----------------------------------------------------------------------------- building
@@ -323,6 +492,7 @@ def build_constraints(
     prior: Mapping[str, float] | np.ndarray | None = None,
     where: str = "search",
     groups: Mapping[str, Sequence[str]] | None = None,
+    phases: Sequence[float] | None = None,
 ) -> Constraints:
     """The search box for ``domains`` from a ``search`` section (or constraints file).
 
@@ -344,6 +514,10 @@ def build_constraints(
     groups : dict of str to list of str, optional
         The sweep's domain groups (``SweepConfig.domain_groups``): ``search`` may then
         bound a group's total weight, and draws go a level at a time.
+    phases : sequence of float, optional
+        Each phase's share of the run (``SweepConfig.phase_fractions``): the constraints
+        of a schedule over ``domains``' slots, every bound on a domain's total over the
+        run (:meth:`Constraints.over_phases`).
 
     Returns
     -------
@@ -379,12 +553,13 @@ def build_constraints(
         check_group_bounds(search, group_children(domains, groups),
                            dict(zip(names, np.concatenate([lower, group_lower]))),
                            dict(zip(names, np.concatenate([upper, group_upper]))), where)
-    return Constraints(domains, lower, upper, prior_vec, kl_weight=search.kl_weight,
-                       lower_by=lower_by, upper_by=upper_by,
-                       target_tokens=search.target_tokens,
-                       max_epochs=search.max_epochs if search.target_tokens else None,
-                       groups=groups, group_lower=group_lower, group_upper=group_upper,
-                       group_lower_by=group_lower_by, group_upper_by=group_upper_by)
+    box = Constraints(domains, lower, upper, prior_vec, kl_weight=search.kl_weight,
+                      lower_by=lower_by, upper_by=upper_by,
+                      target_tokens=search.target_tokens,
+                      max_epochs=search.max_epochs if search.target_tokens else None,
+                      groups=groups, group_lower=group_lower, group_upper=group_upper,
+                      group_lower_by=group_lower_by, group_upper_by=group_upper_by)
+    return Constraints.over_phases(box, phases) if phases else box
 
 
 def _side(domains, search, key, default, unset) -> tuple[np.ndarray, list[str]]:

@@ -7,18 +7,21 @@ log-spaced concentration strengths, rejected when a domain would be repeated mor
 (:func:`sample_dirichlet`); or uniform draws on the simplex; or one mixture per domain,
 for MixMin. With domains in groups (``mixtures.by_group``), the Dirichlet and uniform
 draws go a level at a time: over the top level's groups and domains, then within each
-group (:func:`~raymix.mixtures.simplex.tree_dirichlet_rows`). Every sampler is
-deterministic for a seed.
+group (:func:`~raymix.mixtures.simplex.tree_dirichlet_rows`). With phases
+(``mixtures.phases``), each proxy's schedule is a mixture per phase, each drawn as above
+(:func:`sample_schedules`). Every sampler is deterministic for a seed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from raymix.config import MixturesConfig
+from raymix.config.schema import phase_slots
 from raymix.errors import ConfigError, UserError
 from raymix.mixtures.simplex import (
     RngLike,
@@ -275,6 +278,41 @@ def sample_mixtures(
         raise ConfigError("mixtures.draw",
                           f"must be 'dirichlet', 'uniform' or 'per_domain' (got {cfg.draw!r})")
     return pd.DataFrame(weights, columns=domains)
+
+
+def sample_schedules(
+    cfg: MixturesConfig,
+    prior: Mapping[str, float],
+    available_tokens: Mapping[str, int],
+    tokens_per_run: int,
+    fractions: Sequence[float],
+) -> pd.DataFrame:
+    """The sweep's schedules: one mixture per phase, each drawn by :func:`sample_mixtures`.
+
+    Each phase's mixture is a draw of its own (``cfg.count`` times the phases draws,
+    taken in turn), so the sweep sees schedules whose phases differ as much as two
+    proxies' mixtures do. Every phase keeps to the proxies' repetition cap, and so does
+    the whole run (its weights are the phases' weighted by their share of the steps).
+
+    Parameters
+    ----------
+    cfg, prior, available_tokens, tokens_per_run
+        As :func:`sample_mixtures`.
+    fractions : sequence of float
+        Each phase's share of the run's steps (``SweepConfig.phase_fractions``).
+
+    Returns
+    -------
+    DataFrame of shape (cfg.count, k * phases)
+        Columns ``web@1``, ..., ``web@2``, ... (:func:`raymix.config.schema.phase_slots`):
+        phase ``p``'s mixture times its share; rows sum to 1.
+    """
+    domains, phases = list(prior), len(fractions)
+    drawn = sample_mixtures(dataclasses.replace(cfg, count=cfg.count * phases), prior,
+                            available_tokens, tokens_per_run)
+    weights = drawn.to_numpy().reshape(cfg.count, phases, len(domains))
+    weights = weights * np.asarray(fractions, dtype=float)[None, :, None]
+    return pd.DataFrame(weights.reshape(cfg.count, -1), columns=phase_slots(domains, phases))
 
 
 def _one_per_domain(domains: list[str], caps: np.ndarray, max_epochs: float) -> np.ndarray:

@@ -21,9 +21,16 @@ import numpy as np
 import pandas as pd
 
 from raymix.config import FitConfig, SearchConfig
+from raymix.config.schema import split_slot
 from raymix.errors import UserError
 from raymix.formatting import format_number
-from raymix.mixtures import BOX_TOLERANCE, Constraints, build_constraints, named_weights
+from raymix.mixtures import (
+    BOX_TOLERANCE,
+    Constraints,
+    build_constraints,
+    named_weights,
+    schedule_phases,
+)
 from raymix.proposal.search import SearchResult, search_mixture
 from raymix.proposal.uncertainty import ProposalUncertainty, bootstrap_uncertainty
 from raymix.proposal.verdict import ConfirmationVerdict
@@ -198,12 +205,24 @@ class Proposal:
                                       for name, base in self.baselines.items()}}
                 for group, leaves in self.fit.groups.items()}
 
+    def schedule(self) -> list[dict[str, Any]]:
+        """A schedule's phases: each one's share of the steps and its own mixture (weights
+        summing to 1), for ``proposal.json``'s ``schedule``; [] for one mixture."""
+        shares = self.constraints.phases or []
+        k = len(self.domains) // max(1, len(shares))
+        return [{"phase": p, "share": share,
+                 "mixture": {split_slot(d)[0]: float(w / share) for d, w in
+                             zip(self.domains[(p - 1) * k:p * k], self.weights[(p - 1) * k:p * k])}}
+                for p, share in enumerate(shares, start=1)]
+
     def to_dict(self) -> dict[str, Any]:
         """The proposal as JSON data: what ``proposal.json`` holds."""
         groups = self.group_totals()
+        schedule = self.schedule()
         return {
             "target": self.target,
             "mixture": self.mixture,
+            **({"schedule": schedule} if schedule else {}),
             "predicted_target_loss": self.predicted_target_loss,
             "predicted_std": self.predicted_std,
             "predicted_std_source": self.predicted_std_source,
@@ -346,9 +365,9 @@ def propose_mixture(
     search = search or SearchConfig()
     if not isinstance(mixtures, pd.DataFrame):
         raise UserError("must be a table with one named column per domain", field="mixtures")
-    domains = [str(c) for c in mixtures.columns]
-    constraints = build_constraints(domains, search, available_tokens=available_tokens,
-                                    prior=prior, where=where, groups=groups)
+    constraints = constraints_for(mixtures, search, available_tokens=available_tokens,
+                                  prior=prior, where=where, groups=groups)
+    groups = groups or (constraints.groups if constraints.phases else None)
     y = aligned_target(mixtures, target_loss)
     if fitted is None:
         fitted = fit_regressor(mixtures, y, fit_config.regressors, fit_config.cv_folds,
@@ -370,6 +389,23 @@ def propose_mixture(
         uncertainty=uncertainty)
     proposal.warnings = fit_warnings(proposal)
     return proposal
+
+
+def constraints_for(mixtures: pd.DataFrame, search: SearchConfig, *,
+                    available_tokens: Mapping[str, float] | None = None,
+                    prior: Mapping[str, float] | None = None, where: str = "search",
+                    groups: Mapping[str, list[str]] | None = None) -> Constraints:
+    """The search's constraints for runs of ``mixtures``' columns: plain domains, or a
+    schedule's slots (:func:`raymix.mixtures.schedule_phases`), whose bounds are on each
+    domain's total over the run (``groups`` are then the fit's, not the constraints')."""
+    columns = [str(c) for c in mixtures.columns]
+    schedule = schedule_phases(columns, mixtures.to_numpy(dtype=float))
+    if schedule is None:
+        return build_constraints(columns, search, available_tokens=available_tokens,
+                                 prior=prior, where=where, groups=groups)
+    domains, shares = schedule
+    return build_constraints(domains, search, available_tokens=available_tokens, prior=prior,
+                             where=where, phases=shares)
 
 
 def confirmed_proposal(proposal: Proposal, mixtures: pd.DataFrame, target_loss: np.ndarray,

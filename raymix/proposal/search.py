@@ -327,14 +327,17 @@ def _slsqp(model, grad: Gradient, constraints: Constraints, start: np.ndarray):
         f, _ = evaluate(model, constraints, w[None, :])
         return float(f[0]), _objective_gradient(grad, constraints, w)[free]
 
-    inequalities = _group_inequalities(constraints, base, free)
+    totals = _group_inequalities(constraints, base, free)
+    # a schedule's phase equalities sum to the simplex's: SLSQP stops short (and says it
+    # converged) when given both, so the simplex's is left to them
+    simplex = [] if constraints.phases else [
+        {"type": "eq", "fun": lambda z: z.sum() - budget, "jac": lambda z: np.ones_like(z)}]
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # e.g. "Values in x were outside bounds"
         result = minimize(
             fun, start[free], jac=True, method="SLSQP", bounds=list(zip(lo, hi)),
-            constraints=[{"type": "eq", "fun": lambda z: z.sum() - budget,
-                          "jac": lambda z: np.ones_like(z)}, *inequalities],
+            constraints=[*simplex, *totals],
             options={"maxiter": MAX_ITERATIONS, "ftol": 1e-12},
         )
     return result, embed
@@ -342,27 +345,32 @@ def _slsqp(model, grad: Gradient, constraints: Constraints, start: np.ndarray):
 
 def _group_inequalities(constraints: Constraints, base: np.ndarray,
                         free: np.ndarray) -> list[dict[str, Any]]:
-    """SLSQP's ``>= 0`` constraints for the bounded groups' totals, over the free weights.
+    """SLSQP's constraints on the bounded totals (:meth:`Constraints.slabs`: the bounded
+    groups', a schedule's phases'), over the free weights.
 
-    A group's total is ``members[free] @ z + members @ base``; each bound below 1 (above
-    0) gives one linear inequality. None without bounded groups.
+    A total is ``members[free] @ z + members @ base``; a phase's, fixed at its share,
+    gives one equality ``total - share = 0``; each group bound below 1 (above 0) one
+    inequality ``>= 0``. None without bounded totals.
     """
-    bounded = constraints.bounded_groups
-    members = constraints.members[bounded]
+    members, lower, upper = constraints.slabs()
     pinned = members @ base
-    rows, offsets = [], []
-    for member, fixed, lo, hi in zip(members[:, free], pinned, constraints.group_lower[bounded],
-                                     constraints.group_upper[bounded]):
+    phase = np.arange(len(members)) >= len(members) - len(constraints.phases or [])
+    out, rows, offsets = [], [], []
+    for member, fixed, lo, hi, is_phase in zip(members[:, free], pinned, lower, upper, phase):
+        if is_phase:
+            out.append({"type": "eq", "fun": lambda z, m=member, c=fixed - lo: m @ z + c,
+                        "jac": lambda z, m=member: m})
+            continue
         if lo > 0:
             rows.append(member)  # total - lo >= 0
             offsets.append(fixed - lo)
         if hi < 1:
             rows.append(-member)  # hi - total >= 0
             offsets.append(hi - fixed)
-    if not rows:
-        return []
-    matrix, offset = np.array(rows), np.array(offsets)
-    return [{"type": "ineq", "fun": lambda z: matrix @ z + offset, "jac": lambda z: matrix}]
+    if rows:
+        matrix, offset = np.array(rows), np.array(offsets)
+        out.append({"type": "ineq", "fun": lambda z: matrix @ z + offset, "jac": lambda z: matrix})
+    return out
 
 
 def _exact(model, constraints: Constraints, search: SearchConfig, runs=None):

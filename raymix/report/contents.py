@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from raymix.config.schema import split_slot
 from raymix.errors import UserError
 from raymix.formatting import format_number
 from raymix.proposal.proposer import Baseline
@@ -132,19 +133,30 @@ def report_contents(fitted: FitResult, target_loss, *, target: str = "target",
 # ----------------------------------------------------------------------------- the proposal
 
 
-def sensitivity_curves(predict, mixture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sensitivity_curves(predict, mixture: np.ndarray, phase: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Predicted loss as each domain's weight sweeps 0..1, the others rescaled.
 
     Returns the grid of weights (points,) and the predictions (domains, points). Moving
     domain i to weight ``v`` scales every other weight by ``(1 - v) / (1 - w_i)``, which
     keeps their proportions, as a person adjusting one knob of the proposal would.
+
+    For a schedule, ``phase`` gives each slot's phase: a slot then sweeps its phase's own
+    mixture (``v`` is its share of the phase), the phase's other slots rescaled and the
+    other phases kept, so every point keeps the phases' lengths.
     """
     grid = np.linspace(0.0, 1.0, SENSITIVITY_POINTS)
+    phase = np.zeros(len(mixture), dtype=int) if phase is None else np.asarray(phase)
     curves = np.empty((len(mixture), len(grid)))
     for i in range(len(mixture)):
-        rest = np.delete(mixture, i)
+        block = np.flatnonzero(phase == phase[i])
+        share = mixture[block].sum() if len(block) < len(mixture) else 1.0
+        others = block[block != i]
+        rest = mixture[others]
         rest = rest / rest.sum() if rest.sum() > 0 else np.full(len(rest), 1 / len(rest))
-        rows = np.insert(np.outer(1 - grid, rest), i, grid, axis=1)
+        rows = np.tile(mixture, (len(grid), 1))
+        rows[:, others] = share * np.outer(1 - grid, rest)
+        rows[:, i] = share * grid
         curves[i] = predict(rows)
     return grid, curves
 
@@ -155,11 +167,17 @@ def local_slopes(grid: np.ndarray, curves: np.ndarray, mixture: np.ndarray) -> n
 
 
 def proposal_sensitivity(fitted: FitResult, proposal: dict[str, Any]) -> Sensitivity:
-    """The sensitivity curves and local slopes around ``proposal`` (``Proposal.to_dict()``)."""
+    """The sensitivity curves and local slopes around ``proposal`` (``Proposal.to_dict()``);
+    for a schedule, each slot's weight within its phase's own mixture."""
     domains = list(fitted.domains)
     mixture = np.array([proposal["mixture"][d] for d in domains])
-    grid, curves = sensitivity_curves(lambda w: fitted.predict(w)[0], mixture)
     upper = np.array([proposal["constraints"]["upper"][d] for d in domains])
+    shares = proposal["constraints"].get("phases")
+    phase = np.array([split_slot(d)[1] for d in domains]) if shares else None
+    grid, curves = sensitivity_curves(lambda w: fitted.predict(w)[0], mixture, phase)
+    if shares:  # positions and bounds within each phase's own mixture
+        share = np.array([shares[p - 1] for p in phase])
+        mixture, upper = mixture / share, np.minimum(upper / share, 1.0)
     return Sensitivity(domains=domains, mixture=mixture, upper=upper,
                        predicted=float(proposal["predicted_target_loss"]), grid=grid,
                        curves=curves, slopes=local_slopes(grid, curves, mixture))
@@ -399,6 +417,16 @@ def group_rows(proposal: dict[str, Any]) -> list[GroupRow]:
                      lower=lower.get(group, 0.0), upper=upper.get(group, 1.0),
                      binding=binding.get(group))
             for group, entry in (proposal.get("groups") or {}).items()]
+
+
+def schedule_table(proposal: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """A schedule's phases side by side (``proposal.json``'s ``schedule``): the header
+    and a row per domain, its weight in each phase's own mixture; empty for one mixture."""
+    schedule = proposal.get("schedule") or []
+    if not schedule:
+        return [], []
+    header = ["domain", *(f"phase {p['phase']} ({p['share']:.0%} of steps)" for p in schedule)]
+    return header, [[d, *(p["mixture"][d] for p in schedule)] for d in schedule[0]["mixture"]]
 
 
 def std_source(proposal: dict[str, Any]) -> str:

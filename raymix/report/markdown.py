@@ -40,6 +40,7 @@ from raymix.report.contents import (
     gap_verdict,
     group_rows,
     scaling_title,
+    schedule_table,
     std_source,
     uncertainty_sentences,
 )
@@ -137,10 +138,24 @@ def _proposal_markdown(contents: ReportContents, domains: Sequence[str],
                 if d in binding else "")
         lines.append(f"| {_md(d)}{mark} | " + " | ".join(format_number(w) for w in weights)
                      + f" | {format_number(slope)} |")
+    lines += _schedule_markdown(proposal)
     lines += _groups_markdown(group_rows(proposal))
     lines += ["", f"![proposed vs baseline weights]({WEIGHTS_FIGURE})", "",
               f"![sensitivity]({SENSITIVITY_FIGURE})", ""]
     return lines
+
+
+def _schedule_markdown(proposal: dict[str, Any]) -> list[str]:
+    """A schedule's phases side by side (nothing for one mixture)."""
+    header, rows = schedule_table(proposal)
+    if not rows:
+        return []
+    return ["", "## Schedule", "", "Each phase's own mixture (the weights above are each "
+            "domain's share of the whole run in a phase; their slopes are per unit of the "
+            "phase's own mixture).", "",
+            "| " + " | ".join(header) + " |", "|---" * len(header) + "|",
+            *("| " + _md(row[0]) + " | " + " | ".join(format_number(w) for w in row[1:]) + " |"
+              for row in rows)]
 
 
 def _groups_markdown(rows: list[GroupRow]) -> list[str]:

@@ -19,7 +19,7 @@ from raymix.config import BASE_SCALE, SweepConfig
 from raymix.data import PreparedData
 from raymix.errors import UserError
 from raymix.files import atomic_write_frame
-from raymix.mixtures import sample_mixtures
+from raymix.mixtures import sample_mixtures, sample_schedules
 from raymix.runs import RUN_COLUMN, SCALE_COLUMN, SEED_COLUMN, SweepLayout
 from raymix.sweep.planned import PlannedRun
 from raymix.sweep.strategy import Suggestion
@@ -42,9 +42,14 @@ def plan_mixtures(cfg: SweepConfig, prepared: PreparedData,
         plan = plan[~is_confirmation(plan[RUN_COLUMN])].reset_index(drop=True)
     else:
         tokens_per_run = cfg.training.tokens_per_run(cfg.model.seq_len)
-        plan = _base_plan(cfg, sample_mixtures(cfg.mixtures, prior or prepared.prior,
-                                               prepared.train_tokens, tokens_per_run,
-                                               groups=cfg.domain_groups))
+        prior = prior or prepared.prior
+        if cfg.phase_fractions:
+            mixtures = sample_schedules(cfg.mixtures, prior, prepared.train_tokens,
+                                        tokens_per_run, cfg.phase_fractions)
+        else:
+            mixtures = sample_mixtures(cfg.mixtures, prior, prepared.train_tokens,
+                                       tokens_per_run, groups=cfg.domain_groups)
+        plan = _base_plan(cfg, mixtures)
     if SCALE_COLUMN not in plan:  # written before multi-scale sweeps: all of the base size
         plan.insert(2, SCALE_COLUMN, BASE_SCALE)
     return _with_scales(plan, cfg)
@@ -52,7 +57,7 @@ def plan_mixtures(cfg: SweepConfig, prepared: PreparedData,
 
 def adaptive_plan(cfg: SweepConfig, suggestions: list[Suggestion]) -> pd.DataFrame:
     """The plan of an adaptive sweep: its suggested mixtures, then repeats and scales."""
-    mixtures = pd.DataFrame([s.mixture for s in suggestions], columns=cfg.domain_names)
+    mixtures = pd.DataFrame([s.mixture for s in suggestions], columns=cfg.mixture_columns)
     return _with_scales(_base_plan(cfg, mixtures), cfg)
 
 
@@ -126,7 +131,8 @@ def _with_scales(plan: pd.DataFrame, cfg: SweepConfig) -> pd.DataFrame:
 
 
 def _base_plan(cfg: SweepConfig, mixtures: pd.DataFrame) -> pd.DataFrame:
-    """The mixtures (one column per domain) at the base size, then the repeats with other seeds."""
+    """The mixtures (one column per domain, or per slot of a schedule) at the base size,
+    then the repeats with other seeds."""
     plan = mixtures.reset_index(drop=True)
     plan.insert(0, RUN_COLUMN, [f"run-{i:04d}" for i in range(len(plan))])
     plan.insert(1, SEED_COLUMN, cfg.training.seed)
@@ -149,5 +155,5 @@ def planned_trials(cfg: SweepConfig, todo: pd.DataFrame) -> list[PlannedRun]:
     # plans written before repeats existed have no seed column: they used training.seed
     seeds = todo[SEED_COLUMN] if SEED_COLUMN in todo else pd.Series(cfg.training.seed, todo.index)
     return [PlannedRun(run_id=row[RUN_COLUMN], seed=int(seeds[i]), scale=row[SCALE_COLUMN],
-                       mixture={d: float(row[d]) for d in cfg.domain_names})
+                       mixture={d: float(row[d]) for d in cfg.mixture_columns})
             for i, row in todo.iterrows()]

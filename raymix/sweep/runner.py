@@ -198,7 +198,7 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
             log(f"[sweep] {len(plan)} runs planned, all already stored, 0 to train "
                 f"-> {location_of(sweep_dir)}")
             records = [stored[k] for k in sorted(stored)]
-            paths = export_tables(sweep_dir, records, cfg.domain_names, cfg.target.name)
+            paths = export_tables(sweep_dir, records, cfg.mixture_columns, cfg.target.name)
             mine = store_summary(stored[r] for r in plan[RUN_COLUMN])
             return SweepResult(sweep_dir, len(plan), mine.stored, mine.failed, 0, paths, 0.0,
                                0.0, mine.speed)
@@ -210,7 +210,7 @@ def train_plan(cfg: SweepConfig, prepared: PreparedData, plan: pd.DataFrame | No
     data = proxy_data(cfg, prepared, tasks)
     tracker = open_tracker(cfg)  # tracking: (a tracker that cannot be reached: one warning)
     with ray_cluster(cfg, log=log):
-        aggregator = get_aggregator(sweep_dir, cfg.domain_names, cfg.target.name, cfg.name,
+        aggregator = get_aggregator(sweep_dir, cfg.mixture_columns, cfg.target.name, cfg.name,
                                     strategy=strategy)
         done = set(ray.get(aggregator.run_ids.remote()))
         # count this plan's runs only (a sweep's confirmation runs are a plan of their own)

@@ -5,7 +5,8 @@ a trial may train a stacked group of runs (``compute.models_per_trial``), each w
 own mixture. Each proxy run's tracker run holds
 
 - parameters: ``run_id``, ``scale``, ``seed``, ``group_size`` (1 for a proxy trained
-  alone), ``status``, and one ``mixture.<domain>`` weight per domain (0 where unused);
+  alone), ``status``, and one ``mixture.<domain>`` weight per domain (0 where unused;
+  with ``mixtures.phases``, one ``mixture.<domain>/phase<p>`` per domain and phase);
 - metrics at step = the training tokens seen: ``target_loss``, ``train_loss``,
   ``train_step`` and ``loss/<set>`` for each validation set.
 

@@ -122,7 +122,7 @@ class RunTracker(tune.Callback):
                 if run_id in done:
                     continue
                 try:
-                    tracker.log_run(TrackedRun.of(record, self.cfg.domain_names),
+                    tracker.log_run(TrackedRun.of(record, self.cfg.mixture_columns),
                                     ledger.opened(tracker.destination, run_id))
                 except Exception as exc:  # never the sweep's failure
                     fail(tracker.where, f"failed ({reason(exc)})")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from raymix.config.schema import split_slot
 from raymix.runs import RunRecord
 from raymix.runs.events import EVAL_EVENT
 from raymix.secrets import mask_uri
@@ -29,7 +30,7 @@ class TrackedRun:
         params: dict[str, Any] = {
             "run_id": record.run_id, "scale": record.scale, "seed": record.seed,
             "group_size": record.group_size or 1, "status": record.status,
-            **{f"mixture.{d}": float(record.mixture.get(d, 0.0)) for d in domains}}
+            **{f"mixture.{column_key(d)}": float(record.mixture.get(d, 0.0)) for d in domains}}
         if record.reason:
             params["reason"] = mask_uri(record.reason)[:250]  # never a secret as a parameter
         history = [(int(e.tokens), metrics_row(e.step, e.target_loss, e.train_loss, e.losses))
@@ -113,7 +114,7 @@ class SweepSummary:
             metrics["noise_std"] = float(noise)
         metrics.update(_uncertainty_metrics(proposal.get("uncertainty")))
         for domain, weight in (proposal.get("mixture") or {}).items():
-            params[f"proposal.{domain}"] = float(weight)
+            params[f"proposal.{column_key(domain)}"] = float(weight)
         files = {"proposal": Path(proposal_path)}
         if report is not None and Path(report).is_dir():
             files["report"] = Path(report)
@@ -127,6 +128,13 @@ def regressor_name(name: str) -> str:
     if name.startswith("ensemble(") and name.endswith(")"):
         return f"ensemble_top{len(name[len('ensemble('):-1].split('+'))}"
     return _metric_name(name)
+
+
+def column_key(column: str) -> str:
+    """A mixture column as trackers take it in a key: a domain as is, a schedule's slot
+    ``web@2`` as ``web/phase2`` (MLflow refuses ``@``)."""
+    domain, phase = split_slot(column)
+    return column if phase is None else f"{domain}/phase{phase}"
 
 
 def _metric_name(name: str) -> str:

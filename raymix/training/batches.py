@@ -15,6 +15,8 @@ import time
 import numpy as np
 import torch
 
+from raymix.config.schema import split_slot
+
 
 class MixtureBatches:
     """Batches of token windows whose domains follow the mixture exactly over the run.
@@ -22,17 +24,33 @@ class MixtureBatches:
     Over the whole run, domain ``d`` supplies ``round(w_d * steps * batch_size)``
     sequences (largest-remainder rounding), in a shuffled order; each sequence starts at
     a uniformly random offset of that domain's training tokens.
+
+    A schedule (``mixtures.phases``) names each domain once per phase (``web@1``,
+    ``web@2``: :func:`raymix.config.schema.slot_name`), its weight the share of the whole
+    run: phase ``p`` takes the run's first steps after phase ``p - 1`` in proportion to
+    its slots' total, and inside it each slot supplies its share of the phase's sequences
+    (shuffled within the phase only). Phases keep their share of any step count, so a
+    schedule fixed at the proxies' steps stretches to a larger run's.
     """
 
     def __init__(self, train: dict[str, np.ndarray], mixture: dict[str, float],
                  steps: int, batch_size: int, seq_len: int, seed: int):
-        self.arrays = [train[d] for d in mixture]
+        self.arrays = [train[_domain_of(name, train)] for name in mixture]
         self.batch_size, self.seq_len = batch_size, seq_len
         self.rng = np.random.default_rng(seed)
-        counts = _apportion(np.array(list(mixture.values()), dtype=float), steps * batch_size)
-        order = np.repeat(np.arange(len(counts)), counts)
-        self.rng.shuffle(order)
-        self.domain_of = order.reshape(steps, batch_size)
+        weights = np.array(list(mixture.values()), dtype=float)
+        phase = np.array([split_slot(name)[1] or 0 if name not in train else 0
+                          for name in mixture])
+        orders = []
+        phases = np.unique(phase)
+        phase_steps = _apportion(np.array([weights[phase == p].sum() for p in phases]), steps)
+        for p, n_steps in zip(phases, phase_steps):
+            slots = np.flatnonzero(phase == p)
+            counts = _apportion(weights[slots], n_steps * batch_size)
+            order = np.repeat(slots, counts)
+            self.rng.shuffle(order)
+            orders.append(order)
+        self.domain_of = np.concatenate(orders).reshape(steps, batch_size)
         self.window = np.arange(seq_len + 1)
 
     def __getitem__(self, step: int) -> torch.Tensor:
@@ -43,6 +61,16 @@ class MixtureBatches:
             starts = self.rng.integers(0, len(tokens) - self.seq_len - 1, size=len(slots))
             rows[slots] = tokens[starts[:, None] + self.window]
         return torch.from_numpy(rows)
+
+
+def _domain_of(name: str, train: dict[str, np.ndarray]) -> str:
+    """The domain whose tokens a mixture's column draws on: itself, or a slot's domain."""
+    if name in train:
+        return name
+    domain, phase = split_slot(name)
+    if phase is None or domain not in train:
+        raise KeyError(f"the mixture names {name!r}, which is no domain of the data")
+    return domain
 
 
 def _apportion(weights: np.ndarray, total: int) -> np.ndarray:

@@ -50,10 +50,10 @@ def confirmation_config(cfg: SweepConfig) -> SweepConfig:
     c = cfg.confirm
     if not c.changes_scale():
         return cfg
-    training = cfg.training.with_steps(c.steps) if c.steps else cfg.training
+    longer = cfg.with_steps(c.steps) if c.steps else cfg
     overrides = {k: getattr(c, k) for k in ("layers", "hidden", "heads", "intermediate")}
     return dataclasses.replace(
-        cfg, training=dataclasses.replace(training, save_checkpoint=False),
+        longer, training=dataclasses.replace(longer.training, save_checkpoint=False),
         scales=[ScaleConfig(name=CONFIRM_SCALE, **overrides)])
 
 

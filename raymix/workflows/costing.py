@@ -192,7 +192,7 @@ class ProxyCost:
 @dataclass
 class RunGroup:
     """Runs of one proxy size that one command trains (``at_most``: fewer when candidates
-    coincide); ``phase`` numbers what trains together (a confirmation round waits for the
+    coincide); ``wave`` numbers what trains together (a confirmation round waits for the
     fit of the runs before it). Device hours as in :class:`CommandCost`."""
 
     command: str
@@ -200,7 +200,7 @@ class RunGroup:
     size: str
     runs: int
     at_most: bool
-    phase: int
+    wave: int
     flops: float
     device_hours: float | None
     device_hours_at_assumed_mfu: float | None = None
@@ -211,7 +211,7 @@ class CommandCost:
     """What one command trains in all: runs, FLOPs, device hours and wall times.
 
     ``wall`` holds one entry per cluster size (``slots`` trials at once on ``on``); each
-    phase takes its work spread over the slots, and at least its longest run. GPU trials
+    wave takes its work spread over the slots, and at least its longest run. GPU trials
     also get ``device_hours_at_assumed_mfu``: the GPU-hours at :data:`ASSUMED_MFU` of an
     H100, the other end of a range whose measured end a tiny proxy sets.
     """
@@ -331,7 +331,7 @@ def cost_preview(cfg: SweepConfig, *, throughput: str | Path | None = None) -> C
         check_memory(cfg)  # what the sweep (and raymix validate) refuses first
         # what it would refuse only after training
         check_sweep_end(cfg, runs=sum(g.runs for g in groups
-                                      if g.command == SWEEP and g.phase == 1))
+                                      if g.command == SWEEP and g.wave == 1))
     except ConfigError as exc:
         refusal = exc
     used = {p.rate_from for p in proxies.values() if p.rate is not None}
@@ -388,7 +388,7 @@ def check_sweep_end(cfg: SweepConfig, runs: int | None = None) -> None:
     tokens = _most_tokens(cfg)
     try:
         build_constraints(cfg.domain_names, cfg.search, available_tokens=tokens,
-                          groups=cfg.domain_groups)
+                          groups=cfg.domain_groups, phases=cfg.phase_fractions)
     except ConfigError as exc:
         if cfg.search.available_tokens:  # the counts the box is made with: exact
             raise
@@ -496,13 +496,13 @@ def _groups(cfg: SweepConfig, proxies: dict[str, ProxyCost]) -> list[RunGroup]:
     rows.append((VALIDATE, "proposal, baselines and validate.mixtures", "validate",
                  planned_validation_runs(cfg), False, 1))
     groups = []
-    for command, what, size, runs, at_most, phase in rows:
+    for command, what, size, runs, at_most, wave in rows:
         if runs == 0:
             continue
         proxy = proxies[size]
         seconds = None if proxy.seconds is None else runs * _device_seconds(cfg, proxy)
         groups.append(RunGroup(command=command, what=what, size=size, runs=runs,
-                               at_most=at_most, phase=phase, flops=runs * proxy.flops,
+                               at_most=at_most, wave=wave, flops=runs * proxy.flops,
                                device_hours=None if seconds is None else seconds / 3600,
                                device_hours_at_assumed_mfu=_assumed_hours(cfg, runs * proxy.flops)))
     return groups
@@ -515,7 +515,8 @@ def _plan(cfg: SweepConfig):
     k = len(cfg.domain_names)
     # MixMin trains one proxy per domain; otherwise mixtures.count of them
     count = k if cfg.mixtures.draw == "per_domain" else cfg.mixtures.count
-    placeholder = Suggestion(mixture=dict.fromkeys(cfg.domain_names, 1.0 / k))
+    columns = cfg.mixture_columns
+    placeholder = Suggestion(mixture=dict.fromkeys(columns, 1.0 / len(columns)))
     return adaptive_plan(cfg, [placeholder] * count)
 
 
@@ -601,13 +602,13 @@ def _command(cfg: SweepConfig, command: str, groups: list[RunGroup],
     wall = []
     for scenario in scenarios:
         seconds = 0.0 if known else None
-        for phase in sorted({g.phase for g in groups}):
+        for wave in sorted({g.wave for g in groups}):
             if not known:
                 break
-            mine = [g for g in groups if g.phase == phase]
+            mine = [g for g in groups if g.wave == wave]
             work = sum(g.runs * proxies[g.size].seconds for g in mine)
             # a group's runs train together: none of them ends before the group's time; a
-            # group holds no more runs than the phase has (auto: than keep every slot busy,
+            # group holds no more runs than the wave has (auto: than keep every slot busy,
             # as raymix.sweep.cluster.models_per_trial stacks them)
             auto = cfg.compute.models_per_trial == "auto"
             longest = max(proxies[g.size].seconds * max(1, min(

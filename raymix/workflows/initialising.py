@@ -559,15 +559,15 @@ def size_sweep(base: dict[str, Any], base_dir: Path, machine: Machine,
 
 def sweep_seconds(preview: dict[str, Any], devices: int) -> float:
     """The wall time of ``raymix sweep`` on ``devices`` devices, as ``raymix plan``
-    reckons it: each phase (the runs, then each confirmation round) takes its work spread
+    reckons it: each wave (the runs, then each confirmation round) takes its work spread
     over the devices, and at least its longest run. Without a measured speed, a CPU run
     takes its FLOPs at :data:`ASSUMED_CPU_FLOPS`."""
     seconds = {p["size"]: p["seconds"] if p["seconds"] is not None
                else p["flops"] / ASSUMED_CPU_FLOPS for p in preview["proxies"]}
     groups = [g for g in preview["groups"] if g["command"] == SWEEP]
     total = 0.0
-    for phase in sorted({g["phase"] for g in groups}):
-        mine = [g for g in groups if g["phase"] == phase]
+    for wave in sorted({g["wave"] for g in groups}):
+        mine = [g for g in groups if g["wave"] == wave]
         work = sum(g["runs"] * seconds[g["size"]] for g in mine)
         total += max(work / devices, max(seconds[g["size"]] for g in mine))
     return total

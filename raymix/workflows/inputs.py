@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from raymix.config import FitConfig, SweepConfig
 from raymix.errors import ConfigNotice, UserError
 from raymix.files import output_problem
+from raymix.mixtures import schedule_groups
 from raymix.regression import FitResult, fit_regressor
 from raymix.runs import (
     PARAMS,
@@ -57,7 +58,7 @@ def load_results(cfg: SweepConfig) -> tuple[Runs, DataInfo]:
     except UserError as exc:
         raise UserError(f"the tables in {layout.root} do not fit this config ({exc}); was the "
                         "sweep run with another config?", field="compute.storage") from None
-    if runs.domains != cfg.domain_names:
+    if runs.domains != cfg.mixture_columns:
         raise UserError(f"{layout.mixtures} has domains {', '.join(runs.domains)}; the config "
                         "names others; use the config the sweep was run with",
                         field="data.domains")
@@ -73,7 +74,7 @@ def load_long_results(cfg: SweepConfig) -> tuple[LongRuns, DataInfo]:
                         "CONFIG' first", field="compute.storage")
     info = ResultStore(layout.root).data_info()
     target = loss_column(cfg.target.name)
-    return read_long_runs(layout.runs_csv, {target: 1.0}, domains=cfg.domain_names), info
+    return read_long_runs(layout.runs_csv, {target: 1.0}, domains=cfg.mixture_columns), info
 
 
 def check_output_path(output, field: str = "output") -> None:
@@ -165,7 +166,7 @@ class FitInputs:
     info: DataInfo | None  # a sweep's: the token prior and counts
     fit_config: FitConfig
     scaling: MixtureScalingLaw | None  # when the losses were extrapolated to a target size
-    groups: dict[str, list[str]] | None = None  # a sweep's domain groups: group features
+    groups: dict[str, list[str]] | None = None  # a sweep's mixture_groups: group features
 
     def fit(self) -> FitResult:
         """Cross-validate the regressors of ``fit_config`` on the runs; refit the best."""
@@ -191,7 +192,7 @@ def runs_at_target(source: RunsSource, fit_config: FitConfig | None = None,
         at = at if at is not None else config_at(fit_config)
         if at is None:
             runs, info = load_results(source)
-            return FitInputs(runs, info, fit_config, None, source.domain_groups)
+            return FitInputs(runs, info, fit_config, None, source.mixture_groups)
         long, info = load_long_results(source)
     elif isinstance(source, LongRuns):
         fit_config, long, info = fit_config or FitConfig(), source, None
@@ -201,10 +202,13 @@ def runs_at_target(source: RunsSource, fit_config: FitConfig | None = None,
             raise UserError("a target scale needs checkpoints at several scales; give the runs "
                             "as a long table (read_long_runs) instead of a mixtures/metrics "
                             "pair", field="at")
-        return FitInputs(source, None, fit_config or FitConfig(), None)
+        return FitInputs(source, None, fit_config or FitConfig(), None,
+                         schedule_groups(source.mixtures))
     else:
         raise TypeError("source must be a SweepConfig (raymix.load_config), Runs "
                         "(raymix.read_runs) or LongRuns (raymix.read_long_runs)")
     law = law_at_target(long, at, fit_config)
-    groups = source.domain_groups if isinstance(source, SweepConfig) else None
-    return FitInputs(law.to_runs(), info, fit_config, law, groups)
+    runs = law.to_runs()
+    groups = source.mixture_groups if isinstance(source, SweepConfig) \
+        else schedule_groups(runs.mixtures)
+    return FitInputs(runs, info, fit_config, law, groups)

@@ -43,7 +43,7 @@ def run_table(source: RunsSource, runs: Runs, records: list | None = None) -> pd
         table = runs.mixtures.copy()
         table[loss] = runs.objective.to_numpy(dtype=float)
         return table.rename_axis(RUN_COLUMN).reset_index()
-    domains = source.domain_names
+    domains = source.mixture_columns
     records = sorted(records or [], key=lambda r: r.run_id)
     rows = [{RUN_COLUMN: r.run_id, SCALE_COLUMN: r.scale, SEED_COLUMN: r.seed,
              **{d: float(r.mixture.get(d, 0.0)) for d in domains},
@@ -182,7 +182,7 @@ def report(cfg: SweepConfig, force: bool = False) -> Path:
         raise UserError(f"{problem}; the report cannot be written", field="compute.storage")
     check_report_folder(layout.report, force=force)  # every file, before any work
     inputs = runs_at_target(cfg)
-    proposal = _stored_proposal(layout, cfg.domain_names)
+    proposal = _stored_proposal(layout, cfg.mixture_columns)
     objectives = layout.proposal.parent / OBJECTIVES_FILE  # propose --per-objective's
     if proposal is not None and objectives.is_file():
         proposal["objectives"] = read_stored_json(objectives, REPROPOSE)

@@ -52,12 +52,12 @@ from raymix.workflows.proposing import propose
 def validation_config(cfg: SweepConfig) -> SweepConfig:
     """The sweep config at the validation scale, storing into the validation folder."""
     v = cfg.validate
-    training = cfg.training.with_steps(v.steps) if v.steps else cfg.training
+    longer = cfg.with_steps(v.steps) if v.steps else cfg
     return dataclasses.replace(
-        cfg, name=f"{cfg.name}-validate", model=v.applied_to(cfg.model),
-        training=dataclasses.replace(training, save_checkpoint=False), scales=[],
+        longer, name=f"{cfg.name}-validate", model=v.applied_to(cfg.model),
+        training=dataclasses.replace(longer.training, save_checkpoint=False), scales=[],
         # fixed mixtures (the proposal, baselines), never an adaptive strategy
-        mixtures=dataclasses.replace(cfg.mixtures, repeats=0, strategy="random"),
+        mixtures=dataclasses.replace(longer.mixtures, repeats=0, strategy="random"),
         compute=dataclasses.replace(cfg.compute, storage=str(cfg.validate_path)))
 
 
@@ -91,8 +91,7 @@ def _predictions(cfg: SweepConfig, scale: dict[str, float], log) -> dict[str, An
             cfg, fit_config=dataclasses.replace(cfg.fit, at={}), confirmed=False,
             search=dataclasses.replace(cfg.search, uncertainty=False)).mixture
     for name, weights in cfg.validate.mixtures.items():
-        total = sum(weights.values())
-        mixtures[name] = {d: weights.get(d, 0.0) / total for d in cfg.domain_names}
+        mixtures[name] = cfg.as_mixture(weights)
     X = np.array([[m[d] for d in proposal.domains] for m in mixtures.values()])
     mean, std = proposal.fit.predict(X)
     laws = ("joint scaling law" if isinstance(proposal.scaling, JointScalingLaw)

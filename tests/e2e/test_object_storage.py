@@ -80,6 +80,7 @@ def sweep_uri(s3, tmp_path_factory, cache_dir) -> tuple[str, Path]:
     return uri, config
 
 
+@pytest.mark.slow  # a sweep into the bucket (80 s); CI runs it
 def test_a_sweep_on_s3_keeps_everything_in_the_bucket(s3, sweep_uri):
     uri, config = sweep_uri
     keys = s3.keys(BUCKET, "sweeps/tiny/")
@@ -98,6 +99,7 @@ def test_a_sweep_on_s3_keeps_everything_in_the_bucket(s3, sweep_uri):
     assert f"compute.storage={uri}".encode() in stored  # the --set is on record
 
 
+@pytest.mark.slow  # a sweep into the bucket (80 s); CI runs it
 def test_commands_read_the_sweep_back_from_the_uri(s3, sweep_uri, tmp_path, monkeypatch,
                                                    capsys):
     uri, config = sweep_uri

@@ -380,7 +380,7 @@ def test_stacked_groups_are_priced_at_a_measured_group_or_say_the_assumption(tmp
     one = training_memory_bytes(ModelConfig(**SHAPE), base.micro_batch, 512, gpu=True,
                                 loss="auto") / GIB
     assert base.memory_gib == pytest.approx(8 * one)
-    # a phase lasts at least one group's time: 8 runs together
+    # a wave lasts at least one group's time: 8 runs together
     sweep = eight.commands[0]
     assert all(w["seconds"] >= 8 * base.seconds - 1e-9 for w in sweep.wall)
 
@@ -391,7 +391,7 @@ def test_stacked_groups_are_priced_at_a_measured_group_or_say_the_assumption(tmp
 
 
 def test_an_auto_group_is_no_larger_than_the_runs_and_slots_give_it():
-    """models_per_trial auto on an 80 GiB GPU allows groups of 128; a phase of 48 runs
+    """models_per_trial auto on an 80 GiB GPU allows groups of 128; a wave of 48 runs
     stacks at most 48 (one slot) or 6 (8 slots), as the sweep does: 8 GPUs are faster."""
     preview = cost_preview(config(model=SHAPE, mixtures={"count": 48, "repeats": 0},
                                   compute={"gpus_per_trial": 1, "gpu_memory_gb": 80,
