@@ -72,7 +72,7 @@ test-unit: setup
 # path from a wheel built from this clone: init, plan, submit to a token-authenticated head,
 # the report read back from S3, a sweep of 300 runs killed twice, a killed group sweep and a
 # group trial killed and resumed from its checkpoints, an autoscaling cluster from zero, the
-# fuzz tests at ten times the examples): about 35 minutes more here; CI runs them too
+# fuzz tests at ten times the examples): about 50 minutes more here; CI runs them too
 test-slow: setup
 	$(PY) -m pytest -q -m slow --durations=5 tests
 
