@@ -49,6 +49,7 @@ from raymix.config.schema import (
     family_key,
     group_children,
     shown,
+    split_slot,
     task_key,
 )
 from raymix.errors import ConfigError
@@ -452,7 +453,7 @@ def _check_validation(cfg: SweepConfig) -> None:
                    "names both domains and domains in a phase (web@2); give one mixture for "
                    "every phase (domains) or each phase its own (domain@phase)")
             for p in range(1, len(cfg.phase_fractions) + 1):
-                _check(sum(w for d, w in weights.items() if d.endswith(f"@{p}")) > 0, where,
+                _check(sum(w for d, w in weights.items() if split_slot(d)[1] == p) > 0, where,
                        f"gives phase {p} no weight; name at least one domain@{p}")
 
 
